@@ -1,0 +1,48 @@
+"""The ASGI application: one node, every API mounted on it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from cronwheel import __version__
+from cronwheel.api import errors, native
+from cronwheel.api.dialects import delayjob
+from cronwheel.runtime import Node
+from cronwheel.settings import Settings
+
+
+def create_app(settings: Settings | None = None, node: Node | None = None) -> FastAPI:
+    node = node or Node(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await node.start()
+        try:
+            yield
+        finally:
+            await node.stop()
+
+    app = FastAPI(
+        title="cronwheel",
+        version=__version__,
+        description="Durable timers, schedules and callbacks.",
+        lifespan=lifespan,
+    )
+    app.state.node = node
+    errors.install(app)
+    app.include_router(native.router)
+    app.include_router(delayjob.router)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, object]:
+        return {"status": "ok", "node": node.settings.node_name, "version": __version__}
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

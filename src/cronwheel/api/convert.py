@@ -1,0 +1,128 @@
+"""Native API models to domain values and back."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+
+from cronwheel.api.schemas import AttemptOut, JobIn, JobOut, MisfireIn, RetryIn, RunOut
+from cronwheel.domain.errors import InvalidField
+from cronwheel.domain.jobs import Job, JobSpec, RetryPolicy
+from cronwheel.domain.runs import Attempt, Run
+from cronwheel.domain.schedules import schedule_from_dict
+from cronwheel.domain.targets import target_from_dict
+from cronwheel.domain.time import US_PER_S, Micros, to_iso
+from cronwheel.service import Submission
+
+
+def body_fingerprint(value: Any) -> str:
+    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+
+
+def check_payload_size(payload: Any, limit: int, field: str = "payload") -> None:
+    if len(orjson.dumps(payload)) > limit:
+        raise InvalidField(f"{field} is larger than {limit} bytes as JSON", field)
+
+
+def _us(seconds: float) -> Micros:
+    return round(seconds * US_PER_S)
+
+
+def submission(body: JobIn, now: Micros, payload_limit: int) -> Submission:
+    check_payload_size(body.payload, payload_limit)
+    try:
+        schedule = schedule_from_dict(body.schedule, now)
+    except InvalidField as exc:
+        raise InvalidField(exc.message, f"schedule.{exc.field or 'kind'}") from None
+    spec = JobSpec(
+        namespace=body.namespace,
+        key=body.key,
+        schedule=schedule,
+        target=target_from_dict(body.target),
+        payload=body.payload,
+        priority=body.priority,
+        retry=RetryPolicy(
+            max_attempts=body.retry.max_attempts,
+            initial_backoff_us=_us(body.retry.initial_backoff),
+            max_backoff_us=_us(body.retry.max_backoff),
+            multiplier=body.retry.multiplier,
+            jitter=body.retry.jitter,
+        ),
+        misfire=body.misfire.policy,
+        misfire_grace_us=_us(body.misfire.grace),
+    )
+    return Submission(spec, body_fingerprint(body.model_dump(mode="json")))
+
+
+def _iso(value: Micros | None) -> str | None:
+    return None if value is None else to_iso(value)
+
+
+def job_out(job: Job) -> JobOut:
+    spec = job.spec
+    return JobOut(
+        id=job.id,
+        namespace=spec.namespace,
+        key=spec.key,
+        state=job.state.value,
+        schedule=spec.schedule.to_dict(),
+        target=spec.target.to_dict(),
+        payload=spec.payload,
+        priority=spec.priority,
+        retry=RetryIn(
+            max_attempts=spec.retry.max_attempts,
+            initial_backoff=spec.retry.initial_backoff_us / US_PER_S,
+            max_backoff=spec.retry.max_backoff_us / US_PER_S,
+            multiplier=spec.retry.multiplier,
+            jitter=spec.retry.jitter,
+        ),
+        misfire=MisfireIn(policy=spec.misfire, grace=spec.misfire_grace_us / US_PER_S),
+        next_fire_at=_iso(job.next_fire_at),
+        remaining=None if job.remaining_us is None else job.remaining_us / US_PER_S,
+        last_fire_at=_iso(job.last_fire_at),
+        created_at=to_iso(job.created_at),
+        updated_at=to_iso(job.updated_at),
+    )
+
+
+def run_out(run: Run) -> RunOut:
+    return RunOut(**_run_fields(run))
+
+
+def _run_fields(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "job_id": run.job_id,
+        "namespace": run.namespace,
+        "key": run.job_key,
+        "kind": run.kind.value,
+        "state": run.state.value,
+        "scheduled_at": to_iso(run.scheduled_at),
+        "fired_at": to_iso(run.fired_at),
+        "attempts": run.attempts,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "node": run.node,
+        "last_error": run.last_error,
+        "payload": run.payload_override if run.has_override else None,
+    }
+
+
+def run_detail_fields(run: Run, attempts: list[Attempt]) -> dict[str, Any]:
+    fields = _run_fields(run)
+    fields["attempt_log"] = [
+        AttemptOut(
+            number=a.number,
+            outcome=a.outcome.value,
+            started_at=to_iso(a.started_at),
+            finished_at=to_iso(a.finished_at),
+            node=a.node,
+            status_code=a.status_code,
+            response=a.response,
+            error=a.error,
+        )
+        for a in attempts
+    ]
+    return fields

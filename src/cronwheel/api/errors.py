@@ -1,0 +1,73 @@
+"""Native error envelope: {"error": {"code", "message", "field"}}; never a bare 500."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from cronwheel.api.responses import Json
+from cronwheel.domain.errors import Conflict, DomainError, IllegalTransition, NotFound
+
+log = logging.getLogger("cronwheel.api")
+
+STATUS = {NotFound: 404, Conflict: 409, IllegalTransition: 409}
+
+
+def status_of(error: DomainError) -> int:
+    return STATUS.get(type(error), 422)
+
+
+def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """Pydantic's location as a dotted path without the 'body' root: items[3].key."""
+    parts: list[str] = []
+    for part in loc:
+        if part in ("body", "query", "path") and not parts:
+            continue
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        else:
+            parts.append(("." if parts else "") + str(part))
+    return "".join(parts) or "body"
+
+
+def first_problem(exc: ValidationError | RequestValidationError) -> tuple[str, str]:
+    error = exc.errors()[0]
+    return field_path(tuple(error.get("loc", ()))), str(error.get("msg", "invalid value"))
+
+
+def error_body(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        body["field"] = field
+    body.update(extra)
+    return {"error": body}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(_request: Request, exc: DomainError) -> Json:
+        return Json(error_body(exc.code, exc.message, exc.field), status_of(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> Json:
+        fields = [
+            {"field": field_path(tuple(e.get("loc", ()))), "message": str(e.get("msg"))}
+            for e in exc.errors()
+        ]
+        field, message = first_problem(exc)
+        body = error_body("invalid_argument", f"{field}: {message}", field, fields=fields)
+        return Json(body, 422)
+
+    @app.exception_handler(HTTPException)
+    async def _http(_request: Request, exc: HTTPException) -> Json:
+        return Json(error_body("http_error", str(exc.detail)), exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Json:
+        log.exception("api.unexpected_error", extra={"path": request.url.path})
+        return Json(error_body("internal", "internal error; see the server log"), 500)

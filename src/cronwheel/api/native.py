@@ -1,0 +1,191 @@
+"""The native API under /v1."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+
+from cronwheel.api.convert import job_out, run_detail_fields, run_out, submission
+from cronwheel.api.errors import error_body
+from cronwheel.api.responses import Json
+from cronwheel.api.schemas import (
+    BatchIn,
+    BatchOut,
+    JobIn,
+    JobOut,
+    JobPage,
+    RunDetail,
+    RunPage,
+    TriggerIn,
+)
+from cronwheel.contracts import JobFilter
+from cronwheel.domain.errors import DomainError, InvalidField
+from cronwheel.domain.jobs import DEFAULT_NAMESPACE, JobState
+from cronwheel.service import Service, Submission
+from cronwheel.settings import Settings
+
+router = APIRouter(prefix="/v1", tags=["jobs"])
+_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+Namespace = Annotated[str, Query(min_length=1, max_length=255)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.node.service
+    return service
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.node.settings
+    return settings
+
+
+def _cursor(value: str | None) -> str | None:
+    if value is not None and not _ID.match(value):
+        raise InvalidField("cursor is not one this API returned", "cursor")
+    return value
+
+
+@router.post("/jobs", response_model=JobOut, status_code=201,
+             responses={200: {"description": "the same job existed already"}})
+async def create_job(request: Request, body: JobIn) -> Any:
+    service = _service(request)
+    item = submission(body, service.clock.now(), _settings(request).max_payload_bytes)
+    [outcome] = await service.submit([item])
+    if outcome.conflict:
+        return Json(
+            error_body("conflict", f"job {body.key!r} exists with a different definition",
+                       "key", existing=job_out(outcome.job).model_dump(mode="json")),
+            409,
+        )
+    status = 201 if outcome.created else 200
+    return Json(job_out(outcome.job).model_dump(mode="json"), status)
+
+
+@router.post("/jobs/batch", response_model=BatchOut, status_code=201)
+async def create_jobs(request: Request, body: BatchIn) -> Any:
+    """All or nothing: any invalid or conflicting item leaves every job of the batch unwritten."""
+    service = _service(request)
+    settings = _settings(request)
+    if len(body.jobs) > settings.max_batch:
+        raise InvalidField(f"a batch holds at most {settings.max_batch} jobs", "jobs")
+    items, problems = _batch_items(body, service.clock.now(), settings.max_payload_bytes)
+    if problems:
+        return _batch_error("invalid_argument", "some jobs are invalid", problems, 422)
+    outcomes = await service.submit(items, all_or_nothing=True)
+    conflicts = [
+        {"index": i, "field": f"jobs[{i}].key", "code": "conflict",
+         "message": f"job {o.job.spec.key!r} exists with a different definition"}
+        for i, o in enumerate(outcomes) if o.conflict
+    ]
+    if conflicts:
+        return _batch_error("conflict", "some jobs exist with a different definition",
+                            conflicts, 409)
+    created = sum(o.created for o in outcomes)
+    out = BatchOut(jobs=[job_out(o.job) for o in outcomes], created=created,
+                   existing=len(outcomes) - created)
+    return Json(out.model_dump(mode="json"), 201)
+
+
+def _batch_items(
+    body: BatchIn, now: int, payload_limit: int
+) -> tuple[list[Submission], list[dict[str, Any]]]:
+    items: list[Submission] = []
+    problems: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for index, job in enumerate(body.jobs):
+        name = (job.namespace, job.key)
+        if name in seen:
+            problems.append({"index": index, "field": f"jobs[{index}].key",
+                             "code": "invalid_argument", "message": "key repeated in the batch"})
+            continue
+        seen.add(name)
+        try:
+            items.append(submission(job, now, payload_limit))
+        except DomainError as exc:
+            problems.append({"index": index, "field": f"jobs[{index}].{exc.field or 'body'}",
+                             "code": exc.code, "message": exc.message})
+    return items, problems
+
+
+def _batch_error(code: str, message: str, items: list[dict[str, Any]], status: int) -> Any:
+    first = items[0]
+    body = error_body(code, f"{message}; first: {first['field']}: {first['message']}",
+                      first["field"], items=items)
+    return Json(body, status)
+
+
+@router.get("/jobs", response_model=JobPage)
+async def list_jobs(
+    request: Request,
+    namespace: Annotated[str | None, Query(max_length=255)] = None,
+    state: JobState | None = None,
+    key_prefix: Annotated[str | None, Query(max_length=255)] = None,
+    limit: Limit = 100,
+    cursor: str | None = None,
+) -> JobPage:
+    where = JobFilter(namespace=namespace, state=state, key_prefix=key_prefix)
+    found = await _service(request).list_jobs(where, _cursor(cursor), limit + 1)
+    more = len(found) > limit
+    page = found[:limit]
+    return JobPage(jobs=[job_out(j) for j in page], next_cursor=page[-1].id if more else None)
+
+
+@router.get("/jobs/{key}", response_model=JobOut)
+async def get_job(request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE) -> JobOut:
+    return job_out(await _service(request).get(namespace, key))
+
+
+@router.post("/jobs/{key}/pause", response_model=JobOut)
+async def pause_job(request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE) -> JobOut:
+    return job_out(await _service(request).pause(namespace, key))
+
+
+@router.post("/jobs/{key}/resume", response_model=JobOut)
+async def resume_job(
+    request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE
+) -> JobOut:
+    return job_out(await _service(request).resume(namespace, key))
+
+
+@router.post("/jobs/{key}/cancel", response_model=JobOut)
+async def cancel_job(
+    request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE
+) -> JobOut:
+    return job_out(await _service(request).cancel(namespace, key))
+
+
+@router.post("/jobs/{key}/trigger", status_code=202, response_model=RunDetail)
+async def trigger_job(
+    request: Request,
+    key: str,
+    namespace: Namespace = DEFAULT_NAMESPACE,
+    body: Annotated[TriggerIn | None, Body()] = None,
+) -> Any:
+    override = body is not None and "payload" in body.model_fields_set
+    payload = body.payload if body is not None else None
+    run = await _service(request).trigger(namespace, key, payload, override)
+    return Json(run_out(run).model_dump(mode="json") | {"attempt_log": []}, 202)
+
+
+@router.get("/jobs/{key}/runs", response_model=RunPage)
+async def list_runs(
+    request: Request,
+    key: str,
+    namespace: Namespace = DEFAULT_NAMESPACE,
+    limit: Limit = 100,
+    cursor: str | None = None,
+) -> RunPage:
+    found = await _service(request).runs(namespace, key, _cursor(cursor), limit + 1)
+    more = len(found) > limit
+    page = found[:limit]
+    return RunPage(runs=[run_out(r) for r in page], next_cursor=page[-1].id if more else None)
+
+
+@router.get("/runs/{run_id}", response_model=RunDetail)
+async def get_run(request: Request, run_id: str) -> RunDetail:
+    run, attempts = await _service(request).run(run_id)
+    return RunDetail(**run_detail_fields(run, attempts))

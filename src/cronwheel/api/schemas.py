@@ -1,0 +1,123 @@
+"""Request and response models of the native API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cronwheel.domain.jobs import DEFAULT_NAMESPACE, MAX_PRIORITY, MisfirePolicy
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RetryIn(_Strict):
+    max_attempts: int = Field(3, ge=1, le=100)
+    initial_backoff: float = Field(1.0, ge=0, le=86_400, description="seconds")
+    max_backoff: float = Field(300.0, ge=0, le=86_400, description="seconds")
+    multiplier: float = Field(2.0, ge=1, le=10)
+    jitter: float = Field(0.2, ge=0, le=1)
+
+
+class MisfireIn(_Strict):
+    policy: MisfirePolicy = MisfirePolicy.FIRE_ONCE
+    grace: float = Field(60.0, ge=0, le=31_536_000, description="seconds a late fire is on time")
+
+
+SCHEDULE_DOC = (
+    "One of: {'kind': 'once', 'at': '2026-11-21T18:00:00Z'}; {'kind': 'once', 'after': 'PT30S'} "
+    "(or a number of seconds); add 'countdown': true for a pausable countdown that keeps its "
+    "remaining time while paused."
+)
+TARGET_DOC = (
+    "One of: {'kind': 'http', 'url': ..., 'method': 'POST', 'headers': {}, 'timeout': 10}; "
+    "{'kind': 'grpc', 'address': 'host:port', 'timeout': 10}; "
+    "{'kind': 'kafka', 'bootstrap': ['host:port'], 'topic': 'name', 'timeout': 10}."
+)
+
+
+class JobIn(_Strict):
+    namespace: str = Field(DEFAULT_NAMESPACE, min_length=1, max_length=255)
+    key: str = Field(min_length=1, max_length=255)
+    schedule: dict[str, Any] = Field(description=SCHEDULE_DOC)
+    target: dict[str, Any] = Field(description=TARGET_DOC)
+    payload: Any = Field(None, description="any JSON value; sent as the body of each delivery")
+    priority: int = Field(0, ge=-MAX_PRIORITY, le=MAX_PRIORITY)
+    retry: RetryIn = RetryIn()
+    misfire: MisfireIn = MisfireIn()
+
+
+class BatchIn(_Strict):
+    jobs: list[JobIn] = Field(min_length=1)
+
+
+class TriggerIn(_Strict):
+    payload: Any = Field(None, description="replaces the job's payload for this run only")
+
+
+class JobOut(BaseModel):
+    id: str
+    namespace: str
+    key: str
+    state: str
+    schedule: dict[str, Any]
+    target: dict[str, Any]
+    payload: Any
+    priority: int
+    retry: RetryIn
+    misfire: MisfireIn
+    next_fire_at: str | None
+    remaining: float | None = Field(description="seconds left on a paused countdown")
+    last_fire_at: str | None
+    created_at: str
+    updated_at: str
+
+
+class JobPage(BaseModel):
+    jobs: list[JobOut]
+    next_cursor: str | None
+
+
+class BatchOut(BaseModel):
+    jobs: list[JobOut]
+    created: int
+    existing: int
+
+
+class AttemptOut(BaseModel):
+    number: int
+    outcome: str
+    started_at: str
+    finished_at: str
+    node: str
+    status_code: int | None
+    response: str | None
+    error: str | None
+
+
+class RunOut(BaseModel):
+    id: str
+    job_id: str
+    namespace: str
+    key: str
+    kind: str
+    state: str
+    scheduled_at: str
+    fired_at: str
+    attempts: int
+    started_at: str | None
+    finished_at: str | None
+    node: str | None
+    last_error: str | None
+    payload: Any = None
+
+
+class RunDetail(RunOut):
+    attempt_log: list[AttemptOut]
+
+
+class RunPage(BaseModel):
+    runs: list[RunOut]
+    next_cursor: str | None

@@ -1,0 +1,70 @@
+"""`cronwheel serve`, `cronwheel migrate`, and the client commands that talk to a server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+import typer
+
+from cronwheel.settings import Settings
+
+DATABASE_HELP = "sqlite:///file.db or postgresql://host/db [CRONWHEEL_DATABASE_URL]"
+app = typer.Typer(help="cronwheel: a self-hosted job scheduling service.", no_args_is_help=True)
+
+
+def _settings(host: str | None, port: int | None, database_url: str | None) -> Settings:
+    overrides = {"host": host, "port": port, "database_url": database_url}
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address [CRONWHEEL_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="port [CRONWHEEL_PORT]")] = None,
+    database_url: Annotated[str | None, typer.Option(help=DATABASE_HELP)] = None,
+) -> None:
+    """Run a node: the API on HOST:PORT and the scheduler over DATABASE_URL."""
+    import uvicorn
+
+    from cronwheel.api.app import create_app
+
+    settings = _settings(host, port, database_url)
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def migrate(
+    database_url: Annotated[str | None, typer.Option(help="[CRONWHEEL_DATABASE_URL]")] = None,
+) -> None:
+    """Bring the database schema up to date (the server also does this when it starts)."""
+    from cronwheel.store.migrate import upgrade
+    from cronwheel.store.sql import SqlStore
+
+    settings = _settings(None, None, database_url)
+
+    async def run() -> None:
+        store = SqlStore(settings.database_url)
+        try:
+            await upgrade(store.engine)
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+    typer.echo(f"schema is up to date: {settings.database_url}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,158 @@
+"""The plug points of cronwheel and the promises each must keep.
+
+Store
+    Durable home of jobs, runs and attempts. Every write is atomic. Claims are leases:
+    `acquire_due_jobs` hands a job to one owner until `lease_until`; nobody else may fire it
+    before that lease lapses. A run is unique on (job, scheduled time) for scheduled runs, and
+    it is created in the same transaction that advances its job, so an occurrence fires at most
+    once whatever the timing. A run in state running is held by a lease too; once it lapses,
+    `acquire_due_runs` hands it to a new owner, recording the lost attempt as abandoned.
+    Rescuers re-check state in the same statement that changes it.
+
+Transport
+    Sends one delivery and reports what happened. It never raises for a receiver's failure:
+    a refused connection, a timeout or an error status is a `DeliveryResult` with
+    `retryable` set as the receiver's answer suggests. It must give up by `delivery.timeout`.
+    The same run id (the idempotency key) goes out on every attempt of a run.
+
+Clock
+    The engine asks the clock for "now" and sleeps through it, so tests can set time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cronwheel.domain.jobs import Job, JobState
+from cronwheel.domain.misfire import FirePlan
+from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunState
+from cronwheel.domain.targets import Target
+from cronwheel.domain.time import Micros
+
+
+class Clock(Protocol):
+    def now(self) -> Micros: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AddOutcome:
+    """Per submitted job: created, already there with the same definition, or a conflict."""
+
+    job: Job
+    created: bool
+    conflict: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Fire:
+    job: Job
+    plan: FirePlan
+    run_id: str
+    deliver_now: bool  # hand to this node's dispatcher, or leave pending for a later claim
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Everything a transport needs; built from a run and its job."""
+
+    run_id: str
+    attempt: int
+    job_id: str
+    namespace: str
+    key: str
+    scheduled_at: Micros
+    fired_at: Micros
+    target: Target
+    payload: Any
+    priority: int = 0
+
+    @property
+    def idempotency_key(self) -> str:
+        return self.run_id
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    outcome: AttemptOutcome
+    retryable: bool = True
+    status_code: int | None = None
+    response: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """The outcome of one attempt plus what the run becomes next."""
+
+    attempt: Attempt
+    next_state: RunState
+    due_at: Micros | None  # when the next attempt is due, for a retry
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    namespace: str | None = None
+    state: JobState | None = None
+    key_prefix: str | None = None
+
+
+class Store(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def add_jobs(self, jobs: Sequence[Job], all_or_nothing: bool) -> list[AddOutcome]: ...
+
+    async def get_job(self, namespace: str, key: str) -> Job | None: ...
+
+    async def get_job_by_id(self, job_id: str) -> Job | None: ...
+
+    async def list_jobs(self, where: JobFilter, after_id: str | None, limit: int) -> list[Job]: ...
+
+    async def change_job(
+        self, namespace: str, key: str, change: Callable[[Job], Job], cancel_runs: bool = False
+    ) -> Job:
+        """Apply a domain transition atomically; raises NotFound or the transition's error."""
+        ...
+
+    async def acquire_due_jobs(
+        self, owner: str, now: Micros, horizon: Micros, limit: int, lease_until: Micros
+    ) -> list[Job]: ...
+
+    async def record_fires(
+        self, owner: str, now: Micros, fires: Sequence[Fire], lease_until: Micros
+    ) -> list[Run]:
+        """Create the runs and advance the jobs in one transaction; returns runs to deliver."""
+        ...
+
+    async def add_manual_run(
+        self, job: Job, run_id: str, now: Micros, payload: Any, has_override: bool
+    ) -> Run: ...
+
+    async def acquire_due_runs(
+        self, owner: str, now: Micros, limit: int, lease_until: Micros
+    ) -> list[tuple[Run, Job]]: ...
+
+    async def record_attempts(self, owner: str, records: Sequence[AttemptRecord]) -> None: ...
+
+    async def renew_runs(self, owner: str, run_ids: Sequence[str], lease_until: Micros) -> None:
+        """Extend the leases of runs this owner still holds in memory."""
+        ...
+
+    async def release(self, owner: str | None) -> None:
+        """Give up leases held by `owner` (every lease when None: a single-node restart)."""
+        ...
+
+    async def list_runs(self, job_id: str, before_id: str | None, limit: int) -> list[Run]: ...
+
+    async def get_run(self, run_id: str) -> tuple[Run, list[Attempt]] | None: ...
+
+    async def count_pending_jobs(self) -> int: ...
+
+
+class Transport(Protocol):
+    async def deliver(self, delivery: Delivery) -> DeliveryResult: ...
+
+    async def aclose(self) -> None: ...

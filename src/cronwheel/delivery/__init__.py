@@ -1,0 +1,67 @@
+"""Transports, one module per target kind, chosen by the target's `kind`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from cronwheel.contracts import Delivery, DeliveryResult, Transport
+from cronwheel.domain.runs import AttemptOutcome
+from cronwheel.domain.time import to_iso
+
+RESPONSE_LIMIT = 2_000  # characters of a receiver's answer kept with the attempt
+
+
+def metadata_headers(delivery: Delivery) -> dict[str, str]:
+    """The same names on every transport that carries headers."""
+    return {
+        "Idempotency-Key": delivery.idempotency_key,
+        "Cronwheel-Attempt": str(delivery.attempt),
+        "Cronwheel-Run-Id": delivery.run_id,
+        "Cronwheel-Job-Key": delivery.key,
+        "Cronwheel-Namespace": delivery.namespace,
+        "Cronwheel-Scheduled-At": to_iso(delivery.scheduled_at),
+    }
+
+
+class Transports:
+    """Routes each delivery to the transport for its target kind; transports start lazily."""
+
+    def __init__(self, transports: dict[str, Transport] | None = None) -> None:
+        self._by_kind: dict[str, Transport] = dict(transports or {})
+
+    def _get(self, kind: str) -> Transport:
+        transport = self._by_kind.get(kind)
+        if transport is None:
+            transport = _default_transport(kind)
+            self._by_kind[kind] = transport
+        return transport
+
+    async def deliver(self, delivery: Delivery) -> DeliveryResult:
+        try:
+            return await self._get(delivery.target.kind).deliver(delivery)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a transport bug must not kill the dispatcher
+            return DeliveryResult(AttemptOutcome.ERROR, True, error=f"{type(exc).__name__}: {exc}")
+
+    async def aclose(self) -> None:
+        for transport in self._by_kind.values():
+            with contextlib.suppress(Exception):
+                await transport.aclose()
+
+
+def _default_transport(kind: str) -> Transport:
+    if kind == "http":
+        from cronwheel.delivery.http import HttpTransport
+
+        return HttpTransport()
+    if kind == "grpc":
+        from cronwheel.delivery.grpc import GrpcTransport
+
+        return GrpcTransport()
+    if kind == "kafka":
+        from cronwheel.delivery.kafka import KafkaTransport
+
+        return KafkaTransport()
+    raise ValueError(f"no transport for target kind {kind!r}")

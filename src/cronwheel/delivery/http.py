@@ -1,0 +1,70 @@
+"""HTTP(S) callbacks with aiohttp: one pooled session, JSON bodies, idempotency headers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import orjson
+
+from cronwheel.contracts import Delivery, DeliveryResult
+from cronwheel.delivery import RESPONSE_LIMIT, metadata_headers
+from cronwheel.domain.runs import AttemptOutcome
+from cronwheel.domain.targets import HttpTarget
+
+# Statuses worth retrying; any other 4xx means the request itself is wrong.
+RETRYABLE_4XX = frozenset({408, 409, 425, 429})
+
+
+def classify(status: int) -> tuple[AttemptOutcome, bool]:
+    if 200 <= status < 300:
+        return AttemptOutcome.SUCCESS, False
+    return AttemptOutcome.FAILURE, status >= 500 or status in RETRYABLE_4XX
+
+
+class HttpTransport:
+    def __init__(self, limit: int = 512, limit_per_host: int = 128) -> None:
+        self._limit = limit
+        self._limit_per_host = limit_per_host
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._limit, limit_per_host=self._limit_per_host, ttl_dns_cache=60
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, json_serialize=lambda v: orjson.dumps(v).decode()
+            )
+        return self._session
+
+    async def deliver(self, delivery: Delivery) -> DeliveryResult:
+        target = delivery.target
+        assert isinstance(target, HttpTarget)
+        headers = dict(target.headers)
+        headers.update(metadata_headers(delivery))
+        body = None
+        if target.method != "GET":
+            headers["Content-Type"] = "application/json"
+            body = orjson.dumps(delivery.payload)
+        timeout = aiohttp.ClientTimeout(total=target.timeout)
+        try:
+            async with self._client().request(
+                target.method, target.url, data=body, headers=headers, timeout=timeout
+            ) as response:
+                text = (await response.content.read(RESPONSE_LIMIT)).decode("utf-8", "replace")
+                outcome, retryable = classify(response.status)
+                error = None if outcome is AttemptOutcome.SUCCESS else f"HTTP {response.status}"
+                return DeliveryResult(outcome, retryable, response.status, text, error)
+        except TimeoutError:
+            return DeliveryResult(
+                AttemptOutcome.TIMEOUT, True, error=f"no answer within {target.timeout:g}s"
+            )
+        except (aiohttp.ClientError, OSError) as exc:
+            return DeliveryResult(AttemptOutcome.ERROR, True, error=f"{type(exc).__name__}: {exc}")
+        except asyncio.CancelledError:
+            raise
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()

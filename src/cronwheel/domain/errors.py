@@ -1,0 +1,36 @@
+"""Domain errors carry the offending field so every API can name it."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base for errors that are the caller's fault or a refused state change."""
+
+    code = "invalid"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidField(DomainError):
+    """A value is malformed or out of range."""
+
+    code = "invalid_argument"
+
+
+class IllegalTransition(DomainError):
+    """A state change the state machine does not allow (e.g. resuming a completed job)."""
+
+    code = "illegal_state"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    """The key exists with a different definition."""
+
+    code = "conflict"

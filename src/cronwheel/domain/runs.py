@@ -1,0 +1,81 @@
+"""Runs (one occurrence of a job) and attempts (one try of a run), with their state machine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from cronwheel.domain.errors import IllegalTransition
+from cronwheel.domain.time import Micros
+
+
+class RunState(StrEnum):
+    PENDING = "pending"  # waiting for its first or next attempt
+    RUNNING = "running"  # an attempt is under way, held by a lease
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    MISSED = "missed"  # skipped by the misfire policy; never delivered
+
+
+class RunKind(StrEnum):
+    SCHEDULED = "scheduled"
+    MANUAL = "manual"  # trigger-now; does not move the schedule
+
+
+class AttemptOutcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"  # the receiver answered with an error
+    TIMEOUT = "timeout"
+    ERROR = "error"  # could not reach the receiver
+    ABANDONED = "abandoned"  # the node holding it died; outcome unknown
+
+
+TERMINAL = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.MISSED})
+
+_ALLOWED: dict[RunState, frozenset[RunState]] = {
+    RunState.PENDING: frozenset({RunState.RUNNING, RunState.CANCELLED}),
+    RunState.RUNNING: frozenset(
+        {RunState.SUCCEEDED, RunState.FAILED, RunState.PENDING, RunState.RUNNING,
+         RunState.CANCELLED}
+    ),
+}
+
+
+def check_transition(current: RunState, target: RunState) -> None:
+    if target not in _ALLOWED.get(current, frozenset()):
+        raise IllegalTransition(f"a run cannot go from {current} to {target}")
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    run_id: str
+    number: int
+    started_at: Micros
+    finished_at: Micros
+    outcome: AttemptOutcome
+    node: str
+    status_code: int | None = None
+    response: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    id: str
+    job_id: str
+    namespace: str
+    job_key: str
+    kind: RunKind
+    state: RunState
+    scheduled_at: Micros
+    fired_at: Micros
+    attempts: int = 0
+    due_at: Micros | None = None
+    started_at: Micros | None = None
+    finished_at: Micros | None = None
+    node: str | None = None
+    payload_override: Any = None
+    has_override: bool = False
+    last_error: str | None = None

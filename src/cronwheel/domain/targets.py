@@ -1,0 +1,167 @@
+"""Where a run is delivered. A target is a value; `delivery/` holds the code that sends."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from cronwheel.domain.errors import InvalidField
+
+DEFAULT_TIMEOUT_S = 10.0
+MAX_TIMEOUT_S = 3_600.0
+_HOST_PORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
+_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+
+def _check_timeout(value: Any, prefix: str) -> float:
+    try:
+        timeout = float(value)
+    except (TypeError, ValueError):
+        raise InvalidField("timeout must be a number of seconds", f"{prefix}.timeout") from None
+    if not 0 < timeout <= MAX_TIMEOUT_S:
+        raise InvalidField(
+            f"timeout must be above 0 and at most {MAX_TIMEOUT_S:g} seconds", f"{prefix}.timeout"
+        )
+    return timeout
+
+
+def check_host_port(value: str, fieldname: str) -> str:
+    match = _HOST_PORT.match(value)
+    if not match or not 0 < int(match["port"]) < 65536:
+        raise InvalidField(f"expected host:port, got {value!r}", fieldname)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class HttpTarget:
+    url: str
+    method: str = "POST"
+    headers: tuple[tuple[str, str], ...] = ()
+    timeout: float = DEFAULT_TIMEOUT_S
+    kind: ClassVar[str] = "http"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "url": self.url,
+            "method": self.method,
+            "headers": dict(self.headers),
+            "timeout": self.timeout,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GrpcTarget:
+    """A receiver implementing cronwheel.v1.Callback/Deliver at `address` (host:port)."""
+
+    address: str
+    timeout: float = DEFAULT_TIMEOUT_S
+    tls: bool = False
+    kind: ClassVar[str] = "grpc"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "address": self.address,
+            "timeout": self.timeout,
+            "tls": self.tls,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaTarget:
+    bootstrap: tuple[str, ...]
+    topic: str
+    timeout: float = DEFAULT_TIMEOUT_S
+    kind: ClassVar[str] = "kafka"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "bootstrap": list(self.bootstrap),
+            "topic": self.topic,
+            "timeout": self.timeout,
+        }
+
+
+Target = HttpTarget | GrpcTarget | KafkaTarget
+_METHODS = {"POST", "PUT", "PATCH", "GET", "DELETE"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Parse:
+    data: dict[str, Any]
+    prefix: str = field(default="target")
+
+    def text(self, name: str) -> str:
+        value = self.data.get(name)
+        if not isinstance(value, str) or not value:
+            raise InvalidField(f"{name} is required and must be a string", f"{self.prefix}.{name}")
+        return value
+
+
+def _http(p: _Parse) -> HttpTarget:
+    url = p.text("url")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidField(
+            f"url must be an http(s) URL with a host, got {url!r}", f"{p.prefix}.url"
+        )
+    method = str(p.data.get("method", "POST")).upper()
+    if method not in _METHODS:
+        raise InvalidField(f"method must be one of {sorted(_METHODS)}", f"{p.prefix}.method")
+    headers = p.data.get("headers") or {}
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        raise InvalidField("headers must map names to strings", f"{p.prefix}.headers")
+    timeout = _check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
+    return HttpTarget(url, method, tuple(sorted(headers.items())), timeout)
+
+
+def _grpc(p: _Parse) -> GrpcTarget:
+    address = p.text("address").removeprefix("grpc://")
+    check_host_port(address, f"{p.prefix}.address")
+    timeout = _check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
+    return GrpcTarget(address, timeout, bool(p.data.get("tls", False)))
+
+
+def _kafka(p: _Parse) -> KafkaTarget:
+    raw = p.data.get("bootstrap")
+    servers = [raw] if isinstance(raw, str) else raw
+    if not isinstance(servers, list) or not servers:
+        raise InvalidField("bootstrap must list host:port brokers", f"{p.prefix}.bootstrap")
+    for server in servers:
+        check_host_port(str(server), f"{p.prefix}.bootstrap")
+    topic = p.text("topic")
+    if not _TOPIC.match(topic):
+        raise InvalidField(
+            "topic must be 1-249 characters of letters, digits, '.', '_' or '-'",
+            f"{p.prefix}.topic",
+        )
+    timeout = _check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
+    return KafkaTarget(tuple(str(s) for s in servers), topic, timeout)
+
+
+_KINDS: dict[str, Callable[[_Parse], Target]] = {"http": _http, "grpc": _grpc, "kafka": _kafka}
+
+
+def target_from_dict(data: Any, prefix: str = "target") -> Target:
+    if not isinstance(data, dict):
+        raise InvalidField("target must be an object with a 'kind'", prefix)
+    parse = _KINDS.get(str(data.get("kind", "")).lower())
+    if parse is None:
+        raise InvalidField(f"target kind must be one of {sorted(_KINDS)}", f"{prefix}.kind")
+    return parse(_Parse(data, prefix))
+
+
+def parse_kafka_endpoint(endpoint: str, fieldname: str) -> KafkaTarget:
+    """`broker:port[,broker:port...]/topic`, the form the delay-job dialect documents."""
+    servers, sep, topic = endpoint.removeprefix("kafka://").partition("/")
+    if not sep:
+        raise InvalidField(f"expected broker:port/topic, got {endpoint!r}", fieldname)
+    target = {"kind": "kafka", "bootstrap": servers.split(","), "topic": topic}
+    return _kafka(_Parse(target, fieldname))

@@ -1,0 +1,76 @@
+"""Instants are integers of microseconds since the Unix epoch, UTC.
+
+Integers keep the hot path free of datetime objects and compare exactly in SQL.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from cronwheel.domain.errors import InvalidField
+
+Micros = int
+
+US_PER_MS = 1_000
+US_PER_S = 1_000_000
+MIN_INSTANT: Micros = 0
+# 9999-12-31T23:59:59Z: beyond this datetime cannot represent the instant.
+MAX_INSTANT: Micros = 253_402_300_799 * US_PER_S
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def from_datetime(value: datetime) -> Micros:
+    if value.tzinfo is None:
+        raise InvalidField("instant needs a time zone offset (e.g. Z or +08:00)")
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * US_PER_S + delta.microseconds
+
+
+def to_datetime(value: Micros) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def to_iso(value: Micros) -> str:
+    return to_datetime(value).isoformat().replace("+00:00", "Z")
+
+
+def from_seconds(value: float, field: str = "time") -> Micros:
+    """Epoch seconds (int or float) to an instant, range-checked."""
+    if value != value or value in (float("inf"), float("-inf")):  # NaN or infinite
+        raise InvalidField(f"{field} must be a finite number of seconds", field)
+    result = round(value * US_PER_S)
+    if not MIN_INSTANT <= result <= MAX_INSTANT:
+        raise InvalidField(f"{field} must be between 0 and {MAX_INSTANT // US_PER_S}", field)
+    return result
+
+
+def parse_instant(text: str, field: str = "at") -> Micros:
+    """ISO 8601 instant with an offset, e.g. 2026-11-21T18:00:00Z."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidField(f"{field} is not an ISO 8601 instant: {text!r}", field) from None
+    if value.tzinfo is None:
+        raise InvalidField(f"{field} needs a UTC offset such as Z or +08:00: {text!r}", field)
+    return from_datetime(value)
+
+
+_DURATION = re.compile(
+    r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
+)
+_UNIT_US = {"d": 86_400 * US_PER_S, "h": 3_600 * US_PER_S, "m": 60 * US_PER_S, "s": US_PER_S}
+
+
+def parse_duration(text: str, field: str = "duration") -> Micros:
+    """An ISO 8601 duration of days and clock units (PT30S, P1DT2H); months are ambiguous."""
+    match = _DURATION.match(text.strip().upper())
+    if not match or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
+        raise InvalidField(f"{field} is not an ISO 8601 duration such as PT30S: {text!r}", field)
+    total = 0.0
+    for unit, amount in match.groupdict().items():
+        if amount is not None:
+            total += float(amount) * _UNIT_US[unit]
+    return round(total)

@@ -1,0 +1,198 @@
+"""Delivers runs after their fire is committed, with bounded concurrency per target.
+
+Results are recorded in batches. Leases of runs held in memory are renewed while they wait
+or run, so a slow receiver does not make this node's own runs look abandoned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cronwheel import metrics
+from cronwheel.contracts import AttemptRecord, Clock, Delivery, DeliveryResult, Store
+from cronwheel.delivery import Transports
+from cronwheel.domain.jobs import RetryPolicy
+from cronwheel.domain.retry import next_retry
+from cronwheel.domain.runs import Attempt, AttemptOutcome, RunState
+from cronwheel.domain.targets import HttpTarget, Target
+from cronwheel.domain.time import US_PER_S, Micros
+
+log = logging.getLogger("cronwheel.dispatcher")
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchConfig:
+    concurrency: int = 512  # attempts under way at once, all targets together
+    per_target: int = 128  # attempts under way at once to one receiver
+    capacity: int = 20_000  # deliveries held in memory; beyond it runs wait in the database
+    lease_us: Micros = 30 * US_PER_S
+
+
+def target_slot(target: Target) -> str:
+    """Deliveries to one receiver share a concurrency limit."""
+    if isinstance(target, HttpTarget):
+        return target.url.split("/", 3)[2] if "//" in target.url else target.url
+    if target.kind == "grpc":
+        return f"grpc:{target.to_dict()['address']}"
+    return f"kafka:{','.join(target.to_dict()['bootstrap'])}"
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        transports: Transports,
+        clock: Clock,
+        owner: str,
+        node: str,
+        config: DispatchConfig = DispatchConfig(),
+        on_retry: Callable[[Micros], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._transports = transports
+        self._clock = clock
+        self._owner = owner
+        self._node = node
+        self._config = config
+        self._on_retry = on_retry
+        self._global = asyncio.Semaphore(config.concurrency)
+        self._per_target: dict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(config.per_target)
+        )
+        self._held: dict[str, asyncio.Task[None]] = {}
+        self._records: list[AttemptRecord] = []
+        self._records_ready = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._background: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._background = [
+            asyncio.create_task(self._flush_loop(), name="cronwheel-results"),
+            asyncio.create_task(self._renew_loop(), name="cronwheel-renew"),
+        ]
+
+    def room(self) -> int:
+        return max(0, self._config.capacity - len(self._held))
+
+    @property
+    def lease_us(self) -> Micros:
+        return self._config.lease_us
+
+    def submit(self, delivery: Delivery, retry: RetryPolicy) -> None:
+        task = asyncio.create_task(self._deliver(delivery, retry))
+        self._held[delivery.run_id] = task
+        self._idle.clear()
+        metrics.INFLIGHT.set(len(self._held))
+
+    async def _deliver(self, delivery: Delivery, retry: RetryPolicy) -> None:
+        try:
+            async with self._per_target[target_slot(delivery.target)], self._global:
+                wait = delivery.scheduled_at - self._clock.now()
+                if wait > 0:  # fired a moment early (fire lead); go out on the instant
+                    await asyncio.sleep(wait / US_PER_S)
+                started = self._clock.now()
+                if delivery.attempt == 1:
+                    metrics.FIRE_LATENESS.observe(max(0, started - delivery.scheduled_at) / 1e6)
+                result = await self._transports.deliver(delivery)
+                finished = self._clock.now()
+            self._record(delivery, retry, result, started, finished)
+        finally:
+            del self._held[delivery.run_id]
+            metrics.INFLIGHT.set(len(self._held))
+            if not self._held:
+                self._idle.set()
+
+    def _record(
+        self,
+        delivery: Delivery,
+        retry: RetryPolicy,
+        result: DeliveryResult,
+        started: Micros,
+        finished: Micros,
+    ) -> None:
+        kind = delivery.target.kind
+        metrics.DELIVERIES.labels(kind, result.outcome.value).inc()
+        metrics.DELIVERY_SECONDS.labels(kind).observe((finished - started) / 1e6)
+        due: Micros | None = None
+        if result.outcome is AttemptOutcome.SUCCESS:
+            state = RunState.SUCCEEDED
+        else:
+            delay = next_retry(retry, delivery.attempt, result.retryable, random.random())
+            state = RunState.FAILED if delay is None else RunState.PENDING
+            due = None if delay is None else finished + delay
+            log.info(
+                "delivery.failed",
+                extra={"run_id": delivery.run_id, "job_key": delivery.key,
+                       "attempt": delivery.attempt, "error": result.error,
+                       "retry_at": due},
+            )
+        attempt = Attempt(
+            run_id=delivery.run_id,
+            number=delivery.attempt,
+            started_at=started,
+            finished_at=finished,
+            outcome=result.outcome,
+            node=self._node,
+            status_code=result.status_code,
+            response=result.response,
+            error=result.error,
+        )
+        self._records.append(AttemptRecord(attempt, state, due))
+        self._records_ready.set()
+        if due is not None and self._on_retry is not None:
+            self._on_retry(due)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._records_ready.wait()
+            await self.flush()
+
+    async def flush(self) -> None:
+        self._records_ready.clear()
+        records, self._records = self._records, []
+        if not records:
+            return
+        try:
+            await self._store.record_attempts(self._owner, records)
+        except Exception:
+            # Not recorded: the runs stay running under our lease, which lapses, and the
+            # rescuer re-delivers them with the same idempotency key.
+            log.exception("attempts.record_failed", extra={"count": len(records)})
+
+    async def _renew_loop(self) -> None:
+        interval = self._config.lease_us / US_PER_S / 3
+        while True:
+            await asyncio.sleep(interval)
+            held = list(self._held)
+            if not held:
+                continue
+            try:
+                await self._store.renew_runs(
+                    self._owner, held, self._clock.now() + self._config.lease_us
+                )
+            except Exception:
+                log.exception("leases.renew_failed", extra={"count": len(held)})
+
+    async def drain(self, grace: float | None = None) -> None:
+        """Wait until every held delivery has finished and its result is recorded."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), grace)
+        await self.flush()
+
+    async def close(self, grace: float = 5.0) -> None:
+        await self.drain(grace)
+        for task in list(self._held.values()):
+            task.cancel()
+        for task in self._background:
+            task.cancel()
+        for task in [*self._held.values(), *self._background]:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._transports.aclose()

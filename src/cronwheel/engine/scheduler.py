@@ -1,0 +1,206 @@
+"""The scheduler loop: claim a short look-ahead window, sleep to the earliest, fire in batches.
+
+Memory holds only the claimed window (bounded by `claim_limit`), never the pending backlog.
+Each batch of fires is one transaction; deliveries start after it commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
+from dataclasses import dataclass
+
+from cronwheel import metrics
+from cronwheel.contracts import Clock, Delivery, Fire, Store
+from cronwheel.domain.jobs import Job
+from cronwheel.domain.misfire import plan
+from cronwheel.domain.runs import Run
+from cronwheel.domain.time import US_PER_MS, US_PER_S, Micros
+from cronwheel.engine.dispatcher import Dispatcher
+from cronwheel.ids import new_id
+
+log = logging.getLogger("cronwheel.scheduler")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    window_us: Micros = 2 * US_PER_S  # how far ahead jobs are claimed
+    claim_limit: int = 5_000  # most jobs held in the window
+    job_lease_us: Micros = 30 * US_PER_S
+    run_poll_us: Micros = 500 * US_PER_MS  # how often pending runs (retries, rescues) are read
+    fire_lead_us: Micros = 2 * US_PER_MS  # commit this early; delivery still waits for the instant
+    error_backoff_us: Micros = 200 * US_PER_MS
+
+
+def delivery_for(run: Run, job: Job) -> Delivery:
+    return Delivery(
+        run_id=run.id,
+        attempt=run.attempts,
+        job_id=job.id,
+        namespace=job.spec.namespace,
+        key=job.spec.key,
+        scheduled_at=run.scheduled_at,
+        fired_at=run.fired_at,
+        target=job.spec.target,
+        payload=run.payload_override if run.has_override else job.spec.payload,
+        priority=job.spec.priority,
+    )
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: Store,
+        dispatcher: Dispatcher,
+        clock: Clock,
+        owner: str,
+        config: EngineConfig = EngineConfig(),
+    ) -> None:
+        self._store = store
+        self._dispatcher = dispatcher
+        self._clock = clock
+        self._owner = owner
+        self._config = config
+        self._heap: list[tuple[Micros, int, int, Job]] = []
+        self._seq = itertools.count()
+        self._claimed_until: Micros = -1
+        self._next_claim: Micros = 0
+        self._next_run_poll: Micros = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- wake-ups from the services (after their commit) ---------------------------------------
+
+    def job_due(self, fire_at: Micros | None) -> None:
+        """A job became due at `fire_at`; wake now if it falls inside the claimed window."""
+        if fire_at is not None and fire_at <= self._claimed_until:
+            self._next_claim = 0
+            self._wake.set()
+
+    def run_due(self, due_at: Micros) -> None:
+        if due_at < self._next_run_poll:
+            self._next_run_poll = due_at
+            self._wake.set()
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run_forever(), name="cronwheel-scheduler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                wake_at = await self.step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduler.step_failed")
+                wake_at = self._clock.now() + self._config.error_backoff_us
+            delay = (wake_at - self._clock.now()) / US_PER_S
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+            self._wake.clear()
+
+    async def step(self) -> Micros:
+        """One pass: claim if due for it, fire what is due, pick up due runs. Returns wake time."""
+        now = self._clock.now()
+        if now >= self._next_claim:
+            await self._claim(now)
+        due = self._pop_due(now + self._config.fire_lead_us)
+        if due:
+            await self._fire(due, self._clock.now())
+        if now >= self._next_run_poll:
+            await self._claim_runs(now)
+        wake = min(self._next_claim, self._next_run_poll)
+        if self._heap:
+            wake = min(wake, self._heap[0][0] - self._config.fire_lead_us)
+        metrics.LOOKAHEAD.set(len(self._heap))
+        return wake
+
+    async def _claim(self, now: Micros) -> None:
+        room = self._config.claim_limit - len(self._heap)
+        horizon = now + self._config.window_us
+        self._next_claim = now + self._config.window_us // 2
+        if room <= 0:
+            return
+        jobs = await self._store.acquire_due_jobs(
+            self._owner, now, horizon, room, now + self._config.job_lease_us
+        )
+        for job in jobs:
+            assert job.next_fire_at is not None
+            heapq.heappush(
+                self._heap, (job.next_fire_at, -job.spec.priority, next(self._seq), job)
+            )
+        if len(jobs) < room:
+            self._claimed_until = horizon
+        else:  # the window holds more than we took: claim again as soon as these are fired
+            self._claimed_until = max(j.next_fire_at or now for j in jobs) - 1
+            self._next_claim = min(self._next_claim, self._claimed_until)
+
+    def _pop_due(self, until: Micros) -> list[Job]:
+        due = []
+        while self._heap and self._heap[0][0] <= until:
+            due.append(heapq.heappop(self._heap)[3])
+        return due
+
+    async def _fire(self, due: list[Job], now: Micros) -> None:
+        room = self._dispatcher.room()
+        fires = []
+        for job in sorted(due, key=lambda j: -j.spec.priority):
+            assert job.next_fire_at is not None
+            spec = job.spec
+            decision = plan(spec.schedule, job.next_fire_at, now, spec.misfire,
+                            spec.misfire_grace_us)
+            deliver_now = decision.fire and room > 0
+            room -= deliver_now
+            fires.append(Fire(job, decision, new_id(), deliver_now))
+        lease_until = now + self._dispatcher.lease_us
+        try:
+            runs = await self._store.record_fires(self._owner, now, fires, lease_until)
+        except Exception:
+            log.exception("scheduler.fire_failed", extra={"count": len(fires)})
+            for job in due:  # try again shortly; the lease check stops a double fire
+                heapq.heappush(self._heap, (now + self._config.error_backoff_us,
+                                            -job.spec.priority, next(self._seq), job))
+            return
+        by_id = {f.job.id: f.job for f in fires}
+        for run in runs:
+            job = by_id[run.job_id]
+            self._dispatcher.submit(delivery_for(run, job), job.spec.retry)
+        metrics.RUNS_FIRED.labels("scheduled").inc(len(runs))
+        missed = sum(1 for f in fires if not f.plan.fire)
+        if missed:
+            metrics.RUNS_MISSED.inc(missed)
+        if len(runs) < sum(1 for f in fires if f.deliver_now):
+            log.info("scheduler.fires_dropped", extra={"count": len(fires) - len(runs)})
+        if any(f.plan.fire and not f.deliver_now for f in fires):
+            self.run_due(now)
+
+    async def _claim_runs(self, now: Micros) -> None:
+        self._next_run_poll = now + self._config.run_poll_us
+        room = self._dispatcher.room()
+        if room <= 0:
+            return
+        claimed = await self._store.acquire_due_runs(
+            self._owner, now, min(room, 1_000), now + self._dispatcher.lease_us
+        )
+        for run, job in claimed:
+            self._dispatcher.submit(delivery_for(run, job), job.spec.retry)
+        if len(claimed) >= min(room, 1_000):
+            self._next_run_poll = now  # more are waiting
+
+    async def release(self) -> None:
+        """Hand back the claimed window so another node (or the next start) fires it at once."""
+        self._heap.clear()
+        await self._store.release(self._owner)

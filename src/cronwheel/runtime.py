@@ -1,0 +1,76 @@
+"""Assembles one node: store, transports, dispatcher, scheduler and services."""
+
+from __future__ import annotations
+
+from cronwheel.clock import SystemClock
+from cronwheel.contracts import Clock
+from cronwheel.delivery import Transports
+from cronwheel.domain.time import US_PER_MS, US_PER_S
+from cronwheel.engine import Dispatcher, EngineConfig, Scheduler
+from cronwheel.engine.dispatcher import DispatchConfig
+from cronwheel.ids import new_id
+from cronwheel.service import Service
+from cronwheel.settings import Settings
+from cronwheel.store import SqlStore
+
+
+class Node:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock | None = None,
+        transports: Transports | None = None,
+        run_engine: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        # A fresh owner per start: a restarted node never mistakes old leases for its own.
+        self.owner = f"{settings.node_name}:{new_id()[-12:]}"
+        self.store = SqlStore(settings.database_url, node=settings.node_name)
+        self.run_engine = run_engine
+        lease = round(settings.lease_seconds * US_PER_S)
+        self.dispatcher = Dispatcher(
+            self.store,
+            transports or Transports(),
+            self.clock,
+            self.owner,
+            settings.node_name,
+            DispatchConfig(
+                concurrency=settings.delivery_concurrency,
+                per_target=settings.delivery_per_target,
+                capacity=settings.delivery_capacity,
+                lease_us=lease,
+            ),
+            on_retry=self._run_due,
+        )
+        self.scheduler = Scheduler(
+            self.store,
+            self.dispatcher,
+            self.clock,
+            self.owner,
+            EngineConfig(
+                window_us=settings.window_ms * US_PER_MS,
+                claim_limit=settings.claim_limit,
+                job_lease_us=lease,
+                fire_lead_us=round(settings.fire_lead_ms * US_PER_MS),
+            ),
+        )
+        self.service = Service(self.store, self.clock, self.scheduler if run_engine else None)
+
+    def _run_due(self, due_at: int) -> None:
+        self.scheduler.run_due(due_at)
+
+    async def start(self) -> None:
+        await self.store.start()
+        if self.run_engine:
+            if self.store.is_sqlite:  # one node per file: every old lease is a dead process's
+                await self.store.release(None)
+            self.dispatcher.start()
+            self.scheduler.start()
+
+    async def stop(self) -> None:
+        if self.run_engine:
+            await self.scheduler.stop()
+            await self.dispatcher.close()
+            await self.scheduler.release()
+        await self.store.close()

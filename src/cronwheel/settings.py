@@ -1,0 +1,37 @@
+"""One settings object; every field can be set as CRONWHEEL_<NAME> in the environment."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_node() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CRONWHEEL_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(1989, ge=1, le=65535)
+    database_url: str = "sqlite:///cronwheel.db"
+    node_name: str = Field(default_factory=_default_node)
+    log_level: str = "info"
+
+    # engine
+    window_ms: int = Field(2_000, ge=50, le=60_000)
+    claim_limit: int = Field(5_000, ge=10, le=100_000)
+    fire_lead_ms: float = Field(2.0, ge=0, le=100)
+    delivery_concurrency: int = Field(512, ge=1, le=10_000)
+    delivery_per_target: int = Field(128, ge=1, le=10_000)
+    delivery_capacity: int = Field(20_000, ge=10, le=1_000_000)
+    lease_seconds: float = Field(30.0, ge=1, le=3_600)
+
+    # API limits
+    max_batch: int = Field(10_000, ge=1, le=100_000)
+    max_payload_bytes: int = Field(1_048_576, ge=1_024)
+    delayjob_namespace: str = "delayjob"

@@ -1,0 +1,139 @@
+"""Conversions between table rows and domain values."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from cronwheel.domain.jobs import Job, JobSpec, JobState, MisfirePolicy, RetryPolicy
+from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState
+from cronwheel.domain.schedules import Schedule, schedule_from_dict
+from cronwheel.domain.targets import Target, target_from_dict
+
+NO_PAYLOAD = b"null"
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+@functools.lru_cache(maxsize=4096)
+def _target(text: str) -> Target:
+    # Many jobs share a handful of targets; parse each distinct one once.
+    return target_from_dict(orjson.loads(text))
+
+
+@functools.lru_cache(maxsize=256)
+def _retry(text: str) -> RetryPolicy:
+    return RetryPolicy(*orjson.loads(text))
+
+
+def _schedule(text: str) -> Schedule:
+    return schedule_from_dict(orjson.loads(text), 0)
+
+
+def job_values(job: Job) -> dict[str, Any]:
+    spec = job.spec
+    retry = spec.retry
+    return {
+        "id": job.id,
+        "namespace": spec.namespace,
+        "key": spec.key,
+        "state": job.state.value,
+        "schedule": dumps(spec.schedule.to_dict()),
+        "target": dumps(spec.target.to_dict()),
+        "payload": dumps(spec.payload),
+        "priority": spec.priority,
+        "retry": dumps(
+            [retry.max_attempts, retry.initial_backoff_us, retry.max_backoff_us,
+             retry.multiplier, retry.jitter]
+        ),
+        "misfire": spec.misfire.value,
+        "misfire_grace_us": spec.misfire_grace_us,
+        "fingerprint": job.fingerprint,
+        "next_fire_at": job.next_fire_at,
+        "remaining_us": job.remaining_us,
+        "last_fire_at": job.last_fire_at,
+        "lease_owner": None,
+        "lease_until": None,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+    }
+
+
+def job_from_row(row: Mapping[Any, Any]) -> Job:
+    spec = JobSpec(
+        namespace=row["namespace"],
+        key=row["key"],
+        schedule=_schedule(row["schedule"]),
+        target=_target(row["target"]),
+        payload=orjson.loads(row["payload"]) if row["payload"] is not None else None,
+        priority=row["priority"],
+        retry=_retry(row["retry"]),
+        misfire=MisfirePolicy(row["misfire"]),
+        misfire_grace_us=row["misfire_grace_us"],
+    )
+    return Job(
+        id=row["id"],
+        spec=spec,
+        state=JobState(row["state"]),
+        next_fire_at=row["next_fire_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        remaining_us=row["remaining_us"],
+        last_fire_at=row["last_fire_at"],
+        fingerprint=row["fingerprint"],
+    )
+
+
+def run_from_row(row: Mapping[Any, Any]) -> Run:
+    has_override = bool(row["has_override"])
+    return Run(
+        id=row["id"],
+        job_id=row["job_id"],
+        namespace=row["namespace"],
+        job_key=row["job_key"],
+        kind=RunKind(row["kind"]),
+        state=RunState(row["state"]),
+        scheduled_at=row["scheduled_at"],
+        fired_at=row["fired_at"],
+        attempts=row["attempts"],
+        due_at=row["due_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        node=row["node"],
+        payload_override=orjson.loads(row["payload"]) if has_override else None,
+        has_override=has_override,
+        last_error=row["last_error"],
+    )
+
+
+def attempt_from_row(row: Mapping[Any, Any]) -> Attempt:
+    return Attempt(
+        run_id=row["run_id"],
+        number=row["number"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        outcome=AttemptOutcome(row["outcome"]),
+        node=row["node"],
+        status_code=row["status_code"],
+        response=row["response"],
+        error=row["error"],
+    )
+
+
+def attempt_values(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "run_id": attempt.run_id,
+        "number": attempt.number,
+        "started_at": attempt.started_at,
+        "finished_at": attempt.finished_at,
+        "outcome": attempt.outcome.value,
+        "node": attempt.node,
+        "status_code": attempt.status_code,
+        "response": attempt.response,
+        "error": attempt.error,
+    }

@@ -1,0 +1,109 @@
+"""The schema, as SQLAlchemy Core tables. Instants are BIGINT microseconds since the epoch (UTC).
+
+Invariant: `jobs.next_fire_at` is set only while a job is active, and `runs.due_at` only while a
+run is pending or running (for a running run it equals its lease expiry). Both are indexed
+partially, so a claim reads only live rows however many finished ones pile up.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData()
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("namespace", String(255), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("schedule", Text, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("payload", Text, nullable=True),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("retry", Text, nullable=False),
+    Column("misfire", String(16), nullable=False),
+    Column("misfire_grace_us", BigInteger, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("next_fire_at", BigInteger, nullable=True),
+    Column("remaining_us", BigInteger, nullable=True),
+    Column("last_fire_at", BigInteger, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("namespace", "key", name="uq_jobs_namespace_key"),
+)
+Index(
+    "ix_jobs_due",
+    jobs.c.next_fire_at,
+    sqlite_where=text("next_fire_at IS NOT NULL"),
+    postgresql_where=text("next_fire_at IS NOT NULL"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("job_id", String(36), nullable=False),
+    Column("namespace", String(255), nullable=False),
+    Column("job_key", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("scheduled_at", BigInteger, nullable=False),
+    Column("fired_at", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("due_at", BigInteger, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", BigInteger, nullable=True),
+    Column("started_at", BigInteger, nullable=True),
+    Column("finished_at", BigInteger, nullable=True),
+    Column("node", String(64), nullable=True),
+    Column("payload", Text, nullable=True),
+    Column("has_override", Boolean, nullable=False, default=False),
+    Column("last_error", Text, nullable=True),
+)
+Index(
+    "uq_runs_occurrence",
+    runs.c.job_id,
+    runs.c.scheduled_at,
+    unique=True,
+    sqlite_where=text("kind = 'scheduled'"),
+    postgresql_where=text("kind = 'scheduled'"),
+)
+Index(
+    "ix_runs_due",
+    runs.c.due_at,
+    sqlite_where=text("due_at IS NOT NULL"),
+    postgresql_where=text("due_at IS NOT NULL"),
+)
+Index("ix_runs_job", runs.c.job_id, runs.c.id)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("run_id", String(36), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("node", String(64), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("response", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    PrimaryKeyConstraint("run_id", "number", name="pk_attempts"),
+)

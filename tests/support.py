@@ -1,0 +1,34 @@
+"""Shared helpers for tests: free ports, and the rule for services that are not reachable."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import NoReturn
+
+import pytest
+
+REQUIRE_SERVICES = os.environ.get("CRONWHEEL_REQUIRE_SERVICES") == "1"
+
+
+def service_missing(name: str, reason: str) -> NoReturn:
+    """Skip locally; fail in CI (CRONWHEEL_REQUIRE_SERVICES=1), where every service must run."""
+    message = f"{name} is not available: {reason}"
+    if REQUIRE_SERVICES:
+        pytest.fail(message + " (CRONWHEEL_REQUIRE_SERVICES=1)")
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
