@@ -1,0 +1,124 @@
+"""gRPC callbacks with grpc.aio: one channel per receiver, cronwheel.v1.Callback/Deliver."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import quote
+
+import grpc
+import orjson
+
+from cronwheel.contracts import Delivery, DeliveryResult
+from cronwheel.delivery import RESPONSE_LIMIT, metadata_headers
+from cronwheel.delivery.proto import callback_pb2, callback_pb2_grpc
+from cronwheel.domain.runs import AttemptOutcome
+from cronwheel.domain.targets import GrpcTarget
+
+# Codes that say "try again later"; any other error code means the request itself is wrong.
+RETRYABLE_CODES = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNKNOWN,
+    }
+)
+
+# A receiver that was down must be reachable again soon after it returns: calls fail fast
+# while the channel backs off, so cap the reconnect backoff well below gRPC's 120 s default.
+CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 5_000),
+)
+
+
+def classify(code: grpc.StatusCode) -> tuple[AttemptOutcome, bool]:
+    if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+        return AttemptOutcome.TIMEOUT, True
+    if code is grpc.StatusCode.UNAVAILABLE:
+        return AttemptOutcome.ERROR, True
+    return AttemptOutcome.FAILURE, code in RETRYABLE_CODES
+
+
+def status_number(code: grpc.StatusCode) -> int:
+    number: int = code.value[0]
+    return number
+
+
+def _metadata(delivery: Delivery) -> tuple[tuple[str, str], ...]:
+    """gRPC metadata must be lower-case keys and printable ASCII values, so escape the rest."""
+    return tuple(
+        (name.lower(), value if value.isascii() and value.isprintable() else quote(value))
+        for name, value in metadata_headers(delivery).items()
+    )
+
+
+def request_for(delivery: Delivery) -> callback_pb2.CallbackRequest:
+    return callback_pb2.CallbackRequest(
+        run_id=delivery.run_id,
+        attempt=delivery.attempt,
+        idempotency_key=delivery.idempotency_key,
+        namespace=delivery.namespace,
+        job_key=delivery.key,
+        job_id=delivery.job_id,
+        scheduled_at_us=delivery.scheduled_at,
+        fired_at_us=delivery.fired_at,
+        payload_json=orjson.dumps(delivery.payload),
+    )
+
+
+class GrpcTransport:
+    def __init__(self) -> None:
+        self._channels: dict[tuple[str, bool], grpc.aio.Channel] = {}
+        self._stubs: dict[tuple[str, bool], callback_pb2_grpc.CallbackStub] = {}
+
+    def _stub(self, target: GrpcTarget) -> callback_pb2_grpc.CallbackStub:
+        key = (target.address, target.tls)
+        stub = self._stubs.get(key)
+        if stub is None:
+            if target.tls:
+                channel = grpc.aio.secure_channel(
+                    target.address, grpc.ssl_channel_credentials(), options=CHANNEL_OPTIONS
+                )
+            else:
+                channel = grpc.aio.insecure_channel(target.address, options=CHANNEL_OPTIONS)
+            stub = callback_pb2_grpc.CallbackStub(channel)  # type: ignore[no-untyped-call]
+            self._channels[key] = channel
+            self._stubs[key] = stub
+        return stub
+
+    async def deliver(self, delivery: Delivery) -> DeliveryResult:
+        target = delivery.target
+        assert isinstance(target, GrpcTarget)
+        request = request_for(delivery)
+        try:
+            reply: callback_pb2.CallbackReply = await self._stub(target).Deliver(
+                request, timeout=target.timeout, metadata=_metadata(delivery)
+            )
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code()
+            outcome, retryable = classify(code)
+            details = (exc.details() or "")[:RESPONSE_LIMIT]
+            if outcome is AttemptOutcome.TIMEOUT:
+                error = f"no answer within {target.timeout:g}s"
+            else:
+                error = f"gRPC {code.name}: {details}" if details else f"gRPC {code.name}"
+            return DeliveryResult(outcome, retryable, status_number(code), details or None, error)
+        except asyncio.CancelledError:
+            raise
+        message = reply.message[:RESPONSE_LIMIT]
+        ok = status_number(grpc.StatusCode.OK)  # the call itself succeeded; `reply.ok` decides
+        if reply.ok:
+            return DeliveryResult(AttemptOutcome.SUCCESS, False, ok, message)
+        error = "receiver replied ok=false"
+        return DeliveryResult(AttemptOutcome.FAILURE, True, ok, message, error)
+
+    async def aclose(self) -> None:
+        channels = list(self._channels.values())
+        self._channels.clear()
+        self._stubs.clear()
+        for channel in channels:
+            await channel.close()

@@ -1,0 +1,1 @@
+"""Generated stubs for the gRPC callback contract; regenerate with scripts/gen_proto.sh."""
