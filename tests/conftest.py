@@ -6,10 +6,13 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.receivers import HttpReceiver
+from tests.servers import RunningServer, running_server
 from tests.support import free_port, port_open, service_missing
 
 
@@ -45,3 +48,20 @@ def kafka_broker() -> Iterator[str]:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[HttpReceiver]:
+    """A real HTTP receiver on loopback that records each callback."""
+    recv = await HttpReceiver().start()
+    try:
+        yield recv
+    finally:
+        await recv.stop()
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
+    """A cronwheel node on a fresh SQLite file, served over real HTTP on loopback."""
+    async with running_server(tmp_path / "cronwheel.db") as running:
+        yield running

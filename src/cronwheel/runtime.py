@@ -71,6 +71,6 @@ class Node:
     async def stop(self) -> None:
         if self.run_engine:
             await self.scheduler.stop()
-            await self.dispatcher.close()
+            await self.dispatcher.close(self.settings.shutdown_grace_seconds)
             await self.scheduler.release()
         await self.store.close()

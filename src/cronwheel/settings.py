@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     delivery_per_target: int = Field(128, ge=1, le=10_000)
     delivery_capacity: int = Field(20_000, ge=10, le=1_000_000)
     lease_seconds: float = Field(30.0, ge=1, le=3_600)
+    shutdown_grace_seconds: float = Field(10.0, ge=0, le=600)  # for deliveries under way
 
     # API limits
     max_batch: int = Field(10_000, ge=1, le=100_000)

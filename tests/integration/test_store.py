@@ -1,0 +1,209 @@
+"""The store contract, one suite run against every backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from cronwheel.contracts import AttemptRecord, Fire, JobFilter
+from cronwheel.domain import jobs as rules
+from cronwheel.domain.errors import IllegalTransition, NotFound
+from cronwheel.domain.jobs import Job, JobSpec, JobState
+from cronwheel.domain.misfire import FirePlan, plan
+from cronwheel.domain.runs import Attempt, AttemptOutcome, RunKind, RunState
+from cronwheel.domain.schedules import OneShot
+from cronwheel.domain.targets import HttpTarget
+from cronwheel.domain.time import US_PER_S
+from cronwheel.ids import new_id
+from cronwheel.store.sql import SqlStore
+from tests.stores import database_url
+
+T0 = 1_800_000_000 * US_PER_S
+LEASE = 30 * US_PER_S
+TARGET = HttpTarget("http://127.0.0.1:9/callback")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStore]:
+    async with database_url(request.param, tmp_path) as url:
+        backend = SqlStore(url, node="test-node")
+        await backend.start()
+        try:
+            yield backend
+        finally:
+            await backend.close()
+
+
+def make_job(key: str, at: int = T0, payload: object = None, countdown: bool = False) -> Job:
+    spec = JobSpec("ns", key, OneShot(at, countdown), TARGET, payload)
+    return rules.new_job(new_id(), spec, T0 - US_PER_S)
+
+
+def fire_of(job: Job, now: int, deliver_now: bool = True) -> Fire:
+    assert job.next_fire_at is not None
+    decision = plan(job.spec.schedule, job.next_fire_at, now, job.spec.misfire,
+                    job.spec.misfire_grace_us)
+    return Fire(job, decision, new_id(), deliver_now)
+
+
+async def test_add_is_idempotent_for_equal_jobs_and_conflicts_otherwise(store: SqlStore) -> None:
+    [first] = await store.add_jobs([make_job("a", payload=1)], all_or_nothing=True)
+    assert first.created and not first.conflict
+    [again] = await store.add_jobs([make_job("a", payload=1)], all_or_nothing=True)
+    assert not again.created and not again.conflict and again.job.id == first.job.id
+    [other] = await store.add_jobs([make_job("a", payload=2)], all_or_nothing=True)
+    assert other.conflict and other.job.spec.payload == 1
+
+
+async def test_all_or_nothing_batch_writes_nothing_on_one_conflict(store: SqlStore) -> None:
+    await store.add_jobs([make_job("taken", payload=1)], all_or_nothing=True)
+    batch = [make_job("fresh-1"), make_job("taken", payload=2), make_job("fresh-2")]
+    outcomes = await store.add_jobs(batch, all_or_nothing=True)
+    assert [o.conflict for o in outcomes] == [False, True, False]
+    assert await store.get_job("ns", "fresh-1") is None
+    assert await store.get_job("ns", "fresh-2") is None
+
+
+async def test_claim_leases_each_due_job_to_one_owner(store: SqlStore) -> None:
+    await store.add_jobs([make_job(f"j{i}", at=T0 + i) for i in range(10)], True)
+    first = await store.acquire_due_jobs("a", T0, T0 + 5, 100, T0 + LEASE)
+    assert sorted(j.spec.key for j in first) == [f"j{i}" for i in range(6)]
+    second = await store.acquire_due_jobs("b", T0, T0 + 100, 100, T0 + 3 * LEASE)
+    assert sorted(j.spec.key for j in second) == [f"j{i}" for i in range(6, 10)]
+    # once a's lease lapses, b may take a's jobs
+    later = T0 + LEASE + 1
+    third = await store.acquire_due_jobs("b", later, later, 100, later + LEASE)
+    assert sorted(j.spec.key for j in third) == [f"j{i}" for i in range(6)]
+
+
+async def test_an_occurrence_fires_at_most_once(store: SqlStore) -> None:
+    await store.add_jobs([make_job("once")], True)
+    [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    runs = await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)
+    assert len(runs) == 1 and runs[0].state is RunState.RUNNING and runs[0].attempts == 1
+    # a replay of the same fire (say the commit succeeded but the caller saw a timeout)
+    assert await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE) == []
+    after = await store.get_job("ns", "once")
+    assert after is not None and after.state is JobState.COMPLETED
+    assert after.next_fire_at is None and after.last_fire_at == T0
+    assert len(await store.list_runs(job.id, None, 10)) == 1
+
+
+async def test_fire_by_an_owner_that_lost_its_lease_is_dropped(store: SqlStore) -> None:
+    await store.add_jobs([make_job("lost")], True)
+    [job] = await store.acquire_due_jobs("a", T0 - LEASE, T0, 10, T0 - 1)
+    [taken] = await store.acquire_due_jobs("b", T0, T0, 10, T0 + LEASE)
+    assert taken.id == job.id
+    assert await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE) == []
+    assert len(await store.record_fires("b", T0, [fire_of(taken, T0)], T0 + LEASE)) == 1
+
+
+async def test_pause_between_claim_and_fire_stops_the_fire(store: SqlStore) -> None:
+    await store.add_jobs([make_job("cd", countdown=True)], True)
+    [job] = await store.acquire_due_jobs("a", T0 - 10, T0, 10, T0 + LEASE)
+    paused = await store.change_job("ns", "cd", lambda j: rules.pause(j, T0 - 10))
+    assert paused.state is JobState.PAUSED and paused.remaining_us == 10
+    assert await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE) == []
+    resumed = await store.change_job("ns", "cd", lambda j: rules.resume(j, T0 + 1_000))
+    assert resumed.next_fire_at == T0 + 1_010
+
+
+async def test_change_job_reports_missing_and_illegal(store: SqlStore) -> None:
+    with pytest.raises(NotFound):
+        await store.change_job("ns", "nope", lambda j: rules.pause(j, T0))
+    await store.add_jobs([make_job("x")], True)
+    await store.change_job("ns", "x", lambda j: rules.cancel(j, T0))
+    with pytest.raises(IllegalTransition):
+        await store.change_job("ns", "x", lambda j: rules.pause(j, T0))
+    job = await store.get_job("ns", "x")
+    assert job is not None and job.state is JobState.CANCELLED and job.next_fire_at is None
+
+
+async def test_pending_runs_wait_for_a_claim_and_retries_come_back(store: SqlStore) -> None:
+    await store.add_jobs([make_job("r")], True)
+    [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    assert await store.record_fires("a", T0, [fire_of(job, T0, deliver_now=False)],
+                                    T0 + LEASE) == []
+    [(run, owner_job)] = await store.acquire_due_runs("a", T0, 10, T0 + LEASE)
+    assert run.state is RunState.RUNNING and run.attempts == 1 and owner_job.id == job.id
+    failed = Attempt(run.id, 1, T0, T0 + 5, AttemptOutcome.FAILURE, "test-node", 503)
+    await store.record_attempts("a", [AttemptRecord(failed, RunState.PENDING, T0 + US_PER_S)])
+    assert await store.acquire_due_runs("a", T0 + 10, 10, T0 + LEASE) == []
+    [(retry, _)] = await store.acquire_due_runs("a", T0 + US_PER_S, 10, T0 + LEASE)
+    assert retry.id == run.id and retry.attempts == 2
+    ok = Attempt(run.id, 2, T0 + US_PER_S, T0 + US_PER_S + 5, AttemptOutcome.SUCCESS, "n", 200)
+    await store.record_attempts("a", [AttemptRecord(ok, RunState.SUCCEEDED, None)])
+    found = await store.get_run(run.id)
+    assert found is not None
+    final, log = found
+    assert final.state is RunState.SUCCEEDED and final.finished_at == T0 + US_PER_S + 5
+    assert [(a.number, a.outcome) for a in log] == [
+        (1, AttemptOutcome.FAILURE), (2, AttemptOutcome.SUCCESS)]
+
+
+async def test_expired_run_lease_is_rescued_with_an_abandoned_attempt(store: SqlStore) -> None:
+    await store.add_jobs([make_job("dead-node")], True)
+    [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    [run] = await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)
+    assert await store.acquire_due_runs("b", T0 + LEASE - 1, 10, T0 + 2 * LEASE) == []
+    [(rescued, _)] = await store.acquire_due_runs("b", T0 + LEASE + 1, 10, T0 + 2 * LEASE)
+    assert rescued.id == run.id and rescued.attempts == 2
+    # the dead owner's late report is ignored: the run is b's now
+    late = Attempt(run.id, 1, T0, T0 + 1, AttemptOutcome.SUCCESS, "a", 200)
+    await store.record_attempts("a", [AttemptRecord(late, RunState.SUCCEEDED, None)])
+    found = await store.get_run(run.id)
+    assert found is not None
+    current, log = found
+    assert current.state is RunState.RUNNING
+    assert [(a.number, a.outcome) for a in log] == [(1, AttemptOutcome.ABANDONED)]
+
+
+async def test_renewed_run_lease_is_not_rescued(store: SqlStore) -> None:
+    await store.add_jobs([make_job("slow")], True)
+    [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    [run] = await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)
+    await store.renew_runs("a", [run.id], T0 + 3 * LEASE)
+    assert await store.acquire_due_runs("b", T0 + 2 * LEASE, 10, T0 + 4 * LEASE) == []
+
+
+async def test_release_all_makes_held_work_available_at_once(store: SqlStore) -> None:
+    await store.add_jobs([make_job("held"), make_job("in-flight")], True)
+    claimed = await store.acquire_due_jobs("old", T0, T0, 10, T0 + LEASE)
+    flying = next(j for j in claimed if j.spec.key == "in-flight")
+    await store.record_fires("old", T0, [fire_of(flying, T0)], T0 + LEASE)
+    await store.release(None)
+    [again] = await store.acquire_due_jobs("new", T0 + 1, T0 + 1, 10, T0 + LEASE)
+    assert again.spec.key == "held"
+    [(run, _)] = await store.acquire_due_runs("new", T0 + 1, 10, T0 + LEASE)
+    assert run.job_key == "in-flight" and run.attempts == 2
+
+
+async def test_missed_occurrence_is_recorded_without_delivery(store: SqlStore) -> None:
+    spec = JobSpec("ns", "skip-me", OneShot(T0), TARGET, misfire=rules.MisfirePolicy.SKIP,
+                   misfire_grace_us=US_PER_S)
+    await store.add_jobs([rules.new_job(new_id(), spec, T0 - US_PER_S)], True)
+    late = T0 + 10 * US_PER_S
+    [job] = await store.acquire_due_jobs("a", late, late, 10, late + LEASE)
+    fire = fire_of(job, late)
+    assert fire.plan == FirePlan(False, T0, None)
+    assert await store.record_fires("a", late, [fire], late + LEASE) == []
+    [run] = await store.list_runs(job.id, None, 10)
+    assert run.state is RunState.MISSED
+    assert await store.acquire_due_runs("a", late, 10, late + LEASE) == []
+
+
+async def test_manual_run_and_listing(store: SqlStore) -> None:
+    await store.add_jobs([make_job(f"k{i:02}") for i in range(12)], True)
+    page1 = await store.list_jobs(JobFilter(namespace="ns"), None, 5)
+    page2 = await store.list_jobs(JobFilter(namespace="ns"), page1[-1].id, 100)
+    assert len(page1) == 5 and len(page2) == 7
+    assert {j.spec.key for j in page1}.isdisjoint({j.spec.key for j in page2})
+    prefixed = await store.list_jobs(JobFilter(key_prefix="k1"), None, 100)
+    assert sorted(j.spec.key for j in prefixed) == ["k10", "k11"]
+    job = page1[0]
+    run = await store.add_manual_run(job, new_id(), T0, {"override": True}, True)
+    [(claimed, _)] = await store.acquire_due_runs("a", T0, 10, T0 + LEASE)
+    assert claimed.id == run.id and claimed.kind is RunKind.MANUAL
+    assert claimed.has_override and claimed.payload_override == {"override": True}

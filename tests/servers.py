@@ -1,0 +1,49 @@
+"""A real cronwheel node served by uvicorn on a loopback port, inside the test's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from cronwheel.api.app import create_app
+from cronwheel.runtime import Node
+from cronwheel.settings import Settings
+from tests.support import free_port
+
+
+@dataclass
+class RunningServer:
+    node: Node
+    base_url: str
+    client: httpx.AsyncClient
+
+
+@contextlib.asynccontextmanager
+async def running_server(database: Path | str, **settings: Any) -> AsyncIterator[RunningServer]:
+    url = database if isinstance(database, str) else f"sqlite:///{database}"
+    port = free_port()
+    config = Settings(database_url=url, port=port, **settings)
+    node = Node(config)
+    app = create_app(node=node)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            yield RunningServer(node, base, client)
+    finally:
+        server.should_exit = True
+        await task
