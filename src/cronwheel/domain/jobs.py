@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -88,8 +89,8 @@ class JobSpec:
                 self.retry.max_attempts,
                 self.retry.initial_backoff_us,
                 self.retry.max_backoff_us,
-                self.retry.multiplier,
-                self.retry.jitter,
+                float(self.retry.multiplier),  # 2 and 2.0 are one setting
+                float(self.retry.jitter),
             ],
             "misfire": [self.misfire.value, self.misfire_grace_us],
         }
@@ -99,7 +100,7 @@ class JobSpec:
 def check_name(value: str, field: str) -> None:
     if not isinstance(value, str) or not 1 <= len(value) <= MAX_KEY_LENGTH:
         raise InvalidField(f"{field} must be 1 to {MAX_KEY_LENGTH} characters", field)
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
         raise InvalidField(f"{field} must not contain control characters", field)
 
 

@@ -40,10 +40,9 @@ def from_seconds(value: float, field: str = "time") -> Micros:
     """Epoch seconds (int or float) to an instant, range-checked."""
     if value != value or value in (float("inf"), float("-inf")):  # NaN or infinite
         raise InvalidField(f"{field} must be a finite number of seconds", field)
-    result = round(value * US_PER_S)
-    if not MIN_INSTANT <= result <= MAX_INSTANT:
+    if not MIN_INSTANT <= value <= MAX_INSTANT // US_PER_S:  # before scaling: 1e308 overflows
         raise InvalidField(f"{field} must be between 0 and {MAX_INSTANT // US_PER_S}", field)
-    return result
+    return round(value * US_PER_S)
 
 
 def parse_instant(text: str, field: str = "at") -> Micros:

@@ -1,0 +1,202 @@
+"""The native API's contract: status codes, field-naming errors, idempotency, paging, fuzzing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.servers import RunningServer
+
+URL = "http://127.0.0.1:9/callback"
+
+
+def body(key: str = "k", **changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "key": key,
+        "schedule": {"kind": "once", "at": "2099-01-01T00:00:00Z"},
+        "target": {"kind": "http", "url": URL},
+        "payload": {"a": 1},
+    }
+    base.update(changes)
+    return base
+
+
+BAD_FIELDS = [
+    ({"key": ""}, "key"),
+    ({"key": "x" * 256}, "key"),
+    ({"key": "bad\nkey"}, "key"),
+    ({"namespace": ""}, "namespace"),
+    ({"priority": 10**9}, "priority"),
+    ({"priority": "high"}, "priority"),
+    ({"schedule": {"kind": "weekly"}}, "schedule.kind"),
+    ({"schedule": {"kind": "once"}}, "schedule.at"),
+    ({"schedule": {"kind": "once", "at": "tomorrow"}}, "schedule.at"),
+    ({"schedule": {"kind": "once", "at": "2026-01-01T00:00:00"}}, "schedule.at"),
+    ({"schedule": {"kind": "once", "after": "-PT1S"}}, "schedule.after"),
+    ({"schedule": {"kind": "once", "after": -5}}, "schedule.after"),
+    ({"schedule": {"kind": "once", "at": "2026-01-01T00:00:00Z", "after": 1}}, "schedule.at"),
+    ({"target": {"kind": "smtp"}}, "target.kind"),
+    ({"target": {"kind": "http", "url": "ftp://x/y"}}, "target.url"),
+    ({"target": {"kind": "http", "url": URL, "timeout": 0}}, "target.timeout"),
+    ({"target": {"kind": "http", "url": URL, "method": "BREW"}}, "target.method"),
+    ({"target": {"kind": "grpc", "address": "no-port"}}, "target.address"),
+    ({"target": {"kind": "kafka", "bootstrap": [], "topic": "t"}}, "target.bootstrap"),
+    ({"target": {"kind": "kafka", "bootstrap": ["h:1"], "topic": "bad topic"}}, "target.topic"),
+    ({"retry": {"max_attempts": 0}}, "retry.max_attempts"),
+    ({"retry": {"initial_backoff": 10, "max_backoff": 1}}, "retry.initial_backoff"),
+    ({"misfire": {"policy": "sometimes"}}, "misfire.policy"),
+    ({"misfire": {"grace": -1}}, "misfire.grace"),
+    ({"unexpected": 1}, "unexpected"),
+]
+
+
+@pytest.mark.parametrize(("change", "field"), BAD_FIELDS)
+async def test_bad_field_is_a_422_naming_it(
+    server: RunningServer, change: dict[str, Any], field: str
+) -> None:
+    resp = await server.client.post("/v1/jobs", json=body(**change))
+    assert resp.status_code == 422, resp.text
+    error = resp.json()["error"]
+    assert error["field"] == field and error["message"]
+    listed = (await server.client.get("/v1/jobs")).json()["jobs"]
+    assert listed == []  # nothing half-written
+
+
+async def test_malformed_json_is_a_422(server: RunningServer) -> None:
+    resp = await server.client.post(
+        "/v1/jobs", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert resp.status_code == 422 and resp.json()["error"]["code"] == "invalid_argument"
+
+
+async def test_oversized_payload_is_refused(server: RunningServer) -> None:
+    resp = await server.client.post("/v1/jobs", json=body(payload="x" * 1_100_000))
+    assert resp.status_code == 422 and resp.json()["error"]["field"] == "payload"
+
+
+async def test_create_is_idempotent_for_the_same_body(server: RunningServer) -> None:
+    first = await server.client.post("/v1/jobs", json=body())
+    again = await server.client.post("/v1/jobs", json=body())
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    other = await server.client.post("/v1/jobs", json=body(payload={"a": 2}))
+    assert other.status_code == 409
+    assert other.json()["error"]["code"] == "conflict"
+    assert other.json()["error"]["existing"]["payload"] == {"a": 1}
+
+
+async def test_same_key_in_two_namespaces_is_two_jobs(server: RunningServer) -> None:
+    a = await server.client.post("/v1/jobs", json=body(namespace="team-a"))
+    b = await server.client.post("/v1/jobs", json=body(namespace="team-b", payload=2))
+    assert a.status_code == b.status_code == 201
+    got = (await server.client.get("/v1/jobs/k", params={"namespace": "team-b"})).json()
+    assert got["payload"] == 2 and got["namespace"] == "team-b"
+    assert (await server.client.get("/v1/jobs/k")).status_code == 404
+
+
+async def test_batch_is_all_or_nothing(server: RunningServer) -> None:
+    await server.client.post("/v1/jobs", json=body("taken"))
+    bad = {"jobs": [body("b1"), body("b2", target={"kind": "http", "url": "nope"}), body("b3")]}
+    resp = await server.client.post("/v1/jobs/batch", json=bad)
+    assert resp.status_code == 422
+    assert resp.json()["error"]["items"][0]["field"] == "jobs[1].target.url"
+    dup = {"jobs": [body("d1"), body("d1")]}
+    assert (await server.client.post("/v1/jobs/batch", json=dup)).status_code == 422
+    clash = {"jobs": [body("c1"), body("taken", payload=9)]}
+    resp = await server.client.post("/v1/jobs/batch", json=clash)
+    assert resp.status_code == 409
+    assert resp.json()["error"]["items"] == [
+        {"index": 1, "field": "jobs[1].key", "code": "conflict",
+         "message": "job 'taken' exists with a different definition"}]
+    keys = [j["key"] for j in (await server.client.get("/v1/jobs")).json()["jobs"]]
+    assert keys == ["taken"]
+    ok = await server.client.post("/v1/jobs/batch", json={"jobs": [body("taken"), body("n1")]})
+    assert ok.status_code == 201 and (ok.json()["created"], ok.json()["existing"]) == (1, 1)
+
+
+async def test_listing_pages_with_a_cursor_and_filters(server: RunningServer) -> None:
+    jobs = [body(f"p{i:02}") for i in range(25)]
+    await server.client.post("/v1/jobs/batch", json={"jobs": jobs})
+    await server.client.post("/v1/jobs/p03/cancel")
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 10} | ({"cursor": cursor} if cursor else {})
+        page = (await server.client.get("/v1/jobs", params=params)).json()
+        seen += [j["key"] for j in page["jobs"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == [f"p{i:02}" for i in range(25)] and len(seen) == 25
+    cancelled = (await server.client.get("/v1/jobs", params={"state": "cancelled"})).json()
+    assert [j["key"] for j in cancelled["jobs"]] == ["p03"]
+    prefixed = (await server.client.get("/v1/jobs", params={"key_prefix": "p1"})).json()
+    assert len(prefixed["jobs"]) == 10
+    bad = await server.client.get("/v1/jobs", params={"cursor": "garbage"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "cursor"
+    assert (await server.client.get("/v1/jobs", params={"limit": 0})).status_code == 422
+
+
+async def test_state_changes_answer_with_clear_codes(server: RunningServer) -> None:
+    assert (await server.client.post("/v1/jobs/ghost/pause")).status_code == 404
+    await server.client.post("/v1/jobs", json=body())
+    assert (await server.client.post("/v1/jobs/k/resume")).status_code == 409
+    paused = await server.client.post("/v1/jobs/k/pause")
+    assert paused.json()["state"] == "paused" and paused.json()["next_fire_at"] is None
+    resumed = await server.client.post("/v1/jobs/k/resume")
+    assert resumed.json()["next_fire_at"] == "2099-01-01T00:00:00Z"
+    assert (await server.client.get("/v1/runs/nope")).status_code == 404
+
+
+async def test_health_metrics_and_openapi(server: RunningServer) -> None:
+    assert (await server.client.get("/healthz")).json()["status"] == "ok"
+    metrics = (await server.client.get("/metrics")).text
+    assert "cronwheel_fire_lateness_seconds" in metrics
+    spec = (await server.client.get("/openapi.json")).json()
+    assert "/v1/jobs" in spec["paths"] and "/v1/jobs/batch" in spec["paths"]
+
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=12,
+)
+NEAR_VALID = st.fixed_dictionaries(
+    {
+        "key": st.text(max_size=300) | JSON,
+        "schedule": st.fixed_dictionaries(
+            {"kind": st.sampled_from(["once", "cron", ""]) | JSON},
+            optional={"at": st.text(max_size=40) | JSON, "after": JSON,
+                      "countdown": JSON},
+        ),
+        "target": st.fixed_dictionaries(
+            {"kind": st.sampled_from(["http", "grpc", "kafka"]) | JSON},
+            optional={"url": st.text(max_size=40) | JSON, "address": JSON,
+                      "bootstrap": JSON, "topic": JSON, "timeout": JSON, "headers": JSON},
+        ),
+    },
+    optional={"payload": JSON, "priority": JSON, "retry": JSON, "misfire": JSON,
+              "namespace": JSON},
+)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payload=NEAR_VALID | JSON)
+async def test_fuzzed_bodies_never_cause_a_server_error(
+    server: RunningServer, payload: Any
+) -> None:
+    for path in ("/v1/jobs", "/v1/jobs/batch"):
+        data = {"jobs": [payload]} if path.endswith("batch") else payload
+        resp = await server.client.post(path, json=data)
+        assert resp.status_code < 500, resp.text
+        if resp.status_code >= 400:
+            assert resp.json()["error"]["message"]
