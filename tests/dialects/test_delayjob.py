@@ -430,3 +430,11 @@ async def test_random_bodies_never_get_a_5xx_or_another_shape(
         assert answer == OK
     else:
         assert 400 <= response.status_code < 500 and answer["code"] != "ok"
+
+
+async def test_wrong_method_answers_in_the_dialect_envelope(server: RunningServer) -> None:
+    resp = await server.client.get("/api/v1/submit/job")
+    assert resp.status_code == 405
+    assert resp.json() == {"code": "method_not_allowed", "message": "Method Not Allowed"}
+    native = await server.client.delete("/v1/jobs")
+    assert native.status_code == 405 and native.json()["error"]["code"] == "method_not_allowed"

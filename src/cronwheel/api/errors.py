@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,6 +17,22 @@ from cronwheel.domain.errors import Conflict, DomainError, IllegalTransition, No
 log = logging.getLogger("cronwheel.api")
 
 STATUS = {NotFound: 404, Conflict: 409, IllegalTransition: 409}
+
+Envelope = Callable[[str, str], dict[str, Any]]
+# Path prefix -> how that dialect shapes an error (code, message), for errors raised before
+# a dialect's own handler runs (a wrong method, an unknown path under its prefix).
+_ENVELOPES: dict[str, Envelope] = {}
+
+
+def register_envelope(prefix: str, envelope: Envelope) -> None:
+    _ENVELOPES[prefix] = envelope
+
+
+def _envelope_for(path: str) -> Envelope | None:
+    for prefix, envelope in _ENVELOPES.items():
+        if path.startswith(prefix):
+            return envelope
+    return None
 
 
 def status_of(error: DomainError) -> int:
@@ -64,8 +81,12 @@ def install(app: FastAPI) -> None:
         return Json(body, 422)
 
     @app.exception_handler(HTTPException)
-    async def _http(_request: Request, exc: HTTPException) -> Json:
-        return Json(error_body("http_error", str(exc.detail)), exc.status_code)
+    async def _http(request: Request, exc: HTTPException) -> Json:
+        envelope = _envelope_for(request.url.path)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        if envelope is not None:
+            return Json(envelope(code, str(exc.detail)), exc.status_code)
+        return Json(error_body(code, str(exc.detail)), exc.status_code)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Json:

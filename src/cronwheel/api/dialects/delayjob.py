@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from cronwheel.api.convert import body_fingerprint, check_payload_size
+from cronwheel.api.errors import register_envelope
 from cronwheel.api.responses import Json
 from cronwheel.domain.errors import Conflict, DomainError, IllegalTransition, InvalidField, NotFound
 from cronwheel.domain.jobs import Job, JobSpec
@@ -31,6 +32,7 @@ log = logging.getLogger("cronwheel.api.delayjob")
 router = APIRouter(prefix="/api/v1", tags=["delay-job dialect"])
 
 OK: dict[str, str] = {"code": "ok", "message": "success"}
+register_envelope("/api/v1/", lambda code, message: {"code": code, "message": message})
 TYPE_NORMAL = 5
 TYPE_COUNTDOWN = 10
 MAX_OUT_JOB_NO = 32
