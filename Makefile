@@ -18,11 +18,9 @@ install-test: $(BIN)/python
 serve: install
 	$(BIN)/cronwheel serve
 
-test: install-test
-	$(BIN)/ruff check src tests bench
-	$(BIN)/mypy
+test: lint
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: install-test
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check .
 	$(BIN)/mypy
