@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cronwheel.settings import Settings
+from cronwheel.cli.jobs import jobs_app, runs_app
+
+if TYPE_CHECKING:  # imported where used: the client commands start faster without pydantic
+    from cronwheel.settings import Settings
 
 DATABASE_HELP = "sqlite:///file.db or postgresql://host/db [CRONWHEEL_DATABASE_URL]"
 app = typer.Typer(help="cronwheel: a self-hosted job scheduling service.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(runs_app, name="runs")
 
 
 def _settings(host: str | None, port: int | None, database_url: str | None) -> Settings:
+    from cronwheel.settings import Settings
+
     overrides = {"host": host, "port": port, "database_url": database_url}
     return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
 
@@ -50,6 +56,8 @@ def migrate(
     database_url: Annotated[str | None, typer.Option(help="[CRONWHEEL_DATABASE_URL]")] = None,
 ) -> None:
     """Bring the database schema up to date (the server also does this when it starts)."""
+    import asyncio
+
     from cronwheel.store.migrate import upgrade
     from cronwheel.store.sql import SqlStore
 

@@ -1,0 +1,308 @@
+"""How the client commands show jobs, runs and errors: rich tables, or raw JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from cronwheel.cli.client import ApiError, JsonObject, Unreachable
+
+_PIPE_WIDTH = 200  # a table written to a pipe or file is not wrapped to 80 columns
+_STATE_STYLE = {
+    "active": "green",
+    "paused": "yellow",
+    "completed": "blue",
+    "cancelled": "dim",
+    "pending": "cyan",
+    "running": "magenta",
+    "succeeded": "green",
+    "success": "green",
+    "failed": "red",
+    "failure": "red",
+    "timeout": "red",
+    "error": "red",
+    "abandoned": "yellow",
+    "missed": "dim",
+}
+
+
+def console() -> Console:
+    width = None
+    if not sys.stdout.isatty() and "COLUMNS" not in os.environ:
+        width = _PIPE_WIDTH
+    return Console(width=width, highlight=False, soft_wrap=False)
+
+
+def show(renderable: RenderableType) -> None:
+    console().print(renderable)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+def api_error(exc: ApiError) -> str:
+    line = f"error: {exc.message}"
+    if exc.field:
+        line += f" (field: {exc.field})"
+    lines = [line]
+    for extra in exc.details.get("fields") or exc.details.get("items") or []:
+        if isinstance(extra, dict) and extra.get("field") != exc.field:
+            lines.append(f"  {extra.get('field')}: {extra.get('message')}")
+    return "\n".join(lines)
+
+
+def unreachable(exc: Unreachable) -> str:
+    return f"cannot reach cronwheel at {exc.server}: {exc.reason}"
+
+
+# -- values --------------------------------------------------------------------------------------
+
+
+def _parse(iso: str | None) -> datetime | None:
+    if not iso:
+        return None
+    try:
+        value = datetime.fromisoformat(iso)
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def timestamp(iso: str | None) -> str:
+    """2026-11-21T18:00:00.123456Z as 2026-11-21 18:00:00Z; '-' for none."""
+    value = _parse(iso)
+    if value is None:
+        return iso or "-"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def duration(seconds: float) -> str:
+    """A short human duration: 450ms, 12.5s, 3m20s, 2h05m, 3d04h."""
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    if seconds < 1:
+        return f"{sign}{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{sign}{seconds:.1f}s".replace(".0s", "s")
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{sign}{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{sign}{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{sign}{days}d{hours:02d}h"
+
+
+def relative(iso: str | None, now: datetime | None = None) -> str:
+    value = _parse(iso)
+    if value is None:
+        return ""
+    delta = (value - (now or datetime.now(UTC))).total_seconds()
+    return f"in {duration(delta)}" if delta >= 0 else f"{duration(-delta)} ago"
+
+
+def next_fire(job: JsonObject) -> Text:
+    remaining = job.get("remaining")
+    if job.get("state") == "paused" and isinstance(remaining, int | float):
+        return Text(f"paused, {duration(remaining)} left", style="yellow")
+    at = job.get("next_fire_at")
+    if not at:
+        return Text("-", style="dim")
+    return Text(timestamp(at)).append(f" ({relative(at)})", style="dim")
+
+
+def job_line(headline: str, job: JsonObject) -> Text:
+    """`created job default/a1: active, next fire 2026-11-21 18:00:00Z (in 5s)`."""
+    line = Text(f"{headline}: ").append_text(state(job.get("state")))
+    remaining = job.get("remaining")
+    if job.get("state") == "paused" and isinstance(remaining, int | float):
+        line.append(f", {duration(remaining)} left")
+    elif job.get("state") == "active" and job.get("next_fire_at"):
+        line.append(", next fire ").append_text(next_fire(job))
+    return line
+
+
+def short_target(target: Any) -> str:
+    if not isinstance(target, dict):
+        return str(target)
+    kind = target.get("kind")
+    if kind == "http":
+        method = target.get("method") or "POST"
+        return f"{method} {target.get('url')}"
+    if kind == "grpc":
+        return f"grpc {target.get('address')}"
+    if kind == "kafka":
+        bootstrap = target.get("bootstrap") or []
+        servers = ",".join(bootstrap) if isinstance(bootstrap, list) else str(bootstrap)
+        return f"kafka {servers}/{target.get('topic')}"
+    return json.dumps(target, separators=(",", ":"))
+
+
+def schedule_text(schedule: Any) -> str:
+    if isinstance(schedule, dict) and schedule.get("kind") == "once":
+        text = f"once at {timestamp(schedule.get('at'))}"
+        return text + " (countdown)" if schedule.get("countdown") else text
+    return json.dumps(schedule, separators=(",", ":"))
+
+
+def state(value: Any) -> Text:
+    text = str(value) if value is not None else "-"
+    return Text(text, style=_STATE_STYLE.get(text, ""))
+
+
+def _plain(value: Any) -> Text:
+    if value is None or value == "":
+        return Text("-", style="dim")
+    return Text(str(value))
+
+
+def _compact_json(value: Any) -> Text:
+    return Text(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+def _one_line(value: Any, limit: int = 80) -> Text:
+    if value is None or value == "":
+        return Text("-", style="dim")
+    text = " ".join(str(value).split())
+    return Text(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+# -- tables --------------------------------------------------------------------------------------
+
+
+def jobs_table(jobs: Iterable[JsonObject]) -> Table:
+    table = Table(show_edge=False, header_style="bold")
+    table.add_column("key", no_wrap=True)
+    table.add_column("namespace", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("next fire", no_wrap=True)
+    table.add_column("target", overflow="fold")
+    table.add_column("priority", justify="right")
+    for job in jobs:
+        table.add_row(
+            _plain(job.get("key")),
+            _plain(job.get("namespace")),
+            state(job.get("state")),
+            next_fire(job),
+            Text(short_target(job.get("target"))),
+            _plain(job.get("priority")),
+        )
+    return table
+
+
+def _fields_table(title: str, rows: Iterable[tuple[str, Text]]) -> Table:
+    table = Table(title=Text(title), title_justify="left", title_style="bold", show_header=False,
+                  show_edge=False, box=None, padding=(0, 2, 0, 0))
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def job_detail(job: JsonObject) -> Table:
+    retry = job.get("retry") or {}
+    misfire = job.get("misfire") or {}
+    rows = [
+        ("id", _plain(job.get("id"))),
+        ("namespace", _plain(job.get("namespace"))),
+        ("key", _plain(job.get("key"))),
+        ("state", state(job.get("state"))),
+        ("schedule", Text(schedule_text(job.get("schedule")))),
+        ("next fire", next_fire(job)),
+        ("last fire", Text(timestamp(job.get("last_fire_at")))),
+        ("target", Text(short_target(job.get("target")))),
+        ("payload", _compact_json(job.get("payload"))),
+        ("priority", _plain(job.get("priority"))),
+        ("retry", Text(f"up to {retry.get('max_attempts')} attempts, backoff "
+                       f"{retry.get('initial_backoff')}s..{retry.get('max_backoff')}s "
+                       f"x{retry.get('multiplier')}")),
+        ("misfire", Text(f"{misfire.get('policy')}, grace {misfire.get('grace')}s")),
+        ("created", Text(timestamp(job.get("created_at")))),
+        ("updated", Text(timestamp(job.get("updated_at")))),
+    ]
+    return _fields_table(f"job {job.get('namespace')}/{job.get('key')}", rows)
+
+
+def runs_table(runs: Iterable[JsonObject]) -> Table:
+    table = Table(show_edge=False, header_style="bold")
+    table.add_column("run id", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("scheduled", no_wrap=True)
+    table.add_column("fired", no_wrap=True)
+    table.add_column("attempts", justify="right")
+    table.add_column("last error", overflow="fold")
+    for run in runs:
+        table.add_row(
+            _plain(run.get("id")),
+            _plain(run.get("kind")),
+            state(run.get("state")),
+            Text(timestamp(run.get("scheduled_at"))),
+            Text(timestamp(run.get("fired_at"))),
+            _plain(run.get("attempts")),
+            _one_line(run.get("last_error")),
+        )
+    return table
+
+
+def attempts_table(attempts: Iterable[JsonObject]) -> Table:
+    table = Table(title="attempts", title_justify="left", title_style="bold",
+                  show_edge=False, header_style="bold")
+    table.add_column("#", justify="right")
+    table.add_column("outcome", no_wrap=True)
+    table.add_column("started", no_wrap=True)
+    table.add_column("took", justify="right", no_wrap=True)
+    table.add_column("node", no_wrap=True)
+    table.add_column("status", justify="right")
+    table.add_column("response / error", overflow="fold")
+    for attempt in attempts:
+        start, end = _parse(attempt.get("started_at")), _parse(attempt.get("finished_at"))
+        took = duration((end - start).total_seconds()) if start and end else "-"
+        table.add_row(
+            _plain(attempt.get("number")),
+            state(attempt.get("outcome")),
+            Text(timestamp(attempt.get("started_at"))),
+            Text(took),
+            _plain(attempt.get("node")),
+            _plain(attempt.get("status_code")),
+            _one_line(attempt.get("error") or attempt.get("response")),
+        )
+    return table
+
+
+def run_detail(run: JsonObject) -> Group:
+    rows = [
+        ("id", _plain(run.get("id"))),
+        ("job", Text(f"{run.get('namespace')}/{run.get('key')}")),
+        ("job id", _plain(run.get("job_id"))),
+        ("kind", _plain(run.get("kind"))),
+        ("state", state(run.get("state"))),
+        ("scheduled", Text(timestamp(run.get("scheduled_at")))),
+        ("fired", Text(timestamp(run.get("fired_at")))),
+        ("started", Text(timestamp(run.get("started_at")))),
+        ("finished", Text(timestamp(run.get("finished_at")))),
+        ("attempts", _plain(run.get("attempts"))),
+        ("node", _plain(run.get("node"))),
+        ("last error", _plain(run.get("last_error"))),
+    ]
+    if run.get("payload") is not None:
+        rows.append(("payload", _compact_json(run.get("payload"))))
+    parts: list[RenderableType] = [_fields_table(f"run {run.get('id')}", rows), Text("")]
+    attempts = run.get("attempt_log") or []
+    parts.append(attempts_table(attempts) if attempts else Text("no attempts yet", style="dim"))
+    return Group(*parts)
