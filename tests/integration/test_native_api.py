@@ -200,3 +200,14 @@ async def test_fuzzed_bodies_never_cause_a_server_error(
         assert resp.status_code < 500, resp.text
         if resp.status_code >= 400:
             assert resp.json()["error"]["message"]
+
+
+async def test_keys_with_slashes_are_addressable(server: RunningServer) -> None:
+    created = await server.client.post("/v1/jobs", json=body("orders/2026/42"))
+    assert created.status_code == 201
+    got = await server.client.get("/v1/jobs/orders%2F2026%2F42")
+    assert got.status_code == 200 and got.json()["key"] == "orders/2026/42"
+    paused = await server.client.post("/v1/jobs/orders/2026/42/pause")
+    assert paused.json()["state"] == "paused"
+    runs = await server.client.get("/v1/jobs/orders/2026/42/runs")
+    assert runs.status_code == 200 and runs.json()["runs"] == []

@@ -134,31 +134,26 @@ async def list_jobs(
     return JobPage(jobs=[job_out(j) for j in page], next_cursor=page[-1].id if more else None)
 
 
-@router.get("/jobs/{key}", response_model=JobOut)
-async def get_job(request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE) -> JobOut:
-    return job_out(await _service(request).get(namespace, key))
-
-
-@router.post("/jobs/{key}/pause", response_model=JobOut)
+@router.post("/jobs/{key:path}/pause", response_model=JobOut)
 async def pause_job(request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE) -> JobOut:
     return job_out(await _service(request).pause(namespace, key))
 
 
-@router.post("/jobs/{key}/resume", response_model=JobOut)
+@router.post("/jobs/{key:path}/resume", response_model=JobOut)
 async def resume_job(
     request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE
 ) -> JobOut:
     return job_out(await _service(request).resume(namespace, key))
 
 
-@router.post("/jobs/{key}/cancel", response_model=JobOut)
+@router.post("/jobs/{key:path}/cancel", response_model=JobOut)
 async def cancel_job(
     request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE
 ) -> JobOut:
     return job_out(await _service(request).cancel(namespace, key))
 
 
-@router.post("/jobs/{key}/trigger", status_code=202, response_model=RunDetail)
+@router.post("/jobs/{key:path}/trigger", status_code=202, response_model=RunDetail)
 async def trigger_job(
     request: Request,
     key: str,
@@ -171,7 +166,7 @@ async def trigger_job(
     return Json(run_out(run).model_dump(mode="json") | {"attempt_log": []}, 202)
 
 
-@router.get("/jobs/{key}/runs", response_model=RunPage)
+@router.get("/jobs/{key:path}/runs", response_model=RunPage)
 async def list_runs(
     request: Request,
     key: str,
@@ -183,6 +178,12 @@ async def list_runs(
     more = len(found) > limit
     page = found[:limit]
     return RunPage(runs=[run_out(r) for r in page], next_cursor=page[-1].id if more else None)
+
+
+# Last among /jobs routes: a key may contain '/', so this would shadow the ones above.
+@router.get("/jobs/{key:path}", response_model=JobOut)
+async def get_job(request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE) -> JobOut:
+    return job_out(await _service(request).get(namespace, key))
 
 
 @router.get("/runs/{run_id}", response_model=RunDetail)

@@ -162,10 +162,7 @@ class Client:
         params: dict[str, str | int] = {"namespace": namespace, "limit": limit}
         if cursor is not None:
             params["cursor"] = cursor
-        try:
-            status, answer = self._call("GET", _job_path(key, "/runs"), params=params)
-        except ApiError as exc:
-            raise _unaddressable(exc, key) from None
+        status, answer = self._call("GET", _job_path(key, "/runs"), params=params)
         return _object(answer, status)
 
     # -- runs ----------------------------------------------------------------------------------
@@ -180,12 +177,9 @@ class Client:
     def _job(
         self, method: str, namespace: str, key: str, action: str = "", body: Any = _NO_BODY
     ) -> JsonObject:
-        try:
-            status, answer = self._call(
-                method, _job_path(key, action), params={"namespace": namespace}, body=body
-            )
-        except ApiError as exc:
-            raise _unaddressable(exc, key) from None
+        status, answer = self._call(
+            method, _job_path(key, action), params={"namespace": namespace}, body=body
+        )
         return _object(answer, status)
 
     def _call(
@@ -209,16 +203,6 @@ class Client:
 
 def _job_path(key: str, action: str = "") -> str:
     return f"/v1/jobs/{quote(key, safe='')}{action}"
-
-
-def _unaddressable(exc: ApiError, key: str) -> ApiError:
-    """The server decodes %2F before routing, so /v1/jobs/{key} never matches a key with '/'."""
-    if exc.status == 404 and exc.code == "http_error" and "/" in key:
-        return ApiError(
-            404, "not_addressable",
-            f"the server cannot address key {key!r} by URL because it contains '/'", "key",
-        )
-    return exc
 
 
 def _reason(exc: httpx.RequestError) -> str:
