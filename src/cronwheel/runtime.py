@@ -51,6 +51,7 @@ class Node:
             EngineConfig(
                 window_us=settings.window_ms * US_PER_MS,
                 claim_limit=settings.claim_limit,
+                claim_batch=settings.claim_batch,
                 job_lease_us=lease,
                 fire_lead_us=round(settings.fire_lead_ms * US_PER_MS),
             ),

@@ -27,6 +27,7 @@ class HttpTransport:
         self._limit = limit
         self._limit_per_host = limit_per_host
         self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -47,7 +48,9 @@ class HttpTransport:
         if target.method != "GET":
             headers["Content-Type"] = "application/json"
             body = orjson.dumps(delivery.payload)
-        timeout = aiohttp.ClientTimeout(total=target.timeout)
+        timeout = self._timeouts.get(target.timeout)
+        if timeout is None:
+            timeout = self._timeouts[target.timeout] = aiohttp.ClientTimeout(total=target.timeout)
         try:
             async with self._client().request(
                 target.method, target.url, data=body, headers=headers, timeout=timeout

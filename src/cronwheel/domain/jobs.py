@@ -100,7 +100,7 @@ class JobSpec:
 def check_name(value: str, field: str) -> None:
     if not isinstance(value, str) or not 1 <= len(value) <= MAX_KEY_LENGTH:
         raise InvalidField(f"{field} must be 1 to {MAX_KEY_LENGTH} characters", field)
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
+    if not value.isprintable() and any(unicodedata.category(ch) == "Cc" for ch in value):
         raise InvalidField(f"{field} must not contain control characters", field)
 
 

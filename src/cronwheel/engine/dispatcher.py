@@ -24,6 +24,7 @@ from cronwheel.domain.targets import HttpTarget, Target
 from cronwheel.domain.time import US_PER_S, Micros
 
 log = logging.getLogger("cronwheel.dispatcher")
+TIMER_SLACK_US = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +95,7 @@ class Dispatcher:
     async def _deliver(self, delivery: Delivery, retry: RetryPolicy) -> None:
         try:
             async with self._per_target[target_slot(delivery.target)], self._global:
-                wait = delivery.scheduled_at - self._clock.now()
-                if wait > 0:  # fired a moment early (fire lead); go out on the instant
-                    await asyncio.sleep(wait / US_PER_S)
+                await self._until(delivery.scheduled_at)
                 started = self._clock.now()
                 if delivery.attempt == 1:
                     metrics.FIRE_LATENESS.observe(max(0, started - delivery.scheduled_at) / 1e6)
@@ -108,6 +107,18 @@ class Dispatcher:
             metrics.INFLIGHT.set(len(self._held))
             if not self._held:
                 self._idle.set()
+
+    async def _until(self, instant: Micros) -> None:
+        """Fired a moment early (the fire lead): go out on the instant, never before it.
+
+        The loop's timers may wake up to a millisecond early, so a second, padded sleep covers
+        what the first left.
+        """
+        for pad in (0, TIMER_SLACK_US):
+            wait = instant - self._clock.now()
+            if wait <= 0:
+                return
+            await asyncio.sleep((wait + pad) / US_PER_S)
 
     def _record(
         self,

@@ -29,9 +29,12 @@ log = logging.getLogger("cronwheel.scheduler")
 class EngineConfig:
     window_us: Micros = 2 * US_PER_S  # how far ahead jobs are claimed
     claim_limit: int = 5_000  # most jobs held in the window
+    claim_batch: int = 500  # most jobs per claim query: a big burst would stall the loop
     job_lease_us: Micros = 30 * US_PER_S
     run_poll_us: Micros = 500 * US_PER_MS  # how often pending runs (retries, rescues) are read
-    fire_lead_us: Micros = 2 * US_PER_MS  # commit this early; delivery still waits for the instant
+    # Commit a fire this early, so a busy writer does not make it late; the delivery still
+    # waits for the instant. A pause inside the lead finds the job already fired (409).
+    fire_lead_us: Micros = 20 * US_PER_MS
     error_backoff_us: Micros = 200 * US_PER_MS
 
 
@@ -134,19 +137,20 @@ class Scheduler:
         self._next_claim = now + self._config.window_us // 2
         if room <= 0:
             return
+        limit = min(room, self._config.claim_batch)
         jobs = await self._store.acquire_due_jobs(
-            self._owner, now, horizon, room, now + self._config.job_lease_us
+            self._owner, now, horizon, limit, now + self._config.job_lease_us
         )
         for job in jobs:
             assert job.next_fire_at is not None
             heapq.heappush(
                 self._heap, (job.next_fire_at, -job.spec.priority, next(self._seq), job)
             )
-        if len(jobs) < room:
+        if len(jobs) < limit:
             self._claimed_until = horizon
-        else:  # the window holds more than we took: claim again as soon as these are fired
+        else:  # the window holds more than we took: claim again straight after this pass
             self._claimed_until = max(j.next_fire_at or now for j in jobs) - 1
-            self._next_claim = min(self._next_claim, self._claimed_until)
+            self._next_claim = now
 
     def _pop_due(self, until: Micros) -> list[Job]:
         due = []

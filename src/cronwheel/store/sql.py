@@ -136,10 +136,11 @@ class SqlStore:
 
     async def add_jobs(self, new: Sequence[Job], all_or_nothing: bool) -> list[AddOutcome]:
         async def op(conn: AsyncConnection) -> list[AddOutcome]:
-            stmt = self._insert(jobs).on_conflict_do_nothing()
+            stmt = self._insert(jobs).on_conflict_do_nothing().returning(jobs.c.id)
+            created: set[str] = set()
             for chunk in _chunks(new):
-                await conn.execute(stmt, [job_values(job) for job in chunk])
-            created = await self._existing_ids(conn, [job.id for job in new])
+                result = await conn.execute(stmt, [job_values(job) for job in chunk])
+                created.update(result.scalars())
             outcomes = await self._outcomes(conn, new, created)
             if all_or_nothing and any(o.conflict for o in outcomes) and created:
                 for chunk in _chunks(sorted(created)):
@@ -147,13 +148,6 @@ class SqlStore:
             return outcomes
 
         return await self.writes.run(op)
-
-    async def _existing_ids(self, conn: AsyncConnection, ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in _chunks(ids):
-            result = await conn.execute(select(jobs.c.id).where(jobs.c.id.in_(chunk)))
-            found.update(result.scalars())
-        return found
 
     async def _outcomes(
         self, conn: AsyncConnection, new: Sequence[Job], created: set[str]
@@ -253,7 +247,7 @@ class SqlStore:
             rows = (await conn.execute(stmt)).mappings().all()
             return [job_from_row(row) for row in rows]
 
-        return await self.writes.run(op)
+        return await self.writes.run(op, urgent=True)
 
     async def record_fires(
         self, owner: str, now: Micros, fires: Sequence[Fire], lease_until: Micros
@@ -283,7 +277,7 @@ class SqlStore:
                 await conn.execute(stmt, advance)
             return [run for run, _v in new_runs if run.state is RunState.RUNNING]
 
-        return await self.writes.run(op)
+        return await self.writes.run(op, urgent=True)
 
     async def _held_jobs(
         self, conn: AsyncConnection, owner: str, fires: Sequence[Fire]
@@ -390,7 +384,7 @@ class SqlStore:
             by_id = {row["id"]: job_from_row(row) for row in found.mappings()}
             return [(run, by_id[run.job_id]) for run in claimed]
 
-        return await self.writes.run(op)
+        return await self.writes.run(op, urgent=True)
 
     async def _abandon(self, conn: AsyncConnection, lost: Sequence[Any], now: Micros) -> None:
         """A lease lapsed mid-attempt: the node died or stalled, so the outcome is unknown."""
@@ -437,7 +431,7 @@ class SqlStore:
             )
             await conn.execute(stmt, [_attempt_update(r) for r in records])
 
-        await self.writes.run(op)
+        await self.writes.run(op, urgent=True)
 
     async def renew_runs(self, owner: str, run_ids: Sequence[str], lease_until: Micros) -> None:
         async def op(conn: AsyncConnection) -> None:
@@ -449,7 +443,7 @@ class SqlStore:
                     .values(lease_until=lease_until, due_at=lease_until)
                 )
 
-        await self.writes.run(op)
+        await self.writes.run(op, urgent=True)
 
     async def release(self, owner: str | None) -> None:
         """Drop job leases; make held runs due now so they are re-delivered at once."""
@@ -464,7 +458,7 @@ class SqlStore:
                                                                    lease_until=None))
             await conn.execute(update(runs).where(run_cond).values(lease_until=0, due_at=0))
 
-        await self.writes.run(op)
+        await self.writes.run(op, urgent=True)
 
     async def list_runs(self, job_id: str, before_id: str | None, limit: int) -> list[Run]:
         query = select(runs).where(runs.c.job_id == job_id).order_by(runs.c.id.desc()).limit(limit)

@@ -1,28 +1,40 @@
 """Group commit: write operations queued by many callers share one transaction.
 
-Each operation runs inside its own savepoint, so one that fails (a conflict, an illegal
-transition) is rolled back alone while the rest of the group commits. SQLite has one writer
-connection; that is this queue's consumer.
+The contract for an operation: it may raise an expected error (not found, illegal state)
+only before it writes anything, so the rest of its group can still commit. Any other failure
+rolls the group back and replays each operation in a transaction of its own, so one bad
+operation fails alone. Engine operations (claims, fires, results) take an urgent lane, so a
+fire never waits behind a queue of submits. SQLite has one writer connection: this queue's
+consumer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from cronwheel.domain.errors import DomainError
+
 T = TypeVar("T")
 WriteOp = Callable[[AsyncConnection], Awaitable[T]]
+Pending = tuple[WriteOp[Any], asyncio.Future[Any]]
+
+log = logging.getLogger("cronwheel.writer")
 
 
 class WriteQueue:
-    def __init__(self, engine: AsyncEngine, max_group: int = 512) -> None:
+    def __init__(self, engine: AsyncEngine, max_group: int = 256) -> None:
         self._engine = engine
         self._max_group = max_group
-        self._queue: asyncio.Queue[tuple[WriteOp[Any], asyncio.Future[Any]]] = asyncio.Queue()
+        self._urgent: deque[Pending] = deque()
+        self._normal: deque[Pending] = deque()
+        self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -35,43 +47,76 @@ class WriteQueue:
                 await self._task
             self._task = None
 
-    async def run(self, op: WriteOp[T]) -> T:
+    async def run(self, op: WriteOp[T], urgent: bool = False) -> T:
         if self._task is None:  # not started: run inline (migrations, tools)
             async with self._engine.begin() as conn:
                 return await op(conn)
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((op, future))
+        (self._urgent if urgent else self._normal).append((op, future))
+        self._ready.set()
         return await future
 
-    async def _consume(self) -> None:
-        async with self._engine.connect() as conn:
-            while True:
-                group = [await self._queue.get()]
-                while len(group) < self._max_group and not self._queue.empty():
-                    group.append(self._queue.get_nowait())
-                await self._commit_group(conn, group)
+    def _take_group(self) -> list[Pending]:
+        group: list[Pending] = []
+        for lane in (self._urgent, self._normal):
+            while lane and len(group) < self._max_group:
+                group.append(lane.popleft())
+        return group
 
-    async def _commit_group(
-        self, conn: AsyncConnection, group: list[tuple[WriteOp[Any], asyncio.Future[Any]]]
-    ) -> None:
+    async def _consume(self) -> None:
+        while True:
+            await self._ready.wait()
+            group = self._take_group()
+            if not self._urgent and not self._normal:
+                self._ready.clear()
+            if not group:
+                continue
+            try:
+                async with self._engine.connect() as conn:
+                    if not await self._commit_group(conn, group):
+                        await self._replay_alone(conn, group)
+            except Exception as exc:  # the connection itself failed
+                log.exception("writer.connection_failed")
+                _fail_all(group, exc)
+                await asyncio.sleep(0.1)
+
+    async def _commit_group(self, conn: AsyncConnection, group: list[Pending]) -> bool:
+        """One transaction for the group; False when it had to be rolled back."""
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
             async with conn.begin():
                 for op, future in group:
                     try:
-                        async with conn.begin_nested():
-                            outcomes.append((future, await op(conn), None))
-                    except Exception as exc:  # the op's own failure, rolled back alone
+                        outcomes.append((future, await op(conn), None))
+                    except DomainError as exc:  # raised before the op wrote anything
                         outcomes.append((future, None, exc))
-        except Exception as exc:  # the commit itself failed: nobody's write landed
-            for _op, future in group:
-                if not future.done():
-                    future.set_exception(exc)
-            return
+        except Exception:
+            log.warning("writer.group_rolled_back", exc_info=True, extra={"size": len(group)})
+            return False
         for future, result, error in outcomes:
-            if future.done():
-                continue
-            if error is not None:
-                future.set_exception(error)
+            _settle(future, result, error)
+        return True
+
+    async def _replay_alone(self, conn: AsyncConnection, group: list[Pending]) -> None:
+        for op, future in group:
+            try:
+                async with conn.begin():
+                    result = await op(conn)
+            except Exception as exc:
+                _settle(future, None, exc)
             else:
-                future.set_result(result)
+                _settle(future, result, None)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+def _fail_all(group: list[Pending], exc: Exception) -> None:
+    for _op, future in group:
+        _settle(future, None, exc)
