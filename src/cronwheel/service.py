@@ -10,7 +10,7 @@ from cronwheel import metrics
 from cronwheel.contracts import AddOutcome, Clock, JobFilter, Store
 from cronwheel.domain import jobs as job_rules
 from cronwheel.domain.errors import NotFound
-from cronwheel.domain.jobs import Job, JobSpec, JobState
+from cronwheel.domain.jobs import Job, JobSpec
 from cronwheel.domain.runs import Attempt, Run
 from cronwheel.ids import new_id
 
@@ -112,7 +112,3 @@ class Service:
         if found is None:
             raise NotFound(f"no run {run_id!r}", "run_id")
         return found
-
-
-def is_terminal(job: Job) -> bool:
-    return job.state in (JobState.COMPLETED, JobState.CANCELLED)

@@ -478,10 +478,6 @@ class SqlStore:
             )
             return run_from_row(row), [attempt_from_row(a) for a in found.mappings()]
 
-    async def count_pending_jobs(self) -> int:
-        async with self.read_engine.connect() as conn:
-            query = select(func.count()).select_from(jobs).where(jobs.c.next_fire_at.is_not(None))
-            return int((await conn.execute(query)).scalar_one())
 
 
 def _bind(name: str) -> Any:
