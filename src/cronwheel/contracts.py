@@ -43,6 +43,7 @@ class AddOutcome:
     job: Job
     created: bool
     conflict: bool = False
+    replaced: bool = False  # existed with another definition, overwritten on request
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,12 @@ class Fire:
     plan: FirePlan
     run_id: str
     deliver_now: bool  # hand to this node's dispatcher, or leave pending for a later claim
+
+
+@dataclass(frozen=True, slots=True)
+class FiresRecorded:
+    started: list[Run]  # created running, leased to the caller: deliver them now
+    replaced: list[str]  # run ids cancelled by a `replace` concurrency policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +110,12 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-    async def add_jobs(self, jobs: Sequence[Job], all_or_nothing: bool) -> list[AddOutcome]: ...
+    async def add_jobs(
+        self, jobs: Sequence[Job], all_or_nothing: bool, replace: bool = False
+    ) -> list[AddOutcome]:
+        """Insert new jobs; with `replace`, overwrite the definition of existing different ones
+        (keeping their id and history, restarting their schedule)."""
+        ...
 
     async def get_job(self, namespace: str, key: str) -> Job | None: ...
 
@@ -123,8 +135,12 @@ class Store(Protocol):
 
     async def record_fires(
         self, owner: str, now: Micros, fires: Sequence[Fire], lease_until: Micros
-    ) -> list[Run]:
-        """Create the runs and advance the jobs in one transaction; returns runs to deliver."""
+    ) -> FiresRecorded:
+        """Create the runs and advance the jobs in one transaction.
+
+        Applies each job's concurrency policy against its runs still in flight, in the same
+        transaction. Returns the runs this owner should deliver now, and the runs replaced.
+        """
         ...
 
     async def add_manual_run(

@@ -46,18 +46,19 @@ class Service:
         self.wake: Wakeups = wake or NoWakeups()
 
     async def submit(
-        self, items: Sequence[Submission], all_or_nothing: bool = True
+        self, items: Sequence[Submission], all_or_nothing: bool = True, replace: bool = False
     ) -> list[AddOutcome]:
-        """Create jobs; an equal re-submit returns the existing job, a different one conflicts.
+        """Create jobs; an equal re-submit returns the existing job, a different one conflicts
+        (or, with `replace`, overwrites it and restarts its schedule).
 
         With `all_or_nothing`, one conflict leaves every job of the call unwritten.
         """
         now = self.clock.now()
         new = [job_rules.new_job(new_id(), i.spec, now, i.fingerprint) for i in items]
-        outcomes = await self.store.add_jobs(new, all_or_nothing)
+        outcomes = await self.store.add_jobs(new, all_or_nothing, replace)
         if all_or_nothing and any(o.conflict for o in outcomes):
             return outcomes
-        created = [o.job for o in outcomes if o.created]
+        created = [o.job for o in outcomes if o.created or o.replaced]
         for job in created:
             metrics.JOBS_SUBMITTED.labels(job.spec.namespace).inc()
         due = [job.next_fire_at for job in created if job.next_fire_at is not None]

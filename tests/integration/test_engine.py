@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from tests.receivers import HttpReceiver
 from tests.servers import RunningServer, running_server
 
@@ -172,3 +174,31 @@ async def test_jobs_pending_across_a_restart_fire_once_after_it(
             runs = (await server.client.get(f"/v1/jobs/r{i}/runs")).json()["runs"]
             assert len(runs) == 1
     assert len(receiver.received) == 5
+
+
+async def test_tcp_socket_target_through_the_engine(server: RunningServer) -> None:
+    lines: list[bytes] = []
+    got = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        lines.append(await reader.readline())
+        writer.write(b"OK\n")
+        await writer.drain()
+        writer.close()
+        got.set()
+
+    sock = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = sock.sockets[0].getsockname()[1]
+    try:
+        body = {"key": "sock", "schedule": {"kind": "once", "after": 0.05},
+                "target": {"kind": "tcp", "host": "127.0.0.1", "port": port},
+                "payload": {"line": "one\ntwo"}}
+        assert (await server.client.post("/v1/jobs", json=body)).status_code == 201
+        await asyncio.wait_for(got.wait(), 10)
+        frame = orjson.loads(lines[0])
+        assert frame["payload"] == {"line": "one\ntwo"} and frame["job_key"] == "sock"
+        run = await wait_run_state(server, "sock", "succeeded")
+        assert frame["idempotency_key"] == run["id"]
+    finally:
+        sock.close()
+        await sock.wait_closed()

@@ -10,6 +10,7 @@ import pytest
 from cronwheel.contracts import AttemptRecord, Fire, JobFilter
 from cronwheel.domain import jobs as rules
 from cronwheel.domain.errors import IllegalTransition, NotFound
+from cronwheel.domain.intervals import SimpleTrigger
 from cronwheel.domain.jobs import Job, JobSpec, JobState
 from cronwheel.domain.misfire import FirePlan, plan
 from cronwheel.domain.runs import Attempt, AttemptOutcome, RunKind, RunState
@@ -81,10 +82,11 @@ async def test_claim_leases_each_due_job_to_one_owner(store: SqlStore) -> None:
 async def test_an_occurrence_fires_at_most_once(store: SqlStore) -> None:
     await store.add_jobs([make_job("once")], True)
     [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
-    runs = await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)
+    runs = (await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)).started
     assert len(runs) == 1 and runs[0].state is RunState.RUNNING and runs[0].attempts == 1
     # a replay of the same fire (say the commit succeeded but the caller saw a timeout)
-    assert await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE) == []
+    replay = await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)
+    assert replay.started == []
     after = await store.get_job("ns", "once")
     assert after is not None and after.state is JobState.COMPLETED
     assert after.next_fire_at is None and after.last_fire_at == T0
@@ -96,8 +98,9 @@ async def test_fire_by_an_owner_that_lost_its_lease_is_dropped(store: SqlStore) 
     [job] = await store.acquire_due_jobs("a", T0 - LEASE, T0, 10, T0 - 1)
     [taken] = await store.acquire_due_jobs("b", T0, T0, 10, T0 + LEASE)
     assert taken.id == job.id
-    assert await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE) == []
-    assert len(await store.record_fires("b", T0, [fire_of(taken, T0)], T0 + LEASE)) == 1
+    assert (await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)).started == []
+    recorded = await store.record_fires("b", T0, [fire_of(taken, T0)], T0 + LEASE)
+    assert len(recorded.started) == 1
 
 
 async def test_pause_between_claim_and_fire_stops_the_fire(store: SqlStore) -> None:
@@ -105,7 +108,7 @@ async def test_pause_between_claim_and_fire_stops_the_fire(store: SqlStore) -> N
     [job] = await store.acquire_due_jobs("a", T0 - 10, T0, 10, T0 + LEASE)
     paused = await store.change_job("ns", "cd", lambda j: rules.pause(j, T0 - 10))
     assert paused.state is JobState.PAUSED and paused.remaining_us == 10
-    assert await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE) == []
+    assert (await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)).started == []
     resumed = await store.change_job("ns", "cd", lambda j: rules.resume(j, T0 + 1_000))
     assert resumed.next_fire_at == T0 + 1_010
 
@@ -124,8 +127,9 @@ async def test_change_job_reports_missing_and_illegal(store: SqlStore) -> None:
 async def test_pending_runs_wait_for_a_claim_and_retries_come_back(store: SqlStore) -> None:
     await store.add_jobs([make_job("r")], True)
     [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
-    assert await store.record_fires("a", T0, [fire_of(job, T0, deliver_now=False)],
-                                    T0 + LEASE) == []
+    recorded = await store.record_fires("a", T0, [fire_of(job, T0, deliver_now=False)],
+                                        T0 + LEASE)
+    assert recorded.started == []
     [(run, owner_job)] = await store.acquire_due_runs("a", T0, 10, T0 + LEASE)
     assert run.state is RunState.RUNNING and run.attempts == 1 and owner_job.id == job.id
     failed = Attempt(run.id, 1, T0, T0 + 5, AttemptOutcome.FAILURE, "test-node", 503)
@@ -146,7 +150,7 @@ async def test_pending_runs_wait_for_a_claim_and_retries_come_back(store: SqlSto
 async def test_expired_run_lease_is_rescued_with_an_abandoned_attempt(store: SqlStore) -> None:
     await store.add_jobs([make_job("dead-node")], True)
     [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
-    [run] = await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)
+    [run] = (await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)).started
     assert await store.acquire_due_runs("b", T0 + LEASE - 1, 10, T0 + 2 * LEASE) == []
     [(rescued, _)] = await store.acquire_due_runs("b", T0 + LEASE + 1, 10, T0 + 2 * LEASE)
     assert rescued.id == run.id and rescued.attempts == 2
@@ -163,7 +167,7 @@ async def test_expired_run_lease_is_rescued_with_an_abandoned_attempt(store: Sql
 async def test_renewed_run_lease_is_not_rescued(store: SqlStore) -> None:
     await store.add_jobs([make_job("slow")], True)
     [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
-    [run] = await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)
+    [run] = (await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)).started
     await store.renew_runs("a", [run.id], T0 + 3 * LEASE)
     assert await store.acquire_due_runs("b", T0 + 2 * LEASE, 10, T0 + 4 * LEASE) == []
 
@@ -188,7 +192,7 @@ async def test_missed_occurrence_is_recorded_without_delivery(store: SqlStore) -
     [job] = await store.acquire_due_jobs("a", late, late, 10, late + LEASE)
     fire = fire_of(job, late)
     assert fire.plan == FirePlan(False, T0, None)
-    assert await store.record_fires("a", late, [fire], late + LEASE) == []
+    assert (await store.record_fires("a", late, [fire], late + LEASE)).started == []
     [run] = await store.list_runs(job.id, None, 10)
     assert run.state is RunState.MISSED
     assert await store.acquire_due_runs("a", late, 10, late + LEASE) == []
@@ -207,3 +211,41 @@ async def test_manual_run_and_listing(store: SqlStore) -> None:
     [(claimed, _)] = await store.acquire_due_runs("a", T0, 10, T0 + LEASE)
     assert claimed.id == run.id and claimed.kind is RunKind.MANUAL
     assert claimed.has_override and claimed.payload_override == {"override": True}
+
+
+async def test_concurrency_forbid_skips_while_a_run_is_in_flight(store: SqlStore) -> None:
+    spec = JobSpec("ns", "forbid", SimpleTrigger(T0, US_PER_S), TARGET,
+                   concurrency=rules.ConcurrencyPolicy.FORBID)
+    await store.add_jobs([rules.new_job(new_id(), spec, T0 - 1)], True)
+    [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    [first] = (await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)).started
+    second_at = T0 + US_PER_S
+    [job] = await store.acquire_due_jobs("a", second_at, second_at, 10, second_at + LEASE)
+    recorded = await store.record_fires("a", second_at, [fire_of(job, second_at)],
+                                        second_at + LEASE)
+    assert recorded.started == [] and recorded.replaced == []
+    newest, older = await store.list_runs(job.id, None, 10)
+    assert older.id == first.id and older.state is RunState.RUNNING
+    assert newest.state is RunState.SKIPPED and newest.scheduled_at == second_at
+    after = await store.get_job("ns", "forbid")
+    assert after is not None and after.next_fire_at == T0 + 2 * US_PER_S
+
+
+async def test_concurrency_replace_cancels_the_run_in_flight(store: SqlStore) -> None:
+    spec = JobSpec("ns", "replace", SimpleTrigger(T0, US_PER_S), TARGET,
+                   concurrency=rules.ConcurrencyPolicy.REPLACE)
+    await store.add_jobs([rules.new_job(new_id(), spec, T0 - 1)], True)
+    [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    [first] = (await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)).started
+    second_at = T0 + US_PER_S
+    [job] = await store.acquire_due_jobs("a", second_at, second_at, 10, second_at + LEASE)
+    recorded = await store.record_fires("a", second_at, [fire_of(job, second_at)],
+                                        second_at + LEASE)
+    assert recorded.replaced == [first.id] and len(recorded.started) == 1
+    found = await store.get_run(first.id)
+    assert found is not None and found[0].state is RunState.CANCELLED
+    # the replaced run's late report changes nothing
+    late = Attempt(first.id, 1, T0, second_at, AttemptOutcome.SUCCESS, "a", 200)
+    await store.record_attempts("a", [AttemptRecord(late, RunState.SUCCEEDED, None)])
+    found = await store.get_run(first.id)
+    assert found is not None and found[0].state is RunState.CANCELLED

@@ -11,7 +11,7 @@ from cronwheel.domain.runs import TERMINAL, RunState, check_transition
 
 P, R = RunState.PENDING, RunState.RUNNING
 OK, KO = RunState.SUCCEEDED, RunState.FAILED
-X, M = RunState.CANCELLED, RunState.MISSED
+X, M, SK = RunState.CANCELLED, RunState.MISSED, RunState.SKIPPED
 
 # The whole table, written out by hand: every pair not listed here must be refused.
 ALLOWED = {
@@ -50,7 +50,7 @@ def test_named_examples_are_refused(current: RunState, target: RunState) -> None
 
 
 def test_terminal_states_go_nowhere() -> None:
-    assert frozenset({OK, KO, X, M}) == TERMINAL
+    assert frozenset({OK, KO, X, M, SK}) == TERMINAL
     for current in TERMINAL:
         for target in RunState:
             with pytest.raises(IllegalTransition):
@@ -58,4 +58,4 @@ def test_terminal_states_go_nowhere() -> None:
 
 
 def test_table_covers_every_state() -> None:
-    assert len(REFUSED) + len(ALLOWED) == len(RunState) ** 2 == 36
+    assert len(REFUSED) + len(ALLOWED) == len(RunState) ** 2 == 49

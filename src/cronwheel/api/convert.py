@@ -52,6 +52,7 @@ def submission(body: JobIn, now: Micros, payload_limit: int) -> Submission:
         ),
         misfire=body.misfire.policy,
         misfire_grace_us=_us(body.misfire.grace),
+        concurrency=body.concurrency,
     )
     return Submission(spec, body_fingerprint(body.model_dump(mode="json")))
 
@@ -79,6 +80,7 @@ def job_out(job: Job) -> JobOut:
             jitter=spec.retry.jitter,
         ),
         misfire=MisfireIn(policy=spec.misfire, grace=spec.misfire_grace_us / US_PER_S),
+        concurrency=spec.concurrency,
         next_fire_at=_iso(job.next_fire_at),
         remaining=None if job.remaining_us is None else job.remaining_us / US_PER_S,
         last_fire_at=_iso(job.last_fire_at),

@@ -51,10 +51,16 @@ def _cursor(value: str | None) -> str | None:
 
 @router.post("/jobs", response_model=JobOut, status_code=201,
              responses={200: {"description": "the same job existed already"}})
-async def create_job(request: Request, body: JobIn) -> Any:
+async def create_job(
+    request: Request,
+    body: JobIn,
+    replace: Annotated[bool, Query(description="overwrite a different existing job")] = False,
+) -> Any:
+    """201 created; 200 the same job existed (or was replaced, with `replace=true`); 409 a
+    different job has this key."""
     service = _service(request)
     item = submission(body, service.clock.now(), _settings(request).max_payload_bytes)
-    [outcome] = await service.submit([item])
+    [outcome] = await service.submit([item], replace=replace)
     if outcome.conflict:
         return Json(
             error_body("conflict", f"job {body.key!r} exists with a different definition",
@@ -135,11 +141,15 @@ async def list_jobs(
 
 
 @router.post("/jobs/{key:path}/pause", response_model=JobOut)
+@router.post("/jobs/{key:path}/disable", response_model=JobOut,
+             description="The same as pause: a disabled job fires nothing until enabled.")
 async def pause_job(request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE) -> JobOut:
     return job_out(await _service(request).pause(namespace, key))
 
 
 @router.post("/jobs/{key:path}/resume", response_model=JobOut)
+@router.post("/jobs/{key:path}/enable", response_model=JobOut,
+             description="The same as resume; missed occurrences follow the misfire policy.")
 async def resume_job(
     request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE
 ) -> JobOut:

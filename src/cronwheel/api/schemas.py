@@ -6,7 +6,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cronwheel.domain.jobs import DEFAULT_NAMESPACE, MAX_PRIORITY, MisfirePolicy
+from cronwheel.domain.jobs import (
+    DEFAULT_NAMESPACE,
+    MAX_PRIORITY,
+    ConcurrencyPolicy,
+    MisfirePolicy,
+)
 
 
 class _Strict(BaseModel):
@@ -28,8 +33,11 @@ class MisfireIn(_Strict):
 
 SCHEDULE_DOC = (
     "One of: {'kind': 'once', 'at': '2026-11-21T18:00:00Z'}; {'kind': 'once', 'after': 'PT30S'} "
-    "(or a number of seconds); add 'countdown': true for a pausable countdown that keeps its "
-    "remaining time while paused."
+    "(or a number of seconds; add 'countdown': true for a pausable countdown that keeps its "
+    "remaining time while paused); {'kind': 'simple', 'interval': 5, 'unit': 'minute', "
+    "'repeat': 3 (-1: for ever), 'start': ..., 'end': ...}; {'kind': 'rate', 'every': '5m'}; "
+    "{'kind': 'iso8601', 'expr': 'R5/2026-01-01T00:00:00Z/PT1H'}; {'kind': 'cron', "
+    "'expr': '0 30 9 ? * MON-FRI', 'tz': 'Europe/Berlin'}. Every kind takes 'start' and 'end'."
 )
 TARGET_DOC = (
     "One of: {'kind': 'http', 'url': ..., 'method': 'POST', 'headers': {}, 'timeout': 10}; "
@@ -47,6 +55,11 @@ class JobIn(_Strict):
     priority: int = Field(0, ge=-MAX_PRIORITY, le=MAX_PRIORITY)
     retry: RetryIn = RetryIn()
     misfire: MisfireIn = MisfireIn()
+    concurrency: ConcurrencyPolicy = Field(
+        ConcurrencyPolicy.ALLOW,
+        description="while the previous run is in flight: allow another, forbid (skip), "
+        "or replace (cancel the previous run)",
+    )
 
 
 class BatchIn(_Strict):
@@ -68,6 +81,7 @@ class JobOut(BaseModel):
     priority: int
     retry: RetryIn
     misfire: MisfireIn
+    concurrency: ConcurrencyPolicy
     next_fire_at: str | None
     remaining: float | None = Field(description="seconds left on a paused countdown")
     last_fire_at: str | None

@@ -60,6 +60,10 @@ def _default_transport(kind: str) -> Transport:
         from cronwheel.delivery.grpc import GrpcTransport
 
         return GrpcTransport()
+    if kind == "tcp":
+        from cronwheel.delivery.tcp import TcpTransport
+
+        return TcpTransport(per_receiver=128)  # as many as the dispatcher lets through
     if kind == "kafka":
         from cronwheel.delivery.kafka import KafkaTransport
 

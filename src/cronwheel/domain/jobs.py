@@ -35,6 +35,14 @@ class MisfirePolicy(StrEnum):
     SKIP = "skip"  # record them as missed and wait for the next one
 
 
+class ConcurrencyPolicy(StrEnum):
+    """What an occurrence does while the job's previous run is still pending or running."""
+
+    ALLOW = "allow"  # run alongside it
+    FORBID = "forbid"  # skip this occurrence (recorded as a skipped run)
+    REPLACE = "replace"  # cancel the previous run and start this one
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     max_attempts: int = 3
@@ -69,6 +77,7 @@ class JobSpec:
     retry: RetryPolicy = RetryPolicy()
     misfire: MisfirePolicy = MisfirePolicy.FIRE_ONCE
     misfire_grace_us: Micros = 60 * US_PER_S
+    concurrency: ConcurrencyPolicy = ConcurrencyPolicy.ALLOW
 
     def __post_init__(self) -> None:
         check_name(self.namespace, "namespace")
@@ -80,7 +89,7 @@ class JobSpec:
 
     def fingerprint(self) -> str:
         """Hash of the definition, used to tell an idempotent re-submit from a conflict."""
-        body = {
+        body: dict[str, Any] = {
             "schedule": self.schedule.to_dict(),
             "target": self.target.to_dict(),
             "payload": self.payload,
@@ -94,6 +103,8 @@ class JobSpec:
             ],
             "misfire": [self.misfire.value, self.misfire_grace_us],
         }
+        if self.concurrency is not ConcurrencyPolicy.ALLOW:  # older fingerprints stay valid
+            body["concurrency"] = self.concurrency.value
         return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 

@@ -17,6 +17,7 @@ class RunState(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     MISSED = "missed"  # skipped by the misfire policy; never delivered
+    SKIPPED = "skipped"  # skipped by the concurrency policy: the previous run was in flight
 
 
 class RunKind(StrEnum):
@@ -32,7 +33,9 @@ class AttemptOutcome(StrEnum):
     ABANDONED = "abandoned"  # the node holding it died; outcome unknown
 
 
-TERMINAL = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.MISSED})
+TERMINAL = frozenset(
+    {RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.MISSED, RunState.SKIPPED}
+)
 
 _ALLOWED: dict[RunState, frozenset[RunState]] = {
     RunState.PENDING: frozenset({RunState.RUNNING, RunState.CANCELLED}),

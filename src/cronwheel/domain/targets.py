@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from cronwheel.domain.errors import InvalidField
+from cronwheel.domain.tcp_target import TcpTarget, parse_tcp_target
 
 DEFAULT_TIMEOUT_S = 10.0
 MAX_TIMEOUT_S = 3_600.0
@@ -43,6 +44,12 @@ class HttpTarget:
     timeout: float = DEFAULT_TIMEOUT_S
     kind: ClassVar[str] = "http"
 
+    @property
+    def slot(self) -> str:
+        """The receiver, for per-receiver concurrency limits: scheme, host and port."""
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.netloc}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -62,6 +69,10 @@ class GrpcTarget:
     tls: bool = False
     kind: ClassVar[str] = "grpc"
 
+    @property
+    def slot(self) -> str:
+        return f"grpc:{self.address}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -78,6 +89,10 @@ class KafkaTarget:
     timeout: float = DEFAULT_TIMEOUT_S
     kind: ClassVar[str] = "kafka"
 
+    @property
+    def slot(self) -> str:
+        return f"kafka:{','.join(self.bootstrap)}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -87,7 +102,7 @@ class KafkaTarget:
         }
 
 
-Target = HttpTarget | GrpcTarget | KafkaTarget
+Target = HttpTarget | GrpcTarget | KafkaTarget | TcpTarget
 _METHODS = {"POST", "PUT", "PATCH", "GET", "DELETE"}
 
 
@@ -146,7 +161,12 @@ def _kafka(p: _Parse) -> KafkaTarget:
     return KafkaTarget(tuple(str(s) for s in servers), topic, timeout)
 
 
-_KINDS: dict[str, Callable[[_Parse], Target]] = {"http": _http, "grpc": _grpc, "kafka": _kafka}
+_KINDS: dict[str, Callable[[_Parse], Target]] = {
+    "http": _http,
+    "grpc": _grpc,
+    "kafka": _kafka,
+    "tcp": lambda p: parse_tcp_target(p.data, p.prefix),
+}
 
 
 def target_from_dict(data: Any, prefix: str = "target") -> Target:

@@ -20,7 +20,6 @@ from cronwheel.delivery import Transports
 from cronwheel.domain.jobs import RetryPolicy
 from cronwheel.domain.retry import next_retry
 from cronwheel.domain.runs import Attempt, AttemptOutcome, RunState
-from cronwheel.domain.targets import HttpTarget, Target
 from cronwheel.domain.time import US_PER_S, Micros
 
 log = logging.getLogger("cronwheel.dispatcher")
@@ -33,15 +32,6 @@ class DispatchConfig:
     per_target: int = 128  # attempts under way at once to one receiver
     capacity: int = 20_000  # deliveries held in memory; beyond it runs wait in the database
     lease_us: Micros = 30 * US_PER_S
-
-
-def target_slot(target: Target) -> str:
-    """Deliveries to one receiver share a concurrency limit."""
-    if isinstance(target, HttpTarget):
-        return target.url.split("/", 3)[2] if "//" in target.url else target.url
-    if target.kind == "grpc":
-        return f"grpc:{target.to_dict()['address']}"
-    return f"kafka:{','.join(target.to_dict()['bootstrap'])}"
 
 
 class Dispatcher:
@@ -92,9 +82,16 @@ class Dispatcher:
         self._idle.clear()
         metrics.INFLIGHT.set(len(self._held))
 
+    def cancel(self, run_ids: list[str]) -> None:
+        """Stop deliveries of runs cancelled elsewhere (a `replace` concurrency policy)."""
+        for run_id in run_ids:
+            task = self._held.get(run_id)
+            if task is not None:
+                task.cancel()
+
     async def _deliver(self, delivery: Delivery, retry: RetryPolicy) -> None:
         try:
-            async with self._per_target[target_slot(delivery.target)], self._global:
+            async with self._per_target[delivery.target.slot], self._global:
                 await self._until(delivery.scheduled_at)
                 started = self._clock.now()
                 if delivery.attempt == 1:

@@ -171,13 +171,15 @@ class Scheduler:
             fires.append(Fire(job, decision, new_id(), deliver_now))
         lease_until = now + self._dispatcher.lease_us
         try:
-            runs = await self._store.record_fires(self._owner, now, fires, lease_until)
+            recorded = await self._store.record_fires(self._owner, now, fires, lease_until)
         except Exception:
             log.exception("scheduler.fire_failed", extra={"count": len(fires)})
             for job in due:  # try again shortly; the lease check stops a double fire
                 heapq.heappush(self._heap, (now + self._config.error_backoff_us,
                                             -job.spec.priority, next(self._seq), job))
             return
+        runs = recorded.started
+        self._dispatcher.cancel(recorded.replaced)
         by_id = {f.job.id: f.job for f in fires}
         for run in runs:
             job = by_id[run.job_id]
@@ -190,6 +192,9 @@ class Scheduler:
             log.info("scheduler.fires_dropped", extra={"count": len(fires) - len(runs)})
         if any(f.plan.fire and not f.deliver_now for f in fires):
             self.run_due(now)
+        if any(f.plan.next_fire_at is not None and f.plan.next_fire_at <= self._claimed_until
+               for f in fires):
+            self._next_claim = now  # a next occurrence falls inside the window: claim it now
 
     async def _claim_runs(self, now: Micros) -> None:
         self._next_run_poll = now + self._config.run_poll_us

@@ -8,7 +8,14 @@ from typing import Any
 
 import orjson
 
-from cronwheel.domain.jobs import Job, JobSpec, JobState, MisfirePolicy, RetryPolicy
+from cronwheel.domain.jobs import (
+    ConcurrencyPolicy,
+    Job,
+    JobSpec,
+    JobState,
+    MisfirePolicy,
+    RetryPolicy,
+)
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState
 from cronwheel.domain.schedules import Schedule, schedule_from_dict
 from cronwheel.domain.targets import Target, target_from_dict
@@ -53,6 +60,7 @@ def job_values(job: Job) -> dict[str, Any]:
         ),
         "misfire": spec.misfire.value,
         "misfire_grace_us": spec.misfire_grace_us,
+        "concurrency": spec.concurrency.value,
         "fingerprint": job.fingerprint,
         "next_fire_at": job.next_fire_at,
         "remaining_us": job.remaining_us,
@@ -75,6 +83,7 @@ def job_from_row(row: Mapping[Any, Any]) -> Job:
         retry=_retry(row["retry"]),
         misfire=MisfirePolicy(row["misfire"]),
         misfire_grace_us=row["misfire_grace_us"],
+        concurrency=ConcurrencyPolicy(row["concurrency"]),
     )
     return Job(
         id=row["id"],

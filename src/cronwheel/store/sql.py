@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace as replace_fields
 from typing import Any, TextIO
 
 from sqlalchemy import (
@@ -24,9 +25,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.elements import ColumnElement
 
-from cronwheel.contracts import AddOutcome, AttemptRecord, Fire, JobFilter
+from cronwheel.contracts import AddOutcome, AttemptRecord, Fire, FiresRecorded, JobFilter
 from cronwheel.domain.errors import NotFound
-from cronwheel.domain.jobs import Job, JobState
+from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState
 from cronwheel.domain.time import Micros
 from cronwheel.store.rows import (
@@ -134,7 +135,9 @@ class SqlStore:
 
     # -- jobs --------------------------------------------------------------------------------
 
-    async def add_jobs(self, new: Sequence[Job], all_or_nothing: bool) -> list[AddOutcome]:
+    async def add_jobs(
+        self, new: Sequence[Job], all_or_nothing: bool, replace: bool = False
+    ) -> list[AddOutcome]:
         async def op(conn: AsyncConnection) -> list[AddOutcome]:
             stmt = self._insert(jobs).on_conflict_do_nothing().returning(jobs.c.id)
             created: set[str] = set()
@@ -142,6 +145,8 @@ class SqlStore:
                 result = await conn.execute(stmt, [job_values(job) for job in chunk])
                 created.update(result.scalars())
             outcomes = await self._outcomes(conn, new, created)
+            if replace:
+                outcomes = await self._replace(conn, new, outcomes)
             if all_or_nothing and any(o.conflict for o in outcomes) and created:
                 for chunk in _chunks(sorted(created)):
                     await conn.execute(delete(jobs).where(jobs.c.id.in_(chunk)))
@@ -171,6 +176,23 @@ class SqlStore:
                 AddOutcome(have, created=False, conflict=have.fingerprint != job.fingerprint)
             )
         return outcomes
+
+    async def _replace(
+        self, conn: AsyncConnection, new: Sequence[Job], outcomes: list[AddOutcome]
+    ) -> list[AddOutcome]:
+        """Overwrite each conflicting job's definition in place: same id, same run history."""
+        replaced: list[AddOutcome] = []
+        for job, outcome in zip(new, outcomes, strict=True):
+            if not outcome.conflict:
+                replaced.append(outcome)
+                continue
+            fresh = replace_fields(job, id=outcome.job.id, created_at=outcome.job.created_at)
+            values = job_values(fresh)
+            for fixed in ("id", "namespace", "key", "created_at"):
+                values.pop(fixed)
+            await conn.execute(update(jobs).where(jobs.c.id == fresh.id).values(**values))
+            replaced.append(AddOutcome(fresh, created=False, replaced=True))
+        return replaced
 
     async def get_job(self, namespace: str, key: str) -> Job | None:
         query = select(jobs).where(jobs.c.namespace == namespace, jobs.c.key == key)
@@ -251,11 +273,13 @@ class SqlStore:
 
     async def record_fires(
         self, owner: str, now: Micros, fires: Sequence[Fire], lease_until: Micros
-    ) -> list[Run]:
-        async def op(conn: AsyncConnection) -> list[Run]:
+    ) -> FiresRecorded:
+        async def op(conn: AsyncConnection) -> FiresRecorded:
             held = await self._held_jobs(conn, owner, fires)
             live = [f for f in fires if held.get(f.job.id) == f.plan.scheduled_at]
-            new_runs = [self._new_run(f, owner, now, lease_until) for f in live]
+            busy, replaced = await self._apply_concurrency(conn, live, now)
+            new_runs = [self._new_run(f, owner, now, lease_until, f.job.id in busy)
+                        for f in live]
             if new_runs:
                 stmt = self._insert(runs).on_conflict_do_nothing()
                 for chunk in _chunks(new_runs):
@@ -275,9 +299,38 @@ class SqlStore:
                     )
                 )
                 await conn.execute(stmt, advance)
-            return [run for run, _v in new_runs if run.state is RunState.RUNNING]
+            started = [run for run, _v in new_runs if run.state is RunState.RUNNING]
+            return FiresRecorded(started, replaced)
 
         return await self.writes.run(op, urgent=True)
+
+    async def _apply_concurrency(
+        self, conn: AsyncConnection, fires: Sequence[Fire], now: Micros
+    ) -> tuple[set[str], list[str]]:
+        """Jobs whose occurrence must be skipped (forbid), and the runs it replaced (replace)."""
+        policed = {f.job.id: f.job.spec.concurrency for f in fires
+                   if f.plan.fire and f.job.spec.concurrency is not ConcurrencyPolicy.ALLOW}
+        if not policed:
+            return set(), []
+        in_flight: list[tuple[str, str]] = []
+        for chunk in _chunks(sorted(policed)):
+            found = await conn.execute(
+                select(runs.c.job_id, runs.c.id).where(
+                    runs.c.job_id.in_(chunk), runs.c.due_at.is_not(None)
+                )
+            )
+            in_flight.extend((job_id, run_id) for job_id, run_id in found.all())
+        busy = {job for job, _run in in_flight if policed[job] is ConcurrencyPolicy.FORBID}
+        replaced = [run for job, run in in_flight if policed[job] is ConcurrencyPolicy.REPLACE]
+        for chunk in _chunks(replaced):
+            await conn.execute(
+                update(runs).where(runs.c.id.in_(chunk), runs.c.due_at.is_not(None)).values(
+                    state=RunState.CANCELLED.value, due_at=None, lease_owner=None,
+                    lease_until=None, finished_at=now,
+                    last_error="replaced by a newer occurrence (concurrency: replace)",
+                )
+            )
+        return busy, replaced
 
     async def _held_jobs(
         self, conn: AsyncConnection, owner: str, fires: Sequence[Fire]
@@ -294,11 +347,13 @@ class SqlStore:
         return held
 
     def _new_run(
-        self, fire: Fire, owner: str, now: Micros, lease_until: Micros
+        self, fire: Fire, owner: str, now: Micros, lease_until: Micros, busy: bool
     ) -> tuple[Run, dict[str, Any]]:
         job = fire.job
         if not fire.plan.fire:
             state, due, lease, attempts_ = RunState.MISSED, None, None, 0
+        elif busy:
+            state, due, lease, attempts_ = RunState.SKIPPED, None, None, 0
         elif fire.deliver_now:
             state, due, lease, attempts_ = RunState.RUNNING, lease_until, lease_until, 1
         else:
@@ -315,8 +370,10 @@ class SqlStore:
             attempts=attempts_,
             due_at=due,
             started_at=now if state is RunState.RUNNING else None,
-            finished_at=now if state is RunState.MISSED else None,
+            finished_at=now if state in (RunState.MISSED, RunState.SKIPPED) else None,
             node=self.node if state is RunState.RUNNING else None,
+            last_error="the previous run was still in flight (concurrency: forbid)"
+            if busy else None,
         )
         values = _run_values(run)
         values["lease_owner"] = owner if lease is not None else None

@@ -38,6 +38,7 @@ jobs = Table(
     Column("retry", Text, nullable=False),
     Column("misfire", String(16), nullable=False),
     Column("misfire_grace_us", BigInteger, nullable=False),
+    Column("concurrency", String(16), nullable=False, server_default="allow"),
     Column("fingerprint", String(64), nullable=False),
     Column("next_fire_at", BigInteger, nullable=True),
     Column("remaining_us", BigInteger, nullable=True),
@@ -92,6 +93,12 @@ Index(
     postgresql_where=text("due_at IS NOT NULL"),
 )
 Index("ix_runs_job", runs.c.job_id, runs.c.id)
+Index(
+    "ix_runs_live_by_job",
+    runs.c.job_id,
+    sqlite_where=text("due_at IS NOT NULL"),
+    postgresql_where=text("due_at IS NOT NULL"),
+)
 
 attempts = Table(
     "attempts",
