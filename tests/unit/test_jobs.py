@@ -48,6 +48,9 @@ class Never:
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind}
 
+    def describe(self) -> str:
+        return "never"
+
 
 @dataclass(frozen=True, slots=True)
 class Every:
@@ -67,6 +70,9 @@ class Every:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "start": self.start, "period": self.period}
+
+    def describe(self) -> str:
+        return f"every {self.period} us from {self.start}"
 
 
 def spec(schedule: Schedule | None = None, **changes: Any) -> JobSpec:

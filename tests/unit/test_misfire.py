@@ -39,6 +39,9 @@ class Every:
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "start": self.start, "period": self.period}
 
+    def describe(self) -> str:
+        return f"every {self.period} us from {self.start}"
+
 
 EVERY_10S = Every(start=T, period=10 * S)  # T, T+10s, T+20s, ...
 

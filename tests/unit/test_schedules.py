@@ -181,7 +181,7 @@ class TestParseOnce:
 
 
 class TestRegistry:
-    @pytest.mark.parametrize("kind", ["cron", "", None, 1])
+    @pytest.mark.parametrize("kind", ["weekly", "", None, 1])
     def test_unknown_kind_lists_known_kinds(self, kind: object) -> None:
         with pytest.raises(InvalidField) as info:
             schedule_from_dict({"kind": kind, "at": T}, now=T)

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -117,15 +118,43 @@ def parse_json(text: str, option: str) -> Any:
         raise typer.BadParameter(f"not valid JSON: {exc}", param_hint=option) from None
 
 
-def build_schedule(at: str | None, after: str | None, countdown: bool) -> JsonObject:
-    if (at is None) == (after is None):
-        raise typer.BadParameter("give exactly one of --at or --after", param_hint="--at/--after")
+@dataclass(frozen=True)
+class ScheduleOptions:
+    at: str | None = None
+    after: str | None = None
+    countdown: bool = False
+    cron: str | None = None
+    tz: str | None = None
+    every: str | None = None
+    iso: str | None = None
+    schedule: str | None = None  # any kind, as JSON
+
+
+_SCHEDULE_HINT = "--at/--after/--cron/--every/--iso/--schedule"
+
+
+def build_schedule(opts: ScheduleOptions) -> JsonObject:
+    given = [v for v in (opts.at, opts.after, opts.cron, opts.every, opts.iso, opts.schedule)
+             if v is not None]
+    if len(given) != 1:
+        raise typer.BadParameter("give exactly one schedule", param_hint=_SCHEDULE_HINT)
+    if opts.schedule is not None:
+        parsed = parse_json(opts.schedule, "--schedule")
+        if not isinstance(parsed, dict):
+            raise typer.BadParameter("must be a JSON object", param_hint="--schedule")
+        return parsed
+    if opts.cron is not None:
+        return {"kind": "cron", "expr": opts.cron} | ({"tz": opts.tz} if opts.tz else {})
+    if opts.every is not None:
+        return {"kind": "rate", "every": opts.every}
+    if opts.iso is not None:
+        return {"kind": "iso8601", "expr": opts.iso}
     schedule: JsonObject = {"kind": "once"}
-    if at is not None:
-        schedule["at"] = at
+    if opts.at is not None:
+        schedule["at"] = opts.at
     else:
-        schedule["after"] = parse_after(after or "")
-    if countdown:
+        schedule["after"] = parse_after(opts.after or "")
+    if opts.countdown:
         schedule["countdown"] = True
     return schedule
 
@@ -157,6 +186,15 @@ def add(
     )] = None,
     countdown: Annotated[bool, typer.Option(
         "--countdown", help="a pausable countdown: pausing keeps the time left")] = False,
+    cron: Annotated[str | None, typer.Option(
+        metavar="EXPR", help="cron: Unix 5 fields or Quartz 6/7 ('0 30 9 ? * MON-FRI')")] = None,
+    tz: Annotated[str | None, typer.Option(help="IANA time zone for --cron")] = None,
+    every: Annotated[str | None, typer.Option(metavar="RATE", help="a rate: 5m, 'every 2h'")]
+    = None,
+    iso: Annotated[str | None, typer.Option(
+        metavar="R/START/DURATION", help="ISO 8601 repeating interval")] = None,
+    schedule: Annotated[str | None, typer.Option(
+        metavar="JSON", help="any schedule as JSON, e.g. a simple trigger")] = None,
     url: Annotated[str | None, typer.Option(metavar="URL", help="deliver by HTTP POST")] = None,
     grpc: Annotated[str | None, typer.Option(
         metavar="HOST:PORT", help="deliver to a cronwheel.v1.Callback gRPC service")] = None,
@@ -171,11 +209,12 @@ def add(
     server: Server = DEFAULT_SERVER,
     as_json: AsJson = False,
 ) -> None:
-    """Add a one-shot job. Adding the same key with the same definition again is a no-op."""
+    """Add a job. Adding the same key with the same definition again is a no-op."""
+    opts = ScheduleOptions(at, after, countdown, cron, tz, every, iso, schedule)
     body: JsonObject = {
         "namespace": namespace,
         "key": key,
-        "schedule": build_schedule(at, after, countdown),
+        "schedule": build_schedule(opts),
         "target": build_target(url, grpc, kafka),
     }
     if payload is not None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cronwheel.cli.jobs import jobs_app, runs_app
+from cronwheel.cli.schedule import schedule_app
 
 if TYPE_CHECKING:  # imported where used: the client commands start faster without pydantic
     from cronwheel.settings import Settings
@@ -16,6 +17,7 @@ DATABASE_HELP = "sqlite:///file.db or postgresql://host/db [CRONWHEEL_DATABASE_U
 app = typer.Typer(help="cronwheel: a self-hosted job scheduling service.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(runs_app, name="runs")
+app.add_typer(schedule_app, name="schedule")
 
 
 def _settings(host: str | None, port: int | None, database_url: str | None) -> Settings:

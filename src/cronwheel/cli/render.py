@@ -156,6 +156,11 @@ def schedule_text(schedule: Any) -> str:
     if isinstance(schedule, dict) and schedule.get("kind") == "once":
         text = f"once at {timestamp(schedule.get('at'))}"
         return text + " (countdown)" if schedule.get("countdown") else text
+    if isinstance(schedule, dict) and schedule.get("kind") in ("cron", "iso8601"):
+        zone = f" {schedule['tz']}" if schedule.get("tz") else ""
+        return f"{schedule['kind']} {schedule.get('expr')}{zone}"
+    if isinstance(schedule, dict) and schedule.get("kind") == "rate":
+        return f"every {schedule.get('every')}"
     return json.dumps(schedule, separators=(",", ":"))
 
 

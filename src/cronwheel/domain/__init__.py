@@ -1,4 +1,5 @@
 """Pure domain values and rules: no I/O, no framework, no event loop."""
 
 # Importing the schedule kinds registers them with domain.schedules.
+from cronwheel.domain import cron as cron
 from cronwheel.domain import intervals as intervals

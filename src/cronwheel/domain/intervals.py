@@ -80,6 +80,11 @@ class Every:
     def bounds(self) -> dict[str, Any]:
         return {"start": to_iso(self.start), "end": _iso_or_none(self.end)}
 
+    def describe(self) -> str:
+        times = "" if self.count is None else f", {self.count} times in all"
+        until = "" if self.end is None else f", until {to_iso(self.end)}"
+        return f"every {_span(self.step_us)} from {to_iso(self.start)}{times}{until}"
+
 
 @dataclass(frozen=True, slots=True)
 class SimpleTrigger(Every):
@@ -151,6 +156,21 @@ class IsoRepeating:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "expr": self.expr, "end": _iso_or_none(self.end)}
+
+    def describe(self) -> str:
+        times = "for ever" if self.count is None else f"{self.count} times"
+        return f"ISO 8601 interval {self.expr}: {times}"
+
+
+def _span(step_us: Micros) -> str:
+    """5 minutes, 1 hour, 1.5 seconds, 250 milliseconds."""
+    for unit in ("day", "hour", "minute", "second"):
+        size = UNITS_US[unit]
+        if step_us >= size:
+            amount = step_us / size
+            text = f"{amount:g}"
+            return f"{text} {unit}" if text == "1" else f"{text} {unit}s"
+    return f"{step_us / US_PER_MS:g} milliseconds"
 
 
 def _seconds(delta: timedelta) -> Micros:

@@ -34,6 +34,10 @@ class Schedule(Protocol):
 
     def to_dict(self) -> dict[str, Any]: ...
 
+    def describe(self) -> str:
+        """A short plain-language account, for previews and listings."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class OneShot:
@@ -51,6 +55,9 @@ class OneShot:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "at": to_iso(self.at), "countdown": self.countdown}
+
+    def describe(self) -> str:
+        return f"{'a countdown ending' if self.countdown else 'once'} at {to_iso(self.at)}"
 
     def rescheduled(self, at: Micros) -> OneShot:
         return OneShot(at=at, countdown=self.countdown)
