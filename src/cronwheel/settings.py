@@ -37,3 +37,8 @@ class Settings(BaseSettings):
     max_batch: int = Field(10_000, ge=1, le=100_000)
     max_payload_bytes: int = Field(1_048_576, ge=1_024)
     delayjob_namespace: str = "delayjob"
+    # dispatchserver dialect: each groupCode becomes the namespace "<prefix><groupCode>"
+    dispatch_namespace_prefix: str = "dispatch:"
+    # Quartz clients' cron expressions and "yyyy-MM-dd HH:mm:ss" dates are in the JVM's zone;
+    # the in-house deployments this dialect serves ran on China Standard Time.
+    dispatch_timezone: str = "Asia/Shanghai"
