@@ -26,11 +26,13 @@ class RunningServer:
 
 
 @contextlib.asynccontextmanager
-async def running_server(database: Path | str, **settings: Any) -> AsyncIterator[RunningServer]:
+async def running_server(
+    database: Path | str, run_engine: bool = True, **settings: Any
+) -> AsyncIterator[RunningServer]:
     url = database if isinstance(database, str) else f"sqlite:///{database}"
     port = free_port()
     config = Settings(database_url=url, port=port, **settings)
-    node = Node(config)
+    node = Node(config, run_engine=run_engine)
     app = create_app(node=node)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

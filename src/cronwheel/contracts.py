@@ -99,6 +99,24 @@ class AttemptRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeInfo:
+    owner: str  # fresh per process start
+    name: str
+    address: str
+    version: str
+    started_at: Micros
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    info: NodeInfo
+    heartbeat_at: Micros
+    stopped_at: Micros | None
+    jobs_held: int  # claimed into its look-ahead window
+    runs_held: int  # deliveries under way
+
+
+@dataclass(frozen=True, slots=True)
 class JobFilter:
     namespace: str | None = None
     state: JobState | None = None
@@ -162,6 +180,18 @@ class Store(Protocol):
         ...
 
     async def list_runs(self, job_id: str, before_id: str | None, limit: int) -> list[Run]: ...
+
+    async def db_now(self) -> Micros:
+        """The database's clock: the cluster's one clock for fire decisions."""
+        ...
+
+    async def heartbeat(self, node: NodeInfo, now: Micros, stopped: bool = False) -> None: ...
+
+    async def list_nodes(self) -> list[NodeStatus]: ...
+
+    async def purge(self, finished_before: Micros, limit: int) -> int:
+        """Delete up to `limit` runs finished before the instant, with their attempts."""
+        ...
 
     async def get_run(self, run_id: str) -> tuple[Run, list[Attempt]] | None: ...
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from cronwheel.clock import SystemClock
-from cronwheel.contracts import Clock
+from cronwheel import __version__
+from cronwheel.clock import DatabaseClock, SystemClock
+from cronwheel.contracts import Clock, NodeInfo
 from cronwheel.delivery import Transports
 from cronwheel.domain.time import US_PER_MS, US_PER_S
 from cronwheel.engine import Dispatcher, EngineConfig, Scheduler
 from cronwheel.engine.dispatcher import DispatchConfig
+from cronwheel.engine.duties import Duties, DutyConfig
 from cronwheel.ids import new_id
 from cronwheel.service import Service
 from cronwheel.settings import Settings
 from cronwheel.store import SqlStore
+from cronwheel.store.pg import PgChannel
 
 
 class Node:
@@ -23,7 +26,8 @@ class Node:
         run_engine: bool = True,
     ) -> None:
         self.settings = settings
-        self.clock = clock or SystemClock()
+        self.db_clock = DatabaseClock(SystemClock(settings.clock_offset_ms * US_PER_MS))
+        self.clock: Clock = clock or self.db_clock
         # A fresh owner per start: a restarted node never mistakes old leases for its own.
         self.owner = f"{settings.node_name}:{new_id()[-12:]}"
         self.store = SqlStore(settings.database_url, node=settings.node_name)
@@ -57,12 +61,39 @@ class Node:
             ),
         )
         self.service = Service(self.store, self.clock, self.scheduler if run_engine else None)
+        self.channel: PgChannel | None = None
+        if not self.store.is_sqlite:
+            self.channel = PgChannel(settings.database_url, self.scheduler.job_due,
+                                     self.scheduler.run_due)
+        self.info = NodeInfo(
+            owner=self.owner,
+            name=settings.node_name,
+            address=settings.advertised_address or f"http://{settings.host}:{settings.port}",
+            version=__version__,
+            started_at=self.db_clock.now(),
+        )
+        self.duties = Duties(
+            self.store, self.db_clock, self.info, self._lead,
+            DutyConfig(heartbeat_s=settings.heartbeat_seconds,
+                       upkeep_s=settings.upkeep_seconds,
+                       retention_us=round(settings.retention_days * 86_400 * US_PER_S)),
+            reconnect=self._listen if run_engine else None,
+        )
+
+    async def _lead(self) -> bool:
+        return True if self.channel is None else await self.channel.lead()
+
+    async def _listen(self) -> None:
+        """Keep the wake-up channel connected; a gap costs only latency, never a fire."""
+        if self.channel is not None and not self.channel.connected:
+            await self.channel.connect()
 
     def _run_due(self, due_at: int) -> None:
         self.scheduler.run_due(due_at)
 
     async def start(self) -> None:
         await self.store.start()
+        await self.duties.start()
         if self.run_engine:
             if self.store.is_sqlite:  # one node per file: every old lease is a dead process's
                 await self.store.release(None)
@@ -74,4 +105,7 @@ class Node:
             await self.scheduler.stop()
             await self.dispatcher.close(self.settings.shutdown_grace_seconds)
             await self.scheduler.release()
+        await self.duties.stop()
+        if self.channel is not None:
+            await self.channel.close()
         await self.store.close()

@@ -30,7 +30,13 @@ class Settings(BaseSettings):
     delivery_concurrency: int = Field(512, ge=1, le=10_000)
     delivery_per_target: int = Field(128, ge=1, le=10_000)
     delivery_capacity: int = Field(20_000, ge=10, le=1_000_000)
-    lease_seconds: float = Field(30.0, ge=1, le=3_600)
+    # How long a claim or a delivery is held; a dead node's work moves after this.
+    lease_seconds: float = Field(8.0, ge=1, le=3_600)
+    heartbeat_seconds: float = Field(1.0, ge=0.05, le=60)
+    upkeep_seconds: float = Field(60.0, ge=0.1, le=86_400)
+    retention_days: float = Field(30.0, gt=0, le=36_500)  # finished runs kept this long
+    advertised_address: str | None = None  # shown in /v1/cluster; default http://host:port
+    clock_offset_ms: int = 0  # skews this node's own clock: for testing clock skew only
     shutdown_grace_seconds: float = Field(10.0, ge=0, le=600)  # for deliveries under way
 
     # API limits

@@ -211,3 +211,9 @@ async def test_keys_with_slashes_are_addressable(server: RunningServer) -> None:
     assert paused.json()["state"] == "paused"
     runs = await server.client.get("/v1/jobs/orders/2026/42/runs")
     assert runs.status_code == 200 and runs.json()["runs"] == []
+
+
+async def test_a_single_sqlite_node_is_its_own_cluster(server: RunningServer) -> None:
+    view = (await server.client.get("/v1/cluster")).json()
+    [node] = view["nodes"]
+    assert node["owner"] == view["node"] and node["alive"] and view["leader"]

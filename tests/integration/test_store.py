@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from cronwheel.contracts import AttemptRecord, Fire, JobFilter
+from cronwheel.contracts import AttemptRecord, Fire, JobFilter, NodeInfo
 from cronwheel.domain import jobs as rules
 from cronwheel.domain.errors import IllegalTransition, NotFound
 from cronwheel.domain.intervals import SimpleTrigger
@@ -249,3 +250,30 @@ async def test_concurrency_replace_cancels_the_run_in_flight(store: SqlStore) ->
     await store.record_attempts("a", [AttemptRecord(late, RunState.SUCCEEDED, None)])
     found = await store.get_run(first.id)
     assert found is not None and found[0].state is RunState.CANCELLED
+
+
+async def test_heartbeats_list_nodes_with_what_they_hold(store: SqlStore) -> None:
+    a = NodeInfo("a:1", "a", "http://a", "1", T0)
+    b = NodeInfo("b:1", "b", "http://b", "1", T0)
+    await store.heartbeat(a, T0)
+    await store.heartbeat(b, T0)
+    await store.heartbeat(a, T0 + 5)
+    await store.add_jobs([make_job("held-1"), make_job("held-2")], True)
+    await store.acquire_due_jobs("a:1", T0, T0, 10, T0 + LEASE)
+    await store.heartbeat(b, T0 + 6, stopped=True)
+    listed = {s.info.owner: s for s in await store.list_nodes()}
+    assert listed["a:1"].heartbeat_at == T0 + 5 and listed["a:1"].jobs_held == 2
+    assert listed["b:1"].stopped_at == T0 + 6 and listed["b:1"].jobs_held == 0
+    assert abs(await store.db_now() - time.time_ns() // 1_000) < 5 * US_PER_S
+
+
+async def test_purge_deletes_old_finished_runs_and_their_attempts(store: SqlStore) -> None:
+    await store.add_jobs([make_job("old")], True)
+    [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    [run] = (await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)).started
+    done = Attempt(run.id, 1, T0, T0 + 10, AttemptOutcome.SUCCESS, "n", 200)
+    await store.record_attempts("a", [AttemptRecord(done, RunState.SUCCEEDED, None)])
+    assert await store.purge(T0 + 10, 100) == 0  # finished exactly then: kept
+    assert await store.purge(T0 + 11, 100) == 1
+    assert await store.get_run(run.id) is None
+    assert await store.list_runs(job.id, None, 10) == []

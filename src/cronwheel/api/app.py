@@ -10,7 +10,7 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cronwheel import __version__
-from cronwheel.api import errors, native, preview
+from cronwheel.api import cluster, errors, native, preview
 from cronwheel.api.dialects import delayjob
 from cronwheel.runtime import Node
 from cronwheel.settings import Settings
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
     errors.install(app)
     app.include_router(native.router)
     app.include_router(preview.router)
+    app.include_router(cluster.router)
     app.include_router(delayjob.router)
 
     @app.get("/healthz", tags=["ops"])

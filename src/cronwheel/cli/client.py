@@ -172,6 +172,11 @@ class Client:
         status, answer = self._call("GET", f"/v1/runs/{quote(run_id, safe='')}")
         return _object(answer, status)
 
+    def cluster(self) -> JsonObject:
+        """The nodes sharing the server's database."""
+        status, answer = self._call("GET", "/v1/cluster")
+        return _object(answer, status)
+
     # -- plumbing ------------------------------------------------------------------------------
 
     def _job(

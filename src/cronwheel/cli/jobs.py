@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
 from cronwheel.cli import render
 from cronwheel.cli.client import (
@@ -394,3 +395,24 @@ def show_run(
         render.print_json(run)
     else:
         render.show(render.run_detail(run))
+
+
+def cluster(server: Server = DEFAULT_SERVER, as_json: AsJson = False) -> None:
+    """List the nodes sharing the server's database: heartbeat, alive, what each holds."""
+    with _connect(server) as client:
+        found = client.cluster()
+    if as_json:
+        render.print_json(found)
+        return
+    table = Table(title=f"cluster at {found.get('now')} (answered by {found.get('node')})")
+    for column in ("node", "name", "address", "alive", "heartbeat", "jobs held", "runs held",
+                   "started"):
+        table.add_column(column)
+    for node in found.get("nodes", []):
+        table.add_row(
+            str(node.get("owner")), str(node.get("name")), str(node.get("address")),
+            "yes" if node.get("alive") else "no", render.timestamp(node.get("heartbeat_at")),
+            str(node.get("jobs_held")), str(node.get("runs_held")),
+            render.timestamp(node.get("started_at")),
+        )
+    render.show(table)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cronwheel.cli.jobs import jobs_app, runs_app
+from cronwheel.cli.jobs import cluster, jobs_app, runs_app
 from cronwheel.cli.schedule import schedule_app
 
 if TYPE_CHECKING:  # imported where used: the client commands start faster without pydantic
@@ -18,6 +18,7 @@ app = typer.Typer(help="cronwheel: a self-hosted job scheduling service.", no_ar
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(runs_app, name="runs")
 app.add_typer(schedule_app, name="schedule")
+app.command("cluster")(cluster)
 
 
 def _settings(host: str | None, port: int | None, database_url: str | None) -> Settings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace as replace_fields
 from typing import Any, TextIO
@@ -17,6 +18,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     tuple_,
     update,
 )
@@ -25,11 +27,20 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.elements import ColumnElement
 
-from cronwheel.contracts import AddOutcome, AttemptRecord, Fire, FiresRecorded, JobFilter
+from cronwheel.contracts import (
+    AddOutcome,
+    AttemptRecord,
+    Fire,
+    FiresRecorded,
+    JobFilter,
+    NodeInfo,
+    NodeStatus,
+)
 from cronwheel.domain.errors import NotFound
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState
 from cronwheel.domain.time import Micros
+from cronwheel.store.pg import DUE_CHANNEL, RUN_CHANNEL
 from cronwheel.store.rows import (
     attempt_from_row,
     attempt_values,
@@ -38,7 +49,7 @@ from cronwheel.store.rows import (
     job_values,
     run_from_row,
 )
-from cronwheel.store.tables import attempts, jobs, runs
+from cronwheel.store.tables import attempts, jobs, nodes, runs
 from cronwheel.store.writer import WriteQueue
 
 CHUNK = 500  # rows per statement; keeps SQLite under its bound-parameter limit
@@ -127,6 +138,12 @@ class SqlStore:
             ) from None
         self._lock_file = handle
 
+    async def _notify(self, conn: AsyncConnection, channel: str, at: Micros | None) -> None:
+        """Tell every node (at commit) that work became due: they wake if it is in their
+        window. SQLite has one node, woken in process."""
+        if at is not None and not self.is_sqlite:
+            await conn.execute(text("SELECT pg_notify(:c, :v)"), {"c": channel, "v": str(at)})
+
     def _insert(self, table: Any) -> Any:
         return (sqlite.insert if self.is_sqlite else postgresql.insert)(table)
 
@@ -147,6 +164,9 @@ class SqlStore:
             outcomes = await self._outcomes(conn, new, created)
             if replace:
                 outcomes = await self._replace(conn, new, outcomes)
+            due = [o.job.next_fire_at for o in outcomes if o.created or o.replaced]
+            await self._notify(conn, DUE_CHANNEL, min((d for d in due if d is not None),
+                                                      default=None))
             if all_or_nothing and any(o.conflict for o in outcomes) and created:
                 for chunk in _chunks(sorted(created)):
                     await conn.execute(delete(jobs).where(jobs.c.id.in_(chunk)))
@@ -236,6 +256,7 @@ class SqlStore:
             for fixed in ("id", "namespace", "key", "created_at"):
                 values.pop(fixed)
             await conn.execute(update(jobs).where(jobs.c.id == job.id).values(**values))
+            await self._notify(conn, DUE_CHANNEL, job.next_fire_at)
             if cancel_runs:
                 await conn.execute(
                     update(runs)
@@ -399,6 +420,7 @@ class SqlStore:
 
         async def op(conn: AsyncConnection) -> Run:
             await conn.execute(insert(runs).values(**_run_values(run)))
+            await self._notify(conn, RUN_CHANNEL, now)
             return run
 
         return await self.writes.run(op)
@@ -516,6 +538,59 @@ class SqlStore:
             await conn.execute(update(runs).where(run_cond).values(lease_until=0, due_at=0))
 
         await self.writes.run(op, urgent=True)
+
+    async def db_now(self) -> Micros:
+        if self.is_sqlite:  # one node on one machine: its clock is the database's
+            return time.time_ns() // 1_000
+        query = text("SELECT (extract(epoch from clock_timestamp()) * 1000000)::bigint")
+        async with self.read_engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    async def heartbeat(self, node: NodeInfo, now: Micros, stopped: bool = False) -> None:
+        values = {"owner": node.owner, "name": node.name, "address": node.address,
+                  "version": node.version, "started_at": node.started_at,
+                  "heartbeat_at": now, "stopped_at": now if stopped else None}
+
+        async def op(conn: AsyncConnection) -> None:
+            stmt = self._insert(nodes).values(**values)
+            changes = {"heartbeat_at": now, "stopped_at": values["stopped_at"]}
+            await conn.execute(stmt.on_conflict_do_update(index_elements=[nodes.c.owner],
+                                                          set_=changes))
+
+        await self.writes.run(op, urgent=True)
+
+    async def list_nodes(self) -> list[NodeStatus]:
+        held_jobs = (select(jobs.c.lease_owner, func.count().label("n"))
+                     .where(jobs.c.lease_owner.is_not(None)).group_by(jobs.c.lease_owner))
+        held_runs = (select(runs.c.lease_owner, func.count().label("n"))
+                     .where(runs.c.lease_owner.is_not(None)).group_by(runs.c.lease_owner))
+        async with self.read_engine.connect() as conn:
+            rows = (await conn.execute(select(nodes).order_by(nodes.c.started_at))).mappings()
+            listed = list(rows)
+            job_counts = {o: int(n) for o, n in (await conn.execute(held_jobs)).all()}
+            run_counts = {o: int(n) for o, n in (await conn.execute(held_runs)).all()}
+        return [
+            NodeStatus(
+                NodeInfo(r["owner"], r["name"], r["address"], r["version"], r["started_at"]),
+                r["heartbeat_at"], r["stopped_at"],
+                job_counts.get(r["owner"], 0), run_counts.get(r["owner"], 0),
+            )
+            for r in listed
+        ]
+
+    async def purge(self, finished_before: Micros, limit: int) -> int:
+        async def op(conn: AsyncConnection) -> int:
+            found = await conn.execute(
+                select(runs.c.id).where(runs.c.finished_at < finished_before).limit(limit)
+            )
+            ids = list(found.scalars())
+            for chunk in _chunks(ids):
+                await conn.execute(delete(attempts).where(attempts.c.run_id.in_(chunk)))
+                await conn.execute(delete(runs).where(runs.c.id.in_(chunk)))
+            await conn.execute(delete(nodes).where(nodes.c.heartbeat_at < finished_before))
+            return len(ids)
+
+        return await self.writes.run(op)
 
     async def list_runs(self, job_id: str, before_id: str | None, limit: int) -> list[Run]:
         query = select(runs).where(runs.c.job_id == job_id).order_by(runs.c.id.desc()).limit(limit)

@@ -100,6 +100,32 @@ Index(
     postgresql_where=text("due_at IS NOT NULL"),
 )
 
+Index("ix_runs_finished", runs.c.finished_at)
+Index(
+    "ix_jobs_leased",
+    jobs.c.lease_owner,
+    sqlite_where=text("lease_owner IS NOT NULL"),
+    postgresql_where=text("lease_owner IS NOT NULL"),
+)
+Index(
+    "ix_runs_leased",
+    runs.c.lease_owner,
+    sqlite_where=text("lease_owner IS NOT NULL"),
+    postgresql_where=text("lease_owner IS NOT NULL"),
+)
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("owner", String(64), primary_key=True),  # fresh per process start
+    Column("name", String(255), nullable=False),
+    Column("address", String(255), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("heartbeat_at", BigInteger, nullable=False),  # database clock
+    Column("stopped_at", BigInteger, nullable=True),
+)
+
 attempts = Table(
     "attempts",
     metadata,
