@@ -9,8 +9,8 @@ from typing import Any, Protocol
 from cronwheel import metrics
 from cronwheel.contracts import AddOutcome, Clock, JobFilter, Store
 from cronwheel.domain import jobs as job_rules
-from cronwheel.domain.errors import NotFound
-from cronwheel.domain.jobs import Job, JobSpec
+from cronwheel.domain.errors import IllegalTransition, NotFound
+from cronwheel.domain.jobs import Job, JobSpec, JobState
 from cronwheel.domain.runs import Attempt, Run
 from cronwheel.ids import new_id
 
@@ -99,6 +99,8 @@ class Service:
     ) -> Run:
         """An extra run now, outside the schedule; the schedule does not move."""
         job = await self.get(namespace, key)
+        if job.state is JobState.CANCELLED:
+            raise IllegalTransition("a cancelled job cannot be triggered; create it again")
         run = await self.store.add_manual_run(job, new_id(), self.clock.now(), payload, override)
         metrics.RUNS_FIRED.labels("manual").inc()
         self.wake.run_due(run.scheduled_at)

@@ -277,3 +277,15 @@ async def test_purge_deletes_old_finished_runs_and_their_attempts(store: SqlStor
     assert await store.purge(T0 + 11, 100) == 1
     assert await store.get_run(run.id) is None
     assert await store.list_runs(job.id, None, 10) == []
+
+
+async def test_replace_brings_back_a_cancelled_job_with_the_same_definition(
+    store: SqlStore,
+) -> None:
+    await store.add_jobs([make_job("again", at=T0 + US_PER_S)], True)
+    await store.change_job("ns", "again", lambda j: rules.cancel(j, T0))
+    [kept] = await store.add_jobs([make_job("again", at=T0 + US_PER_S)], True)
+    assert not kept.conflict and kept.job.state is JobState.CANCELLED  # no replace: untouched
+    [back] = await store.add_jobs([make_job("again", at=T0 + US_PER_S)], True, replace=True)
+    assert back.replaced and back.job.state is JobState.ACTIVE
+    assert back.job.next_fire_at == T0 + US_PER_S and back.job.id == kept.job.id

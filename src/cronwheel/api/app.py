@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cronwheel import __version__
 from cronwheel.api import cluster, errors, native, preview
-from cronwheel.api.dialects import delayjob
+from cronwheel.api.dialects import delayjob, dispatchserver
 from cronwheel.runtime import Node
 from cronwheel.settings import Settings
 
@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
     app.include_router(preview.router)
     app.include_router(cluster.router)
     app.include_router(delayjob.router)
+    app.include_router(dispatchserver.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, object]:

@@ -200,10 +200,14 @@ class SqlStore:
     async def _replace(
         self, conn: AsyncConnection, new: Sequence[Job], outcomes: list[AddOutcome]
     ) -> list[AddOutcome]:
-        """Overwrite each conflicting job's definition in place: same id, same run history."""
+        """Overwrite each conflicting job's definition in place: same id, same run history.
+
+        A cancelled job is brought back even with an unchanged definition: replacing is how a
+        deleted job is added again."""
         replaced: list[AddOutcome] = []
         for job, outcome in zip(new, outcomes, strict=True):
-            if not outcome.conflict:
+            revive = not outcome.created and outcome.job.state is JobState.CANCELLED
+            if not (outcome.conflict or revive):
                 replaced.append(outcome)
                 continue
             fresh = replace_fields(job, id=outcome.job.id, created_at=outcome.job.created_at)
