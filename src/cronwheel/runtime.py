@@ -32,10 +32,11 @@ class Node:
         self.owner = f"{settings.node_name}:{new_id()[-12:]}"
         self.store = SqlStore(settings.database_url, node=settings.node_name)
         self.run_engine = run_engine
+        self.transports = transports or Transports()
         lease = round(settings.lease_seconds * US_PER_S)
         self.dispatcher = Dispatcher(
             self.store,
-            transports or Transports(),
+            self.transports,
             self.clock,
             self.owner,
             settings.node_name,
@@ -97,6 +98,7 @@ class Node:
         if self.run_engine:
             if self.store.is_sqlite:  # one node per file: every old lease is a dead process's
                 await self.store.release(None)
+            await self.transports.warm("http")
             self.dispatcher.start()
             self.scheduler.start()
 

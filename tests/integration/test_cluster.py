@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import pytest
 
 from tests.receivers import HttpReceiver
 from tests.servers import running_server
-from tests.stores import postgres_database
+from tests.stores import PG_ADMIN_DB, PG_HOST, PG_PORT, PG_USER, postgres_database
 
 FAST: dict[str, Any] = {"heartbeat_seconds": 0.2, "upkeep_seconds": 0.2, "lease_seconds": 3}
 
@@ -105,3 +106,18 @@ async def test_upkeep_purges_runs_past_retention(pg_url: str, receiver: HttpRece
         assert len((await server.client.get("/v1/jobs/old/runs")).json()["runs"]) == 1
         await asyncio.sleep(2.5)  # older than 1.5 s now, and upkeep runs every 0.2 s
         assert (await server.client.get("/v1/jobs/old/runs")).json()["runs"] == []
+
+
+async def test_healthz_reports_the_database(pg_url: str) -> None:
+    async with running_server(pg_url, **FAST) as server:
+        assert (await server.client.get("/healthz")).json()["status"] == "ok"
+        await server.node.store.engine.dispose()
+        await server.node.store.read_engine.dispose()
+        # a dropped database cannot be reached: the node says so instead of "ok"
+        admin = await asyncpg.connect(user=PG_USER, host=PG_HOST, port=PG_PORT,
+                                      database=PG_ADMIN_DB)
+        name = pg_url.rsplit("/", 1)[1]
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+        resp = await server.client.get("/healthz")
+        assert resp.status_code == 503 and resp.json()["status"] == "unavailable"

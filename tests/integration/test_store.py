@@ -289,3 +289,15 @@ async def test_replace_brings_back_a_cancelled_job_with_the_same_definition(
     [back] = await store.add_jobs([make_job("again", at=T0 + US_PER_S)], True, replace=True)
     assert back.replaced and back.job.state is JobState.ACTIVE
     assert back.job.next_fire_at == T0 + US_PER_S and back.job.id == kept.job.id
+
+
+async def test_a_fire_twice_in_one_batch_starts_one_run(store: SqlStore) -> None:
+    # The same job in one batch twice (retried after an error and claimed again): the unique
+    # index keeps one run, and only that run may be handed out for delivery.
+    await store.add_jobs([make_job("twice")], True)
+    [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    recorded = await store.record_fires("a", T0, [fire_of(job, T0), fire_of(job, T0)],
+                                        T0 + LEASE)
+    [started] = recorded.started
+    [stored] = await store.list_runs(job.id, None, 10)
+    assert started.id == stored.id

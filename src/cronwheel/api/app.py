@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from cronwheel import __version__
 from cronwheel.api import cluster, errors, native, preview
 from cronwheel.api.dialects import delayjob, dispatchserver
+from cronwheel.api.responses import Json
 from cronwheel.runtime import Node
 from cronwheel.settings import Settings
 
@@ -46,8 +47,15 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
     app.include_router(dispatchserver.router)
 
     @app.get("/healthz", tags=["ops"])
-    async def healthz() -> dict[str, object]:
-        return {"status": "ok", "node": node.settings.node_name, "version": __version__}
+    async def healthz() -> Response:
+        """Ready when the database answers: a load balancer stops sending to a cut-off node."""
+        body = {"status": "ok", "node": node.settings.node_name, "version": __version__}
+        try:
+            await node.store.ping()
+        except Exception as exc:
+            body |= {"status": "unavailable", "error": f"database: {type(exc).__name__}"}
+            return Json(body, 503)
+        return Json(body)
 
     @app.get("/metrics", tags=["ops"])
     async def metrics_endpoint() -> Response:

@@ -29,17 +29,29 @@ class Transports:
 
     def __init__(self, transports: dict[str, Transport] | None = None) -> None:
         self._by_kind: dict[str, Transport] = dict(transports or {})
+        self._loading = asyncio.Lock()
 
-    def _get(self, kind: str) -> Transport:
+    async def _get(self, kind: str) -> Transport:
         transport = self._by_kind.get(kind)
         if transport is None:
-            transport = _default_transport(kind)
-            self._by_kind[kind] = transport
+            async with self._loading:
+                transport = self._by_kind.get(kind)
+                if transport is None:
+                    # Importing aiohttp, grpc or aiokafka takes up to half a second: off the
+                    # loop, so the first delivery of a kind does not hold up everyone else.
+                    transport = await asyncio.to_thread(_default_transport, kind)
+                    self._by_kind[kind] = transport
         return transport
+
+    async def warm(self, *kinds: str) -> None:
+        """Load transports before they are needed (the node warms HTTP at start)."""
+        for kind in kinds:
+            await self._get(kind)
 
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
         try:
-            return await self._get(delivery.target.kind).deliver(delivery)
+            transport = await self._get(delivery.target.kind)
+            return await transport.deliver(delivery)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a transport bug must not kill the dispatcher

@@ -153,10 +153,13 @@ class Scheduler:
             self._next_claim = now
 
     def _pop_due(self, until: Micros) -> list[Job]:
-        due = []
+        """Due jobs, each occurrence once: a fire retried after an error may meet the same job
+        claimed again once its lease lapsed."""
+        due: dict[tuple[str, Micros | None], Job] = {}
         while self._heap and self._heap[0][0] <= until:
-            due.append(heapq.heappop(self._heap)[3])
-        return due
+            job = heapq.heappop(self._heap)[3]
+            due.setdefault((job.id, job.next_fire_at), job)
+        return list(due.values())
 
     async def _fire(self, due: list[Job], now: Micros) -> None:
         room = self._dispatcher.room()

@@ -305,10 +305,14 @@ class SqlStore:
             busy, replaced = await self._apply_concurrency(conn, live, now)
             new_runs = [self._new_run(f, owner, now, lease_until, f.job.id in busy)
                         for f in live]
+            inserted: set[str] = set()
             if new_runs:
-                stmt = self._insert(runs).on_conflict_do_nothing()
+                # The unique index drops a run for an occurrence that already has one: only
+                # what was really inserted may be delivered.
+                stmt = self._insert(runs).on_conflict_do_nothing().returning(runs.c.id)
                 for chunk in _chunks(new_runs):
-                    await conn.execute(stmt, [values for _run, values in chunk])
+                    result = await conn.execute(stmt, [values for _run, values in chunk])
+                    inserted.update(result.scalars())
             advance = [_advance_values(f, now) for f in live]
             if advance:
                 stmt = (
@@ -324,7 +328,8 @@ class SqlStore:
                     )
                 )
                 await conn.execute(stmt, advance)
-            started = [run for run, _v in new_runs if run.state is RunState.RUNNING]
+            started = [run for run, _v in new_runs
+                       if run.state is RunState.RUNNING and run.id in inserted]
             return FiresRecorded(started, replaced)
 
         return await self.writes.run(op, urgent=True)
@@ -542,6 +547,11 @@ class SqlStore:
             await conn.execute(update(runs).where(run_cond).values(lease_until=0, due_at=0))
 
         await self.writes.run(op, urgent=True)
+
+    async def ping(self) -> None:
+        """Raises unless the database answers a query."""
+        async with self.read_engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
 
     async def db_now(self) -> Micros:
         if self.is_sqlite:  # one node on one machine: its clock is the database's
