@@ -217,3 +217,14 @@ async def test_a_single_sqlite_node_is_its_own_cluster(server: RunningServer) ->
     view = (await server.client.get("/v1/cluster")).json()
     [node] = view["nodes"]
     assert node["owner"] == view["node"] and node["alive"] and view["leader"]
+
+
+async def test_job_responses_match_the_documented_schema(server: RunningServer) -> None:
+    from cronwheel.api.schemas import JobOut
+
+    created = (await server.client.post("/v1/jobs", json=body(
+        "schema", schedule={"kind": "cron", "expr": "0 0 * * *", "tz": "Asia/Shanghai"},
+        retry={"multiplier": 3}, concurrency="forbid"))).json()
+    assert JobOut.model_validate(created).model_dump(mode="json") == created
+    listed = (await server.client.get("/v1/jobs")).json()["jobs"]
+    assert listed == [created]

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from cronwheel.api.schemas import AttemptOut, JobIn, JobOut, MisfireIn, RetryIn, RunOut
+from cronwheel.api.schemas import AttemptOut, JobIn, RunOut
 from cronwheel.domain.errors import InvalidField
 from cronwheel.domain.jobs import Job, JobSpec, RetryPolicy
 from cronwheel.domain.runs import Attempt, Run
@@ -61,32 +61,35 @@ def _iso(value: Micros | None) -> str | None:
     return None if value is None else to_iso(value)
 
 
-def job_out(job: Job) -> JobOut:
+def job_json(job: Job) -> dict[str, Any]:
+    """A job as the API shows it (the JobOut schema), built directly: responses of thousands
+    of jobs would spend most of their time building and validating models."""
     spec = job.spec
-    return JobOut(
-        id=job.id,
-        namespace=spec.namespace,
-        key=spec.key,
-        state=job.state.value,
-        schedule=spec.schedule.to_dict(),
-        target=spec.target.to_dict(),
-        payload=spec.payload,
-        priority=spec.priority,
-        retry=RetryIn(
-            max_attempts=spec.retry.max_attempts,
-            initial_backoff=spec.retry.initial_backoff_us / US_PER_S,
-            max_backoff=spec.retry.max_backoff_us / US_PER_S,
-            multiplier=spec.retry.multiplier,
-            jitter=spec.retry.jitter,
-        ),
-        misfire=MisfireIn(policy=spec.misfire, grace=spec.misfire_grace_us / US_PER_S),
-        concurrency=spec.concurrency,
-        next_fire_at=_iso(job.next_fire_at),
-        remaining=None if job.remaining_us is None else job.remaining_us / US_PER_S,
-        last_fire_at=_iso(job.last_fire_at),
-        created_at=to_iso(job.created_at),
-        updated_at=to_iso(job.updated_at),
-    )
+    retry = spec.retry
+    return {
+        "id": job.id,
+        "namespace": spec.namespace,
+        "key": spec.key,
+        "state": job.state.value,
+        "schedule": spec.schedule.to_dict(),
+        "target": spec.target.to_dict(),
+        "payload": spec.payload,
+        "priority": spec.priority,
+        "retry": {
+            "max_attempts": retry.max_attempts,
+            "initial_backoff": retry.initial_backoff_us / US_PER_S,
+            "max_backoff": retry.max_backoff_us / US_PER_S,
+            "multiplier": float(retry.multiplier),
+            "jitter": float(retry.jitter),
+        },
+        "misfire": {"policy": spec.misfire.value, "grace": spec.misfire_grace_us / US_PER_S},
+        "concurrency": spec.concurrency.value,
+        "next_fire_at": _iso(job.next_fire_at),
+        "remaining": None if job.remaining_us is None else job.remaining_us / US_PER_S,
+        "last_fire_at": _iso(job.last_fire_at),
+        "created_at": to_iso(job.created_at),
+        "updated_at": to_iso(job.updated_at),
+    }
 
 
 def run_out(run: Run) -> RunOut:

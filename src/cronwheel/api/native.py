@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
 
-from cronwheel.api.convert import job_out, run_detail_fields, run_out, submission
+from cronwheel.api.convert import job_json, run_detail_fields, run_out, submission
 from cronwheel.api.errors import error_body
 from cronwheel.api.responses import Json
 from cronwheel.api.schemas import (
@@ -64,11 +64,11 @@ async def create_job(
     if outcome.conflict:
         return Json(
             error_body("conflict", f"job {body.key!r} exists with a different definition",
-                       "key", existing=job_out(outcome.job).model_dump(mode="json")),
+                       "key", existing=job_json(outcome.job)),
             409,
         )
     status = 201 if outcome.created else 200
-    return Json(job_out(outcome.job).model_dump(mode="json"), status)
+    return Json(job_json(outcome.job), status)
 
 
 @router.post("/jobs/batch", response_model=BatchOut, status_code=201)
@@ -91,9 +91,8 @@ async def create_jobs(request: Request, body: BatchIn) -> Any:
         return _batch_error("conflict", "some jobs exist with a different definition",
                             conflicts, 409)
     created = sum(o.created for o in outcomes)
-    out = BatchOut(jobs=[job_out(o.job) for o in outcomes], created=created,
-                   existing=len(outcomes) - created)
-    return Json(out.model_dump(mode="json"), 201)
+    return Json({"jobs": [job_json(o.job) for o in outcomes], "created": created,
+                 "existing": len(outcomes) - created}, 201)
 
 
 def _batch_items(
@@ -132,19 +131,20 @@ async def list_jobs(
     key_prefix: Annotated[str | None, Query(max_length=255)] = None,
     limit: Limit = 100,
     cursor: str | None = None,
-) -> JobPage:
+) -> Json:
     where = JobFilter(namespace=namespace, state=state, key_prefix=key_prefix)
     found = await _service(request).list_jobs(where, _cursor(cursor), limit + 1)
     more = len(found) > limit
     page = found[:limit]
-    return JobPage(jobs=[job_out(j) for j in page], next_cursor=page[-1].id if more else None)
+    return Json({"jobs": [job_json(j) for j in page],
+                 "next_cursor": page[-1].id if more else None})
 
 
 @router.post("/jobs/{key:path}/pause", response_model=JobOut)
 @router.post("/jobs/{key:path}/disable", response_model=JobOut,
              description="The same as pause: a disabled job fires nothing until enabled.")
-async def pause_job(request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE) -> JobOut:
-    return job_out(await _service(request).pause(namespace, key))
+async def pause_job(request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE) -> Json:
+    return Json(job_json(await _service(request).pause(namespace, key)))
 
 
 @router.post("/jobs/{key:path}/resume", response_model=JobOut)
@@ -152,15 +152,15 @@ async def pause_job(request: Request, key: str, namespace: Namespace = DEFAULT_N
              description="The same as resume; missed occurrences follow the misfire policy.")
 async def resume_job(
     request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE
-) -> JobOut:
-    return job_out(await _service(request).resume(namespace, key))
+) -> Json:
+    return Json(job_json(await _service(request).resume(namespace, key)))
 
 
 @router.post("/jobs/{key:path}/cancel", response_model=JobOut)
 async def cancel_job(
     request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE
-) -> JobOut:
-    return job_out(await _service(request).cancel(namespace, key))
+) -> Json:
+    return Json(job_json(await _service(request).cancel(namespace, key)))
 
 
 @router.post("/jobs/{key:path}/trigger", status_code=202, response_model=RunDetail)
@@ -192,8 +192,8 @@ async def list_runs(
 
 # Last among /jobs routes: a key may contain '/', so this would shadow the ones above.
 @router.get("/jobs/{key:path}", response_model=JobOut)
-async def get_job(request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE) -> JobOut:
-    return job_out(await _service(request).get(namespace, key))
+async def get_job(request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE) -> Json:
+    return Json(job_json(await _service(request).get(namespace, key)))
 
 
 @router.get("/runs/{run_id}", response_model=RunDetail)

@@ -53,8 +53,8 @@ class JobIn(_Strict):
     target: dict[str, Any] = Field(description=TARGET_DOC)
     payload: Any = Field(None, description="any JSON value; sent as the body of each delivery")
     priority: int = Field(0, ge=-MAX_PRIORITY, le=MAX_PRIORITY)
-    retry: RetryIn = RetryIn()
-    misfire: MisfireIn = MisfireIn()
+    retry: RetryIn = Field(default_factory=RetryIn)  # not a default copied for every job
+    misfire: MisfireIn = Field(default_factory=MisfireIn)
     concurrency: ConcurrencyPolicy = Field(
         ConcurrencyPolicy.ALLOW,
         description="while the previous run is in flight: allow another, forbid (skip), "

@@ -24,6 +24,7 @@ from cronwheel.domain.time import US_PER_S, Micros
 
 log = logging.getLogger("cronwheel.dispatcher")
 TIMER_SLACK_US = 500
+TIMER_ROUNDS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,14 +109,14 @@ class Dispatcher:
     async def _until(self, instant: Micros) -> None:
         """Fired a moment early (the fire lead): go out on the instant, never before it.
 
-        The loop's timers may wake up to a millisecond early, so a second, padded sleep covers
-        what the first left.
+        The loop's timers round to whole milliseconds and may wake early: sleep again, padded,
+        until the clock says it is time (a few rounds at most).
         """
-        for pad in (0, TIMER_SLACK_US):
+        for round_ in range(TIMER_ROUNDS):
             wait = instant - self._clock.now()
             if wait <= 0:
                 return
-            await asyncio.sleep((wait + pad) / US_PER_S)
+            await asyncio.sleep((wait + (TIMER_SLACK_US if round_ else 0)) / US_PER_S)
 
     def _record(
         self,

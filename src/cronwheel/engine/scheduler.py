@@ -34,7 +34,8 @@ class EngineConfig:
     run_poll_us: Micros = 500 * US_PER_MS  # how often pending runs (retries, rescues) are read
     # Commit a fire this early, so a busy writer does not make it late; the delivery still
     # waits for the instant. A pause inside the lead finds the job already fired (409).
-    fire_lead_us: Micros = 20 * US_PER_MS
+    # Measured (bench/README.md): p99 lateness ~3x lower with 100 ms than with 20 ms.
+    fire_lead_us: Micros = 100 * US_PER_MS
     error_backoff_us: Micros = 200 * US_PER_MS
 
 
