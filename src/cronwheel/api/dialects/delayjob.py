@@ -18,14 +18,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from cronwheel.api.convert import body_fingerprint, check_payload_size
+from cronwheel.api.dialects.common import (
+    STATUS,
+    json_kind,
+    service_of,
+    settings_of,
+    shown,
+)
 from cronwheel.api.errors import register_envelope
 from cronwheel.api.responses import Json
-from cronwheel.domain.errors import Conflict, DomainError, IllegalTransition, InvalidField, NotFound
+from cronwheel.domain.errors import DomainError, InvalidField
 from cronwheel.domain.jobs import Job, JobSpec
 from cronwheel.domain.schedules import OneShot
 from cronwheel.domain.targets import Target, parse_kafka_endpoint, target_from_dict
 from cronwheel.domain.time import from_seconds
-from cronwheel.service import Service, Submission
+from cronwheel.service import Submission
 from cronwheel.settings import Settings
 
 log = logging.getLogger("cronwheel.api.delayjob")
@@ -53,8 +60,6 @@ EXPECTED = {
 }
 # Domain field names as the dialect calls them.
 DIALECT_FIELDS = {"key": "outJobNo", "payload": "jobInfo"}
-STATUS = {NotFound: 404, Conflict: 409, IllegalTransition: 409}
-SHOWN_CHARS = 80
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -118,22 +123,8 @@ class DelayJobIn(JobRef):
 # -- parsing -------------------------------------------------------------------------------------
 
 
-def shown(value: object) -> str:
-    """A value quoted for a message, cut short: messages must stay small whatever was sent."""
-    text = repr(value)
-    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
-def json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "an array" if isinstance(value, list) else "an object"
 
 
 def parse_json(raw: bytes) -> Any:
@@ -229,14 +220,8 @@ def dialect_problem(exc: DomainError, default: str = "outJobNo") -> tuple[str, s
 # -- the use cases -------------------------------------------------------------------------------
 
 
-def service_of(request: Request) -> Service:
-    service: Service = request.app.state.node.service
-    return service
 
 
-def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.node.settings
-    return settings
 
 
 async def submit_one(request: Request) -> None:

@@ -26,10 +26,17 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from cronwheel.api.convert import body_fingerprint, check_payload_size
+from cronwheel.api.dialects.common import (
+    STATUS,
+    json_kind,
+    service_of,
+    settings_of,
+    shown,
+)
 from cronwheel.api.errors import register_envelope
 from cronwheel.api.responses import Json
 from cronwheel.domain.cron import CronExpr, CronSchedule
-from cronwheel.domain.errors import Conflict, DomainError, IllegalTransition, InvalidField, NotFound
+from cronwheel.domain.errors import DomainError, InvalidField, NotFound
 from cronwheel.domain.intervals import MIN_STEP_US, UNITS_US, SimpleTrigger
 from cronwheel.domain.jobs import Job, JobSpec, JobState
 from cronwheel.domain.schedules import Schedule
@@ -76,8 +83,6 @@ SPEC_FIELDS = {
     "namespace": "taskConfig.groupCode",
     "priority": "taskConfig.priority",
 }
-STATUS = {NotFound: 404, Conflict: 409, IllegalTransition: 409}
-SHOWN_CHARS = 80
 _WHOLE = re.compile(r"^[+-]?\d{1,19}$")
 _MILLIS = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
 
@@ -113,22 +118,8 @@ class Envelope(BaseModel):
 # -- reading values --------------------------------------------------------------------------------
 
 
-def shown(value: object) -> str:
-    """A value quoted for a message, cut short: messages must stay small whatever was sent."""
-    text = repr(value)
-    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
-def json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "an array" if isinstance(value, list) else "an object"
 
 
 def parse_json(raw: bytes | str, field: str) -> Any:
@@ -529,14 +520,8 @@ async def trigger(request: Request) -> str:
 # -- the envelope ----------------------------------------------------------------------------------
 
 
-def service_of(request: Request) -> Service:
-    service: Service = request.app.state.node.service
-    return service
 
 
-def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.node.settings
-    return settings
 
 
 def envelope(status: int, error: str | None = None, result: str | None = None) -> Json:

@@ -1,0 +1,40 @@
+"""Helpers every dialect adapter needs; each dialect keeps its own envelope and field names."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from cronwheel.domain.errors import Conflict, IllegalTransition, NotFound
+from cronwheel.service import Service
+from cronwheel.settings import Settings
+
+STATUS = {NotFound: 404, Conflict: 409, IllegalTransition: 409}
+SHOWN_CHARS = 80
+
+
+def shown(value: object) -> str:
+    """A value quoted for a message, cut short: messages must stay small whatever was sent."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
+
+
+def json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
+def service_of(request: Request) -> Service:
+    service: Service = request.app.state.node.service
+    return service
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.node.settings
+    return settings
