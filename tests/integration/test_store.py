@@ -301,3 +301,19 @@ async def test_a_fire_twice_in_one_batch_starts_one_run(store: SqlStore) -> None
     [started] = recorded.started
     [stored] = await store.list_runs(job.id, None, 10)
     assert started.id == stored.id
+
+
+async def test_a_second_server_on_one_sqlite_file_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'one.db'}"
+    first = SqlStore(url)
+    await first.start()
+    second = SqlStore(url)
+    try:
+        with pytest.raises(RuntimeError, match="another cronwheel server"):
+            await second.start()
+    finally:
+        await second.close()
+        await first.close()
+    third = SqlStore(url)  # the lock went with the first server
+    await third.start()
+    await third.close()

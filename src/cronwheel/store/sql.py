@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace as replace_fields
-from typing import Any, TextIO
+from typing import Any
 
 from sqlalchemy import (
     Select,
@@ -91,7 +91,7 @@ class SqlStore:
         self.url = async_url(url)
         self.node = node
         self.is_sqlite = self.url.startswith("sqlite")
-        self._lock_file: TextIO | None = None
+        self._lock_fd: int | None = None  # held open for the node's life: the flock lives on it
         if self.is_sqlite:
             self.engine = create_async_engine(self.url, pool_size=1, max_overflow=0)
             self.read_engine = create_async_engine(self.url, pool_size=4, max_overflow=4)
@@ -118,25 +118,25 @@ class SqlStore:
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
-        if self._lock_file is not None:
-            self._lock_file.close()
-            self._lock_file = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def _lock_sqlite_file(self) -> None:
         """One server per SQLite file: a second would break the one-writer promise."""
         database = make_url(self.url).database
         if not database or database == ":memory:":
             return
-        handle = open(f"{os.path.abspath(database)}.lock", "w")  # noqa: SIM115
+        fd = os.open(f"{os.path.abspath(database)}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.close()
+            os.close(fd)
             raise RuntimeError(
                 f"another cronwheel server is using {database}; SQLite allows one node "
                 "(use PostgreSQL for several)"
             ) from None
-        self._lock_file = handle
+        self._lock_fd = fd
 
     async def _notify(self, conn: AsyncConnection, channel: str, at: Micros | None) -> None:
         """Tell every node (at commit) that work became due: they wake if it is in their
