@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -59,8 +60,8 @@ class Service:
         if all_or_nothing and any(o.conflict for o in outcomes):
             return outcomes
         created = [o.job for o in outcomes if o.created or o.replaced]
-        for job in created:
-            metrics.JOBS_SUBMITTED.labels(job.spec.namespace).inc()
+        for namespace, count in Counter(job.spec.namespace for job in created).items():
+            metrics.JOBS_SUBMITTED.labels(namespace).inc(count)
         due = [job.next_fire_at for job in created if job.next_fire_at is not None]
         if due:
             self.wake.job_due(min(due))

@@ -26,6 +26,7 @@ from cronwheel.domain.jobs import (
 from cronwheel.domain.schedules import OneShot, Schedule
 from cronwheel.domain.targets import GrpcTarget, HttpTarget, target_from_dict
 from cronwheel.domain.time import US_PER_S, Micros
+from tests.unit.schedules_for_tests import Every
 
 S = US_PER_S
 # 2026-11-21T18:00:00Z
@@ -52,27 +53,6 @@ class Never:
         return "never"
 
 
-@dataclass(frozen=True, slots=True)
-class Every:
-    """Test-only repeating schedule: start, start + period, start + 2 * period, ..."""
-
-    start: Micros
-    period: Micros
-    kind: ClassVar[str] = "every"
-
-    def next_after(self, instant: Micros) -> Micros | None:
-        if instant < self.start:
-            return self.start
-        return self.start + ((instant - self.start) // self.period + 1) * self.period
-
-    def first(self, created_at: Micros) -> Micros | None:
-        return self.next_after(created_at - 1)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "start": self.start, "period": self.period}
-
-    def describe(self) -> str:
-        return f"every {self.period} us from {self.start}"
 
 
 def spec(schedule: Schedule | None = None, **changes: Any) -> JobSpec:

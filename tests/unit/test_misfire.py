@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,6 +10,7 @@ from cronwheel.domain.jobs import MisfirePolicy
 from cronwheel.domain.misfire import FirePlan, plan
 from cronwheel.domain.schedules import OneShot, Schedule
 from cronwheel.domain.time import US_PER_S, Micros
+from tests.unit.schedules_for_tests import Every
 
 S = US_PER_S
 # 2026-11-21T18:00:00Z
@@ -20,27 +18,6 @@ T = 1_795_284_000 * S
 GRACE = 5 * S
 
 
-@dataclass(frozen=True, slots=True)
-class Every:
-    """Test-only repeating schedule: start, start + period, start + 2 * period, ..."""
-
-    start: Micros
-    period: Micros
-    kind: ClassVar[str] = "every"
-
-    def next_after(self, instant: Micros) -> Micros | None:
-        if instant < self.start:
-            return self.start
-        return self.start + ((instant - self.start) // self.period + 1) * self.period
-
-    def first(self, created_at: Micros) -> Micros | None:
-        return self.next_after(created_at - 1)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "start": self.start, "period": self.period}
-
-    def describe(self) -> str:
-        return f"every {self.period} us from {self.start}"
 
 
 EVERY_10S = Every(start=T, period=10 * S)  # T, T+10s, T+20s, ...

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request
 
 from cronwheel.api.convert import job_json, run_detail_fields, run_out, submission
+from cronwheel.api.deps import service_of, settings_of
 from cronwheel.api.errors import error_body
 from cronwheel.api.responses import Json
 from cronwheel.api.schemas import (
@@ -23,24 +24,13 @@ from cronwheel.api.schemas import (
 from cronwheel.contracts import JobFilter
 from cronwheel.domain.errors import DomainError, InvalidField
 from cronwheel.domain.jobs import DEFAULT_NAMESPACE, JobState
-from cronwheel.service import Service, Submission
-from cronwheel.settings import Settings
+from cronwheel.service import Submission
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 Namespace = Annotated[str, Query(min_length=1, max_length=255)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
-
-
-def _service(request: Request) -> Service:
-    service: Service = request.app.state.node.service
-    return service
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.node.settings
-    return settings
 
 
 def _cursor(value: str | None) -> str | None:
@@ -58,8 +48,8 @@ async def create_job(
 ) -> Any:
     """201 created; 200 the same job existed (or was replaced, with `replace=true`); 409 a
     different job has this key."""
-    service = _service(request)
-    item = submission(body, service.clock.now(), _settings(request).max_payload_bytes)
+    service = service_of(request)
+    item = submission(body, service.clock.now(), settings_of(request).max_payload_bytes)
     [outcome] = await service.submit([item], replace=replace)
     if outcome.conflict:
         return Json(
@@ -74,8 +64,8 @@ async def create_job(
 @router.post("/jobs/batch", response_model=BatchOut, status_code=201)
 async def create_jobs(request: Request, body: BatchIn) -> Any:
     """All or nothing: any invalid or conflicting item leaves every job of the batch unwritten."""
-    service = _service(request)
-    settings = _settings(request)
+    service = service_of(request)
+    settings = settings_of(request)
     if len(body.jobs) > settings.max_batch:
         raise InvalidField(f"a batch holds at most {settings.max_batch} jobs", "jobs")
     items, problems = _batch_items(body, service.clock.now(), settings.max_payload_bytes)
@@ -133,7 +123,7 @@ async def list_jobs(
     cursor: str | None = None,
 ) -> Json:
     where = JobFilter(namespace=namespace, state=state, key_prefix=key_prefix)
-    found = await _service(request).list_jobs(where, _cursor(cursor), limit + 1)
+    found = await service_of(request).list_jobs(where, _cursor(cursor), limit + 1)
     more = len(found) > limit
     page = found[:limit]
     return Json({"jobs": [job_json(j) for j in page],
@@ -144,7 +134,7 @@ async def list_jobs(
 @router.post("/jobs/{key:path}/disable", response_model=JobOut,
              description="The same as pause: a disabled job fires nothing until enabled.")
 async def pause_job(request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE) -> Json:
-    return Json(job_json(await _service(request).pause(namespace, key)))
+    return Json(job_json(await service_of(request).pause(namespace, key)))
 
 
 @router.post("/jobs/{key:path}/resume", response_model=JobOut)
@@ -153,14 +143,14 @@ async def pause_job(request: Request, key: str, namespace: Namespace = DEFAULT_N
 async def resume_job(
     request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE
 ) -> Json:
-    return Json(job_json(await _service(request).resume(namespace, key)))
+    return Json(job_json(await service_of(request).resume(namespace, key)))
 
 
 @router.post("/jobs/{key:path}/cancel", response_model=JobOut)
 async def cancel_job(
     request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE
 ) -> Json:
-    return Json(job_json(await _service(request).cancel(namespace, key)))
+    return Json(job_json(await service_of(request).cancel(namespace, key)))
 
 
 @router.post("/jobs/{key:path}/trigger", status_code=202, response_model=RunDetail)
@@ -172,7 +162,7 @@ async def trigger_job(
 ) -> Any:
     override = body is not None and "payload" in body.model_fields_set
     payload = body.payload if body is not None else None
-    run = await _service(request).trigger(namespace, key, payload, override)
+    run = await service_of(request).trigger(namespace, key, payload, override)
     return Json(run_out(run).model_dump(mode="json") | {"attempt_log": []}, 202)
 
 
@@ -184,7 +174,7 @@ async def list_runs(
     limit: Limit = 100,
     cursor: str | None = None,
 ) -> RunPage:
-    found = await _service(request).runs(namespace, key, _cursor(cursor), limit + 1)
+    found = await service_of(request).runs(namespace, key, _cursor(cursor), limit + 1)
     more = len(found) > limit
     page = found[:limit]
     return RunPage(runs=[run_out(r) for r in page], next_cursor=page[-1].id if more else None)
@@ -193,10 +183,10 @@ async def list_runs(
 # Last among /jobs routes: a key may contain '/', so this would shadow the ones above.
 @router.get("/jobs/{key:path}", response_model=JobOut)
 async def get_job(request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE) -> Json:
-    return Json(job_json(await _service(request).get(namespace, key)))
+    return Json(job_json(await service_of(request).get(namespace, key)))
 
 
 @router.get("/runs/{run_id}", response_model=RunDetail)
 async def get_run(request: Request, run_id: str) -> RunDetail:
-    run, attempts = await _service(request).run(run_id)
+    run, attempts = await service_of(request).run(run_id)
     return RunDetail(**run_detail_fields(run, attempts))

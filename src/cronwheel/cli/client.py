@@ -141,14 +141,9 @@ class Client:
     def get_job(self, namespace: str, key: str) -> JsonObject:
         return self._job("GET", namespace, key)
 
-    def pause_job(self, namespace: str, key: str) -> JsonObject:
-        return self._job("POST", namespace, key, "/pause")
-
-    def resume_job(self, namespace: str, key: str) -> JsonObject:
-        return self._job("POST", namespace, key, "/resume")
-
-    def cancel_job(self, namespace: str, key: str) -> JsonObject:
-        return self._job("POST", namespace, key, "/cancel")
+    def change_job(self, namespace: str, key: str, action: str) -> JsonObject:
+        """POST /v1/jobs/{key}/{action}: pause, resume, cancel (or enable, disable)."""
+        return self._job("POST", namespace, key, f"/{action}")
 
     def trigger_job(self, namespace: str, key: str, payload: Any = _NO_BODY) -> JsonObject:
         """Run the job now; `payload`, when given, replaces the job's payload for this run."""

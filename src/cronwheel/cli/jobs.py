@@ -297,43 +297,26 @@ def show(
 # -- jobs pause / resume / cancel / trigger ------------------------------------------------------
 
 
-@jobs_app.command("pause")
-def pause(
-    key: Key,
-    namespace: Namespace = "default",
-    server: Server = DEFAULT_SERVER,
-    as_json: AsJson = False,
-) -> None:
-    """Pause an active job; a countdown keeps the time it has left."""
-    with _connect(server) as client:
-        job = client.pause_job(namespace, key)
-    _print_job(job, as_json, f"paused job {namespace}/{key}")
+def _state_command(action: str, done: str, help_text: str) -> None:
+    """pause, resume and cancel differ only in the action and the words."""
+
+    def command(
+        key: Key,
+        namespace: Namespace = "default",
+        server: Server = DEFAULT_SERVER,
+        as_json: AsJson = False,
+    ) -> None:
+        with _connect(server) as client:
+            job = client.change_job(namespace, key, action)
+        _print_job(job, as_json, f"{done} job {namespace}/{key}")
+
+    jobs_app.command(action, help=help_text)(command)
 
 
-@jobs_app.command("resume")
-def resume(
-    key: Key,
-    namespace: Namespace = "default",
-    server: Server = DEFAULT_SERVER,
-    as_json: AsJson = False,
-) -> None:
-    """Resume a paused job; a countdown restarts from now with the time it had left."""
-    with _connect(server) as client:
-        job = client.resume_job(namespace, key)
-    _print_job(job, as_json, f"resumed job {namespace}/{key}")
-
-
-@jobs_app.command("cancel")
-def cancel(
-    key: Key,
-    namespace: Namespace = "default",
-    server: Server = DEFAULT_SERVER,
-    as_json: AsJson = False,
-) -> None:
-    """Cancel a job for good: it will not fire again."""
-    with _connect(server) as client:
-        job = client.cancel_job(namespace, key)
-    _print_job(job, as_json, f"cancelled job {namespace}/{key}")
+_state_command("pause", "paused", "Pause an active job; a countdown keeps the time it has left.")
+_state_command("resume", "resumed",
+               "Resume a paused job; a countdown restarts from now with the time it had left.")
+_state_command("cancel", "cancelled", "Cancel a job for good: it will not fire again.")
 
 
 @jobs_app.command("trigger")

@@ -211,10 +211,7 @@ class SqlStore:
                 replaced.append(outcome)
                 continue
             fresh = replace_fields(job, id=outcome.job.id, created_at=outcome.job.created_at)
-            values = job_values(fresh)
-            for fixed in ("id", "namespace", "key", "created_at"):
-                values.pop(fixed)
-            await conn.execute(update(jobs).where(jobs.c.id == fresh.id).values(**values))
+            await _rewrite_job(conn, fresh)
             replaced.append(AddOutcome(fresh, created=False, replaced=True))
         return replaced
 
@@ -256,10 +253,7 @@ class SqlStore:
             if row is None:
                 raise NotFound(f"no job {key!r} in namespace {namespace!r}", "key")
             job = change(job_from_row(row))
-            values = job_values(job)
-            for fixed in ("id", "namespace", "key", "created_at"):
-                values.pop(fixed)
-            await conn.execute(update(jobs).where(jobs.c.id == job.id).values(**values))
+            await _rewrite_job(conn, job)
             await self._notify(conn, DUE_CHANNEL, job.next_fire_at)
             if cancel_runs:
                 await conn.execute(
@@ -624,6 +618,15 @@ class SqlStore:
             )
             return run_from_row(row), [attempt_from_row(a) for a in found.mappings()]
 
+
+
+async def _rewrite_job(conn: AsyncConnection, job: Job) -> None:
+    """Store a job's new definition and state; its identity and creation time never change.
+    Writing the row drops any lease, so a fire claimed before the change is not made."""
+    values = job_values(job)
+    for fixed in ("id", "namespace", "key", "created_at"):
+        values.pop(fixed)
+    await conn.execute(update(jobs).where(jobs.c.id == job.id).values(**values))
 
 
 def _bind(name: str) -> Any:

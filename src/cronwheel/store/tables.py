@@ -7,6 +7,8 @@ partially, so a claim reads only live rows however many finished ones pile up.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -23,6 +25,13 @@ from sqlalchemy import (
 )
 
 metadata = MetaData()
+
+
+def partial_index(name: str, *columns: Column[Any], where: str, unique: bool = False) -> Index:
+    """An index over the rows `where` holds, on both backends (the live rows, mostly)."""
+    clause = text(where)
+    return Index(name, *columns, unique=unique, sqlite_where=clause, postgresql_where=clause)
+
 
 jobs = Table(
     "jobs",
@@ -49,12 +58,7 @@ jobs = Table(
     Column("updated_at", BigInteger, nullable=False),
     UniqueConstraint("namespace", "key", name="uq_jobs_namespace_key"),
 )
-Index(
-    "ix_jobs_due",
-    jobs.c.next_fire_at,
-    sqlite_where=text("next_fire_at IS NOT NULL"),
-    postgresql_where=text("next_fire_at IS NOT NULL"),
-)
+partial_index("ix_jobs_due", jobs.c.next_fire_at, where="next_fire_at IS NOT NULL")
 
 runs = Table(
     "runs",
@@ -78,41 +82,17 @@ runs = Table(
     Column("has_override", Boolean, nullable=False, default=False),
     Column("last_error", Text, nullable=True),
 )
-Index(
-    "uq_runs_occurrence",
-    runs.c.job_id,
-    runs.c.scheduled_at,
+partial_index(
+    "uq_runs_occurrence", runs.c.job_id, runs.c.scheduled_at, where="kind = 'scheduled'",
     unique=True,
-    sqlite_where=text("kind = 'scheduled'"),
-    postgresql_where=text("kind = 'scheduled'"),
 )
-Index(
-    "ix_runs_due",
-    runs.c.due_at,
-    sqlite_where=text("due_at IS NOT NULL"),
-    postgresql_where=text("due_at IS NOT NULL"),
-)
+partial_index("ix_runs_due", runs.c.due_at, where="due_at IS NOT NULL")
 Index("ix_runs_job", runs.c.job_id, runs.c.id)
-Index(
-    "ix_runs_live_by_job",
-    runs.c.job_id,
-    sqlite_where=text("due_at IS NOT NULL"),
-    postgresql_where=text("due_at IS NOT NULL"),
-)
+partial_index("ix_runs_live_by_job", runs.c.job_id, where="due_at IS NOT NULL")
 
 Index("ix_runs_finished", runs.c.finished_at)
-Index(
-    "ix_jobs_leased",
-    jobs.c.lease_owner,
-    sqlite_where=text("lease_owner IS NOT NULL"),
-    postgresql_where=text("lease_owner IS NOT NULL"),
-)
-Index(
-    "ix_runs_leased",
-    runs.c.lease_owner,
-    sqlite_where=text("lease_owner IS NOT NULL"),
-    postgresql_where=text("lease_owner IS NOT NULL"),
-)
+partial_index("ix_jobs_leased", jobs.c.lease_owner, where="lease_owner IS NOT NULL")
+partial_index("ix_runs_leased", runs.c.lease_owner, where="lease_owner IS NOT NULL")
 
 nodes = Table(
     "nodes",

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import Request
-
+from cronwheel.api.deps import service_of, settings_of
 from cronwheel.domain.errors import Conflict, IllegalTransition, NotFound
-from cronwheel.service import Service
-from cronwheel.settings import Settings
+
+__all__ = ["SHOWN_CHARS", "STATUS", "json_kind", "service_of", "settings_of", "shown"]
 
 STATUS = {NotFound: 404, Conflict: 409, IllegalTransition: 409}
 SHOWN_CHARS = 80
@@ -28,13 +27,3 @@ def json_kind(value: object) -> str:
     if isinstance(value, str):
         return "a string"
     return "an array" if isinstance(value, list) else "an object"
-
-
-def service_of(request: Request) -> Service:
-    service: Service = request.app.state.node.service
-    return service
-
-
-def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.node.settings
-    return settings

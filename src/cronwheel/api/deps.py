@@ -1,0 +1,18 @@
+"""What a request handler reaches through the app: the node's services and settings."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from cronwheel.service import Service
+from cronwheel.settings import Settings
+
+
+def service_of(request: Request) -> Service:
+    service: Service = request.app.state.node.service
+    return service
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.node.settings
+    return settings
