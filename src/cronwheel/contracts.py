@@ -87,6 +87,7 @@ class DeliveryResult:
     status_code: int | None = None
     response: str | None = None
     error: str | None = None
+    handed_off: bool = False  # given to workers: they report the attempt, not the transport
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,7 @@ class AttemptRecord:
     attempt: Attempt
     next_state: RunState
     due_at: Micros | None  # when the next attempt is due, for a retry
+    job_id: str = ""  # for the job's run of failures (alerts)
 
 
 @dataclass(frozen=True, slots=True)

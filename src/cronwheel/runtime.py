@@ -6,8 +6,10 @@ from cronwheel import __version__
 from cronwheel.clock import DatabaseClock, SystemClock
 from cronwheel.contracts import Clock, NodeInfo
 from cronwheel.delivery import Transports
+from cronwheel.delivery.worker import WorkerTransport
 from cronwheel.domain.time import US_PER_MS, US_PER_S
 from cronwheel.engine import Dispatcher, EngineConfig, Scheduler
+from cronwheel.engine.alerts import Alerter
 from cronwheel.engine.dispatcher import DispatchConfig
 from cronwheel.engine.duties import Duties, DutyConfig
 from cronwheel.ids import new_id
@@ -15,6 +17,7 @@ from cronwheel.service import Service
 from cronwheel.settings import Settings
 from cronwheel.store import SqlStore
 from cronwheel.store.pg import PgChannel
+from cronwheel.worker_service import WorkerHub, WorkerService, WorkerTimings
 
 
 class Node:
@@ -33,6 +36,11 @@ class Node:
         self.store = SqlStore(settings.database_url, node=settings.node_name)
         self.run_engine = run_engine
         self.transports = transports or Transports()
+        self.hub = WorkerHub()
+        timings = WorkerTimings(heartbeat_s=settings.worker_heartbeat_seconds,
+                                lease_s=settings.worker_lease_seconds)
+        self.transports.add("worker", WorkerTransport(self.store, self.clock, self.hub,
+                                                      self.owner, timings))
         lease = round(settings.lease_seconds * US_PER_S)
         self.dispatcher = Dispatcher(
             self.store,
@@ -62,6 +70,9 @@ class Node:
             ),
         )
         self.service = Service(self.store, self.clock, self.scheduler if run_engine else None)
+        self.workers = WorkerService(self.store, self.clock,
+                                     self.scheduler if run_engine else None, self.hub, timings)
+        self.alerter = Alerter(self.store, self.clock)
         self.channel: PgChannel | None = None
         if not self.store.is_sqlite:
             self.channel = PgChannel(settings.database_url, self.scheduler.job_due,
@@ -79,6 +90,7 @@ class Node:
                        upkeep_s=settings.upkeep_seconds,
                        retention_us=round(settings.retention_days * 86_400 * US_PER_S)),
             reconnect=self._listen if run_engine else None,
+            every_beat=[self.workers.reap, self.alerter.send_due] if run_engine else [],
         )
 
     async def _lead(self) -> bool:
@@ -108,6 +120,7 @@ class Node:
             await self.dispatcher.close(self.settings.shutdown_grace_seconds)
             await self.scheduler.release()
         await self.duties.stop()
+        await self.alerter.aclose()
         if self.channel is not None:
             await self.channel.close()
         await self.store.close()

@@ -5,12 +5,18 @@ from __future__ import annotations
 import os
 import socket
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def _default_node() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class QscheduleApp(BaseModel):
+    id: int
+    name: str = Field(min_length=1, max_length=255)
+    token: str = Field(min_length=8)
 
 
 class Settings(BaseSettings):
@@ -38,6 +44,13 @@ class Settings(BaseSettings):
     advertised_address: str | None = None  # shown in /v1/cluster; default http://host:port
     clock_offset_ms: int = 0  # skews this node's own clock: for testing clock skew only
     shutdown_grace_seconds: float = Field(10.0, ge=0, le=600)  # for deliveries under way
+
+    # workers: a worker silent for worker_lease_seconds is offline and its tasks are retried
+    worker_heartbeat_seconds: float = Field(1.0, ge=0.05, le=60)
+    worker_lease_seconds: float = Field(5.0, ge=0.5, le=3_600)
+    # qschedule dialect: the applications and their Q-Server-Token, as JSON:
+    # [{"id": 163, "name": "qschedule.demo", "token": "..."}]; each app is a namespace
+    qschedule_apps: list[QscheduleApp] = Field(default_factory=list)
 
     # API limits
     max_batch: int = Field(10_000, ge=1, le=100_000)

@@ -12,6 +12,7 @@ from cronwheel.domain.runs import TERMINAL, RunState, check_transition
 P, R = RunState.PENDING, RunState.RUNNING
 OK, KO = RunState.SUCCEEDED, RunState.FAILED
 X, M, SK = RunState.CANCELLED, RunState.MISSED, RunState.SKIPPED
+K = RunState.KILLED
 
 # The whole table, written out by hand: every pair not listed here must be refused.
 ALLOWED = {
@@ -22,6 +23,8 @@ ALLOWED = {
     (R, P),  # failed, a retry is due later
     (R, R),  # a lapsed lease handed to a new owner
     (R, X),
+    (P, K),  # killed while waiting for a retry
+    (R, K),  # killed while on a worker
 }
 REFUSED = sorted(set(itertools.product(RunState, RunState)) - ALLOWED)
 
@@ -50,7 +53,7 @@ def test_named_examples_are_refused(current: RunState, target: RunState) -> None
 
 
 def test_terminal_states_go_nowhere() -> None:
-    assert frozenset({OK, KO, X, M, SK}) == TERMINAL
+    assert frozenset({OK, KO, X, M, SK, K}) == TERMINAL
     for current in TERMINAL:
         for target in RunState:
             with pytest.raises(IllegalTransition):
@@ -58,4 +61,4 @@ def test_terminal_states_go_nowhere() -> None:
 
 
 def test_table_covers_every_state() -> None:
-    assert len(REFUSED) + len(ALLOWED) == len(RunState) ** 2 == 49
+    assert len(REFUSED) + len(ALLOWED) == len(RunState) ** 2 == 64

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cronwheel import __version__
-from cronwheel.api import cluster, errors, native, preview
+from cronwheel.api import cluster, errors, native, preview, workers
 from cronwheel.api.dialects import delayjob, dispatchserver
 from cronwheel.api.responses import Json
 from cronwheel.runtime import Node
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
     )
     app.state.node = node
     errors.install(app)
+    app.include_router(workers.router)  # first: its /v1/jobs/{key}/workers beats /jobs/{key}
     app.include_router(native.router)
     app.include_router(preview.router)
     app.include_router(cluster.router)

@@ -9,7 +9,7 @@ import orjson
 
 from cronwheel.api.schemas import AttemptOut, JobIn, RunOut
 from cronwheel.domain.errors import InvalidField
-from cronwheel.domain.jobs import Job, JobSpec, RetryPolicy
+from cronwheel.domain.jobs import AlertPolicy, Job, JobSpec, RetryPolicy
 from cronwheel.domain.runs import Attempt, Run
 from cronwheel.domain.schedules import schedule_from_dict
 from cronwheel.domain.targets import target_from_dict
@@ -53,6 +53,7 @@ def submission(body: JobIn, now: Micros, payload_limit: int) -> Submission:
         misfire=body.misfire.policy,
         misfire_grace_us=_us(body.misfire.grace),
         concurrency=body.concurrency,
+        alert=None if body.alert is None else AlertPolicy(body.alert.after, body.alert.webhook),
     )
     return Submission(spec, body_fingerprint(body.model_dump(mode="json")))
 
@@ -84,6 +85,8 @@ def job_json(job: Job) -> dict[str, Any]:
         },
         "misfire": {"policy": spec.misfire.value, "grace": spec.misfire_grace_us / US_PER_S},
         "concurrency": spec.concurrency.value,
+        "alert": None if spec.alert is None else {"after": spec.alert.after,
+                                                   "webhook": spec.alert.webhook},
         "next_fire_at": _iso(job.next_fire_at),
         "remaining": None if job.remaining_us is None else job.remaining_us / US_PER_S,
         "last_fire_at": _iso(job.last_fire_at),

@@ -6,11 +6,17 @@ from fastapi import Request
 
 from cronwheel.service import Service
 from cronwheel.settings import Settings
+from cronwheel.worker_service import WorkerService
 
 
 def service_of(request: Request) -> Service:
     service: Service = request.app.state.node.service
     return service
+
+
+def workers_of(request: Request) -> WorkerService:
+    workers: WorkerService = request.app.state.node.workers
+    return workers
 
 
 def settings_of(request: Request) -> Settings:

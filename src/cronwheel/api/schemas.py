@@ -42,8 +42,16 @@ SCHEDULE_DOC = (
 TARGET_DOC = (
     "One of: {'kind': 'http', 'url': ..., 'method': 'POST', 'headers': {}, 'timeout': 10}; "
     "{'kind': 'grpc', 'address': 'host:port', 'timeout': 10}; "
-    "{'kind': 'kafka', 'bootstrap': ['host:port'], 'topic': 'name', 'timeout': 10}."
+    "{'kind': 'kafka', 'bootstrap': ['host:port'], 'topic': 'name', 'timeout': 10}; "
+    "{'kind': 'tcp', 'host': ..., 'port': n}; {'kind': 'worker', 'group': 'default', "
+    "'route': 'round-robin', 'type': 'shell', 'spec': {'command': 'echo hi'}, 'timeout': 3600} "
+    "(run by a worker process; see docs/workers.md)."
 )
+
+
+class AlertIn(_Strict):
+    after: int = Field(ge=1, le=10_000, description="consecutive failed runs before an alert")
+    webhook: str = Field(max_length=2_000, description="http(s) URL the alert is POSTed to")
 
 
 class JobIn(_Strict):
@@ -60,6 +68,7 @@ class JobIn(_Strict):
         description="while the previous run is in flight: allow another, forbid (skip), "
         "or replace (cancel the previous run)",
     )
+    alert: AlertIn | None = Field(None, description="alert a webhook after N failed runs in a row")
 
 
 class BatchIn(_Strict):
@@ -82,6 +91,7 @@ class JobOut(BaseModel):
     retry: RetryIn
     misfire: MisfireIn
     concurrency: ConcurrencyPolicy
+    alert: AlertIn | None = None
     next_fire_at: str | None
     remaining: float | None = Field(description="seconds left on a paused countdown")
     last_fire_at: str | None

@@ -43,6 +43,10 @@ class Transports:
                     self._by_kind[kind] = transport
         return transport
 
+    def add(self, kind: str, transport: Transport) -> None:
+        """A transport built by the node (it needs the store), unless a test gave one."""
+        self._by_kind.setdefault(kind, transport)
+
     async def warm(self, *kinds: str) -> None:
         """Load transports before they are needed (the node warms HTTP at start)."""
         for kind in kinds:

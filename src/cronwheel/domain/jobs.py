@@ -7,6 +7,7 @@ import unicodedata
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -64,6 +65,28 @@ class RetryPolicy:
             raise InvalidField("jitter must be between 0 and 1", "retry.jitter")
 
 
+MAX_ALERT_AFTER = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPolicy:
+    """Post to `webhook` when `after` runs in a row have failed (and again every `after`
+    further failures while the streak lasts); a success ends the streak."""
+
+    after: int
+    webhook: str
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.after <= MAX_ALERT_AFTER:
+            raise InvalidField(f"after must be between 1 and {MAX_ALERT_AFTER}", "alert.after")
+        parts = urlsplit(self.webhook)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidField("webhook must be an http(s) URL with a host", "alert.webhook")
+
+    def due(self, failures: int) -> bool:
+        return failures > 0 and failures % self.after == 0
+
+
 @dataclass(frozen=True, slots=True)
 class JobSpec:
     """The client's definition of a job; two submits with equal specs are the same job."""
@@ -78,6 +101,7 @@ class JobSpec:
     misfire: MisfirePolicy = MisfirePolicy.FIRE_ONCE
     misfire_grace_us: Micros = 60 * US_PER_S
     concurrency: ConcurrencyPolicy = ConcurrencyPolicy.ALLOW
+    alert: AlertPolicy | None = None
 
     def __post_init__(self) -> None:
         check_name(self.namespace, "namespace")
@@ -105,6 +129,8 @@ class JobSpec:
         }
         if self.concurrency is not ConcurrencyPolicy.ALLOW:  # older fingerprints stay valid
             body["concurrency"] = self.concurrency.value
+        if self.alert is not None:
+            body["alert"] = [self.alert.after, self.alert.webhook]
         return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 

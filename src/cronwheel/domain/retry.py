@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cronwheel.domain.jobs import RetryPolicy
+from cronwheel.domain.runs import AttemptOutcome, RunState
 from cronwheel.domain.time import Micros
 
 
@@ -19,3 +20,22 @@ def next_retry(policy: RetryPolicy, attempt: int, retryable: bool, draw: float) 
     if not retryable or attempt >= policy.max_attempts:
         return None
     return backoff(policy, attempt, draw)
+
+
+def after_attempt(
+    policy: RetryPolicy,
+    attempt: int,
+    outcome: AttemptOutcome,
+    retryable: bool,
+    finished: Micros,
+    draw: float,
+) -> tuple[RunState, Micros | None]:
+    """What a run becomes after an attempt, and when its next attempt is due."""
+    if outcome is AttemptOutcome.SUCCESS:
+        return RunState.SUCCEEDED, None
+    if outcome is AttemptOutcome.KILLED:
+        return RunState.KILLED, None
+    delay = next_retry(policy, attempt, retryable, draw)
+    if delay is None:
+        return RunState.FAILED, None
+    return RunState.PENDING, finished + delay

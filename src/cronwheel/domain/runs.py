@@ -18,6 +18,7 @@ class RunState(StrEnum):
     CANCELLED = "cancelled"
     MISSED = "missed"  # skipped by the misfire policy; never delivered
     SKIPPED = "skipped"  # skipped by the concurrency policy: the previous run was in flight
+    KILLED = "killed"  # stopped by an operator; never retried
 
 
 class RunKind(StrEnum):
@@ -30,18 +31,20 @@ class AttemptOutcome(StrEnum):
     FAILURE = "failure"  # the receiver answered with an error
     TIMEOUT = "timeout"
     ERROR = "error"  # could not reach the receiver
-    ABANDONED = "abandoned"  # the node holding it died; outcome unknown
+    ABANDONED = "abandoned"  # the node or worker holding it died; outcome unknown
+    KILLED = "killed"  # stopped by an operator's kill
 
 
 TERMINAL = frozenset(
-    {RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.MISSED, RunState.SKIPPED}
+    {RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.MISSED, RunState.SKIPPED,
+     RunState.KILLED}
 )
 
 _ALLOWED: dict[RunState, frozenset[RunState]] = {
-    RunState.PENDING: frozenset({RunState.RUNNING, RunState.CANCELLED}),
+    RunState.PENDING: frozenset({RunState.RUNNING, RunState.CANCELLED, RunState.KILLED}),
     RunState.RUNNING: frozenset(
         {RunState.SUCCEEDED, RunState.FAILED, RunState.PENDING, RunState.RUNNING,
-         RunState.CANCELLED}
+         RunState.CANCELLED, RunState.KILLED}
     ),
 }
 

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from cronwheel.domain.errors import InvalidField
 from cronwheel.domain.tcp_target import TcpTarget, parse_tcp_target
+from cronwheel.domain.worker_target import WorkerTarget, parse_worker_target
 
 DEFAULT_TIMEOUT_S = 10.0
 MAX_TIMEOUT_S = 3_600.0
@@ -102,7 +103,7 @@ class KafkaTarget:
         }
 
 
-Target = HttpTarget | GrpcTarget | KafkaTarget | TcpTarget
+Target = HttpTarget | GrpcTarget | KafkaTarget | TcpTarget | WorkerTarget
 _METHODS = {"POST", "PUT", "PATCH", "GET", "DELETE"}
 
 
@@ -166,6 +167,7 @@ _KINDS: dict[str, Callable[[_Parse], Target]] = {
     "grpc": _grpc,
     "kafka": _kafka,
     "tcp": lambda p: parse_tcp_target(p.data, p.prefix),
+    "worker": lambda p: parse_worker_target(p.data, p.prefix),
 }
 
 

@@ -18,8 +18,8 @@ from cronwheel import metrics
 from cronwheel.contracts import AttemptRecord, Clock, Delivery, DeliveryResult, Store
 from cronwheel.delivery import Transports
 from cronwheel.domain.jobs import RetryPolicy
-from cronwheel.domain.retry import next_retry
-from cronwheel.domain.runs import Attempt, AttemptOutcome, RunState
+from cronwheel.domain.retry import after_attempt
+from cronwheel.domain.runs import Attempt, RunState
 from cronwheel.domain.time import US_PER_S, Micros
 
 log = logging.getLogger("cronwheel.dispatcher")
@@ -99,7 +99,10 @@ class Dispatcher:
                     metrics.FIRE_LATENESS.observe(max(0, started - delivery.scheduled_at) / 1e6)
                 result = await self._transports.deliver(delivery)
                 finished = self._clock.now()
-            self._record(delivery, retry, result, started, finished)
+            if result.handed_off:
+                metrics.DELIVERIES.labels(delivery.target.kind, "handed_off").inc()
+            else:
+                self._record(delivery, retry, result, started, finished)
         finally:
             del self._held[delivery.run_id]
             metrics.INFLIGHT.set(len(self._held))
@@ -129,13 +132,9 @@ class Dispatcher:
         kind = delivery.target.kind
         metrics.DELIVERIES.labels(kind, result.outcome.value).inc()
         metrics.DELIVERY_SECONDS.labels(kind).observe((finished - started) / 1e6)
-        due: Micros | None = None
-        if result.outcome is AttemptOutcome.SUCCESS:
-            state = RunState.SUCCEEDED
-        else:
-            delay = next_retry(retry, delivery.attempt, result.retryable, random.random())
-            state = RunState.FAILED if delay is None else RunState.PENDING
-            due = None if delay is None else finished + delay
+        state, due = after_attempt(retry, delivery.attempt, result.outcome, result.retryable,
+                                   finished, random.random())
+        if state is not RunState.SUCCEEDED:
             log.info(
                 "delivery.failed",
                 extra={"run_id": delivery.run_id, "job_key": delivery.key,
@@ -153,7 +152,7 @@ class Dispatcher:
             response=result.response,
             error=result.error,
         )
-        self._records.append(AttemptRecord(attempt, state, due))
+        self._records.append(AttemptRecord(attempt, state, due, delivery.job_id))
         self._records_ready.set()
         if due is not None and self._on_retry is not None:
             self._on_retry(due)

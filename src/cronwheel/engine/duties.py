@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from cronwheel.clock import DatabaseClock
@@ -39,6 +39,7 @@ class Duties:
         lead: Callable[[], Awaitable[bool]],
         config: DutyConfig = DutyConfig(),
         reconnect: Callable[[], Awaitable[None]] | None = None,
+        every_beat: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         self._store = store
         self._clock = clock
@@ -46,6 +47,7 @@ class Duties:
         self._lead = lead
         self._config = config
         self._reconnect = reconnect
+        self._every_beat = list(every_beat)  # more duties at the heartbeat's pace
         self._tasks: list[asyncio.Task[None]] = []
         self.leader = False
 
@@ -58,6 +60,9 @@ class Duties:
         self._tasks = [
             asyncio.create_task(self._every(self._config.heartbeat_s, self.beat), name="beat"),
             asyncio.create_task(self._every(self._config.upkeep_s, self.upkeep), name="upkeep"),
+            *(asyncio.create_task(self._every(self._config.heartbeat_s, duty),
+                                  name=getattr(duty, "__name__", "duty"))
+              for duty in self._every_beat),
         ]
 
     async def stop(self) -> None:

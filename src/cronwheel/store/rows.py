@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from cronwheel.domain.jobs import (
+    AlertPolicy,
     ConcurrencyPolicy,
     Job,
     JobSpec,
@@ -61,6 +62,7 @@ def job_values(job: Job) -> dict[str, Any]:
         "misfire": spec.misfire.value,
         "misfire_grace_us": spec.misfire_grace_us,
         "concurrency": spec.concurrency.value,
+        "alert": None if spec.alert is None else dumps([spec.alert.after, spec.alert.webhook]),
         "fingerprint": job.fingerprint,
         "next_fire_at": job.next_fire_at,
         "remaining_us": job.remaining_us,
@@ -84,6 +86,7 @@ def job_from_row(row: Mapping[Any, Any]) -> Job:
         misfire=MisfirePolicy(row["misfire"]),
         misfire_grace_us=row["misfire_grace_us"],
         concurrency=ConcurrencyPolicy(row["concurrency"]),
+        alert=None if row["alert"] is None else AlertPolicy(*orjson.loads(row["alert"])),
     )
     return Job(
         id=row["id"],

@@ -39,7 +39,9 @@ from cronwheel.contracts import (
 from cronwheel.domain.errors import NotFound
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState
+from cronwheel.domain.tasks import WORKERS_OWNER
 from cronwheel.domain.time import Micros
+from cronwheel.store.alerts import AlertStore, count_outcomes
 from cronwheel.store.pg import DUE_CHANNEL, RUN_CHANNEL
 from cronwheel.store.rows import (
     attempt_from_row,
@@ -49,7 +51,17 @@ from cronwheel.store.rows import (
     job_values,
     run_from_row,
 )
-from cronwheel.store.tables import attempts, jobs, nodes, runs
+from cronwheel.store.tables import (
+    alerts,
+    attempts,
+    jobs,
+    nodes,
+    runs,
+    task_output,
+    tasks,
+    workers,
+)
+from cronwheel.store.workers import LIVE, WorkerStore
 from cronwheel.store.writer import WriteQueue
 
 CHUNK = 500  # rows per statement; keeps SQLite under its bound-parameter limit
@@ -101,6 +113,8 @@ class SqlStore:
             self.engine = create_async_engine(self.url, pool_size=8, max_overflow=8)
             self.read_engine = self.engine
         self.writes = WriteQueue(self.engine)
+        self.workers = WorkerStore(self)
+        self.alerts = AlertStore(self)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -143,6 +157,9 @@ class SqlStore:
         window. SQLite has one node, woken in process."""
         if at is not None and not self.is_sqlite:
             await conn.execute(text("SELECT pg_notify(:c, :v)"), {"c": channel, "v": str(at)})
+
+    async def notify_run_due(self, conn: AsyncConnection, at: Micros) -> None:
+        await self._notify(conn, RUN_CHANNEL, at)
 
     def _insert(self, table: Any) -> Any:
         return (sqlite.insert if self.is_sqlite else postgresql.insert)(table)
@@ -354,6 +371,9 @@ class SqlStore:
                     last_error="replaced by a newer occurrence (concurrency: replace)",
                 )
             )
+            await conn.execute(update(tasks).where(tasks.c.run_id.in_(chunk),
+                                                   tasks.c.state.in_(LIVE))
+                               .values(kill_requested=True))
         return busy, replaced
 
     async def _held_jobs(
@@ -512,6 +532,10 @@ class SqlStore:
                 )
             )
             await conn.execute(stmt, [_attempt_update(r) for r in records])
+            ended = [(r.job_id, r.attempt.run_id, r.next_state, r.attempt.error)
+                     for r in records if r.next_state is not RunState.PENDING]
+            if ended:
+                await count_outcomes(conn, ended, records[0].attempt.finished_at)
 
         await self.writes.run(op, urgent=True)
 
@@ -532,7 +556,10 @@ class SqlStore:
 
         async def op(conn: AsyncConnection) -> None:
             job_cond: ColumnElement[bool] = jobs.c.lease_owner.is_not(None)
-            run_cond: ColumnElement[bool] = runs.c.state == RunState.RUNNING.value
+            run_cond: ColumnElement[bool] = and_(
+                runs.c.state == RunState.RUNNING.value,
+                runs.c.lease_owner.is_distinct_from(WORKERS_OWNER),  # workers still hold those
+            )
             if owner is not None:
                 job_cond = and_(job_cond, jobs.c.lease_owner == owner)
                 run_cond = and_(run_cond, runs.c.lease_owner == owner)
@@ -594,11 +621,23 @@ class SqlStore:
             ids = list(found.scalars())
             for chunk in _chunks(ids):
                 await conn.execute(delete(attempts).where(attempts.c.run_id.in_(chunk)))
+                await self._purge_tasks(conn, chunk)
                 await conn.execute(delete(runs).where(runs.c.id.in_(chunk)))
             await conn.execute(delete(nodes).where(nodes.c.heartbeat_at < finished_before))
+            await conn.execute(delete(workers).where(workers.c.heartbeat_at < finished_before))
+            await conn.execute(delete(alerts).where(alerts.c.created_at < finished_before,
+                                                    alerts.c.state != "pending"))
             return len(ids)
 
         return await self.writes.run(op)
+
+    async def _purge_tasks(self, conn: AsyncConnection, run_ids: Sequence[str]) -> None:
+        """A run's tasks and their output go with it (the output dominates the database)."""
+        found = await conn.execute(select(tasks.c.id).where(tasks.c.run_id.in_(run_ids)))
+        task_ids = list(found.scalars())
+        if task_ids:
+            await conn.execute(delete(task_output).where(task_output.c.task_id.in_(task_ids)))
+            await conn.execute(delete(tasks).where(tasks.c.id.in_(task_ids)))
 
     async def list_runs(self, job_id: str, before_id: str | None, limit: int) -> list[Run]:
         query = select(runs).where(runs.c.job_id == job_id).order_by(runs.c.id.desc()).limit(limit)

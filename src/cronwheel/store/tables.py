@@ -15,6 +15,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -48,6 +49,8 @@ jobs = Table(
     Column("misfire", String(16), nullable=False),
     Column("misfire_grace_us", BigInteger, nullable=False),
     Column("concurrency", String(16), nullable=False, server_default="allow"),
+    Column("alert", Text, nullable=True),  # {"after": n, "webhook": url}
+    Column("failures", Integer, nullable=False, server_default="0"),  # consecutive, for alerts
     Column("fingerprint", String(64), nullable=False),
     Column("next_fire_at", BigInteger, nullable=True),
     Column("remaining_us", BigInteger, nullable=True),
@@ -120,3 +123,85 @@ attempts = Table(
     Column("error", Text, nullable=True),
     PrimaryKeyConstraint("run_id", "number", name="pk_attempts"),
 )
+
+# -- workers (migration 0004) -----------------------------------------------------------------
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(64), primary_key=True),  # fresh per process start
+    Column("name", String(255), nullable=False),  # stable: what switches and operators name
+    Column("host", String(255), nullable=False),
+    Column("groups", Text, nullable=False),  # ",a,b," so one LIKE finds a group
+    Column("capacity", Integer, nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("heartbeat_at", BigInteger, nullable=False),  # database clock
+    Column("stopped_at", BigInteger, nullable=True),
+)
+Index("ix_workers_name", workers.c.name)
+
+worker_switches = Table(
+    "worker_switches",
+    metadata,
+    Column("job_id", String(36), nullable=False),  # "*": every job
+    Column("worker_name", String(255), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("job_id", "worker_name", name="pk_worker_switches"),
+)
+
+LIVE_TASK = "state IN ('assigned', 'running')"
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("run_id", String(36), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("job_id", String(36), nullable=False),
+    Column("worker_id", String(64), nullable=False),
+    Column("worker_name", String(255), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("started_at", BigInteger, nullable=True),
+    Column("finished_at", BigInteger, nullable=True),
+    Column("lease_until", BigInteger, nullable=False),
+    Column("kill_requested", Boolean, nullable=False, default=False),
+    Column("exit_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("log_size", BigInteger, nullable=False, default=0),
+    Column("result_size", BigInteger, nullable=False, default=0),
+)
+Index("ix_tasks_run", tasks.c.run_id, tasks.c.attempt)
+partial_index("ix_tasks_live_worker", tasks.c.worker_id, where=LIVE_TASK)
+partial_index("ix_tasks_live_lease", tasks.c.lease_until, where=LIVE_TASK)
+partial_index("ix_tasks_live_host", tasks.c.host, where=LIVE_TASK)
+
+task_output = Table(
+    "task_output",
+    metadata,
+    Column("task_id", String(36), nullable=False),
+    Column("stream", String(8), nullable=False),  # log | result
+    Column("offset", BigInteger, nullable=False),  # bytes before this chunk
+    Column("data", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("task_id", "stream", "offset", name="pk_task_output"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("job_id", String(36), nullable=False),
+    Column("run_id", String(36), nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("webhook", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | sent | failed
+    Column("tries", Integer, nullable=False, default=0),
+    Column("sent_at", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+)
+Index("ix_alerts_job", alerts.c.job_id, alerts.c.id)
+partial_index("ix_alerts_pending", alerts.c.created_at, where="state = 'pending'")

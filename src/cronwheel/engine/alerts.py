@@ -1,0 +1,61 @@
+"""Sends the alerts the store raised (N failed runs in a row) to each job's webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from cronwheel.contracts import Clock
+from cronwheel.domain.time import US_PER_S, to_iso
+from cronwheel.store import SqlStore
+from cronwheel.store.alerts import Alert
+
+log = logging.getLogger("cronwheel.alerts")
+TIMEOUT_S = 10.0
+RETRY_AFTER_US = 30 * US_PER_S  # a send that failed, or whose node died, goes again then
+
+
+class Alerter:
+    def __init__(self, store: SqlStore, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+        self._session: Any = None
+
+    async def send_due(self) -> None:
+        now = self._clock.now()
+        claimed = await self._store.alerts.claim(now, now + RETRY_AFTER_US)
+        if claimed:
+            await asyncio.gather(*(self._send(alert) for alert in claimed))
+
+    async def _send(self, alert: Alert) -> None:
+        import aiohttp
+
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT_S))
+        body = {
+            "alert": "consecutive_failures",
+            "namespace": alert.namespace,
+            "key": alert.key,
+            "job_id": alert.job_id,
+            "run_id": alert.run_id,
+            "failures": alert.failures,
+            "raised_at": to_iso(alert.created_at),
+        }
+        error: str | None = None
+        try:
+            async with self._session.post(
+                alert.webhook, json=body, headers={"Idempotency-Key": alert.id}
+            ) as response:
+                if response.status >= 300:
+                    error = f"webhook answered {response.status}"
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        if error is not None:
+            log.warning("alert.failed", extra={"alert_id": alert.id, "error": error})
+        await self._store.alerts.settle(alert, error, self._clock.now())
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,516 @@
+"""SQL for workers, tasks and their output. Shares the SqlStore's engines and write queue.
+
+A run handed to workers is leased to WORKERS_OWNER with `due_at = HANDED_OFF`: no node's
+rescue takes it; its tasks carry their own leases, renewed by their worker's heartbeats, and
+`reap` settles the attempt of tasks whose worker went quiet.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from cronwheel.domain.errors import Conflict, IllegalTransition, NotFound
+from cronwheel.domain.retry import after_attempt
+from cronwheel.domain.routing import Candidate
+from cronwheel.domain.runs import Attempt, RunState
+from cronwheel.domain.tasks import (
+    HANDED_OFF,
+    LIVE_STATES,
+    WORKERS_OWNER,
+    Task,
+    TaskEnd,
+    TaskState,
+    TaskWork,
+    WorkerInfo,
+    WorkerStatus,
+    summarise,
+)
+from cronwheel.domain.time import Micros
+from cronwheel.domain.worker_target import WorkerTarget
+from cronwheel.store.alerts import count_outcomes
+from cronwheel.store.rows import attempt_values, job_from_row, run_from_row
+from cronwheel.store.tables import (
+    attempts,
+    jobs,
+    runs,
+    task_output,
+    tasks,
+    worker_switches,
+    workers,
+)
+
+if TYPE_CHECKING:
+    from cronwheel.store.sql import SqlStore
+
+ALL_JOBS = "*"
+Settled = tuple[str, RunState, Micros | None]  # run id, its new state, when it is due again
+LIVE = [s.value for s in LIVE_STATES]
+ERROR_LIMIT = 2_000
+NODE_LIMIT = 64  # attempts.node
+STREAM_COLUMNS = {"log": tasks.c.log_size, "result": tasks.c.result_size}
+
+
+def _live() -> ColumnElement[bool]:
+    return tasks.c.state.in_(LIVE)
+
+
+def task_from_row(row: Any) -> Task:
+    return Task(
+        id=row["id"], run_id=row["run_id"], attempt=row["attempt"], job_id=row["job_id"],
+        worker_id=row["worker_id"], worker_name=row["worker_name"], host=row["host"],
+        state=TaskState(row["state"]), created_at=row["created_at"],
+        started_at=row["started_at"], finished_at=row["finished_at"],
+        exit_code=row["exit_code"], error=row["error"], log_size=row["log_size"],
+        result_size=row["result_size"], kill_requested=bool(row["kill_requested"]),
+    )
+
+
+def _worker_status(row: Any, busy: int, online_after: Micros) -> WorkerStatus:
+    info = WorkerInfo(row["id"], row["name"], row["host"],
+                      tuple(g for g in row["groups"].split(",") if g), row["capacity"],
+                      row["version"])
+    online = row["stopped_at"] is None and row["heartbeat_at"] >= online_after
+    return WorkerStatus(info, row["started_at"], row["heartbeat_at"], row["stopped_at"],
+                        online, busy)
+
+
+class WorkerStore:
+    def __init__(self, sql: SqlStore) -> None:
+        self._sql = sql
+
+    # -- registry ------------------------------------------------------------------------
+
+    async def register(self, worker: WorkerInfo, now: Micros) -> None:
+        values = {
+            "id": worker.id, "name": worker.name, "host": worker.host,
+            "groups": "," + ",".join(worker.groups) + ",", "capacity": worker.capacity,
+            "version": worker.version, "started_at": now, "heartbeat_at": now,
+            "stopped_at": None,
+        }
+
+        async def op(conn: AsyncConnection) -> None:
+            await conn.execute(self._sql._insert(workers).values(**values))
+
+        await self._sql.writes.run(op, urgent=True)
+
+    async def heartbeat(
+        self, worker_id: str, running: Sequence[str], now: Micros, lease_until: Micros
+    ) -> list[str] | None:
+        """Renew the worker and its tasks; None when the worker is unknown or stopped.
+        Returns the tasks it must kill. A running task it did not list is not renewed: the
+        worker lost it (a lease answer that never arrived), so it lapses and is retried."""
+
+        async def op(conn: AsyncConnection) -> list[str] | None:
+            found = await conn.execute(
+                update(workers)
+                .where(workers.c.id == worker_id, workers.c.stopped_at.is_(None))
+                .values(heartbeat_at=now)
+            )
+            if found.rowcount == 0:
+                return None
+            mine = and_(tasks.c.worker_id == worker_id, _live())
+            held = or_(tasks.c.state == TaskState.ASSIGNED.value, tasks.c.id.in_(list(running)))
+            await conn.execute(
+                update(tasks).where(mine, held).values(lease_until=lease_until)
+            )
+            kill = await conn.execute(
+                select(tasks.c.id).where(mine, tasks.c.kill_requested.is_(True))
+            )
+            return list(kill.scalars())
+
+        return await self._sql.writes.run(op, urgent=True)
+
+    async def stop(self, worker_id: str, now: Micros) -> None:
+        """A worker leaving: its unfinished tasks lapse at once and are settled by `reap`."""
+
+        async def op(conn: AsyncConnection) -> None:
+            await conn.execute(
+                update(workers).where(workers.c.id == worker_id).values(stopped_at=now)
+            )
+            await conn.execute(
+                update(tasks).where(tasks.c.worker_id == worker_id, _live())
+                .values(lease_until=0)
+            )
+
+        await self._sql.writes.run(op, urgent=True)
+
+    async def statuses(
+        self, online_after: Micros, include_stopped: bool = False
+    ) -> list[WorkerStatus]:
+        query = select(workers).order_by(workers.c.name, workers.c.started_at)
+        if not include_stopped:
+            query = query.where(workers.c.stopped_at.is_(None))
+        async with self._sql.read_engine.connect() as conn:
+            rows = list((await conn.execute(query)).mappings())
+            busy = await self._busy(conn)
+        return [_worker_status(r, busy.get(r["id"], 0), online_after) for r in rows]
+
+    async def _busy(self, conn: AsyncConnection) -> dict[str, int]:
+        found = await conn.execute(
+            select(tasks.c.worker_id, func.count()).where(_live()).group_by(tasks.c.worker_id)
+        )
+        return {worker: int(n) for worker, n in found.all()}
+
+    # -- switches ------------------------------------------------------------------------
+
+    async def switches(self, job_id: str) -> dict[str, bool]:
+        """Worker name -> on/off for this job; a job's own switch overrides an all-jobs one."""
+        query = select(worker_switches).where(worker_switches.c.job_id.in_([job_id, ALL_JOBS]))
+        async with self._sql.read_engine.connect() as conn:
+            rows = list((await conn.execute(query)).mappings())
+        merged = {r["worker_name"]: bool(r["enabled"]) for r in rows if r["job_id"] == ALL_JOBS}
+        merged.update({r["worker_name"]: bool(r["enabled"]) for r in rows
+                       if r["job_id"] == job_id})
+        return merged
+
+    async def set_switches(
+        self, job_id: str, group: str | None, changes: dict[str, bool], now: Micros,
+        online_after: Micros,
+    ) -> None:
+        """Switch workers on or off for one job (or every job: `job_id` "*", group None).
+
+        Refused when it would leave a job's group with no online worker switched on: an
+        operator restarting machines one by one must not silently stop a job.
+        """
+
+        async def op(conn: AsyncConnection) -> None:
+            live = await conn.execute(
+                select(workers.c.name, workers.c.groups).where(
+                    workers.c.stopped_at.is_(None), workers.c.heartbeat_at >= online_after
+                )
+            )
+            online = [(name, groups) for name, groups in live.all()]
+            rows = await conn.execute(select(worker_switches))
+            current: dict[tuple[str, str], bool] = {
+                (j, n): bool(e) for j, n, e, _ in rows.all()
+            }
+            after = dict(current)
+            after.update({(job_id, name): on for name, on in changes.items()})
+            if any(not on for on in changes.values()):
+                self._refuse_if_empty(job_id, group, online, after, changes)
+            if changes:
+                stmt = self._sql._insert(worker_switches)
+                await conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[worker_switches.c.job_id, worker_switches.c.worker_name],
+                        set_={"enabled": stmt.excluded.enabled,
+                              "updated_at": stmt.excluded.updated_at},
+                    ),
+                    [{"job_id": job_id, "worker_name": name, "enabled": on, "updated_at": now}
+                     for name, on in changes.items()],
+                )
+
+        await self._sql.writes.run(op)
+
+    @staticmethod
+    def _refuse_if_empty(
+        job_id: str, group: str | None, online: list[tuple[str, str]],
+        after: dict[tuple[str, str], bool], changes: dict[str, bool],
+    ) -> None:
+        def on(job: str, name: str) -> bool:
+            return after.get((job, name), after.get((ALL_JOBS, name), True))
+
+        if group is not None:  # one job: its group must keep a worker on
+            members = [n for n, groups in online if f",{group}," in groups]
+            if members and not any(on(job_id, n) for n in members):
+                raise IllegalTransition("every worker of the job would be off line", "workers")
+            return
+        touched = {g for n, groups in online if n in changes for g in groups.split(",") if g}
+        for g in touched:  # all jobs: no group the workers serve may be left empty
+            members = [n for n, groups in online if f",{g}," in groups]
+            if not any(on(ALL_JOBS, n) for n in members):
+                raise IllegalTransition(
+                    f"every worker of group {g!r} would be off line", "workers"
+                )
+
+    # -- assignment ----------------------------------------------------------------------
+
+    async def candidates(self, group: str, job_id: str, online_after: Micros) -> list[Candidate]:
+        off = {name for name, on in (await self.switches(job_id)).items() if not on}
+        query = select(workers).where(
+            workers.c.stopped_at.is_(None),
+            workers.c.heartbeat_at >= online_after,
+            workers.c.groups.like(f"%,{group},%"),
+        )
+        async with self._sql.read_engine.connect() as conn:
+            rows = list((await conn.execute(query)).mappings())
+            busy = await self._busy(conn)
+        return [
+            Candidate(r["id"], r["name"], busy.get(r["id"], 0), r["capacity"], r["host"])
+            for r in rows if r["name"] not in off
+        ]
+
+    async def hand_off(
+        self, owner: str, run_id: str, attempt: int, job_id: str,
+        picks: Sequence[tuple[str, str, str, str]], now: Micros, lease_until: Micros,
+    ) -> bool:
+        """Create one task per pick (task id, worker id, name, host) and hand the run over,
+        if this owner still holds this attempt (else nothing is written)."""
+
+        async def op(conn: AsyncConnection) -> bool:
+            held = and_(runs.c.id == run_id, runs.c.lease_owner == owner,
+                        runs.c.attempts == attempt, runs.c.state == RunState.RUNNING.value)
+            moved = await conn.execute(
+                update(runs).where(held).values(lease_owner=WORKERS_OWNER,
+                                                lease_until=HANDED_OFF, due_at=HANDED_OFF)
+            )
+            if moved.rowcount == 0:
+                return False
+            await conn.execute(tasks.insert(), [
+                {"id": task_id, "run_id": run_id, "attempt": attempt, "job_id": job_id,
+                 "worker_id": worker_id, "worker_name": name, "host": host,
+                 "state": TaskState.ASSIGNED.value, "created_at": now,
+                 "lease_until": lease_until, "kill_requested": False, "log_size": 0,
+                 "result_size": 0}
+                for task_id, worker_id, name, host in picks
+            ])
+            return True
+
+        return await self._sql.writes.run(op, urgent=True)
+
+    async def lease(
+        self, worker_id: str, limit: int, now: Micros, lease_until: Micros
+    ) -> list[TaskWork]:
+        async def op(conn: AsyncConnection) -> list[TaskWork]:
+            query = self._sql._locking(
+                select(tasks.c.id).where(tasks.c.worker_id == worker_id,
+                                         tasks.c.state == TaskState.ASSIGNED.value)
+                .order_by(tasks.c.created_at).limit(limit)
+            )
+            ids = list((await conn.execute(query)).scalars())
+            if not ids:
+                return []
+            taken = await conn.execute(
+                update(tasks).where(tasks.c.id.in_(ids))
+                .values(state=TaskState.RUNNING.value, started_at=now, lease_until=lease_until)
+                .returning(*tasks.c)
+            )
+            leased = [task_from_row(r) for r in taken.mappings()]
+            return await self._work(conn, leased)
+
+        return await self._sql.writes.run(op, urgent=True)
+
+    async def _work(self, conn: AsyncConnection, leased: list[Task]) -> list[TaskWork]:
+        run_rows = await conn.execute(select(runs).where(runs.c.id.in_([t.run_id for t in leased])))
+        by_run = {r["id"]: run_from_row(r) for r in run_rows.mappings()}
+        job_rows = await conn.execute(select(jobs).where(jobs.c.id.in_([t.job_id for t in leased])))
+        by_job = {r["id"]: job_from_row(r) for r in job_rows.mappings()}
+        work = []
+        for task in sorted(leased, key=lambda t: t.created_at):
+            run, job = by_run[task.run_id], by_job[task.job_id]
+            target = job.spec.target
+            assert isinstance(target, WorkerTarget)
+            payload = run.payload_override if run.has_override else job.spec.payload
+            work.append(TaskWork(task, job.spec.namespace, job.spec.key, target.job_type,
+                                 target.spec, target.timeout, payload, run.scheduled_at))
+        return work
+
+    # -- output --------------------------------------------------------------------------
+
+    async def append_output(
+        self, worker_id: str, task_id: str, stream: str, offset: int, data: bytes
+    ) -> int:
+        """Store a piece of output at its byte offset; returns the stream's size after it.
+        A repeat of a stored piece is ignored, so a worker may resend after a lost answer."""
+        size_col = STREAM_COLUMNS[stream]
+
+        async def op(conn: AsyncConnection) -> int:
+            found = await conn.execute(
+                select(size_col).where(tasks.c.id == task_id, tasks.c.worker_id == worker_id)
+            )
+            size = found.scalar_one_or_none()
+            if size is None:
+                raise NotFound(f"no task {task_id!r} of this worker", "task_id")
+            if offset > size:
+                raise Conflict(f"offset {offset} is past the stored size {size}", "offset")
+            tail = data[size - offset:]
+            if not tail:
+                return int(size)
+            await conn.execute(task_output.insert().values(
+                task_id=task_id, stream=stream, offset=size, data=tail))
+            await conn.execute(
+                update(tasks).where(tasks.c.id == task_id).values({size_col: size + len(tail)})
+            )
+            return int(size + len(tail))
+
+        return await self._sql.writes.run(op)
+
+    async def read_output(
+        self, task_id: str, stream: str, offset: int, limit: int
+    ) -> tuple[bytes, Task]:
+        """Up to `limit` bytes from `offset`; reads only the chunks that overlap the range."""
+        async with self._sql.read_engine.connect() as conn:
+            row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).mappings()
+            found = row.first()
+            if found is None:
+                raise NotFound(f"no task {task_id!r}", "task_id")
+            task = task_from_row(found)
+            end = offset + limit
+            start = (await conn.execute(
+                select(func.max(task_output.c.offset)).where(
+                    task_output.c.task_id == task_id, task_output.c.stream == stream,
+                    task_output.c.offset <= offset)
+            )).scalar_one_or_none()
+            chunks = await conn.execute(
+                select(task_output.c.offset, task_output.c.data).where(
+                    task_output.c.task_id == task_id, task_output.c.stream == stream,
+                    task_output.c.offset >= (start or 0), task_output.c.offset < end,
+                ).order_by(task_output.c.offset)
+            )
+            pieces = []
+            for at, data in chunks.all():
+                pieces.append(bytes(data)[max(0, offset - at): max(0, end - at)])
+        return b"".join(pieces), task
+
+    # -- outcomes ------------------------------------------------------------------------
+
+    async def finish(
+        self, worker_id: str, task_id: str, state: TaskState, exit_code: int | None,
+        error: str | None, now: Micros,
+    ) -> Settled | None:
+        """Record a task's end; once its attempt's last task ends, settle the run.
+        Returns (run id, run state, next due) when the run changed."""
+
+        async def op(conn: AsyncConnection) -> Settled | None:
+            found = await conn.execute(
+                select(tasks.c.run_id, tasks.c.attempt).where(
+                    tasks.c.id == task_id, tasks.c.worker_id == worker_id, _live())
+            )
+            row = found.first()
+            if row is None:
+                raise Conflict("the task is no longer held by this worker", "task_id")
+            await conn.execute(
+                update(tasks).where(tasks.c.id == task_id).values(
+                    state=state.value, finished_at=now, exit_code=exit_code,
+                    error=None if error is None else error[:ERROR_LIMIT])
+            )
+            return await self._settle(conn, row.run_id, row.attempt, now)
+
+        return await self._sql.writes.run(op, urgent=True)
+
+    async def reap(self, now: Micros, limit: int = 500) -> list[Settled]:
+        """Tasks whose worker stopped renewing them are lost; settle their attempts."""
+
+        async def op(conn: AsyncConnection) -> list[Settled]:
+            query = self._sql._locking(
+                select(tasks.c.id, tasks.c.run_id, tasks.c.attempt, tasks.c.worker_name)
+                .where(_live(), tasks.c.lease_until < now).limit(limit)
+            )
+            lapsed = (await conn.execute(query)).all()
+            if not lapsed:
+                return []
+            await conn.execute(
+                update(tasks).where(tasks.c.id.in_([r.id for r in lapsed]), _live()).values(
+                    state=TaskState.LOST.value, finished_at=now,
+                    error="its worker stopped heartbeating")
+            )
+            settled = []
+            for run_id, attempt in sorted({(r.run_id, r.attempt) for r in lapsed}):
+                changed = await self._settle(conn, run_id, attempt, now)
+                if changed is not None:
+                    settled.append(changed)
+            return settled
+
+        return await self._sql.writes.run(op, urgent=True)
+
+    async def _settle(
+        self, conn: AsyncConnection, run_id: str, attempt: int, now: Micros
+    ) -> Settled | None:
+        rows = list((await conn.execute(
+            select(tasks).where(tasks.c.run_id == run_id, tasks.c.attempt == attempt)
+        )).mappings())
+        if any(r["state"] in LIVE for r in rows):
+            return None
+        run_row = (await conn.execute(
+            select(runs).where(runs.c.id == run_id, runs.c.attempts == attempt,
+                               runs.c.lease_owner == WORKERS_OWNER,
+                               runs.c.state == RunState.RUNNING.value)
+        )).mappings().first()
+        if run_row is None:
+            return None  # cancelled or settled meanwhile
+        ends = [TaskEnd(r["worker_name"], TaskState(r["state"]), r["exit_code"], r["error"])
+                for r in sorted(rows, key=lambda r: r["worker_name"])]
+        summary = summarise(ends, any(r["kill_requested"] for r in rows))
+        job_row = (await conn.execute(select(jobs).where(jobs.c.id == run_row["job_id"]))
+                   ).mappings().one()
+        job = job_from_row(job_row)
+        state, due = after_attempt(job.spec.retry, attempt, summary.outcome, True, now,
+                                   random.random())
+        names = ",".join(e.worker_name for e in ends)
+        error = None if summary.error is None else summary.error[:ERROR_LIMIT]
+        await conn.execute(self._sql._insert(attempts).on_conflict_do_nothing(), [
+            attempt_values(Attempt(
+                run_id=run_id, number=attempt,
+                started_at=min((r["started_at"] or r["created_at"]) for r in rows),
+                finished_at=now, outcome=summary.outcome,
+                node=names if len(names) <= NODE_LIMIT else names[: NODE_LIMIT - 3] + "...",
+                status_code=summary.exit_code, error=error))
+        ])
+        terminal = state is not RunState.PENDING
+        await conn.execute(update(runs).where(runs.c.id == run_id).values(
+            state=state.value, due_at=due, finished_at=now if terminal else None,
+            last_error=error, lease_owner=None, lease_until=None))
+        if terminal:
+            await count_outcomes(conn, [(job.id, run_id, state, error)], now)
+        if due is not None:
+            await self._sql.notify_run_due(conn, due)
+        return run_id, state, due
+
+    async def kill(self, run_id: str, now: Micros) -> RunState:
+        """Stop a run: a waiting one ends killed now; one on workers is killed by them (the
+        next heartbeat tells them); one being delivered by a node ends killed and its
+        result, when it comes, is dropped."""
+
+        async def op(conn: AsyncConnection) -> RunState:
+            row = (await conn.execute(select(runs).where(runs.c.id == run_id))).mappings().first()
+            if row is None:
+                raise NotFound(f"no run {run_id!r}", "run_id")
+            state = RunState(row["state"])
+            if state not in (RunState.PENDING, RunState.RUNNING):
+                raise IllegalTransition(f"the run is already {state.value}", "run_id")
+            if row["lease_owner"] == WORKERS_OWNER:
+                await conn.execute(update(tasks).where(
+                    tasks.c.run_id == run_id, tasks.c.attempt == row["attempts"], _live()
+                ).values(kill_requested=True))
+                return state
+            await conn.execute(update(runs).where(runs.c.id == run_id).values(
+                state=RunState.KILLED.value, due_at=None, lease_owner=None, lease_until=None,
+                finished_at=now, last_error="killed on request"))
+            return RunState.KILLED
+
+        return await self._sql.writes.run(op, urgent=True)
+
+    # -- queries -------------------------------------------------------------------------
+
+    async def tasks_of(self, run_id: str) -> list[Task]:
+        query = select(tasks).where(tasks.c.run_id == run_id).order_by(
+            tasks.c.attempt, tasks.c.worker_name)
+        async with self._sql.read_engine.connect() as conn:
+            return [task_from_row(r) for r in (await conn.execute(query)).mappings()]
+
+    async def live_on_host(self, host: str) -> list[Task]:
+        """Tasks assigned or running on a host (by address or worker name)."""
+        query = select(tasks).where(
+            _live(), or_(tasks.c.host == host, tasks.c.worker_name == host)
+        ).order_by(tasks.c.created_at)
+        async with self._sql.read_engine.connect() as conn:
+            return [task_from_row(r) for r in (await conn.execute(query)).mappings()]
+
+    async def last_outcome(self, job_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+        """Per job: (finished_at, state, started_at) of its latest finished run."""
+        latest = (
+            select(runs.c.job_id, func.max(runs.c.finished_at).label("at"))
+            .where(runs.c.job_id.in_(list(job_ids)), runs.c.finished_at.is_not(None))
+            .group_by(runs.c.job_id).subquery()
+        )
+        query = select(runs.c.job_id, runs.c.finished_at, runs.c.state, runs.c.started_at).join(
+            latest, and_(runs.c.job_id == latest.c.job_id, runs.c.finished_at == latest.c.at))
+        async with self._sql.read_engine.connect() as conn:
+            return {r[0]: tuple(r[1:]) for r in (await conn.execute(query)).all()}
+

@@ -1,0 +1,264 @@
+"""Use cases of workers and their runs: registration, leases, output, kill, switches, logs.
+
+Shared by the native API, the qschedule dialect and the CLI, like `service.Service`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cronwheel.contracts import Clock
+from cronwheel.domain.errors import InvalidField, NotFound
+from cronwheel.domain.jobs import Job
+from cronwheel.domain.output import cut_utf8
+from cronwheel.domain.runs import Run, RunState
+from cronwheel.domain.tasks import FINISH_STATES, Task, TaskWork, WorkerInfo, WorkerStatus
+from cronwheel.domain.time import US_PER_S, Micros
+from cronwheel.domain.worker_target import WorkerTarget, check_group
+from cronwheel.ids import new_id
+from cronwheel.service import NoWakeups, Wakeups
+from cronwheel.store import SqlStore
+from cronwheel.store.workers import ALL_JOBS, Settled
+
+STREAMS = ("log", "result")
+MAX_LEASE_WAIT_S = 30.0
+MAX_CAPACITY = 10_000
+
+
+class WorkerHub:
+    """Wakes a worker's long-poll when a task is handed to it on this node. Other nodes'
+    hand-offs are seen by the poll's periodic re-check."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+
+    def notify(self, worker_id: str) -> None:
+        event = self._events.get(worker_id)
+        if event is not None:
+            event.set()
+
+    async def wait(self, worker_id: str, timeout: float) -> None:
+        event = self._events[worker_id]
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            event.clear()
+
+    def forget(self, worker_id: str) -> None:
+        self._events.pop(worker_id, None)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerTimings:
+    heartbeat_s: float = 1.0
+    lease_s: float = 5.0  # a worker silent this long is offline and its tasks are lost
+    recheck_s: float = 0.5  # a long-poll re-reads the database this often
+
+
+DEFAULT_TIMINGS = WorkerTimings()
+
+
+@dataclass(frozen=True, slots=True)
+class LogPage:
+    run_id: str
+    task: Task
+    stream: str
+    offset: int
+    next_offset: int
+    size: int
+    end: bool
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobWorker:
+    """A worker as one job sees it: may it be scheduled there?"""
+
+    status: WorkerStatus
+    enabled: bool
+
+
+class WorkerService:
+    def __init__(
+        self, store: SqlStore, clock: Clock, wake: Wakeups | None = None,
+        hub: WorkerHub | None = None, timings: WorkerTimings = DEFAULT_TIMINGS,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.wake: Wakeups = wake or NoWakeups()
+        self.hub = hub or WorkerHub()
+        self.timings = timings
+
+    @property
+    def lease_us(self) -> Micros:
+        return round(self.timings.lease_s * US_PER_S)
+
+    def online_after(self) -> Micros:
+        return self.clock.now() - self.lease_us
+
+    # -- the worker's side -------------------------------------------------------------
+
+    async def register(
+        self, name: str, host: str, groups: Sequence[str], capacity: int, version: str
+    ) -> WorkerInfo:
+        if not 1 <= len(name) <= 255:
+            raise InvalidField("name must be 1 to 255 characters", "name")
+        if not groups:
+            raise InvalidField("a worker serves at least one group", "groups")
+        checked = tuple(check_group(g, "groups") for g in groups)
+        if not 1 <= capacity <= MAX_CAPACITY:
+            raise InvalidField(f"capacity must be between 1 and {MAX_CAPACITY}", "capacity")
+        info = WorkerInfo(new_id(), name, host[:255], checked, capacity, version[:32])
+        await self.store.workers.register(info, self.clock.now())
+        return info
+
+    async def heartbeat(self, worker_id: str, running: Sequence[str]) -> list[str]:
+        now = self.clock.now()
+        kill = await self.store.workers.heartbeat(worker_id, running, now, now + self.lease_us)
+        if kill is None:
+            raise NotFound("unknown worker: register again", "worker_id")
+        return kill
+
+    async def lease(self, worker_id: str, limit: int, wait: float) -> list[TaskWork]:
+        """Tasks handed to this worker, as soon as there are any, or none after `wait`."""
+        if limit < 1:
+            return []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(max(wait, 0.0), MAX_LEASE_WAIT_S)
+        while True:
+            now = self.clock.now()
+            work = await self.store.workers.lease(worker_id, limit, now, now + self.lease_us)
+            left = deadline - loop.time()
+            if work or left <= 0:
+                return work
+            await self.hub.wait(worker_id, min(left, self.timings.recheck_s))
+
+    async def output(
+        self, worker_id: str, task_id: str, stream: str, offset: int, data: bytes
+    ) -> int:
+        if stream not in STREAMS:
+            raise InvalidField(f"stream must be one of {list(STREAMS)}", "stream")
+        if offset < 0:
+            raise InvalidField("offset must not be negative", "offset")
+        return await self.store.workers.append_output(worker_id, task_id, stream, offset, data)
+
+    async def finish(
+        self, worker_id: str, task_id: str, outcome: str, exit_code: int | None,
+        error: str | None,
+    ) -> None:
+        state = FINISH_STATES.get(outcome)
+        if state is None:
+            raise InvalidField(f"outcome must be one of {sorted(FINISH_STATES)}", "outcome")
+        settled = await self.store.workers.finish(
+            worker_id, task_id, state, exit_code, error, self.clock.now()
+        )
+        self._wake([settled] if settled else [])
+
+    async def stop(self, worker_id: str) -> None:
+        await self.store.workers.stop(worker_id, self.clock.now())
+        self.hub.forget(worker_id)
+        await self.reap()
+
+    async def reap(self) -> None:
+        """Settle tasks whose worker went quiet; each node runs it every heartbeat."""
+        self._wake(await self.store.workers.reap(self.clock.now()))
+
+    def _wake(self, settled: Sequence[Settled]) -> None:
+        for _run, _state, due in settled:
+            if due is not None:
+                self.wake.run_due(due)
+
+    # -- the operator's side -----------------------------------------------------------
+
+    async def workers(self, include_stopped: bool = False) -> list[WorkerStatus]:
+        return await self.store.workers.statuses(self.online_after(), include_stopped)
+
+    async def kill(self, run_id: str) -> RunState:
+        return await self.store.workers.kill(run_id, self.clock.now())
+
+    async def tasks(self, run_id: str) -> list[Task]:
+        await self._run(run_id)
+        return await self.store.workers.tasks_of(run_id)
+
+    async def _run(self, run_id: str) -> Run:
+        found = await self.store.get_run(run_id)
+        if found is None:
+            raise NotFound(f"no run {run_id!r}", "run_id")
+        return found[0]
+
+    async def log(
+        self, run_id: str, offset: int, limit: int, stream: str = "log",
+        attempt: int | None = None, worker: str | None = None,
+    ) -> LogPage:
+        """A page of a run's output: by default the latest attempt's, on its first worker."""
+        if stream not in STREAMS:
+            raise InvalidField(f"stream must be one of {list(STREAMS)}", "stream")
+        if offset < 0:
+            raise InvalidField("offset must not be negative", "offset")
+        task = await self._task_for(run_id, attempt, worker)
+        data, task = await self.store.workers.read_output(task.id, stream, offset, limit)
+        size = task.log_size if stream == "log" else task.result_size
+        finished = task.finished_at is not None
+        if offset + len(data) < size:
+            data = data[: cut_utf8(data)]  # never split a character across pages
+        next_offset = offset + len(data)
+        return LogPage(run_id, task, stream, offset, next_offset, size,
+                       finished and next_offset >= size,
+                       data.decode("utf-8", errors="replace"))
+
+    async def _task_for(self, run_id: str, attempt: int | None, worker: str | None) -> Task:
+        found = await self.tasks(run_id)
+        if not found:
+            raise NotFound("the run has no output: no worker has run it (yet)", "run_id")
+        if attempt is None:
+            attempt = max(t.attempt for t in found)
+        chosen = [t for t in found if t.attempt == attempt]
+        if not chosen:
+            raise NotFound(f"the run has no attempt {attempt} on a worker", "attempt")
+        if worker is not None:
+            chosen = [t for t in chosen if worker in (t.worker_name, t.host)]
+            if not chosen:
+                raise NotFound(f"worker {worker!r} did not run attempt {attempt}", "worker")
+        return chosen[0]
+
+    async def runs_on_host(self, host: str) -> list[tuple[Task, Run, Job]]:
+        """What is in progress on a host, so an operator knows whether to restart it."""
+        found = []
+        for task in await self.store.workers.live_on_host(host):
+            got = await self.store.get_run(task.run_id)
+            job = await self.store.get_job_by_id(task.job_id)
+            if got is not None and job is not None:
+                found.append((task, got[0], job))
+        return found
+
+    # -- per-job worker switches ---------------------------------------------------------
+
+    async def job_workers(self, job: Job) -> list[JobWorker]:
+        """The workers of the job's group, each with whether it may run the job."""
+        target = job.spec.target
+        if not isinstance(target, WorkerTarget):
+            raise InvalidField("the job does not run on workers", "target.kind")
+        switches = await self.store.workers.switches(job.id)
+        return [
+            JobWorker(w, switches.get(w.info.name, True))
+            for w in await self.workers()
+            if target.group in w.info.groups
+        ]
+
+    async def switch_for_job(self, job: Job, changes: dict[str, bool]) -> None:
+        target = job.spec.target
+        if not isinstance(target, WorkerTarget):
+            raise InvalidField("the job does not run on workers", "target.kind")
+        await self.store.workers.set_switches(
+            job.id, target.group, changes, self.clock.now(), self.online_after()
+        )
+
+    async def switch_for_all_jobs(self, changes: dict[str, bool]) -> None:
+        await self.store.workers.set_switches(
+            ALL_JOBS, None, changes, self.clock.now(), self.online_after()
+        )
