@@ -195,6 +195,11 @@ class Store(Protocol):
         """Delete up to `limit` runs finished before the instant, with their attempts."""
         ...
 
+    async def purge_output(self, finished_before: Micros, limit: int) -> int:
+        """Delete the output of up to `limit` tasks finished before the instant; their runs,
+        attempts and tasks stay (a read of it then finds an empty, ended stream)."""
+        ...
+
     async def get_run(self, run_id: str) -> tuple[Run, list[Attempt]] | None: ...
 
 

@@ -88,7 +88,8 @@ class Node:
             self.store, self.db_clock, self.info, self._lead,
             DutyConfig(heartbeat_s=settings.heartbeat_seconds,
                        upkeep_s=settings.upkeep_seconds,
-                       retention_us=round(settings.retention_days * 86_400 * US_PER_S)),
+                       retention_us=round(settings.retention_days * 86_400 * US_PER_S),
+                       log_retention_us=round(settings.log_retention_days * 86_400 * US_PER_S)),
             reconnect=self._listen if run_engine else None,
             every_beat=[self.workers.reap, self.alerter.send_due] if run_engine else [],
         )

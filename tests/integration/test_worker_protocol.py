@@ -411,6 +411,26 @@ async def test_output_pages_by_offset_and_resends_are_harmless(server: RunningSe
     assert result["text"] == '{"rows": 3}' and result["end"] is True
 
 
+async def test_output_past_its_retention_is_purged_and_reads_as_ended(
+    server: RunningServer,
+) -> None:
+    w = await worker(server, "old")
+    run_id = await trigger(server, await job(server))
+    task = (await lease_one(w))["task_id"]
+    await w.out(task, b"x" * 100_000, 0)
+    await w.finish(task, "success")
+    store = server.node.store
+    now = server.node.clock.now()
+    assert await store.purge_output(now - 60_000_000, 100) == 0  # finished just now: kept
+    assert await store.purge_output(now + 1_000_000, 100) == 1
+    page = (await server.client.get(f"/v1/runs/{run_id}/log")).json()
+    assert (page["text"], page["size"], page["end"]) == ("", 0, True)
+    assert (await run_of(server, run_id))["state"] == "succeeded"  # the run itself stays
+    assert await store.purge(now + 1_000_000, 100) >= 1  # a purged run takes its tasks along
+    answer = await server.client.get(f"/v1/runs/{run_id}/tasks")
+    assert answer.status_code == 404
+
+
 async def test_log_of_a_run_no_worker_ran_names_the_run(server: RunningServer,
                                                        receiver: HttpReceiver) -> None:
     body = {"key": "callback", "schedule": {"kind": "once", "after": 0},

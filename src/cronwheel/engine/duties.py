@@ -28,6 +28,7 @@ class DutyConfig:
     heartbeat_s: float = 1.0
     upkeep_s: float = 60.0
     retention_us: Micros = 30 * 86_400 * US_PER_S
+    log_retention_us: Micros = 7 * 86_400 * US_PER_S
 
 
 class Duties:
@@ -95,4 +96,8 @@ class Duties:
         before = self._clock.now() - self._config.retention_us
         for _round in range(PURGE_ROUNDS):  # each batch is its own write: the engine's go between
             if await self._store.purge(before, PURGE_BATCH) < PURGE_BATCH:
+                break
+        logs_before = self._clock.now() - self._config.log_retention_us
+        for _round in range(PURGE_ROUNDS):
+            if await self._store.purge_output(logs_before, PURGE_BATCH) < PURGE_BATCH:
                 break

@@ -631,6 +631,9 @@ class SqlStore:
 
         return await self.writes.run(op)
 
+    async def purge_output(self, finished_before: Micros, limit: int) -> int:
+        return await self.workers.purge_output(finished_before, limit)
+
     async def _purge_tasks(self, conn: AsyncConnection, run_ids: Sequence[str]) -> None:
         """A run's tasks and their output go with it (the output dominates the database)."""
         found = await conn.execute(select(tasks.c.id).where(tasks.c.run_id.in_(run_ids)))

@@ -178,6 +178,8 @@ Index("ix_tasks_run", tasks.c.run_id, tasks.c.attempt)
 partial_index("ix_tasks_live_worker", tasks.c.worker_id, where=LIVE_TASK)
 partial_index("ix_tasks_live_lease", tasks.c.lease_until, where=LIVE_TASK)
 partial_index("ix_tasks_live_host", tasks.c.host, where=LIVE_TASK)
+partial_index("ix_tasks_output_kept", tasks.c.finished_at,
+              where="log_size > 0 OR result_size > 0")
 
 task_output = Table(
     "task_output",

@@ -70,6 +70,8 @@ def upgrade() -> None:
     _partial("ix_tasks_live_worker", "tasks", ["worker_id"], LIVE)
     _partial("ix_tasks_live_lease", "tasks", ["lease_until"], LIVE)
     _partial("ix_tasks_live_host", "tasks", ["host"], LIVE)
+    _partial("ix_tasks_output_kept", "tasks", ["finished_at"],
+             sa.text("log_size > 0 OR result_size > 0"))
     op.create_table(
         "task_output",
         sa.Column("task_id", sa.String(36), nullable=False),
