@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cronwheel import __version__
 from cronwheel.api import cluster, errors, native, preview, workers
-from cronwheel.api.dialects import delayjob, dispatchserver
+from cronwheel.api.dialects import delayjob, dispatchserver, qschedule
 from cronwheel.api.responses import Json
 from cronwheel.runtime import Node
 from cronwheel.settings import Settings
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
     app.include_router(cluster.router)
     app.include_router(delayjob.router)
     app.include_router(dispatchserver.router)
+    app.include_router(qschedule.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> Response:
