@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -53,6 +53,16 @@ class Settings(BaseSettings):
     # qschedule dialect: the applications and their Q-Server-Token, as JSON:
     # [{"id": 163, "name": "qschedule.demo", "token": "..."}]; each app is a namespace
     qschedule_apps: list[QscheduleApp] = Field(default_factory=list)
+
+    @field_validator("qschedule_apps")
+    @classmethod
+    def _apps_distinct(cls, apps: list[QscheduleApp]) -> list[QscheduleApp]:
+        """A token names one application: two apps sharing one would see each other's jobs."""
+        for attribute in ("id", "name", "token"):
+            values = [getattr(app, attribute) for app in apps]
+            if len(set(values)) != len(values):
+                raise ValueError(f"each qschedule app needs its own {attribute}")
+        return apps
 
     # API limits
     max_batch: int = Field(10_000, ge=1, le=100_000)

@@ -254,11 +254,23 @@ class WorkerService:
         target = job.spec.target
         if not isinstance(target, WorkerTarget):
             raise InvalidField("the job does not run on workers", "target.kind")
+        await self._known(changes, target.group)
         await self.store.workers.set_switches(
             job.id, target.group, changes, self.clock.now(), self.online_after()
         )
 
+    async def _known(self, changes: dict[str, bool], group: str | None) -> None:
+        """Switches name workers that exist (a stopped one too: an operator may keep a
+        machine that is down from coming back into rotation)."""
+        known = {w.info.name for w in await self.workers(include_stopped=True)
+                 if group is None or group in w.info.groups}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            where = "any worker" if group is None else f"a worker of group {group!r}"
+            raise InvalidField(f"not {where}: {', '.join(unknown)}", "workers")
+
     async def switch_for_all_jobs(self, changes: dict[str, bool]) -> None:
+        await self._known(changes, None)
         await self.store.workers.set_switches(
             ALL_JOBS, None, changes, self.clock.now(), self.online_after()
         )

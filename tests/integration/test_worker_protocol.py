@@ -493,6 +493,10 @@ async def test_a_worker_switched_off_for_a_job_gets_none_of_its_runs(
     refused = await server.client.post(f"/v1/jobs/{key}/workers", json={"workers": {"on": False}})
     assert refused.status_code == 409
     assert refused.json()["error"]["message"] == "every worker of the job would be off line"
+    unknown = await server.client.post(f"/v1/jobs/{key}/workers",
+                                       json={"workers": {"nobody": False}})
+    assert unknown.status_code == 422 and unknown.json()["error"]["field"] == "workers"
+    assert "not a worker of group 'sw': nobody" in unknown.json()["error"]["message"]
     back = await server.client.post(f"/v1/jobs/{key}/workers", json={"workers": {"off": True}})
     assert {w["name"]: w["enabled"] for w in back.json()["workers"]} == {"on": True, "off": True}
 

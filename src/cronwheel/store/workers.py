@@ -520,10 +520,11 @@ class WorkerStore:
             return [task_from_row(r) for r in (await conn.execute(query)).mappings()]
 
     async def last_outcome(self, job_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
-        """Per job: (finished_at, state, started_at) of its latest finished run."""
+        """Per job: (finished_at, state, started_at) of its latest run that ran and ended."""
         latest = (
             select(runs.c.job_id, func.max(runs.c.finished_at).label("at"))
-            .where(runs.c.job_id.in_(list(job_ids)), runs.c.finished_at.is_not(None))
+            .where(runs.c.job_id.in_(list(job_ids)), runs.c.finished_at.is_not(None),
+                   runs.c.started_at.is_not(None))  # missed and skipped runs never ran
             .group_by(runs.c.job_id).subquery()
         )
         query = select(runs.c.job_id, runs.c.finished_at, runs.c.state, runs.c.started_at).join(
