@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from cronwheel.contracts import Clock
@@ -124,13 +124,19 @@ class WorkerService:
             raise NotFound("unknown worker: register again", "worker_id")
         return kill
 
-    async def lease(self, worker_id: str, limit: int, wait: float) -> list[TaskWork]:
-        """Tasks handed to this worker, as soon as there are any, or none after `wait`."""
+    async def lease(
+        self, worker_id: str, limit: int, wait: float,
+        gone: Callable[[], Awaitable[bool]] | None = None,
+    ) -> list[TaskWork]:
+        """Tasks handed to this worker, as soon as there are any, or none after `wait`.
+        `gone` tells when the worker hung up: a task leased then would be lost in transit."""
         if limit < 1:
             return []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(max(wait, 0.0), MAX_LEASE_WAIT_S)
         while True:
+            if gone is not None and await gone():
+                return []
             now = self.clock.now()
             work = await self.store.workers.lease(worker_id, limit, now, now + self.lease_us)
             left = deadline - loop.time()

@@ -82,7 +82,8 @@ async def heartbeat(request: Request, worker_id: str, body: HeartbeatIn) -> Json
 
 @router.post("/workers/{worker_id}/lease")
 async def lease(request: Request, worker_id: str, body: LeaseIn) -> Json:
-    work = await workers_of(request).lease(worker_id, body.max, body.wait)
+    work = await workers_of(request).lease(worker_id, body.max, body.wait,
+                                           request.is_disconnected)
     return Json({"tasks": [_work_json(w) for w in work]})
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cronwheel.cli.jobs import cluster, jobs_app, runs_app
+from cronwheel.cli.jobs import Server, cluster, jobs_app, runs_app
 from cronwheel.cli.schedule import schedule_app
 
 if TYPE_CHECKING:  # imported where used: the client commands start faster without pydantic
@@ -75,6 +75,40 @@ def migrate(
 
     asyncio.run(run())
     typer.echo(f"schema is up to date: {settings.database_url}")
+
+
+@app.command()
+def worker(
+    server: Server = "http://127.0.0.1:1989",
+    group: Annotated[list[str] | None, typer.Option(
+        "--group", metavar="NAME",
+        help="a group whose tasks to run; repeatable (default: default)")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="tasks run at once")] = 4,
+    name: Annotated[str | None, typer.Option(
+        help="stable name across restarts (default: <host>:<pid>)")] = None,
+    host: Annotated[str | None, typer.Option(
+        help="the address to report (default: the one the server sees)")] = None,
+    database: Annotated[list[str] | None, typer.Option(
+        "--database", metavar="NAME=URL",
+        help="a database the sql job type may use; repeatable (also "
+             "CRONWHEEL_WORKER_DATABASES, a JSON object of NAME: URL)")] = None,
+    grace: Annotated[float, typer.Option(
+        min=0, help="on SIGTERM, seconds running tasks may go on before being killed")] = 30.0,
+) -> None:
+    """Run a worker: execute the tasks of worker jobs of its groups, pulled from SERVER."""
+    from cronwheel.worker import WorkerSettings, parse_databases
+    from cronwheel.worker import main as run_worker
+    from cronwheel.worker.settings import default_name
+
+    try:
+        settings = WorkerSettings(
+            server=server, groups=tuple(group or ["default"]), concurrency=concurrency,
+            name=name or default_name(), host=host, databases=parse_databases(database or []),
+            grace_s=grace,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    run_worker(settings)
 
 
 def main() -> None:
