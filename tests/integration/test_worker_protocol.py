@@ -592,3 +592,29 @@ async def test_consecutive_failures_alert_the_webhook_and_a_success_resets_them(
     await asyncio.sleep(0.3)
     shown = (await server.client.get(f"/v1/jobs/{key}/alerts")).json()
     assert [(a["failures"], a["state"]) for a in shown["alerts"]] == [(2, "sent")]
+
+
+async def test_an_alert_the_webhook_refuses_is_kept_to_be_sent_again(
+    server: RunningServer, receiver: HttpReceiver,
+) -> None:
+    receiver.script = [500]
+    w = await worker(server, "refused")
+    key = await job(server, alert={"after": 1, "webhook": receiver.url})
+    run_id = await trigger(server, key)
+    task = await lease_one(w)
+    await w.finish(task["task_id"], "failure", exit_code=1)
+    await until_state(server, run_id, "failed")
+    await receiver.wait_for(1)
+
+    async def settled() -> list[dict[str, Any]]:
+        alerts: list[dict[str, Any]] = (
+            await server.client.get(f"/v1/jobs/{key}/alerts")).json()["alerts"]
+        return alerts if alerts and alerts[0]["state"] != "sending" else []
+
+    deadline = asyncio.get_running_loop().time() + 5
+    while not (shown := await settled()):
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    [alert] = shown
+    assert (alert["state"], alert["tries"], alert["error"]) == (
+        "pending", 1, "webhook answered 500")

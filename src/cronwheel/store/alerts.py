@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from cronwheel.store.sql import SqlStore
 
 MAX_TRIES = 5
+UNSENT = ("pending", "sending")  # a send whose node died is due again at its `created_at`
 STREAK_ENDERS = (RunState.SUCCEEDED,)
 FAILURES = (RunState.FAILED,)
 
@@ -81,12 +82,12 @@ class AlertStore:
         self._sql = sql
 
     async def claim(self, now: Micros, retry_after: Micros, limit: int = 50) -> list[Alert]:
-        """Pending alerts to send now, marked as being sent (a failed send is retried later,
-        up to MAX_TRIES)."""
+        """Alerts to send now, marked as being sent and due again at `retry_after` in case
+        this send never reports (a failed send is retried then too, up to MAX_TRIES)."""
 
         async def op(conn: AsyncConnection) -> list[Alert]:
             query = self._sql._locking(
-                select(alerts.c.id).where(alerts.c.state == "pending",
+                select(alerts.c.id).where(alerts.c.state.in_(UNSENT),
                                           alerts.c.created_at <= now)
                 .order_by(alerts.c.created_at).limit(limit)
             )

@@ -626,7 +626,7 @@ class SqlStore:
             await conn.execute(delete(nodes).where(nodes.c.heartbeat_at < finished_before))
             await conn.execute(delete(workers).where(workers.c.heartbeat_at < finished_before))
             await conn.execute(delete(alerts).where(alerts.c.created_at < finished_before,
-                                                    alerts.c.state != "pending"))
+                                                    alerts.c.state.in_(("sent", "failed"))))
             return len(ids)
 
         return await self.writes.run(op)

@@ -206,4 +206,5 @@ alerts = Table(
     Column("error", Text, nullable=True),
 )
 Index("ix_alerts_job", alerts.c.job_id, alerts.c.id)
-partial_index("ix_alerts_pending", alerts.c.created_at, where="state = 'pending'")
+partial_index("ix_alerts_pending", alerts.c.created_at,
+              where="state IN ('pending', 'sending')")

@@ -94,7 +94,8 @@ def upgrade() -> None:
         sa.Column("error", sa.Text),
     )
     op.create_index("ix_alerts_job", "alerts", ["job_id", "id"])
-    _partial("ix_alerts_pending", "alerts", ["created_at"], sa.text("state = 'pending'"))
+    _partial("ix_alerts_pending", "alerts", ["created_at"],
+             sa.text("state IN ('pending', 'sending')"))
 
 
 def downgrade() -> None:
