@@ -350,3 +350,29 @@ def _reap_orphan(marker: Path) -> None:
     It leads its own process group (workers start each job in a session of its own)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(int(marker.read_text()), signal.SIGKILL)
+
+
+# -- the CLI -------------------------------------------------------------------------------
+
+
+async def test_cli_reads_logs_lists_workers_and_kills(server: RunningServer) -> None:
+    from tests.e2e.test_cli import cronwheel
+
+    async with workers(server, "cli-w"):
+        done = await submit(server, "printer", "shell", {"command": "seq 1 50000"})
+        await finished(server, done)
+        printed = await cronwheel("runs", "log", done, server=server.base_url)
+        assert printed.code == 0 and printed.out.split() == [str(i) for i in range(1, 50_001)]
+        long = await submit(server, "long", "shell", {"command": LONG})
+        pids = await _pids(server, long)
+        listed = await cronwheel("workers", "ls", "--json", server=server.base_url)
+        [shown] = listed.json()["workers"]
+        assert (shown["name"], shown["busy"], shown["online"]) == ("cli-w", 1, True)
+        here = await cronwheel("workers", "runs", "127.0.0.1", "--json", server=server.base_url)
+        assert [r["id"] for r in here.json()["runs"]] == [long]
+        killed = await cronwheel("runs", "kill", long, server=server.base_url)
+        assert killed.code == 0 and "being killed" in killed.out
+        assert (await finished(server, long, timeout=10))["state"] == "killed"
+        await until(_gone(pids), "the process tree to be gone", 5)
+        again = await cronwheel("runs", "kill", long, server=server.base_url)
+        assert again.code == 1 and "already killed" in again.err

@@ -167,6 +167,24 @@ class Client:
         status, answer = self._call("GET", f"/v1/runs/{quote(run_id, safe='')}")
         return _object(answer, status)
 
+    def kill_run(self, run_id: str) -> JsonObject:
+        status, answer = self._call("POST", f"/v1/runs/{quote(run_id, safe='')}/kill")
+        return _object(answer, status)
+
+    def run_log(self, run_id: str, params: dict[str, str | int]) -> JsonObject:
+        """One page of a run's output (see docs/workers.md)."""
+        status, answer = self._call("GET", f"/v1/runs/{quote(run_id, safe='')}/log",
+                                    params=params)
+        return _object(answer, status)
+
+    def workers(self) -> JsonObject:
+        status, answer = self._call("GET", "/v1/workers")
+        return _object(answer, status)
+
+    def runs_on_host(self, host: str) -> JsonObject:
+        status, answer = self._call("GET", f"/v1/workers/{quote(host, safe='')}/runs")
+        return _object(answer, status)
+
     def cluster(self) -> JsonObject:
         """The nodes sharing the server's database."""
         status, answer = self._call("GET", "/v1/cluster")

@@ -9,6 +9,7 @@ import typer
 
 from cronwheel.cli.jobs import Server, cluster, jobs_app, runs_app
 from cronwheel.cli.schedule import schedule_app
+from cronwheel.cli.workers import workers_app
 
 if TYPE_CHECKING:  # imported where used: the client commands start faster without pydantic
     from cronwheel.settings import Settings
@@ -18,6 +19,7 @@ app = typer.Typer(help="cronwheel: a self-hosted job scheduling service.", no_ar
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(runs_app, name="runs")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(workers_app, name="workers")
 app.command("cluster")(cluster)
 
 
