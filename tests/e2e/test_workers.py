@@ -228,6 +228,38 @@ async def test_round_robin_and_broadcast_over_real_workers(server: RunningServer
         assert f"ran on {name}" in await read_all(server, run_id, worker=name)
 
 
+async def _nodes(server: RunningServer, key: str, count: int, spec: dict[str, Any],
+                 route: str, spaced: bool = False) -> list[str]:
+    """Run `key` `count` times (the first run, then triggers) and say where each ran."""
+    runs = [await submit(server, key, "shell", spec, route=route, group="fleet")]
+    for _ in range(count - 1):
+        if spaced:  # the next run is handed over once the previous one is under way
+            await until(lambda: _has_task(server, runs[-1]), "the previous run to start")
+        runs.append((await server.client.post(f"/v1/jobs/{key}/trigger")).json()["id"])
+    return [(await finished(server, r))["attempt_log"][0]["node"] for r in runs]
+
+
+async def test_random_least_busy_consistent_hash_and_failover_over_real_workers(
+    server: RunningServer,
+) -> None:
+    quick = {"command": "true"}
+    async with workers(server, "fl-a", "fl-b", "fl-c", group="fleet") as procs:
+        hashed = await _nodes(server, "hashed", 6, quick, "consistent-hash")
+        assert len(set(hashed)) == 1  # one key, one worker
+        spread = await _nodes(server, "spread", 12, quick, "random")
+        assert len(set(spread)) >= 2  # all twelve on one of three: p = 3^-11
+        busy = await _nodes(server, "busy", 3, {"command": "sleep 1"}, "least-busy",
+                            spaced=True)
+        assert sorted(busy) == ["fl-a", "fl-b", "fl-c"]  # each went to an idle worker
+        first = await _nodes(server, "first", 3, quick, "failover")
+        assert first == ["fl-a"] * 3
+        procs["fl-a"].send_signal(signal.SIGTERM)  # leaves cleanly: the next takes over
+        await procs["fl-a"].wait()
+        assert (await server.client.post("/v1/jobs/first/trigger")).status_code == 202
+        runs = await _runs(server, "first")
+        assert (await finished(server, runs[0]["id"]))["attempt_log"][0]["node"] == "fl-b"
+
+
 # -- kill, timeout, retry ------------------------------------------------------------------
 
 
