@@ -30,7 +30,7 @@ async def running_server(
     database: Path | str, run_engine: bool = True, **settings: Any
 ) -> AsyncIterator[RunningServer]:
     url = database if isinstance(database, str) else f"sqlite:///{database}"
-    port = free_port()
+    port = settings.pop("port", None) or free_port()
     config = Settings(database_url=url, port=port, **settings)
     node = Node(config, run_engine=run_engine)
     app = create_app(node=node)

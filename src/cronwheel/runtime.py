@@ -107,6 +107,8 @@ class Node:
 
     async def start(self) -> None:
         await self.store.start()
+        if self.run_engine:
+            await self.workers.start()
         await self.duties.start()
         if self.run_engine:
             if self.store.is_sqlite:  # one node per file: every old lease is a dead process's

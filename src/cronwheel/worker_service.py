@@ -26,6 +26,7 @@ from cronwheel.store.workers import ALL_JOBS, Settled
 STREAMS = ("log", "result")
 MAX_LEASE_WAIT_S = 30.0
 MAX_CAPACITY = 10_000
+RESTART_GRACE_US = 10 * US_PER_S
 
 
 class WorkerHub:
@@ -169,6 +170,11 @@ class WorkerService:
         await self.store.workers.stop(worker_id, self.clock.now())
         self.hub.forget(worker_id)
         await self.reap()
+
+    async def start(self) -> None:
+        """Workers could not heartbeat while no node answered: give them time to come back
+        before their tasks are judged lost."""
+        await self.store.workers.grace(self.clock.now() + max(self.lease_us, RESTART_GRACE_US))
 
     async def reap(self) -> None:
         """Settle tasks whose worker went quiet; each node runs it every heartbeat."""

@@ -24,6 +24,7 @@ import pytest
 from tests.receivers import HttpReceiver
 from tests.servers import RunningServer, running_server
 from tests.stores import postgres_database
+from tests.support import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 LEASE_S = 2.0
@@ -408,3 +409,35 @@ async def test_cli_reads_logs_lists_workers_and_kills(server: RunningServer) -> 
         await until(_gone(pids), "the process tree to be gone", 5)
         again = await cronwheel("runs", "kill", long, server=server.base_url)
         assert again.code == 1 and "already killed" in again.err
+
+
+# -- the server restarts while a worker runs a task ----------------------------------------
+
+
+async def test_a_task_survives_a_server_restart_longer_than_the_worker_lease(
+    tmp_path: Path,
+) -> None:
+    database, port = tmp_path / "cw.db", free_port()
+    marker = tmp_path / "ran"
+    script = f"echo once >> {marker}; sleep 6; echo finished"
+    async with running_server(database, port=port, worker_lease_seconds=LEASE_S) as first:
+        base = first.base_url
+        procs_cm = workers(first, "steady", concurrency=1)
+        procs = await procs_cm.__aenter__()
+        run_id = await submit(first, "through-restart", "shell", {"command": script},
+                              retry={"max_attempts": 3, "initial_backoff": 0.1})
+        await until(lambda: _has_task(first, run_id), "the task to start")
+    try:
+        await asyncio.sleep(LEASE_S * 2)  # no server: the worker's heartbeats fail
+        async with running_server(database, port=port, worker_lease_seconds=LEASE_S,
+                                  heartbeat_seconds=0.1) as again:  # reaps every 0.1 s
+            assert again.base_url == base
+            run = await finished(again, run_id, timeout=30)
+            log = await read_all(again, run_id)
+            assert run["state"] == "succeeded", run
+            assert [a["outcome"] for a in run["attempt_log"]] == ["success"]  # not re-run
+            assert marker.read_text() == "once\n" and "finished" in log
+            procs["steady"].send_signal(signal.SIGTERM)
+    finally:
+        with contextlib.suppress(Exception):
+            await procs_cm.__aexit__(None, None, None)

@@ -126,6 +126,16 @@ class WorkerStore:
 
         return await self._sql.writes.run(op, urgent=True)
 
+    async def grace(self, until: Micros) -> None:
+        """Give every task in hand time to be renewed again (a node starting after an outage
+        that kept workers from heartbeating must not declare their tasks lost at once)."""
+
+        async def op(conn: AsyncConnection) -> None:
+            await conn.execute(update(tasks).where(_live(), tasks.c.lease_until < until)
+                               .values(lease_until=until))
+
+        await self._sql.writes.run(op, urgent=True)
+
     async def stop(self, worker_id: str, now: Micros) -> None:
         """A worker leaving: its unfinished tasks lapse at once and are settled by `reap`."""
 
