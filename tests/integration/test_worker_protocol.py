@@ -618,3 +618,20 @@ async def test_an_alert_the_webhook_refuses_is_kept_to_be_sent_again(
     [alert] = shown
     assert (alert["state"], alert["tries"], alert["error"]) == (
         "pending", 1, "webhook answered 500")
+
+
+async def test_callback_jobs_alert_on_failures_too(
+    server: RunningServer, receiver: HttpReceiver,
+) -> None:
+    receiver.script = [500, 500]  # the two callbacks fail; the alert is answered 200
+    alert_url = receiver.url.replace("/callback", "/alert")
+    body = {"key": "cb-alert", "schedule": {"kind": "once", "at": "2099-01-01T00:00:00Z"},
+            "target": {"kind": "http", "url": receiver.url},
+            "retry": {"max_attempts": 1}, "alert": {"after": 2, "webhook": alert_url}}
+    assert (await server.client.post("/v1/jobs", json=body)).status_code == 201
+    for n in range(2):
+        run_id = await trigger(server, "cb-alert")
+        await receiver.wait_for(n + 1)
+        await until_state(server, run_id, "failed")
+    [*_, alert] = await receiver.wait_for(3)
+    assert alert.path == "/alert" and alert.json()["failures"] == 2
