@@ -364,12 +364,14 @@ async def test_a_worker_killed_mid_run_has_its_run_retried_on_another(tmp_path: 
         killed = time.monotonic()
         run = await finished(server, run_id, timeout=30)
         took = time.monotonic() - killed
+        orphan_gone = await _group_gone(int(marker.read_text()), 10)
         _reap_orphan(marker)
         log = await read_all(server, run_id)
     assert run["state"] == "succeeded", run
     assert [(a["outcome"], a["node"]) for a in run["attempt_log"]] == [
         ("abandoned", "fo-a"), ("success", "fo-b")]
     assert took < LEASE_S + 5
+    assert orphan_gone  # the dead worker's guard killed the first attempt's processes
     assert "done on fo-b" in log
 
 
@@ -378,9 +380,19 @@ async def _has_task(server: RunningServer, run_id: str) -> bool:
     return any(t["state"] == "running" for t in tasks)
 
 
+async def _group_gone(pgid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
 def _reap_orphan(marker: Path) -> None:
-    """The SIGKILLed worker's job lives on, as it would on a real machine: end it here.
-    It leads its own process group (workers start each job in a session of its own)."""
+    """Should the guard have failed, end the job here: it leads its own process group."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(int(marker.read_text()), signal.SIGKILL)
 

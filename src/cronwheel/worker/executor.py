@@ -28,6 +28,7 @@ from cronwheel import jobtypes
 from cronwheel.domain.errors import InvalidField
 from cronwheel.jobtypes import Launch, LaunchContext, LaunchError
 from cronwheel.worker.client import Task
+from cronwheel.worker.guard import Guard
 from cronwheel.worker.settings import DATABASES_ENV
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ class Execution:
     databases: Mapping[str, str] = field(default_factory=dict)
     kill_grace_s: float = 2.0
     worker: str = ""  # this worker's name, for CRONWHEEL_WORKER
+    guard: Guard | None = None  # kills the task's processes if the worker dies
     pgid: int | None = None  # the task's process group, once started
     _kill: asyncio.Event = field(default_factory=asyncio.Event)
     _kill_reason: str = "killed on request"
@@ -123,7 +125,13 @@ class Execution:
             await self.log.write(f"cronwheel: cannot start the task: {message}\n".encode())
             return Outcome("error", error=message)
         self.pgid = proc.pid  # a session leader's group id is its pid
-        reason = await self._supervise(proc)
+        if self.guard is not None:
+            self.guard.watch(self.pgid)
+        try:
+            reason = await self._supervise(proc)
+        finally:
+            if self.guard is not None:
+                self.guard.forget(self.pgid)
         if reason == "timeout":
             text = f"timed out after {self.task.timeout:g} s"
             await self.log.write(f"\ncronwheel: {text}: the task's processes were stopped\n"
@@ -233,11 +241,13 @@ def _start_error(exc: Exception) -> str:
 
 def group_members(pgid: int) -> list[int]:
     """The live processes of a group (zombies do not count: they hold nothing but a pid)."""
+    try:
+        os.killpg(pgid, 0)  # cheap, and the usual answer once a task has ended: none left
+    except ProcessLookupError:
+        return []
+    except PermissionError:
+        pass
     if not os.path.isdir("/proc"):
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return []
         return [pgid]
     members = []
     for entry in os.scandir("/proc"):

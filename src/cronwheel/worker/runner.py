@@ -27,6 +27,7 @@ from cronwheel.worker.client import (
     WorkerClient,
 )
 from cronwheel.worker.executor import Execution, Outcome
+from cronwheel.worker.guard import Guard
 from cronwheel.worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class Worker:
         self._slot_free = asyncio.Event()
         self._abandon = asyncio.Event()  # give up reporting: the process is leaving
         self._register_lock = asyncio.Lock()
+        self.guard = Guard()
 
     @property
     def worker_id(self) -> str:
@@ -70,6 +72,7 @@ class Worker:
         self.request_stop()
 
     async def run(self) -> None:
+        await self.guard.start()
         try:
             if not await self._register():
                 return
@@ -83,6 +86,7 @@ class Worker:
                     await heartbeat
             await self._say_stop()
         finally:
+            await self.guard.close()
             if self._own_client:
                 await self.client.close()
 
@@ -188,7 +192,8 @@ class Worker:
         logs = OutputStream(self.client, worker_id, task.task_id, "log")
         result = OutputStream(self.client, worker_id, task.task_id, "result", drop_after=None)
         execution = Execution(task, logs, result, self.settings.databases,
-                              self.settings.kill_grace_s, worker=self.settings.name)
+                              self.settings.kill_grace_s, worker=self.settings.name,
+                              guard=self.guard)
         full = len(self.running) >= self.settings.concurrency  # the server sent more than max
         if task.task_id in self.running:
             log.warning("task %s: leased again while it runs here; ignored", task.task_id)
