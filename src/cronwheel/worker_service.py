@@ -35,6 +35,10 @@ class WorkerHub:
 
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self.epoch = 0  # bumped when workers or switches change here: caches start over
+
+    def changed(self) -> None:
+        self.epoch += 1
 
     def notify(self, worker_id: str) -> None:
         event = self._events.get(worker_id)
@@ -116,6 +120,7 @@ class WorkerService:
             raise InvalidField(f"capacity must be between 1 and {MAX_CAPACITY}", "capacity")
         info = WorkerInfo(new_id(), name, host[:255], checked, capacity, version[:32])
         await self.store.workers.register(info, self.clock.now())
+        self.hub.changed()
         return info
 
     async def heartbeat(self, worker_id: str, running: Sequence[str]) -> list[str]:
@@ -169,6 +174,7 @@ class WorkerService:
     async def stop(self, worker_id: str) -> None:
         await self.store.workers.stop(worker_id, self.clock.now())
         self.hub.forget(worker_id)
+        self.hub.changed()
         await self.reap()
 
     async def start(self) -> None:
@@ -270,6 +276,7 @@ class WorkerService:
         await self.store.workers.set_switches(
             job.id, target.group, changes, self.clock.now(), self.online_after()
         )
+        self.hub.changed()
 
     async def _known(self, changes: dict[str, bool], group: str | None) -> None:
         """Switches name workers that exist (a stopped one too: an operator may keep a
@@ -286,3 +293,4 @@ class WorkerService:
         await self.store.workers.set_switches(
             ALL_JOBS, None, changes, self.clock.now(), self.online_after()
         )
+        self.hub.changed()

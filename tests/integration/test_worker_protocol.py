@@ -433,10 +433,10 @@ async def test_output_past_its_retention_is_purged_and_reads_as_ended(
 
 async def test_log_of_a_run_no_worker_ran_names_the_run(server: RunningServer,
                                                        receiver: HttpReceiver) -> None:
-    body = {"key": "callback", "schedule": {"kind": "once", "after": 0},
+    body = {"key": "callback", "schedule": {"kind": "once", "at": "2099-01-01T00:00:00Z"},
             "target": {"kind": "http", "url": receiver.url}}
     await server.client.post("/v1/jobs", json=body)
-    [run] = (await server.client.get("/v1/jobs/callback/runs")).json()["runs"]
+    run = {"id": await trigger(server, "callback")}
     answer = await server.client.get(f"/v1/runs/{run['id']}/log")
     assert answer.status_code == 404 and answer.json()["error"]["field"] == "run_id"
     bad = await server.client.get(f"/v1/runs/{run['id']}/log", params={"stream": "other"})

@@ -2,22 +2,33 @@
 
 The run's outcome comes later, reported by the workers (see `WorkerService.finish`). When
 no worker of the group is online and switched on for the job, the attempt fails retryably.
+
+Who is online, how busy, and which switches are off are read from the database at most every
+`FRESH_S` per group and job (every hand-off reading them made the server the bottleneck);
+a change made through this node (a registration, a stop, a switch) is seen at once, one
+made through another node within `FRESH_S`.
 """
 
 from __future__ import annotations
 
 import random
+import time
+import zlib
 from collections import OrderedDict
+from dataclasses import replace
 
 from cronwheel.contracts import Clock, Delivery, DeliveryResult
-from cronwheel.domain.routing import choose
+from cronwheel.domain.routing import Candidate, choose
 from cronwheel.domain.runs import AttemptOutcome
+from cronwheel.domain.time import US_PER_S
 from cronwheel.domain.worker_target import WorkerTarget
 from cronwheel.ids import new_id
 from cronwheel.store import SqlStore
 from cronwheel.worker_service import DEFAULT_TIMINGS, WorkerHub, WorkerTimings
 
-TURNS_KEPT = 100_000  # jobs remembered for round-robin; the oldest start again from zero
+TURNS_KEPT = 100_000  # jobs remembered for round-robin; the oldest start again
+SWITCHES_KEPT = 10_000
+FRESH_S = 0.25
 
 
 class WorkerTransport:
@@ -29,24 +40,60 @@ class WorkerTransport:
         self._clock = clock
         self._hub = hub
         self._owner = owner
-        self._timings = timings
+        self._lease_us = round(timings.lease_s * US_PER_S)
         self._turns: OrderedDict[str, int] = OrderedDict()
+        self._groups: dict[str, tuple[float, int, list[Candidate]]] = {}
+        self._off: OrderedDict[str, tuple[float, int, frozenset[str]]] = OrderedDict()
 
     def _turn(self, job_id: str) -> int:
-        turn = self._turns.pop(job_id, -1) + 1
+        """Round-robin per job, starting where the job's id says: one-shot jobs (one run
+        each) spread over the workers instead of all going to the first."""
+        turn = self._turns.pop(job_id, zlib.crc32(job_id.encode()) - 1) + 1
         self._turns[job_id] = turn
         if len(self._turns) > TURNS_KEPT:
             self._turns.popitem(last=False)
         return turn
 
+    def _fresh(self, at: float, epoch: int) -> bool:
+        return epoch == self._hub.epoch and time.monotonic() - at < FRESH_S
+
+    async def _group(self, group: str) -> list[Candidate]:
+        cached = self._groups.get(group)
+        if cached is not None and cached[2] and self._fresh(cached[0], cached[1]):
+            return cached[2]
+        epoch = self._hub.epoch
+        found = await self._store.workers.candidates(
+            group, None, self._clock.now() - self._lease_us)
+        self._groups[group] = (time.monotonic(), epoch, found)
+        return found
+
+    async def _switched_off(self, job_id: str) -> frozenset[str]:
+        cached = self._off.get(job_id)
+        if cached is not None and self._fresh(cached[0], cached[1]):
+            return cached[2]
+        epoch = self._hub.epoch
+        switches = await self._store.workers.switches(job_id)
+        off = frozenset(name for name, on in switches.items() if not on)
+        self._off[job_id] = (time.monotonic(), epoch, off)
+        self._off.move_to_end(job_id)
+        if len(self._off) > SWITCHES_KEPT:
+            self._off.popitem(last=False)
+        return off
+
+    def _took(self, group: str, picks: list[Candidate]) -> None:
+        """Count the hand-off in the cached load, so least-busy spreads between reads."""
+        cached = self._groups.get(group)
+        if cached is None:
+            return
+        ids = {p.id for p in picks}
+        loaded = [replace(c, busy=c.busy + 1) if c.id in ids else c for c in cached[2]]
+        self._groups[group] = (cached[0], cached[1], loaded)
+
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
         target = delivery.target
         assert isinstance(target, WorkerTarget)
-        now = self._clock.now()
-        lease_us = round(self._timings.lease_s * 1_000_000)
-        candidates = await self._store.workers.candidates(
-            target.group, delivery.job_id, now - lease_us
-        )
+        off = await self._switched_off(delivery.job_id)
+        candidates = [c for c in await self._group(target.group) if c.name not in off]
         picks = choose(target.route, candidates, delivery.key, self._turn(delivery.job_id),
                        random.random())
         if not picks:
@@ -54,12 +101,14 @@ class WorkerTransport:
                 AttemptOutcome.ERROR, retryable=True,
                 error=f"no online worker of group {target.group!r} may run this job",
             )
+        now = self._clock.now()
         handed = await self._store.workers.hand_off(
             self._owner, delivery.run_id, delivery.attempt, delivery.job_id,
             [(new_id(), c.id, c.name, c.host) for c in picks],
-            now, now + lease_us,
+            now, now + self._lease_us,
         )
         if handed:
+            self._took(target.group, picks)
             for pick in picks:
                 self._hub.notify(pick.id)
         return DeliveryResult(AttemptOutcome.SUCCESS, handed_off=True)

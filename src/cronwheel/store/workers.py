@@ -241,8 +241,13 @@ class WorkerStore:
 
     # -- assignment ----------------------------------------------------------------------
 
-    async def candidates(self, group: str, job_id: str, online_after: Micros) -> list[Candidate]:
-        off = {name for name, on in (await self.switches(job_id)).items() if not on}
+    async def candidates(
+        self, group: str, job_id: str | None, online_after: Micros
+    ) -> list[Candidate]:
+        """Online workers of the group, with their load; less those switched off for the
+        job (when a job is given)."""
+        off = set() if job_id is None else {
+            name for name, on in (await self.switches(job_id)).items() if not on}
         query = select(workers).where(
             workers.c.stopped_at.is_(None),
             workers.c.heartbeat_at >= online_after,
