@@ -635,3 +635,31 @@ async def test_callback_jobs_alert_on_failures_too(
         await until_state(server, run_id, "failed")
     [*_, alert] = await receiver.wait_for(3)
     assert alert.path == "/alert" and alert.json()["failures"] == 2
+
+
+async def test_a_task_whose_job_left_the_workers_is_never_sent(
+    server: RunningServer, receiver: HttpReceiver,
+) -> None:
+    w = await worker(server, "late")
+    key = await job(server)
+    run_id = await trigger(server, key)
+    await asyncio.sleep(0.3)  # handed to `late`, not leased yet
+    body = {"key": key, "schedule": {"kind": "once", "at": "2099-01-01T00:00:00Z"},
+            "target": {"kind": "http", "url": receiver.url}, "retry": {"max_attempts": 1}}
+    replaced = await server.client.post("/v1/jobs", json=body, params={"replace": "true"})
+    assert replaced.status_code == 200, replaced.text
+    assert await w.lease(5, 0.5) == []  # not sent, and no server error
+    done = await until_state(server, run_id, "failed")
+    assert done["attempt_log"][0]["error"] == "late: error the job no longer runs on workers"
+
+
+async def test_a_task_of_a_run_killed_before_its_lease_is_never_sent(
+    server: RunningServer,
+) -> None:
+    w = await worker(server, "slowpoke")
+    run_id = await trigger(server, await job(server))
+    await asyncio.sleep(0.3)
+    assert (await server.client.post(f"/v1/runs/{run_id}/kill")).status_code == 202
+    assert await w.lease(5, 0.5) == []
+    done = await until_state(server, run_id, "killed")
+    assert [a["outcome"] for a in done["attempt_log"]] == ["killed"]

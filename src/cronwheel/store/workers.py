@@ -307,24 +307,39 @@ class WorkerStore:
                 .returning(*tasks.c)
             )
             leased = [task_from_row(r) for r in taken.mappings()]
-            return await self._work(conn, leased)
+            work, stale = await self._work(conn, leased)
+            for task, state, reason in stale:  # never sent: end them here
+                await conn.execute(update(tasks).where(tasks.c.id == task.id).values(
+                    state=state.value, finished_at=now, error=reason))
+                await self._settle(conn, task.run_id, task.attempt, now)
+            return work
 
         return await self._sql.writes.run(op, urgent=True)
 
-    async def _work(self, conn: AsyncConnection, leased: list[Task]) -> list[TaskWork]:
+    async def _work(
+        self, conn: AsyncConnection, leased: list[Task]
+    ) -> tuple[list[TaskWork], list[tuple[Task, TaskState, str]]]:
+        """What to send for each leased task; and the tasks not worth sending, with why:
+        their run was killed or replaced meanwhile, or the job no longer runs on workers."""
         run_rows = await conn.execute(select(runs).where(runs.c.id.in_([t.run_id for t in leased])))
         by_run = {r["id"]: run_from_row(r) for r in run_rows.mappings()}
         job_rows = await conn.execute(select(jobs).where(jobs.c.id.in_([t.job_id for t in leased])))
         by_job = {r["id"]: job_from_row(r) for r in job_rows.mappings()}
-        work = []
+        work, stale = [], []
         for task in sorted(leased, key=lambda t: t.created_at):
-            run, job = by_run[task.run_id], by_job[task.job_id]
+            run, job = by_run.get(task.run_id), by_job.get(task.job_id)
+            if run is None or job is None or run.state is not RunState.RUNNING \
+                    or task.kill_requested:
+                stale.append((task, TaskState.KILLED, "the run ended before the task started"))
+                continue
             target = job.spec.target
-            assert isinstance(target, WorkerTarget)
+            if not isinstance(target, WorkerTarget):
+                stale.append((task, TaskState.ERROR, "the job no longer runs on workers"))
+                continue
             payload = run.payload_override if run.has_override else job.spec.payload
             work.append(TaskWork(task, job.spec.namespace, job.spec.key, target.job_type,
                                  target.spec, target.timeout, payload, run.scheduled_at))
-        return work
+        return work, stale
 
     # -- output --------------------------------------------------------------------------
 
