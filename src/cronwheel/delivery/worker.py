@@ -11,6 +11,8 @@ made through another node within `FRESH_S`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import time
 import zlib
@@ -24,6 +26,7 @@ from cronwheel.domain.time import US_PER_S
 from cronwheel.domain.worker_target import WorkerTarget
 from cronwheel.ids import new_id
 from cronwheel.store import SqlStore
+from cronwheel.store.workers import HandOff
 from cronwheel.worker_service import DEFAULT_TIMINGS, WorkerHub, WorkerTimings
 
 TURNS_KEPT = 100_000  # jobs remembered for round-robin; the oldest start again
@@ -44,6 +47,8 @@ class WorkerTransport:
         self._turns: OrderedDict[str, int] = OrderedDict()
         self._groups: dict[str, tuple[float, int, list[Candidate]]] = {}
         self._off: OrderedDict[str, tuple[float, int, frozenset[str]]] = OrderedDict()
+        self._batch: list[tuple[HandOff, asyncio.Future[bool]]] = []
+        self._flushing: asyncio.Task[None] | None = None
 
     def _turn(self, job_id: str) -> int:
         """Round-robin per job, starting where the job's id says: one-shot jobs (one run
@@ -101,17 +106,42 @@ class WorkerTransport:
                 AttemptOutcome.ERROR, retryable=True,
                 error=f"no online worker of group {target.group!r} may run this job",
             )
-        now = self._clock.now()
-        handed = await self._store.workers.hand_off(
-            self._owner, delivery.run_id, delivery.attempt, delivery.job_id,
-            [(new_id(), c.id, c.name, c.host) for c in picks],
-            now, now + self._lease_us,
-        )
+        handed = await self._hand_off(HandOff(
+            delivery.run_id, delivery.attempt, delivery.job_id,
+            tuple((new_id(), c.id, c.name, c.host) for c in picks)))
         if handed:
             self._took(target.group, picks)
             for pick in picks:
                 self._hub.notify(pick.id)
         return DeliveryResult(AttemptOutcome.SUCCESS, handed_off=True)
 
+    async def _hand_off(self, item: HandOff) -> bool:
+        """Join the hand-off being gathered: the deliveries of one fire batch arrive in the
+        same turn of the loop and go to the database as one write."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._batch.append((item, future))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.create_task(self._flush(), name="cronwheel-hand-off")
+        return await future
+
+    async def _flush(self) -> None:
+        while self._batch:
+            await asyncio.sleep(0)  # let the rest of this turn's deliveries join
+            batch, self._batch = self._batch, []
+            now = self._clock.now()
+            try:
+                moved = await self._store.workers.hand_off(
+                    self._owner, [item for item, _ in batch], now, now + self._lease_us)
+            except Exception as exc:  # each delivery reports it; its run is retried
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+            else:
+                for item, future in batch:
+                    if not future.done():
+                        future.set_result(item.run_id in moved)
+
     async def aclose(self) -> None:
-        return None
+        if self._flushing is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flushing

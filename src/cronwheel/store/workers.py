@@ -8,10 +8,11 @@ rescue takes it; its tasks carry their own leases, renewed by their worker's hea
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -49,11 +50,25 @@ if TYPE_CHECKING:
     from cronwheel.store.sql import SqlStore
 
 ALL_JOBS = "*"
+HAND_OFF_CHUNK = 400  # runs per statement: two parameters each, under SQLite's limit
 Settled = tuple[str, RunState, Micros | None]  # run id, its new state, when it is due again
 LIVE = [s.value for s in LIVE_STATES]
 ERROR_LIMIT = 2_000
 NODE_LIMIT = 64  # attempts.node
 STREAM_COLUMNS = {"log": tasks.c.log_size, "result": tasks.c.result_size}
+
+
+@dataclass(frozen=True, slots=True)
+class HandOff:
+    run_id: str
+    attempt: int
+    job_id: str
+    picks: tuple[tuple[str, str, str, str], ...]  # (task id, worker id, name, host)
+
+
+def _chunks(items: Sequence[HandOff], size: int) -> Iterator[Sequence[HandOff]]:
+    for start in range(0, len(items), size):
+        yield items[start: start + size]
 
 
 def _live() -> ColumnElement[bool]:
@@ -262,30 +277,39 @@ class WorkerStore:
         ]
 
     async def hand_off(
-        self, owner: str, run_id: str, attempt: int, job_id: str,
-        picks: Sequence[tuple[str, str, str, str]], now: Micros, lease_until: Micros,
-    ) -> bool:
-        """Create one task per pick (task id, worker id, name, host) and hand the run over,
-        if this owner still holds this attempt (else nothing is written)."""
+        self, owner: str, items: Sequence[HandOff], now: Micros, lease_until: Micros
+    ) -> set[str]:
+        """Hand runs to workers, one task per pick, for the runs this owner still holds at
+        that attempt (the others were cancelled or taken meanwhile: nothing is written for
+        them). One transaction and two statements for a whole fire batch. Returns the run
+        ids handed over."""
 
-        async def op(conn: AsyncConnection) -> bool:
-            held = and_(runs.c.id == run_id, runs.c.lease_owner == owner,
-                        runs.c.attempts == attempt, runs.c.state == RunState.RUNNING.value)
-            moved = await conn.execute(
-                update(runs).where(held).values(lease_owner=WORKERS_OWNER,
-                                                lease_until=HANDED_OFF, due_at=HANDED_OFF)
-            )
-            if moved.rowcount == 0:
-                return False
-            await conn.execute(tasks.insert(), [
-                {"id": task_id, "run_id": run_id, "attempt": attempt, "job_id": job_id,
+        async def op(conn: AsyncConnection) -> set[str]:
+            moved: set[str] = set()
+            for chunk in _chunks(items, HAND_OFF_CHUNK):
+                found = await conn.execute(
+                    update(runs).where(
+                        tuple_(runs.c.id, runs.c.attempts).in_(
+                            [(i.run_id, i.attempt) for i in chunk]),
+                        runs.c.lease_owner == owner,
+                        runs.c.state == RunState.RUNNING.value,
+                    ).values(lease_owner=WORKERS_OWNER, lease_until=HANDED_OFF,
+                             due_at=HANDED_OFF)
+                    .returning(runs.c.id)
+                )
+                moved.update(found.scalars())
+            rows = [
+                {"id": task_id, "run_id": i.run_id, "attempt": i.attempt, "job_id": i.job_id,
                  "worker_id": worker_id, "worker_name": name, "host": host,
                  "state": TaskState.ASSIGNED.value, "created_at": now,
                  "lease_until": lease_until, "kill_requested": False, "log_size": 0,
                  "result_size": 0}
-                for task_id, worker_id, name, host in picks
-            ])
-            return True
+                for i in items if i.run_id in moved
+                for task_id, worker_id, name, host in i.picks
+            ]
+            if rows:
+                await conn.execute(tasks.insert(), rows)
+            return moved
 
         return await self._sql.writes.run(op, urgent=True)
 
