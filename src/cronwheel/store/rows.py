@@ -39,6 +39,11 @@ def _retry(text: str) -> RetryPolicy:
     return RetryPolicy(*orjson.loads(text))
 
 
+def retry_from_text(text: str) -> RetryPolicy:
+    """A job's stored retry policy (`jobs.retry`), parsed once per distinct text."""
+    return _retry(text)
+
+
 def _schedule(text: str) -> Schedule:
     return schedule_from_dict(orjson.loads(text), 0)
 

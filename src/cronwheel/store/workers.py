@@ -35,7 +35,7 @@ from cronwheel.domain.tasks import (
 from cronwheel.domain.time import Micros
 from cronwheel.domain.worker_target import WorkerTarget
 from cronwheel.store.alerts import count_outcomes
-from cronwheel.store.rows import attempt_values, job_from_row, run_from_row
+from cronwheel.store.rows import attempt_values, job_from_row, retry_from_text, run_from_row
 from cronwheel.store.tables import (
     attempts,
     jobs,
@@ -450,17 +450,16 @@ class WorkerStore:
 
         async def op(conn: AsyncConnection) -> Settled | None:
             found = await conn.execute(
-                select(tasks.c.run_id, tasks.c.attempt).where(
-                    tasks.c.id == task_id, tasks.c.worker_id == worker_id, _live())
+                update(tasks).where(
+                    tasks.c.id == task_id, tasks.c.worker_id == worker_id, _live()
+                ).values(
+                    state=state.value, finished_at=now, exit_code=exit_code,
+                    error=None if error is None else error[:ERROR_LIMIT],
+                ).returning(tasks.c.run_id, tasks.c.attempt)
             )
             row = found.first()
-            if row is None:
+            if row is None:  # nothing was written
                 raise Conflict("the task is no longer held by this worker", "task_id")
-            await conn.execute(
-                update(tasks).where(tasks.c.id == task_id).values(
-                    state=state.value, finished_at=now, exit_code=exit_code,
-                    error=None if error is None else error[:ERROR_LIMIT])
-            )
             return await self._settle(conn, row.run_id, row.attempt, now)
 
         return await self._sql.writes.run(op, urgent=True)
@@ -498,21 +497,20 @@ class WorkerStore:
         )).mappings())
         if any(r["state"] in LIVE for r in rows):
             return None
-        run_row = (await conn.execute(
-            select(runs).where(runs.c.id == run_id, runs.c.attempts == attempt,
-                               runs.c.lease_owner == WORKERS_OWNER,
-                               runs.c.state == RunState.RUNNING.value)
-        )).mappings().first()
-        if run_row is None:
+        held = (await conn.execute(
+            select(runs.c.job_id, jobs.c.retry, jobs.c.failures)
+            .select_from(runs.join(jobs, jobs.c.id == runs.c.job_id))
+            .where(runs.c.id == run_id, runs.c.attempts == attempt,
+                   runs.c.lease_owner == WORKERS_OWNER,
+                   runs.c.state == RunState.RUNNING.value)
+        )).first()
+        if held is None:
             return None  # cancelled or settled meanwhile
         ends = [TaskEnd(r["worker_name"], TaskState(r["state"]), r["exit_code"], r["error"])
                 for r in sorted(rows, key=lambda r: r["worker_name"])]
         summary = summarise(ends, any(r["kill_requested"] for r in rows))
-        job_row = (await conn.execute(select(jobs).where(jobs.c.id == run_row["job_id"]))
-                   ).mappings().one()
-        job = job_from_row(job_row)
-        state, due = after_attempt(job.spec.retry, attempt, summary.outcome, True, now,
-                                   random.random())
+        state, due = after_attempt(retry_from_text(held.retry), attempt, summary.outcome, True,
+                                   now, random.random())
         names = ",".join(e.worker_name for e in ends)
         error = None if summary.error is None else summary.error[:ERROR_LIMIT]
         await conn.execute(self._sql._insert(attempts).on_conflict_do_nothing(), [
@@ -527,8 +525,8 @@ class WorkerStore:
         await conn.execute(update(runs).where(runs.c.id == run_id).values(
             state=state.value, due_at=due, finished_at=now if terminal else None,
             last_error=error, lease_owner=None, lease_until=None))
-        if terminal:
-            await count_outcomes(conn, [(job.id, run_id, state, error)], now)
+        if state is RunState.FAILED or (state is RunState.SUCCEEDED and held.failures):
+            await count_outcomes(conn, [(held.job_id, run_id, state, error)], now)
         if due is not None:
             await self._sql.notify_run_due(conn, due)
         return run_id, state, due
