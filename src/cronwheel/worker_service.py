@@ -161,13 +161,14 @@ class WorkerService:
 
     async def finish(
         self, worker_id: str, task_id: str, outcome: str, exit_code: int | None,
-        error: str | None,
+        error: str | None, result: bytes | None = None,
     ) -> None:
+        """A task's end, with its result when small enough to come along."""
         state = FINISH_STATES.get(outcome)
         if state is None:
             raise InvalidField(f"outcome must be one of {sorted(FINISH_STATES)}", "outcome")
         settled = await self.store.workers.finish(
-            worker_id, task_id, state, exit_code, error, self.clock.now()
+            worker_id, task_id, state, exit_code, error, self.clock.now(), result
         )
         self._wake([settled] if settled else [])
 

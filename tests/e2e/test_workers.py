@@ -185,7 +185,7 @@ async def test_python_job_calls_the_function_and_keeps_its_return_value(
                            {"callable": "tests.worker.helpers:boom"})
         assert (await finished(server, ok))["state"] == "succeeded"
         assert (await finished(server, bad))["state"] == "failed"
-    assert orjson.loads(await read_all(server, ok, "result")) == 5
+    assert orjson.loads(await read_all(server, ok, "result")) == 5  # small: came inline
     assert "adding 2 and 3" in await read_all(server, ok)
     assert "this job is meant to fail" in await read_all(server, bad)
 
@@ -206,6 +206,14 @@ async def test_sql_job_runs_on_the_workers_postgres_database(server: RunningServ
     rows = [orjson.loads(line) for line in (await read_all(server, run_id, "result")).split()]
     assert rows == [{"n": 2, "square": 4}, {"n": 3, "square": 9}]
     assert other["state"] == "failed" and "nowhere" in await read_all(server, missing)
+
+
+async def test_a_result_too_big_to_come_inline_is_uploaded_whole(server: RunningServer) -> None:
+    async with workers(server, "w1"):
+        run_id = await submit(server, "big", "python", {"callable": "tests.worker.helpers:big",
+                                                        "args": [300_000]})
+        assert (await finished(server, run_id))["state"] == "succeeded"
+    assert orjson.loads(await read_all(server, run_id, "result")) == "x" * 300_000
 
 
 # -- routing -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -663,3 +664,22 @@ async def test_a_task_of_a_run_killed_before_its_lease_is_never_sent(
     assert await w.lease(5, 0.5) == []
     done = await until_state(server, run_id, "killed")
     assert [a["outcome"] for a in done["attempt_log"]] == ["killed"]
+
+
+async def test_a_small_result_comes_inline_with_the_finish(server: RunningServer) -> None:
+    w = await worker(server, "inline")
+    key = await job(server)
+    first, second, third = [await trigger(server, key) for _ in range(3)]
+    got = await assigned([w], 3)
+    tasks = {t["run_id"]: t["task_id"] for t in got["inline"]}
+    bad = await w.finish(tasks[first], "success", result="not base64!")
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "result"
+    await w.finish(tasks[first], "success", result=base64.b64encode(b'{"rows": 1}').decode())
+    await w.out(tasks[second], b"uploaded", 0, stream="result")  # an upload wins
+    await w.finish(tasks[second], "success", result=base64.b64encode(b"inline").decode())
+    await w.finish(tasks[third], "success")
+    for run_id, expected in ((first, '{"rows": 1}'), (second, "uploaded"), (third, "")):
+        await until_state(server, run_id, "succeeded")
+        page = (await server.client.get(f"/v1/runs/{run_id}/log",
+                                        params={"stream": "result"})).json()
+        assert (page["text"], page["end"]) == (expected, True)

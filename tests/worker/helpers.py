@@ -28,3 +28,7 @@ def context() -> dict[str, str]:
 
 def boom() -> None:
     raise RuntimeError("this job is meant to fail")
+
+
+def big(size: int) -> str:
+    return "x" * size

@@ -4,6 +4,8 @@ ask of them: which workers there are, what runs on a host, kill, logs, per-job s
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -26,6 +28,7 @@ router = APIRouter(prefix="/v1", tags=["workers"])
 MAX_PIECE = 4 * 1_048_576  # bytes of output per request
 MAX_PAGE = 1_048_576
 FOLLOW_POLL_S = 0.25
+MAX_INLINE_B64 = 4 * (64 * 1024 + 2) // 3 + 4  # 64 KB of result, base64-encoded
 Namespace = Annotated[str, Query(min_length=1, max_length=255)]
 
 
@@ -54,6 +57,8 @@ class FinishIn(_Strict):
     outcome: str
     exit_code: int | None = Field(None, ge=-(2**31), le=2**31 - 1)
     error: str | None = Field(None, max_length=100_000)
+    result: str | None = Field(None, max_length=MAX_INLINE_B64,
+                               description="a small result, base64; larger ones are uploaded")
 
 
 class SwitchIn(_Strict):
@@ -102,8 +107,14 @@ async def output(
 
 @router.post("/workers/{worker_id}/tasks/{task_id}/finish")
 async def finish(request: Request, worker_id: str, task_id: str, body: FinishIn) -> Json:
+    result = None
+    if body.result is not None:
+        try:
+            result = base64.b64decode(body.result, validate=True)
+        except binascii.Error:
+            raise InvalidField("result must be base64", "result") from None
     await workers_of(request).finish(worker_id, task_id, body.outcome, body.exit_code,
-                                     body.error)
+                                     body.error, result)
     return Json({"recorded": True})
 
 

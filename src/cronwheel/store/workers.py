@@ -443,7 +443,7 @@ class WorkerStore:
 
     async def finish(
         self, worker_id: str, task_id: str, state: TaskState, exit_code: int | None,
-        error: str | None, now: Micros,
+        error: str | None, now: Micros, result: bytes | None = None,
     ) -> Settled | None:
         """Record a task's end; once its attempt's last task ends, settle the run.
         Returns (run id, run state, next due) when the run changed."""
@@ -460,6 +460,14 @@ class WorkerStore:
             row = found.first()
             if row is None:  # nothing was written
                 raise Conflict("the task is no longer held by this worker", "task_id")
+            if result:  # the whole result, inline: only if none was uploaded
+                stored = await conn.execute(
+                    update(tasks).where(tasks.c.id == task_id, tasks.c.result_size == 0)
+                    .values(result_size=len(result))
+                )
+                if stored.rowcount:
+                    await conn.execute(task_output.insert().values(
+                        task_id=task_id, stream="result", offset=0, data=result))
             return await self._settle(conn, row.run_id, row.attempt, now)
 
         return await self._sql.writes.run(op, urgent=True)

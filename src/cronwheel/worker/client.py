@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import time
@@ -362,3 +363,38 @@ class OutputStream:
             self._buf[:0] = _marker(f"{lost} bytes of output lost by the server")
             self.offset = size
         self._space.set()
+
+
+INLINE_RESULT = 64 * 1024  # a result up to this size goes with the finish call
+
+
+class InlineResult:
+    """A task's result, held back to travel inside the finish call when it is small (most
+    are: an exit code, a short body), which saves a request and a write per task. A larger
+    one spills into its `OutputStream` and is uploaded as usual."""
+
+    def __init__(self, stream: OutputStream, limit: int = INLINE_RESULT) -> None:
+        self.stream = stream
+        self._limit = limit
+        self._held = bytearray()
+        self.spilled = False
+
+    async def write(self, data: bytes) -> None:
+        if not self.spilled and len(self._held) + len(data) <= self._limit:
+            self._held += data
+            return
+        if not self.spilled:
+            self.spilled = True
+            await self.stream.write(bytes(self._held))
+            self._held.clear()
+        await self.stream.write(data)
+
+    async def close(self, timeout: float | None = None) -> None:
+        if self.spilled:
+            await self.stream.close(timeout)
+
+    def finish_fields(self) -> dict[str, str]:
+        """What to add to the finish body: the held result, base64-encoded."""
+        if self.spilled or not self._held:
+            return {}
+        return {"result": base64.b64encode(bytes(self._held)).decode()}

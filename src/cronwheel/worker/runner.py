@@ -18,6 +18,7 @@ from typing import Any
 from cronwheel.worker.client import (
     ApiError,
     ClientError,
+    InlineResult,
     OutputStream,
     Registration,
     Task,
@@ -190,7 +191,8 @@ class Worker:
             return self.worker_id
 
         logs = OutputStream(self.client, worker_id, task.task_id, "log")
-        result = OutputStream(self.client, worker_id, task.task_id, "result", drop_after=None)
+        result = InlineResult(OutputStream(self.client, worker_id, task.task_id, "result",
+                                           drop_after=None))
         execution = Execution(task, logs, result, self.settings.databases,
                               self.settings.kill_grace_s, worker=self.settings.name,
                               guard=self.guard)
@@ -206,7 +208,7 @@ class Worker:
 
     # -- one task --------------------------------------------------------------------------
 
-    async def _execute(self, execution: Execution, logs: OutputStream, result: OutputStream,
+    async def _execute(self, execution: Execution, logs: OutputStream, result: InlineResult,
                        full: bool) -> None:
         task = execution.task
         try:
@@ -220,20 +222,20 @@ class Worker:
                      f" ({outcome.error})" if outcome.error else "")
             await logs.close(STREAM_CLOSE_S)
             await result.close(STREAM_CLOSE_S)
-            await self._finish(task, outcome)
+            await self._finish(task, outcome.to_json() | result.finish_fields())
         except Exception:
             log.exception("task %s: the worker failed running it", task.task_id)
         finally:
             del self.running[task.task_id]
             self._slot_free.set()
 
-    async def _finish(self, task: Task, outcome: Outcome) -> None:
+    async def _finish(self, task: Task, body: dict[str, Any]) -> None:
         """Report the outcome, retrying until the server answers (or the worker leaves)."""
         backoff = 0.5
         while not self._abandon.is_set():
             worker_id = self.worker_id
             try:
-                await self.client.finish(worker_id, task.task_id, outcome.to_json())
+                await self.client.finish(worker_id, task.task_id, body)
                 return
             except TaskGone:
                 log.warning("task %s: the server gave it away; its outcome is not recorded",
@@ -249,7 +251,7 @@ class Worker:
             except ApiError as exc:
                 log.error("task %s: the server refused its outcome: %s", task.task_id, exc)
                 return
-        log.error("task %s: leaving without reporting %s", task.task_id, outcome.outcome)
+        log.error("task %s: leaving without reporting %s", task.task_id, body.get("outcome"))
 
     # -- shutdown --------------------------------------------------------------------------
 
