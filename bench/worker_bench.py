@@ -40,7 +40,6 @@ import os
 import shlex
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -59,6 +58,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # fire_bench lives next to this file
 import fire_bench as fb
+from cluster_bench import stop_all
 
 console = fb.console
 MB = fb.MB
@@ -134,16 +134,7 @@ class Setup:
 
 def stop_children(setup_children: list[fb.Child], server: fb.Child | None) -> None:
     """SIGTERM the workers at once (they deregister), wait for them, then stop the server."""
-    for child in setup_children:
-        if child.proc.poll() is None:
-            child.proc.terminate()
-    deadline = time.monotonic() + STOP_GRACE_S
-    for child in setup_children:
-        try:
-            child.proc.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.proc.kill()
-            child.proc.wait(5)
+    stop_all(setup_children, STOP_GRACE_S)
     if server is not None:
         server.stop()
 
