@@ -38,7 +38,8 @@ class Node:
         self.transports = transports or Transports()
         self.hub = WorkerHub()
         timings = WorkerTimings(heartbeat_s=settings.worker_heartbeat_seconds,
-                                lease_s=settings.worker_lease_seconds)
+                                lease_s=settings.worker_lease_seconds,
+                                recheck_s=settings.worker_poll_seconds)
         self.transports.add("worker", WorkerTransport(self.store, self.clock, self.hub,
                                                       self.owner, timings))
         lease = round(settings.lease_seconds * US_PER_S)
@@ -76,7 +77,7 @@ class Node:
         self.channel: PgChannel | None = None
         if not self.store.is_sqlite:
             self.channel = PgChannel(settings.database_url, self.scheduler.job_due,
-                                     self.scheduler.run_due)
+                                     self.scheduler.run_due, self.hub.notify)
         self.info = NodeInfo(
             owner=self.owner,
             name=settings.node_name,
@@ -90,7 +91,7 @@ class Node:
                        upkeep_s=settings.upkeep_seconds,
                        retention_us=round(settings.retention_days * 86_400 * US_PER_S),
                        log_retention_us=round(settings.log_retention_days * 86_400 * US_PER_S)),
-            reconnect=self._listen if run_engine else None,
+            reconnect=self._listen,  # API-only nodes too: workers long-poll them
             every_beat=[self.workers.reap, self.alerter.send_due] if run_engine else [],
         )
 

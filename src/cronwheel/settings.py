@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # workers: a worker silent for worker_lease_seconds is offline and its tasks are retried
     worker_heartbeat_seconds: float = Field(1.0, ge=0.05, le=60)
     worker_lease_seconds: float = Field(5.0, ge=0.5, le=3_600)
+    # a waiting lease re-reads the database this often; hand-offs on the same node (and on
+    # PostgreSQL, on any node) wake it at once
+    worker_poll_seconds: float = Field(0.5, ge=0.05, le=60)
     # qschedule dialect: the applications and their Q-Server-Token, as JSON:
     # [{"id": 163, "name": "qschedule.demo", "token": "..."}]; each app is a namespace
     qschedule_apps: list[QscheduleApp] = Field(default_factory=list)

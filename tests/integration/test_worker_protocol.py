@@ -683,3 +683,23 @@ async def test_a_small_result_comes_inline_with_the_finish(server: RunningServer
         page = (await server.client.get(f"/v1/runs/{run_id}/log",
                                         params={"stream": "result"})).json()
         assert (page["text"], page["end"]) == (expected, True)
+
+
+async def test_a_hand_off_on_one_node_wakes_a_lease_waiting_on_another() -> None:
+    """PostgreSQL: the worker long-polls node B; node A fires and hands the run over; B's
+    poll is woken by NOTIFY, not by its (here very slow) re-read of the database."""
+    from tests.stores import postgres_database
+
+    async with postgres_database() as url, running_server(url) as a, running_server(
+        url, run_engine=False, worker_poll_seconds=20
+    ) as b:
+        w = await FakeWorker(b.client, "far").register()
+        key = await job(a)
+        await asyncio.sleep(0.5)  # B is listening (it connects as it starts its duties)
+        waiting = asyncio.create_task(w.lease(1, 15.0))
+        await asyncio.sleep(0.3)
+        started = asyncio.get_running_loop().time()
+        run_id = await trigger(a, key)
+        [task] = await asyncio.wait_for(waiting, 20)
+        assert task["run_id"] == run_id
+        assert asyncio.get_running_loop().time() - started < 5  # not the 15 s poll

@@ -18,6 +18,7 @@ log = logging.getLogger("cronwheel.pg")
 
 DUE_CHANNEL = "cronwheel_due"  # payload: the instant a job became due at (us)
 RUN_CHANNEL = "cronwheel_run"  # payload: the instant a run became due at (us)
+WORKER_CHANNEL = "cronwheel_worker"  # payload: the id of a worker handed a task
 SINGLETON_LOCK = 0x63726F6E  # "cron": the key of the singleton duties' advisory lock
 
 
@@ -26,10 +27,12 @@ def asyncpg_dsn(url: str) -> str:
 
 
 class PgChannel:
-    def __init__(self, url: str, on_due: Callable[[int], None], on_run: Callable[[int], None]):
+    def __init__(self, url: str, on_due: Callable[[int], None], on_run: Callable[[int], None],
+                 on_worker: Callable[[str], None] | None = None):
         self._dsn = asyncpg_dsn(url)
         self._on_due = on_due
         self._on_run = on_run
+        self._on_worker = on_worker
         self._conn: asyncpg.Connection | None = None
         self._leader = False
 
@@ -43,6 +46,8 @@ class PgChannel:
         conn = await asyncpg.connect(self._dsn)
         await conn.add_listener(DUE_CHANNEL, self._due)
         await conn.add_listener(RUN_CHANNEL, self._run)
+        if self._on_worker is not None:
+            await conn.add_listener(WORKER_CHANNEL, self._worker)
         self._conn = conn
 
     def _due(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
@@ -52,6 +57,10 @@ class PgChannel:
     def _run(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         with contextlib.suppress(ValueError):
             self._on_run(int(payload))
+
+    def _worker(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        if self._on_worker is not None:
+            self._on_worker(payload)
 
     async def lead(self) -> bool:
         """True while this node holds the singleton lock (taken if free)."""

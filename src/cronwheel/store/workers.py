@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, func, or_, select, tuple_, update
+from sqlalchemy import and_, delete, func, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -35,6 +35,7 @@ from cronwheel.domain.tasks import (
 from cronwheel.domain.time import Micros
 from cronwheel.domain.worker_target import WorkerTarget
 from cronwheel.store.alerts import count_outcomes
+from cronwheel.store.pg import WORKER_CHANNEL
 from cronwheel.store.rows import attempt_values, job_from_row, retry_from_text, run_from_row
 from cronwheel.store.tables import (
     attempts,
@@ -309,6 +310,10 @@ class WorkerStore:
             ]
             if rows:
                 await conn.execute(tasks.insert(), rows)
+                if not self._sql.is_sqlite:  # wake the worker's long-poll on whichever node
+                    for worker_id in sorted({str(r["worker_id"]) for r in rows}):
+                        await conn.execute(text("SELECT pg_notify(:c, :v)"),
+                                           {"c": WORKER_CHANNEL, "v": worker_id})
             return moved
 
         return await self._sql.writes.run(op, urgent=True)
