@@ -97,9 +97,9 @@ def _load_job_types() -> None:
 def parse_worker_target(data: dict[str, Any], prefix: str) -> WorkerTarget:
     _load_job_types()
     name = data.get("type")
-    parser = _JOB_TYPES.get(name) if isinstance(name, str) else None
-    if parser is None:
+    if not isinstance(name, str) or name not in _JOB_TYPES:
         raise InvalidField(f"type must be one of {job_type_names()}", f"{prefix}.type")
+    parser = _JOB_TYPES[name]
     spec = data.get("spec", {})
     if not isinstance(spec, dict):
         raise InvalidField("spec must be an object", f"{prefix}.spec")
@@ -120,4 +120,4 @@ def parse_worker_target(data: dict[str, Any], prefix: str) -> WorkerTarget:
             f"{prefix}.timeout",
         )
     spec_json = orjson.dumps(normalised, option=orjson.OPT_SORT_KEYS).decode()
-    return WorkerTarget(name, spec_json, group, route, float(raw))  # type: ignore[arg-type]
+    return WorkerTarget(name, spec_json, group, route, float(raw))

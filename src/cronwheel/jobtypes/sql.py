@@ -57,7 +57,7 @@ def launch(spec: dict[str, Any], ctx: LaunchContext) -> Launch:
 def reads(statement: str) -> bool:
     body = _LEADING_COMMENTS.sub("", statement, count=1)
     word = re.match(r"[A-Za-z]+", body)
-    return bool(word) and word.group(0).lower() in _READS  # type: ignore[union-attr]
+    return word is not None and word.group(0).lower() in _READS
 
 
 def run(spec: dict[str, Any], result: BinaryIO) -> object:
