@@ -13,7 +13,7 @@ from cronwheel.domain.jobs import AlertPolicy, Job, JobSpec, RetryPolicy
 from cronwheel.domain.runs import Attempt, Run
 from cronwheel.domain.schedules import schedule_from_dict
 from cronwheel.domain.targets import target_from_dict
-from cronwheel.domain.time import US_PER_S, Micros, to_iso
+from cronwheel.domain.time import US_PER_S, Micros, to_iso, to_iso_or_none
 from cronwheel.service import Submission
 
 
@@ -58,9 +58,6 @@ def submission(body: JobIn, now: Micros, payload_limit: int) -> Submission:
     return Submission(spec, body_fingerprint(body.model_dump(mode="json")))
 
 
-def _iso(value: Micros | None) -> str | None:
-    return None if value is None else to_iso(value)
-
 
 def job_json(job: Job) -> dict[str, Any]:
     """A job as the API shows it (the JobOut schema), built directly: responses of thousands
@@ -87,9 +84,9 @@ def job_json(job: Job) -> dict[str, Any]:
         "concurrency": spec.concurrency.value,
         "alert": None if spec.alert is None else {"after": spec.alert.after,
                                                    "webhook": spec.alert.webhook},
-        "next_fire_at": _iso(job.next_fire_at),
+        "next_fire_at": to_iso_or_none(job.next_fire_at),
         "remaining": None if job.remaining_us is None else job.remaining_us / US_PER_S,
-        "last_fire_at": _iso(job.last_fire_at),
+        "last_fire_at": to_iso_or_none(job.last_fire_at),
         "created_at": to_iso(job.created_at),
         "updated_at": to_iso(job.updated_at),
     }
@@ -110,8 +107,8 @@ def _run_fields(run: Run) -> dict[str, Any]:
         "scheduled_at": to_iso(run.scheduled_at),
         "fired_at": to_iso(run.fired_at),
         "attempts": run.attempts,
-        "started_at": _iso(run.started_at),
-        "finished_at": _iso(run.finished_at),
+        "started_at": to_iso_or_none(run.started_at),
+        "finished_at": to_iso_or_none(run.finished_at),
         "node": run.node,
         "last_error": run.last_error,
         "payload": run.payload_override if run.has_override else None,

@@ -20,7 +20,7 @@ from cronwheel.api.responses import Json
 from cronwheel.domain.errors import InvalidField
 from cronwheel.domain.jobs import DEFAULT_NAMESPACE
 from cronwheel.domain.tasks import Task, TaskWork, WorkerStatus
-from cronwheel.domain.time import to_iso
+from cronwheel.domain.time import to_iso, to_iso_or_none
 from cronwheel.worker_service import LogPage
 
 router = APIRouter(prefix="/v1", tags=["workers"])
@@ -266,15 +266,13 @@ def _page_json(page: LogPage) -> dict[str, Any]:
             "text": page.text}
 
 
-def _iso(value: int | None) -> str | None:
-    return None if value is None else to_iso(value)
-
 
 def _task_json(task: Task) -> dict[str, Any]:
     return {"id": task.id, "run_id": task.run_id, "attempt": task.attempt,
             "worker": task.worker_name, "worker_id": task.worker_id, "host": task.host,
             "state": task.state.value, "created_at": to_iso(task.created_at),
-            "started_at": _iso(task.started_at), "finished_at": _iso(task.finished_at),
+            "started_at": to_iso_or_none(task.started_at),
+            "finished_at": to_iso_or_none(task.finished_at),
             "exit_code": task.exit_code, "error": task.error, "log_size": task.log_size,
             "result_size": task.result_size, "kill_requested": task.kill_requested}
 
@@ -284,7 +282,7 @@ def _worker_json(w: WorkerStatus) -> dict[str, Any]:
             "groups": list(w.info.groups), "capacity": w.info.capacity, "busy": w.busy,
             "online": w.online, "version": w.info.version,
             "started_at": to_iso(w.started_at), "heartbeat_at": to_iso(w.heartbeat_at),
-            "stopped_at": _iso(w.stopped_at)}
+            "stopped_at": to_iso_or_none(w.stopped_at)}
 
 
 def _work_json(work: TaskWork) -> dict[str, Any]:

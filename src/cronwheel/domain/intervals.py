@@ -31,6 +31,7 @@ from cronwheel.domain.time import (
     parse_instant,
     to_datetime,
     to_iso,
+    to_iso_or_none,
 )
 
 UNITS_US = {
@@ -46,9 +47,6 @@ _RATE = re.compile(
 )
 MIN_STEP_US = 10 * US_PER_MS  # a faster job is a loop, not a schedule
 
-
-def _iso_or_none(value: Micros | None) -> str | None:
-    return None if value is None else to_iso(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +76,7 @@ class Every:
         return self._occurrence(0)
 
     def bounds(self) -> dict[str, Any]:
-        return {"start": to_iso(self.start), "end": _iso_or_none(self.end)}
+        return {"start": to_iso(self.start), "end": to_iso_or_none(self.end)}
 
     def describe(self) -> str:
         times = "" if self.count is None else f", {self.count} times in all"
@@ -155,7 +153,7 @@ class IsoRepeating:
         return self._occurrence(0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "expr": self.expr, "end": _iso_or_none(self.end)}
+        return {"kind": self.kind, "expr": self.expr, "end": to_iso_or_none(self.end)}
 
     def describe(self) -> str:
         times = "for ever" if self.count is None else f"{self.count} times"

@@ -36,6 +36,10 @@ def to_iso(value: Micros) -> str:
     return to_datetime(value).isoformat().replace("+00:00", "Z")
 
 
+def to_iso_or_none(value: Micros | None) -> str | None:
+    return None if value is None else to_iso(value)
+
+
 def from_seconds(value: float, field: str = "time") -> Micros:
     """Epoch seconds (int or float) to an instant, range-checked."""
     if value != value or value in (float("inf"), float("-inf")):  # NaN or infinite

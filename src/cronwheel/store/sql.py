@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace as replace_fields
 from typing import Any
 
@@ -42,6 +42,7 @@ from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunStat
 from cronwheel.domain.tasks import WORKERS_OWNER
 from cronwheel.domain.time import Micros
 from cronwheel.store.alerts import AlertStore, count_outcomes
+from cronwheel.store.batches import chunks
 from cronwheel.store.pg import DUE_CHANNEL, RUN_CHANNEL
 from cronwheel.store.rows import (
     attempt_from_row,
@@ -63,13 +64,6 @@ from cronwheel.store.tables import (
 )
 from cronwheel.store.workers import LIVE, WorkerStore
 from cronwheel.store.writer import WriteQueue
-
-CHUNK = 500  # rows per statement; keeps SQLite under its bound-parameter limit
-
-
-def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def async_url(url: str) -> str:
@@ -175,7 +169,7 @@ class SqlStore:
         async def op(conn: AsyncConnection) -> list[AddOutcome]:
             stmt = self._insert(jobs).on_conflict_do_nothing().returning(jobs.c.id)
             created: set[str] = set()
-            for chunk in _chunks(new):
+            for chunk in chunks(new):
                 result = await conn.execute(stmt, [job_values(job) for job in chunk])
                 created.update(result.scalars())
             outcomes = await self._outcomes(conn, new, created)
@@ -185,8 +179,8 @@ class SqlStore:
             await self._notify(conn, DUE_CHANNEL, min((d for d in due if d is not None),
                                                       default=None))
             if all_or_nothing and any(o.conflict for o in outcomes) and created:
-                for chunk in _chunks(sorted(created)):
-                    await conn.execute(delete(jobs).where(jobs.c.id.in_(chunk)))
+                for ids in chunks(sorted(created)):
+                    await conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
             return outcomes
 
         return await self.writes.run(op)
@@ -196,7 +190,7 @@ class SqlStore:
     ) -> list[AddOutcome]:
         others = [job for job in new if job.id not in created]
         existing: dict[tuple[str, str], Job] = {}
-        for chunk in _chunks(others):
+        for chunk in chunks(others):
             names = [(job.spec.namespace, job.spec.key) for job in chunk]
             rows = await conn.execute(
                 select(jobs).where(tuple_(jobs.c.namespace, jobs.c.key).in_(names))
@@ -321,7 +315,7 @@ class SqlStore:
                 # The unique index drops a run for an occurrence that already has one: only
                 # what was really inserted may be delivered.
                 stmt = self._insert(runs).on_conflict_do_nothing().returning(runs.c.id)
-                for chunk in _chunks(new_runs):
+                for chunk in chunks(new_runs):
                     result = await conn.execute(stmt, [values for _run, values in chunk])
                     inserted.update(result.scalars())
             advance = [_advance_values(f, now) for f in live]
@@ -354,7 +348,7 @@ class SqlStore:
         if not policed:
             return set(), []
         in_flight: list[tuple[str, str]] = []
-        for chunk in _chunks(sorted(policed)):
+        for chunk in chunks(sorted(policed)):
             found = await conn.execute(
                 select(runs.c.job_id, runs.c.id).where(
                     runs.c.job_id.in_(chunk), runs.c.due_at.is_not(None)
@@ -363,7 +357,7 @@ class SqlStore:
             in_flight.extend((job_id, run_id) for job_id, run_id in found.all())
         busy = {job for job, _run in in_flight if policed[job] is ConcurrencyPolicy.FORBID}
         replaced = [run for job, run in in_flight if policed[job] is ConcurrencyPolicy.REPLACE]
-        for chunk in _chunks(replaced):
+        for chunk in chunks(replaced):
             await conn.execute(
                 update(runs).where(runs.c.id.in_(chunk), runs.c.due_at.is_not(None)).values(
                     state=RunState.CANCELLED.value, due_at=None, lease_owner=None,
@@ -380,7 +374,7 @@ class SqlStore:
         self, conn: AsyncConnection, owner: str, fires: Sequence[Fire]
     ) -> dict[str, Micros | None]:
         held: dict[str, Micros | None] = {}
-        for chunk in _chunks([f.job.id for f in fires]):
+        for chunk in chunks([f.job.id for f in fires]):
             query = select(jobs.c.id, jobs.c.next_fire_at).where(
                 jobs.c.id.in_(chunk), jobs.c.lease_owner == owner
             )
@@ -541,7 +535,7 @@ class SqlStore:
 
     async def renew_runs(self, owner: str, run_ids: Sequence[str], lease_until: Micros) -> None:
         async def op(conn: AsyncConnection) -> None:
-            for chunk in _chunks(run_ids):
+            for chunk in chunks(run_ids):
                 await conn.execute(
                     update(runs)
                     .where(runs.c.id.in_(chunk), runs.c.lease_owner == owner,
@@ -619,7 +613,7 @@ class SqlStore:
                 select(runs.c.id).where(runs.c.finished_at < finished_before).limit(limit)
             )
             ids = list(found.scalars())
-            for chunk in _chunks(ids):
+            for chunk in chunks(ids):
                 await conn.execute(delete(attempts).where(attempts.c.run_id.in_(chunk)))
                 await self._purge_tasks(conn, chunk)
                 await conn.execute(delete(runs).where(runs.c.id.in_(chunk)))

@@ -8,7 +8,7 @@ rescue takes it; its tasks carry their own leases, renewed by their worker's hea
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ from cronwheel.domain.tasks import (
 from cronwheel.domain.time import Micros
 from cronwheel.domain.worker_target import WorkerTarget
 from cronwheel.store.alerts import count_outcomes
+from cronwheel.store.batches import chunks
 from cronwheel.store.pg import WORKER_CHANNEL
 from cronwheel.store.rows import attempt_values, job_from_row, retry_from_text, run_from_row
 from cronwheel.store.tables import (
@@ -65,11 +66,6 @@ class HandOff:
     attempt: int
     job_id: str
     picks: tuple[tuple[str, str, str, str], ...]  # (task id, worker id, name, host)
-
-
-def _chunks(items: Sequence[HandOff], size: int) -> Iterator[Sequence[HandOff]]:
-    for start in range(0, len(items), size):
-        yield items[start: start + size]
 
 
 def _live() -> ColumnElement[bool]:
@@ -287,7 +283,7 @@ class WorkerStore:
 
         async def op(conn: AsyncConnection) -> set[str]:
             moved: set[str] = set()
-            for chunk in _chunks(items, HAND_OFF_CHUNK):
+            for chunk in chunks(items, HAND_OFF_CHUNK):
                 found = await conn.execute(
                     update(runs).where(
                         tuple_(runs.c.id, runs.c.attempts).in_(
