@@ -74,6 +74,7 @@ class Delivery:
     target: Target
     payload: Any
     priority: int = 0
+    alerting: bool = False  # the job has an alert policy: count its failed runs
 
     @property
     def idempotency_key(self) -> str:
@@ -97,7 +98,8 @@ class AttemptRecord:
     attempt: Attempt
     next_state: RunState
     due_at: Micros | None  # when the next attempt is due, for a retry
-    job_id: str = ""  # for the job's run of failures (alerts)
+    job_id: str = ""
+    alerting: bool = False  # count the run's end in the job's run of failures
 
 
 @dataclass(frozen=True, slots=True)

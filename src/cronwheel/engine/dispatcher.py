@@ -152,7 +152,8 @@ class Dispatcher:
             response=result.response,
             error=result.error,
         )
-        self._records.append(AttemptRecord(attempt, state, due, delivery.job_id))
+        self._records.append(AttemptRecord(attempt, state, due, delivery.job_id,
+                                           delivery.alerting))
         self._records_ready.set()
         if due is not None and self._on_retry is not None:
             self._on_retry(due)

@@ -51,6 +51,7 @@ def delivery_for(run: Run, job: Job) -> Delivery:
         target=job.spec.target,
         payload=run.payload_override if run.has_override else job.spec.payload,
         priority=job.spec.priority,
+        alerting=job.spec.alert is not None,
     )
 
 

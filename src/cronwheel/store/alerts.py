@@ -1,4 +1,5 @@
-"""Consecutive-failure counts per job and the alerts they raise, kept until delivered.
+"""Consecutive-failure counts of jobs with an alert policy, and the alerts they raise, kept
+until delivered.
 
 An alert row is written in the transaction that records the failing run, so an alert is
 never lost to a crash between the failure and the webhook call; `Alerter` sends them.
@@ -52,15 +53,15 @@ def _alert(row: Any) -> Alert:
 
 async def count_outcomes(
     conn: AsyncConnection,
-    finished: Sequence[tuple[str, str, RunState, str | None]], now: Micros,
+    finished: Sequence[tuple[str, str, RunState]], now: Micros,
 ) -> None:
     """Update each job's run of failures from runs that just ended: a success resets it,
     a failure extends it and raises an alert when the job's policy says so."""
-    ok = sorted({job for job, _run, state, _e in finished if state in STREAK_ENDERS})
+    ok = sorted({job for job, _run, state in finished if state in STREAK_ENDERS})
     if ok:
         await conn.execute(update(jobs).where(jobs.c.id.in_(ok), jobs.c.failures > 0)
                            .values(failures=0))
-    for job_id, run_id, state, _error in finished:
+    for job_id, run_id, state in finished:
         if state not in FAILURES:
             continue
         counted = await conn.execute(

@@ -526,8 +526,8 @@ class SqlStore:
                 )
             )
             await conn.execute(stmt, [_attempt_update(r) for r in records])
-            ended = [(r.job_id, r.attempt.run_id, r.next_state, r.attempt.error)
-                     for r in records if r.next_state is not RunState.PENDING]
+            ended = [(r.job_id, r.attempt.run_id, r.next_state)
+                     for r in records if r.alerting and r.next_state is not RunState.PENDING]
             if ended:
                 await count_outcomes(conn, ended, records[0].attempt.finished_at)
 

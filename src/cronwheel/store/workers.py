@@ -507,7 +507,7 @@ class WorkerStore:
         if any(r["state"] in LIVE for r in rows):
             return None
         held = (await conn.execute(
-            select(runs.c.job_id, jobs.c.retry, jobs.c.failures)
+            select(runs.c.job_id, jobs.c.retry, jobs.c.failures, jobs.c.alert)
             .select_from(runs.join(jobs, jobs.c.id == runs.c.job_id))
             .where(runs.c.id == run_id, runs.c.attempts == attempt,
                    runs.c.lease_owner == WORKERS_OWNER,
@@ -534,8 +534,10 @@ class WorkerStore:
         await conn.execute(update(runs).where(runs.c.id == run_id).values(
             state=state.value, due_at=due, finished_at=now if terminal else None,
             last_error=error, lease_owner=None, lease_until=None))
-        if state is RunState.FAILED or (state is RunState.SUCCEEDED and held.failures):
-            await count_outcomes(conn, [(held.job_id, run_id, state, error)], now)
+        counts = held.alert is not None and (
+            state is RunState.FAILED or (state is RunState.SUCCEEDED and held.failures))
+        if counts:
+            await count_outcomes(conn, [(held.job_id, run_id, state)], now)
         if due is not None:
             await self._sql.notify_run_due(conn, due)
         return run_id, state, due
