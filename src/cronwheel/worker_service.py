@@ -247,13 +247,7 @@ class WorkerService:
 
     async def runs_on_host(self, host: str) -> list[tuple[Task, Run, Job]]:
         """What is in progress on a host, so an operator knows whether to restart it."""
-        found = []
-        for task in await self.store.workers.live_on_host(host):
-            got = await self.store.get_run(task.run_id)
-            job = await self.store.get_job_by_id(task.job_id)
-            if got is not None and job is not None:
-                found.append((task, got[0], job))
-        return found
+        return await self.store.workers.live_on_host(host)
 
     # -- per-job worker switches ---------------------------------------------------------
 

@@ -18,7 +18,7 @@ from cronwheel.api.convert import run_out
 from cronwheel.api.deps import service_of, workers_of
 from cronwheel.api.responses import Json
 from cronwheel.domain.errors import InvalidField
-from cronwheel.domain.jobs import DEFAULT_NAMESPACE
+from cronwheel.domain.jobs import DEFAULT_NAMESPACE, Job
 from cronwheel.domain.tasks import Task, TaskWork, WorkerStatus
 from cronwheel.domain.time import to_iso, to_iso_or_none
 from cronwheel.worker_service import LogPage
@@ -216,10 +216,7 @@ async def follow_log(
 @router.get("/jobs/{key:path}/workers")
 async def job_workers(request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE) -> Json:
     job = await service_of(request).get(namespace, key)
-    found = await workers_of(request).job_workers(job)
-    return Json({"key": key, "namespace": namespace, "workers": [
-        _worker_json(w.status) | {"enabled": w.enabled} for w in found
-    ]})
+    return await _job_workers_json(request, job)
 
 
 @router.post("/jobs/{key:path}/workers")
@@ -230,10 +227,7 @@ async def switch_job_workers(
     online worker of the job's group would be left on."""
     job = await service_of(request).get(namespace, key)
     await workers_of(request).switch_for_job(job, body.workers)
-    found = await workers_of(request).job_workers(job)
-    return Json({"key": key, "namespace": namespace, "workers": [
-        _worker_json(w.status) | {"enabled": w.enabled} for w in found
-    ]})
+    return await _job_workers_json(request, job)
 
 
 @router.get("/jobs/{key:path}/alerts")
@@ -250,6 +244,13 @@ async def job_alerts(request: Request, key: str, namespace: Namespace = DEFAULT_
                       "error": a.error}
                      for a in found
                  ]})
+
+
+async def _job_workers_json(request: Request, job: Job) -> Json:
+    found = await workers_of(request).job_workers(job)
+    return Json({"key": job.spec.key, "namespace": job.spec.namespace, "workers": [
+        _worker_json(w.status) | {"enabled": w.enabled} for w in found
+    ]})
 
 
 # -- shapes ------------------------------------------------------------------------------

@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from cronwheel.domain.errors import Conflict, IllegalTransition, NotFound
+from cronwheel.domain.jobs import Job
 from cronwheel.domain.retry import after_attempt
 from cronwheel.domain.routing import Candidate
-from cronwheel.domain.runs import Attempt, RunState
+from cronwheel.domain.runs import Attempt, Run, RunState
 from cronwheel.domain.tasks import (
     HANDED_OFF,
     LIVE_STATES,
@@ -574,13 +575,24 @@ class WorkerStore:
         async with self._sql.read_engine.connect() as conn:
             return [task_from_row(r) for r in (await conn.execute(query)).mappings()]
 
-    async def live_on_host(self, host: str) -> list[Task]:
-        """Tasks assigned or running on a host (by address or worker name)."""
+    async def live_on_host(self, host: str) -> list[tuple[Task, Run, Job]]:
+        """Tasks assigned or running on a host (by address or worker name), with their runs
+        and jobs: three queries however many there are."""
         query = select(tasks).where(
             _live(), or_(tasks.c.host == host, tasks.c.worker_name == host)
         ).order_by(tasks.c.created_at)
         async with self._sql.read_engine.connect() as conn:
-            return [task_from_row(r) for r in (await conn.execute(query)).mappings()]
+            found = [task_from_row(r) for r in (await conn.execute(query)).mappings()]
+            if not found:
+                return []
+            run_rows = await conn.execute(
+                select(runs).where(runs.c.id.in_({t.run_id for t in found})))
+            by_run = {r["id"]: run_from_row(r) for r in run_rows.mappings()}
+            job_rows = await conn.execute(
+                select(jobs).where(jobs.c.id.in_({t.job_id for t in found})))
+            by_job = {r["id"]: job_from_row(r) for r in job_rows.mappings()}
+        return [(t, by_run[t.run_id], by_job[t.job_id]) for t in found
+                if t.run_id in by_run and t.job_id in by_job]
 
     async def last_outcome(self, job_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
         """Per job: (finished_at, state, started_at) of its latest run that ran and ended."""
