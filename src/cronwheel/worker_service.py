@@ -64,6 +64,10 @@ class WorkerTimings:
     lease_s: float = 5.0  # a worker silent this long is offline and its tasks are lost
     recheck_s: float = 0.5  # a long-poll re-reads the database this often
 
+    @property
+    def lease_us(self) -> Micros:
+        return round(self.lease_s * US_PER_S)
+
 
 DEFAULT_TIMINGS = WorkerTimings()
 
@@ -101,7 +105,7 @@ class WorkerService:
 
     @property
     def lease_us(self) -> Micros:
-        return round(self.timings.lease_s * US_PER_S)
+        return self.timings.lease_us
 
     def online_after(self) -> Micros:
         return self.clock.now() - self.lease_us

@@ -22,7 +22,6 @@ from dataclasses import replace
 from cronwheel.contracts import Clock, Delivery, DeliveryResult
 from cronwheel.domain.routing import Candidate, choose
 from cronwheel.domain.runs import AttemptOutcome
-from cronwheel.domain.time import US_PER_S
 from cronwheel.domain.worker_target import WorkerTarget
 from cronwheel.ids import new_id
 from cronwheel.store import SqlStore
@@ -43,7 +42,7 @@ class WorkerTransport:
         self._clock = clock
         self._hub = hub
         self._owner = owner
-        self._lease_us = round(timings.lease_s * US_PER_S)
+        self._lease_us = timings.lease_us
         self._turns: OrderedDict[str, int] = OrderedDict()
         self._groups: dict[str, tuple[float, int, list[Candidate]]] = {}
         self._off: OrderedDict[str, tuple[float, int, frozenset[str]]] = OrderedDict()
@@ -67,8 +66,7 @@ class WorkerTransport:
         if cached is not None and cached[2] and self._fresh(cached[0], cached[1]):
             return cached[2]
         epoch = self._hub.epoch
-        found = await self._store.workers.candidates(
-            group, None, self._clock.now() - self._lease_us)
+        found = await self._store.workers.candidates(group, self._clock.now() - self._lease_us)
         self._groups[group] = (time.monotonic(), epoch, found)
         return found
 

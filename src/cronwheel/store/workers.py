@@ -254,13 +254,8 @@ class WorkerStore:
 
     # -- assignment ----------------------------------------------------------------------
 
-    async def candidates(
-        self, group: str, job_id: str | None, online_after: Micros
-    ) -> list[Candidate]:
-        """Online workers of the group, with their load; less those switched off for the
-        job (when a job is given)."""
-        off = set() if job_id is None else {
-            name for name, on in (await self.switches(job_id)).items() if not on}
+    async def candidates(self, group: str, online_after: Micros) -> list[Candidate]:
+        """Online workers of the group, with their load (the caller applies switches)."""
         query = select(workers).where(
             workers.c.stopped_at.is_(None),
             workers.c.heartbeat_at >= online_after,
@@ -271,7 +266,7 @@ class WorkerStore:
             busy = await self._busy(conn)
         return [
             Candidate(r["id"], r["name"], busy.get(r["id"], 0), r["capacity"], r["host"])
-            for r in rows if r["name"] not in off
+            for r in rows
         ]
 
     async def hand_off(
