@@ -15,7 +15,6 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from cronwheel.cli import render
 from cronwheel.cli.client import (
@@ -288,10 +287,7 @@ def show(
     """Show one job."""
     with _connect(server) as client:
         job = client.get_job(namespace, key)
-    if as_json:
-        render.print_json(job)
-    else:
-        render.show(render.job_detail(job))
+    render.output(job, as_json, render.job_detail)
 
 
 # -- jobs pause / resume / cancel / trigger ------------------------------------------------------
@@ -374,28 +370,18 @@ def show_run(
     """Show a run and each of its delivery attempts."""
     with _connect(server) as client:
         run = client.get_run(run_id)
-    if as_json:
-        render.print_json(run)
-    else:
-        render.show(render.run_detail(run))
+    render.output(run, as_json, render.run_detail)
 
 
 def cluster(server: Server = DEFAULT_SERVER, as_json: AsJson = False) -> None:
     """List the nodes sharing the server's database: heartbeat, alive, what each holds."""
     with _connect(server) as client:
         found = client.cluster()
-    if as_json:
-        render.print_json(found)
-        return
-    table = Table(title=f"cluster at {found.get('now')} (answered by {found.get('node')})")
-    for column in ("node", "name", "address", "alive", "heartbeat", "jobs held", "runs held",
-                   "started"):
-        table.add_column(column)
-    for node in found.get("nodes", []):
-        table.add_row(
-            str(node.get("owner")), str(node.get("name")), str(node.get("address")),
-            "yes" if node.get("alive") else "no", render.timestamp(node.get("heartbeat_at")),
-            str(node.get("jobs_held")), str(node.get("runs_held")),
-            render.timestamp(node.get("started_at")),
-        )
-    render.show(table)
+    render.output(found, as_json, lambda f: render.simple_table(
+        f"cluster at {f.get('now')} (answered by {f.get('node')})",
+        ("node", "name", "address", "alive", "heartbeat", "jobs held", "runs held", "started"),
+        ((str(n.get("owner")), str(n.get("name")), str(n.get("address")),
+          render.yes_no(n.get("alive")), render.timestamp(n.get("heartbeat_at")),
+          str(n.get("jobs_held")), str(n.get("runs_held")), render.timestamp(n.get("started_at")))
+         for n in f.get("nodes", [])),
+    ))

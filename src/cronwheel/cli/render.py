@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +48,27 @@ def show(renderable: RenderableType) -> None:
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()
+
+
+def output(value: JsonObject, as_json: bool, build: Callable[[JsonObject], RenderableType]) -> None:
+    """The server's JSON as it came (`--json`), or what `build` makes of it for a reader."""
+    if as_json:
+        print_json(value)
+    else:
+        show(build(value))
+
+
+def simple_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> Table:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def yes_no(value: Any) -> str:
+    return "yes" if value else "no"
 
 
 # -- errors --------------------------------------------------------------------------------------

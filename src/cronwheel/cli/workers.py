@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from cronwheel.cli import render
 from cronwheel.cli.client import DEFAULT_SERVER
@@ -64,17 +63,13 @@ def list_workers(server: Server = DEFAULT_SERVER, as_json: AsJson = False) -> No
     """List workers: groups, load, liveness."""
     with _connect(server) as client:
         found = client.workers()
-    if as_json:
-        render.print_json(found)
-        return
-    table = Table(title="workers")
-    for column in ("name", "host", "groups", "busy", "capacity", "online", "heartbeat"):
-        table.add_column(column)
-    for w in found.get("workers", []):
-        table.add_row(str(w.get("name")), str(w.get("host")), ",".join(w.get("groups", [])),
-                      str(w.get("busy")), str(w.get("capacity")),
-                      "yes" if w.get("online") else "no", render.timestamp(w.get("heartbeat_at")))
-    render.show(table)
+    render.output(found, as_json, lambda f: render.simple_table(
+        "workers", ("name", "host", "groups", "busy", "capacity", "online", "heartbeat"),
+        ((str(w.get("name")), str(w.get("host")), ",".join(w.get("groups", [])),
+          str(w.get("busy")), str(w.get("capacity")), render.yes_no(w.get("online")),
+          render.timestamp(w.get("heartbeat_at")))
+         for w in f.get("workers", [])),
+    ))
 
 
 @workers_app.command("runs")
@@ -86,14 +81,13 @@ def runs_on_host(
     """What is running on a host now (ask before restarting it)."""
     with _connect(server) as client:
         found = client.runs_on_host(host)
-    if as_json:
-        render.print_json(found)
-        return
-    table = Table(title=f"runs in progress on {host}")
-    for column in ("run", "job", "worker", "attempt", "started"):
-        table.add_column(column)
-    for run in found.get("runs", []):
-        task = run.get("task", {})
-        table.add_row(str(run.get("id")), str(run.get("key")), str(task.get("worker")),
-                      str(task.get("attempt")), render.timestamp(task.get("started_at")))
-    render.show(table)
+    render.output(found, as_json, lambda f: render.simple_table(
+        f"runs in progress on {host}", ("run", "job", "worker", "attempt", "started"),
+        (_host_run_row(r) for r in f.get("runs", [])),
+    ))
+
+
+def _host_run_row(run: dict[str, Any]) -> tuple[str, ...]:
+    task = run.get("task", {})
+    return (str(run.get("id")), str(run.get("key")), str(task.get("worker")),
+            str(task.get("attempt")), render.timestamp(task.get("started_at")))
