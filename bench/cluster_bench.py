@@ -789,12 +789,7 @@ def main(
         receiver_impl=receiver, server_env=settings, quiet_wait=quiet_wait, keep=keep,
         postgres=Postgres(pg_host, pg_port, pg_user, pg_admin_db),
     )
-    runner: Callable[[Any], int] = asyncio.run
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        runner = uvloop.run
-    raise typer.Exit(runner(run_all(cfg)))
+    raise typer.Exit(fb.run_loop(run_all(cfg)))
 
 
 if __name__ == "__main__":

@@ -30,13 +30,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, TypeVar
 
 import aiohttp
 import orjson
@@ -52,6 +52,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MB = 1024 * 1024
 
+T = TypeVar("T")
 console = Console(width=None if sys.stdout.isatty() else 132)
 DISTURBED_PCT = 25.0  # other processes' CPU (% of a core) above which a run counts as disturbed
 
@@ -1054,6 +1055,16 @@ async def run_all(cfg: Config, only: list[Scenario]) -> dict[str, Any]:
     return document
 
 
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run the driver on uvloop when it is installed (as the server does)."""
+    runner: Callable[[Coroutine[Any, Any, T]], T] = asyncio.run
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        runner = uvloop.run
+    return runner(main)
+
+
 def parse_settings(values: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in values:
@@ -1118,12 +1129,7 @@ def main(
         server_env=parse_settings(set_ or []), profile=profile, dump=dump, keep=keep,
         quiet_wait=quiet_wait,
     )
-    runner: Callable[[Any], Any] = asyncio.run
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        runner = uvloop.run
-    runner(run_all(cfg, only or [Scenario.ALL]))
+    run_loop(run_all(cfg, only or [Scenario.ALL]))
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -880,12 +880,7 @@ def main(
         log_mb=log_mb, batch_size=batch_size, drain_timeout=drain_timeout,
         server_env=settings, quiet_wait=quiet_wait, keep=keep,
     )
-    runner: Callable[[Any], int] = asyncio.run
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        runner = uvloop.run
-    raise typer.Exit(runner(run_all(cfg)))
+    raise typer.Exit(fb.run_loop(run_all(cfg)))
 
 
 if __name__ == "__main__":
