@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
 from cronwheel.cli import render
 from cronwheel.cli.client import (
@@ -65,6 +66,23 @@ def _connect(server: str) -> Iterator[Client]:
     except Unreachable as exc:
         typer.echo(render.unreachable(exc), err=True)
         raise typer.Exit(2) from None
+
+
+def _print_page(
+    page: JsonObject, as_json: bool, field: str,
+    table: Callable[[Iterable[JsonObject]], Table], empty: str, more: Callable[[str], str],
+) -> None:
+    """A page of a list: as JSON, or a table (or `empty`), and on stderr how to see more."""
+    if as_json:
+        render.print_json(page)
+        return
+    items = page.get(field) or []
+    if items:
+        render.show(table(items))
+    else:
+        typer.echo(empty)
+    if page.get("next_cursor"):
+        typer.echo(more(str(page["next_cursor"])), err=True)
 
 
 def _print_job(job: JsonObject, as_json: bool, headline: str) -> None:
@@ -265,16 +283,8 @@ def list_jobs(
             page: JsonObject = {"jobs": client.all_jobs(query), "next_cursor": None}
         else:
             page = client.list_jobs(query)
-    if as_json:
-        render.print_json(page)
-        return
-    jobs = page.get("jobs") or []
-    if not jobs:
-        typer.echo("no jobs")
-    else:
-        render.show(render.jobs_table(jobs))
-    if page.get("next_cursor"):
-        typer.echo(f"more jobs: use --all, or --cursor {page['next_cursor']}", err=True)
+    _print_page(page, as_json, "jobs", render.jobs_table, "no jobs",
+                lambda cursor: f"more jobs: use --all, or --cursor {cursor}")
 
 
 @jobs_app.command("show")
@@ -346,16 +356,8 @@ def runs(
     """List a job's runs, newest first."""
     with _connect(server) as client:
         page = client.job_runs(namespace, key, limit)
-    if as_json:
-        render.print_json(page)
-        return
-    found = page.get("runs") or []
-    if not found:
-        typer.echo(f"no runs of {namespace}/{key} yet")
-    else:
-        render.show(render.runs_table(found))
-    if page.get("next_cursor"):
-        typer.echo(f"older runs exist: raise --limit (now {limit})", err=True)
+    _print_page(page, as_json, "runs", render.runs_table, f"no runs of {namespace}/{key} yet",
+                lambda _cursor: f"older runs exist: raise --limit (now {limit})")
 
 
 # -- runs show -----------------------------------------------------------------------------------
