@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from cronwheel.contracts import AttemptRecord, Fire, JobFilter, NodeInfo
+from cronwheel.contracts import AttemptRecord, Fire, FiresRecorded, JobFilter, NodeInfo
 from cronwheel.domain import jobs as rules
 from cronwheel.domain.errors import IllegalTransition, NotFound
 from cronwheel.domain.intervals import SimpleTrigger
 from cronwheel.domain.jobs import Job, JobSpec, JobState
 from cronwheel.domain.misfire import FirePlan, plan
-from cronwheel.domain.runs import Attempt, AttemptOutcome, RunKind, RunState
+from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState
 from cronwheel.domain.schedules import OneShot
 from cronwheel.domain.targets import HttpTarget
 from cronwheel.domain.time import US_PER_S
@@ -214,9 +214,12 @@ async def test_manual_run_and_listing(store: SqlStore) -> None:
     assert claimed.has_override and claimed.payload_override == {"override": True}
 
 
-async def test_concurrency_forbid_skips_while_a_run_is_in_flight(store: SqlStore) -> None:
-    spec = JobSpec("ns", "forbid", SimpleTrigger(T0, US_PER_S), TARGET,
-                   concurrency=rules.ConcurrencyPolicy.FORBID)
+async def _fire_twice(
+    store: SqlStore, key: str, policy: rules.ConcurrencyPolicy
+) -> tuple[Job, Run, FiresRecorded]:
+    """A job due every second under `policy`: its first occurrence fires and stays in
+    flight, then its second is due. Returns the job, the first run, and the second's fire."""
+    spec = JobSpec("ns", key, SimpleTrigger(T0, US_PER_S), TARGET, concurrency=policy)
     await store.add_jobs([rules.new_job(new_id(), spec, T0 - 1)], True)
     [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
     [first] = (await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)).started
@@ -224,6 +227,12 @@ async def test_concurrency_forbid_skips_while_a_run_is_in_flight(store: SqlStore
     [job] = await store.acquire_due_jobs("a", second_at, second_at, 10, second_at + LEASE)
     recorded = await store.record_fires("a", second_at, [fire_of(job, second_at)],
                                         second_at + LEASE)
+    return job, first, recorded
+
+
+async def test_concurrency_forbid_skips_while_a_run_is_in_flight(store: SqlStore) -> None:
+    job, first, recorded = await _fire_twice(store, "forbid", rules.ConcurrencyPolicy.FORBID)
+    second_at = T0 + US_PER_S
     assert recorded.started == [] and recorded.replaced == []
     newest, older = await store.list_runs(job.id, None, 10)
     assert older.id == first.id and older.state is RunState.RUNNING
@@ -233,15 +242,8 @@ async def test_concurrency_forbid_skips_while_a_run_is_in_flight(store: SqlStore
 
 
 async def test_concurrency_replace_cancels_the_run_in_flight(store: SqlStore) -> None:
-    spec = JobSpec("ns", "replace", SimpleTrigger(T0, US_PER_S), TARGET,
-                   concurrency=rules.ConcurrencyPolicy.REPLACE)
-    await store.add_jobs([rules.new_job(new_id(), spec, T0 - 1)], True)
-    [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
-    [first] = (await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)).started
+    _job, first, recorded = await _fire_twice(store, "replace", rules.ConcurrencyPolicy.REPLACE)
     second_at = T0 + US_PER_S
-    [job] = await store.acquire_due_jobs("a", second_at, second_at, 10, second_at + LEASE)
-    recorded = await store.record_fires("a", second_at, [fire_of(job, second_at)],
-                                        second_at + LEASE)
     assert recorded.replaced == [first.id] and len(recorded.started) == 1
     found = await store.get_run(first.id)
     assert found is not None and found[0].state is RunState.CANCELLED
