@@ -41,9 +41,18 @@ UNITS_US = {
     "hour": 3_600 * US_PER_S,
     "day": 86_400 * US_PER_S,
 }
-_SHORT = {"ms": "millisecond", "s": "second", "m": "minute", "h": "hour", "d": "day"}
+# Every spelling a rate may use for its unit. Whole words are matched, never a prefix: the
+# trailing `s` of `ms` is part of the unit, not a plural (500ms is half a second, not minutes).
+_UNIT_WORDS = {
+    "millisecond": ("ms", "msec", "msecs", "milli", "millis", "millisecond", "milliseconds"),
+    "second": ("s", "sec", "secs", "second", "seconds"),
+    "minute": ("m", "min", "mins", "minute", "minutes"),
+    "hour": ("h", "hr", "hrs", "hour", "hours"),
+    "day": ("d", "day", "days"),
+}
+_UNIT_OF = {word: unit for unit, words in _UNIT_WORDS.items() for word in words}
 _RATE = re.compile(
-    r"^(?:rate\(\s*(?P<n1>\d+)\s+(?P<u1>[a-z]+?)s?\s*\)|(?:every\s+)?(?P<n2>\d+)\s*(?P<u2>[a-z]+?)s?)$"
+    r"^(?:rate\(\s*(?P<n1>\d+)\s+(?P<u1>[a-z]+)\s*\)|(?:every\s+)?(?P<n2>\d+)\s*(?P<u2>[a-z]+))$"
 )
 MIN_STEP_US = 10 * US_PER_MS  # a faster job is a loop, not a schedule
 
@@ -214,10 +223,13 @@ def _rate_step(text: str, field: str) -> Micros:
             field,
         )
     amount = int(match["n1"] or match["n2"])
-    unit = _SHORT.get(match["u1"] or match["u2"], match["u1"] or match["u2"])
-    unit = {"sec": "second", "min": "minute", "hr": "hour", "milli": "millisecond"}.get(unit, unit)
-    if unit not in UNITS_US:
-        raise InvalidField(f"'{field}': unknown unit in {text!r}; use ms, s, m, h or d", field)
+    unit = _UNIT_OF.get(match["u1"] or match["u2"])
+    if unit is None:
+        raise InvalidField(
+            f"'{field}': unknown unit in {text!r}; use ms, s, m, h or d, or a word such as "
+            "millisecond, second, minute, hour or day (singular or plural)",
+            field,
+        )
     return amount * UNITS_US[unit]
 
 
