@@ -157,6 +157,33 @@ JAN_1 = "2026-01-01T00:00:00Z"  # a Thursday
         ("0 0 0 1W * ?", "2026-10-02T00:00:00Z", utc("2026-11-02T00:00")),  # 1 Nov: a Sunday
         # 31 May 2026 is a Sunday: Friday the 29th; April has no 31st
         ("0 0 0 31W * ?", "2026-04-01T00:00:00Z", utc("2026-05-29T00:00", "2026-07-31T00:00")),
+        # L-nW: the weekday nearest the n-th day before the last. L-1 of May 2026 is Saturday
+        # the 30th -> Friday 29th; of June Monday 29th; of July Thursday 30th; of August Sunday
+        # the 30th -> Monday 31st (not crossing back into a different week's Friday).
+        (
+            "0 0 0 L-1W * ?",
+            "2026-05-01T00:00:00Z",
+            utc("2026-05-29T00:00", "2026-06-29T00:00", "2026-07-30T00:00", "2026-08-31T00:00"),
+        ),
+        # 29 November 2026 (L-1) is a Sunday and not the last day: Monday 30th
+        ("0 0 0 L-1W * ?", "2026-11-01T00:00:00Z", utc("2026-11-30T00:00")),
+        # L-1 of February 2027 is Saturday the 27th: Friday 26th
+        ("0 0 0 L-1W * ?", "2027-02-01T00:00:00Z", utc("2027-02-26T00:00")),
+        # L-2 of August 2026 is Saturday the 29th: Friday 28th; L-3 of January Wednesday 28th
+        ("0 0 0 L-2W * ?", "2026-08-01T00:00:00Z", utc("2026-08-28T00:00")),
+        ("0 0 0 L-3W * ?", JAN_1, utc("2026-01-28T00:00")),
+        # L-30 is the 1st of a 31-day month: 1 August 2026 is a Saturday -> Monday the 3rd
+        # (never Friday 31 July); 1 May is a Friday; nothing in 30-day months or February
+        (
+            "0 0 0 L-30W * ?",
+            "2026-04-01T00:00:00Z",
+            utc("2026-05-01T00:00", "2026-07-01T00:00", "2026-08-03T00:00"),
+        ),
+        # L-27 of February 2026 is Sunday the 1st -> Monday 2nd
+        ("0 0 0 L-27W * ?", "2026-01-31T00:00:00Z", utc("2026-02-02T00:00")),
+        # L-0W is LW: 31 May 2026 is a Sunday, the last day -> Friday 29th
+        ("0 0 0 L-0W * ?", "2026-05-01T00:00:00Z", utc("2026-05-29T00:00")),
+        ("0 0 0 l-1w * ?", "2026-05-01T00:00:00Z", utc("2026-05-29T00:00")),
     ],
 )
 def test_quartz_tutorial(expr: str, after: str, expected: list[str | None]) -> None:
@@ -518,6 +545,9 @@ def test_dst(expr: str, after: str, tz: str, expected: list[str | None]) -> None
         ("0 0 0 1 1 ? 1969", "auto", "year: '1969' value 1969 is out of range 1970..2199"),
         ("0 0 0 1 1 ? 2200", "auto", "year: '2200' value 2200 is out of range 1970..2199"),
         ("0 0 0 1 1 ? ?", "auto", "year: '?' is only allowed in day-of-month or day-of-week"),
+        ("0 0 0 L-31W * ?", "auto", "day-of-month: 'L-31W' offset must be 0..30"),
+        ("0 0 0 L-W * ?", "auto", "day-of-month: 'L-W' offset must be 0..30"),
+        ("0 0 0 L-1-2W * ?", "auto", "day-of-month: 'L-1-2W' offset must be 0..30"),
         ("? * * * *", "auto", "minute: '?' is only allowed in day-of-month or day-of-week"),
         ("0 0 0 ?,1 * ?", "auto", "day-of-month: '?,1' may use '?' only on its own"),
         ("*/0 * * * *", "auto", "minute: '*/0' step must be 1..60"),
@@ -632,6 +662,14 @@ class TestParse:
         ),
         ("0 15 10 L * ?", "at 10:15 on the last day of the month"),
         ("0 0 0 LW * ?", "at 00:00 on the last weekday of the month"),
+        (
+            "0 0 0 L-3W * ?",
+            "at 00:00 on the weekday nearest the day 3 days before the last day of the month",
+        ),
+        (
+            "0 0 0 L-1W * ?",
+            "at 00:00 on the weekday nearest the day before the last day of the month",
+        ),
         ("0 0 0 15W * ?", "at 00:00 on the weekday nearest day 15 of the month"),
         (
             "0 15 10 ? * 6L 2002-2005",
@@ -1029,7 +1067,7 @@ def _weekday(day: date) -> int:
 
 @st.composite
 def dom_rules(draw: st.DrawFn) -> DayRule:
-    kind = draw(st.sampled_from(["L", "L-n", "nW", "LW", "n"]))
+    kind = draw(st.sampled_from(["L", "L-n", "nW", "LW", "L-nW", "n"]))
     n = draw(st.integers(1, 31))
     offset = draw(st.integers(0, 30))
     if kind == "L":
@@ -1040,6 +1078,10 @@ def dom_rules(draw: st.DrawFn) -> DayRule:
         return f"{n}W", lambda d: nearest_weekday(d, n)
     if kind == "LW":
         return "LW", last_weekday
+    if kind == "L-nW":
+        return f"L-{offset}W", lambda d: (
+            _length(d) - offset >= 1 and nearest_weekday(d, _length(d) - offset)
+        )
     return str(n), lambda d: d.day == n
 
 

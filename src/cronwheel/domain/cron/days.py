@@ -10,7 +10,8 @@ import calendar
 from dataclasses import dataclass
 
 # A calendar-relative day rule: ("L", offset, 0) is L-offset, ("W", day, 0) is dayW,
-# ("LW", 0, 0), ("last", weekday, 0) is weekdayL, ("#", weekday, k) is weekday#k.
+# ("LW", offset, 0) is L-offsetW (LW when 0), ("last", weekday, 0) is weekdayL,
+# ("#", weekday, k) is weekday#k.
 Rule = tuple[str, int, int]
 
 
@@ -39,20 +40,17 @@ def _nearest_weekday(day: int, length: int, first: int) -> int | None:
     return day
 
 
-def _last_weekday(length: int, first: int) -> int:
-    weekday = (first + length - 1) % 7
-    return length - {6: 1, 0: 2}.get(weekday, 0)
-
-
 def _rule_day(rule: Rule, length: int, first: int) -> int | None:
     """The day of a month (`length` days, day 1 on weekday `first`) a rule picks, if any."""
     kind, a, b = rule
+    if kind in ("L", "LW") and length - a < 1:
+        return None  # L-30 in February
     if kind == "L":
-        return length - a if length - a >= 1 else None
+        return length - a
     if kind == "W":
         return _nearest_weekday(a, length, first)
-    if kind == "LW":
-        return _last_weekday(length, first)
+    if kind == "LW":  # as Quartz: the weekday nearest L-a, staying in the month
+        return _nearest_weekday(length - a, length, first)
     if kind == "last":
         return length - (first + length - 1 - a) % 7
     day = 1 + (a - first) % 7 + 7 * (b - 1)  # "#": the b-th weekday a

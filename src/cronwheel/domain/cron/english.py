@@ -111,8 +111,10 @@ def _rule_phrase(rule: Rule) -> str:
         )
     if kind == "W":
         return f"the weekday nearest day {a}"
-    if kind == "LW":
+    if kind == "LW" and a == 0:
         return "the last weekday"
+    if kind == "LW":
+        return f"the weekday nearest {_rule_phrase(('L', a, 0))}"
     if kind == "last":
         return f"the last {_DAY_WORDS[a]}"
     return f"the {_ORDINALS[b - 1]} {_DAY_WORDS[a]}"

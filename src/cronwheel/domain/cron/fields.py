@@ -127,22 +127,25 @@ def simple_field(fd: FieldDef, token: str) -> tuple[int, ...]:
     return tuple(sorted(values))
 
 
+def _last_item(item: str, token: str) -> Rule:
+    """`L`, `L-n`, `LW` and `L-nW`: a day counted back from the last, nearest weekday if W."""
+    nearest = item.endswith("W")
+    body = item[:-1] if nearest else item
+    offset = 0 if body == "L" else _number(body[2:])
+    if offset is None or offset > 30:
+        raise _bad(DOM, token, "offset must be 0..30")
+    return ("LW" if nearest else "L", offset, 0)
+
+
 def _dom_item(item: str, token: str) -> tuple[set[int], Rule | None]:
-    if item == "L":
-        return set(), ("L", 0, 0)
-    if item == "LW":
-        return set(), ("LW", 0, 0)
-    if item.startswith("L-"):
-        offset = _number(item[2:])
-        if offset is None or offset > 30:
-            raise _bad(DOM, token, "offset must be 0..30")
-        return set(), ("L", offset, 0)
+    if item in ("L", "LW") or item.startswith("L-"):
+        return set(), _last_item(item, token)
     if item.endswith("W"):
         if _number(item[:-1]) is None:
             raise _bad(DOM, token, "W needs a single day before it, e.g. 15W")
         return set(), ("W", _value(DOM, item[:-1], token), 0)
     if "L" in item or "W" in item or "#" in item:
-        raise _bad(DOM, token, "is not a day: expected L, L-n, nW, LW or days such as 1-15/2")
+        raise _bad(DOM, token, "is not a day: expected L, L-n, nW, LW, L-nW or days such as 1-15/2")
     return _plain(DOM, item, token), None
 
 
