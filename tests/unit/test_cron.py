@@ -184,6 +184,9 @@ JAN_1 = "2026-01-01T00:00:00Z"  # a Thursday
         # L-0W is LW: 31 May 2026 is a Sunday, the last day -> Friday 29th
         ("0 0 0 L-0W * ?", "2026-05-01T00:00:00Z", utc("2026-05-29T00:00")),
         ("0 0 0 l-1w * ?", "2026-05-01T00:00:00Z", utc("2026-05-29T00:00")),
+        # year ranges run forwards; a range of one year is that year
+        ("0 0 0 1 1 ? 2026-2028", JAN_1, [*utc("2027-01-01T00:00", "2028-01-01T00:00"), None]),
+        ("0 0 0 1 1 ? 2027-2027", JAN_1, [*utc("2027-01-01T00:00"), None]),
     ],
 )
 def test_quartz_tutorial(expr: str, after: str, expected: list[str | None]) -> None:
@@ -545,6 +548,13 @@ def test_dst(expr: str, after: str, tz: str, expected: list[str | None]) -> None
         ("0 0 0 1 1 ? 1969", "auto", "year: '1969' value 1969 is out of range 1970..2199"),
         ("0 0 0 1 1 ? 2200", "auto", "year: '2200' value 2200 is out of range 1970..2199"),
         ("0 0 0 1 1 ? ?", "auto", "year: '?' is only allowed in day-of-month or day-of-week"),
+        (
+            "0 0 0 1 1 ? 2030-2026",
+            "auto",
+            "year: '2030-2026' runs backwards; year ranges do not wrap, write 2026-2030",
+        ),
+        ("0 0 0 1 1 ? 2026,2199-1970", "auto", "year: '2026,2199-1970' runs backwards"),
+        ("0 0 0 1 1 ? 2030-2026/2", "auto", "year: '2030-2026/2' runs backwards"),
         ("0 0 0 L-31W * ?", "auto", "day-of-month: 'L-31W' offset must be 0..30"),
         ("0 0 0 L-W * ?", "auto", "day-of-month: 'L-W' offset must be 0..30"),
         ("0 0 0 L-1-2W * ?", "auto", "day-of-month: 'L-1-2W' offset must be 0..30"),

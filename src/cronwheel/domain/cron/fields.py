@@ -28,6 +28,7 @@ class FieldDef:
     names: tuple[str, ...] = ()
     name_base: int = 0  # the value of names[0]
     wrap_hi: int | None = None  # the top of the cycle a reversed range wraps over, if not hi
+    wraps: bool = True  # whether a reversed range wraps; years run on and never come round
 
     @property
     def top(self) -> int:
@@ -41,7 +42,7 @@ DOM = FieldDef("day-of-month", 1, 31)
 MONTH = FieldDef("month", 1, 12, _MONTH_NAMES, 1)
 UNIX_DOW = FieldDef("day-of-week", 0, 7, _DAY_NAMES, 0, wrap_hi=6)
 QUARTZ_DOW = FieldDef("day-of-week", 1, 7, _DAY_NAMES, 1)
-YEAR = FieldDef("year", MIN_YEAR, MAX_YEAR)
+YEAR = FieldDef("year", MIN_YEAR, MAX_YEAR, wraps=False)
 
 
 def _bad(fd: FieldDef, token: str, problem: str) -> InvalidField:
@@ -92,6 +93,9 @@ def _plain(fd: FieldDef, item: str, token: str) -> set[int]:
     elif "-" in base:
         first, _, last = base.partition("-")
         start, end = _value(fd, first, token), _value(fd, last, token)
+        if start > end and not fd.wraps:
+            raise _bad(fd, token, f"runs backwards; {fd.name} ranges do not wrap, "
+                                  f"write {end}-{start}")
     else:
         start = _value(fd, base, token)
         end = fd.top if slash else start
