@@ -163,12 +163,63 @@ def test_iso_forever_with_an_offset_and_a_start_end_form() -> None:
         ({"kind": "iso8601", "expr": "R0/2026-01-01T00:00:00Z/PT1H"}, "expr"),
         ({"kind": "iso8601", "expr": "R/2026-01-01T00:00:00Z/PT0S"}, "expr"),
         ({"kind": "iso8601"}, "expr"),
+        # issue 10: numbers that overflow the step arithmetic are refused, not a crash
+        ({"kind": "simple", "interval": float("nan"), "unit": "second"}, "interval"),
+        ({"kind": "simple", "interval": float("inf"), "unit": "second"}, "interval"),
+        ({"kind": "simple", "interval": 1e308, "unit": "second"}, "interval"),
+        ({"kind": "simple", "interval": 10**400, "unit": "day"}, "interval"),
+        ({"kind": "simple", "interval": float("nan")}, "interval"),
+        ({"kind": "simple", "interval": float("inf")}, "interval"),
+        ({"kind": "simple", "interval": float("-inf")}, "interval"),
+        ({"kind": "simple", "interval": 1e308}, "interval"),
+        ({"kind": "simple", "interval": "P" + "9" * 400 + "D"}, "interval"),
+        ({"kind": "rate", "every": "rate(99999999999999999999 days)"}, "every"),
+        ({"kind": "rate", "every": "99999999999999999999ms"}, "every"),
+        ({"kind": "rate", "every": 1e308}, "every"),
+        ({"kind": "rate", "every": "P99999999999D"}, "every"),
+        ({"kind": "rate", "every": "P2932000D"}, "every"),  # first fire after year 9999
+        ({"kind": "simple", "interval": "PT1S", "start": "9999-12-31T23:00:00-05:00"}, "start"),
+        ({"kind": "iso8601", "expr": "R/9999-12-31T23:00:00-05:00/PT1H"}, "expr"),
+        ({"kind": "iso8601", "expr": "R/2026-01-01T00:00:00Z/P" + "9" * 400 + "Y"}, "expr"),
+        ({"kind": "iso8601", "expr": "R/2026-01-01T00:00:00Z/PT" + "9" * 400 + "H"}, "expr"),
+        ({"kind": "iso8601", "expr": "R/2026-01-01T00:00:00Z/PT99999999999999999999H"}, "expr"),
+        ({"kind": "iso8601", "expr": "R/2026-01-01T00:00:00Z/P99999999999Y"}, "expr"),
     ],
 )
 def test_bad_expressions_name_the_field(data: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidField) as caught:
         schedule_from_dict(data, NOW)
     assert caught.value.field == field and caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("R/9999-12-31T00:00:00Z/P1D", ["9999-12-31T00:00:00Z"]),
+        ("R5/9999-06-01T00:00:00Z/P1Y", ["9999-06-01T00:00:00Z"]),
+        ("R/9999-12-30T00:00:00Z/PT12H", ["9999-12-30T00:00:00Z", "9999-12-30T12:00:00Z",
+                                          "9999-12-31T00:00:00Z", "9999-12-31T12:00:00Z"]),
+        ("R3/9999-12-31T23:00:00+05:00/PT1H", ["9999-12-31T18:00:00Z", "9999-12-31T19:00:00Z",
+                                               "9999-12-31T20:00:00Z"]),
+        ("R/2026-01-01T00:00:00Z/P9999Y", ["2026-01-01T00:00:00Z"]),
+    ],
+)
+def test_iso_occurrences_past_year_9999_end_the_schedule(expr: str, expected: list[str]) -> None:
+    schedule = schedule_from_dict({"kind": "iso8601", "expr": expr}, NOW)
+    assert fires(schedule) == expected
+    assert schedule.next_after(parse_instant(expected[-1])) is None
+    assert schedule.next_after(parse_instant("9999-12-31T23:59:59Z")) is None
+    assert schedule_from_dict(schedule.to_dict(), NOW) == schedule
+
+
+def test_the_longest_step_is_accepted_and_one_longer_is_not() -> None:
+    longest = 2_932_896 * 86_400 * US_PER_S
+    schedule = schedule_from_dict({"kind": "simple", "interval": 2_932_896, "unit": "day",
+                                   "start": "1970-01-01T00:00:00Z"}, NOW)
+    assert isinstance(schedule, SimpleTrigger) and schedule.step_us == longest
+    assert fires(schedule) == ["1970-01-01T00:00:00Z", "9999-12-31T00:00:00Z"]
+    with pytest.raises(InvalidField, match="at most 2932896 days"):
+        schedule_from_dict({"kind": "simple", "interval": 2_932_897, "unit": "day"}, NOW)
 
 
 @pytest.mark.parametrize(
