@@ -84,4 +84,8 @@ def _default_transport(kind: str) -> Transport:
         from cronwheel.delivery.kafka import KafkaTransport
 
         return KafkaTransport()
+    if kind == "log":
+        from cronwheel.delivery.log import LogTransport
+
+        return LogTransport()
     raise ValueError(f"no transport for target kind {kind!r}")

@@ -9,8 +9,9 @@ import orjson
 
 from cronwheel.contracts import Delivery, DeliveryResult
 from cronwheel.delivery import RESPONSE_LIMIT, metadata_headers
+from cronwheel.delivery.answers import refused_code
 from cronwheel.domain.runs import AttemptOutcome
-from cronwheel.domain.targets import HttpTarget
+from cronwheel.domain.targets import SUCCESS_CODE_OK, HttpTarget
 
 # Statuses worth retrying; any other 4xx means the request itself is wrong.
 RETRYABLE_4XX = frozenset({408, 409, 425, 429})
@@ -20,6 +21,15 @@ def classify(status: int) -> tuple[AttemptOutcome, bool]:
     if 200 <= status < 300:
         return AttemptOutcome.SUCCESS, False
     return AttemptOutcome.FAILURE, status >= 500 or status in RETRYABLE_4XX
+
+
+def read_code(status: int, text: str) -> DeliveryResult:
+    """A 2xx under the delay-job contract: a code other than "ok" is a failure to retry."""
+    code = refused_code(text)
+    if code is None:
+        return DeliveryResult(AttemptOutcome.SUCCESS, False, status, text)
+    error = f"receiver answered code {code[:100]!r}"
+    return DeliveryResult(AttemptOutcome.FAILURE, True, status, text, error)
 
 
 class HttpTransport:
@@ -58,6 +68,8 @@ class HttpTransport:
                 text = (await response.content.read(RESPONSE_LIMIT)).decode("utf-8", "replace")
                 outcome, retryable = classify(response.status)
                 error = None if outcome is AttemptOutcome.SUCCESS else f"HTTP {response.status}"
+                if outcome is AttemptOutcome.SUCCESS and target.success == SUCCESS_CODE_OK:
+                    return read_code(response.status, text)
                 return DeliveryResult(outcome, retryable, response.status, text, error)
         except TimeoutError:
             return DeliveryResult(
