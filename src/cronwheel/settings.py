@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     max_batch: int = Field(10_000, ge=1, le=100_000)
     max_payload_bytes: int = Field(1_048_576, ge=1_024)
     delayjob_namespace: str = "delayjob"
+    # delay-job dialect: the brokers of a KAFKA callbackEndpoint that is a bare topic
+    # ("host:port,host:port"); and its gRPC management API (delay.job.Job), 0 turns it off.
+    # Loopback by default: the address is the network policy until issue 10's model exists.
+    delayjob_kafka_bootstrap: str = ""
+    delayjob_grpc_host: str = "127.0.0.1"
+    delayjob_grpc_port: int = Field(1990, ge=0, le=65535)
     # dispatchserver dialect: each groupCode becomes the namespace "<prefix><groupCode>"
     dispatch_namespace_prefix: str = "dispatch:"
     # Quartz clients' cron expressions and "yyyy-MM-dd HH:mm:ss" dates are in the JVM's zone;
