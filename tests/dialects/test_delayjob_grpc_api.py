@@ -15,8 +15,11 @@ from typing import Any
 import grpc
 import pytest
 
+from cronwheel.api.dialects.delayjob_grpc import DelayJobGrpcServer
 from cronwheel.delivery.proto import delayjob_job_pb2 as pb
 from cronwheel.delivery.proto import delayjob_job_pb2_grpc as pb_grpc
+from cronwheel.runtime import Node
+from cronwheel.settings import Settings
 from tests.servers import RunningServer, running_server
 from tests.support import free_port
 
@@ -139,3 +142,26 @@ async def test_pause_resume_cancel_a_countdown(
     for rpc in (stub.cancelJob, stub.pauseJob, stub.resumeJob):
         assert_resp(await rpc(ref("g_cd")), "job_is_cancel", "outJobNo")
 
+
+
+
+@pytest.mark.parametrize("required", [True, False])
+async def test_a_taken_port_stops_the_node_only_when_it_was_asked_for(
+    tmp_path: Path, required: bool
+) -> None:
+    """The default port may be another node's on the same host; a chosen one must be ours."""
+    holder = grpc.aio.server()
+    port = holder.add_insecure_port("127.0.0.1:0")
+    await holder.start()
+    node = Node(Settings(database_url=f"sqlite:///{tmp_path / 'a.db'}", delayjob_grpc_port=port))
+    server = DelayJobGrpcServer(node.service, node.settings, required=required)
+    try:
+        if required:
+            with pytest.raises(RuntimeError, match="Failed to bind"):
+                await server.start()
+        else:
+            await server.start()
+            assert server.port is None  # not serving, and not sharing the holder's port
+    finally:
+        await server.stop()
+        await holder.stop(None)

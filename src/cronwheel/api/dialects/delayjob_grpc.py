@@ -25,9 +25,13 @@ def bind_address(host: str, port: int) -> str:
 class DelayJobGrpcServer:
     """Started and stopped with the API; off when `delayjob_grpc_port` is 0."""
 
-    def __init__(self, service: Service, settings: Settings) -> None:
+    def __init__(self, service: Service, settings: Settings, required: bool | None = None) -> None:
         self._service = service
         self._settings = settings
+        # A port asked for by name must be served; the default one may be another node's.
+        self._required = (
+            "delayjob_grpc_port" in settings.model_fields_set if required is None else required
+        )
         self._server: grpc.aio.Server | None = None
         self.port: int | None = None
 
@@ -40,12 +44,22 @@ class DelayJobGrpcServer:
         from cronwheel.api.dialects.delayjob_grpc_service import JobServicer
         from cronwheel.delivery.proto import delayjob_job_pb2_grpc as pb_grpc
 
-        server = grpc.aio.server()
+        # Never share the port with another process (gRPC's default on Linux): a client of
+        # this node must not reach some other server's jobs.
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         pb_grpc.add_JobServicer_to_server(  # type: ignore[no-untyped-call]
             JobServicer(self._service, settings), server
         )
         address = bind_address(settings.delayjob_grpc_host, settings.delayjob_grpc_port)
-        self.port = server.add_insecure_port(address)
+        try:
+            self.port = server.add_insecure_port(address)
+        except RuntimeError:
+            if self._required:
+                raise
+            # The default port, taken (say, a second node on this host): the node still runs.
+            log.warning("delay.job.Job gRPC API not started: %s is in use; "
+                        "set CRONWHEEL_DELAYJOB_GRPC_PORT (0 turns it off)", address)
+            return
         await server.start()
         self._server = server
         log.info("delay.job.Job gRPC API on %s", address)
