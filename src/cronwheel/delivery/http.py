@@ -15,6 +15,9 @@ from cronwheel.domain.targets import SUCCESS_CODE_OK, HttpTarget
 
 # Statuses worth retrying; any other 4xx means the request itself is wrong.
 RETRYABLE_4XX = frozenset({408, 409, 425, 429})
+# An answer whose `code` decides is read whole up to this size, so that a long message cannot
+# cut a {"code": "fail", ...} short into an unparsable (and so successful) answer.
+CODE_ANSWER_LIMIT = 65_536
 
 
 def classify(status: int) -> tuple[AttemptOutcome, bool]:
@@ -26,10 +29,11 @@ def classify(status: int) -> tuple[AttemptOutcome, bool]:
 def read_code(status: int, text: str) -> DeliveryResult:
     """A 2xx under the delay-job contract: a code other than "ok" is a failure to retry."""
     code = refused_code(text)
+    kept = text[:RESPONSE_LIMIT]
     if code is None:
-        return DeliveryResult(AttemptOutcome.SUCCESS, False, status, text)
+        return DeliveryResult(AttemptOutcome.SUCCESS, False, status, kept)
     error = f"receiver answered code {code[:100]!r}"
-    return DeliveryResult(AttemptOutcome.FAILURE, True, status, text, error)
+    return DeliveryResult(AttemptOutcome.FAILURE, True, status, kept, error)
 
 
 class HttpTransport:
@@ -65,11 +69,12 @@ class HttpTransport:
             async with self._client().request(
                 target.method, target.url, data=body, headers=headers, timeout=timeout
             ) as response:
-                text = (await response.content.read(RESPONSE_LIMIT)).decode("utf-8", "replace")
                 outcome, retryable = classify(response.status)
-                error = None if outcome is AttemptOutcome.SUCCESS else f"HTTP {response.status}"
                 if outcome is AttemptOutcome.SUCCESS and target.success == SUCCESS_CODE_OK:
-                    return read_code(response.status, text)
+                    answer = await response.content.read(CODE_ANSWER_LIMIT)
+                    return read_code(response.status, answer.decode("utf-8", "replace"))
+                text = (await response.content.read(RESPONSE_LIMIT)).decode("utf-8", "replace")
+                error = None if outcome is AttemptOutcome.SUCCESS else f"HTTP {response.status}"
                 return DeliveryResult(outcome, retryable, response.status, text, error)
         except TimeoutError:
             return DeliveryResult(
