@@ -10,10 +10,17 @@ from cronwheel.contracts import Delivery
 from cronwheel.delivery.answers import refused_code
 from cronwheel.delivery.delayjob_grpc import request_for
 from cronwheel.delivery.http import read_code
+from cronwheel.delivery.kafka import KafkaTransport
 from cronwheel.domain.errors import InvalidField
 from cronwheel.domain.log_target import LogTarget
 from cronwheel.domain.runs import AttemptOutcome
-from cronwheel.domain.targets import GrpcTarget, HttpTarget, target_from_dict
+from cronwheel.domain.targets import (
+    GrpcTarget,
+    HttpTarget,
+    KafkaTarget,
+    Target,
+    target_from_dict,
+)
 
 DUE = 1_666_621_588_000_000  # 2022-10-24T14:26:28Z
 
@@ -56,6 +63,22 @@ def test_targets_keep_their_contract_through_a_round_trip() -> None:
         assert target_from_dict(target.to_dict()) == target
 
 
+def test_a_kafka_target_may_ask_for_the_servers_brokers() -> None:
+    target = target_from_dict({"kind": "kafka", "bootstrap": "server", "topic": "t"})
+    assert target == KafkaTarget((), "t")
+    assert target.to_dict()["bootstrap"] == "server"
+    assert target_from_dict(target.to_dict()) == target
+
+
+async def test_without_server_brokers_such_a_target_fails_for_good() -> None:
+    transport = KafkaTransport()  # no default brokers
+    target = KafkaTarget((), "t")
+    result = await transport.deliver(delivery({"a": 1}, target))
+    assert (result.outcome, result.retryable) == (AttemptOutcome.FAILURE, False)
+    assert "CRONWHEEL_KAFKA_BOOTSTRAP" in (result.error or "")
+    await transport.aclose()
+
+
 def test_native_targets_look_as_before() -> None:
     assert "success" not in target_from_dict({"kind": "http", "url": "http://a/"}).to_dict()
     assert "service" not in target_from_dict({"kind": "grpc", "address": "a:1"}).to_dict()
@@ -75,9 +98,10 @@ def test_unknown_options_are_refused_by_name(data: dict[str, Any], field: str) -
     assert caught.value.field == field
 
 
-def delivery(payload: Any) -> Delivery:
+def delivery(payload: Any, target: Target | None = None) -> Delivery:
     return Delivery(run_id="r1", attempt=1, job_id="j1", namespace="delayjob", key="k1",
-                    scheduled_at=DUE, fired_at=DUE, target=GrpcTarget("a:1"), payload=payload)
+                    scheduled_at=DUE, fired_at=DUE, target=target or GrpcTarget("a:1"),
+                    payload=payload)
 
 
 def test_the_grpc_request_carries_the_delay_jobs_own_values() -> None:

@@ -24,6 +24,7 @@ SUCCESS_CODE_OK = "code_ok"
 # Which service a gRPC receiver implements: cronwheel's own, or the delay-job callback.
 SERVICE_CRONWHEEL = "cronwheel"
 SERVICE_DELAYJOB = "delayjob"
+SERVER_BROKERS = "server"  # a kafka target's `bootstrap` naming the server's configured brokers
 
 
 def _check_timeout(value: Any, prefix: str) -> float:
@@ -102,6 +103,9 @@ class GrpcTarget:
 
 @dataclass(frozen=True, slots=True)
 class KafkaTarget:
+    """`topic` on the cluster at `bootstrap`. No brokers (`"bootstrap": "server"`) means the
+    server's own (CRONWHEEL_KAFKA_BOOTSTRAP), as the delay-job service's bare topics do."""
+
     bootstrap: tuple[str, ...]
     topic: str
     timeout: float = DEFAULT_TIMEOUT_S
@@ -109,12 +113,12 @@ class KafkaTarget:
 
     @property
     def slot(self) -> str:
-        return f"kafka:{','.join(self.bootstrap)}"
+        return f"kafka:{','.join(self.bootstrap) or 'server'}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
-            "bootstrap": list(self.bootstrap),
+            "bootstrap": list(self.bootstrap) or SERVER_BROKERS,
             "topic": self.topic,
             "timeout": self.timeout,
         }
@@ -173,9 +177,12 @@ def _grpc(p: _Parse) -> GrpcTarget:
 
 def _kafka(p: _Parse) -> KafkaTarget:
     raw = p.data.get("bootstrap")
-    servers = [raw] if isinstance(raw, str) else raw
-    if not isinstance(servers, list) or not servers:
-        raise InvalidField("bootstrap must list host:port brokers", f"{p.prefix}.bootstrap")
+    servers = [] if raw == SERVER_BROKERS else [raw] if isinstance(raw, str) else raw
+    if not isinstance(servers, list) or (not servers and raw != SERVER_BROKERS):
+        raise InvalidField(
+            f"bootstrap must list host:port brokers, or be {SERVER_BROKERS!r}",
+            f"{p.prefix}.bootstrap",
+        )
     for server in servers:
         check_host_port(str(server), f"{p.prefix}.bootstrap")
     topic = p.text("topic")

@@ -28,6 +28,7 @@ from cronwheel.domain.jobs import Job, JobSpec, JobState
 from cronwheel.domain.log_target import LogTarget
 from cronwheel.domain.schedules import OneShot
 from cronwheel.domain.targets import (
+    SERVER_BROKERS,
     SERVICE_DELAYJOB,
     SUCCESS_CODE_OK,
     Target,
@@ -158,18 +159,17 @@ def validated(model: type[M], data: Any, prefix: str = "") -> M:
 
 
 def kafka_target(endpoint: str, settings: Settings) -> Target:
-    """A bare topic goes to the server's brokers, as on the delay-job service; or
-    `broker:port/topic` names its own."""
+    """A bare topic goes to the server's brokers, as on the delay-job service (refused here
+    when this server has none); or `broker:port/topic` names its own."""
     if "/" in endpoint:
         return parse_kafka_endpoint(endpoint, "callbackEndpoint")
-    brokers = [b.strip() for b in settings.delayjob_kafka_bootstrap.split(",") if b.strip()]
-    if not brokers:
+    if not settings.kafka_brokers:
         raise InvalidField(
             "a bare topic needs the server's Kafka brokers, and none are set "
-            "(CRONWHEEL_DELAYJOB_KAFKA_BOOTSTRAP); give broker:port/topic instead",
+            "(CRONWHEEL_KAFKA_BOOTSTRAP); give broker:port/topic instead",
             "callbackEndpoint",
         )
-    target = {"kind": "kafka", "bootstrap": brokers, "topic": endpoint}
+    target = {"kind": "kafka", "bootstrap": SERVER_BROKERS, "topic": endpoint}
     return target_from_dict(target, "callbackEndpoint")
 
 
