@@ -154,6 +154,22 @@ async def test_document_submit_example_fires_at_once_and_reaches_the_callback(
     assert stored["target"]["url"] == receiver.url
 
 
+async def test_type_and_job_info_are_optional_as_upstream(
+    server: RunningServer, receiver: HttpReceiver
+) -> None:
+    """No `type` (or null) is a normal job; no `jobInfo` reaches the receiver as null."""
+    body = without("jobInfo", outJobNo="no_info", triggerTime=1666621588,
+                   callbackEndpoint=receiver.url)
+    del body["type"]
+    assert_ok(await post(server, SUBMIT, body))
+    assert_ok(await post(server, SUBMIT, body | {"type": None}))  # the same job
+    assert_ok(await post(server, SUBMIT, body | {"type": 5, "jobInfo": None}))  # still the same
+    [got] = await receiver.wait_for(1)
+    assert got.json() == {"outJobNo": "no_info", "triggerTime": 1666621588, "jobInfo": None}
+    stored = (await native_job(server, "no_info")).json()
+    assert stored["schedule"]["countdown"] is False
+
+
 async def test_document_batch_example_delivers_both_jobs(
     server: RunningServer, receiver: HttpReceiver
 ) -> None:

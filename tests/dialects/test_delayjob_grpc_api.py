@@ -14,6 +14,9 @@ from typing import Any
 
 import grpc
 import pytest
+import pytest_asyncio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cronwheel.api.dialects.delayjob_grpc import DelayJobGrpcServer
 from cronwheel.delivery.proto import delayjob_job_pb2 as pb
@@ -165,3 +168,53 @@ async def test_a_taken_port_stops_the_node_only_when_it_was_asked_for(
     finally:
         await server.stop()
         await holder.stop(None)
+
+
+# -- fuzz: any message gets an answer in the envelope, never unknown_error -----------------------
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_stub(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[pb_grpc.JobStub]:
+    port = free_port()
+    path = tmp_path_factory.mktemp("grpc_fuzz") / "cronwheel.db"
+    async with (
+        running_server(path, delayjob_grpc_port=port),
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        yield pb_grpc.JobStub(channel)  # type: ignore[no-untyped-call]
+
+
+CREATE = st.builds(
+    pb.CreateJobReq,
+    outJobNo=st.text(max_size=40),
+    type=st.sampled_from([0, 5, 10, 7, -5, 2**31 - 1]),
+    # Never due during the test (or invalid), so nothing is delivered anywhere.
+    triggerTime=st.integers(min_value=FAR, max_value=2**63 - 1)
+    | st.integers(min_value=-(2**63), max_value=-1),
+    callbackProtocol=st.sampled_from(["HTTP", "grpc", "Kafka", "LOG", "smtp", ""]),
+    callbackEndpoint=st.sampled_from([NOWHERE, "127.0.0.1:9", "LOG", "topic", "127.0.0.1:9/t",
+                                      ""])
+    | st.text(max_size=30),
+    jobInfo=st.text(max_size=300),
+)
+
+
+@pytest.mark.asyncio(loop_scope="module")
+@settings(max_examples=60, deadline=None)
+@given(rpc=st.sampled_from(["submitJob", "submitJobs", "pauseJob", "resumeJob", "cancelJob"]),
+       job=CREATE, more=st.lists(CREATE, max_size=3))
+async def test_random_messages_get_a_known_code(
+    shared_stub: pb_grpc.JobStub, rpc: str, job: pb.CreateJobReq, more: list[pb.CreateJobReq]
+) -> None:
+    if rpc == "submitJob":
+        resp = await shared_stub.submitJob(job)
+    elif rpc == "submitJobs":
+        resp = await shared_stub.submitJobs(pb.CreateJobsReq(jobs=[job, *more]))
+    else:
+        resp = await getattr(shared_stub, rpc)(pb.OperateJobReq(outJobNo=job.outJobNo))
+    assert resp.code in KNOWN_CODES, resp
+    assert (resp.message == "success") if resp.code == "ok" else (": " in resp.message)
+
+
+KNOWN_CODES = {"ok", "invalid_params", "out_job_no_is_exist", "job_not_exist",
+               "job_is_triggered", "cannot_cancel_job", "job_is_cancel"}
