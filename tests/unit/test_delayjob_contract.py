@@ -116,3 +116,9 @@ def test_a_native_job_sent_to_a_delay_job_receiver_gets_its_key_time_and_payload
     request = request_for(delivery({"order": 7}))
     assert (request.outJobNo, request.triggerTime, request.jobInfo) == (
         "k1", 1666621588, '{"order":7}')
+
+
+@pytest.mark.parametrize("odd", [float("nan"), float("inf"), 2**70, "1666621588", True, None])
+def test_a_trigger_time_int64_cannot_carry_falls_back_to_the_due_time(odd: Any) -> None:
+    request = request_for(delivery({"outJobNo": "k1", "triggerTime": odd, "jobInfo": "i"}))
+    assert request.triggerTime == 1666621588

@@ -33,17 +33,25 @@ def request_for(delivery: Delivery) -> pb.CallbackReq:
     payload: Any = delivery.payload
     values = payload if isinstance(payload, dict) else {}
     out_job_no = values.get("outJobNo")
-    trigger_time = values.get("triggerTime")
+    sent = _int64_seconds(values.get("triggerTime"))
+    trigger_time = sent if sent is not None else delivery.scheduled_at // US_PER_S
     job_info = values.get("jobInfo")
-    if not isinstance(trigger_time, int | float) or isinstance(trigger_time, bool):
-        trigger_time = delivery.scheduled_at / US_PER_S
     if job_info is None and "jobInfo" not in values and payload is not None:
         job_info = orjson.dumps(payload).decode()
     return pb.CallbackReq(
         outJobNo=out_job_no if isinstance(out_job_no, str) else delivery.key,
-        triggerTime=math.floor(trigger_time),
+        triggerTime=trigger_time,
         jobInfo=job_info if isinstance(job_info, str) else "",
     )
+
+
+def _int64_seconds(value: Any) -> int | None:
+    """Whole seconds if the int64 `triggerTime` can carry them (a native payload may hold
+    anything), else None."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        return None
+    seconds = math.floor(value)
+    return seconds if -(2**63) <= seconds < 2**63 else None
 
 
 def result_of(reply: pb.CallbackResp) -> DeliveryResult:
