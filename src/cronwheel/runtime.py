@@ -35,7 +35,7 @@ class Node:
         self.owner = f"{settings.node_name}:{new_id()[-12:]}"
         self.store = SqlStore(settings.database_url, node=settings.node_name)
         self.run_engine = run_engine
-        self.transports = transports or Transports()
+        self.transports = transports or Transports(kafka_bootstrap=settings.kafka_brokers)
         self.hub = WorkerHub()
         timings = WorkerTimings(heartbeat_s=settings.worker_heartbeat_seconds,
                                 lease_s=settings.worker_lease_seconds,

@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from cronwheel import __version__
 from cronwheel.api import cluster, errors, native, preview, workers
 from cronwheel.api.dialects import delayjob, dispatchserver, qschedule
+from cronwheel.api.dialects.delayjob_grpc import DelayJobGrpcServer
 from cronwheel.api.responses import Json
 from cronwheel.runtime import Node
 from cronwheel.settings import Settings
@@ -19,10 +20,12 @@ from cronwheel.settings import Settings
 
 def create_app(settings: Settings | None = None, node: Node | None = None) -> FastAPI:
     node = node or Node(settings or Settings())
+    delayjob_grpc = DelayJobGrpcServer(node.service, node.settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await node.start()
+        await delayjob_grpc.start()
         # Everything alive now (modules, the app, pools) lives as long as the process: keep it
         # out of the collector's full passes, which otherwise stall the loop for 100+ ms.
         gc.collect()
@@ -30,6 +33,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
         try:
             yield
         finally:
+            await delayjob_grpc.stop()
             await node.stop()
 
     app = FastAPI(
@@ -39,6 +43,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
         lifespan=lifespan,
     )
     app.state.node = node
+    app.state.delayjob_grpc = delayjob_grpc
     errors.install(app)
     app.include_router(workers.router)  # first: its /v1/jobs/{key}/workers beats /jobs/{key}
     app.include_router(native.router)

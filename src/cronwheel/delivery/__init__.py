@@ -27,9 +27,12 @@ def metadata_headers(delivery: Delivery) -> dict[str, str]:
 class Transports:
     """Routes each delivery to the transport for its target kind; transports start lazily."""
 
-    def __init__(self, transports: dict[str, Transport] | None = None) -> None:
+    def __init__(
+        self, transports: dict[str, Transport] | None = None, kafka_bootstrap: tuple[str, ...] = ()
+    ) -> None:
         self._by_kind: dict[str, Transport] = dict(transports or {})
         self._loading = asyncio.Lock()
+        self._kafka_bootstrap = kafka_bootstrap  # for kafka targets that name no brokers
 
     async def _get(self, kind: str) -> Transport:
         transport = self._by_kind.get(kind)
@@ -39,7 +42,9 @@ class Transports:
                 if transport is None:
                     # Importing aiohttp, grpc or aiokafka takes up to half a second: off the
                     # loop, so the first delivery of a kind does not hold up everyone else.
-                    transport = await asyncio.to_thread(_default_transport, kind)
+                    transport = await asyncio.to_thread(
+                        _default_transport, kind, self._kafka_bootstrap
+                    )
                     self._by_kind[kind] = transport
         return transport
 
@@ -67,7 +72,7 @@ class Transports:
                 await transport.aclose()
 
 
-def _default_transport(kind: str) -> Transport:
+def _default_transport(kind: str, kafka_bootstrap: tuple[str, ...] = ()) -> Transport:
     if kind == "http":
         from cronwheel.delivery.http import HttpTransport
 
@@ -83,5 +88,9 @@ def _default_transport(kind: str) -> Transport:
     if kind == "kafka":
         from cronwheel.delivery.kafka import KafkaTransport
 
-        return KafkaTransport()
+        return KafkaTransport(default_bootstrap=kafka_bootstrap)
+    if kind == "log":
+        from cronwheel.delivery.log import LogTransport
+
+        return LogTransport()
     raise ValueError(f"no transport for target kind {kind!r}")

@@ -1,4 +1,5 @@
-"""gRPC callbacks with grpc.aio: one channel per receiver, cronwheel.v1.Callback/Deliver."""
+"""gRPC callbacks with grpc.aio: one channel per receiver, cronwheel.v1.Callback/Deliver
+(or the delay-job service's delay.job.JobCallback/trigger, see delayjob_grpc.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ import grpc
 import orjson
 
 from cronwheel.contracts import Delivery, DeliveryResult
-from cronwheel.delivery import RESPONSE_LIMIT, metadata_headers
+from cronwheel.delivery import RESPONSE_LIMIT, delayjob_grpc, metadata_headers
 from cronwheel.delivery.proto import callback_pb2, callback_pb2_grpc
 from cronwheel.domain.runs import AttemptOutcome
-from cronwheel.domain.targets import GrpcTarget
+from cronwheel.domain.targets import SERVICE_DELAYJOB, GrpcTarget
 
 # Codes that say "try again later"; any other error code means the request itself is wrong.
 RETRYABLE_CODES = frozenset(
@@ -56,6 +57,18 @@ def _metadata(delivery: Delivery) -> tuple[tuple[str, str], ...]:
     )
 
 
+def rpc_failure(exc: grpc.aio.AioRpcError, timeout: float) -> DeliveryResult:
+    """A call that ended in a gRPC status error, as an attempt's outcome."""
+    code = exc.code()
+    outcome, retryable = classify(code)
+    details = (exc.details() or "")[:RESPONSE_LIMIT]
+    if outcome is AttemptOutcome.TIMEOUT:
+        error = f"no answer within {timeout:g}s"
+    else:
+        error = f"gRPC {code.name}: {details}" if details else f"gRPC {code.name}"
+    return DeliveryResult(outcome, retryable, status_number(code), details or None, error)
+
+
 def request_for(delivery: Delivery) -> callback_pb2.CallbackRequest:
     return callback_pb2.CallbackRequest(
         run_id=delivery.run_id,
@@ -75,38 +88,40 @@ class GrpcTransport:
         self._channels: dict[tuple[str, bool], grpc.aio.Channel] = {}
         self._stubs: dict[tuple[str, bool], callback_pb2_grpc.CallbackStub] = {}
 
-    def _stub(self, target: GrpcTarget) -> callback_pb2_grpc.CallbackStub:
+    def _channel(self, target: GrpcTarget) -> grpc.aio.Channel:
         key = (target.address, target.tls)
-        stub = self._stubs.get(key)
-        if stub is None:
+        channel = self._channels.get(key)
+        if channel is None:
             if target.tls:
                 channel = grpc.aio.secure_channel(
                     target.address, grpc.ssl_channel_credentials(), options=CHANNEL_OPTIONS
                 )
             else:
                 channel = grpc.aio.insecure_channel(target.address, options=CHANNEL_OPTIONS)
-            stub = callback_pb2_grpc.CallbackStub(channel)  # type: ignore[no-untyped-call]
             self._channels[key] = channel
+        return channel
+
+    def _stub(self, target: GrpcTarget) -> callback_pb2_grpc.CallbackStub:
+        key = (target.address, target.tls)
+        stub = self._stubs.get(key)
+        if stub is None:
+            channel = self._channel(target)
+            stub = callback_pb2_grpc.CallbackStub(channel)  # type: ignore[no-untyped-call]
             self._stubs[key] = stub
         return stub
 
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
         target = delivery.target
         assert isinstance(target, GrpcTarget)
+        if target.service == SERVICE_DELAYJOB:
+            return await self._trigger(target, delivery)
         request = request_for(delivery)
         try:
             reply: callback_pb2.CallbackReply = await self._stub(target).Deliver(
                 request, timeout=target.timeout, metadata=_metadata(delivery)
             )
         except grpc.aio.AioRpcError as exc:
-            code = exc.code()
-            outcome, retryable = classify(code)
-            details = (exc.details() or "")[:RESPONSE_LIMIT]
-            if outcome is AttemptOutcome.TIMEOUT:
-                error = f"no answer within {target.timeout:g}s"
-            else:
-                error = f"gRPC {code.name}: {details}" if details else f"gRPC {code.name}"
-            return DeliveryResult(outcome, retryable, status_number(code), details or None, error)
+            return rpc_failure(exc, target.timeout)
         except asyncio.CancelledError:
             raise
         message = reply.message[:RESPONSE_LIMIT]
@@ -115,6 +130,18 @@ class GrpcTransport:
             return DeliveryResult(AttemptOutcome.SUCCESS, False, ok, message)
         error = "receiver replied ok=false"
         return DeliveryResult(AttemptOutcome.FAILURE, True, ok, message, error)
+
+    async def _trigger(self, target: GrpcTarget, delivery: Delivery) -> DeliveryResult:
+        """The delay-job receiver's delay.job.JobCallback/trigger on the same channel."""
+        try:
+            reply = await delayjob_grpc.stub_for(self._channel(target)).trigger(
+                delayjob_grpc.request_for(delivery),
+                timeout=target.timeout,
+                metadata=_metadata(delivery),
+            )
+        except grpc.aio.AioRpcError as exc:
+            return rpc_failure(exc, target.timeout)
+        return delayjob_grpc.result_of(reply)
 
     async def aclose(self) -> None:
         channels = list(self._channels.values())

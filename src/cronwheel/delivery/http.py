@@ -9,17 +9,31 @@ import orjson
 
 from cronwheel.contracts import Delivery, DeliveryResult
 from cronwheel.delivery import RESPONSE_LIMIT, metadata_headers
+from cronwheel.delivery.answers import refused_code
 from cronwheel.domain.runs import AttemptOutcome
-from cronwheel.domain.targets import HttpTarget
+from cronwheel.domain.targets import SUCCESS_CODE_OK, HttpTarget
 
 # Statuses worth retrying; any other 4xx means the request itself is wrong.
 RETRYABLE_4XX = frozenset({408, 409, 425, 429})
+# An answer whose `code` decides is read whole up to this size, so that a long message cannot
+# cut a {"code": "fail", ...} short into an unparsable (and so successful) answer.
+CODE_ANSWER_LIMIT = 65_536
 
 
 def classify(status: int) -> tuple[AttemptOutcome, bool]:
     if 200 <= status < 300:
         return AttemptOutcome.SUCCESS, False
     return AttemptOutcome.FAILURE, status >= 500 or status in RETRYABLE_4XX
+
+
+def read_code(status: int, text: str) -> DeliveryResult:
+    """A 2xx under the delay-job contract: a code other than "ok" is a failure to retry."""
+    code = refused_code(text)
+    kept = text[:RESPONSE_LIMIT]
+    if code is None:
+        return DeliveryResult(AttemptOutcome.SUCCESS, False, status, kept)
+    error = f"receiver answered code {code[:100]!r}"
+    return DeliveryResult(AttemptOutcome.FAILURE, True, status, kept, error)
 
 
 class HttpTransport:
@@ -55,8 +69,11 @@ class HttpTransport:
             async with self._client().request(
                 target.method, target.url, data=body, headers=headers, timeout=timeout
             ) as response:
-                text = (await response.content.read(RESPONSE_LIMIT)).decode("utf-8", "replace")
                 outcome, retryable = classify(response.status)
+                if outcome is AttemptOutcome.SUCCESS and target.success == SUCCESS_CODE_OK:
+                    answer = await response.content.read(CODE_ANSWER_LIMIT)
+                    return read_code(response.status, answer.decode("utf-8", "replace"))
+                text = (await response.content.read(RESPONSE_LIMIT)).decode("utf-8", "replace")
                 error = None if outcome is AttemptOutcome.SUCCESS else f"HTTP {response.status}"
                 return DeliveryResult(outcome, retryable, response.status, text, error)
         except TimeoutError:

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from cronwheel.domain.errors import InvalidField
+from cronwheel.domain.log_target import LogTarget, parse_log_target
 from cronwheel.domain.tcp_target import TcpTarget, parse_tcp_target
 from cronwheel.domain.worker_target import WorkerTarget, parse_worker_target
 
@@ -16,6 +17,14 @@ DEFAULT_TIMEOUT_S = 10.0
 MAX_TIMEOUT_S = 3_600.0
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+# How an HTTP answer is read: any 2xx is a success, or (the delay-job contract) a 2xx whose
+# JSON body's `code` is not "ok" is a failure to retry.
+SUCCESS_2XX = "2xx"
+SUCCESS_CODE_OK = "code_ok"
+# Which service a gRPC receiver implements: cronwheel's own, or the delay-job callback.
+SERVICE_CRONWHEEL = "cronwheel"
+SERVICE_DELAYJOB = "delayjob"
+SERVER_BROKERS = "server"  # a kafka target's `bootstrap` naming the server's configured brokers
 
 
 def _check_timeout(value: Any, prefix: str) -> float:
@@ -43,6 +52,7 @@ class HttpTarget:
     method: str = "POST"
     headers: tuple[tuple[str, str], ...] = ()
     timeout: float = DEFAULT_TIMEOUT_S
+    success: str = SUCCESS_2XX
     kind: ClassVar[str] = "http"
 
     @property
@@ -52,22 +62,27 @@ class HttpTarget:
         return f"{parts.scheme}://{parts.netloc}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "kind": self.kind,
             "url": self.url,
             "method": self.method,
             "headers": dict(self.headers),
             "timeout": self.timeout,
         }
+        if self.success != SUCCESS_2XX:  # absent by default: native targets look as before
+            data["success"] = self.success
+        return data
 
 
 @dataclass(frozen=True, slots=True)
 class GrpcTarget:
-    """A receiver implementing cronwheel.v1.Callback/Deliver at `address` (host:port)."""
+    """A receiver at `address` (host:port) implementing cronwheel.v1.Callback/Deliver, or
+    with `service` "delayjob" the delay-job service's delay.job.JobCallback/trigger."""
 
     address: str
     timeout: float = DEFAULT_TIMEOUT_S
     tls: bool = False
+    service: str = SERVICE_CRONWHEEL
     kind: ClassVar[str] = "grpc"
 
     @property
@@ -75,16 +90,22 @@ class GrpcTarget:
         return f"grpc:{self.address}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "kind": self.kind,
             "address": self.address,
             "timeout": self.timeout,
             "tls": self.tls,
         }
+        if self.service != SERVICE_CRONWHEEL:
+            data["service"] = self.service
+        return data
 
 
 @dataclass(frozen=True, slots=True)
 class KafkaTarget:
+    """`topic` on the cluster at `bootstrap`. No brokers (`"bootstrap": "server"`) means the
+    server's own (CRONWHEEL_KAFKA_BOOTSTRAP), as the delay-job service's bare topics do."""
+
     bootstrap: tuple[str, ...]
     topic: str
     timeout: float = DEFAULT_TIMEOUT_S
@@ -92,18 +113,18 @@ class KafkaTarget:
 
     @property
     def slot(self) -> str:
-        return f"kafka:{','.join(self.bootstrap)}"
+        return f"kafka:{','.join(self.bootstrap) or 'server'}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
-            "bootstrap": list(self.bootstrap),
+            "bootstrap": list(self.bootstrap) or SERVER_BROKERS,
             "topic": self.topic,
             "timeout": self.timeout,
         }
 
 
-Target = HttpTarget | GrpcTarget | KafkaTarget | TcpTarget | WorkerTarget
+Target = HttpTarget | GrpcTarget | KafkaTarget | TcpTarget | WorkerTarget | LogTarget
 _METHODS = {"POST", "PUT", "PATCH", "GET", "DELETE"}
 
 
@@ -117,6 +138,13 @@ class _Parse:
         if not isinstance(value, str) or not value:
             raise InvalidField(f"{name} is required and must be a string", f"{self.prefix}.{name}")
         return value
+
+    def choice(self, name: str, allowed: tuple[str, ...]) -> str:
+        value = self.data.get(name, allowed[0])
+        if not isinstance(value, str) or value.lower() not in allowed:
+            raise InvalidField(f"{name} must be one of {', '.join(allowed)}",
+                               f"{self.prefix}.{name}")
+        return value.lower()
 
 
 def _http(p: _Parse) -> HttpTarget:
@@ -135,21 +163,26 @@ def _http(p: _Parse) -> HttpTarget:
     ):
         raise InvalidField("headers must map names to strings", f"{p.prefix}.headers")
     timeout = _check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
-    return HttpTarget(url, method, tuple(sorted(headers.items())), timeout)
+    success = p.choice("success", (SUCCESS_2XX, SUCCESS_CODE_OK))
+    return HttpTarget(url, method, tuple(sorted(headers.items())), timeout, success)
 
 
 def _grpc(p: _Parse) -> GrpcTarget:
     address = p.text("address").removeprefix("grpc://")
     check_host_port(address, f"{p.prefix}.address")
     timeout = _check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
-    return GrpcTarget(address, timeout, bool(p.data.get("tls", False)))
+    service = p.choice("service", (SERVICE_CRONWHEEL, SERVICE_DELAYJOB))
+    return GrpcTarget(address, timeout, bool(p.data.get("tls", False)), service)
 
 
 def _kafka(p: _Parse) -> KafkaTarget:
     raw = p.data.get("bootstrap")
-    servers = [raw] if isinstance(raw, str) else raw
-    if not isinstance(servers, list) or not servers:
-        raise InvalidField("bootstrap must list host:port brokers", f"{p.prefix}.bootstrap")
+    servers = [] if raw == SERVER_BROKERS else [raw] if isinstance(raw, str) else raw
+    if not isinstance(servers, list) or (not servers and raw != SERVER_BROKERS):
+        raise InvalidField(
+            f"bootstrap must list host:port brokers, or be {SERVER_BROKERS!r}",
+            f"{p.prefix}.bootstrap",
+        )
     for server in servers:
         check_host_port(str(server), f"{p.prefix}.bootstrap")
     topic = p.text("topic")
@@ -168,6 +201,7 @@ _KINDS: dict[str, Callable[[_Parse], Target]] = {
     "kafka": _kafka,
     "tcp": lambda p: parse_tcp_target(p.data, p.prefix),
     "worker": lambda p: parse_worker_target(p.data, p.prefix),
+    "log": lambda p: parse_log_target(p.data, p.prefix),
 }
 
 
