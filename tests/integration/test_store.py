@@ -229,8 +229,11 @@ async def test_concurrency_forbid_skips_while_a_run_is_in_flight(store: Store) -
     job, first, recorded = await _fire_twice(store, "forbid", rules.ConcurrencyPolicy.FORBID)
     second_at = T0 + US_PER_S
     assert recorded.started == [] and recorded.replaced == []
-    newest, older = await store.list_runs(job.id, None, 10)
-    assert older.id == first.id and older.state is RunState.RUNNING
+    # Ids made in one millisecond are not ordered among themselves: tell the runs apart by id.
+    listed = await store.list_runs(job.id, None, 10)
+    [older] = [r for r in listed if r.id == first.id]
+    [newest] = [r for r in listed if r.id != first.id]
+    assert older.state is RunState.RUNNING
     assert newest.state is RunState.SKIPPED and newest.scheduled_at == second_at
     after = await store.get_job("ns", "forbid")
     assert after is not None and after.next_fire_at == T0 + 2 * US_PER_S
@@ -298,6 +301,106 @@ async def test_a_fire_twice_in_one_batch_starts_one_run(store: Store) -> None:
     [started] = recorded.started
     [stored] = await store.list_runs(job.id, None, 10)
     assert started.id == stored.id
+
+
+async def test_claims_go_earliest_first_then_highest_priority(store: Store) -> None:
+    specs = [JobSpec("ns", "low", OneShot(T0), TARGET, priority=0),
+             JobSpec("ns", "high", OneShot(T0), TARGET, priority=5),
+             JobSpec("ns", "early", OneShot(T0 - 1), TARGET, priority=-5)]
+    await store.add_jobs([rules.new_job(new_id(), s, T0 - US_PER_S) for s in specs], True)
+    first = await store.acquire_due_jobs("a", T0, T0, 2, T0 + LEASE)
+    assert sorted(j.spec.key for j in first) == ["early", "high"]
+    [rest] = await store.acquire_due_jobs("a", T0, T0, 2, T0 + LEASE)
+    assert rest.spec.key == "low"
+
+
+async def test_listing_filters_by_state_and_takes_a_prefix_literally(store: Store) -> None:
+    await store.add_jobs([make_job("a_b"), make_job("axb"), make_job("a%c")], True)
+    await store.change_job("ns", "axb", lambda j: rules.cancel(j, T0))
+    cancelled = await store.list_jobs(JobFilter(state=JobState.CANCELLED), None, 10)
+    assert [j.spec.key for j in cancelled] == ["axb"]
+    assert [j.spec.key for j in await store.list_jobs(JobFilter(key_prefix="a_"), None, 10)] \
+        == ["a_b"]
+    assert [j.spec.key for j in await store.list_jobs(JobFilter(key_prefix="a%"), None, 10)] \
+        == ["a%c"]
+    assert await store.list_jobs(JobFilter(namespace="other"), None, 10) == []
+
+
+async def test_runs_are_listed_newest_first_in_pages(store: Store) -> None:
+    [added] = await store.add_jobs([make_job("paged", at=T0 + LEASE)], True)
+    made = [(await store.add_manual_run(added.job, new_id(), T0 + i, None, False)).id
+            for i in range(5)]
+    newest_first = sorted(made, reverse=True)
+    page1 = await store.list_runs(added.job.id, None, 2)
+    page2 = await store.list_runs(added.job.id, page1[-1].id, 2)
+    page3 = await store.list_runs(added.job.id, page2[-1].id, 2)
+    assert [r.id for r in page1 + page2 + page3] == newest_first
+
+
+async def test_cancelling_a_job_with_its_runs_stops_the_pending_ones(store: Store) -> None:
+    spec = JobSpec("ns", "every", SimpleTrigger(T0, US_PER_S), TARGET)
+    await store.add_jobs([rules.new_job(new_id(), spec, T0 - 1)], True)
+    [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    [running] = (await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)).started
+    pending = await store.add_manual_run(job, new_id(), T0 + 1, None, False)
+    await store.change_job("ns", "every", lambda j: rules.cancel(j, T0 + 2), cancel_runs=True)
+    now = {r.id: r for r in await store.list_runs(job.id, None, 10)}
+    assert now[pending.id].state is RunState.CANCELLED and now[pending.id].due_at is None
+    assert now[pending.id].finished_at == T0 + 2
+    assert now[running.id].state is RunState.RUNNING  # under way: its outcome still counts
+    assert await store.acquire_due_runs("b", T0 + 3, 10, T0 + LEASE) == []
+
+
+async def test_replacing_a_changed_definition_keeps_the_id_and_drops_the_claim(
+    store: Store,
+) -> None:
+    [first] = await store.add_jobs([make_job("redo", payload=1)], True)
+    [claimed] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    [redone] = await store.add_jobs([make_job("redo", at=T0 + 1, payload=2)], True, replace=True)
+    assert redone.replaced and not redone.created and redone.job.id == first.job.id
+    assert (await store.record_fires("a", T0, [fire_of(claimed, T0)], T0 + LEASE)).started == []
+    [again] = await store.acquire_due_jobs("b", T0, T0 + 1, 10, T0 + LEASE)
+    assert again.id == first.job.id and again.spec.payload == 2 and again.next_fire_at == T0 + 1
+
+
+async def test_only_the_holder_renews_or_releases_its_leases(store: Store) -> None:
+    await store.add_jobs([make_job("mine"), make_job("theirs", at=T0 + 1)], True)
+    [mine] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    [theirs] = await store.acquire_due_jobs("b", T0, T0 + 1, 10, T0 + LEASE)
+    [run] = (await store.record_fires("a", T0, [fire_of(mine, T0)], T0 + LEASE)).started
+    await store.renew_runs("b", [run.id], T0 + 5 * LEASE)  # not b's run: no effect
+    await store.release("b")
+    [again] = await store.acquire_due_jobs("c", T0 + 1, T0 + 1, 10, T0 + LEASE)
+    assert again.id == theirs.id
+    assert await store.acquire_due_runs("c", T0 + 1, 10, T0 + 2 * LEASE) == []  # a's, still
+    [(rescued, _)] = await store.acquire_due_runs("c", T0 + LEASE + 1, 10, T0 + 2 * LEASE)
+    assert rescued.id == run.id
+
+
+async def test_a_report_of_another_attempt_number_leaves_the_run_alone(store: Store) -> None:
+    await store.add_jobs([make_job("numbered")], True)
+    [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    [run] = (await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)).started
+    stale = Attempt(run.id, 2, T0, T0 + 1, AttemptOutcome.SUCCESS, "n", 200)
+    await store.record_attempts("a", [AttemptRecord(stale, RunState.SUCCEEDED, None)])
+    found = await store.get_run(run.id)
+    assert found is not None and found[0].state is RunState.RUNNING
+
+
+async def test_purge_keeps_to_its_limit_and_forgets_silent_nodes(store: Store) -> None:
+    await store.add_jobs([make_job(f"p{i}") for i in range(3)], True)
+    claimed = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    fired = await store.record_fires("a", T0, [fire_of(j, T0) for j in claimed], T0 + LEASE)
+    await store.record_attempts("a", [
+        AttemptRecord(Attempt(r.id, 1, T0, T0 + 10, AttemptOutcome.SUCCESS, "n", 200),
+                      RunState.SUCCEEDED, None)
+        for r in fired.started])
+    await store.heartbeat(NodeInfo("gone:1", "gone", "http://gone", "1", T0), T0)
+    await store.heartbeat(NodeInfo("here:1", "here", "http://here", "1", T0), T0 + 11)
+    assert await store.purge(T0 + 11, 2) == 2
+    assert [n.info.owner for n in await store.list_nodes()] == ["here:1"]
+    assert await store.purge(T0 + 11, 2) == 1
+    assert await store.purge(T0 + 11, 2) == 0
 
 
 async def test_a_second_server_on_one_sqlite_file_is_refused(tmp_path: Path) -> None:
