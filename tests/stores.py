@@ -9,7 +9,6 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from cronwheel.contracts import Store
 from cronwheel.store.memory import MemoryStore
 from cronwheel.store.sql import SqlStore
 from tests.support import port_open, service_missing
@@ -56,7 +55,9 @@ migrations) has its own tests outside the suite: the memory store has no file or
 
 
 @contextlib.asynccontextmanager
-async def open_store(backend: str, tmp_path: Path, node: str = "test-node") -> AsyncIterator[Store]:
+async def open_store(
+    backend: str, tmp_path: Path, node: str = "test-node"
+) -> AsyncIterator[SqlStore | MemoryStore]:
     """A started store of the named kind, empty, closed (and its database dropped) afterwards."""
     if backend == "memory":
         memory = MemoryStore(node=node)

@@ -5,9 +5,9 @@ order of listings and the rows a stale owner may not touch; the shared contract 
 against both. No method awaits anything, so on one event loop each is atomic, as a
 transaction is. Values are stored as the database would hold them: payloads go through JSON.
 
-Not here: the worker and alert stores (`SqlStore.workers`, `.alerts`), so neither worker
-targets nor alert webhooks run on it; a job's run of failures is still counted. Key prefixes
-match case-sensitively, as on PostgreSQL (SQLite's LIKE ignores ASCII case).
+Alerts are kept too (`.alerts`, for the `Alerter`). Not here: the worker store
+(`SqlStore.workers`), so worker targets do not run on it, and no task output to purge. Key
+prefixes match case-sensitively, as on PostgreSQL (SQLite's LIKE ignores ASCII case).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunStat
 from cronwheel.domain.tasks import WORKERS_OWNER
 from cronwheel.domain.time import Micros
 from cronwheel.store.duequeue import DueQueue, SortKey
+from cronwheel.store.memory_alerts import MemoryAlertStore
 
 REPLACED = "replaced by a newer occurrence (concurrency: replace)"
 FORBIDDEN = "the previous run was still in flight (concurrency: forbid)"
@@ -83,6 +84,7 @@ class MemoryStore:
         self._due_runs = DueQueue()
         self._attempts: dict[str, dict[int, Attempt]] = {}
         self._nodes: dict[str, _NodeRow] = {}
+        self.alerts = MemoryAlertStore(self._name_of, self._failures_of)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -385,9 +387,10 @@ class MemoryStore:
             self._add_attempt(record.attempt)
         for record in records:
             self._settle(owner, record)
-        ended = [(r.job_id, r.next_state)
+        ended = [(r.job_id, r.attempt.run_id, r.next_state)
                  for r in records if r.alerting and r.next_state is not RunState.PENDING]
-        self._count_outcomes(ended)
+        if ended:
+            self._count_outcomes(ended, records[0].attempt.finished_at)
 
     def _settle(self, owner: str, record: AttemptRecord) -> None:
         """Apply an attempt's outcome, only while its reporter still holds that attempt."""
@@ -402,17 +405,29 @@ class MemoryStore:
             row.run, state=record.next_state, due_at=record.due_at, last_error=attempt.error,
             finished_at=attempt.finished_at if terminal else None))
 
-    def _count_outcomes(self, ended: Sequence[tuple[str, RunState]]) -> None:
-        """A success ends a job's run of failures; a failure extends it (successes first, as
-        the database applies them)."""
-        for job_id, state in ended:
+    def _count_outcomes(self, ended: Sequence[tuple[str, str, RunState]], now: Micros) -> None:
+        """A success ends a job's run of failures; a failure extends it and raises an alert
+        when the job's policy says so (successes first, as the database applies them)."""
+        for job_id, _run_id, state in ended:
             row = self._jobs.get(job_id)
             if row is not None and state is RunState.SUCCEEDED:
                 row.failures = 0
-        for job_id, state in ended:
+        for job_id, run_id, state in ended:
             row = self._jobs.get(job_id)
-            if row is not None and state is RunState.FAILED:
-                row.failures += 1
+            if row is None or state is not RunState.FAILED:
+                continue
+            row.failures += 1
+            policy = row.job.spec.alert
+            if policy is not None and policy.due(row.failures):
+                self.alerts.raise_alert(job_id, run_id, row.failures, policy.webhook, now)
+
+    def _name_of(self, job_id: str) -> tuple[str, str] | None:
+        row = self._jobs.get(job_id)
+        return None if row is None else _name(row.job)
+
+    def _failures_of(self, job_id: str) -> int:
+        row = self._jobs.get(job_id)
+        return 0 if row is None else row.failures
 
     async def renew_runs(self, owner: str, run_ids: Sequence[str], lease_until: Micros) -> None:
         for run_id in run_ids:
@@ -454,6 +469,7 @@ class MemoryStore:
             self._delete_run(run_id)
         for owner in [o for o, n in self._nodes.items() if n.heartbeat_at < finished_before]:
             del self._nodes[owner]
+        self.alerts.purge(finished_before)
         return len(old)
 
     async def purge_output(self, finished_before: Micros, limit: int) -> int:
