@@ -163,7 +163,7 @@ async def renew(p: Pair) -> None:
 async def release(p: Pair) -> None:
     owner = p.rng.choice([*OWNERS, None])
     for holder in OWNERS if owner is None else [owner]:
-        p.held_jobs.pop(holder, None)  # their reports of runs stay, to be refused as stale
+        p.held_jobs.pop(holder, None)  # runs they hold stay: their late reports are tried
     await p.both(lambda s: s.release(owner))
 
 
