@@ -30,7 +30,8 @@ def test_defaults() -> None:
 
 
 def test_default_timeout_matches_the_other_targets() -> None:
-    assert DEFAULT_TIMEOUT_S == targets.DEFAULT_TIMEOUT_S
+    http = targets.target_from_dict({"kind": "http", "url": "http://127.0.0.1/"})
+    assert parse_tcp_target(_tcp()).timeout == DEFAULT_TIMEOUT_S == http.timeout
 
 
 def test_every_field_and_to_dict_round_trip() -> None:

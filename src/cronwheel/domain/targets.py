@@ -9,25 +9,14 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from cronwheel.domain.errors import InvalidField
+from cronwheel.domain.target_checks import DEFAULT_TIMEOUT_S as DEFAULT_TIMEOUT_S
+from cronwheel.domain.target_checks import MAX_TIMEOUT_S as MAX_TIMEOUT_S
+from cronwheel.domain.target_checks import check_timeout
 from cronwheel.domain.tcp_target import TcpTarget, parse_tcp_target
 from cronwheel.domain.worker_target import WorkerTarget, parse_worker_target
 
-DEFAULT_TIMEOUT_S = 10.0
-MAX_TIMEOUT_S = 3_600.0
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
-
-
-def _check_timeout(value: Any, prefix: str) -> float:
-    try:
-        timeout = float(value)
-    except (TypeError, ValueError):
-        raise InvalidField("timeout must be a number of seconds", f"{prefix}.timeout") from None
-    if not 0 < timeout <= MAX_TIMEOUT_S:
-        raise InvalidField(
-            f"timeout must be above 0 and at most {MAX_TIMEOUT_S:g} seconds", f"{prefix}.timeout"
-        )
-    return timeout
 
 
 def check_host_port(value: str, fieldname: str) -> str:
@@ -134,14 +123,14 @@ def _http(p: _Parse) -> HttpTarget:
         isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
     ):
         raise InvalidField("headers must map names to strings", f"{p.prefix}.headers")
-    timeout = _check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
+    timeout = check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
     return HttpTarget(url, method, tuple(sorted(headers.items())), timeout)
 
 
 def _grpc(p: _Parse) -> GrpcTarget:
     address = p.text("address").removeprefix("grpc://")
     check_host_port(address, f"{p.prefix}.address")
-    timeout = _check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
+    timeout = check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
     return GrpcTarget(address, timeout, bool(p.data.get("tls", False)))
 
 
@@ -158,7 +147,7 @@ def _kafka(p: _Parse) -> KafkaTarget:
             "topic must be 1-249 characters of letters, digits, '.', '_' or '-'",
             f"{p.prefix}.topic",
         )
-    timeout = _check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
+    timeout = check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
     return KafkaTarget(tuple(str(s) for s in servers), topic, timeout)
 
 
