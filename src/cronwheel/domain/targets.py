@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -13,7 +13,12 @@ from cronwheel.domain.target_checks import DEFAULT_TIMEOUT_S as DEFAULT_TIMEOUT_
 from cronwheel.domain.target_checks import MAX_TIMEOUT_S as MAX_TIMEOUT_S
 from cronwheel.domain.target_checks import check_timeout
 from cronwheel.domain.tcp_target import TcpTarget, parse_tcp_target
-from cronwheel.domain.worker_target import WorkerTarget, parse_worker_target
+from cronwheel.domain.worker_target import (
+    NO_JOB_TYPES,
+    SpecParsers,
+    WorkerTarget,
+    parse_worker_target,
+)
 
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
@@ -99,7 +104,8 @@ _METHODS = {"POST", "PUT", "PATCH", "GET", "DELETE"}
 @dataclass(frozen=True, slots=True)
 class _Parse:
     data: dict[str, Any]
-    prefix: str = field(default="target")
+    prefix: str
+    job_types: SpecParsers
 
     def text(self, name: str) -> str:
         value = self.data.get(name)
@@ -156,17 +162,20 @@ _KINDS: dict[str, Callable[[_Parse], Target]] = {
     "grpc": _grpc,
     "kafka": _kafka,
     "tcp": lambda p: parse_tcp_target(p.data, p.prefix),
-    "worker": lambda p: parse_worker_target(p.data, p.prefix),
+    "worker": lambda p: parse_worker_target(p.data, p.prefix, p.job_types),
 }
 
 
-def target_from_dict(data: Any, prefix: str = "target") -> Target:
+def target_from_dict(data: Any, prefix: str = "target", *, job_types: SpecParsers) -> Target:
+    """Check a target object; errors name the field under `prefix`. Worker targets are
+    checked against `job_types` (NO_JOB_TYPES where none may come, AS_STORED on reading
+    back what was checked on the way in)."""
     if not isinstance(data, dict):
         raise InvalidField("target must be an object with a 'kind'", prefix)
     parse = _KINDS.get(str(data.get("kind", "")).lower())
     if parse is None:
         raise InvalidField(f"target kind must be one of {sorted(_KINDS)}", f"{prefix}.kind")
-    return parse(_Parse(data, prefix))
+    return parse(_Parse(data, prefix, job_types))
 
 
 def parse_kafka_endpoint(endpoint: str, fieldname: str) -> KafkaTarget:
@@ -175,4 +184,4 @@ def parse_kafka_endpoint(endpoint: str, fieldname: str) -> KafkaTarget:
     if not sep:
         raise InvalidField(f"expected broker:port/topic, got {endpoint!r}", fieldname)
     target = {"kind": "kafka", "bootstrap": servers.split(","), "topic": topic}
-    return _kafka(_Parse(target, fieldname))
+    return _kafka(_Parse(target, fieldname, NO_JOB_TYPES))

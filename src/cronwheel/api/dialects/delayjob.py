@@ -32,6 +32,7 @@ from cronwheel.domain.jobs import Job, JobSpec
 from cronwheel.domain.schedules import OneShot
 from cronwheel.domain.targets import Target, parse_kafka_endpoint, target_from_dict
 from cronwheel.domain.time import from_seconds
+from cronwheel.domain.worker_target import NO_JOB_TYPES
 from cronwheel.service import Submission
 from cronwheel.settings import Settings
 
@@ -171,7 +172,8 @@ def target_of(job: DelayJobIn) -> Target:
             return parse_kafka_endpoint(endpoint, "callbackEndpoint")
         kind = protocol.lower()
         place = "url" if protocol == "HTTP" else "address"
-        return target_from_dict({"kind": kind, place: endpoint}, "callbackEndpoint")
+        return target_from_dict({"kind": kind, place: endpoint}, "callbackEndpoint",
+                                job_types=NO_JOB_TYPES)
     except InvalidField as exc:
         detail = f" ({exc.message})" if protocol == "KAFKA" else ""
         raise InvalidField(
