@@ -14,7 +14,8 @@ from cronwheel.domain.errors import InvalidField
 from cronwheel.domain.targets import target_from_dict
 from cronwheel.domain.worker_target import WorkerTarget
 from cronwheel.jobtypes import http, python, shell, sql
-from cronwheel.jobtypes.registry import ENTRY_POINT_GROUP, builtin_job_types, load_job_types
+from cronwheel.jobtypes.registry import builtin_job_types, load_job_types
+from tests.plugins import install_plugin
 
 PREFIX = "target.spec"
 
@@ -90,36 +91,23 @@ class TestRegistry:
         assert "echo-test" not in builtin_job_types().names()  # registries are not shared
 
 
-def _install_plugin(root: Path, entry_points: str) -> None:
-    """An installed distribution on sys.path: a dist-info with the given entry points, and a
-    module `echo_plugin` that is a job type."""
-    (root / "echo_plugin.py").write_text(
-        "name = 'echo'\n"
-        "def parse(spec, prefix):\n    return {'text': str(spec.get('text', ''))}\n"
-        "def launch(spec, ctx):\n    raise NotImplementedError\n")
-    info = root / "echo_plugin-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: echo-plugin\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{entry_points}")
-
-
 class TestDiscovery:
     def test_an_installed_plugin_is_found_at_start_up(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        _install_plugin(tmp_path, "echo = echo_plugin\n")
+        install_plugin(tmp_path)
         monkeypatch.syspath_prepend(str(tmp_path))
         assert "echo" not in builtin_job_types().names()
         types = load_job_types()
         assert set(types.names()) == BUILTIN | {"echo"}
-        target = target_from_dict({"kind": "worker", "type": "echo", "spec": {"text": 5}},
+        target = target_from_dict({"kind": "worker", "type": "echo", "spec": {"text": "hi"}},
                                   job_types=types)
-        assert isinstance(target, WorkerTarget) and target.spec == {"text": "5"}
+        assert isinstance(target, WorkerTarget) and target.spec == {"text": "hi"}
 
     def test_a_broken_plugin_is_logged_and_skipped(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
     ) -> None:
-        _install_plugin(tmp_path, "gone = no_such_module\nhalf = json\necho = echo_plugin\n")
+        install_plugin(tmp_path, "gone = no_such_module\nhalf = json\necho = echo_plugin\n")
         monkeypatch.syspath_prepend(str(tmp_path))
         types = load_job_types()
         assert set(types.names()) == BUILTIN | {"echo"}
