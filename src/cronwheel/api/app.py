@@ -14,11 +14,16 @@ from cronwheel.api import cluster, errors, native, preview, workers
 from cronwheel.api.dialects import delayjob, dispatchserver, qschedule
 from cronwheel.api.dialects.delayjob_grpc import DelayJobGrpcServer
 from cronwheel.api.responses import Json
+from cronwheel.domain.worker_target import SpecParsers
+from cronwheel.jobtypes.registry import load_job_types
 from cronwheel.runtime import Node
 from cronwheel.settings import Settings
 
 
-def create_app(settings: Settings | None = None, node: Node | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, node: Node | None = None,
+               job_types: SpecParsers | None = None) -> FastAPI:
+    """The app over `node`; worker targets are checked against `job_types`, by default the
+    built-in types and the installed plugins, discovered here, once."""
     node = node or Node(settings or Settings())
     delayjob_grpc = DelayJobGrpcServer(node.service, node.settings)
 
@@ -44,6 +49,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
     )
     app.state.node = node
     app.state.delayjob_grpc = delayjob_grpc
+    app.state.job_types = load_job_types() if job_types is None else job_types
     errors.install(app)
     app.include_router(workers.router)  # first: its /v1/jobs/{key}/workers beats /jobs/{key}
     app.include_router(native.router)

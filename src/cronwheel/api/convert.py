@@ -14,6 +14,7 @@ from cronwheel.domain.runs import Attempt, Run
 from cronwheel.domain.schedules import schedule_from_dict
 from cronwheel.domain.targets import target_from_dict
 from cronwheel.domain.time import US_PER_S, Micros, to_iso, to_iso_or_none
+from cronwheel.domain.worker_target import SpecParsers
 from cronwheel.service import Submission
 
 
@@ -30,7 +31,8 @@ def _us(seconds: float) -> Micros:
     return round(seconds * US_PER_S)
 
 
-def submission(body: JobIn, now: Micros, payload_limit: int) -> Submission:
+def submission(body: JobIn, now: Micros, payload_limit: int,
+               job_types: SpecParsers) -> Submission:
     check_payload_size(body.payload, payload_limit)
     try:
         schedule = schedule_from_dict(body.schedule, now)
@@ -40,7 +42,7 @@ def submission(body: JobIn, now: Micros, payload_limit: int) -> Submission:
         namespace=body.namespace,
         key=body.key,
         schedule=schedule,
-        target=target_from_dict(body.target),
+        target=target_from_dict(body.target, job_types=job_types),
         payload=body.payload,
         priority=body.priority,
         retry=RetryPolicy(

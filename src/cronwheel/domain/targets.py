@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from cronwheel.domain.errors import InvalidField
 from cronwheel.domain.log_target import LogTarget, parse_log_target
+from cronwheel.domain.target_checks import DEFAULT_TIMEOUT_S as DEFAULT_TIMEOUT_S
+from cronwheel.domain.target_checks import MAX_TIMEOUT_S as MAX_TIMEOUT_S
+from cronwheel.domain.target_checks import check_timeout
 from cronwheel.domain.tcp_target import TcpTarget, parse_tcp_target
-from cronwheel.domain.worker_target import WorkerTarget, parse_worker_target
+from cronwheel.domain.worker_target import (
+    NO_JOB_TYPES,
+    SpecParsers,
+    WorkerTarget,
+    parse_worker_target,
+)
 
-DEFAULT_TIMEOUT_S = 10.0
-MAX_TIMEOUT_S = 3_600.0
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 # How an HTTP answer is read: any 2xx is a success, or (the delay-job contract) a 2xx whose
@@ -25,18 +31,6 @@ SUCCESS_CODE_OK = "code_ok"
 SERVICE_CRONWHEEL = "cronwheel"
 SERVICE_DELAYJOB = "delayjob"
 SERVER_BROKERS = "server"  # a kafka target's `bootstrap` naming the server's configured brokers
-
-
-def _check_timeout(value: Any, prefix: str) -> float:
-    try:
-        timeout = float(value)
-    except (TypeError, ValueError):
-        raise InvalidField("timeout must be a number of seconds", f"{prefix}.timeout") from None
-    if not 0 < timeout <= MAX_TIMEOUT_S:
-        raise InvalidField(
-            f"timeout must be above 0 and at most {MAX_TIMEOUT_S:g} seconds", f"{prefix}.timeout"
-        )
-    return timeout
 
 
 def check_host_port(value: str, fieldname: str) -> str:
@@ -131,7 +125,8 @@ _METHODS = {"POST", "PUT", "PATCH", "GET", "DELETE"}
 @dataclass(frozen=True, slots=True)
 class _Parse:
     data: dict[str, Any]
-    prefix: str = field(default="target")
+    prefix: str
+    job_types: SpecParsers
 
     def text(self, name: str) -> str:
         value = self.data.get(name)
@@ -162,7 +157,7 @@ def _http(p: _Parse) -> HttpTarget:
         isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
     ):
         raise InvalidField("headers must map names to strings", f"{p.prefix}.headers")
-    timeout = _check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
+    timeout = check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
     success = p.choice("success", (SUCCESS_2XX, SUCCESS_CODE_OK))
     return HttpTarget(url, method, tuple(sorted(headers.items())), timeout, success)
 
@@ -170,7 +165,7 @@ def _http(p: _Parse) -> HttpTarget:
 def _grpc(p: _Parse) -> GrpcTarget:
     address = p.text("address").removeprefix("grpc://")
     check_host_port(address, f"{p.prefix}.address")
-    timeout = _check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
+    timeout = check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
     service = p.choice("service", (SERVICE_CRONWHEEL, SERVICE_DELAYJOB))
     return GrpcTarget(address, timeout, bool(p.data.get("tls", False)), service)
 
@@ -191,7 +186,7 @@ def _kafka(p: _Parse) -> KafkaTarget:
             "topic must be 1-249 characters of letters, digits, '.', '_' or '-'",
             f"{p.prefix}.topic",
         )
-    timeout = _check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
+    timeout = check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
     return KafkaTarget(tuple(str(s) for s in servers), topic, timeout)
 
 
@@ -200,18 +195,21 @@ _KINDS: dict[str, Callable[[_Parse], Target]] = {
     "grpc": _grpc,
     "kafka": _kafka,
     "tcp": lambda p: parse_tcp_target(p.data, p.prefix),
-    "worker": lambda p: parse_worker_target(p.data, p.prefix),
+    "worker": lambda p: parse_worker_target(p.data, p.prefix, p.job_types),
     "log": lambda p: parse_log_target(p.data, p.prefix),
 }
 
 
-def target_from_dict(data: Any, prefix: str = "target") -> Target:
+def target_from_dict(data: Any, prefix: str = "target", *, job_types: SpecParsers) -> Target:
+    """Check a target object; errors name the field under `prefix`. Worker targets are
+    checked against `job_types` (NO_JOB_TYPES where none may come, AS_STORED on reading
+    back what was checked on the way in)."""
     if not isinstance(data, dict):
         raise InvalidField("target must be an object with a 'kind'", prefix)
     parse = _KINDS.get(str(data.get("kind", "")).lower())
     if parse is None:
         raise InvalidField(f"target kind must be one of {sorted(_KINDS)}", f"{prefix}.kind")
-    return parse(_Parse(data, prefix))
+    return parse(_Parse(data, prefix, job_types))
 
 
 def parse_kafka_endpoint(endpoint: str, fieldname: str) -> KafkaTarget:
@@ -220,4 +218,4 @@ def parse_kafka_endpoint(endpoint: str, fieldname: str) -> KafkaTarget:
     if not sep:
         raise InvalidField(f"expected broker:port/topic, got {endpoint!r}", fieldname)
     target = {"kind": "kafka", "bootstrap": servers.split(","), "topic": topic}
-    return _kafka(_Parse(target, fieldname))
+    return _kafka(_Parse(target, fieldname, NO_JOB_TYPES))

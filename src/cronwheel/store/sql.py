@@ -36,6 +36,7 @@ from cronwheel.contracts import (
     NodeInfo,
     NodeStatus,
 )
+from cronwheel.dburl import async_url
 from cronwheel.domain.errors import NotFound
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState
@@ -64,14 +65,6 @@ from cronwheel.store.tables import (
 )
 from cronwheel.store.workers import LIVE, WorkerStore
 from cronwheel.store.writer import WriteQueue
-
-
-def async_url(url: str) -> str:
-    """Map the URLs users write (sqlite:///x.db, postgresql://...) to the async drivers."""
-    parsed = make_url(url)
-    driver = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg",
-              "postgres": "postgresql+asyncpg"}.get(parsed.drivername, parsed.drivername)
-    return parsed.set(drivername=driver).render_as_string(hide_password=False)
 
 
 def _sqlite_pragmas(engine: AsyncEngine, immediate: bool) -> None:

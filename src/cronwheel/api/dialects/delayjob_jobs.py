@@ -36,6 +36,7 @@ from cronwheel.domain.targets import (
     target_from_dict,
 )
 from cronwheel.domain.time import from_seconds
+from cronwheel.domain.worker_target import NO_JOB_TYPES
 from cronwheel.service import Service, Submission
 from cronwheel.settings import Settings
 
@@ -170,7 +171,7 @@ def kafka_target(endpoint: str, settings: Settings) -> Target:
             "callbackEndpoint",
         )
     target = {"kind": "kafka", "bootstrap": SERVER_BROKERS, "topic": endpoint}
-    return target_from_dict(target, "callbackEndpoint")
+    return target_from_dict(target, "callbackEndpoint", job_types=NO_JOB_TYPES)
 
 
 def target_of(job: DelayJobIn, settings: Settings) -> Target:
@@ -185,10 +186,12 @@ def target_of(job: DelayJobIn, settings: Settings) -> Target:
             return kafka_target(endpoint, settings)
         if protocol == "HTTP":
             return target_from_dict(
-                {"kind": "http", "url": endpoint, "success": SUCCESS_CODE_OK}, "callbackEndpoint"
+                {"kind": "http", "url": endpoint, "success": SUCCESS_CODE_OK}, "callbackEndpoint",
+                job_types=NO_JOB_TYPES,
             )
         return target_from_dict(
-            {"kind": "grpc", "address": endpoint, "service": SERVICE_DELAYJOB}, "callbackEndpoint"
+            {"kind": "grpc", "address": endpoint, "service": SERVICE_DELAYJOB}, "callbackEndpoint",
+            job_types=NO_JOB_TYPES,
         )
     except InvalidField as exc:
         detail = f" ({exc.message})" if protocol == "KAFKA" else ""

@@ -43,6 +43,7 @@ from cronwheel.domain.schedules import Schedule
 from cronwheel.domain.targets import Target, target_from_dict
 from cronwheel.domain.tcp_target import parse_tcp_target
 from cronwheel.domain.time import MAX_INSTANT, US_PER_MS, Micros, from_datetime, to_iso
+from cronwheel.domain.worker_target import NO_JOB_TYPES
 from cronwheel.service import Service, Submission
 from cronwheel.settings import Settings
 
@@ -283,7 +284,8 @@ def recall_target(recall: Section) -> Target:
     option = recall.section("option")
     try:
         if kind == "HTTP":
-            return target_from_dict({"kind": "http", "url": option.get("url")}, OPTION)
+            return target_from_dict({"kind": "http", "url": option.get("url")}, OPTION,
+                                    job_types=NO_JOB_TYPES)
         host = option.need("host")
         port = option.integer("port")
         ack = option.boolean("ack", False)
