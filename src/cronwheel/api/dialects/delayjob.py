@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
-from cronwheel.api.convert import body_fingerprint, check_payload_size
+from cronwheel.api.convert import body_fingerprint
 from cronwheel.api.dialects.common import (
     STATUS,
     json_kind,
@@ -27,7 +27,7 @@ from cronwheel.api.dialects.common import (
 )
 from cronwheel.api.errors import register_envelope
 from cronwheel.api.responses import Json
-from cronwheel.domain.errors import DomainError, InvalidField
+from cronwheel.domain.errors import DomainError, InvalidField, ItemErrors
 from cronwheel.domain.jobs import Job, JobSpec
 from cronwheel.domain.schedules import OneShot
 from cronwheel.domain.targets import Target, parse_kafka_endpoint, target_from_dict
@@ -58,8 +58,9 @@ EXPECTED = {
     "callbackEndpoint": "a string",
     "jobInfo": "a string",
 }
-# Domain field names as the dialect calls them.
-DIALECT_FIELDS = {"key": "outJobNo", "payload": "jobInfo"}
+# Domain and service field names as the dialect calls them.
+DIALECT_FIELDS = {"key": "outJobNo", "payload": "jobInfo", "schedule": "triggerTime",
+                  "jobs": "body"}
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -195,7 +196,6 @@ def submission_of(job: DelayJobIn, settings: Settings, prefix: str = "") -> Subm
     try:
         at = from_seconds(job.triggerTime, "triggerTime")
         payload = payload_of(job)
-        check_payload_size(payload, settings.max_payload_bytes, "jobInfo")
         spec = JobSpec(
             namespace=settings.delayjob_namespace,
             key=job.outJobNo,
@@ -211,7 +211,8 @@ def submission_of(job: DelayJobIn, settings: Settings, prefix: str = "") -> Subm
 
 
 def dialect_problem(exc: DomainError, default: str = "outJobNo") -> tuple[str, str]:
-    """A domain error's field in the dialect's words, its message without that field's name."""
+    """A domain (or service) error's field in the dialect's words, its message without that
+    field's name: the payload limit names jobInfo, the batch limit the body."""
     field = exc.field or default
     message = exc.message.removeprefix(f"{field} ")
     return DIALECT_FIELDS.get(field, field), message
@@ -241,13 +242,15 @@ def conflict(field: str, key: str) -> Reject:
 
 async def submit_many(request: Request) -> None:
     body = parse_json(await request.body())
-    settings = settings_of(request)
     if not isinstance(body, list):
         raise invalid("body", f"expected a JSON array of jobs, got {json_kind(body)}")
-    if not 1 <= len(body) <= settings.max_batch:
-        raise invalid("body", f"a batch holds 1 to {settings.max_batch} jobs, got {len(body)}")
-    items = batch_items(body, settings)
-    outcomes = await service_of(request).submit(items, all_or_nothing=True)
+    items = batch_items(body, settings_of(request))
+    try:
+        outcomes = await service_of(request).submit(items, all_or_nothing=True)
+    except ItemErrors as exc:
+        index, error = exc.items[0]
+        field, problem = dialect_problem(error)
+        raise invalid(f"[{index}].{field}", problem) from None
     for index, outcome in enumerate(outcomes):
         if outcome.conflict:
             raise conflict(f"[{index}].outJobNo", outcome.job.spec.key)
