@@ -20,6 +20,11 @@ import pytest_asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cronwheel.api.dialects.delayjob import dialect_problem
+from cronwheel.domain.cron import CronSchedule
+from cronwheel.domain.errors import InvalidField
+from cronwheel.domain.jobs import JobSpec, check_fires
+from cronwheel.domain.targets import HttpTarget
 from tests.receivers import HttpReceiver
 from tests.servers import RunningServer, running_server
 
@@ -270,6 +275,35 @@ async def test_a_batch_with_one_bad_item_writes_nothing(shared: RunningServer) -
                    "invalid_argument")
     for key in ("batch_good", "batch_bad"):
         assert (await native_job(shared, key)).status_code == 404
+
+
+async def test_the_services_limits_answer_in_the_envelope(tmp_path: Path) -> None:
+    async with running_server(tmp_path / "limited.db", max_payload_bytes=1_024,
+                              max_batch=2) as limited:
+        big = job(outJobNo="big", jobInfo="x" * 1_100)
+        response = await post(limited, SUBMIT, big)
+        assert_refused(response, 400, "jobInfo", "invalid_argument")
+        assert "larger than 1024 bytes" in response.json()["message"]
+        batch = [job(outJobNo="small"), big]
+        assert_refused(await post(limited, SUBMIT_MANY, batch), 400, "[1].jobInfo",
+                       "invalid_argument")
+        three = [job(outJobNo=f"n{i}") for i in range(3)]
+        assert_refused(await post(limited, SUBMIT_MANY, three), 400, "body", "invalid_argument")
+        assert_refused(await post(limited, SUBMIT_MANY, []), 400, "body", "invalid_argument")
+        listed = (await limited.client.get("/v1/jobs", params={"namespace": NAMESPACE})).json()
+        assert listed["jobs"] == []
+
+
+def test_a_schedule_that_can_never_fire_would_name_trigger_time() -> None:
+    """A delay job always fires (a past triggerTime at once: misfire fire_once), so the
+    service's never-firing refusal cannot come from this API; were it to, it names
+    triggerTime, as the native API names schedule."""
+    never = JobSpec(NAMESPACE, "k", CronSchedule("0 0 0 1 1 ? 2020", "quartz"),
+                    HttpTarget(NOWHERE))
+    with pytest.raises(InvalidField) as refused:
+        check_fires(never, 1_900_000_000_000_000)
+    field, problem = dialect_problem(refused.value)
+    assert field == "triggerTime" and "never fire" in problem
 
 
 @module_loop
