@@ -133,10 +133,13 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
     async def add_jobs(
-        self, jobs: Sequence[Job], all_or_nothing: bool, replace: bool = False
+        self, jobs: Sequence[Job], all_or_nothing: bool, replace: bool = False,
+        revive: bool = False,
     ) -> list[AddOutcome]:
         """Insert new jobs; with `replace`, overwrite the definition of existing different ones
-        (keeping their id and history, restarting their schedule)."""
+        (keeping their id and history, restarting their schedule). With `replace` or `revive`,
+        an existing cancelled job is overwritten too, whatever its definition; the decision is
+        taken on the row as read inside the operation's own transaction."""
         ...
 
     async def get_job(self, namespace: str, key: str) -> Job | None: ...
@@ -149,6 +152,18 @@ class Store(Protocol):
         self, namespace: str, key: str, change: Callable[[Job], Job], cancel_runs: bool = False
     ) -> Job:
         """Apply a domain transition atomically; raises NotFound or the transition's error."""
+        ...
+
+    async def change_jobs(
+        self, namespace: str, keys: Sequence[str], change: Callable[[Job], Job]
+    ) -> list[Job]:
+        """Apply one domain transition to every named job (distinct keys) in one transaction,
+        all or nothing.
+
+        Returns the jobs in the order of `keys` (a job `change` returns unchanged is not
+        written). If any key is missing or its transition raises, raises `ItemErrors` listing
+        each failure by its index in `keys`, and changes none.
+        """
         ...
 
     async def acquire_due_jobs(

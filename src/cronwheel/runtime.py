@@ -13,7 +13,7 @@ from cronwheel.engine.alerts import Alerter
 from cronwheel.engine.dispatcher import DispatchConfig
 from cronwheel.engine.duties import Duties, DutyConfig
 from cronwheel.ids import new_id
-from cronwheel.service import Service
+from cronwheel.service import Limits, Service
 from cronwheel.settings import Settings
 from cronwheel.store import SqlStore
 from cronwheel.store.pg import PgChannel
@@ -70,7 +70,8 @@ class Node:
                 fire_lead_us=round(settings.fire_lead_ms * US_PER_MS),
             ),
         )
-        self.service = Service(self.store, self.clock, self.scheduler if run_engine else None)
+        self.service = Service(self.store, self.clock, self.scheduler if run_engine else None,
+                               Limits(settings.max_batch, settings.max_payload_bytes))
         self.workers = WorkerService(self.store, self.clock,
                                      self.scheduler if run_engine else None, self.hub, timings)
         self.alerter = Alerter(self.store, self.clock)

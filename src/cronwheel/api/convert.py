@@ -22,18 +22,12 @@ def body_fingerprint(value: Any) -> str:
     return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 
-def check_payload_size(payload: Any, limit: int, field: str = "payload") -> None:
-    if len(orjson.dumps(payload)) > limit:
-        raise InvalidField(f"{field} is larger than {limit} bytes as JSON", field)
-
-
 def _us(seconds: float) -> Micros:
     return round(seconds * US_PER_S)
 
 
-def submission(body: JobIn, now: Micros, payload_limit: int,
-               job_types: SpecParsers) -> Submission:
-    check_payload_size(body.payload, payload_limit)
+def submission(body: JobIn, now: Micros, job_types: SpecParsers) -> Submission:
+    """The job a body asks for; the service checks the limits (payload size and so on)."""
     try:
         schedule = schedule_from_dict(body.schedule, now)
     except InvalidField as exc:
@@ -58,7 +52,6 @@ def submission(body: JobIn, now: Micros, payload_limit: int,
         alert=None if body.alert is None else AlertPolicy(body.alert.after, body.alert.webhook),
     )
     return Submission(spec, body_fingerprint(body.model_dump(mode="json")))
-
 
 
 def job_json(job: Job) -> dict[str, Any]:

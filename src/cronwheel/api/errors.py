@@ -12,7 +12,13 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from cronwheel.api.responses import Json
-from cronwheel.domain.errors import Conflict, DomainError, IllegalTransition, NotFound
+from cronwheel.domain.errors import (
+    Conflict,
+    DomainError,
+    IllegalTransition,
+    ItemErrors,
+    NotFound,
+)
 
 log = logging.getLogger("cronwheel.api")
 
@@ -36,6 +42,8 @@ def _envelope_for(path: str) -> Envelope | None:
 
 
 def status_of(error: DomainError) -> int:
+    if isinstance(error, ItemErrors):  # refused items read as the first of them
+        error = error.first
     return STATUS.get(type(error), 422)
 
 

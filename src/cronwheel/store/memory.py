@@ -37,6 +37,7 @@ from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState
 from cronwheel.domain.tasks import WORKERS_OWNER
 from cronwheel.domain.time import Micros
+from cronwheel.store.bulk import apply_change
 from cronwheel.store.duequeue import DueQueue, SortKey
 from cronwheel.store.memory_alerts import MemoryAlertStore
 
@@ -103,7 +104,8 @@ class MemoryStore:
     # -- jobs --------------------------------------------------------------------------------
 
     async def add_jobs(
-        self, new: Sequence[Job], all_or_nothing: bool, replace: bool = False
+        self, new: Sequence[Job], all_or_nothing: bool, replace: bool = False,
+        revive: bool = False,
     ) -> list[AddOutcome]:
         stored = [_as_stored(job) for job in new]  # a payload JSON refuses fails the whole add
         created: set[str] = set()
@@ -112,8 +114,11 @@ class MemoryStore:
                 self._insert_job(job)
                 created.add(job.id)
         outcomes = [self._outcome(job, created) for job in new]
-        if replace:
-            outcomes = self._replace(new, outcomes)
+        # A cancelled job is revived, never a conflict; a live one conflicts unless replaced.
+        refused = all_or_nothing and any(
+            o.conflict and o.job.state is not JobState.CANCELLED for o in outcomes)
+        if replace or (revive and not refused):
+            outcomes = self._replace(new, outcomes, overwrite=replace)
         if all_or_nothing and any(o.conflict for o in outcomes) and created:
             for job_id in sorted(created):
                 self._delete_job(job_id)
@@ -125,13 +130,15 @@ class MemoryStore:
         have = self._jobs[self._names[_name(job)]].job
         return AddOutcome(have, created=False, conflict=have.fingerprint != job.fingerprint)
 
-    def _replace(self, new: Sequence[Job], outcomes: list[AddOutcome]) -> list[AddOutcome]:
-        """Overwrite each conflicting job's definition in place (same id, same runs); a
-        cancelled job comes back even unchanged: replacing is how a deleted job returns."""
+    def _replace(
+        self, new: Sequence[Job], outcomes: list[AddOutcome], overwrite: bool
+    ) -> list[AddOutcome]:
+        """Bring each cancelled job back with its new definition, and (with `overwrite`)
+        overwrite each conflicting one in place (same id, same runs)."""
         replaced: list[AddOutcome] = []
         for job, outcome in zip(new, outcomes, strict=True):
             revive = not outcome.created and outcome.job.state is JobState.CANCELLED
-            if not (outcome.conflict or revive):
+            if not ((outcome.conflict and overwrite) or revive):
                 replaced.append(outcome)
                 continue
             fresh = replace_fields(job, id=outcome.job.id, created_at=outcome.job.created_at)
@@ -165,6 +172,21 @@ class MemoryStore:
     def _set_job(self, row: _JobRow, job: Job) -> None:
         row.job = job
         self._due_jobs.set(job.id, _job_key(job))
+
+    async def change_jobs(
+        self, namespace: str, keys: Sequence[str], change: Callable[[Job], Job]
+    ) -> list[Job]:
+        """All or nothing: every failure is raised (ItemErrors) before anything is written."""
+        found: dict[str, Job] = {}
+        for key in set(keys):
+            job_id = self._names.get((namespace, key))
+            if job_id is not None:
+                found[key] = self._jobs[job_id].job
+        changed = apply_change(namespace, keys, found, change)
+        for job in changed:
+            if job is not found[job.spec.key]:
+                self._rewrite(job)
+        return changed
 
     async def get_job(self, namespace: str, key: str) -> Job | None:
         job_id = self._names.get((namespace, key))

@@ -42,6 +42,7 @@ from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState
 from cronwheel.domain.tasks import WORKERS_OWNER
 from cronwheel.domain.time import Micros
+from cronwheel.store import bulk
 from cronwheel.store.alerts import AlertStore, count_outcomes
 from cronwheel.store.batches import chunks
 from cronwheel.store.pg import DUE_CHANNEL, RUN_CHANNEL
@@ -157,7 +158,8 @@ class SqlStore:
     # -- jobs --------------------------------------------------------------------------------
 
     async def add_jobs(
-        self, new: Sequence[Job], all_or_nothing: bool, replace: bool = False
+        self, new: Sequence[Job], all_or_nothing: bool, replace: bool = False,
+        revive: bool = False,
     ) -> list[AddOutcome]:
         async def op(conn: AsyncConnection) -> list[AddOutcome]:
             stmt = self._insert(jobs).on_conflict_do_nothing().returning(jobs.c.id)
@@ -165,9 +167,13 @@ class SqlStore:
             for chunk in chunks(new):
                 result = await conn.execute(stmt, [job_values(job) for job in chunk])
                 created.update(result.scalars())
-            outcomes = await self._outcomes(conn, new, created)
-            if replace:
-                outcomes = await self._replace(conn, new, outcomes)
+            rewrite = replace or revive
+            outcomes = await self._outcomes(conn, new, created, lock=rewrite)
+            # A cancelled job is revived, never a conflict; a live one conflicts unless replaced.
+            refused = all_or_nothing and any(
+                o.conflict and o.job.state is not JobState.CANCELLED for o in outcomes)
+            if replace or (revive and not refused):
+                outcomes = await self._replace(conn, new, outcomes, overwrite=replace)
             due = [o.job.next_fire_at for o in outcomes if o.created or o.replaced]
             await self._notify(conn, DUE_CHANNEL, min((d for d in due if d is not None),
                                                       default=None))
@@ -179,15 +185,18 @@ class SqlStore:
         return await self.writes.run(op)
 
     async def _outcomes(
-        self, conn: AsyncConnection, new: Sequence[Job], created: set[str]
+        self, conn: AsyncConnection, new: Sequence[Job], created: set[str], lock: bool = False
     ) -> list[AddOutcome]:
+        """What became of each job; with `lock`, the existing rows stay locked (PostgreSQL)
+        until the commit, as they are about to be rewritten on what is read here."""
         others = [job for job in new if job.id not in created]
         existing: dict[tuple[str, str], Job] = {}
         for chunk in chunks(others):
             names = [(job.spec.namespace, job.spec.key) for job in chunk]
-            rows = await conn.execute(
-                select(jobs).where(tuple_(jobs.c.namespace, jobs.c.key).in_(names))
-            )
+            query = select(jobs).where(tuple_(jobs.c.namespace, jobs.c.key).in_(names))
+            if lock and not self.is_sqlite:
+                query = query.with_for_update()
+            rows = await conn.execute(query)
             for row in rows.mappings():
                 existing[(row["namespace"], row["key"])] = job_from_row(row)
         outcomes = []
@@ -202,16 +211,16 @@ class SqlStore:
         return outcomes
 
     async def _replace(
-        self, conn: AsyncConnection, new: Sequence[Job], outcomes: list[AddOutcome]
+        self, conn: AsyncConnection, new: Sequence[Job], outcomes: list[AddOutcome],
+        overwrite: bool,
     ) -> list[AddOutcome]:
-        """Overwrite each conflicting job's definition in place: same id, same run history.
-
-        A cancelled job is brought back even with an unchanged definition: replacing is how a
-        deleted job is added again."""
+        """Bring each cancelled job back with its new definition, and (with `overwrite`)
+        overwrite each conflicting one: same id, same run history. `outcomes` were read in
+        this transaction, so the decision is taken on the rows as they are now."""
         replaced: list[AddOutcome] = []
         for job, outcome in zip(new, outcomes, strict=True):
             revive = not outcome.created and outcome.job.state is JobState.CANCELLED
-            if not (outcome.conflict or revive):
+            if not ((outcome.conflict and overwrite) or revive):
                 replaced.append(outcome)
                 continue
             fresh = replace_fields(job, id=outcome.job.id, created_at=outcome.job.created_at)
@@ -647,6 +656,22 @@ class SqlStore:
             )
             return run_from_row(row), [attempt_from_row(a) for a in found.mappings()]
 
+    async def change_jobs(
+        self, namespace: str, keys: Sequence[str], change: Callable[[Job], Job]
+    ) -> list[Job]:
+        """All or nothing: every failure is raised (ItemErrors) before anything is written."""
+
+        async def op(conn: AsyncConnection) -> list[Job]:
+            found = await bulk.read_for_change(conn, namespace, keys, not self.is_sqlite)
+            changed = bulk.apply_change(namespace, keys, found, change)
+            written = [job for job in changed if job is not found[job.spec.key]]
+            for job in written:
+                await _rewrite_job(conn, job)
+            due = [job.next_fire_at for job in written if job.next_fire_at is not None]
+            await self._notify(conn, DUE_CHANNEL, min(due, default=None))
+            return changed
+
+        return await self.writes.run(op)
 
 
 async def _rewrite_job(conn: AsyncConnection, job: Job) -> None:

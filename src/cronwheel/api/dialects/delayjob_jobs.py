@@ -15,13 +15,14 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
-from cronwheel.api.convert import body_fingerprint, check_payload_size
+from cronwheel.api.convert import body_fingerprint
 from cronwheel.api.dialects.common import json_kind, shown
 from cronwheel.domain.errors import (
     Conflict,
     DomainError,
     IllegalTransition,
     InvalidField,
+    ItemErrors,
     NotFound,
 )
 from cronwheel.domain.jobs import Job, JobSpec, JobState
@@ -61,7 +62,8 @@ EXPECTED = {
     "callbackEndpoint": "a string",
     "jobInfo": f"a string of at most {MAX_JOB_INFO} characters",
 }
-DIALECT_FIELDS = {"key": "outJobNo", "payload": "jobInfo"}
+DIALECT_FIELDS = {"key": "outJobNo", "payload": "jobInfo", "schedule": "triggerTime",
+                  "jobs": "body"}
 
 # The delay-job service's failure codes.
 OK = "ok"
@@ -211,7 +213,6 @@ def submission_of(job: DelayJobIn, settings: Settings, prefix: str = "") -> Subm
     try:
         at = from_seconds(job.triggerTime, "triggerTime")
         payload = payload_of(job)
-        check_payload_size(payload, settings.max_payload_bytes, "jobInfo")
         spec = JobSpec(
             namespace=settings.delayjob_namespace,
             key=job.outJobNo,
@@ -227,7 +228,8 @@ def submission_of(job: DelayJobIn, settings: Settings, prefix: str = "") -> Subm
 
 
 def dialect_problem(exc: DomainError, default: str = "outJobNo") -> tuple[str, str]:
-    """A domain error's field in the dialect's words, its message without that field's name."""
+    """A domain (or service) error's field in the dialect's words, its message without that
+    field's name: the payload limit names jobInfo, the batch limit the body."""
     field = exc.field or default
     message = exc.message.removeprefix(f"{field} ")
     return DIALECT_FIELDS.get(field, field), message
@@ -253,9 +255,12 @@ async def submit_one(service: Service, settings: Settings, body: Any) -> None:
 async def submit_many(service: Service, settings: Settings, body: Any) -> None:
     if not isinstance(body, list):
         raise invalid("body", f"expected a JSON array of jobs, got {json_kind(body)}")
-    if not 1 <= len(body) <= settings.max_batch:
-        raise invalid("body", f"a batch holds 1 to {settings.max_batch} jobs, got {len(body)}")
-    outcomes = await service.submit(batch_items(body, settings), all_or_nothing=True)
+    try:
+        outcomes = await service.submit(batch_items(body, settings), all_or_nothing=True)
+    except ItemErrors as exc:
+        index, error = exc.items[0]
+        field, problem = dialect_problem(error)
+        raise invalid(f"[{index}].{field}", problem) from None
     for index, outcome in enumerate(outcomes):
         if outcome.conflict:
             raise exists(f"[{index}].outJobNo", outcome.job.spec.key)
