@@ -8,13 +8,14 @@ never lost to a crash between the failure and the webhook call; `Alerter` sends 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cronwheel.contracts import Alert
 from cronwheel.domain.jobs import AlertPolicy
 from cronwheel.domain.runs import RunState
 from cronwheel.domain.time import Micros
@@ -28,22 +29,6 @@ MAX_TRIES = 5
 UNSENT = ("pending", "sending")  # a send whose node died is due again at its `created_at`
 STREAK_ENDERS = (RunState.SUCCEEDED,)
 FAILURES = (RunState.FAILED,)
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    id: str
-    job_id: str
-    run_id: str
-    failures: int
-    webhook: str
-    created_at: Micros
-    state: str
-    tries: int
-    sent_at: Micros | None
-    error: str | None
-    namespace: str = ""
-    key: str = ""
 
 
 def _alert(row: Any) -> Alert:

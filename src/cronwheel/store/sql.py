@@ -35,6 +35,7 @@ from cronwheel.contracts import (
     JobFilter,
     NodeInfo,
     NodeStatus,
+    NodeStore,
 )
 from cronwheel.domain.errors import NotFound
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
@@ -109,6 +110,10 @@ class SqlStore:
         self.writes = WriteQueue(self.engine)
         self.workers = WorkerStore(self)
         self.alerts = AlertStore(self)
+
+    @property
+    def single_node(self) -> bool:
+        return self.is_sqlite
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -715,5 +720,17 @@ def _attempt_update(record: AttemptRecord) -> dict[str, Any]:
     }
 
 
-def make_store(url: str, node: str = "node") -> SqlStore:
+def make_store(url: str, node: str = "node") -> NodeStore:
     return SqlStore(url, node=node)
+
+
+async def migrate_schema(url: str) -> None:
+    """Bring the schema up to date without starting a store: no file lock, so it works beside
+    a running server."""
+    from cronwheel.store.migrate import upgrade
+
+    store = SqlStore(url)
+    try:
+        await upgrade(store.engine)
+    finally:
+        await store.close()

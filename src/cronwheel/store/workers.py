@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, delete, func, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from cronwheel.contracts import ALL_JOBS, HandOff, Settled
 from cronwheel.domain.errors import Conflict, IllegalTransition, NotFound
 from cronwheel.domain.jobs import Job
 from cronwheel.domain.retry import after_attempt
@@ -52,21 +52,11 @@ from cronwheel.store.tables import (
 if TYPE_CHECKING:
     from cronwheel.store.sql import SqlStore
 
-ALL_JOBS = "*"
 HAND_OFF_CHUNK = 400  # runs per statement: two parameters each, under SQLite's limit
-Settled = tuple[str, RunState, Micros | None]  # run id, its new state, when it is due again
 LIVE = [s.value for s in LIVE_STATES]
 ERROR_LIMIT = 2_000
 NODE_LIMIT = 64  # attempts.node
 STREAM_COLUMNS = {"log": tasks.c.log_size, "result": tasks.c.result_size}
-
-
-@dataclass(frozen=True, slots=True)
-class HandOff:
-    run_id: str
-    attempt: int
-    job_id: str
-    picks: tuple[tuple[str, str, str, str], ...]  # (task id, worker id, name, host)
 
 
 def _live() -> ColumnElement[bool]:
