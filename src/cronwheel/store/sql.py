@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace as replace_fields
@@ -14,7 +12,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
-    event,
     func,
     insert,
     select,
@@ -22,9 +19,8 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from cronwheel.contracts import (
@@ -42,8 +38,9 @@ from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState
 from cronwheel.domain.tasks import WORKERS_OWNER
 from cronwheel.domain.time import Micros
-from cronwheel.store.alerts import AlertStore, count_outcomes
+from cronwheel.store.alerts import SqlAlertStore, count_outcomes
 from cronwheel.store.batches import chunks
+from cronwheel.store.connection import Database
 from cronwheel.store.pg import DUE_CHANNEL, RUN_CHANNEL
 from cronwheel.store.rows import (
     attempt_from_row,
@@ -63,8 +60,7 @@ from cronwheel.store.tables import (
     tasks,
     workers,
 )
-from cronwheel.store.workers import LIVE, WorkerStore
-from cronwheel.store.writer import WriteQueue
+from cronwheel.store.workers import LIVE, SqlWorkerStore
 
 
 def async_url(url: str) -> str:
@@ -75,41 +71,18 @@ def async_url(url: str) -> str:
     return parsed.set(drivername=driver).render_as_string(hide_password=False)
 
 
-def _sqlite_pragmas(engine: AsyncEngine, immediate: bool) -> None:
-    # pysqlite's own transaction handling breaks savepoints: take control of BEGIN ourselves.
-    @event.listens_for(engine.sync_engine, "connect")
-    def _connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000",
-                       "temp_store=MEMORY", "cache_size=-16000"):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
 class SqlStore:
     """Store over SQLite (one writer, group commit) or PostgreSQL (row locks, SKIP LOCKED)."""
 
     def __init__(self, url: str, node: str = "node") -> None:
         self.url = async_url(url)
         self.node = node
-        self.is_sqlite = self.url.startswith("sqlite")
-        self._lock_fd: int | None = None  # held open for the node's life: the flock lives on it
-        if self.is_sqlite:
-            self.engine = create_async_engine(self.url, pool_size=1, max_overflow=0)
-            self.read_engine = create_async_engine(self.url, pool_size=4, max_overflow=4)
-            _sqlite_pragmas(self.engine, immediate=True)
-            _sqlite_pragmas(self.read_engine, immediate=False)
-        else:
-            self.engine = create_async_engine(self.url, pool_size=8, max_overflow=8)
-            self.read_engine = self.engine
-        self.writes = WriteQueue(self.engine)
-        self.workers = WorkerStore(self)
-        self.alerts = AlertStore(self)
+        self._db = Database(self.url)
+        self.is_sqlite = self._db.is_sqlite
+        self.engine: AsyncEngine = self._db.engine  # for migrations and tests
+        self.read_engine: AsyncEngine = self._db.read_engine
+        self.workers = SqlWorkerStore(self._db)
+        self.alerts = SqlAlertStore(self._db)
 
     @property
     def single_node(self) -> bool:
@@ -118,53 +91,10 @@ class SqlStore:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self, migrate: bool = True) -> None:
-        if self.is_sqlite:
-            self._lock_sqlite_file()
-        if migrate:
-            from cronwheel.store.migrate import upgrade
-
-            await upgrade(self.engine)
-        self.writes.start()
+        await self._db.start(migrate)
 
     async def close(self) -> None:
-        await self.writes.close()
-        await self.engine.dispose()
-        if self.read_engine is not self.engine:
-            await self.read_engine.dispose()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
-
-    def _lock_sqlite_file(self) -> None:
-        """One server per SQLite file: a second would break the one-writer promise."""
-        database = make_url(self.url).database
-        if not database or database == ":memory:":
-            return
-        fd = os.open(f"{os.path.abspath(database)}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise RuntimeError(
-                f"another cronwheel server is using {database}; SQLite allows one node "
-                "(use PostgreSQL for several)"
-            ) from None
-        self._lock_fd = fd
-
-    async def _notify(self, conn: AsyncConnection, channel: str, at: Micros | None) -> None:
-        """Tell every node (at commit) that work became due: they wake if it is in their
-        window. SQLite has one node, woken in process."""
-        if at is not None and not self.is_sqlite:
-            await conn.execute(text("SELECT pg_notify(:c, :v)"), {"c": channel, "v": str(at)})
-
-    async def notify_run_due(self, conn: AsyncConnection, at: Micros) -> None:
-        await self._notify(conn, RUN_CHANNEL, at)
-
-    def _insert(self, table: Any) -> Any:
-        return (sqlite.insert if self.is_sqlite else postgresql.insert)(table)
-
-    def _locking(self, query: Select[Any]) -> Select[Any]:
-        return query if self.is_sqlite else query.with_for_update(skip_locked=True)
+        await self._db.close()
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -172,7 +102,7 @@ class SqlStore:
         self, new: Sequence[Job], all_or_nothing: bool, replace: bool = False
     ) -> list[AddOutcome]:
         async def op(conn: AsyncConnection) -> list[AddOutcome]:
-            stmt = self._insert(jobs).on_conflict_do_nothing().returning(jobs.c.id)
+            stmt = self._db.insert(jobs).on_conflict_do_nothing().returning(jobs.c.id)
             created: set[str] = set()
             for chunk in chunks(new):
                 result = await conn.execute(stmt, [job_values(job) for job in chunk])
@@ -181,14 +111,14 @@ class SqlStore:
             if replace:
                 outcomes = await self._replace(conn, new, outcomes)
             due = [o.job.next_fire_at for o in outcomes if o.created or o.replaced]
-            await self._notify(conn, DUE_CHANNEL, min((d for d in due if d is not None),
+            await self._db.notify(conn, DUE_CHANNEL, min((d for d in due if d is not None),
                                                       default=None))
             if all_or_nothing and any(o.conflict for o in outcomes) and created:
                 for ids in chunks(sorted(created)):
                     await conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
             return outcomes
 
-        return await self.writes.run(op)
+        return await self._db.write(op)
 
     async def _outcomes(
         self, conn: AsyncConnection, new: Sequence[Job], created: set[str]
@@ -239,7 +169,7 @@ class SqlStore:
         return await self._one_job(select(jobs).where(jobs.c.id == job_id))
 
     async def _one_job(self, query: Select[Any]) -> Job | None:
-        async with self.read_engine.connect() as conn:
+        async with self._db.read() as conn:
             row = (await conn.execute(query)).mappings().first()
         return job_from_row(row) if row is not None else None
 
@@ -254,7 +184,7 @@ class SqlStore:
             query = query.where(jobs.c.key.like(f"{escaped}%", escape="\\"))
         if after_id is not None:
             query = query.where(jobs.c.id > after_id)
-        async with self.read_engine.connect() as conn:
+        async with self._db.read() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [job_from_row(row) for row in rows]
 
@@ -263,14 +193,13 @@ class SqlStore:
     ) -> Job:
         async def op(conn: AsyncConnection) -> Job:
             query = select(jobs).where(jobs.c.namespace == namespace, jobs.c.key == key)
-            if not self.is_sqlite:
-                query = query.with_for_update()
+            query = self._db.for_update(query)
             row = (await conn.execute(query)).mappings().first()
             if row is None:
                 raise NotFound(f"no job {key!r} in namespace {namespace!r}", "key")
             job = change(job_from_row(row))
             await _rewrite_job(conn, job)
-            await self._notify(conn, DUE_CHANNEL, job.next_fire_at)
+            await self._db.notify(conn, DUE_CHANNEL, job.next_fire_at)
             if cancel_runs:
                 await conn.execute(
                     update(runs)
@@ -280,13 +209,13 @@ class SqlStore:
                 )
             return job
 
-        return await self.writes.run(op)
+        return await self._db.write(op)
 
     async def acquire_due_jobs(
         self, owner: str, now: Micros, horizon: Micros, limit: int, lease_until: Micros
     ) -> list[Job]:
         async def op(conn: AsyncConnection) -> list[Job]:
-            due = self._locking(
+            due = self._db.skip_locked(
                 select(jobs.c.id)
                 .where(
                     jobs.c.next_fire_at <= horizon,
@@ -304,7 +233,7 @@ class SqlStore:
             rows = (await conn.execute(stmt)).mappings().all()
             return [job_from_row(row) for row in rows]
 
-        return await self.writes.run(op, urgent=True)
+        return await self._db.write(op, urgent=True)
 
     async def record_fires(
         self, owner: str, now: Micros, fires: Sequence[Fire], lease_until: Micros
@@ -319,7 +248,7 @@ class SqlStore:
             if new_runs:
                 # The unique index drops a run for an occurrence that already has one: only
                 # what was really inserted may be delivered.
-                stmt = self._insert(runs).on_conflict_do_nothing().returning(runs.c.id)
+                stmt = self._db.insert(runs).on_conflict_do_nothing().returning(runs.c.id)
                 for chunk in chunks(new_runs):
                     result = await conn.execute(stmt, [values for _run, values in chunk])
                     inserted.update(result.scalars())
@@ -342,7 +271,7 @@ class SqlStore:
                        if run.state is RunState.RUNNING and run.id in inserted]
             return FiresRecorded(started, replaced)
 
-        return await self.writes.run(op, urgent=True)
+        return await self._db.write(op, urgent=True)
 
     async def _apply_concurrency(
         self, conn: AsyncConnection, fires: Sequence[Fire], now: Micros
@@ -380,11 +309,9 @@ class SqlStore:
     ) -> dict[str, Micros | None]:
         held: dict[str, Micros | None] = {}
         for chunk in chunks([f.job.id for f in fires]):
-            query = select(jobs.c.id, jobs.c.next_fire_at).where(
+            query = self._db.for_update(select(jobs.c.id, jobs.c.next_fire_at).where(
                 jobs.c.id.in_(chunk), jobs.c.lease_owner == owner
-            )
-            if not self.is_sqlite:
-                query = query.with_for_update()
+            ))
             for job_id, next_fire_at in (await conn.execute(query)).all():
                 held[job_id] = next_fire_at
         return held
@@ -442,10 +369,10 @@ class SqlStore:
 
         async def op(conn: AsyncConnection) -> Run:
             await conn.execute(insert(runs).values(**_run_values(run)))
-            await self._notify(conn, RUN_CHANNEL, now)
+            await self._db.notify(conn, RUN_CHANNEL, now)
             return run
 
-        return await self.writes.run(op)
+        return await self._db.write(op)
 
     # -- runs and attempts -------------------------------------------------------------------
 
@@ -453,7 +380,7 @@ class SqlStore:
         self, owner: str, now: Micros, limit: int, lease_until: Micros
     ) -> list[tuple[Run, Job]]:
         async def op(conn: AsyncConnection) -> list[tuple[Run, Job]]:
-            query = self._locking(
+            query = self._db.skip_locked(
                 select(runs.c.id, runs.c.state, runs.c.attempts, runs.c.started_at,
                        runs.c.node)
                 .where(runs.c.due_at <= now)
@@ -485,7 +412,7 @@ class SqlStore:
             by_id = {row["id"]: job_from_row(row) for row in found.mappings()}
             return [(run, by_id[run.job_id]) for run in claimed]
 
-        return await self.writes.run(op, urgent=True)
+        return await self._db.write(op, urgent=True)
 
     async def _abandon(self, conn: AsyncConnection, lost: Sequence[Any], now: Micros) -> None:
         """A lease lapsed mid-attempt: the node died or stalled, so the outcome is unknown."""
@@ -505,12 +432,12 @@ class SqlStore:
             )
             for r in lost
         ]
-        await conn.execute(self._insert(attempts).on_conflict_do_nothing(), rows)
+        await conn.execute(self._db.insert(attempts).on_conflict_do_nothing(), rows)
 
     async def record_attempts(self, owner: str, records: Sequence[AttemptRecord]) -> None:
         async def op(conn: AsyncConnection) -> None:
             await conn.execute(
-                self._insert(attempts).on_conflict_do_nothing(),
+                self._db.insert(attempts).on_conflict_do_nothing(),
                 [attempt_values(r.attempt) for r in records],
             )
             stmt = (
@@ -536,7 +463,7 @@ class SqlStore:
             if ended:
                 await count_outcomes(conn, ended, records[0].attempt.finished_at)
 
-        await self.writes.run(op, urgent=True)
+        await self._db.write(op, urgent=True)
 
     async def renew_runs(self, owner: str, run_ids: Sequence[str], lease_until: Micros) -> None:
         async def op(conn: AsyncConnection) -> None:
@@ -548,7 +475,7 @@ class SqlStore:
                     .values(lease_until=lease_until, due_at=lease_until)
                 )
 
-        await self.writes.run(op, urgent=True)
+        await self._db.write(op, urgent=True)
 
     async def release(self, owner: str | None) -> None:
         """Drop job leases; make held runs due now so they are re-delivered at once."""
@@ -566,18 +493,16 @@ class SqlStore:
                                                                    lease_until=None))
             await conn.execute(update(runs).where(run_cond).values(lease_until=0, due_at=0))
 
-        await self.writes.run(op, urgent=True)
+        await self._db.write(op, urgent=True)
 
     async def ping(self) -> None:
-        """Raises unless the database answers a query."""
-        async with self.read_engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        await self._db.ping()
 
     async def db_now(self) -> Micros:
         if self.is_sqlite:  # one node on one machine: its clock is the database's
             return time.time_ns() // 1_000
         query = text("SELECT (extract(epoch from clock_timestamp()) * 1000000)::bigint")
-        async with self.read_engine.connect() as conn:
+        async with self._db.read() as conn:
             return int((await conn.execute(query)).scalar_one())
 
     async def heartbeat(self, node: NodeInfo, now: Micros, stopped: bool = False) -> None:
@@ -586,19 +511,19 @@ class SqlStore:
                   "heartbeat_at": now, "stopped_at": now if stopped else None}
 
         async def op(conn: AsyncConnection) -> None:
-            stmt = self._insert(nodes).values(**values)
+            stmt = self._db.insert(nodes).values(**values)
             changes = {"heartbeat_at": now, "stopped_at": values["stopped_at"]}
             await conn.execute(stmt.on_conflict_do_update(index_elements=[nodes.c.owner],
                                                           set_=changes))
 
-        await self.writes.run(op, urgent=True)
+        await self._db.write(op, urgent=True)
 
     async def list_nodes(self) -> list[NodeStatus]:
         held_jobs = (select(jobs.c.lease_owner, func.count().label("n"))
                      .where(jobs.c.lease_owner.is_not(None)).group_by(jobs.c.lease_owner))
         held_runs = (select(runs.c.lease_owner, func.count().label("n"))
                      .where(runs.c.lease_owner.is_not(None)).group_by(runs.c.lease_owner))
-        async with self.read_engine.connect() as conn:
+        async with self._db.read() as conn:
             rows = (await conn.execute(select(nodes).order_by(nodes.c.started_at))).mappings()
             listed = list(rows)
             job_counts = {o: int(n) for o, n in (await conn.execute(held_jobs)).all()}
@@ -628,7 +553,7 @@ class SqlStore:
                                                     alerts.c.state.in_(("sent", "failed"))))
             return len(ids)
 
-        return await self.writes.run(op)
+        return await self._db.write(op)
 
     async def purge_output(self, finished_before: Micros, limit: int) -> int:
         return await self.workers.purge_output(finished_before, limit)
@@ -645,12 +570,12 @@ class SqlStore:
         query = select(runs).where(runs.c.job_id == job_id).order_by(runs.c.id.desc()).limit(limit)
         if before_id is not None:
             query = query.where(runs.c.id < before_id)
-        async with self.read_engine.connect() as conn:
+        async with self._db.read() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [run_from_row(row) for row in rows]
 
     async def get_run(self, run_id: str) -> tuple[Run, list[Attempt]] | None:
-        async with self.read_engine.connect() as conn:
+        async with self._db.read() as conn:
             row = (await conn.execute(select(runs).where(runs.c.id == run_id))).mappings().first()
             if row is None:
                 return None
