@@ -11,7 +11,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, tuple_, update
+from sqlalchemy import and_, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -405,23 +405,6 @@ class SqlWorkerStore:
             for at, data in chunks.all():
                 pieces.append(bytes(data)[max(0, offset - at): max(0, end - at)])
         return b"".join(pieces), task
-
-    async def purge_output(self, finished_before: Micros, limit: int) -> int:
-        async def op(conn: AsyncConnection) -> int:
-            found = await conn.execute(
-                select(tasks.c.id).where(
-                    tasks.c.finished_at < finished_before,
-                    or_(tasks.c.log_size > 0, tasks.c.result_size > 0),
-                ).limit(limit)
-            )
-            ids = list(found.scalars())
-            if ids:
-                await conn.execute(delete(task_output).where(task_output.c.task_id.in_(ids)))
-                await conn.execute(update(tasks).where(tasks.c.id.in_(ids))
-                                   .values(log_size=0, result_size=0))
-            return len(ids)
-
-        return await self._db.write(op)
 
     # -- outcomes ------------------------------------------------------------------------
 
