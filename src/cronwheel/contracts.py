@@ -154,7 +154,10 @@ class JobFilter:
 
 
 class Store(Protocol):
-    async def start(self) -> None: ...
+    async def start(self) -> None:
+        """Open the database (bringing its schema up to date); raises when it cannot be used,
+        e.g. another server holds the SQLite file."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -165,11 +168,15 @@ class Store(Protocol):
         (keeping their id and history, restarting their schedule)."""
         ...
 
-    async def get_job(self, namespace: str, key: str) -> Job | None: ...
+    async def get_job(self, namespace: str, key: str) -> Job | None:
+        """The job by its name, in any state (a cancelled one too); None when unknown."""
+        ...
 
     async def get_job_by_id(self, job_id: str) -> Job | None: ...
 
-    async def list_jobs(self, where: JobFilter, after_id: str | None, limit: int) -> list[Job]: ...
+    async def list_jobs(self, where: JobFilter, after_id: str | None, limit: int) -> list[Job]:
+        """Up to `limit` matching jobs in id order, after `after_id` (a page)."""
+        ...
 
     async def change_job(
         self, namespace: str, key: str, change: Callable[[Job], Job], cancel_runs: bool = False
@@ -179,7 +186,10 @@ class Store(Protocol):
 
     async def acquire_due_jobs(
         self, owner: str, now: Micros, horizon: Micros, limit: int, lease_until: Micros
-    ) -> list[Job]: ...
+    ) -> list[Job]:
+        """Lease to `owner` up to `limit` jobs due by `horizon` whose lease is free or lapsed
+        at `now`, earliest first; no two owners hold one job at once."""
+        ...
 
     async def record_fires(
         self, owner: str, now: Micros, fires: Sequence[Fire], lease_until: Micros
@@ -193,13 +203,21 @@ class Store(Protocol):
 
     async def add_manual_run(
         self, job: Job, run_id: str, now: Micros, payload: Any, has_override: bool
-    ) -> Run: ...
+    ) -> Run:
+        """A pending run due now, outside the schedule (no uniqueness on its time)."""
+        ...
 
     async def acquire_due_runs(
         self, owner: str, now: Micros, limit: int, lease_until: Micros
-    ) -> list[tuple[Run, Job]]: ...
+    ) -> list[tuple[Run, Job]]:
+        """Lease to `owner` up to `limit` runs due by `now` (pending ones, and running ones
+        whose lease lapsed, recorded as abandoned), as the next attempt, with their jobs."""
+        ...
 
-    async def record_attempts(self, owner: str, records: Sequence[AttemptRecord]) -> None: ...
+    async def record_attempts(self, owner: str, records: Sequence[AttemptRecord]) -> None:
+        """Store each attempt; its run moves on only where `owner` still holds it at that
+        attempt, so a late result of a lost lease cannot undo the rescuer's work."""
+        ...
 
     async def renew_runs(self, owner: str, run_ids: Sequence[str], lease_until: Micros) -> None:
         """Extend the leases of runs this owner still holds in memory."""
@@ -209,15 +227,21 @@ class Store(Protocol):
         """Give up leases held by `owner` (every lease when None: a single-node restart)."""
         ...
 
-    async def list_runs(self, job_id: str, before_id: str | None, limit: int) -> list[Run]: ...
+    async def list_runs(self, job_id: str, before_id: str | None, limit: int) -> list[Run]:
+        """Up to `limit` of the job's runs, newest first, before `before_id` (a page)."""
+        ...
 
     async def db_now(self) -> Micros:
         """The database's clock: the cluster's one clock for fire decisions."""
         ...
 
-    async def heartbeat(self, node: NodeInfo, now: Micros, stopped: bool = False) -> None: ...
+    async def heartbeat(self, node: NodeInfo, now: Micros, stopped: bool = False) -> None:
+        """Record that the node is alive at `now` (or stopped)."""
+        ...
 
-    async def list_nodes(self) -> list[NodeStatus]: ...
+    async def list_nodes(self) -> list[NodeStatus]:
+        """Every node heard from since the last purge, with how much each holds."""
+        ...
 
     async def purge(self, finished_before: Micros, limit: int) -> int:
         """Delete up to `limit` runs finished before the instant, with their attempts."""
