@@ -336,8 +336,8 @@ class WorkerStore(Protocol):
     async def statuses(
         self, online_after: Micros, include_stopped: bool = False
     ) -> list[WorkerStatus]:
-        """Workers by name, each online when not stopped and heard from at `online_after` or
-        later, with its live task count."""
+        """Workers not stopped (every one with `include_stopped`) by name, each online when
+        not stopped and heard from at `online_after` or later, with its live task count."""
         ...
 
     async def switches(self, job_id: str) -> dict[str, bool]:
