@@ -9,9 +9,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from cronwheel.contracts import Alert
 from cronwheel.domain.time import Micros
 from cronwheel.ids import new_id
-from cronwheel.store.alerts import MAX_TRIES, UNSENT, Alert
+from cronwheel.store.alerts import MAX_TRIES, UNSENT
 
 ERROR_LIMIT = 2_000  # characters of a failed send's error kept
 

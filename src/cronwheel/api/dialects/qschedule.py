@@ -272,7 +272,7 @@ def info_of(job: Job, app_id: int, app_name: str, outcome: tuple[Any, ...] | Non
 async def infos_of(workers: WorkerService, jobs: Iterable[tuple[Job, int, str]]
                    ) -> list[dict[str, Any]]:
     listed = list(jobs)
-    outcomes = await workers.store.workers.last_outcome([job.id for job, _, _ in listed])
+    outcomes = await workers.last_outcomes([job.id for job, _, _ in listed])
     return [info_of(job, app_id, app_name, outcomes.get(job.id))
             for job, app_id, app_name in listed]
 
