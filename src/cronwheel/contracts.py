@@ -16,11 +16,14 @@ Transport
     The same run id (the idempotency key) goes out on every attempt of a run.
 
 Clock
-    The engine asks the clock for "now" and sleeps through it, so tests can set time.
+    The engine asks the clock for "now" and waits through it, so tests can set time.
+    `sleep_until` never returns before its instant unless its wake-up event is set, and
+    the engine waits on nothing else for engine time (retries, delivery instants, leases).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -34,6 +37,10 @@ from cronwheel.domain.time import Micros
 
 class Clock(Protocol):
     def now(self) -> Micros: ...
+
+    async def sleep_until(self, instant: Micros, wake: asyncio.Event | None = None) -> bool:
+        """Wait until the clock reads `instant`, or `wake` is set first; True if woken."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
