@@ -9,7 +9,7 @@ import heapq
 import itertools
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +82,13 @@ class DatabaseClock:
         # trip would otherwise move deliveries by milliseconds, even early.
         self._samples.append((after - before, database - (before + after) // 2))
         self._offset = min(self._samples)[1]
+
+Watch = Callable[[], Iterable["asyncio.Task[Any]"]]
+Quiet = Callable[["asyncio.Task[Any]"], bool]
+
+
+def _never(_task: asyncio.Task[Any]) -> bool:
+    return False
 
 
 @dataclass(order=True)
@@ -165,11 +172,10 @@ class ManualClock:
         """The tasks asleep on this clock and not yet woken."""
         return frozenset(s.task for s in self._sleepers if s.parked and s.task is not None)
 
-    async def settle(
-        self, quiet: Callable[[asyncio.Task[Any]], bool] = lambda _: False,
-        timeout: float = 10.0,
-    ) -> None:
-        """Return once every other task is asleep on this clock, finished, or `quiet`.
+    async def settle(self, watch: Watch = asyncio.all_tasks, quiet: Quiet = _never,
+                     timeout: float = 10.0) -> None:
+        """Return once every task of `watch()` (every task by default) but the caller is asleep
+        on this clock, finished, or `quiet` (waiting for work, with none to do).
 
         Work in threads (a database driver's) keeps a task busy, so this polls briefly in real
         time rather than trusting an empty ready queue. Raises TimeoutError naming the tasks
@@ -181,8 +187,7 @@ class ManualClock:
             for _ in range(3):
                 await asyncio.sleep(0)
             resting = self.parked_tasks() | self._helpers | {me}
-            busy = [t for t in asyncio.all_tasks()
-                    if t not in resting and not t.done() and not quiet(t)]
+            busy = [t for t in watch() if t not in resting and not t.done() and not quiet(t)]
             if not busy:
                 return
             if time.monotonic() > deadline:
@@ -190,14 +195,14 @@ class ManualClock:
             await asyncio.sleep(0.0005)
 
     async def advance_and_settle(
-        self, delta: Micros, quiet: Callable[[asyncio.Task[Any]], bool] = lambda _: False
+        self, delta: Micros, watch: Watch = asyncio.all_tasks, quiet: Quiet = _never
     ) -> None:
         """Move time forward by `delta`, stopping at each sleeper's instant on the way and
         letting the work it wakes finish, as real time would."""
         target = self._now + delta
-        await self.settle(quiet)
+        await self.settle(watch, quiet)
         while (due := self.next_instant()) is not None and due <= target:
             self.set(max(due, self._now))
-            await self.settle(quiet)
+            await self.settle(watch, quiet)
         self.set(target)
-        await self.settle(quiet)
+        await self.settle(watch, quiet)

@@ -26,6 +26,7 @@ from cronwheel.domain.time import US_PER_S, Micros
 from cronwheel.engine.dispatcher import DispatchConfig, Dispatcher
 from cronwheel.engine.scheduler import EngineConfig, Scheduler
 from cronwheel.ids import new_id
+from cronwheel.runtime import Node
 from cronwheel.service import Service
 
 # from cronwheel.store.memory import MemoryStore  (added when store/memory.py lands)
@@ -92,7 +93,11 @@ class RecordingTransport:
 
 
 class Engine:
-    """A node's engine (scheduler, dispatcher, job services) without the HTTP layer."""
+    """A node's engine (scheduler, dispatcher, job services) without the HTTP layer.
+
+    Build one over a store, or wrap the engine of a `Node` given a ManualClock and a
+    RecordingTransport (`Engine.of_node`); either way `advance` steps it through time.
+    """
 
     def __init__(
         self,
@@ -112,17 +117,27 @@ class Engine:
         self.scheduler = Scheduler(store, self.dispatcher, clock, self.owner, config)
         self.service = Service(store, clock, self.scheduler)
 
+    @classmethod
+    def of_node(cls, node: Node, transport: RecordingTransport) -> Engine:
+        """The engine of a node built with a ManualClock; the node starts and stops it."""
+        if not isinstance(node.clock, ManualClock):
+            raise TypeError("Engine.of_node needs a Node built with clock=ManualClock(...)")
+        engine = cls.__new__(cls)
+        engine.store, engine.clock, engine.transport = node.store, node.clock, transport
+        engine.owner, engine.dispatcher = node.owner, node.dispatcher
+        engine.scheduler, engine.service = node.scheduler, node.service
+        return engine
+
     def _run_due(self, due_at: Micros) -> None:
         self.scheduler.run_due(due_at)
 
+    def _tasks(self) -> list[asyncio.Task[Any]]:
+        loop = self.scheduler.task
+        return [*([] if loop is None else [loop]), *self.dispatcher.tasks()]
+
     def _quiet(self, task: asyncio.Task[Any]) -> bool:
-        """Tasks that wait for work rather than time, and have none."""
-        name = task.get_name()
-        if name == "cronwheel-results":
-            return not self.dispatcher.recording
-        # The store's writer only runs operations some engine task is awaiting: while that
-        # task is busy, settling waits anyway.
-        return name == "cronwheel-writer"
+        """The results loop waits for work rather than time: quiet when it has none."""
+        return task.get_name() == "cronwheel-results" and not self.dispatcher.recording
 
     async def submit(self, body: dict[str, Any]) -> Job:
         """Create a job from the native API's JSON body (as `POST /v1/jobs` would), then let
@@ -144,11 +159,11 @@ class Engine:
 
     async def settle(self) -> None:
         """Let every woken task run until the engine waits on the clock again."""
-        await self.clock.settle(self._quiet)
+        await self.clock.settle(self._tasks, self._quiet)
 
     async def advance(self, delta: Micros) -> None:
         """Move engine time forward, waking each timer at its own instant on the way."""
-        await self.clock.advance_and_settle(delta, self._quiet)
+        await self.clock.advance_and_settle(delta, self._tasks, self._quiet)
 
     async def advance_to(self, instant: Micros) -> None:
         await self.advance(max(0, instant - self.clock.now()))

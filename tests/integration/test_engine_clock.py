@@ -13,11 +13,14 @@ from typing import Any
 
 import pytest
 
+from cronwheel.delivery import Transports
 from cronwheel.domain.jobs import JobState
 from cronwheel.domain.runs import Attempt, Run
 from cronwheel.domain.time import US_PER_MS, US_PER_S, Micros, parse_instant, to_iso
 from cronwheel.engine.dispatcher import DispatchConfig
 from cronwheel.engine.scheduler import EngineConfig
+from cronwheel.runtime import Node
+from cronwheel.settings import Settings
 from cronwheel.store import SqlStore
 from cronwheel.testing import (
     TEST_CONFIG,
@@ -261,3 +264,21 @@ async def test_an_hourly_job_over_fall_back_skips_the_repeated_hour(database: st
     # 00:00, 01:00 EDT; the second 01:00 (EST) names nothing new; then 02:00, 03:00 EST
     assert got == ["2026-11-01T04:00:00Z", "2026-11-01T05:00:00Z", "2026-11-01T07:00:00Z",
                    "2026-11-01T08:00:00Z"]
+
+
+async def test_a_node_runs_on_an_injected_clock_and_transport(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    transport = RecordingTransport(clock)
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'node.sqlite'}")
+    node = Node(settings, clock=clock, transports=Transports({"http": transport}))
+    await node.start()
+    try:
+        engine = Engine.of_node(node, transport)
+        await engine.submit(job("n", {"kind": "once", "after": 30}))
+        await engine.advance(30 * S - 1)
+        assert transport.received == []
+        await engine.advance(1)
+        [sent] = transport.received
+        assert sent.at == START + 30 * S and sent.delivery.payload == {"key": "n"}
+    finally:
+        await node.stop()

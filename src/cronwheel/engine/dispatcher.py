@@ -69,6 +69,10 @@ class Dispatcher:
             asyncio.create_task(self._renew_loop(), name="cronwheel-renew"),
         ]
 
+    def tasks(self) -> list[asyncio.Task[None]]:
+        """Its loops and the deliveries it holds, for a test that waits for them to go idle."""
+        return [*self._background, *self._held.values()]
+
     def room(self) -> int:
         return max(0, self._config.capacity - len(self._held))
 

@@ -98,6 +98,11 @@ class Scheduler:
     def start(self) -> None:
         self._task = asyncio.create_task(self.run_forever(), name="cronwheel-scheduler")
 
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The running loop, for a test that waits for it to go idle."""
+        return self._task
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
