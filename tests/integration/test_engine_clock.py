@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from cronwheel.delivery import Transports
+from cronwheel.domain.errors import IllegalTransition
 from cronwheel.domain.jobs import JobState
 from cronwheel.domain.runs import Attempt, Run
 from cronwheel.domain.time import US_PER_MS, US_PER_S, Micros, parse_instant, to_iso
@@ -120,6 +121,63 @@ async def test_retries_stop_at_max_attempts_and_the_run_fails(database: str) -> 
         assert transport.instants() == [START + S, START + 2 * S]
         [(run, _)] = await runs_of(engine, "down")
         assert run.state.value == "failed" and run.attempts == 2
+
+
+async def test_a_client_error_is_not_retried(database: str) -> None:
+    clock = ManualClock(START)
+    transport = RecordingTransport(clock, default=failed(404, retryable=False))
+    async with engine_on(database, clock, transport) as engine:
+        await engine.submit(job("gone", {"kind": "once", "after": 1}, retry={"max_attempts": 5}))
+        await engine.advance(HOUR)
+        assert transport.instants() == [START + S]
+        [(run, _)] = await runs_of(engine, "gone")
+        assert run.state.value == "failed" and run.last_error == "HTTP 404"
+
+
+async def test_a_cancelled_job_never_fires_and_cannot_be_resumed(database: str) -> None:
+    clock = ManualClock(START)
+    async with engine_on(database, clock) as engine:
+        await engine.submit(job("stop", {"kind": "once", "after": 5}))
+        await engine.advance(4 * S)  # claimed: inside the look-ahead window
+        cancelled = await engine.service.cancel("default", "stop")
+        assert cancelled.state is JobState.CANCELLED
+        await engine.advance(HOUR)
+        assert engine.transport.received == []
+        with pytest.raises(IllegalTransition):
+            await engine.service.resume("default", "stop")
+
+
+async def test_a_job_due_soon_wakes_the_sleeping_loop(database: str) -> None:
+    clock = ManualClock(START)
+    async with engine_on(database, clock) as engine:
+        await engine.submit(job("far", {"kind": "once", "after": 15}))  # claimed; loop asleep
+        await engine.advance(S)
+        await engine.submit(job("near", {"kind": "once", "after": 0.05}))
+        await engine.advance(MINUTE)
+        # on its instant: not at the next claim, nor after the far job
+        assert engine.transport.instants("near") == [START + S + 50 * US_PER_MS]
+        assert engine.transport.instants("far") == [START + 15 * S]
+
+
+async def test_a_paused_repeating_job_fires_nothing_then_one_run_for_what_it_missed(
+    database: str,
+) -> None:
+    clock = ManualClock(START)
+    async with engine_on(database, clock) as engine:
+        await engine.submit(every_minute("sw"))
+        await engine.advance(150 * S)
+        paused = await engine.service.pause("default", "sw")
+        assert paused.state is JobState.PAUSED
+        await engine.advance(10 * MINUTE)
+        assert engine.transport.instants() == [START + MINUTE, START + 2 * MINUTE]
+        resumed_at = clock.now()
+        await engine.service.resume("default", "sw")
+        await engine.advance(MINUTE)
+        # the ten missed occurrences (beyond the 60 s grace) collapse into one run at once
+        assert engine.transport.instants() == [START + MINUTE, START + 2 * MINUTE, resumed_at,
+                                               START + 13 * MINUTE]
+        runs = [run for run, _ in await runs_of(engine, "sw")]
+        assert runs[2].scheduled_at == START + 3 * MINUTE
 
 
 async def _stop_and_restart(
