@@ -99,6 +99,11 @@ class Scheduler:
         self._task = asyncio.create_task(self.run_forever(), name="cronwheel-scheduler")
 
     @property
+    def holding(self) -> int:
+        """Jobs claimed into the look-ahead window, waiting for their instant."""
+        return len(self._heap)
+
+    @property
     def task(self) -> asyncio.Task[None] | None:
         """The running loop, for a test that waits for it to go idle."""
         return self._task
