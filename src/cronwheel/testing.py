@@ -32,6 +32,8 @@ from cronwheel.service import Service
 # from cronwheel.store.memory import MemoryStore  (added when store/memory.py lands)
 
 __all__ = [
+    "DAYS_CONFIG",
+    "DAYS_DISPATCH",
     "TEST_CONFIG",
     "TEST_DISPATCH",
     "Delivered",
@@ -50,6 +52,10 @@ PAYLOAD_LIMIT = 1 << 20
 # instants do not depend on either: they come from the timers, exact on a manual clock.
 TEST_CONFIG = EngineConfig(window_us=20 * US_PER_S, run_poll_us=10 * US_PER_S)
 TEST_DISPATCH = DispatchConfig()
+# For days of engine time: claim two hours ahead, poll hourly, hold leases three hours.
+_HOUR = 3_600 * US_PER_S
+DAYS_CONFIG = EngineConfig(window_us=2 * _HOUR, job_lease_us=3 * _HOUR, run_poll_us=_HOUR)
+DAYS_DISPATCH = DispatchConfig(lease_us=3 * _HOUR)
 
 
 def succeeded(status_code: int = 200) -> DeliveryResult:

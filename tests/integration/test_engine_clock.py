@@ -7,6 +7,8 @@ lets the woken work finish, so hours of schedule run in milliseconds and always 
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,8 @@ from cronwheel.runtime import Node
 from cronwheel.settings import Settings
 from cronwheel.store import SqlStore
 from cronwheel.testing import (
+    DAYS_CONFIG,
+    DAYS_DISPATCH,
     TEST_CONFIG,
     TEST_DISPATCH,
     Engine,
@@ -38,9 +42,6 @@ MINUTE = 60 * S
 HOUR = 60 * MINUTE
 START = parse_instant("2026-06-01T00:00:00Z")
 LEASE = 30 * S  # the engine's default lease on claimed jobs and running runs
-# Days of schedule: claim an hour ahead and poll hourly, so a day is a few dozen wake-ups.
-COARSE = EngineConfig(window_us=2 * HOUR, job_lease_us=3 * HOUR, run_poll_us=HOUR)
-COARSE_DISPATCH = DispatchConfig(lease_us=3 * HOUR)
 
 
 def job(key: str, schedule: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -128,7 +129,7 @@ async def test_a_client_error_is_not_retried(database: str) -> None:
     transport = RecordingTransport(clock, default=failed(404, retryable=False))
     async with engine_on(database, clock, transport) as engine:
         await engine.submit(job("gone", {"kind": "once", "after": 1}, retry={"max_attempts": 5}))
-        await engine.advance(HOUR)
+        await engine.advance(5 * MINUTE)  # four retries would be over in a minute
         assert transport.instants() == [START + S]
         [(run, _)] = await runs_of(engine, "gone")
         assert run.state.value == "failed" and run.last_error == "HTTP 404"
@@ -141,7 +142,7 @@ async def test_a_cancelled_job_never_fires_and_cannot_be_resumed(database: str) 
         await engine.advance(4 * S)  # claimed: inside the look-ahead window
         cancelled = await engine.service.cancel("default", "stop")
         assert cancelled.state is JobState.CANCELLED
-        await engine.advance(HOUR)
+        await engine.advance(MINUTE)
         assert engine.transport.received == []
         with pytest.raises(IllegalTransition):
             await engine.service.resume("default", "stop")
@@ -284,7 +285,7 @@ async def test_a_paused_countdown_keeps_its_remaining_time(
 async def _cron_instants(database: str, expr: str, since: str, until: str) -> list[str]:
     """The UTC instants a New York cron job is delivered at, run through on the engine."""
     clock = ManualClock(parse_instant(since))
-    async with engine_on(database, clock, config=COARSE, dispatch=COARSE_DISPATCH) as engine:
+    async with engine_on(database, clock, config=DAYS_CONFIG, dispatch=DAYS_DISPATCH) as engine:
         await engine.submit(job("dst", {"kind": "cron", "expr": expr, "tz": "America/New_York"}))
         await engine.advance_to(parse_instant(until))
         return [to_iso(at) for at in engine.transport.instants()]
@@ -340,3 +341,14 @@ async def test_a_node_runs_on_an_injected_clock_and_transport(tmp_path: Path) ->
         assert sent.at == START + 30 * S and sent.delivery.payload == {"key": "n"}
     finally:
         await node.stop()
+
+
+def test_the_readme_example_prints_what_the_readme_says() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("## Testing jobs without waiting", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.splitlines() == ["2026-03-07T07:30:00Z attempt 1",
+                                        "2026-03-07T07:30:10Z attempt 2",
+                                        "2026-03-08T07:30:00Z attempt 1"]
