@@ -40,11 +40,14 @@ HandOffSignals
     In-process signals between the worker transport and the worker service of one node.
 
 Clock
-    The engine asks the clock for "now" and sleeps through it, so tests can set time.
+    The engine asks the clock for "now" and waits through it, so tests can set time.
+    `sleep_until` never returns before its instant unless its wake-up event is set, and
+    the engine waits on nothing else for engine time (retries, delivery instants, leases).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -60,6 +63,10 @@ from cronwheel.domain.time import US_PER_S, Micros
 
 class Clock(Protocol):
     def now(self) -> Micros: ...
+
+    async def sleep_until(self, instant: Micros, wake: asyncio.Event | None = None) -> bool:
+        """Wait until the clock reads `instant`, or `wake` is set first; True if woken."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,13 +27,17 @@ class Node:
         clock: Clock | None = None,
         transports: Transports | None = None,
         run_engine: bool = True,
+        store: NodeStore | None = None,
     ) -> None:
+        """`clock`, `transports` and `store` are for tests (cronwheel.testing); a server
+        builds its own from the settings."""
         self.settings = settings
         self.db_clock = DatabaseClock(SystemClock(settings.clock_offset_ms * US_PER_MS))
         self.clock: Clock = clock or self.db_clock
         # A fresh owner per start: a restarted node never mistakes old leases for its own.
         self.owner = f"{settings.node_name}:{new_id()[-12:]}"
-        self.store: NodeStore = make_store(settings.database_url, node=settings.node_name)
+        self.store: NodeStore = store or make_store(settings.database_url,
+                                                    node=settings.node_name)
         self.run_engine = run_engine
         self.transports = transports or Transports(kafka_bootstrap=settings.kafka_brokers)
         self.hub = WorkerHub()
