@@ -35,7 +35,7 @@ class Node:
         self.owner = f"{settings.node_name}:{new_id()[-12:]}"
         self.store = SqlStore(settings.database_url, node=settings.node_name)
         self.run_engine = run_engine
-        self.transports = transports or Transports()
+        self.transports = transports or Transports(policy=settings.target_policy())
         self.hub = WorkerHub()
         timings = WorkerTimings(heartbeat_s=settings.worker_heartbeat_seconds,
                                 lease_s=settings.worker_lease_seconds,
@@ -70,7 +70,8 @@ class Node:
                 fire_lead_us=round(settings.fire_lead_ms * US_PER_MS),
             ),
         )
-        self.service = Service(self.store, self.clock, self.scheduler if run_engine else None)
+        self.service = Service(self.store, self.clock, self.scheduler if run_engine else None,
+                               settings.target_policy())
         self.workers = WorkerService(self.store, self.clock,
                                      self.scheduler if run_engine else None, self.hub, timings)
         self.alerter = Alerter(self.store, self.clock)

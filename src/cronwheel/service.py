@@ -12,7 +12,9 @@ from cronwheel.contracts import AddOutcome, Clock, JobFilter, Store
 from cronwheel.domain import jobs as job_rules
 from cronwheel.domain.errors import IllegalTransition, NotFound
 from cronwheel.domain.jobs import Job, JobSpec, JobState
+from cronwheel.domain.netpolicy import NetPolicy
 from cronwheel.domain.runs import Attempt, Run
+from cronwheel.domain.target_policy import check_spec
 from cronwheel.ids import new_id
 
 
@@ -38,13 +40,18 @@ class NoWakeups:
 class Submission:
     spec: JobSpec
     fingerprint: str | None = None  # hash of the caller's request; the spec's when None
+    target_field: str = "target"  # how the caller names the target, for a refusal's field
 
 
 class Service:
-    def __init__(self, store: Store, clock: Clock, wake: Wakeups | None = None) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, wake: Wakeups | None = None,
+        policy: NetPolicy | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.wake: Wakeups = wake or NoWakeups()
+        self.policy = policy or NetPolicy()  # the target guard's; per app later (issue 10)
 
     async def submit(
         self, items: Sequence[Submission], all_or_nothing: bool = True, replace: bool = False
@@ -54,6 +61,8 @@ class Service:
 
         With `all_or_nothing`, one conflict leaves every job of the call unwritten.
         """
+        for item in items:  # a literal refused address: nothing of the call is written
+            check_spec(item.spec, self.policy, item.target_field)
         now = self.clock.now()
         new = [job_rules.new_job(new_id(), i.spec, now, i.fingerprint) for i in items]
         outcomes = await self.store.add_jobs(new, all_or_nothing, replace)

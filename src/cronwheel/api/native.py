@@ -24,6 +24,8 @@ from cronwheel.api.schemas import (
 from cronwheel.contracts import JobFilter
 from cronwheel.domain.errors import DomainError, InvalidField
 from cronwheel.domain.jobs import DEFAULT_NAMESPACE, JobState
+from cronwheel.domain.netpolicy import NetPolicy
+from cronwheel.domain.target_policy import check_spec
 from cronwheel.service import Submission
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
@@ -68,7 +70,8 @@ async def create_jobs(request: Request, body: BatchIn) -> Any:
     settings = settings_of(request)
     if len(body.jobs) > settings.max_batch:
         raise InvalidField(f"a batch holds at most {settings.max_batch} jobs", "jobs")
-    items, problems = _batch_items(body, service.clock.now(), settings.max_payload_bytes)
+    items, problems = _batch_items(body, service.clock.now(), settings.max_payload_bytes,
+                                   service.policy)
     if problems:
         return _batch_error("invalid_argument", "some jobs are invalid", problems, 422)
     outcomes = await service.submit(items, all_or_nothing=True)
@@ -86,7 +89,7 @@ async def create_jobs(request: Request, body: BatchIn) -> Any:
 
 
 def _batch_items(
-    body: BatchIn, now: int, payload_limit: int
+    body: BatchIn, now: int, payload_limit: int, policy: NetPolicy
 ) -> tuple[list[Submission], list[dict[str, Any]]]:
     items: list[Submission] = []
     problems: list[dict[str, Any]] = []
@@ -99,7 +102,9 @@ def _batch_items(
             continue
         seen.add(name)
         try:
-            items.append(submission(job, now, payload_limit))
+            item = submission(job, now, payload_limit)
+            check_spec(item.spec, policy)  # a refused target, named with its index
+            items.append(item)
         except DomainError as exc:
             problems.append({"index": index, "field": f"jobs[{index}].{exc.field or 'body'}",
                              "code": exc.code, "message": exc.message})

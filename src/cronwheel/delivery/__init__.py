@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 
 from cronwheel.contracts import Delivery, DeliveryResult, Transport
+from cronwheel.domain.netpolicy import NetPolicy
 from cronwheel.domain.runs import AttemptOutcome
 from cronwheel.domain.time import to_iso
 
@@ -27,8 +28,11 @@ def metadata_headers(delivery: Delivery) -> dict[str, str]:
 class Transports:
     """Routes each delivery to the transport for its target kind; transports start lazily."""
 
-    def __init__(self, transports: dict[str, Transport] | None = None) -> None:
+    def __init__(
+        self, transports: dict[str, Transport] | None = None, policy: NetPolicy | None = None
+    ) -> None:
         self._by_kind: dict[str, Transport] = dict(transports or {})
+        self._policy = policy or NetPolicy()  # the target guard's, for the transports made here
         self._loading = asyncio.Lock()
 
     async def _get(self, kind: str) -> Transport:
@@ -39,7 +43,7 @@ class Transports:
                 if transport is None:
                     # Importing aiohttp, grpc or aiokafka takes up to half a second: off the
                     # loop, so the first delivery of a kind does not hold up everyone else.
-                    transport = await asyncio.to_thread(_default_transport, kind)
+                    transport = await asyncio.to_thread(_default_transport, kind, self._policy)
                     self._by_kind[kind] = transport
         return transport
 
@@ -67,21 +71,21 @@ class Transports:
                 await transport.aclose()
 
 
-def _default_transport(kind: str) -> Transport:
+def _default_transport(kind: str, policy: NetPolicy) -> Transport:
     if kind == "http":
         from cronwheel.delivery.http import HttpTransport
 
-        return HttpTransport()
+        return HttpTransport(policy=policy)
     if kind == "grpc":
         from cronwheel.delivery.grpc import GrpcTransport
 
-        return GrpcTransport()
+        return GrpcTransport(policy=policy)
     if kind == "tcp":
         from cronwheel.delivery.tcp import TcpTransport
 
-        return TcpTransport(per_receiver=128)  # as many as the dispatcher lets through
+        return TcpTransport(per_receiver=128, policy=policy)  # as many as the dispatcher allows
     if kind == "kafka":
         from cronwheel.delivery.kafka import KafkaTransport
 
-        return KafkaTransport()
+        return KafkaTransport(policy=policy)
     raise ValueError(f"no transport for target kind {kind!r}")

@@ -10,7 +10,16 @@ import orjson
 
 from cronwheel.contracts import Delivery, DeliveryResult
 from cronwheel.delivery import RESPONSE_LIMIT, metadata_headers
+from cronwheel.delivery.guard import (
+    Lookup,
+    TargetRefused,
+    checked_server,
+    refused,
+    split_host_port,
+    system_lookup,
+)
 from cronwheel.delivery.proto import callback_pb2, callback_pb2_grpc
+from cronwheel.domain.netpolicy import NetPolicy
 from cronwheel.domain.runs import AttemptOutcome
 from cronwheel.domain.targets import GrpcTarget
 
@@ -70,21 +79,35 @@ def request_for(delivery: Delivery) -> callback_pb2.CallbackRequest:
     )
 
 
-class GrpcTransport:
-    def __init__(self) -> None:
-        self._channels: dict[tuple[str, bool], grpc.aio.Channel] = {}
-        self._stubs: dict[tuple[str, bool], callback_pb2_grpc.CallbackStub] = {}
+def _channel_options(target: GrpcTarget) -> list[tuple[str, int | str]]:
+    """Connecting to the checked address, still naming the receiver as the job did."""
+    options: list[tuple[str, int | str]] = [*CHANNEL_OPTIONS]
+    options.append(("grpc.default_authority", target.address))
+    if target.tls:
+        options.append(("grpc.ssl_target_name_override", split_host_port(target.address)[0]))
+    return options
 
-    def _stub(self, target: GrpcTarget) -> callback_pb2_grpc.CallbackStub:
-        key = (target.address, target.tls)
+
+class GrpcTransport:
+    def __init__(self, policy: NetPolicy | None = None, lookup: Lookup = system_lookup) -> None:
+        self._policy = policy or NetPolicy()
+        self._lookup = lookup
+        Key = tuple[str, str, bool]  # checked ip:port, the target's address, tls
+        self._channels: dict[Key, grpc.aio.Channel] = {}
+        self._stubs: dict[Key, callback_pb2_grpc.CallbackStub] = {}
+
+    def _stub(self, target: GrpcTarget, checked: str) -> callback_pb2_grpc.CallbackStub:
+        key = (checked, target.address, target.tls)
         stub = self._stubs.get(key)
         if stub is None:
+            where = f"ipv6:{checked}" if checked.startswith("[") else f"ipv4:{checked}"
+            options = _channel_options(target)
             if target.tls:
                 channel = grpc.aio.secure_channel(
-                    target.address, grpc.ssl_channel_credentials(), options=CHANNEL_OPTIONS
+                    where, grpc.ssl_channel_credentials(), options=options
                 )
             else:
-                channel = grpc.aio.insecure_channel(target.address, options=CHANNEL_OPTIONS)
+                channel = grpc.aio.insecure_channel(where, options=options)
             stub = callback_pb2_grpc.CallbackStub(channel)  # type: ignore[no-untyped-call]
             self._channels[key] = channel
             self._stubs[key] = stub
@@ -94,8 +117,14 @@ class GrpcTransport:
         target = delivery.target
         assert isinstance(target, GrpcTarget)
         request = request_for(delivery)
+        try:  # the target guard: resolve and check now, connect to what passed
+            [checked, *_] = await checked_server(target.address, self._policy, self._lookup)
+        except TargetRefused as exc:
+            return refused(exc)
+        except OSError as exc:
+            return DeliveryResult(AttemptOutcome.ERROR, True, error=f"{type(exc).__name__}: {exc}")
         try:
-            reply: callback_pb2.CallbackReply = await self._stub(target).Deliver(
+            reply: callback_pb2.CallbackReply = await self._stub(target, checked).Deliver(
                 request, timeout=target.timeout, metadata=_metadata(delivery)
             )
         except grpc.aio.AioRpcError as exc:

@@ -30,6 +30,18 @@ def _check_timeout(value: Any, prefix: str) -> float:
     return timeout
 
 
+def check_url(url: str, fieldname: str, what: str = "url") -> str:
+    """An http(s) URL with a host and a valid port; a broken one (`http://[x/`) is a 422."""
+    try:
+        parts = urlsplit(url)
+        host, _port = parts.hostname, parts.port
+    except ValueError:
+        host = None
+    if not host or parts.scheme not in ("http", "https"):
+        raise InvalidField(f"{what} must be an http(s) URL with a host, got {url!r}", fieldname)
+    return url
+
+
 def check_host_port(value: str, fieldname: str) -> str:
     match = _HOST_PORT.match(value)
     if not match or not 0 < int(match["port"]) < 65536:
@@ -120,12 +132,7 @@ class _Parse:
 
 
 def _http(p: _Parse) -> HttpTarget:
-    url = p.text("url")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidField(
-            f"url must be an http(s) URL with a host, got {url!r}", f"{p.prefix}.url"
-        )
+    url = check_url(p.text("url"), f"{p.prefix}.url")
     method = str(p.data.get("method", "POST")).upper()
     if method not in _METHODS:
         raise InvalidField(f"method must be one of {sorted(_METHODS)}", f"{p.prefix}.method")

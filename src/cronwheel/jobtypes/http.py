@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import sys
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit
 
 import orjson
 
 from cronwheel.domain.errors import InvalidField
+from cronwheel.domain.targets import check_url
 from cronwheel.jobtypes import (
     Launch,
     LaunchContext,
@@ -34,14 +34,7 @@ def parse(spec: dict[str, Any], prefix: str) -> dict[str, Any]:
     check_keys(spec, _KEYS, prefix)
     url = text(spec, "url", prefix)
     assert url is not None
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        host = None
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not host:
-        raise InvalidField("url must be an http:// or https:// URL with a host", f"{prefix}.url")
+    check_url(url, f"{prefix}.url")
     method = spec.get("method", "GET")
     if not isinstance(method, str) or method.upper() not in METHODS:
         raise InvalidField(f"method must be one of {list(METHODS)}", f"{prefix}.method")
