@@ -152,3 +152,14 @@ def test_unrestricted_only_refuses_the_always_denied_set() -> None:
     assert UNRESTRICTED.host_refusal("10.0.0.1") is None
     assert UNRESTRICTED.host_refusal("127.0.0.1") is None
     assert UNRESTRICTED.host_refusal("169.254.169.254") is not None
+
+
+def test_a_worker_reads_the_same_setting_names_from_its_environment() -> None:
+    from cronwheel.domain.netpolicy import policy_from_env
+
+    assert policy_from_env({}) == NetPolicy()
+    lan = policy_from_env({"CRONWHEEL_TARGET_ALLOW": "10.0.0.0/8, 127.0.0.0/8",
+                           "CRONWHEEL_TARGET_DENY": '["10.9.0.0/16"]'})
+    assert lan.host_refusal("10.1.1.1") is None
+    assert lan.host_refusal("10.9.1.1") is not None
+    assert policy_from_env({"CRONWHEEL_TARGET_ALLOW": ""}).host_refusal("127.0.0.1") is not None

@@ -18,7 +18,7 @@ well-known prefix) is judged by both, and the IPv4 text forms resolvers accept (
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -181,3 +181,19 @@ def always_refusal(host: str) -> str | None:
 
 
 UNRESTRICTED = NetPolicy(allow=_nets("0.0.0.0/0", "::/0"))
+
+
+def _env_list(environ: Mapping[str, str], name: str, default: Iterable[str]) -> list[str]:
+    raw = environ.get(name)
+    if raw is None:
+        return list(default)
+    return [part.strip().strip('"[]') for part in raw.split(",") if part.strip().strip('"[]')]
+
+
+def policy_from_env(environ: Mapping[str, str]) -> NetPolicy:
+    """A worker's policy, from the same CRONWHEEL_TARGET_* names the server reads."""
+    return NetPolicy.from_settings(
+        _env_list(environ, "CRONWHEEL_TARGET_ALLOW", LOOPBACK),
+        _env_list(environ, "CRONWHEEL_TARGET_DENY", ()),
+        _env_list(environ, "CRONWHEEL_TARGET_SCHEMES", DEFAULT_SCHEMES),
+    )
