@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from cronwheel import __version__
 from cronwheel.api import cluster, errors, native, preview, workers
 from cronwheel.api.dialects import delayjob, dispatchserver, qschedule
+from cronwheel.api.hardening import Hardening, HostRule
 from cronwheel.api.responses import Json
 from cronwheel.runtime import Node
 from cronwheel.settings import Settings
@@ -40,6 +41,9 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
     )
     app.state.node = node
     errors.install(app)
+    config = node.settings
+    hosts = HostRule.from_settings(config.allowed_hosts, config.host, config.advertised_address)
+    app.add_middleware(Hardening, max_body=config.max_body_bytes, hosts=hosts)
     app.include_router(workers.router)  # first: its /v1/jobs/{key}/workers beats /jobs/{key}
     app.include_router(native.router)
     app.include_router(preview.router)

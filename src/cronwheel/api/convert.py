@@ -22,7 +22,11 @@ def body_fingerprint(value: Any) -> str:
 
 
 def check_payload_size(payload: Any, limit: int, field: str = "payload") -> None:
-    if len(orjson.dumps(payload)) > limit:
+    try:
+        size = len(orjson.dumps(payload))
+    except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits
+        raise InvalidField(f"{field} cannot be stored as JSON: {exc}", field) from None
+    if size > limit:
         raise InvalidField(f"{field} is larger than {limit} bytes as JSON", field)
 
 

@@ -111,7 +111,7 @@ async def finish(request: Request, worker_id: str, task_id: str, body: FinishIn)
     if body.result is not None:
         try:
             result = base64.b64decode(body.result, validate=True)
-        except binascii.Error:
+        except (binascii.Error, ValueError):  # ValueError: not even ASCII
             raise InvalidField("result must be base64", "result") from None
     await workers_of(request).finish(worker_id, task_id, body.outcome, body.exit_code,
                                      body.error, result)
