@@ -74,7 +74,7 @@ class Node:
                                settings.target_policy())
         self.workers = WorkerService(self.store, self.clock,
                                      self.scheduler if run_engine else None, self.hub, timings)
-        self.alerter = Alerter(self.store, self.clock)
+        self.alerter = Alerter(self.store, self.clock, settings.target_policy())
         self.channel: PgChannel | None = None
         if not self.store.is_sqlite:
             self.channel = PgChannel(settings.database_url, self.scheduler.job_due,
