@@ -320,3 +320,38 @@ async def test_a_405_says_which_methods_are_allowed(server: RunningServer) -> No
     response = await server.client.get("/api/v1/submit/job")
     assert response.status_code == 405
     assert "POST" in response.headers["Allow"]
+
+
+async def test_the_openapi_document_lists_what_the_routes_answer(server: RunningServer) -> None:
+    client = server.client
+    spec = (await client.get("/openapi.json")).json()
+
+    def listed(method: str, path: str) -> set[str]:
+        return set(spec["paths"][path][method]["responses"])
+
+    for path, operations in spec["paths"].items():
+        for method in operations:
+            assert "400" in listed(method, path), (method, path)
+            if method in ("post", "put", "patch", "delete"):
+                assert {"403", "413"} <= listed(method, path), (method, path)
+    assert (await client.post("/v1/jobs", json=job())).status_code == 201
+    assert (await client.post("/v1/jobs/j/cancel")).status_code == 200
+    cases = [
+        ("get", "/v1/jobs/{key}", await client.get("/v1/jobs/nope")),
+        ("get", "/v1/jobs/{key}/runs", await client.get("/v1/jobs/nope/runs")),
+        ("post", "/v1/jobs/{key}/pause", await client.post("/v1/jobs/nope/pause")),
+        ("post", "/v1/jobs/{key}/trigger", await client.post("/v1/jobs/j/trigger")),
+        ("post", "/v1/jobs", await client.post("/v1/jobs", json=job(payload=1))),
+        ("post", "/v1/jobs/batch", await client.post("/v1/jobs/batch",
+                                                     json={"jobs": [job(payload=2)]})),
+        ("get", "/v1/runs/{run_id}", await client.get("/v1/runs/nope")),
+        ("post", "/v1/runs/{run_id}/kill", await client.post("/v1/runs/nope/kill")),
+        ("post", "/v1/workers/{worker_id}/heartbeat",
+         await client.post("/v1/workers/nope/heartbeat", json={})),
+        ("post", "/v1/jobs", await client.post("/v1/jobs", json=job("o"),
+                                               headers={"Origin": "http://evil.example"})),
+        ("get", "/v1/jobs", await client.get("/v1/jobs", headers={"Host": "evil.example"})),
+    ]
+    for method, path, response in cases:
+        assert response.status_code >= 400, (path, response.text)
+        assert str(response.status_code) in listed(method, path), (method, path, response.text)

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cronwheel import __version__
-from cronwheel.api import cluster, errors, native, preview, workers
+from cronwheel.api import cluster, errors, native, preview, statuses, workers
 from cronwheel.api.dialects import delayjob, dispatchserver, qschedule
 from cronwheel.api.hardening import Hardening, HostRule
 from cronwheel.api.responses import Json
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
     config = node.settings
     hosts = HostRule.from_settings(config.allowed_hosts, config.host, config.advertised_address)
     app.add_middleware(Hardening, max_body=config.max_body_bytes, hosts=hosts)
+    statuses.document(app)
     app.include_router(workers.router)  # first: its /v1/jobs/{key}/workers beats /jobs/{key}
     app.include_router(native.router)
     app.include_router(preview.router)
