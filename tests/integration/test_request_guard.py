@@ -355,3 +355,23 @@ async def test_the_openapi_document_lists_what_the_routes_answer(server: Running
     for method, path, response in cases:
         assert response.status_code >= 400, (path, response.text)
         assert str(response.status_code) in listed(method, path), (method, path, response.text)
+
+
+@pytest.mark.parametrize(("option", "words"), [
+    ({"url": "http://[::1/cb"}, "url"),
+    ({"url": "http://169.254.169.254/latest/meta-data"}, "target refused"),
+])
+async def test_a_dispatchserver_callback_is_checked_too(
+    server: RunningServer, option: dict[str, Any], words: str
+) -> None:
+    import json
+
+    recall = {"recallType": "HTTP", "option": json.dumps(option), "data": "{}"}
+    task = {"triggerType": "CronTrigger", "jobCode": "c", "groupCode": "g", "priority": 5,
+            "endDate": None, "cronExpress": "0 0 0 1 1 ? 2099"}
+    body = {"recallConfig": json.dumps(recall), "taskConfig": json.dumps(task),
+            "replace": "false"}
+    response = await server.client.post("/dispatchserver/add.do", data=body)
+    assert 400 <= response.status_code < 500, response.text
+    assert words in response.text
+    assert await count_jobs(server) == 0
