@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -364,8 +365,6 @@ async def test_the_openapi_document_lists_what_the_routes_answer(server: Running
 async def test_a_dispatchserver_callback_is_checked_too(
     server: RunningServer, option: dict[str, Any], words: str
 ) -> None:
-    import json
-
     recall = {"recallType": "HTTP", "option": json.dumps(option), "data": "{}"}
     task = {"triggerType": "CronTrigger", "jobCode": "c", "groupCode": "g", "priority": 5,
             "endDate": None, "cronExpress": "0 0 0 1 1 ? 2099"}
