@@ -25,6 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cronwheel.api.errors import shaped_error
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Probes and scrapers address a node by its IP; these answer anyone and change nothing.
+ANY_HOST_PATHS = frozenset({"/healthz", "/metrics"})
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 _WILDCARD_BINDS = frozenset({"", "0.0.0.0", "::", "*"})
 
@@ -78,15 +80,19 @@ class Hardening:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        refusal = self._refusal(scope["method"], headers)
+        refusal = self._refusal(scope["method"], scope["path"], headers)
         if refusal is not None:
             await _send_error(scope, send, *refusal)
             return
         await self.app(scope, self._capped(receive), send)
 
-    def _refusal(self, method: str, headers: dict[str, str]) -> tuple[int, str, str] | None:
+    def _refusal(
+        self, method: str, path: str, headers: dict[str, str]
+    ) -> tuple[int, str, str] | None:
         host = headers.get("host")
-        if host is not None and not self.hosts.allows(_bare_host(host)):
+        if host is not None and path not in ANY_HOST_PATHS and not self.hosts.allows(
+            _bare_host(host)
+        ):
             return 400, "host_not_allowed", f"host {host!r} is not one this server answers"
         if method in WRITES and self._cross_site(headers, host):
             return 403, "cross_site_request", "cross-site requests may not change anything"

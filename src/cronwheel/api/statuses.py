@@ -3,7 +3,7 @@
 FastAPI lists only 2xx and its own 422; clients generated from the document then treat a
 404 or a 409 as undocumented. Added here:
 
-* every route: 400 `host_not_allowed` (api/hardening.py);
+* every route but the probes': 400 `host_not_allowed` (api/hardening.py);
 * every write (POST, PUT, PATCH, DELETE): 403 `cross_site_request` and 413 `body_too_large`;
 * the native routes below: 404 and 409 where the route can answer them.
 
@@ -18,7 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from cronwheel.api.hardening import WRITES
+from cronwheel.api.hardening import ANY_HOST_PATHS, WRITES
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 ERROR_SCHEMA: dict[str, Any] = {
@@ -64,7 +64,7 @@ def _add(schema: dict[str, Any]) -> None:
     schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
-            extra = dict(EVERYWHERE)
+            extra = {} if path in ANY_HOST_PATHS else dict(EVERYWHERE)
             if method.upper() in WRITES:
                 extra |= ON_WRITES
             extra |= NATIVE.get((method, path), {})
