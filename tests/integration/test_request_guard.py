@@ -376,3 +376,26 @@ async def test_a_dispatchserver_callback_is_checked_too(
     assert 400 <= response.status_code < 500, response.text
     assert words in response.text
     assert await count_jobs(server) == 0
+
+
+async def test_an_offset_or_attempt_beyond_64_bits_in_a_query_is_a_422(
+    server: RunningServer,
+) -> None:
+    """They reached the database, which cannot compare them: a 500 before."""
+    client = server.client
+    worker_id = (await client.post("/v1/workers", json={"name": "w", "groups": ["default"]})
+                 ).json()["id"]
+    shell = {"kind": "worker", "type": "shell", "spec": {"command": "true"}}
+    assert (await client.post("/v1/jobs", json=job(target=shell))).status_code == 201
+    run_id = (await client.post("/v1/jobs/j/trigger")).json()["id"]
+    lease = await client.post(f"/v1/workers/{worker_id}/lease", json={"max": 1, "wait": 5})
+    [task] = lease.json()["tasks"]
+    output = f"/v1/workers/{worker_id}/tasks/{task['task_id']}/output"
+    assert (await client.post(output, params={"offset": 0}, content=b"hello")).status_code == 200
+    for path, name in [(output, "offset"), (f"/v1/runs/{run_id}/log", "offset"),
+                       (f"/v1/runs/{run_id}/log", "attempt"),
+                       (f"/v1/runs/{run_id}/log/follow", "offset")]:
+        method = "POST" if path == output else "GET"
+        response = await client.request(method, path, params={name: str(2**70)}, content=b"x"
+                                        if method == "POST" else None)
+        assert await refused_field(response) == name

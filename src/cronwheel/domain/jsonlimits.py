@@ -11,6 +11,7 @@ from typing import Any
 
 LOWEST = -(2**63)
 HIGHEST = 2**64 - 1  # orjson writes unsigned 64-bit integers too
+INT64_MAX = 2**63 - 1  # the largest a database column holds: offsets, counters
 
 
 def wide_int_path(value: Any, path: str = "") -> str | None:
