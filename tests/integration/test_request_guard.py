@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.receivers import HttpReceiver
 from tests.servers import RunningServer, running_server
 
 NEVER = {"kind": "once", "at": "2096-01-01T00:00:00Z"}
@@ -399,3 +400,26 @@ async def test_an_offset_or_attempt_beyond_64_bits_in_a_query_is_a_422(
         response = await client.request(method, path, params={name: str(2**70)}, content=b"x"
                                         if method == "POST" else None)
         assert await refused_field(response) == name
+
+
+async def test_the_servers_policy_reaches_its_deliveries(
+    tmp_path: Path, receiver: HttpReceiver
+) -> None:
+    """Settings to node to transport: with loopback not allowed, a literal is refused at
+    submit and a name resolving to loopback fails its run when it is delivered."""
+    async with running_server(tmp_path / "s.db", target_allow="") as strict:
+        client = strict.client
+        literal = job("lit", target={"kind": "http", "url": receiver.url})
+        assert await refused_field(await client.post("/v1/jobs", json=literal)) == "target.url"
+        named = receiver.url.replace("127.0.0.1", "localhost")
+        body = job("named", schedule={"kind": "once", "at": "2020-01-01T00:00:00Z"},
+                   target={"kind": "http", "url": named}, retry={"max_attempts": 1})
+        assert (await client.post("/v1/jobs", json=body)).status_code == 201
+        for _ in range(100):
+            runs = (await client.get("/v1/jobs/named/runs")).json()["runs"]
+            if runs and runs[0]["state"] not in ("scheduled", "running", "pending"):
+                break
+            await asyncio.sleep(0.1)
+        assert runs[0]["state"] == "failed", runs
+        assert runs[0]["last_error"].startswith("target refused: localhost resolves to")
+    assert receiver.received == []
