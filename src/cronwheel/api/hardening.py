@@ -58,8 +58,8 @@ class HostRule:
             if advertised:
                 names.add(_bare_host(urlsplit(advertised).netloc or advertised))
             return cls(frozenset(names))
-        names = {n.strip().lower().rstrip(".") for n in allowed if n.strip()}
-        return cls(frozenset(n.strip("[]") for n in names), "*" in names, explicit=True)
+        names = {_bare_host(n) for n in allowed if n.strip()}  # a port given is ignored
+        return cls(frozenset(names), "*" in names, explicit=True)
 
     def allows(self, host: str) -> bool:
         if self.any_host or host in self.names:
