@@ -24,3 +24,4 @@ test: lint
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports

@@ -31,6 +31,7 @@ async def running_server(
 ) -> AsyncIterator[RunningServer]:
     url = database if isinstance(database, str) else f"sqlite:///{database}"
     port = settings.pop("port", None) or free_port()
+    settings.setdefault("delayjob_grpc_port", 0)  # port 1990 is for a real server
     config = Settings(database_url=url, port=port, **settings)
     node = Node(config, run_engine=run_engine)
     app = create_app(node=node)

@@ -1,4 +1,5 @@
-"""Store backends for the one contract suite: a SQLite file, and a fresh PostgreSQL database."""
+"""Store backends for the one contract suite: in memory, a SQLite file, and a fresh PostgreSQL
+database."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from cronwheel.store.memory import MemoryStore
+from cronwheel.store.sql import SqlStore
 from tests.support import port_open, service_missing
 
 PG_HOST = os.environ.get("CRONWHEEL_TEST_PG_HOST", "127.0.0.1")
@@ -44,3 +47,28 @@ async def database_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
         return
     async with postgres_database() as url:
         yield url
+
+
+STORES = ["memory", "sqlite", "postgres"]
+"""Every Store the contract suite runs against. SQL-only behaviour (the SQLite file lock,
+migrations) has its own tests outside the suite: the memory store has no file or schema."""
+
+
+@contextlib.asynccontextmanager
+async def open_store(
+    backend: str, tmp_path: Path, node: str = "test-node"
+) -> AsyncIterator[SqlStore | MemoryStore]:
+    """A started store of the named kind, empty, closed (and its database dropped) afterwards."""
+    if backend == "memory":
+        memory = MemoryStore(node=node)
+        await memory.start()
+        yield memory
+        await memory.close()
+        return
+    async with database_url(backend, tmp_path) as url:
+        sql = SqlStore(url, node=node)
+        await sql.start()
+        try:
+            yield sql
+        finally:
+            await sql.close()

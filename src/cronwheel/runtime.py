@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cronwheel import __version__
 from cronwheel.clock import DatabaseClock, SystemClock
-from cronwheel.contracts import Clock, NodeInfo
+from cronwheel.contracts import Clock, NodeInfo, NodeStore, WorkerTimings
 from cronwheel.delivery import Transports
 from cronwheel.delivery.worker import WorkerTransport
 from cronwheel.domain.time import US_PER_MS, US_PER_S
@@ -13,11 +13,11 @@ from cronwheel.engine.alerts import Alerter
 from cronwheel.engine.dispatcher import DispatchConfig
 from cronwheel.engine.duties import Duties, DutyConfig
 from cronwheel.ids import new_id
-from cronwheel.service import Service
+from cronwheel.service import Limits, Service
 from cronwheel.settings import Settings
-from cronwheel.store import SqlStore
+from cronwheel.store import make_store
 from cronwheel.store.pg import PgChannel
-from cronwheel.worker_service import WorkerHub, WorkerService, WorkerTimings
+from cronwheel.worker_service import WorkerHub, WorkerService
 
 
 class Node:
@@ -33,14 +33,16 @@ class Node:
         self.clock: Clock = clock or self.db_clock
         # A fresh owner per start: a restarted node never mistakes old leases for its own.
         self.owner = f"{settings.node_name}:{new_id()[-12:]}"
-        self.store = SqlStore(settings.database_url, node=settings.node_name)
+        self.store: NodeStore = make_store(settings.database_url, node=settings.node_name)
         self.run_engine = run_engine
-        self.transports = transports or Transports(policy=settings.target_policy())
+        policy = settings.target_policy()
+        self.transports = transports or Transports(policy=policy,
+                                                   kafka_bootstrap=settings.kafka_brokers)
         self.hub = WorkerHub()
         timings = WorkerTimings(heartbeat_s=settings.worker_heartbeat_seconds,
                                 lease_s=settings.worker_lease_seconds,
                                 recheck_s=settings.worker_poll_seconds)
-        self.transports.add("worker", WorkerTransport(self.store, self.clock, self.hub,
+        self.transports.add("worker", WorkerTransport(self.store.workers, self.clock, self.hub,
                                                       self.owner, timings))
         lease = round(settings.lease_seconds * US_PER_S)
         self.dispatcher = Dispatcher(
@@ -71,12 +73,12 @@ class Node:
             ),
         )
         self.service = Service(self.store, self.clock, self.scheduler if run_engine else None,
-                               settings.target_policy())
+                               Limits(settings.max_batch, settings.max_payload_bytes), policy)
         self.workers = WorkerService(self.store, self.clock,
                                      self.scheduler if run_engine else None, self.hub, timings)
-        self.alerter = Alerter(self.store, self.clock, settings.target_policy())
+        self.alerter = Alerter(self.store.alerts, self.clock, policy)
         self.channel: PgChannel | None = None
-        if not self.store.is_sqlite:
+        if not self.store.single_node:
             self.channel = PgChannel(settings.database_url, self.scheduler.job_due,
                                      self.scheduler.run_due, self.hub.notify)
         self.info = NodeInfo(
@@ -113,7 +115,7 @@ class Node:
             await self.workers.start()
         await self.duties.start()
         if self.run_engine:
-            if self.store.is_sqlite:  # one node per file: every old lease is a dead process's
+            if self.store.single_node:  # one node per file: every old lease is a dead process's
                 await self.store.release(None)
             await self.transports.warm("http")
             self.dispatcher.start()

@@ -100,6 +100,10 @@ class Settings(BaseSettings):
         return NetPolicy.from_settings(self.target_allow, self.target_deny,
                                        self.target_schemes, self.target_follow_redirects)
 
+    @property
+    def kafka_brokers(self) -> tuple[str, ...]:
+        return tuple(b.strip() for b in self.kafka_bootstrap.split(",") if b.strip())
+
     @field_validator("qschedule_apps")
     @classmethod
     def _apps_distinct(cls, apps: list[QscheduleApp]) -> list[QscheduleApp]:
@@ -114,6 +118,13 @@ class Settings(BaseSettings):
     max_batch: int = Field(10_000, ge=1, le=100_000)
     max_payload_bytes: int = Field(1_048_576, ge=1_024)
     delayjob_namespace: str = "delayjob"
+    # the server's Kafka brokers ("host:port,host:port"), for kafka targets that name none
+    # (the delay-job dialect's bare topics)
+    kafka_bootstrap: str = ""
+    # delay-job dialect: its gRPC management API (delay.job.Job); port 0 turns it off.
+    # Loopback by default: the address is the network policy until issue 10's model exists.
+    delayjob_grpc_host: str = "127.0.0.1"
+    delayjob_grpc_port: int = Field(1990, ge=0, le=65535)
     # dispatchserver dialect: each groupCode becomes the namespace "<prefix><groupCode>"
     dispatch_namespace_prefix: str = "dispatch:"
     # Quartz clients' cron expressions and "yyyy-MM-dd HH:mm:ss" dates are in the JVM's zone;

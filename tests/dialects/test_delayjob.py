@@ -20,6 +20,11 @@ import pytest_asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cronwheel.api.dialects.delayjob_jobs import dialect_problem
+from cronwheel.domain.cron import CronSchedule
+from cronwheel.domain.errors import InvalidField
+from cronwheel.domain.jobs import JobSpec, check_fires
+from cronwheel.domain.targets import HttpTarget
 from tests.receivers import HttpReceiver
 from tests.servers import RunningServer, running_server
 
@@ -137,9 +142,8 @@ async def test_document_submit_example_fires_at_once_and_reaches_the_callback(
 ) -> None:
     assert_ok(await post(server, SUBMIT, to_receiver(DOC_SUBMIT, receiver)))
     [got] = await receiver.wait_for(1)
-    assert got.json() == {
+    assert got.json() == {  # the delay-job callback body: exactly these three fields
         "outJobNo": "job_no_tutorial",
-        "type": 5,
         "triggerTime": 1666621588,
         "jobInfo": "I am a delay job.",
     }
@@ -153,6 +157,22 @@ async def test_document_submit_example_fires_at_once_and_reaches_the_callback(
     stored = (await native_job(server, "job_no_tutorial")).json()
     assert stored["schedule"] == {"kind": "once", "at": "2022-10-24T14:26:28Z", "countdown": False}
     assert stored["target"]["url"] == receiver.url
+
+
+async def test_type_and_job_info_are_optional_as_upstream(
+    server: RunningServer, receiver: HttpReceiver
+) -> None:
+    """No `type` (or null) is a normal job; no `jobInfo` reaches the receiver as null."""
+    body = without("jobInfo", outJobNo="no_info", triggerTime=1666621588,
+                   callbackEndpoint=receiver.url)
+    del body["type"]
+    assert_ok(await post(server, SUBMIT, body))
+    assert_ok(await post(server, SUBMIT, body | {"type": None}))  # the same job
+    assert_ok(await post(server, SUBMIT, body | {"type": 5, "jobInfo": None}))  # still the same
+    [got] = await receiver.wait_for(1)
+    assert got.json() == {"outJobNo": "no_info", "triggerTime": 1666621588, "jobInfo": None}
+    stored = (await native_job(server, "no_info")).json()
+    assert stored["schedule"]["countdown"] is False
 
 
 async def test_document_batch_example_delivers_both_jobs(
@@ -190,7 +210,6 @@ async def test_type_10_countdown_keeps_its_remaining_time_while_paused(
     assert remaining - 0.25 <= got.at - resumed_at <= remaining + 3
     assert got.json() == {
         "outJobNo": "job_no_tutorial",
-        "type": 10,
         "triggerTime": trigger,
         "jobInfo": "I am a delay job.",
     }
@@ -199,7 +218,7 @@ async def test_type_10_countdown_keeps_its_remaining_time_while_paused(
 async def test_pausing_a_type_5_job_is_refused(server: RunningServer) -> None:
     assert_ok(await post(server, SUBMIT, job(type=5)))
     response = await post(server, PAUSE, DOC_JOB_REF)
-    assert_refused(response, 409, "outJobNo", "not_pausable")
+    assert_refused(response, 409, "outJobNo", "invalid_params")
     assert "only type 10" in response.json()["message"]
     assert (await native_job(server, "job_no_tutorial")).json()["state"] == "active"
 
@@ -215,7 +234,7 @@ async def test_cancel_before_the_trigger_time_means_no_callback(
     assert receiver.received == []
     assert (await native_job(server, "job_no_tutorial")).json()["state"] == "cancelled"
     for path in (CANCEL, PAUSE, RESUME):
-        assert_refused(await post(server, path, DOC_JOB_REF), 409, "outJobNo", "illegal_state")
+        assert_refused(await post(server, path, DOC_JOB_REF), 409, "outJobNo", "job_is_cancel")
 
 
 async def test_a_fired_countdown_can_no_longer_be_paused(
@@ -225,8 +244,10 @@ async def test_a_fired_countdown_can_no_longer_be_paused(
     assert_ok(await post(server, SUBMIT, body))
     await receiver.wait_for(1)
     response = await post(server, PAUSE, DOC_JOB_REF)
-    assert_refused(response, 409, "outJobNo", "illegal_state")
+    assert_refused(response, 409, "outJobNo", "job_is_triggered")
     assert "completed" in response.json()["message"]
+    response = await post(server, CANCEL, DOC_JOB_REF)
+    assert_refused(response, 409, "outJobNo", "cannot_cancel_job")
 
 
 # -- answers only: one shared node ---------------------------------------------------------------
@@ -236,7 +257,7 @@ async def test_a_fired_countdown_can_no_longer_be_paused(
 @pytest.mark.parametrize("path", [PAUSE, RESUME, CANCEL])
 async def test_unknown_out_job_no_is_not_found(shared: RunningServer, path: str) -> None:
     response = await post(shared, path, {"outJobNo": "never_submitted"})
-    assert_refused(response, 404, "outJobNo", "not_found")
+    assert_refused(response, 404, "outJobNo", "job_not_exist")
 
 
 @module_loop
@@ -251,12 +272,13 @@ async def test_resubmitting_the_same_job_is_ok_and_a_different_one_conflicts(
     assert_ok(await post(shared, SUBMIT, same))
 
     response = await post(shared, SUBMIT, job(outJobNo="idem_1", jobInfo="changed"))
-    assert_refused(response, 409, "outJobNo", "conflict")
+    assert_refused(response, 409, "outJobNo", "out_job_no_is_exist")
     stored = (await native_job(shared, "idem_1")).json()
     assert stored["payload"]["jobInfo"] == "I am a delay job."
 
     batch = [job(outJobNo="idem_fresh"), job(outJobNo="idem_1", type=10)]
-    assert_refused(await post(shared, SUBMIT_MANY, batch), 409, "[1].outJobNo", "conflict")
+    assert_refused(await post(shared, SUBMIT_MANY, batch), 409, "[1].outJobNo",
+                   "out_job_no_is_exist")
     assert (await native_job(shared, "idem_fresh")).status_code == 404
 
     assert_ok(await post(shared, SUBMIT_MANY, [job(outJobNo="idem_fresh"), first]))
@@ -267,9 +289,39 @@ async def test_resubmitting_the_same_job_is_ok_and_a_different_one_conflicts(
 async def test_a_batch_with_one_bad_item_writes_nothing(shared: RunningServer) -> None:
     batch = [job(outJobNo="batch_good"), job(outJobNo="batch_bad", triggerTime="abc")]
     assert_refused(await post(shared, SUBMIT_MANY, batch), 400, "[1].triggerTime",
-                   "invalid_argument")
+                   "invalid_params")
     for key in ("batch_good", "batch_bad"):
         assert (await native_job(shared, key)).status_code == 404
+
+
+async def test_the_services_limits_answer_in_the_envelope(tmp_path: Path) -> None:
+    """The service's batch limit answers in the dialect's words; jobInfo's own cap (256
+    characters, as upstream) keeps a delay job's callback body under any payload limit."""
+    async with running_server(tmp_path / "limited.db", max_batch=2) as limited:
+        big = job(outJobNo="big", jobInfo="x" * 300)
+        response = await post(limited, SUBMIT, big)
+        assert_refused(response, 400, "jobInfo", "invalid_params")
+        assert "at most 256 characters" in response.json()["message"]
+        batch = [job(outJobNo="small"), big]
+        assert_refused(await post(limited, SUBMIT_MANY, batch), 400, "[1].jobInfo",
+                       "invalid_params")
+        three = [job(outJobNo=f"n{i}") for i in range(3)]
+        assert_refused(await post(limited, SUBMIT_MANY, three), 400, "body", "invalid_params")
+        assert_refused(await post(limited, SUBMIT_MANY, []), 400, "body", "invalid_params")
+        listed = (await limited.client.get("/v1/jobs", params={"namespace": NAMESPACE})).json()
+        assert listed["jobs"] == []
+
+
+def test_a_schedule_that_can_never_fire_would_name_trigger_time() -> None:
+    """A delay job always fires (a past triggerTime at once: misfire fire_once), so the
+    service's never-firing refusal cannot come from this API; were it to, it names
+    triggerTime, as the native API names schedule."""
+    never = JobSpec(NAMESPACE, "k", CronSchedule("0 0 0 1 1 ? 2020", "quartz"),
+                    HttpTarget(NOWHERE))
+    with pytest.raises(InvalidField) as refused:
+        check_fires(never, 1_900_000_000_000_000)
+    field, problem = dialect_problem(refused.value)
+    assert field == "triggerTime" and "never fire" in problem
 
 
 @module_loop
@@ -309,12 +361,10 @@ BAD_INPUT: list[tuple[str, Any, str, str]] = [
     (SUBMIT, job(outJobNo="x" * 33), "outJobNo", "outJobNo of 33 characters"),
     (SUBMIT, job(outJobNo=123), "outJobNo", "outJobNo a number"),
     (SUBMIT, job(outJobNo="a\nb"), "outJobNo", "outJobNo with a control character"),
-    (SUBMIT, without("type"), "type", "type missing"),
     (SUBMIT, job(type=7), "type", "type 7"),
     (SUBMIT, job(type="5"), "type", "type a string"),
     (SUBMIT, job(type=True), "type", "type a boolean"),
     (SUBMIT, job(type=5.0), "type", "type a float"),
-    (SUBMIT, job(type=None), "type", "type null"),
     (SUBMIT, without("triggerTime"), "triggerTime", "triggerTime missing"),
     (SUBMIT, job(triggerTime="abc"), "triggerTime", "triggerTime a string"),
     (SUBMIT, job(triggerTime="1666621588"), "triggerTime", "triggerTime a numeric string"),
@@ -347,10 +397,13 @@ BAD_INPUT: list[tuple[str, Any, str, str]] = [
      "callbackEndpoint", "KAFKA broker without a port"),
     (SUBMIT, job(callbackProtocol="KAFKA", callbackEndpoint="localhost:9092/bad topic"),
      "callbackEndpoint", "KAFKA topic with a space"),
-    (SUBMIT, without("jobInfo"), "jobInfo", "jobInfo missing"),
     (SUBMIT, job(jobInfo=5), "jobInfo", "jobInfo a number"),
     (SUBMIT, job(jobInfo={"a": 1}), "jobInfo", "jobInfo an object"),
-    (SUBMIT, job(jobInfo=None), "jobInfo", "jobInfo null"),
+    (SUBMIT, job(jobInfo="x" * 257), "jobInfo", "jobInfo of 257 characters"),
+    (SUBMIT, job(callbackProtocol="LOG", callbackEndpoint=""), "callbackEndpoint",
+     "LOG endpoint empty"),
+    (SUBMIT, job(callbackProtocol="KAFKA", callbackEndpoint="a_topic_for_notify"),
+     "callbackEndpoint", "KAFKA bare topic with no brokers configured"),
     (SUBMIT_MANY, b"[", "body", "batch malformed JSON"),
     (SUBMIT_MANY, [], "body", "empty batch"),
     (SUBMIT_MANY, job(), "body", "a single job for batch submit"),
@@ -383,7 +436,7 @@ BAD_INPUT: list[tuple[str, Any, str, str]] = [
 async def test_bad_input_is_a_4xx_naming_the_field(
     shared: RunningServer, path: str, body: Any, field: str
 ) -> None:
-    assert_refused(await post(shared, path, body), 400, field, None)
+    assert_refused(await post(shared, path, body), 400, field, "invalid_params")
 
 
 # -- fuzz ----------------------------------------------------------------------------------------

@@ -263,6 +263,42 @@ async def test_one_unknown_or_cancelled_name_refuses_the_whole_request(qs: Runni
     assert body["data"] == {"failed": {"qschedule.demo.job3": "no such job"}}
 
 
+async def test_a_bad_third_name_leaves_the_first_two_unchanged(qs: RunningServer) -> None:
+    """One transaction for the whole request: two jobs that could change do not, when the
+    third cannot, in either direction; every failing name is listed."""
+    job3 = "qschedule.demo.job3"
+    await create(qs, JOB1)
+    await create(qs, JOB2)
+    before = [await native(qs, k) for k in (JOB1, JOB2)]
+    body = answer(await post(qs, OFF, {"jobs": [JOB1, JOB2, job3]}), 409, DISABLE_FAILED)
+    assert body["data"] == {"failed": {job3: "no such job"}}
+    assert [await native(qs, k) for k in (JOB1, JOB2)] == before  # not even updated_at moved
+
+    assert_ok(await post(qs, OFF, {"jobs": [JOB1, JOB2]}))
+    await create(qs, job3)
+    await qs.client.post(f"/v1/jobs/{job3}/cancel", params={"namespace": "qschedule.demo"})
+    body = answer(await post(qs, ON, {"jobs": [JOB1, JOB2, job3, "qschedule.demo.job4"]}), 409,
+                  ENABLE_FAILED)
+    assert body["data"] == {"failed": {job3: "the job is cancelled: it cannot be enabled",
+                                       "qschedule.demo.job4": "no such job"}}
+    assert [(await native(qs, k))["state"] for k in (JOB1, JOB2)] == ["paused", "paused"]
+
+
+async def test_the_services_limits_answer_in_the_envelope(tmp_path: Path) -> None:
+    async with running_server(tmp_path / "limited.db", qschedule_apps=APPS, max_batch=2,
+                              max_payload_bytes=1_024) as limited:
+        await create(limited, JOB1)
+        await create(limited, JOB2)
+        three = {"jobs": [JOB1, JOB2, "qschedule.demo.job3"]}
+        assert answer(await post(limited, OFF, three), 400, BAD)["field"] == "jobs"
+        assert_ok(await post(limited, OFF, {"jobs": [JOB1, JOB2, JOB1]}))  # two distinct
+        big = {"job": JOB1, "param": {"blob": "x" * 1_100}}
+        assert answer(await post(limited, TASKS, big), 400, BAD)["field"] == "param"
+        runs = await limited.client.get(f"/v1/jobs/{JOB1}/runs",
+                                        params={"namespace": "qschedule.demo"})
+        assert runs.json()["runs"] == []
+
+
 async def test_a_token_sees_only_its_own_apps_jobs(qs: RunningServer) -> None:
     await create(qs, JOB1)
     body = answer(await post(qs, OFF, {"jobs": [JOB1]}, CAR_TOKEN), 409, DISABLE_FAILED)

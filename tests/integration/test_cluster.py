@@ -6,11 +6,12 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pytest
 
+from cronwheel.store import SqlStore
 from tests.receivers import HttpReceiver
 from tests.servers import running_server
 from tests.stores import PG_ADMIN_DB, PG_HOST, PG_PORT, PG_USER, postgres_database
@@ -111,8 +112,9 @@ async def test_upkeep_purges_runs_past_retention(pg_url: str, receiver: HttpRece
 async def test_healthz_reports_the_database(pg_url: str) -> None:
     async with running_server(pg_url, **FAST) as server:
         assert (await server.client.get("/healthz")).json()["status"] == "ok"
-        await server.node.store.engine.dispose()
-        await server.node.store.read_engine.dispose()
+        store = cast(SqlStore, server.node.store)  # drop its pooled connections
+        await store.engine.dispose()
+        await store.read_engine.dispose()
         # a dropped database cannot be reached: the node says so instead of "ok"
         admin = await asyncpg.connect(user=PG_USER, host=PG_HOST, port=PG_PORT,
                                       database=PG_ADMIN_DB)

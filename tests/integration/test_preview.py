@@ -81,3 +81,55 @@ async def test_a_bad_cron_job_is_refused_at_submit(server: RunningServer) -> Non
     assert resp.status_code == 422
     assert resp.json()["error"]["field"] == "schedule.cron"
     assert "L-40" in resp.json()["error"]["message"]
+
+
+# Issue 10: schedule numbers that overflowed were 500s; each is now a 422 naming the field.
+
+
+@pytest.mark.parametrize("expr", ["rate(99999999999999999999 days)", "every 99999999999999999999ms",
+                                  "R/2026-01-01T00:00:00Z/PT99999999999999999999H"])
+async def test_preview_refuses_a_step_that_overflows(server: RunningServer, expr: str) -> None:
+    resp = await server.client.get("/v1/schedules/preview", params={"expr": expr})
+    assert resp.status_code == 422, resp.text
+    error = resp.json()["error"]
+    assert error["field"] == "expr" and "too long" in error["message"]
+
+
+@pytest.mark.parametrize("interval", ["NaN", "Infinity", "-Infinity", "1e308",
+                                      '"P' + "9" * 400 + 'D"'])
+async def test_a_simple_interval_that_overflows_is_refused_at_submit(
+    server: RunningServer, interval: str
+) -> None:
+    # Raw JSON: Python's json (and so the API) reads NaN and Infinity as numbers.
+    body = ('{"key": "huge", "schedule": {"kind": "simple", "interval": ' + interval + '},'
+            ' "target": {"kind": "http", "url": "http://127.0.0.1:9/x"}}')
+    resp = await server.client.post("/v1/jobs", content=body,
+                                    headers={"content-type": "application/json"})
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["error"]["field"] == "schedule.interval"
+    assert (await server.client.get("/v1/jobs/huge")).status_code == 404
+
+
+async def test_an_iso_recurrence_ends_at_year_9999(server: RunningServer) -> None:
+    resp = await server.client.get("/v1/schedules/preview", params={
+        "expr": "R5/9999-06-01T00:00:00Z/P1Y", "after": "2026-11-21T00:00:00Z", "n": 3})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["next"] == ["9999-06-01T00:00:00Z"]
+    schedule = {"kind": "iso8601", "expr": "R/9999-12-31T00:00:00Z/P1D"}
+    body = {"key": "last-day", "schedule": schedule,
+            "target": {"kind": "http", "url": "http://127.0.0.1:9/x"}}
+    created = await server.client.post("/v1/jobs", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["next_fire_at"] == "9999-12-31T00:00:00Z"
+
+
+async def test_an_iso_recurrence_starting_after_year_9999_is_refused(
+    server: RunningServer,
+) -> None:
+    body = {"key": "too-late",
+            "schedule": {"kind": "iso8601", "expr": "R/9999-12-31T23:00:00-05:00/PT1H"},
+            "target": {"kind": "http", "url": "http://127.0.0.1:9/x"}}
+    resp = await server.client.post("/v1/jobs", json=body)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["error"]["field"] == "schedule.expr"
+    assert "9999" in resp.json()["error"]["message"]

@@ -113,6 +113,27 @@ async def test_a_dialect_callback_is_refused_in_its_envelope(server: RunningServ
     assert await count_jobs(server) == 0
 
 
+@pytest.mark.parametrize(("protocol", "endpoint"), [
+    ("GRPC", "169.254.169.254:50051"),
+    ("GRPC", "[::ffff:a9fe:a9fe]:50051"),
+    ("HTTP", "http://[fd00:ec2::254]/cb"),
+    ("KAFKA", "169.254.169.254:9092/orders"),
+])
+async def test_a_delayjob_callback_refusal_names_the_callback_endpoint(
+    server: RunningServer, protocol: str, endpoint: str
+) -> None:
+    body = {"outJobNo": "x", "triggerTime": 4_000_000_000, "callbackProtocol": protocol,
+            "callbackEndpoint": endpoint}
+    response = await server.client.post("/api/v1/submit/job", json=body)
+    assert response.status_code == 400, response.text
+    answer = response.json()
+    assert answer["code"] == "invalid_params"
+    assert answer["message"].startswith("callbackEndpoint: target refused"), answer
+    batch = await server.client.post("/api/v1/submit/jobs", json=[body])
+    assert batch.json()["message"].startswith("[0].callbackEndpoint: target refused"), batch.text
+    assert await count_jobs(server) == 0
+
+
 async def test_headers_a_job_may_not_set_are_refused_at_submit(server: RunningServer) -> None:
     for name, value in [("Host", "internal"), ("Transfer-Encoding", "chunked"),
                         ("Content-Length", "0"), ("Connection", "close"),
@@ -363,7 +384,7 @@ async def test_the_openapi_document_lists_what_the_routes_answer(server: Running
 
 @pytest.mark.parametrize(("option", "words"), [
     ({"url": "http://[::1/cb"}, "url"),
-    ({"url": "http://169.254.169.254/latest/meta-data"}, "target refused"),
+    ({"url": "http://169.254.169.254/latest/meta-data"}, "recallConfig.option.url: target refused"),
 ])
 async def test_a_dispatchserver_callback_is_checked_too(
     server: RunningServer, option: dict[str, Any], words: str

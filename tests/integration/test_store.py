@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from cronwheel.contracts import AttemptRecord, Fire, FiresRecorded, JobFilter, NodeInfo
+from cronwheel.contracts import AttemptRecord, Fire, FiresRecorded, JobFilter, NodeInfo, Store
 from cronwheel.domain import jobs as rules
-from cronwheel.domain.errors import IllegalTransition, NotFound
+from cronwheel.domain.errors import IllegalTransition, ItemErrors, NotFound
 from cronwheel.domain.intervals import SimpleTrigger
 from cronwheel.domain.jobs import Job, JobSpec, JobState
 from cronwheel.domain.misfire import FirePlan, plan
@@ -20,22 +21,17 @@ from cronwheel.domain.targets import HttpTarget
 from cronwheel.domain.time import US_PER_S
 from cronwheel.ids import new_id
 from cronwheel.store.sql import SqlStore
-from tests.stores import database_url
+from tests.stores import STORES, open_store
 
 T0 = 1_800_000_000 * US_PER_S
 LEASE = 30 * US_PER_S
 TARGET = HttpTarget("http://127.0.0.1:9/callback")
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStore]:
-    async with database_url(request.param, tmp_path) as url:
-        backend = SqlStore(url, node="test-node")
-        await backend.start()
-        try:
-            yield backend
-        finally:
-            await backend.close()
+@pytest.fixture(params=STORES)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    async with open_store(request.param, tmp_path) as backend:
+        yield backend
 
 
 def make_job(key: str, at: int = T0, payload: object = None, countdown: bool = False) -> Job:
@@ -50,7 +46,7 @@ def fire_of(job: Job, now: int, deliver_now: bool = True) -> Fire:
     return Fire(job, decision, new_id(), deliver_now)
 
 
-async def test_add_is_idempotent_for_equal_jobs_and_conflicts_otherwise(store: SqlStore) -> None:
+async def test_add_is_idempotent_for_equal_jobs_and_conflicts_otherwise(store: Store) -> None:
     [first] = await store.add_jobs([make_job("a", payload=1)], all_or_nothing=True)
     assert first.created and not first.conflict
     [again] = await store.add_jobs([make_job("a", payload=1)], all_or_nothing=True)
@@ -59,7 +55,7 @@ async def test_add_is_idempotent_for_equal_jobs_and_conflicts_otherwise(store: S
     assert other.conflict and other.job.spec.payload == 1
 
 
-async def test_all_or_nothing_batch_writes_nothing_on_one_conflict(store: SqlStore) -> None:
+async def test_all_or_nothing_batch_writes_nothing_on_one_conflict(store: Store) -> None:
     await store.add_jobs([make_job("taken", payload=1)], all_or_nothing=True)
     batch = [make_job("fresh-1"), make_job("taken", payload=2), make_job("fresh-2")]
     outcomes = await store.add_jobs(batch, all_or_nothing=True)
@@ -68,7 +64,7 @@ async def test_all_or_nothing_batch_writes_nothing_on_one_conflict(store: SqlSto
     assert await store.get_job("ns", "fresh-2") is None
 
 
-async def test_claim_leases_each_due_job_to_one_owner(store: SqlStore) -> None:
+async def test_claim_leases_each_due_job_to_one_owner(store: Store) -> None:
     await store.add_jobs([make_job(f"j{i}", at=T0 + i) for i in range(10)], True)
     first = await store.acquire_due_jobs("a", T0, T0 + 5, 100, T0 + LEASE)
     assert sorted(j.spec.key for j in first) == [f"j{i}" for i in range(6)]
@@ -80,7 +76,7 @@ async def test_claim_leases_each_due_job_to_one_owner(store: SqlStore) -> None:
     assert sorted(j.spec.key for j in third) == [f"j{i}" for i in range(6)]
 
 
-async def test_an_occurrence_fires_at_most_once(store: SqlStore) -> None:
+async def test_an_occurrence_fires_at_most_once(store: Store) -> None:
     await store.add_jobs([make_job("once")], True)
     [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
     runs = (await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)).started
@@ -94,7 +90,7 @@ async def test_an_occurrence_fires_at_most_once(store: SqlStore) -> None:
     assert len(await store.list_runs(job.id, None, 10)) == 1
 
 
-async def test_fire_by_an_owner_that_lost_its_lease_is_dropped(store: SqlStore) -> None:
+async def test_fire_by_an_owner_that_lost_its_lease_is_dropped(store: Store) -> None:
     await store.add_jobs([make_job("lost")], True)
     [job] = await store.acquire_due_jobs("a", T0 - LEASE, T0, 10, T0 - 1)
     [taken] = await store.acquire_due_jobs("b", T0, T0, 10, T0 + LEASE)
@@ -104,7 +100,7 @@ async def test_fire_by_an_owner_that_lost_its_lease_is_dropped(store: SqlStore) 
     assert len(recorded.started) == 1
 
 
-async def test_pause_between_claim_and_fire_stops_the_fire(store: SqlStore) -> None:
+async def test_pause_between_claim_and_fire_stops_the_fire(store: Store) -> None:
     await store.add_jobs([make_job("cd", countdown=True)], True)
     [job] = await store.acquire_due_jobs("a", T0 - 10, T0, 10, T0 + LEASE)
     paused = await store.change_job("ns", "cd", lambda j: rules.pause(j, T0 - 10))
@@ -114,7 +110,7 @@ async def test_pause_between_claim_and_fire_stops_the_fire(store: SqlStore) -> N
     assert resumed.next_fire_at == T0 + 1_010
 
 
-async def test_change_job_reports_missing_and_illegal(store: SqlStore) -> None:
+async def test_change_job_reports_missing_and_illegal(store: Store) -> None:
     with pytest.raises(NotFound):
         await store.change_job("ns", "nope", lambda j: rules.pause(j, T0))
     await store.add_jobs([make_job("x")], True)
@@ -125,7 +121,7 @@ async def test_change_job_reports_missing_and_illegal(store: SqlStore) -> None:
     assert job is not None and job.state is JobState.CANCELLED and job.next_fire_at is None
 
 
-async def test_pending_runs_wait_for_a_claim_and_retries_come_back(store: SqlStore) -> None:
+async def test_pending_runs_wait_for_a_claim_and_retries_come_back(store: Store) -> None:
     await store.add_jobs([make_job("r")], True)
     [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
     recorded = await store.record_fires("a", T0, [fire_of(job, T0, deliver_now=False)],
@@ -148,7 +144,7 @@ async def test_pending_runs_wait_for_a_claim_and_retries_come_back(store: SqlSto
         (1, AttemptOutcome.FAILURE), (2, AttemptOutcome.SUCCESS)]
 
 
-async def test_expired_run_lease_is_rescued_with_an_abandoned_attempt(store: SqlStore) -> None:
+async def test_expired_run_lease_is_rescued_with_an_abandoned_attempt(store: Store) -> None:
     await store.add_jobs([make_job("dead-node")], True)
     [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
     [run] = (await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)).started
@@ -165,7 +161,7 @@ async def test_expired_run_lease_is_rescued_with_an_abandoned_attempt(store: Sql
     assert [(a.number, a.outcome) for a in log] == [(1, AttemptOutcome.ABANDONED)]
 
 
-async def test_renewed_run_lease_is_not_rescued(store: SqlStore) -> None:
+async def test_renewed_run_lease_is_not_rescued(store: Store) -> None:
     await store.add_jobs([make_job("slow")], True)
     [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
     [run] = (await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)).started
@@ -173,7 +169,7 @@ async def test_renewed_run_lease_is_not_rescued(store: SqlStore) -> None:
     assert await store.acquire_due_runs("b", T0 + 2 * LEASE, 10, T0 + 4 * LEASE) == []
 
 
-async def test_release_all_makes_held_work_available_at_once(store: SqlStore) -> None:
+async def test_release_all_makes_held_work_available_at_once(store: Store) -> None:
     await store.add_jobs([make_job("held"), make_job("in-flight")], True)
     claimed = await store.acquire_due_jobs("old", T0, T0, 10, T0 + LEASE)
     flying = next(j for j in claimed if j.spec.key == "in-flight")
@@ -185,7 +181,7 @@ async def test_release_all_makes_held_work_available_at_once(store: SqlStore) ->
     assert run.job_key == "in-flight" and run.attempts == 2
 
 
-async def test_missed_occurrence_is_recorded_without_delivery(store: SqlStore) -> None:
+async def test_missed_occurrence_is_recorded_without_delivery(store: Store) -> None:
     spec = JobSpec("ns", "skip-me", OneShot(T0), TARGET, misfire=rules.MisfirePolicy.SKIP,
                    misfire_grace_us=US_PER_S)
     await store.add_jobs([rules.new_job(new_id(), spec, T0 - US_PER_S)], True)
@@ -199,7 +195,7 @@ async def test_missed_occurrence_is_recorded_without_delivery(store: SqlStore) -
     assert await store.acquire_due_runs("a", late, 10, late + LEASE) == []
 
 
-async def test_manual_run_and_listing(store: SqlStore) -> None:
+async def test_manual_run_and_listing(store: Store) -> None:
     await store.add_jobs([make_job(f"k{i:02}") for i in range(12)], True)
     page1 = await store.list_jobs(JobFilter(namespace="ns"), None, 5)
     page2 = await store.list_jobs(JobFilter(namespace="ns"), page1[-1].id, 100)
@@ -215,7 +211,7 @@ async def test_manual_run_and_listing(store: SqlStore) -> None:
 
 
 async def _fire_twice(
-    store: SqlStore, key: str, policy: rules.ConcurrencyPolicy
+    store: Store, key: str, policy: rules.ConcurrencyPolicy
 ) -> tuple[Job, Run, FiresRecorded]:
     """A job due every second under `policy`: its first occurrence fires and stays in
     flight, then its second is due. Returns the job, the first run, and the second's fire."""
@@ -230,18 +226,21 @@ async def _fire_twice(
     return job, first, recorded
 
 
-async def test_concurrency_forbid_skips_while_a_run_is_in_flight(store: SqlStore) -> None:
+async def test_concurrency_forbid_skips_while_a_run_is_in_flight(store: Store) -> None:
     job, first, recorded = await _fire_twice(store, "forbid", rules.ConcurrencyPolicy.FORBID)
     second_at = T0 + US_PER_S
     assert recorded.started == [] and recorded.replaced == []
-    newest, older = await store.list_runs(job.id, None, 10)
-    assert older.id == first.id and older.state is RunState.RUNNING
+    # Ids made in one millisecond are not ordered among themselves: tell the runs apart by id.
+    listed = await store.list_runs(job.id, None, 10)
+    [older] = [r for r in listed if r.id == first.id]
+    [newest] = [r for r in listed if r.id != first.id]
+    assert older.state is RunState.RUNNING
     assert newest.state is RunState.SKIPPED and newest.scheduled_at == second_at
     after = await store.get_job("ns", "forbid")
     assert after is not None and after.next_fire_at == T0 + 2 * US_PER_S
 
 
-async def test_concurrency_replace_cancels_the_run_in_flight(store: SqlStore) -> None:
+async def test_concurrency_replace_cancels_the_run_in_flight(store: Store) -> None:
     _job, first, recorded = await _fire_twice(store, "replace", rules.ConcurrencyPolicy.REPLACE)
     second_at = T0 + US_PER_S
     assert recorded.replaced == [first.id] and len(recorded.started) == 1
@@ -254,7 +253,7 @@ async def test_concurrency_replace_cancels_the_run_in_flight(store: SqlStore) ->
     assert found is not None and found[0].state is RunState.CANCELLED
 
 
-async def test_heartbeats_list_nodes_with_what_they_hold(store: SqlStore) -> None:
+async def test_heartbeats_list_nodes_with_what_they_hold(store: Store) -> None:
     a = NodeInfo("a:1", "a", "http://a", "1", T0)
     b = NodeInfo("b:1", "b", "http://b", "1", T0)
     await store.heartbeat(a, T0)
@@ -269,7 +268,7 @@ async def test_heartbeats_list_nodes_with_what_they_hold(store: SqlStore) -> Non
     assert abs(await store.db_now() - time.time_ns() // 1_000) < 5 * US_PER_S
 
 
-async def test_purge_deletes_old_finished_runs_and_their_attempts(store: SqlStore) -> None:
+async def test_purge_deletes_old_finished_runs_and_their_attempts(store: Store) -> None:
     await store.add_jobs([make_job("old")], True)
     [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
     [run] = (await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)).started
@@ -282,7 +281,7 @@ async def test_purge_deletes_old_finished_runs_and_their_attempts(store: SqlStor
 
 
 async def test_replace_brings_back_a_cancelled_job_with_the_same_definition(
-    store: SqlStore,
+    store: Store,
 ) -> None:
     await store.add_jobs([make_job("again", at=T0 + US_PER_S)], True)
     await store.change_job("ns", "again", lambda j: rules.cancel(j, T0))
@@ -293,7 +292,7 @@ async def test_replace_brings_back_a_cancelled_job_with_the_same_definition(
     assert back.job.next_fire_at == T0 + US_PER_S and back.job.id == kept.job.id
 
 
-async def test_a_fire_twice_in_one_batch_starts_one_run(store: SqlStore) -> None:
+async def test_a_fire_twice_in_one_batch_starts_one_run(store: Store) -> None:
     # The same job in one batch twice (retried after an error and claimed again): the unique
     # index keeps one run, and only that run may be handed out for delivery.
     await store.add_jobs([make_job("twice")], True)
@@ -305,7 +304,108 @@ async def test_a_fire_twice_in_one_batch_starts_one_run(store: SqlStore) -> None
     assert started.id == stored.id
 
 
+async def test_claims_go_earliest_first_then_highest_priority(store: Store) -> None:
+    specs = [JobSpec("ns", "low", OneShot(T0), TARGET, priority=0),
+             JobSpec("ns", "high", OneShot(T0), TARGET, priority=5),
+             JobSpec("ns", "early", OneShot(T0 - 1), TARGET, priority=-5)]
+    await store.add_jobs([rules.new_job(new_id(), s, T0 - US_PER_S) for s in specs], True)
+    first = await store.acquire_due_jobs("a", T0, T0, 2, T0 + LEASE)
+    assert sorted(j.spec.key for j in first) == ["early", "high"]
+    [rest] = await store.acquire_due_jobs("a", T0, T0, 2, T0 + LEASE)
+    assert rest.spec.key == "low"
+
+
+async def test_listing_filters_by_state_and_takes_a_prefix_literally(store: Store) -> None:
+    await store.add_jobs([make_job("a_b"), make_job("axb"), make_job("a%c")], True)
+    await store.change_job("ns", "axb", lambda j: rules.cancel(j, T0))
+    cancelled = await store.list_jobs(JobFilter(state=JobState.CANCELLED), None, 10)
+    assert [j.spec.key for j in cancelled] == ["axb"]
+    assert [j.spec.key for j in await store.list_jobs(JobFilter(key_prefix="a_"), None, 10)] \
+        == ["a_b"]
+    assert [j.spec.key for j in await store.list_jobs(JobFilter(key_prefix="a%"), None, 10)] \
+        == ["a%c"]
+    assert await store.list_jobs(JobFilter(namespace="other"), None, 10) == []
+
+
+async def test_runs_are_listed_newest_first_in_pages(store: Store) -> None:
+    [added] = await store.add_jobs([make_job("paged", at=T0 + LEASE)], True)
+    made = [(await store.add_manual_run(added.job, new_id(), T0 + i, None, False)).id
+            for i in range(5)]
+    newest_first = sorted(made, reverse=True)
+    page1 = await store.list_runs(added.job.id, None, 2)
+    page2 = await store.list_runs(added.job.id, page1[-1].id, 2)
+    page3 = await store.list_runs(added.job.id, page2[-1].id, 2)
+    assert [r.id for r in page1 + page2 + page3] == newest_first
+
+
+async def test_cancelling_a_job_with_its_runs_stops_the_pending_ones(store: Store) -> None:
+    spec = JobSpec("ns", "every", SimpleTrigger(T0, US_PER_S), TARGET)
+    await store.add_jobs([rules.new_job(new_id(), spec, T0 - 1)], True)
+    [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    [running] = (await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)).started
+    pending = await store.add_manual_run(job, new_id(), T0 + 1, None, False)
+    await store.change_job("ns", "every", lambda j: rules.cancel(j, T0 + 2), cancel_runs=True)
+    now = {r.id: r for r in await store.list_runs(job.id, None, 10)}
+    assert now[pending.id].state is RunState.CANCELLED and now[pending.id].due_at is None
+    assert now[pending.id].finished_at == T0 + 2
+    assert now[running.id].state is RunState.RUNNING  # under way: its outcome still counts
+    assert await store.acquire_due_runs("b", T0 + 3, 10, T0 + LEASE) == []
+
+
+async def test_replacing_a_changed_definition_keeps_the_id_and_drops_the_claim(
+    store: Store,
+) -> None:
+    [first] = await store.add_jobs([make_job("redo", payload=1)], True)
+    [claimed] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    [redone] = await store.add_jobs([make_job("redo", at=T0 + 1, payload=2)], True, replace=True)
+    assert redone.replaced and not redone.created and redone.job.id == first.job.id
+    assert (await store.record_fires("a", T0, [fire_of(claimed, T0)], T0 + LEASE)).started == []
+    [again] = await store.acquire_due_jobs("b", T0, T0 + 1, 10, T0 + LEASE)
+    assert again.id == first.job.id and again.spec.payload == 2 and again.next_fire_at == T0 + 1
+
+
+async def test_only_the_holder_renews_or_releases_its_leases(store: Store) -> None:
+    await store.add_jobs([make_job("mine"), make_job("theirs", at=T0 + 1)], True)
+    [mine] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    [theirs] = await store.acquire_due_jobs("b", T0, T0 + 1, 10, T0 + LEASE)
+    [run] = (await store.record_fires("a", T0, [fire_of(mine, T0)], T0 + LEASE)).started
+    await store.renew_runs("b", [run.id], T0 + 5 * LEASE)  # not b's run: no effect
+    await store.release("b")
+    [again] = await store.acquire_due_jobs("c", T0 + 1, T0 + 1, 10, T0 + LEASE)
+    assert again.id == theirs.id
+    assert await store.acquire_due_runs("c", T0 + 1, 10, T0 + 2 * LEASE) == []  # a's, still
+    [(rescued, _)] = await store.acquire_due_runs("c", T0 + LEASE + 1, 10, T0 + 2 * LEASE)
+    assert rescued.id == run.id
+
+
+async def test_a_report_of_another_attempt_number_leaves_the_run_alone(store: Store) -> None:
+    await store.add_jobs([make_job("numbered")], True)
+    [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    [run] = (await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)).started
+    stale = Attempt(run.id, 2, T0, T0 + 1, AttemptOutcome.SUCCESS, "n", 200)
+    await store.record_attempts("a", [AttemptRecord(stale, RunState.SUCCEEDED, None)])
+    found = await store.get_run(run.id)
+    assert found is not None and found[0].state is RunState.RUNNING
+
+
+async def test_purge_keeps_to_its_limit_and_forgets_silent_nodes(store: Store) -> None:
+    await store.add_jobs([make_job(f"p{i}") for i in range(3)], True)
+    claimed = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    fired = await store.record_fires("a", T0, [fire_of(j, T0) for j in claimed], T0 + LEASE)
+    await store.record_attempts("a", [
+        AttemptRecord(Attempt(r.id, 1, T0, T0 + 10, AttemptOutcome.SUCCESS, "n", 200),
+                      RunState.SUCCEEDED, None)
+        for r in fired.started])
+    await store.heartbeat(NodeInfo("gone:1", "gone", "http://gone", "1", T0), T0)
+    await store.heartbeat(NodeInfo("here:1", "here", "http://here", "1", T0), T0 + 11)
+    assert await store.purge(T0 + 11, 2) == 2
+    assert [n.info.owner for n in await store.list_nodes()] == ["here:1"]
+    assert await store.purge(T0 + 11, 2) == 1
+    assert await store.purge(T0 + 11, 2) == 0
+
+
 async def test_a_second_server_on_one_sqlite_file_is_refused(tmp_path: Path) -> None:
+    # SQLite only, outside the suite: the lock guards a database file, which memory has not.
     url = f"sqlite:///{tmp_path / 'one.db'}"
     first = SqlStore(url)
     await first.start()
@@ -319,3 +419,85 @@ async def test_a_second_server_on_one_sqlite_file_is_refused(tmp_path: Path) -> 
     third = SqlStore(url)  # the lock went with the first server
     await third.start()
     await third.close()
+
+
+# -- many jobs at once, and reviving a cancelled job --------------------------------------------
+
+
+async def _states(store: SqlStore, keys: list[str]) -> list[tuple[JobState, int]]:
+    found = [await store.get_job("ns", key) for key in keys]
+    return [(job.state, job.updated_at) for job in found if job is not None]
+
+
+async def test_change_jobs_changes_none_when_the_third_fails(store: SqlStore) -> None:
+    await store.add_jobs([make_job(k, at=T0 + US_PER_S) for k in ("a", "b", "c")], True)
+    await store.change_job("ns", "c", lambda j: rules.cancel(j, T0))
+    before = await _states(store, ["a", "b"])
+    with pytest.raises(ItemErrors) as refused:
+        await store.change_jobs("ns", ["a", "b", "c"], lambda j: rules.pause(j, T0 + 5))
+    [(index, error)] = refused.value.items
+    assert index == 2 and isinstance(error, IllegalTransition)
+    assert await _states(store, ["a", "b"]) == before  # the first two are untouched
+
+    with pytest.raises(ItemErrors) as missing:
+        await store.change_jobs("ns", ["a", "b", "gone", "c"], lambda j: rules.pause(j, T0 + 5))
+    assert [(i, type(e)) for i, e in missing.value.items] == [(2, NotFound),
+                                                               (3, IllegalTransition)]
+    assert await _states(store, ["a", "b"]) == before
+
+
+async def test_change_jobs_changes_all_in_order_and_skips_unchanged(store: SqlStore) -> None:
+    await store.add_jobs([make_job(k, at=T0 + US_PER_S) for k in ("a", "b")], True)
+    await store.change_job("ns", "b", lambda j: rules.pause(j, T0))
+    changed = await store.change_jobs("ns", ["b", "a"], lambda j: rules.disable(j, T0 + 5))
+    assert [(j.spec.key, j.state) for j in changed] == [("b", JobState.PAUSED),
+                                                       ("a", JobState.PAUSED)]
+    # b was already paused: left as it was, not rewritten
+    assert await _states(store, ["a", "b"]) == [(JobState.PAUSED, T0 + 5),
+                                               (JobState.PAUSED, T0)]
+
+
+async def test_revive_brings_back_only_a_cancelled_job(store: SqlStore) -> None:
+    [live] = await store.add_jobs([make_job("live", payload=1)], True)
+    await store.add_jobs([make_job("gone", payload=1)], True)
+    await store.change_job("ns", "gone", lambda j: rules.cancel(j, T0))
+    [back] = await store.add_jobs([make_job("gone", payload=2)], True, revive=True)
+    assert back.replaced and not back.conflict
+    assert back.job.state is JobState.ACTIVE and back.job.spec.payload == 2
+    [clash] = await store.add_jobs([make_job("live", payload=2)], True, revive=True)
+    assert clash.conflict and not clash.replaced  # a live job is not overwritten
+    [same] = await store.add_jobs([make_job("live", payload=1)], True, revive=True)
+    assert not (same.created or same.conflict or same.replaced) and same.job.id == live.job.id
+    got = await store.get_job("ns", "live")
+    assert got is not None and got.spec.payload == 1
+
+
+async def test_revive_in_a_refused_batch_revives_nothing(store: SqlStore) -> None:
+    await store.add_jobs([make_job("live", payload=1), make_job("gone", payload=1)], True)
+    await store.change_job("ns", "gone", lambda j: rules.cancel(j, T0))
+    batch = [make_job("gone", payload=2), make_job("live", payload=2)]
+    outcomes = await store.add_jobs(batch, all_or_nothing=True, revive=True)
+    assert outcomes[1].conflict
+    got = await store.get_job("ns", "gone")
+    assert got is not None and got.state is JobState.CANCELLED and got.spec.payload == 1
+
+
+async def test_revive_decides_on_the_row_in_its_own_transaction(store: SqlStore) -> None:
+    """A cancel queued just before the re-add is what the re-add sees: it revives the job.
+    (Reading the row first and deciding in a second transaction would have seen it live.)"""
+    await store.add_jobs([make_job("racy", at=T0 + US_PER_S)], True)
+    cancelled, [outcome] = await asyncio.gather(
+        store.change_job("ns", "racy", lambda j: rules.cancel(j, T0)),
+        store.add_jobs([make_job("racy", at=T0 + US_PER_S)], True, revive=True),
+    )
+    assert cancelled.state is JobState.CANCELLED
+    assert outcome.replaced and outcome.job.state is JobState.ACTIVE
+    got = await store.get_job("ns", "racy")
+    assert got is not None and got.state is JobState.ACTIVE and got.id == cancelled.id
+    # the other order: the re-add finds the job live (nothing to revive), the cancel wins
+    [kept], cancelled_again = await asyncio.gather(
+        store.add_jobs([make_job("racy", at=T0 + US_PER_S)], True, revive=True),
+        store.change_job("ns", "racy", lambda j: rules.cancel(j, T0)),
+    )
+    assert not (kept.replaced or kept.conflict) and kept.job.state is JobState.ACTIVE
+    assert cancelled_again.state is JobState.CANCELLED

@@ -16,11 +16,20 @@ from cronwheel.delivery.guard import StaticLookup
 from cronwheel.delivery.http import HttpTransport
 from cronwheel.delivery.kafka import KafkaTransport
 from cronwheel.delivery.proto import callback_pb2_grpc
+from cronwheel.delivery.proto import delayjob_callback_pb2_grpc as delayjob_grpc
 from cronwheel.delivery.tcp import TcpTransport
 from cronwheel.domain.netpolicy import NetPolicy
 from cronwheel.domain.runs import AttemptOutcome
-from cronwheel.domain.targets import GrpcTarget, HttpTarget, KafkaTarget, Target
+from cronwheel.domain.targets import (
+    SERVICE_DELAYJOB,
+    SUCCESS_CODE_OK,
+    GrpcTarget,
+    HttpTarget,
+    KafkaTarget,
+    Target,
+)
 from cronwheel.domain.tcp_target import TcpTarget
+from tests.dialects.test_delayjob_contract import JobCallback
 from tests.integration.test_grpc_delivery import Receiver as GrpcReceiver
 from tests.receivers import HttpReceiver
 from tests.support import free_port
@@ -231,6 +240,73 @@ async def test_kafka_bootstrap_to_a_refused_address_is_refused(server: str) -> N
     transport = KafkaTransport(lookup=NAMES)
     try:
         result = await transport.deliver(delivery(KafkaTarget((server,), "t", timeout=5)))
+    finally:
+        await transport.aclose()
+    assert_refused(result)
+
+
+# -- the delay-job contract's delivery paths go through the same guard ------------------------
+
+
+@pytest.fixture
+async def delayjob_receiver() -> AsyncIterator[tuple[JobCallback, int]]:
+    """A loopback receiver of delay.job.JobCallback/trigger, answering "ok"."""
+    servicer = JobCallback([])
+    server = grpc.aio.server()
+    delayjob_grpc.add_JobCallbackServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield servicer, port
+    finally:
+        await server.stop(grace=None)
+
+
+async def test_a_delayjob_grpc_callback_connects_only_to_a_checked_address(
+    delayjob_receiver: tuple[JobCallback, int],
+) -> None:
+    servicer, port = delayjob_receiver
+
+    async def send(address: str, policy: NetPolicy | None = None) -> DeliveryResult:
+        transport = GrpcTransport(policy=policy, lookup=NAMES)
+        target = GrpcTarget(address, timeout=5, service=SERVICE_DELAYJOB)
+        try:
+            return await transport.deliver(delivery(target))
+        finally:
+            await transport.aclose()
+
+    assert (await send(f"receiver.test:{port}")).outcome is AttemptOutcome.SUCCESS
+    assert_refused(await send(f"169.254.169.254:{port}"), "169.254.169.254")
+    assert_refused(await send(f"[::ffff:169.254.169.254]:{port}"))
+    assert_refused(await send(f"metadata.test:{port}"), "169.254.169.254")
+    assert_refused(await send(f"127.0.0.1:{port}", STRICT))  # a live receiver, not asked
+    assert [r.outJobNo for r in servicer.requests] == ["k"]
+
+
+async def test_an_http_code_ok_callback_is_guarded(receiver: HttpReceiver) -> None:
+    async def send(url: str, policy: NetPolicy | None = None) -> DeliveryResult:
+        transport = HttpTransport(policy=policy, lookup=NAMES)
+        target = HttpTarget(url, timeout=5, success=SUCCESS_CODE_OK)
+        try:
+            return await transport.deliver(delivery(target))
+        finally:
+            await transport.aclose()
+
+    ok = await send(f"http://receiver.test:{receiver.port}/callback")
+    assert ok.outcome is AttemptOutcome.SUCCESS
+    assert_refused(await send("http://169.254.169.254/cb"))
+    assert_refused(await send(f"http://metadata.test:{receiver.port}/cb"), "169.254.169.254")
+    assert_refused(await send(receiver.url, STRICT), "internal address")
+    assert len(receiver.received) == 1
+
+
+@pytest.mark.parametrize("brokers", [("metadata.test:9092",), ("169.254.169.254:9092",)])
+async def test_the_servers_own_kafka_brokers_are_guarded_too(brokers: tuple[str, ...]) -> None:
+    """A target naming no brokers ("bootstrap": "server", the delay-job bare topic) uses
+    CRONWHEEL_KAFKA_BOOTSTRAP, checked like any target's brokers."""
+    transport = KafkaTransport(lookup=NAMES, default_bootstrap=brokers)
+    try:
+        result = await transport.deliver(delivery(KafkaTarget((), "t", timeout=5)))
     finally:
         await transport.aclose()
     assert_refused(result)

@@ -57,6 +57,74 @@ def test_rate_forms(text: Any) -> None:
     assert fires(schedule, 2) == ["2026-01-31T00:05:00Z", "2026-01-31T00:10:00Z"]
 
 
+_UNIT_SPELLINGS = [
+    ("millisecond", 250 * US_PER_S // 1000, ["ms", "msec", "msecs", "milli", "millis",
+                                            "millisecond", "milliseconds"]),
+    ("second", 250 * US_PER_S, ["s", "sec", "secs", "second", "seconds"]),
+    ("minute", 250 * 60 * US_PER_S, ["m", "min", "mins", "minute", "minutes"]),
+    ("hour", 250 * 3_600 * US_PER_S, ["h", "hr", "hrs", "hour", "hours"]),
+    ("day", 250 * 86_400 * US_PER_S, ["d", "day", "days"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "step"),
+    [
+        (form.format(word), step)
+        for _, step, words in _UNIT_SPELLINGS
+        for word in words
+        for form in ("250{}", "250 {}", "every 250{}", "every 250 {}", "rate(250 {})")
+    ],
+)
+def test_every_rate_unit_spelling_is_read_as_that_unit(text: str, step: int) -> None:
+    schedule = schedule_from_dict({"kind": "rate", "every": text}, NOW)
+    assert isinstance(schedule, Rate) and schedule.step_us == step
+
+
+@pytest.mark.parametrize(
+    ("text", "step"),
+    [("500ms", 500_000), ("every 20ms", 20_000), ("rate(1 ms)", None), ("1ms", None),
+     ("every 1 minute", 60 * US_PER_S), ("1 millisecond", None)],
+)
+def test_milliseconds_are_not_minutes(text: str, step: int | None) -> None:
+    if step is None:  # 1 ms is a real millisecond, refused as below the 10 ms floor
+        with pytest.raises(InvalidField, match="at least 10 ms") as caught:
+            schedule_from_dict({"kind": "rate", "every": text}, NOW)
+        assert caught.value.field == "every"
+        return
+    schedule = schedule_from_dict({"kind": "rate", "every": text}, NOW)
+    assert isinstance(schedule, Rate) and schedule.step_us == step
+
+
+def test_500ms_is_described_in_milliseconds() -> None:
+    schedule = schedule_from_dict({"kind": "rate", "every": "500ms"}, NOW)
+    assert schedule.describe().startswith("every 500 milliseconds")
+
+
+@pytest.mark.parametrize(
+    ("text", "step"),
+    [("PT0.25S", 250_000), ("PT5S", 5 * US_PER_S), ("PT5M", 300 * US_PER_S),
+     ("PT2H", 7_200 * US_PER_S), ("P1D", 86_400 * US_PER_S), ("P1DT1H", 90_000 * US_PER_S),
+     ("pt5m", 300 * US_PER_S)],
+)
+def test_rate_as_an_iso_duration(text: str, step: int) -> None:
+    schedule = schedule_from_dict({"kind": "rate", "every": text}, NOW)
+    assert isinstance(schedule, Rate) and schedule.step_us == step
+
+
+@pytest.mark.parametrize(("unit", "step", "_words"), _UNIT_SPELLINGS)
+def test_every_simple_trigger_unit_is_that_unit(unit: str, step: int, _words: list[str]) -> None:
+    schedule = schedule_from_dict({"kind": "simple", "interval": 250, "unit": unit}, NOW)
+    assert isinstance(schedule, SimpleTrigger) and schedule.step_us == step
+
+
+@pytest.mark.parametrize("text", ["5 mss", "5 fortnights", "5 msecond", "5 mi", "5 dayss"])
+def test_unknown_units_are_refused_with_the_units_listed(text: str) -> None:
+    with pytest.raises(InvalidField) as caught:
+        schedule_from_dict({"kind": "rate", "every": text}, NOW)
+    assert caught.value.field == "every" and "ms, s, m, h or d" in caught.value.message
+
+
 def test_iso_months_are_calendar_months_without_drift() -> None:
     schedule = schedule_from_dict({"kind": "iso8601", "expr": "R4/2026-01-31T00:00:00Z/P1M"}, NOW)
     assert isinstance(schedule, IsoRepeating)
@@ -95,12 +163,63 @@ def test_iso_forever_with_an_offset_and_a_start_end_form() -> None:
         ({"kind": "iso8601", "expr": "R0/2026-01-01T00:00:00Z/PT1H"}, "expr"),
         ({"kind": "iso8601", "expr": "R/2026-01-01T00:00:00Z/PT0S"}, "expr"),
         ({"kind": "iso8601"}, "expr"),
+        # issue 10: numbers that overflow the step arithmetic are refused, not a crash
+        ({"kind": "simple", "interval": float("nan"), "unit": "second"}, "interval"),
+        ({"kind": "simple", "interval": float("inf"), "unit": "second"}, "interval"),
+        ({"kind": "simple", "interval": 1e308, "unit": "second"}, "interval"),
+        ({"kind": "simple", "interval": 10**400, "unit": "day"}, "interval"),
+        ({"kind": "simple", "interval": float("nan")}, "interval"),
+        ({"kind": "simple", "interval": float("inf")}, "interval"),
+        ({"kind": "simple", "interval": float("-inf")}, "interval"),
+        ({"kind": "simple", "interval": 1e308}, "interval"),
+        ({"kind": "simple", "interval": "P" + "9" * 400 + "D"}, "interval"),
+        ({"kind": "rate", "every": "rate(99999999999999999999 days)"}, "every"),
+        ({"kind": "rate", "every": "99999999999999999999ms"}, "every"),
+        ({"kind": "rate", "every": 1e308}, "every"),
+        ({"kind": "rate", "every": "P99999999999D"}, "every"),
+        ({"kind": "rate", "every": "P2932000D"}, "every"),  # first fire after year 9999
+        ({"kind": "simple", "interval": "PT1S", "start": "9999-12-31T23:00:00-05:00"}, "start"),
+        ({"kind": "iso8601", "expr": "R/9999-12-31T23:00:00-05:00/PT1H"}, "expr"),
+        ({"kind": "iso8601", "expr": "R/2026-01-01T00:00:00Z/P" + "9" * 400 + "Y"}, "expr"),
+        ({"kind": "iso8601", "expr": "R/2026-01-01T00:00:00Z/PT" + "9" * 400 + "H"}, "expr"),
+        ({"kind": "iso8601", "expr": "R/2026-01-01T00:00:00Z/PT99999999999999999999H"}, "expr"),
+        ({"kind": "iso8601", "expr": "R/2026-01-01T00:00:00Z/P99999999999Y"}, "expr"),
     ],
 )
 def test_bad_expressions_name_the_field(data: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidField) as caught:
         schedule_from_dict(data, NOW)
     assert caught.value.field == field and caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("R/9999-12-31T00:00:00Z/P1D", ["9999-12-31T00:00:00Z"]),
+        ("R5/9999-06-01T00:00:00Z/P1Y", ["9999-06-01T00:00:00Z"]),
+        ("R/9999-12-30T00:00:00Z/PT12H", ["9999-12-30T00:00:00Z", "9999-12-30T12:00:00Z",
+                                          "9999-12-31T00:00:00Z", "9999-12-31T12:00:00Z"]),
+        ("R3/9999-12-31T23:00:00+05:00/PT1H", ["9999-12-31T18:00:00Z", "9999-12-31T19:00:00Z",
+                                               "9999-12-31T20:00:00Z"]),
+        ("R/2026-01-01T00:00:00Z/P9999Y", ["2026-01-01T00:00:00Z"]),
+    ],
+)
+def test_iso_occurrences_past_year_9999_end_the_schedule(expr: str, expected: list[str]) -> None:
+    schedule = schedule_from_dict({"kind": "iso8601", "expr": expr}, NOW)
+    assert fires(schedule) == expected
+    assert schedule.next_after(parse_instant(expected[-1])) is None
+    assert schedule.next_after(parse_instant("9999-12-31T23:59:59Z")) is None
+    assert schedule_from_dict(schedule.to_dict(), NOW) == schedule
+
+
+def test_the_longest_step_is_accepted_and_one_longer_is_not() -> None:
+    longest = 2_932_896 * 86_400 * US_PER_S
+    schedule = schedule_from_dict({"kind": "simple", "interval": 2_932_896, "unit": "day",
+                                   "start": "1970-01-01T00:00:00Z"}, NOW)
+    assert isinstance(schedule, SimpleTrigger) and schedule.step_us == longest
+    assert fires(schedule) == ["1970-01-01T00:00:00Z", "9999-12-31T00:00:00Z"]
+    with pytest.raises(InvalidField, match="at most 2932896 days"):
+        schedule_from_dict({"kind": "simple", "interval": 2_932_897, "unit": "day"}, NOW)
 
 
 @pytest.mark.parametrize(

@@ -141,6 +141,14 @@ class TestParseOnce:
             schedule_from_dict({"kind": "once", "after": seconds_left + 1}, now=T)
         assert info.value.field == "at"
 
+    @pytest.mark.parametrize("after", ["P" + "9" * 400 + "D", "PT" + "9" * 320 + "S",
+                                       "P99999999999D"])
+    def test_a_duration_too_long_for_any_instant_is_refused(self, after: str) -> None:
+        # hundreds of digits read as an infinite float, which round() cannot take (was a 500)
+        with pytest.raises(InvalidField) as info:
+            schedule_from_dict({"kind": "once", "after": after}, now=T)
+        assert info.value.field == "after"
+
     @pytest.mark.parametrize(
         ("data", "field"),
         [

@@ -12,18 +12,26 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from cronwheel import __version__
 from cronwheel.api import cluster, errors, native, preview, statuses, workers
 from cronwheel.api.dialects import delayjob, dispatchserver, qschedule
+from cronwheel.api.dialects.delayjob_grpc import DelayJobGrpcServer
 from cronwheel.api.hardening import Hardening, HostRule
 from cronwheel.api.responses import Json
+from cronwheel.domain.worker_target import SpecParsers
+from cronwheel.jobtypes.registry import load_job_types
 from cronwheel.runtime import Node
 from cronwheel.settings import Settings
 
 
-def create_app(settings: Settings | None = None, node: Node | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, node: Node | None = None,
+               job_types: SpecParsers | None = None) -> FastAPI:
+    """The app over `node`; worker targets are checked against `job_types`, by default the
+    built-in types and the installed plugins, discovered here, once."""
     node = node or Node(settings or Settings())
+    delayjob_grpc = DelayJobGrpcServer(node.service, node.settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await node.start()
+        await delayjob_grpc.start()
         # Everything alive now (modules, the app, pools) lives as long as the process: keep it
         # out of the collector's full passes, which otherwise stall the loop for 100+ ms.
         gc.collect()
@@ -31,6 +39,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
         try:
             yield
         finally:
+            await delayjob_grpc.stop()
             await node.stop()
 
     app = FastAPI(
@@ -40,6 +49,8 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
         lifespan=lifespan,
     )
     app.state.node = node
+    app.state.delayjob_grpc = delayjob_grpc
+    app.state.job_types = load_job_types() if job_types is None else job_types
     errors.install(app)
     config = node.settings
     hosts = HostRule.from_settings(config.allowed_hosts, config.host, config.advertised_address)

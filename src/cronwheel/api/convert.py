@@ -14,6 +14,7 @@ from cronwheel.domain.runs import Attempt, Run
 from cronwheel.domain.schedules import schedule_from_dict
 from cronwheel.domain.targets import target_from_dict
 from cronwheel.domain.time import US_PER_S, Micros, to_iso, to_iso_or_none
+from cronwheel.domain.worker_target import SpecParsers
 from cronwheel.service import Submission
 
 
@@ -21,21 +22,12 @@ def body_fingerprint(value: Any) -> str:
     return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 
-def check_payload_size(payload: Any, limit: int, field: str = "payload") -> None:
-    try:
-        size = len(orjson.dumps(payload))
-    except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits
-        raise InvalidField(f"{field} cannot be stored as JSON: {exc}", field) from None
-    if size > limit:
-        raise InvalidField(f"{field} is larger than {limit} bytes as JSON", field)
-
-
 def _us(seconds: float) -> Micros:
     return round(seconds * US_PER_S)
 
 
-def submission(body: JobIn, now: Micros, payload_limit: int) -> Submission:
-    check_payload_size(body.payload, payload_limit)
+def submission(body: JobIn, now: Micros, job_types: SpecParsers) -> Submission:
+    """The job a body asks for; the service checks the limits (payload size and so on)."""
     try:
         schedule = schedule_from_dict(body.schedule, now)
     except InvalidField as exc:
@@ -44,7 +36,7 @@ def submission(body: JobIn, now: Micros, payload_limit: int) -> Submission:
         namespace=body.namespace,
         key=body.key,
         schedule=schedule,
-        target=target_from_dict(body.target),
+        target=target_from_dict(body.target, job_types=job_types),
         payload=body.payload,
         priority=body.priority,
         retry=RetryPolicy(
@@ -60,7 +52,6 @@ def submission(body: JobIn, now: Micros, payload_limit: int) -> Submission:
         alert=None if body.alert is None else AlertPolicy(body.alert.after, body.alert.webhook),
     )
     return Submission(spec, body_fingerprint(body.model_dump(mode="json")))
-
 
 
 def job_json(job: Job) -> dict[str, Any]:

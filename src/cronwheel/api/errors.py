@@ -13,7 +13,13 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from cronwheel.api.responses import Json
-from cronwheel.domain.errors import Conflict, DomainError, IllegalTransition, NotFound
+from cronwheel.domain.errors import (
+    Conflict,
+    DomainError,
+    IllegalTransition,
+    ItemErrors,
+    NotFound,
+)
 
 log = logging.getLogger("cronwheel.api")
 
@@ -43,6 +49,8 @@ def shaped_error(path: str, code: str, message: str) -> dict[str, Any]:
 
 
 def status_of(error: DomainError) -> int:
+    if isinstance(error, ItemErrors):  # refused items read as the first of them
+        error = error.first
     return STATUS.get(type(error), 422)
 
 

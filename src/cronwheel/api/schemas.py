@@ -41,9 +41,12 @@ SCHEDULE_DOC = (
     "'expr': '0 30 9 ? * MON-FRI', 'tz': 'Europe/Berlin'}. Every kind takes 'start' and 'end'."
 )
 TARGET_DOC = (
-    "One of: {'kind': 'http', 'url': ..., 'method': 'POST', 'headers': {}, 'timeout': 10}; "
-    "{'kind': 'grpc', 'address': 'host:port', 'timeout': 10}; "
-    "{'kind': 'kafka', 'bootstrap': ['host:port'], 'topic': 'name', 'timeout': 10}; "
+    "One of: {'kind': 'http', 'url': ..., 'method': 'POST', 'headers': {}, 'timeout': 10, "
+    "'success': '2xx' or 'code_ok'}; "
+    "{'kind': 'grpc', 'address': 'host:port', 'timeout': 10, 'service': 'cronwheel' or "
+    "'delayjob'}; "
+    "{'kind': 'kafka', 'bootstrap': ['host:port'] or 'server', 'topic': 'name', 'timeout': 10}; "
+    "{'kind': 'log', 'level': 'info'}; "
     "{'kind': 'tcp', 'host': ..., 'port': n}; {'kind': 'worker', 'group': 'default', "
     "'route': 'round-robin', 'type': 'shell', 'spec': {'command': 'echo hi'}, 'timeout': 3600} "
     "(run by a worker process; see docs/workers.md)."

@@ -234,10 +234,9 @@ async def switch_job_workers(
 @router.get("/jobs/{key:path}/alerts")
 async def job_alerts(request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE) -> Json:
     job = await service_of(request).get(namespace, key)
-    store = workers_of(request).store
-    found = await store.alerts.of_job(job.id)
+    failures, found = await workers_of(request).alerts(job)
     return Json({"key": key, "namespace": namespace,
-                 "failures": await store.alerts.failures(job.id),
+                 "failures": failures,
                  "alerts": [
                      {"id": a.id, "run_id": a.run_id, "failures": a.failures,
                       "webhook": a.webhook, "state": a.state, "tries": a.tries,

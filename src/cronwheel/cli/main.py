@@ -63,19 +63,10 @@ def migrate(
     """Bring the database schema up to date (the server also does this when it starts)."""
     import asyncio
 
-    from cronwheel.store.migrate import upgrade
-    from cronwheel.store.sql import SqlStore
+    from cronwheel.store import migrate_schema
 
     settings = _settings(None, None, database_url)
-
-    async def run() -> None:
-        store = SqlStore(settings.database_url)
-        try:
-            await upgrade(store.engine)
-        finally:
-            await store.close()
-
-    asyncio.run(run())
+    asyncio.run(migrate_schema(settings.database_url))
     typer.echo(f"schema is up to date: {settings.database_url}")
 
 

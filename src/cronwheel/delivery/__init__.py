@@ -29,11 +29,13 @@ class Transports:
     """Routes each delivery to the transport for its target kind; transports start lazily."""
 
     def __init__(
-        self, transports: dict[str, Transport] | None = None, policy: NetPolicy | None = None
+        self, transports: dict[str, Transport] | None = None, policy: NetPolicy | None = None,
+        kafka_bootstrap: tuple[str, ...] = (),
     ) -> None:
         self._by_kind: dict[str, Transport] = dict(transports or {})
         self._policy = policy or NetPolicy()  # the target guard's, for the transports made here
         self._loading = asyncio.Lock()
+        self._kafka_bootstrap = kafka_bootstrap  # for kafka targets that name no brokers
 
     async def _get(self, kind: str) -> Transport:
         transport = self._by_kind.get(kind)
@@ -43,7 +45,9 @@ class Transports:
                 if transport is None:
                     # Importing aiohttp, grpc or aiokafka takes up to half a second: off the
                     # loop, so the first delivery of a kind does not hold up everyone else.
-                    transport = await asyncio.to_thread(_default_transport, kind, self._policy)
+                    transport = await asyncio.to_thread(
+                        _default_transport, kind, self._policy, self._kafka_bootstrap
+                    )
                     self._by_kind[kind] = transport
         return transport
 
@@ -71,7 +75,9 @@ class Transports:
                 await transport.aclose()
 
 
-def _default_transport(kind: str, policy: NetPolicy) -> Transport:
+def _default_transport(
+    kind: str, policy: NetPolicy, kafka_bootstrap: tuple[str, ...] = ()
+) -> Transport:
     if kind == "http":
         from cronwheel.delivery.http import HttpTransport
 
@@ -87,5 +93,9 @@ def _default_transport(kind: str, policy: NetPolicy) -> Transport:
     if kind == "kafka":
         from cronwheel.delivery.kafka import KafkaTransport
 
-        return KafkaTransport(policy=policy)
+        return KafkaTransport(policy=policy, default_bootstrap=kafka_bootstrap)
+    if kind == "log":
+        from cronwheel.delivery.log import LogTransport
+
+        return LogTransport()
     raise ValueError(f"no transport for target kind {kind!r}")

@@ -1,4 +1,5 @@
-"""gRPC callbacks with grpc.aio: one channel per receiver, cronwheel.v1.Callback/Deliver."""
+"""gRPC callbacks with grpc.aio: one channel per receiver, cronwheel.v1.Callback/Deliver
+(or the delay-job service's delay.job.JobCallback/trigger, see delayjob_grpc.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import grpc
 import orjson
 
 from cronwheel.contracts import Delivery, DeliveryResult
-from cronwheel.delivery import RESPONSE_LIMIT, metadata_headers
+from cronwheel.delivery import RESPONSE_LIMIT, delayjob_grpc, metadata_headers
 from cronwheel.delivery.guard import (
     Lookup,
     TargetRefused,
@@ -21,7 +22,7 @@ from cronwheel.delivery.guard import (
 from cronwheel.delivery.proto import callback_pb2, callback_pb2_grpc
 from cronwheel.domain.netpolicy import NetPolicy
 from cronwheel.domain.runs import AttemptOutcome
-from cronwheel.domain.targets import GrpcTarget
+from cronwheel.domain.targets import SERVICE_DELAYJOB, GrpcTarget
 
 # Codes that say "try again later"; any other error code means the request itself is wrong.
 RETRYABLE_CODES = frozenset(
@@ -65,6 +66,18 @@ def _metadata(delivery: Delivery) -> tuple[tuple[str, str], ...]:
     )
 
 
+def rpc_failure(exc: grpc.aio.AioRpcError, timeout: float) -> DeliveryResult:
+    """A call that ended in a gRPC status error, as an attempt's outcome."""
+    code = exc.code()
+    outcome, retryable = classify(code)
+    details = (exc.details() or "")[:RESPONSE_LIMIT]
+    if outcome is AttemptOutcome.TIMEOUT:
+        error = f"no answer within {timeout:g}s"
+    else:
+        error = f"gRPC {code.name}: {details}" if details else f"gRPC {code.name}"
+    return DeliveryResult(outcome, retryable, status_number(code), details or None, error)
+
+
 def request_for(delivery: Delivery) -> callback_pb2.CallbackRequest:
     return callback_pb2.CallbackRequest(
         run_id=delivery.run_id,
@@ -88,18 +101,20 @@ def _channel_options(target: GrpcTarget) -> list[tuple[str, int | str]]:
     return options
 
 
+Key = tuple[str, str, bool]  # checked ip:port, the target's address, tls
+
+
 class GrpcTransport:
     def __init__(self, policy: NetPolicy | None = None, lookup: Lookup = system_lookup) -> None:
         self._policy = policy or NetPolicy()
         self._lookup = lookup
-        Key = tuple[str, str, bool]  # checked ip:port, the target's address, tls
         self._channels: dict[Key, grpc.aio.Channel] = {}
         self._stubs: dict[Key, callback_pb2_grpc.CallbackStub] = {}
 
-    def _stub(self, target: GrpcTarget, checked: str) -> callback_pb2_grpc.CallbackStub:
+    def _channel(self, target: GrpcTarget, checked: str) -> grpc.aio.Channel:
         key = (checked, target.address, target.tls)
-        stub = self._stubs.get(key)
-        if stub is None:
+        channel = self._channels.get(key)
+        if channel is None:
             where = f"ipv6:{checked}" if checked.startswith("[") else f"ipv4:{checked}"
             options = _channel_options(target)
             if target.tls:
@@ -108,34 +123,43 @@ class GrpcTransport:
                 )
             else:
                 channel = grpc.aio.insecure_channel(where, options=options)
-            stub = callback_pb2_grpc.CallbackStub(channel)  # type: ignore[no-untyped-call]
             self._channels[key] = channel
+        return channel
+
+    def _stub(self, target: GrpcTarget, checked: str) -> callback_pb2_grpc.CallbackStub:
+        key = (checked, target.address, target.tls)
+        stub = self._stubs.get(key)
+        if stub is None:
+            channel = self._channel(target, checked)
+            stub = callback_pb2_grpc.CallbackStub(channel)  # type: ignore[no-untyped-call]
             self._stubs[key] = stub
         return stub
 
-    async def deliver(self, delivery: Delivery) -> DeliveryResult:
-        target = delivery.target
-        assert isinstance(target, GrpcTarget)
-        request = request_for(delivery)
-        try:  # the target guard: resolve and check now, connect to what passed
+    async def _check(self, target: GrpcTarget) -> str | DeliveryResult:
+        """The target guard: resolve and check now; the caller connects to what passed."""
+        try:
             [checked, *_] = await checked_server(target.address, self._policy, self._lookup)
         except TargetRefused as exc:
             return refused(exc)
         except OSError as exc:
             return DeliveryResult(AttemptOutcome.ERROR, True, error=f"{type(exc).__name__}: {exc}")
+        return checked
+
+    async def deliver(self, delivery: Delivery) -> DeliveryResult:
+        target = delivery.target
+        assert isinstance(target, GrpcTarget)
+        checked = await self._check(target)
+        if isinstance(checked, DeliveryResult):
+            return checked
+        if target.service == SERVICE_DELAYJOB:
+            return await self._trigger(target, checked, delivery)
+        request = request_for(delivery)
         try:
             reply: callback_pb2.CallbackReply = await self._stub(target, checked).Deliver(
                 request, timeout=target.timeout, metadata=_metadata(delivery)
             )
         except grpc.aio.AioRpcError as exc:
-            code = exc.code()
-            outcome, retryable = classify(code)
-            details = (exc.details() or "")[:RESPONSE_LIMIT]
-            if outcome is AttemptOutcome.TIMEOUT:
-                error = f"no answer within {target.timeout:g}s"
-            else:
-                error = f"gRPC {code.name}: {details}" if details else f"gRPC {code.name}"
-            return DeliveryResult(outcome, retryable, status_number(code), details or None, error)
+            return rpc_failure(exc, target.timeout)
         except asyncio.CancelledError:
             raise
         message = reply.message[:RESPONSE_LIMIT]
@@ -144,6 +168,21 @@ class GrpcTransport:
             return DeliveryResult(AttemptOutcome.SUCCESS, False, ok, message)
         error = "receiver replied ok=false"
         return DeliveryResult(AttemptOutcome.FAILURE, True, ok, message, error)
+
+    async def _trigger(
+        self, target: GrpcTarget, checked: str, delivery: Delivery
+    ) -> DeliveryResult:
+        """The delay-job receiver's delay.job.JobCallback/trigger, on the same checked
+        channel as cronwheel's own service."""
+        try:
+            reply = await delayjob_grpc.stub_for(self._channel(target, checked)).trigger(
+                delayjob_grpc.request_for(delivery),
+                timeout=target.timeout,
+                metadata=_metadata(delivery),
+            )
+        except grpc.aio.AioRpcError as exc:
+            return rpc_failure(exc, target.timeout)
+        return delayjob_grpc.result_of(reply)
 
     async def aclose(self) -> None:
         channels = list(self._channels.values())

@@ -9,13 +9,17 @@ import orjson
 
 from cronwheel.contracts import Delivery, DeliveryResult
 from cronwheel.delivery import RESPONSE_LIMIT, metadata_headers
+from cronwheel.delivery.answers import refused_code
 from cronwheel.delivery.guard import Lookup, guarded_connector, refusal_of, refused, system_lookup
 from cronwheel.domain.netpolicy import NetPolicy
 from cronwheel.domain.runs import AttemptOutcome
-from cronwheel.domain.targets import HttpTarget
+from cronwheel.domain.targets import SUCCESS_CODE_OK, HttpTarget
 
 # Statuses worth retrying; any other 4xx means the request itself is wrong.
 RETRYABLE_4XX = frozenset({408, 409, 425, 429})
+# An answer whose `code` decides is read whole up to this size, so that a long message cannot
+# cut a {"code": "fail", ...} short into an unparsable (and so successful) answer.
+CODE_ANSWER_LIMIT = 65_536
 
 
 def classify(status: int) -> tuple[AttemptOutcome, bool]:
@@ -29,6 +33,16 @@ def _error(response: aiohttp.ClientResponse) -> str:
         where = response.headers["Location"][:200]
         return f"HTTP {response.status}: redirect to {where} not followed (target policy)"
     return f"HTTP {response.status}"
+
+
+def read_code(status: int, text: str) -> DeliveryResult:
+    """A 2xx under the delay-job contract: a code other than "ok" is a failure to retry."""
+    code = refused_code(text)
+    kept = text[:RESPONSE_LIMIT]
+    if code is None:
+        return DeliveryResult(AttemptOutcome.SUCCESS, False, status, kept)
+    error = f"receiver answered code {code[:100]!r}"
+    return DeliveryResult(AttemptOutcome.FAILURE, True, status, kept, error)
 
 
 class HttpTransport:
@@ -71,8 +85,11 @@ class HttpTransport:
                 target.method, target.url, data=body, headers=headers, timeout=timeout,
                 allow_redirects=self._policy.follow_redirects,
             ) as response:
-                text = (await response.content.read(RESPONSE_LIMIT)).decode("utf-8", "replace")
                 outcome, retryable = classify(response.status)
+                if outcome is AttemptOutcome.SUCCESS and target.success == SUCCESS_CODE_OK:
+                    answer = await response.content.read(CODE_ANSWER_LIMIT)
+                    return read_code(response.status, answer.decode("utf-8", "replace"))
+                text = (await response.content.read(RESPONSE_LIMIT)).decode("utf-8", "replace")
                 error = None if outcome is AttemptOutcome.SUCCESS else _error(response)
                 return DeliveryResult(outcome, retryable, response.status, text, error)
         except TimeoutError:

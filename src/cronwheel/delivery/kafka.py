@@ -54,11 +54,13 @@ def _headers(delivery: Delivery) -> list[tuple[str, bytes]]:
 class KafkaTransport:
     def __init__(
         self, client_id: str = "cronwheel", policy: NetPolicy | None = None,
-        lookup: Lookup = system_lookup,
+        lookup: Lookup = system_lookup, default_bootstrap: Bootstrap = (),
     ) -> None:
         self._client_id = client_id
         self._policy = policy or NetPolicy()
         self._lookup = lookup
+        # for targets that name no brokers; checked by the guard like a target's own
+        self._default_bootstrap = default_bootstrap
         self._producers: dict[Bootstrap, AIOKafkaProducer] = {}
         self._locks: dict[Bootstrap, asyncio.Lock] = {}
 
@@ -86,10 +88,15 @@ class KafkaTransport:
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
         target = delivery.target
         assert isinstance(target, KafkaTarget)
+        bootstrap = target.bootstrap or self._default_bootstrap
+        if not bootstrap:
+            error = "the target asks for the server's brokers; none are set " \
+                    "(CRONWHEEL_KAFKA_BOOTSTRAP)"
+            return DeliveryResult(AttemptOutcome.FAILURE, False, error=error)
         value = orjson.dumps(delivery.payload)
         try:
             async with asyncio.timeout(target.timeout):
-                producer = await self._producer(target.bootstrap)
+                producer = await self._producer(bootstrap)
                 sent = await producer.send(
                     target.topic, value, key=delivery.key.encode(), headers=_headers(delivery)
                 )

@@ -8,6 +8,7 @@ rather than from the previous one, so the 31st does not drift to the 28th for go
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,11 +42,24 @@ UNITS_US = {
     "hour": 3_600 * US_PER_S,
     "day": 86_400 * US_PER_S,
 }
-_SHORT = {"ms": "millisecond", "s": "second", "m": "minute", "h": "hour", "d": "day"}
+# Every spelling a rate may use for its unit. Whole words are matched, never a prefix: the
+# trailing `s` of `ms` is part of the unit, not a plural (500ms is half a second, not minutes).
+_UNIT_WORDS = {
+    "millisecond": ("ms", "msec", "msecs", "milli", "millis", "millisecond", "milliseconds"),
+    "second": ("s", "sec", "secs", "second", "seconds"),
+    "minute": ("m", "min", "mins", "minute", "minutes"),
+    "hour": ("h", "hr", "hrs", "hour", "hours"),
+    "day": ("d", "day", "days"),
+}
+_UNIT_OF = {word: unit for unit, words in _UNIT_WORDS.items() for word in words}
 _RATE = re.compile(
-    r"^(?:rate\(\s*(?P<n1>\d+)\s+(?P<u1>[a-z]+?)s?\s*\)|(?:every\s+)?(?P<n2>\d+)\s*(?P<u2>[a-z]+?)s?)$"
+    r"^(?:rate\(\s*(?P<n1>\d+)\s+(?P<u1>[a-z]+)\s*\)|(?:every\s+)?(?P<n2>\d+)\s*(?P<u2>[a-z]+))$"
 )
 MIN_STEP_US = 10 * US_PER_MS  # a faster job is a loop, not a schedule
+# A longer step than the whole range of instants (1970..9999) could never fire twice; refusing
+# it also keeps NaN, infinities and 20-digit amounts out of integer arithmetic.
+MAX_STEP_US = MAX_INSTANT
+_MAX_CALENDAR_MONTHS = 12 * 9999  # an ISO P...Y or P...M step past this leaves the calendar
 
 
 
@@ -124,14 +138,24 @@ class IsoRepeating:
     def _occurrence(self, k: int) -> Micros | None:
         if self.count is not None and k >= self.count:
             return None
-        local = to_datetime(self.start) + self.offset
-        try:
-            at = from_datetime(local + self.step * k) - _seconds(self.offset)
-        except (OverflowError, ValueError):
-            return None
+        at = self.start + k * self._elapsed_us()
+        if self.step.years or self.step.months:  # calendar months, on the start's wall clock
+            try:
+                local = to_datetime(self.start) + self.offset
+                months = k * (12 * self.step.years + self.step.months)
+                moved = local + relativedelta(months=months)
+            except (OverflowError, ValueError):  # past year 9999 the calendar, and this, ends
+                return None
+            at += from_datetime(moved) - from_datetime(local)
         if at > MAX_INSTANT or (self.end is not None and at > self.end):
             return None
         return at
+
+    def _elapsed_us(self) -> Micros:
+        """The part of the step that is elapsed time (days and shorter), in microseconds."""
+        step = self.step
+        seconds = ((step.days * 24 + step.hours) * 60 + step.minutes) * 60 + step.seconds
+        return seconds * US_PER_S + step.microseconds
 
     def next_after(self, instant: Micros) -> Micros | None:
         if instant < self.start:
@@ -183,10 +207,25 @@ def _instant(data: Mapping[str, Any], name: str, default: Micros | None) -> Micr
     if value is None:
         return default
     if isinstance(value, str):
-        return parse_instant(value, name)
+        instant = parse_instant(value, name)
+        if instant > MAX_INSTANT:
+            raise InvalidField(f"'{name}' is after 9999-12-31T23:59:59Z", name)
+        return instant
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_INSTANT:
         return value
     raise InvalidField(f"'{name}' must be an ISO 8601 instant", name)
+
+
+def _scaled(amount: float, unit_us: int, field: str) -> Micros:
+    """`amount` units as microseconds; NaN, infinities and steps past MAX_STEP_US are refused."""
+    if isinstance(amount, float) and not math.isfinite(amount):
+        raise InvalidField(f"'{field}' must be a finite number, got {amount}", field)
+    if amount > MAX_STEP_US / unit_us:
+        raise InvalidField(
+            f"'{field}' is too long: a step is at most {MAX_STEP_US // UNITS_US['day']} days",
+            field,
+        )
+    return round(amount * unit_us)
 
 
 def _step(value: Any, field: str) -> Micros:
@@ -194,7 +233,7 @@ def _step(value: Any, field: str) -> Micros:
     if isinstance(value, bool) or value is None:
         raise InvalidField(f"'{field}' is required: a duration such as PT5M or 300", field)
     if isinstance(value, int | float):
-        step = round(value * US_PER_S)
+        step = _scaled(value, US_PER_S, field)
     elif isinstance(value, str) and value.strip().upper().startswith("P"):
         step = parse_duration(value, field)
     elif isinstance(value, str):
@@ -214,11 +253,14 @@ def _rate_step(text: str, field: str) -> Micros:
             field,
         )
     amount = int(match["n1"] or match["n2"])
-    unit = _SHORT.get(match["u1"] or match["u2"], match["u1"] or match["u2"])
-    unit = {"sec": "second", "min": "minute", "hr": "hour", "milli": "millisecond"}.get(unit, unit)
-    if unit not in UNITS_US:
-        raise InvalidField(f"'{field}': unknown unit in {text!r}; use ms, s, m, h or d", field)
-    return amount * UNITS_US[unit]
+    unit = _UNIT_OF.get(match["u1"] or match["u2"])
+    if unit is None:
+        raise InvalidField(
+            f"'{field}': unknown unit in {text!r}; use ms, s, m, h or d, or a word such as "
+            "millisecond, second, minute, hour or day (singular or plural)",
+            field,
+        )
+    return _scaled(amount, UNITS_US[unit], field)
 
 
 def _check_end(start: Micros, end: Micros | None) -> None:
@@ -233,9 +275,9 @@ def parse_simple(data: Mapping[str, Any], now: Micros) -> SimpleTrigger:
         if not isinstance(unit, str) or unit.lower() not in UNITS_US:
             raise InvalidField(f"'unit' must be one of {', '.join(UNITS_US)}", "unit")
         amount = data.get("interval")
-        if not isinstance(amount, int | float) or isinstance(amount, bool) or amount <= 0:
+        if not isinstance(amount, int | float) or isinstance(amount, bool) or not amount > 0:
             raise InvalidField("'interval' must be a positive number of units", "interval")
-        step = round(amount * UNITS_US[unit.lower()])
+        step = _scaled(amount, UNITS_US[unit.lower()], "interval")
         if step < MIN_STEP_US:
             raise InvalidField(f"the interval must be at least {MIN_STEP_US // 1000} ms",
                                "interval")
@@ -260,6 +302,8 @@ def parse_rate(data: Mapping[str, Any], now: Micros) -> Rate:
     step = _step(every, "every")
     start = _instant(data, "start", now + step)
     assert start is not None
+    if start > MAX_INSTANT:
+        raise InvalidField("'every' is so long that the first fire is after year 9999", "every")
     end = _instant(data, "end", None)
     _check_end(start, end)
     return Rate(start, step, None, end, expr=str(every))
@@ -285,6 +329,8 @@ def parse_iso(data: Mapping[str, Any], now: Micros) -> IsoRepeating:
     end = _instant(data, "end", None)
     offset = start_dt.utcoffset() or timedelta(0)
     start = from_datetime(start_dt)
+    if start > MAX_INSTANT:
+        raise InvalidField(f"'expr' starts after 9999-12-31T23:59:59Z: {expr!r}", "expr")
     _check_end(start, end)
     return IsoRepeating(expr.strip(), start, step, offset, count, end)
 
@@ -316,16 +362,24 @@ def _relative(expr: str, duration: Any, start: datetime, end: Any) -> relativede
             _num(duration.PnW) * 604_800 + _num(duration.PnD) * 86_400
             + _num(duration.TnH) * 3_600 + _num(duration.TnM) * 60 + _num(duration.TnS)
         )
-        step = relativedelta(years=_whole(duration.PnY, expr), months=_whole(duration.PnM, expr),
-                             microseconds=round(fixed * US_PER_S))
-    probe = start + step
+        months = 12 * _whole(duration.PnY, expr) + _whole(duration.PnM, expr)
+        if months > _MAX_CALENDAR_MONTHS:
+            raise InvalidField(f"'expr' step is longer than 9999 years: {expr!r}", "expr")
+        step = relativedelta(months=months, microseconds=_scaled(fixed, US_PER_S, "expr"))
+    try:
+        probe = start + step
+    except (OverflowError, ValueError):
+        return step  # the second occurrence is past year 9999: the schedule fires once
     if (probe - start).total_seconds() * US_PER_S < MIN_STEP_US:
         raise InvalidField(f"'expr' step must be at least {MIN_STEP_US // 1000} ms", "expr")
     return step
 
 
 def _num(text: str | None) -> float:
-    return float(text.replace(",", ".")) if text else 0.0
+    value = float(text.replace(",", ".")) if text else 0.0
+    if not math.isfinite(value):
+        raise InvalidField("'expr' has a number too large to use", "expr")
+    return value
 
 
 def _whole(text: str | None, expr: str) -> int:

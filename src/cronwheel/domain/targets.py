@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from cronwheel.domain.errors import InvalidField
+from cronwheel.domain.log_target import LogTarget, parse_log_target
+from cronwheel.domain.target_checks import DEFAULT_TIMEOUT_S as DEFAULT_TIMEOUT_S
+from cronwheel.domain.target_checks import MAX_TIMEOUT_S as MAX_TIMEOUT_S
+from cronwheel.domain.target_checks import check_timeout
 from cronwheel.domain.tcp_target import TcpTarget, parse_tcp_target
-from cronwheel.domain.worker_target import WorkerTarget, parse_worker_target
+from cronwheel.domain.worker_target import (
+    NO_JOB_TYPES,
+    SpecParsers,
+    WorkerTarget,
+    parse_worker_target,
+)
 
-DEFAULT_TIMEOUT_S = 10.0
-MAX_TIMEOUT_S = 3_600.0
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP header name (RFC 9110 token)
@@ -27,17 +34,14 @@ FORBIDDEN_HEADERS = frozenset({
     "x-aws-ec2-metadata-token-ttl-seconds", "x-google-metadata-request",
 })
 
-
-def _check_timeout(value: Any, prefix: str) -> float:
-    try:
-        timeout = float(value)
-    except (TypeError, ValueError):
-        raise InvalidField("timeout must be a number of seconds", f"{prefix}.timeout") from None
-    if not 0 < timeout <= MAX_TIMEOUT_S:
-        raise InvalidField(
-            f"timeout must be above 0 and at most {MAX_TIMEOUT_S:g} seconds", f"{prefix}.timeout"
-        )
-    return timeout
+# How an HTTP answer is read: any 2xx is a success, or (the delay-job contract) a 2xx whose
+# JSON body's `code` is not "ok" is a failure to retry.
+SUCCESS_2XX = "2xx"
+SUCCESS_CODE_OK = "code_ok"
+# Which service a gRPC receiver implements: cronwheel's own, or the delay-job callback.
+SERVICE_CRONWHEEL = "cronwheel"
+SERVICE_DELAYJOB = "delayjob"
+SERVER_BROKERS = "server"  # a kafka target's `bootstrap` naming the server's configured brokers
 
 
 def check_url(url: str, fieldname: str, what: str = "url") -> str:
@@ -83,6 +87,7 @@ class HttpTarget:
     method: str = "POST"
     headers: tuple[tuple[str, str], ...] = ()
     timeout: float = DEFAULT_TIMEOUT_S
+    success: str = SUCCESS_2XX
     kind: ClassVar[str] = "http"
 
     @property
@@ -92,22 +97,27 @@ class HttpTarget:
         return f"{parts.scheme}://{parts.netloc}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "kind": self.kind,
             "url": self.url,
             "method": self.method,
             "headers": dict(self.headers),
             "timeout": self.timeout,
         }
+        if self.success != SUCCESS_2XX:  # absent by default: native targets look as before
+            data["success"] = self.success
+        return data
 
 
 @dataclass(frozen=True, slots=True)
 class GrpcTarget:
-    """A receiver implementing cronwheel.v1.Callback/Deliver at `address` (host:port)."""
+    """A receiver at `address` (host:port) implementing cronwheel.v1.Callback/Deliver, or
+    with `service` "delayjob" the delay-job service's delay.job.JobCallback/trigger."""
 
     address: str
     timeout: float = DEFAULT_TIMEOUT_S
     tls: bool = False
+    service: str = SERVICE_CRONWHEEL
     kind: ClassVar[str] = "grpc"
 
     @property
@@ -115,16 +125,22 @@ class GrpcTarget:
         return f"grpc:{self.address}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "kind": self.kind,
             "address": self.address,
             "timeout": self.timeout,
             "tls": self.tls,
         }
+        if self.service != SERVICE_CRONWHEEL:
+            data["service"] = self.service
+        return data
 
 
 @dataclass(frozen=True, slots=True)
 class KafkaTarget:
+    """`topic` on the cluster at `bootstrap`. No brokers (`"bootstrap": "server"`) means the
+    server's own (CRONWHEEL_KAFKA_BOOTSTRAP), as the delay-job service's bare topics do."""
+
     bootstrap: tuple[str, ...]
     topic: str
     timeout: float = DEFAULT_TIMEOUT_S
@@ -132,31 +148,39 @@ class KafkaTarget:
 
     @property
     def slot(self) -> str:
-        return f"kafka:{','.join(self.bootstrap)}"
+        return f"kafka:{','.join(self.bootstrap) or 'server'}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
-            "bootstrap": list(self.bootstrap),
+            "bootstrap": list(self.bootstrap) or SERVER_BROKERS,
             "topic": self.topic,
             "timeout": self.timeout,
         }
 
 
-Target = HttpTarget | GrpcTarget | KafkaTarget | TcpTarget | WorkerTarget
+Target = HttpTarget | GrpcTarget | KafkaTarget | TcpTarget | WorkerTarget | LogTarget
 _METHODS = {"POST", "PUT", "PATCH", "GET", "DELETE"}
 
 
 @dataclass(frozen=True, slots=True)
 class _Parse:
     data: dict[str, Any]
-    prefix: str = field(default="target")
+    prefix: str
+    job_types: SpecParsers
 
     def text(self, name: str) -> str:
         value = self.data.get(name)
         if not isinstance(value, str) or not value:
             raise InvalidField(f"{name} is required and must be a string", f"{self.prefix}.{name}")
         return value
+
+    def choice(self, name: str, allowed: tuple[str, ...]) -> str:
+        value = self.data.get(name, allowed[0])
+        if not isinstance(value, str) or value.lower() not in allowed:
+            raise InvalidField(f"{name} must be one of {', '.join(allowed)}",
+                               f"{self.prefix}.{name}")
+        return value.lower()
 
 
 def _http(p: _Parse) -> HttpTarget:
@@ -165,22 +189,27 @@ def _http(p: _Parse) -> HttpTarget:
     if method not in _METHODS:
         raise InvalidField(f"method must be one of {sorted(_METHODS)}", f"{p.prefix}.method")
     headers = check_headers(p.data.get("headers") or {}, f"{p.prefix}.headers")
-    timeout = _check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
-    return HttpTarget(url, method, tuple(sorted(headers.items())), timeout)
+    timeout = check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
+    success = p.choice("success", (SUCCESS_2XX, SUCCESS_CODE_OK))
+    return HttpTarget(url, method, tuple(sorted(headers.items())), timeout, success)
 
 
 def _grpc(p: _Parse) -> GrpcTarget:
     address = p.text("address").removeprefix("grpc://")
     check_host_port(address, f"{p.prefix}.address")
-    timeout = _check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
-    return GrpcTarget(address, timeout, bool(p.data.get("tls", False)))
+    timeout = check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
+    service = p.choice("service", (SERVICE_CRONWHEEL, SERVICE_DELAYJOB))
+    return GrpcTarget(address, timeout, bool(p.data.get("tls", False)), service)
 
 
 def _kafka(p: _Parse) -> KafkaTarget:
     raw = p.data.get("bootstrap")
-    servers = [raw] if isinstance(raw, str) else raw
-    if not isinstance(servers, list) or not servers:
-        raise InvalidField("bootstrap must list host:port brokers", f"{p.prefix}.bootstrap")
+    servers = [] if raw == SERVER_BROKERS else [raw] if isinstance(raw, str) else raw
+    if not isinstance(servers, list) or (not servers and raw != SERVER_BROKERS):
+        raise InvalidField(
+            f"bootstrap must list host:port brokers, or be {SERVER_BROKERS!r}",
+            f"{p.prefix}.bootstrap",
+        )
     for server in servers:
         check_host_port(str(server), f"{p.prefix}.bootstrap")
     topic = p.text("topic")
@@ -189,7 +218,7 @@ def _kafka(p: _Parse) -> KafkaTarget:
             "topic must be 1-249 characters of letters, digits, '.', '_' or '-'",
             f"{p.prefix}.topic",
         )
-    timeout = _check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
+    timeout = check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
     return KafkaTarget(tuple(str(s) for s in servers), topic, timeout)
 
 
@@ -198,17 +227,21 @@ _KINDS: dict[str, Callable[[_Parse], Target]] = {
     "grpc": _grpc,
     "kafka": _kafka,
     "tcp": lambda p: parse_tcp_target(p.data, p.prefix),
-    "worker": lambda p: parse_worker_target(p.data, p.prefix),
+    "worker": lambda p: parse_worker_target(p.data, p.prefix, p.job_types),
+    "log": lambda p: parse_log_target(p.data, p.prefix),
 }
 
 
-def target_from_dict(data: Any, prefix: str = "target") -> Target:
+def target_from_dict(data: Any, prefix: str = "target", *, job_types: SpecParsers) -> Target:
+    """Check a target object; errors name the field under `prefix`. Worker targets are
+    checked against `job_types` (NO_JOB_TYPES where none may come, AS_STORED on reading
+    back what was checked on the way in)."""
     if not isinstance(data, dict):
         raise InvalidField("target must be an object with a 'kind'", prefix)
     parse = _KINDS.get(str(data.get("kind", "")).lower())
     if parse is None:
         raise InvalidField(f"target kind must be one of {sorted(_KINDS)}", f"{prefix}.kind")
-    return parse(_Parse(data, prefix))
+    return parse(_Parse(data, prefix, job_types))
 
 
 def parse_kafka_endpoint(endpoint: str, fieldname: str) -> KafkaTarget:
@@ -217,4 +250,4 @@ def parse_kafka_endpoint(endpoint: str, fieldname: str) -> KafkaTarget:
     if not sep:
         raise InvalidField(f"expected broker:port/topic, got {endpoint!r}", fieldname)
     target = {"kind": "kafka", "bootstrap": servers.split(","), "topic": topic}
-    return _kafka(_Parse(target, fieldname))
+    return _kafka(_Parse(target, fieldname, NO_JOB_TYPES))

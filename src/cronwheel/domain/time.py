@@ -76,4 +76,6 @@ def parse_duration(text: str, field: str = "duration") -> Micros:
     for unit, amount in match.groupdict().items():
         if amount is not None:
             total += float(amount) * _UNIT_US[unit]
+    if not total <= MAX_INSTANT:  # hundreds of digits make an infinity round() cannot take
+        raise InvalidField(f"{field} is longer than any schedule can run: {text!r}", field)
     return round(total)

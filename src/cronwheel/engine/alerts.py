@@ -6,11 +6,9 @@ import asyncio
 import logging
 from typing import Any
 
-from cronwheel.contracts import Clock
+from cronwheel.contracts import Alert, AlertStore, Clock
 from cronwheel.domain.netpolicy import NetPolicy
 from cronwheel.domain.time import US_PER_S, to_iso
-from cronwheel.store import SqlStore
-from cronwheel.store.alerts import Alert
 
 log = logging.getLogger("cronwheel.alerts")
 TIMEOUT_S = 10.0
@@ -18,15 +16,15 @@ RETRY_AFTER_US = 30 * US_PER_S  # a send that failed, or whose node died, goes a
 
 
 class Alerter:
-    def __init__(self, store: SqlStore, clock: Clock, policy: NetPolicy | None = None) -> None:
-        self._store = store
+    def __init__(self, alerts: AlertStore, clock: Clock, policy: NetPolicy | None = None) -> None:
+        self._alerts = alerts
         self._clock = clock
         self._policy = policy or NetPolicy()  # the target guard's, as for deliveries
         self._session: Any = None
 
     async def send_due(self) -> None:
         now = self._clock.now()
-        claimed = await self._store.alerts.claim(now, now + RETRY_AFTER_US)
+        claimed = await self._alerts.claim(now, now + RETRY_AFTER_US)
         if claimed:
             await asyncio.gather(*(self._send(alert) for alert in claimed))
 
@@ -59,7 +57,7 @@ class Alerter:
             error = f"{type(exc).__name__}: {exc}"
         if error is not None:
             log.warning("alert.failed", extra={"alert_id": alert.id, "error": error})
-        await self._store.alerts.settle(alert, error, self._clock.now())
+        await self._alerts.settle(alert, error, self._clock.now())
 
     async def aclose(self) -> None:
         if self._session is not None:

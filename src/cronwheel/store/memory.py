@@ -1,0 +1,548 @@
+"""A Store kept in process memory, for tests: users run cronwheel's engine without a database.
+
+It keeps the promises of `cronwheel.contracts.Store` the way `SqlStore` does, down to the
+order of listings and the rows a stale owner may not touch; the shared contract suite runs
+against both. No method awaits anything, so on one event loop each is atomic, as a
+transaction is. Values are stored as the database would hold them: payloads go through JSON.
+
+Alerts are kept too (`.alerts`, for the `Alerter`). Not here: the worker store
+(`SqlStore.workers`), so worker targets do not run on it, and no task output to purge. Key
+prefixes match case-sensitively, as on PostgreSQL (SQLite's LIKE ignores ASCII case).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from dataclasses import replace as replace_fields
+from typing import Any
+
+import orjson
+
+from cronwheel.clock import SystemClock
+from cronwheel.contracts import (
+    AddOutcome,
+    AttemptRecord,
+    Clock,
+    Fire,
+    FiresRecorded,
+    JobFilter,
+    NodeInfo,
+    NodeStatus,
+)
+from cronwheel.domain.errors import NotFound
+from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
+from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState
+from cronwheel.domain.tasks import WORKERS_OWNER
+from cronwheel.domain.time import Micros
+from cronwheel.store.bulk import apply_change
+from cronwheel.store.duequeue import DueQueue, SortKey
+from cronwheel.store.memory_alerts import MemoryAlertStore
+
+REPLACED = "replaced by a newer occurrence (concurrency: replace)"
+FORBIDDEN = "the previous run was still in flight (concurrency: forbid)"
+ABANDONED = "lease expired before the attempt reported an outcome"
+
+
+@dataclass(slots=True)
+class _JobRow:
+    job: Job
+    lease_owner: str | None = None
+    lease_until: Micros | None = None
+    failures: int = 0  # consecutive failed runs, for alert policies
+
+
+@dataclass(slots=True)
+class _RunRow:
+    run: Run
+    lease_owner: str | None = None
+    lease_until: Micros | None = None
+
+
+@dataclass(slots=True)
+class _NodeRow:
+    info: NodeInfo
+    heartbeat_at: Micros
+    stopped_at: Micros | None
+
+
+class MemoryStore:
+    """Store in dicts: jobs by id and by name, runs by id and by job, attempts by run."""
+
+    def __init__(self, clock: Clock | None = None, node: str = "node") -> None:
+        self.node = node
+        self._clock: Clock = clock or SystemClock()
+        self._jobs: dict[str, _JobRow] = {}
+        self._names: dict[tuple[str, str], str] = {}
+        self._job_ids: list[str] = []  # sorted: pages of jobs go by id
+        self._due_jobs = DueQueue()
+        self._runs: dict[str, _RunRow] = {}
+        self._runs_of: dict[str, list[str]] = {}  # job id -> its run ids, sorted
+        self._live_of: dict[str, set[str]] = {}  # job id -> its pending or running runs
+        self._occurrences: set[tuple[str, Micros]] = set()  # (job, scheduled at), scheduled
+        self._due_runs = DueQueue()
+        self._attempts: dict[str, dict[int, Attempt]] = {}
+        self._nodes: dict[str, _NodeRow] = {}
+        self.alerts = MemoryAlertStore(self._name_of, self._failures_of)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Nothing to open; what a closed store held is still there on the next start."""
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+    async def ping(self) -> None:
+        """Always answers."""
+
+    async def db_now(self) -> Micros:
+        return self._clock.now()
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    async def add_jobs(
+        self, new: Sequence[Job], all_or_nothing: bool, replace: bool = False,
+        revive: bool = False,
+    ) -> list[AddOutcome]:
+        stored = [_as_stored(job) for job in new]  # a payload JSON refuses fails the whole add
+        created: set[str] = set()
+        for job in stored:
+            if job.id not in self._jobs and _name(job) not in self._names:
+                self._insert_job(job)
+                created.add(job.id)
+        outcomes = [self._outcome(job, created) for job in new]
+        # A cancelled job is revived, never a conflict; a live one conflicts unless replaced.
+        refused = all_or_nothing and any(
+            o.conflict and o.job.state is not JobState.CANCELLED for o in outcomes)
+        if replace or (revive and not refused):
+            outcomes = self._replace(new, outcomes, overwrite=replace)
+        if all_or_nothing and any(o.conflict for o in outcomes) and created:
+            for job_id in sorted(created):
+                self._delete_job(job_id)
+        return outcomes
+
+    def _outcome(self, job: Job, created: set[str]) -> AddOutcome:
+        if job.id in created:
+            return AddOutcome(job, created=True)
+        have = self._jobs[self._names[_name(job)]].job
+        return AddOutcome(have, created=False, conflict=have.fingerprint != job.fingerprint)
+
+    def _replace(
+        self, new: Sequence[Job], outcomes: list[AddOutcome], overwrite: bool
+    ) -> list[AddOutcome]:
+        """Bring each cancelled job back with its new definition, and (with `overwrite`)
+        overwrite each conflicting one in place (same id, same runs)."""
+        replaced: list[AddOutcome] = []
+        for job, outcome in zip(new, outcomes, strict=True):
+            revive = not outcome.created and outcome.job.state is JobState.CANCELLED
+            if not ((outcome.conflict and overwrite) or revive):
+                replaced.append(outcome)
+                continue
+            fresh = replace_fields(job, id=outcome.job.id, created_at=outcome.job.created_at)
+            self._rewrite(fresh)
+            replaced.append(AddOutcome(fresh, created=False, replaced=True))
+        return replaced
+
+    def _insert_job(self, job: Job) -> None:
+        self._jobs[job.id] = _JobRow(job)
+        self._names[_name(job)] = job.id
+        bisect.insort(self._job_ids, job.id)
+        self._due_jobs.set(job.id, _job_key(job))
+
+    def _delete_job(self, job_id: str) -> None:
+        row = self._jobs.pop(job_id)
+        del self._names[_name(row.job)]
+        del self._job_ids[bisect.bisect_left(self._job_ids, job_id)]
+        self._due_jobs.set(job_id, None)
+
+    def _rewrite(self, job: Job) -> None:
+        """Store a job's new definition and state; its id, name and creation time stay.
+        Writing it drops any lease, so a fire claimed before the change is not made."""
+        row = self._jobs.get(job.id)
+        if row is None:
+            return
+        kept = row.job
+        spec = replace_fields(job.spec, namespace=kept.spec.namespace, key=kept.spec.key)
+        self._set_job(row, _as_stored(replace_fields(job, spec=spec, created_at=kept.created_at)))
+        row.lease_owner = row.lease_until = None
+
+    def _set_job(self, row: _JobRow, job: Job) -> None:
+        row.job = job
+        self._due_jobs.set(job.id, _job_key(job))
+
+    async def change_jobs(
+        self, namespace: str, keys: Sequence[str], change: Callable[[Job], Job]
+    ) -> list[Job]:
+        """All or nothing: every failure is raised (ItemErrors) before anything is written."""
+        found: dict[str, Job] = {}
+        for key in set(keys):
+            job_id = self._names.get((namespace, key))
+            if job_id is not None:
+                found[key] = self._jobs[job_id].job
+        changed = apply_change(namespace, keys, found, change)
+        for job in changed:
+            if job is not found[job.spec.key]:
+                self._rewrite(job)
+        return changed
+
+    async def get_job(self, namespace: str, key: str) -> Job | None:
+        job_id = self._names.get((namespace, key))
+        return None if job_id is None else self._jobs[job_id].job
+
+    async def get_job_by_id(self, job_id: str) -> Job | None:
+        row = self._jobs.get(job_id)
+        return None if row is None else row.job
+
+    async def list_jobs(self, where: JobFilter, after_id: str | None, limit: int) -> list[Job]:
+        start = 0 if after_id is None else bisect.bisect_right(self._job_ids, after_id)
+        found: list[Job] = []
+        for job_id in self._job_ids[start:]:
+            if len(found) >= limit:
+                break
+            job = self._jobs[job_id].job
+            if _matches(job, where):
+                found.append(job)
+        return found
+
+    async def change_job(
+        self, namespace: str, key: str, change: Callable[[Job], Job], cancel_runs: bool = False
+    ) -> Job:
+        job_id = self._names.get((namespace, key))
+        if job_id is None:
+            raise NotFound(f"no job {key!r} in namespace {namespace!r}", "key")
+        job = change(self._jobs[job_id].job)
+        self._rewrite(job)
+        if cancel_runs:
+            for run_id in sorted(self._live_of.get(job.id, ())):
+                row = self._runs[run_id]
+                if row.run.state is RunState.PENDING:
+                    self._set_run(row, replace_fields(
+                        row.run, state=RunState.CANCELLED, due_at=None,
+                        finished_at=job.updated_at))
+        return job
+
+    async def acquire_due_jobs(
+        self, owner: str, now: Micros, horizon: Micros, limit: int, lease_until: Micros
+    ) -> list[Job]:
+        def free(job_id: str) -> bool:
+            until = self._jobs[job_id].lease_until
+            return until is None or until < now
+
+        claimed: list[Job] = []
+        for job_id in self._due_jobs.take(limit, horizon, free):
+            row = self._jobs[job_id]
+            row.lease_owner, row.lease_until = owner, lease_until
+            claimed.append(row.job)
+        return claimed
+
+    # -- fires -------------------------------------------------------------------------------
+
+    async def record_fires(
+        self, owner: str, now: Micros, fires: Sequence[Fire], lease_until: Micros
+    ) -> FiresRecorded:
+        held = {f.job.id: row.job.next_fire_at for f in fires
+                if (row := self._jobs.get(f.job.id)) is not None and row.lease_owner == owner}
+        live = [f for f in fires if held.get(f.job.id) == f.plan.scheduled_at]
+        busy, replaced = self._apply_concurrency(live, now)
+        new_runs = [self._new_run(f, owner, now, lease_until, f.job.id in busy) for f in live]
+        # One run per occurrence: only what was really inserted may be delivered.
+        inserted = [row.run for row in new_runs if self._insert_run(row)]
+        for fire in live:
+            self._advance(fire, now)
+        started = [run for run in inserted if run.state is RunState.RUNNING]
+        return FiresRecorded(started, replaced)
+
+    def _apply_concurrency(
+        self, fires: Sequence[Fire], now: Micros
+    ) -> tuple[set[str], list[str]]:
+        """Jobs whose occurrence must be skipped (forbid), and the runs it replaced (replace)."""
+        policed = {f.job.id: f.job.spec.concurrency for f in fires
+                   if f.plan.fire and f.job.spec.concurrency is not ConcurrencyPolicy.ALLOW}
+        in_flight = [(job_id, run_id) for job_id in sorted(policed)
+                     for run_id in sorted(self._live_of.get(job_id, ()))]
+        busy = {job for job, _run in in_flight if policed[job] is ConcurrencyPolicy.FORBID}
+        replaced = [run for job, run in in_flight if policed[job] is ConcurrencyPolicy.REPLACE]
+        for run_id in replaced:
+            row = self._runs[run_id]
+            row.lease_owner = row.lease_until = None
+            self._set_run(row, replace_fields(row.run, state=RunState.CANCELLED, due_at=None,
+                                              finished_at=now, last_error=REPLACED))
+        return busy, replaced
+
+    def _new_run(
+        self, fire: Fire, owner: str, now: Micros, lease_until: Micros, busy: bool
+    ) -> _RunRow:
+        job = fire.job
+        lease: Micros | None = None
+        if not fire.plan.fire:
+            state, due, attempts = RunState.MISSED, None, 0
+        elif busy:
+            state, due, attempts = RunState.SKIPPED, None, 0
+        elif fire.deliver_now:
+            state, due, attempts, lease = RunState.RUNNING, lease_until, 1, lease_until
+        else:
+            state, due, attempts = RunState.PENDING, now, 0
+        running = state is RunState.RUNNING
+        run = Run(
+            id=fire.run_id,
+            job_id=job.id,
+            namespace=job.spec.namespace,
+            job_key=job.spec.key,
+            kind=RunKind.SCHEDULED,
+            state=state,
+            scheduled_at=fire.plan.scheduled_at,
+            fired_at=now,
+            attempts=attempts,
+            due_at=due,
+            started_at=now if running else None,
+            finished_at=now if state in (RunState.MISSED, RunState.SKIPPED) else None,
+            node=self.node if running else None,
+            last_error=FORBIDDEN if busy else None,
+        )
+        return _RunRow(run, owner if lease is not None else None, lease)
+
+    def _advance(self, fire: Fire, now: Micros) -> None:
+        row = self._jobs[fire.job.id]
+        upcoming = fire.plan.next_fire_at
+        state = JobState.ACTIVE if upcoming is not None else JobState.COMPLETED
+        self._set_job(row, replace_fields(row.job, next_fire_at=upcoming, state=state,
+                                          last_fire_at=fire.plan.scheduled_at, updated_at=now))
+        row.lease_owner = row.lease_until = None
+
+    async def add_manual_run(
+        self, job: Job, run_id: str, now: Micros, payload: Any, has_override: bool
+    ) -> Run:
+        run = Run(
+            id=run_id,
+            job_id=job.id,
+            namespace=job.spec.namespace,
+            job_key=job.spec.key,
+            kind=RunKind.MANUAL,
+            state=RunState.PENDING,
+            scheduled_at=now,
+            fired_at=now,
+            due_at=now,
+            payload_override=payload if has_override else None,
+            has_override=has_override,
+        )
+        stored = replace_fields(run, payload_override=_json_copy(run.payload_override))
+        if not self._insert_run(_RunRow(stored)):
+            raise ValueError(f"a run with id {run_id!r} exists already")
+        return run
+
+    # -- runs and attempts -------------------------------------------------------------------
+
+    def _insert_run(self, row: _RunRow) -> bool:
+        """Add a run unless its id, or a scheduled run of its occurrence, is there already."""
+        run = row.run
+        occurrence = (run.job_id, run.scheduled_at)
+        scheduled = run.kind is RunKind.SCHEDULED
+        if run.id in self._runs or (scheduled and occurrence in self._occurrences):
+            return False
+        if scheduled:
+            self._occurrences.add(occurrence)
+        self._runs[run.id] = row
+        bisect.insort(self._runs_of.setdefault(run.job_id, []), run.id)
+        self._set_run(row, run)
+        return True
+
+    def _set_run(self, row: _RunRow, run: Run) -> None:
+        """The one place a stored run changes, keeping its indexes in step."""
+        row.run = run
+        live = self._live_of.setdefault(run.job_id, set())
+        if run.due_at is None:
+            live.discard(run.id)
+            self._due_runs.set(run.id, None)
+        else:
+            live.add(run.id)
+            self._due_runs.set(run.id, (run.due_at,))
+
+    def _delete_run(self, run_id: str) -> None:
+        row = self._runs.pop(run_id)
+        run = row.run
+        if run.kind is RunKind.SCHEDULED:
+            self._occurrences.discard((run.job_id, run.scheduled_at))
+        ids = self._runs_of[run.job_id]
+        del ids[bisect.bisect_left(ids, run_id)]
+        self._live_of.get(run.job_id, set()).discard(run_id)
+        self._due_runs.set(run_id, None)
+        self._attempts.pop(run_id, None)
+
+    async def acquire_due_runs(
+        self, owner: str, now: Micros, limit: int, lease_until: Micros
+    ) -> list[tuple[Run, Job]]:
+        claimed: list[tuple[Run, Job]] = []
+        for run_id in self._due_runs.take(limit, now, lambda _id: True):
+            row = self._runs[run_id]
+            run = row.run
+            if run.state is RunState.RUNNING:
+                self._abandon(run, now)
+            run = replace_fields(
+                run, state=RunState.RUNNING, attempts=run.attempts + 1, due_at=lease_until,
+                started_at=now if run.started_at is None else run.started_at, node=self.node)
+            row.lease_owner, row.lease_until = owner, lease_until
+            self._set_run(row, run)
+            claimed.append((run, self._jobs[run.job_id].job))
+        return claimed
+
+    def _abandon(self, run: Run, now: Micros) -> None:
+        """A lease lapsed mid-attempt: the node died or stalled, so the outcome is unknown."""
+        self._add_attempt(Attempt(
+            run_id=run.id,
+            number=run.attempts,
+            started_at=run.started_at or now,
+            finished_at=now,
+            outcome=AttemptOutcome.ABANDONED,
+            node=run.node or "unknown",
+            error=ABANDONED,
+        ))
+
+    def _add_attempt(self, attempt: Attempt) -> None:
+        """Keep the first report of an attempt; a later one of the same number is dropped."""
+        self._attempts.setdefault(attempt.run_id, {}).setdefault(attempt.number, attempt)
+
+    async def record_attempts(self, owner: str, records: Sequence[AttemptRecord]) -> None:
+        for record in records:
+            self._add_attempt(record.attempt)
+        for record in records:
+            self._settle(owner, record)
+        ended = [(r.job_id, r.attempt.run_id, r.next_state)
+                 for r in records if r.alerting and r.next_state is not RunState.PENDING]
+        if ended:
+            self._count_outcomes(ended, records[0].attempt.finished_at)
+
+    def _settle(self, owner: str, record: AttemptRecord) -> None:
+        """Apply an attempt's outcome, only while its reporter still holds that attempt."""
+        attempt = record.attempt
+        row = self._runs.get(attempt.run_id)
+        if (row is None or row.lease_owner != owner or row.run.attempts != attempt.number
+                or row.run.state is not RunState.RUNNING):
+            return
+        terminal = record.next_state is not RunState.PENDING
+        row.lease_owner = row.lease_until = None
+        self._set_run(row, replace_fields(
+            row.run, state=record.next_state, due_at=record.due_at, last_error=attempt.error,
+            finished_at=attempt.finished_at if terminal else None))
+
+    def _count_outcomes(self, ended: Sequence[tuple[str, str, RunState]], now: Micros) -> None:
+        """A success ends a job's run of failures; a failure extends it and raises an alert
+        when the job's policy says so (successes first, as the database applies them)."""
+        for job_id, _run_id, state in ended:
+            row = self._jobs.get(job_id)
+            if row is not None and state is RunState.SUCCEEDED:
+                row.failures = 0
+        for job_id, run_id, state in ended:
+            row = self._jobs.get(job_id)
+            if row is None or state is not RunState.FAILED:
+                continue
+            row.failures += 1
+            policy = row.job.spec.alert
+            if policy is not None and policy.due(row.failures):
+                self.alerts.raise_alert(job_id, run_id, row.failures, policy.webhook, now)
+
+    def _name_of(self, job_id: str) -> tuple[str, str] | None:
+        row = self._jobs.get(job_id)
+        return None if row is None else _name(row.job)
+
+    def _failures_of(self, job_id: str) -> int:
+        row = self._jobs.get(job_id)
+        return 0 if row is None else row.failures
+
+    async def renew_runs(self, owner: str, run_ids: Sequence[str], lease_until: Micros) -> None:
+        for run_id in run_ids:
+            row = self._runs.get(run_id)
+            if row is not None and row.lease_owner == owner and row.run.state is RunState.RUNNING:
+                row.lease_until = lease_until
+                self._set_run(row, replace_fields(row.run, due_at=lease_until))
+
+    async def release(self, owner: str | None) -> None:
+        """Drop job leases; make held runs due now so they are re-delivered at once. Runs
+        handed to workers stay theirs."""
+        for job_row in self._jobs.values():
+            if job_row.lease_owner is not None and owner in (None, job_row.lease_owner):
+                job_row.lease_owner = job_row.lease_until = None
+        for run_id in sorted(_all(self._live_of.values())):
+            row = self._runs[run_id]
+            if (row.run.state is RunState.RUNNING and row.lease_owner != WORKERS_OWNER
+                    and owner in (None, row.lease_owner)):
+                row.lease_until = 0
+                self._set_run(row, replace_fields(row.run, due_at=0))
+
+    async def list_runs(self, job_id: str, before_id: str | None, limit: int) -> list[Run]:
+        ids = self._runs_of.get(job_id, [])
+        end = len(ids) if before_id is None else bisect.bisect_left(ids, before_id)
+        return [self._runs[run_id].run for run_id in reversed(ids[max(0, end - limit):end])]
+
+    async def get_run(self, run_id: str) -> tuple[Run, list[Attempt]] | None:
+        row = self._runs.get(run_id)
+        if row is None:
+            return None
+        log = self._attempts.get(run_id, {})
+        return row.run, [log[number] for number in sorted(log)]
+
+    async def purge(self, finished_before: Micros, limit: int) -> int:
+        old = [run_id for run_id, row in self._runs.items()
+               if row.run.finished_at is not None and row.run.finished_at < finished_before]
+        old = old[:max(0, limit)]
+        for run_id in old:
+            self._delete_run(run_id)
+        for owner in [o for o, n in self._nodes.items() if n.heartbeat_at < finished_before]:
+            del self._nodes[owner]
+        self.alerts.purge(finished_before)
+        return len(old)
+
+    async def purge_output(self, finished_before: Micros, limit: int) -> int:
+        """No workers here, so no task output to purge."""
+        return 0
+
+    # -- nodes -------------------------------------------------------------------------------
+
+    async def heartbeat(self, node: NodeInfo, now: Micros, stopped: bool = False) -> None:
+        stopped_at = now if stopped else None
+        row = self._nodes.get(node.owner)
+        if row is None:  # a node's name, address and version are those of its first beat
+            self._nodes[node.owner] = _NodeRow(node, now, stopped_at)
+        else:
+            row.heartbeat_at, row.stopped_at = now, stopped_at
+
+    async def list_nodes(self) -> list[NodeStatus]:
+        jobs_held = Counter(r.lease_owner for r in self._jobs.values())
+        runs_held = Counter(r.lease_owner for r in self._runs.values())
+        listed = sorted(self._nodes.values(), key=lambda n: (n.info.started_at, n.info.owner))
+        return [NodeStatus(n.info, n.heartbeat_at, n.stopped_at,
+                           jobs_held[n.info.owner], runs_held[n.info.owner]) for n in listed]
+
+
+def _all(groups: Iterable[set[str]]) -> set[str]:
+    every: set[str] = set()
+    return every.union(*groups)
+
+
+def _name(job: Job) -> tuple[str, str]:
+    return job.spec.namespace, job.spec.key
+
+
+def _job_key(job: Job) -> SortKey | None:
+    """Claim order: earliest first, then highest priority (then id, to be deterministic)."""
+    if job.next_fire_at is None:
+        return None
+    return job.next_fire_at, -job.spec.priority, job.id
+
+
+def _matches(job: Job, where: JobFilter) -> bool:
+    spec = job.spec
+    return ((where.namespace is None or spec.namespace == where.namespace)
+            and (where.state is None or job.state is where.state)
+            and spec.key.startswith(where.key_prefix or ""))
+
+
+def _json_copy(value: Any) -> Any:
+    """The value as it comes back from a database column of JSON text."""
+    return orjson.loads(orjson.dumps(value))
+
+
+def _as_stored(job: Job) -> Job:
+    return replace_fields(job, spec=replace_fields(job.spec, payload=_json_copy(job.spec.payload)))
