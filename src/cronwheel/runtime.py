@@ -39,7 +39,9 @@ class Node:
         self.store: NodeStore = store or make_store(settings.database_url,
                                                     node=settings.node_name)
         self.run_engine = run_engine
-        self.transports = transports or Transports(kafka_bootstrap=settings.kafka_brokers)
+        policy = settings.target_policy()
+        self.transports = transports or Transports(policy=policy,
+                                                   kafka_bootstrap=settings.kafka_brokers)
         self.hub = WorkerHub()
         timings = WorkerTimings(heartbeat_s=settings.worker_heartbeat_seconds,
                                 lease_s=settings.worker_lease_seconds,
@@ -75,10 +77,10 @@ class Node:
             ),
         )
         self.service = Service(self.store, self.clock, self.scheduler if run_engine else None,
-                               Limits(settings.max_batch, settings.max_payload_bytes))
+                               Limits(settings.max_batch, settings.max_payload_bytes), policy)
         self.workers = WorkerService(self.store, self.clock,
                                      self.scheduler if run_engine else None, self.hub, timings)
-        self.alerter = Alerter(self.store.alerts, self.clock)
+        self.alerter = Alerter(self.store.alerts, self.clock, policy)
         self.channel: PgChannel | None = None
         if not self.store.single_node:
             self.channel = PgChannel(settings.database_url, self.scheduler.job_due,

@@ -20,7 +20,9 @@ from cronwheel.domain.errors import (
     NotFound,
 )
 from cronwheel.domain.jobs import Job, JobSpec, JobState
+from cronwheel.domain.netpolicy import NetPolicy
 from cronwheel.domain.runs import Attempt, Run
+from cronwheel.domain.target_policy import check_spec
 from cronwheel.domain.time import Micros
 from cronwheel.ids import new_id
 
@@ -47,6 +49,7 @@ class NoWakeups:
 class Submission:
     spec: JobSpec
     fingerprint: str | None = None  # hash of the caller's request; the spec's when None
+    target_field: str = "target"  # how the caller names the target, for a refusal's field
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +64,13 @@ class Limits:
 class Service:
     def __init__(
         self, store: Store, clock: Clock, wake: Wakeups | None = None,
-        limits: Limits | None = None,
+        limits: Limits | None = None, policy: NetPolicy | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.wake: Wakeups = wake or NoWakeups()
         self.limits = limits or Limits()
+        self.policy = policy or NetPolicy()  # the target guard's; per app later (issue 10)
 
     def check_batch(self, count: int) -> None:
         """Raises InvalidField `jobs` unless a request of `count` items is allowed."""
@@ -77,7 +81,11 @@ class Service:
     def check_payload(self, payload: Any) -> None:
         """Raises InvalidField `payload` for a payload larger than the limit as JSON."""
         most = self.limits.max_payload_bytes
-        if len(orjson.dumps(payload)) > most:
+        try:
+            size = len(orjson.dumps(payload))
+        except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits
+            raise InvalidField(f"payload cannot be stored as JSON: {exc}", "payload") from None
+        if size > most:
             raise InvalidField(f"payload is larger than {most} bytes as JSON", "payload")
 
     async def submit(
@@ -90,7 +98,8 @@ class Service:
         transaction, on the row as it is then).
 
         With `all_or_nothing`, one conflict leaves every job of the call unwritten. Items
-        that break a limit or can never fire raise `ItemErrors` and nothing is written.
+        that break a limit, name a target the policy refuses or can never fire raise
+        `ItemErrors` and nothing is written.
         """
         self.check_batch(len(items))
         now = self.clock.now()
@@ -116,6 +125,8 @@ class Service:
         for index, item in enumerate(items):
             try:
                 self.check_payload(item.spec.payload)
+                # a literal refused address in its target or alert webhook
+                check_spec(item.spec, self.policy, item.target_field)
             except InvalidField as exc:
                 problems.append((index, exc))
                 continue

@@ -379,3 +379,41 @@ class TestWorkerTargets:
         # its type's plugin may be gone since: the job still loads, unchanged
         stored = WorkerTarget("gone-plugin", '{"a":[2],"b":"x"}', "etl", timeout=60.0)
         assert target_from_dict(stored.to_dict(), job_types=AS_STORED) == stored
+
+
+class TestJobHeaders:
+    """Headers a job may not set: framing, hop-by-hop, cloud metadata; control characters."""
+
+    @pytest.mark.parametrize("name", [
+        "Host", "content-length", "Transfer-Encoding", "Connection", "Keep-Alive", "TE",
+        "Upgrade", "Proxy-Authorization", "Metadata-Flavor", "X-aws-ec2-metadata-token",
+        "Metadata",
+    ])
+    def test_forbidden_names_are_refused_naming_the_header(self, name: str) -> None:
+        with pytest.raises(InvalidField) as caught:
+            _parse({"kind": "http", "url": "http://h/", "headers": {name: "x"}})
+        assert caught.value.field == f"target.headers.{name}"
+
+    @pytest.mark.parametrize("value", ["a\r\nX-Evil: 1", "a\nb", "nul\x00", "bell\x07", "del\x7f"])
+    def test_control_characters_in_a_value_are_refused(self, value: str) -> None:
+        with pytest.raises(InvalidField) as caught:
+            _parse({"kind": "http", "url": "http://h/", "headers": {"X-A": value}})
+        assert caught.value.field == "target.headers.X-A"
+
+    @pytest.mark.parametrize("name", ["X A", "X:A", "X\r\nB", "", "Ünicode"])
+    def test_a_name_that_is_not_a_token_is_refused(self, name: str) -> None:
+        with pytest.raises(InvalidField) as caught:
+            _parse({"kind": "http", "url": "http://h/", "headers": {name: "x"}})
+        assert caught.value.field == "target.headers"
+
+    def test_ordinary_headers_pass(self) -> None:
+        headers = {"Authorization": "Bearer t", "X-Trace": "a\tb", "Accept": "*/*"}
+        target = _parse({"kind": "http", "url": "http://h/", "headers": headers})
+        assert dict(target.headers) == headers  # type: ignore[union-attr]
+
+    @pytest.mark.parametrize("url", ["http://[::1/", "http://[x]/", "http://h:99999/",
+                                     "http://h:port/", "https://[fe80::1/a"])
+    def test_a_broken_url_is_a_field_error(self, url: str) -> None:
+        with pytest.raises(InvalidField) as caught:
+            _parse({"kind": "http", "url": url})
+        assert caught.value.field == "target.url"

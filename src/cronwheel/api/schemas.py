@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cronwheel.domain.jobs import (
     DEFAULT_NAMESPACE,
@@ -12,6 +12,7 @@ from cronwheel.domain.jobs import (
     ConcurrencyPolicy,
     MisfirePolicy,
 )
+from cronwheel.domain.jsonlimits import check_json_ints
 
 
 class _Strict(BaseModel):
@@ -73,6 +74,11 @@ class JobIn(_Strict):
     )
     alert: AlertIn | None = Field(None, description="alert a webhook after N failed runs in a row")
 
+    @field_validator("schedule", "target", "payload")
+    @classmethod
+    def _ints(cls, value: Any) -> Any:
+        return check_json_ints(value)
+
 
 class BatchIn(_Strict):
     jobs: list[JobIn] = Field(min_length=1)
@@ -80,6 +86,11 @@ class BatchIn(_Strict):
 
 class TriggerIn(_Strict):
     payload: Any = Field(None, description="replaces the job's payload for this run only")
+
+    @field_validator("payload")
+    @classmethod
+    def _ints(cls, value: Any) -> Any:
+        return check_json_ints(value)
 
 
 class JobOut(BaseModel):

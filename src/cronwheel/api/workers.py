@@ -19,6 +19,7 @@ from cronwheel.api.deps import service_of, workers_of
 from cronwheel.api.responses import Json
 from cronwheel.domain.errors import InvalidField
 from cronwheel.domain.jobs import DEFAULT_NAMESPACE, Job
+from cronwheel.domain.jsonlimits import INT64_MAX
 from cronwheel.domain.tasks import Task, TaskWork, WorkerStatus
 from cronwheel.domain.time import to_iso, to_iso_or_none
 from cronwheel.worker_service import LogPage
@@ -96,7 +97,7 @@ async def lease(request: Request, worker_id: str, body: LeaseIn) -> Json:
 async def output(
     request: Request, worker_id: str, task_id: str,
     stream: Annotated[str, Query()] = "log",
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
 ) -> Json:
     data = await request.body()
     if len(data) > MAX_PIECE:
@@ -111,7 +112,7 @@ async def finish(request: Request, worker_id: str, task_id: str, body: FinishIn)
     if body.result is not None:
         try:
             result = base64.b64decode(body.result, validate=True)
-        except binascii.Error:
+        except (binascii.Error, ValueError):  # ValueError: not even ASCII
             raise InvalidField("result must be base64", "result") from None
     await workers_of(request).finish(worker_id, task_id, body.outcome, body.exit_code,
                                      body.error, result)
@@ -169,10 +170,10 @@ async def run_tasks(request: Request, run_id: str) -> Json:
 @router.get("/runs/{run_id}/log")
 async def run_log(
     request: Request, run_id: str,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 65_536,
     stream: Annotated[str, Query(pattern="^(log|result)$")] = "log",
-    attempt: Annotated[int | None, Query(ge=1)] = None,
+    attempt: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
     worker: Annotated[str | None, Query(max_length=255)] = None,
 ) -> Json:
     """A page of a run's output by byte offset: `text`, `next_offset` to ask for next, and
@@ -184,9 +185,9 @@ async def run_log(
 @router.get("/runs/{run_id}/log/follow")
 async def follow_log(
     request: Request, run_id: str,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
     stream: Annotated[str, Query(pattern="^(log|result)$")] = "log",
-    attempt: Annotated[int | None, Query(ge=1)] = None,
+    attempt: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
     worker: Annotated[str | None, Query(max_length=255)] = None,
 ) -> StreamingResponse:
     """Server-sent events: an `output` event per new piece while the run goes on, then

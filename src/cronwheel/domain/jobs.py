@@ -7,13 +7,12 @@ import unicodedata
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
 from cronwheel.domain.errors import IllegalTransition, InvalidField
 from cronwheel.domain.schedules import OneShot, Schedule
-from cronwheel.domain.targets import Target
+from cronwheel.domain.targets import Target, check_url
 from cronwheel.domain.time import US_PER_S, Micros
 
 DEFAULT_NAMESPACE = "default"
@@ -79,9 +78,7 @@ class AlertPolicy:
     def __post_init__(self) -> None:
         if not 1 <= self.after <= MAX_ALERT_AFTER:
             raise InvalidField(f"after must be between 1 and {MAX_ALERT_AFTER}", "alert.after")
-        parts = urlsplit(self.webhook)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidField("webhook must be an http(s) URL with a host", "alert.webhook")
+        check_url(self.webhook, "alert.webhook", "webhook")
 
     def due(self, failures: int) -> bool:
         return failures > 0 and failures % self.after == 0

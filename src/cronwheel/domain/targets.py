@@ -23,6 +23,17 @@ from cronwheel.domain.worker_target import (
 
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP header name (RFC 9110 token)
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# Set by the transport or meaningful only hop by hop: a job setting them could smuggle a
+# second request or confuse a proxy. The metadata ones unlock cloud credentials services.
+FORBIDDEN_HEADERS = frozenset({
+    "host", "content-length", "transfer-encoding", "connection", "keep-alive", "te",
+    "trailer", "upgrade", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+    "metadata-flavor", "metadata", "x-aws-ec2-metadata-token",
+    "x-aws-ec2-metadata-token-ttl-seconds", "x-google-metadata-request",
+})
+
 # How an HTTP answer is read: any 2xx is a success, or (the delay-job contract) a 2xx whose
 # JSON body's `code` is not "ok" is a failure to retry.
 SUCCESS_2XX = "2xx"
@@ -31,6 +42,36 @@ SUCCESS_CODE_OK = "code_ok"
 SERVICE_CRONWHEEL = "cronwheel"
 SERVICE_DELAYJOB = "delayjob"
 SERVER_BROKERS = "server"  # a kafka target's `bootstrap` naming the server's configured brokers
+
+
+def check_url(url: str, fieldname: str, what: str = "url") -> str:
+    """An http(s) URL with a host and a valid port; a broken one (`http://[x/`) is a 422."""
+    try:
+        parts = urlsplit(url)
+        host, _port = parts.hostname, parts.port
+    except ValueError:
+        host = None
+    if not host or parts.scheme not in ("http", "https"):
+        raise InvalidField(f"{what} must be an http(s) URL with a host, got {url!r}", fieldname)
+    return url
+
+
+def check_headers(headers: Any, fieldname: str) -> dict[str, str]:
+    """Names and string values a request may carry; refused at submit, not at delivery."""
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        raise InvalidField("headers must map names to strings", fieldname)
+    for name, value in headers.items():
+        if not _TOKEN.match(name):
+            raise InvalidField(f"header name {name!r} is not a valid HTTP token", fieldname)
+        if name.lower() in FORBIDDEN_HEADERS:
+            raise InvalidField(f"header {name!r} may not be set by a job", f"{fieldname}.{name}")
+        if _CONTROL.search(value):
+            raise InvalidField(
+                f"header {name!r} has a control character in its value", f"{fieldname}.{name}"
+            )
+    return headers
 
 
 def check_host_port(value: str, fieldname: str) -> str:
@@ -143,20 +184,11 @@ class _Parse:
 
 
 def _http(p: _Parse) -> HttpTarget:
-    url = p.text("url")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidField(
-            f"url must be an http(s) URL with a host, got {url!r}", f"{p.prefix}.url"
-        )
+    url = check_url(p.text("url"), f"{p.prefix}.url")
     method = str(p.data.get("method", "POST")).upper()
     if method not in _METHODS:
         raise InvalidField(f"method must be one of {sorted(_METHODS)}", f"{p.prefix}.method")
-    headers = p.data.get("headers") or {}
-    if not isinstance(headers, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-    ):
-        raise InvalidField("headers must map names to strings", f"{p.prefix}.headers")
+    headers = check_headers(p.data.get("headers") or {}, f"{p.prefix}.headers")
     timeout = check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
     success = p.choice("success", (SUCCESS_2XX, SUCCESS_CODE_OK))
     return HttpTarget(url, method, tuple(sorted(headers.items())), timeout, success)

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from cronwheel.contracts import Alert, AlertStore, Clock
+from cronwheel.domain.netpolicy import NetPolicy
 from cronwheel.domain.time import US_PER_S, to_iso
 
 log = logging.getLogger("cronwheel.alerts")
@@ -15,9 +16,10 @@ RETRY_AFTER_US = 30 * US_PER_S  # a send that failed, or whose node died, goes a
 
 
 class Alerter:
-    def __init__(self, alerts: AlertStore, clock: Clock) -> None:
+    def __init__(self, alerts: AlertStore, clock: Clock, policy: NetPolicy | None = None) -> None:
         self._alerts = alerts
         self._clock = clock
+        self._policy = policy or NetPolicy()  # the target guard's, as for deliveries
         self._session: Any = None
 
     async def send_due(self) -> None:
@@ -30,7 +32,10 @@ class Alerter:
         import aiohttp
 
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT_S))
+            from cronwheel.delivery.guard import guarded_connector
+
+            self._session = aiohttp.ClientSession(connector=guarded_connector(self._policy),
+                                                  timeout=aiohttp.ClientTimeout(total=TIMEOUT_S))
         body = {
             "alert": "consecutive_failures",
             "namespace": alert.namespace,
@@ -43,7 +48,8 @@ class Alerter:
         error: str | None = None
         try:
             async with self._session.post(
-                alert.webhook, json=body, headers={"Idempotency-Key": alert.id}
+                alert.webhook, json=body, headers={"Idempotency-Key": alert.id},
+                allow_redirects=self._policy.follow_redirects,
             ) as response:
                 if response.status >= 300:
                     error = f"webhook answered {response.status}"

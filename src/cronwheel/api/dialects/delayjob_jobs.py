@@ -224,14 +224,17 @@ def submission_of(job: DelayJobIn, settings: Settings, prefix: str = "") -> Subm
         field, problem = dialect_problem(exc)
         raise invalid(prefix + field, problem) from None
     fingerprint = body_fingerprint({"dialect": "delayjob", **job.model_dump()})
-    return Submission(spec, fingerprint)
+    return Submission(spec, fingerprint, target_field="callbackEndpoint")
 
 
 def dialect_problem(exc: DomainError, default: str = "outJobNo") -> tuple[str, str]:
     """A domain (or service) error's field in the dialect's words, its message without that
-    field's name: the payload limit names jobInfo, the batch limit the body."""
+    field's name: the payload limit names jobInfo, the batch limit the body, a target the
+    guard refuses the callbackEndpoint."""
     field = exc.field or default
     message = exc.message.removeprefix(f"{field} ")
+    if field.startswith("callbackEndpoint."):  # the target guard's url, address or bootstrap
+        field = "callbackEndpoint"
     return DIALECT_FIELDS.get(field, field), message
 
 

@@ -439,15 +439,18 @@ def parse_add(
         "priority": task.priority,
         "schedule": task.shape,
     })
-    return Submission(spec, fingerprint), replace
+    return Submission(spec, fingerprint, target_field=OPTION), replace
 
 
 def refused_field(error: DomainError, schedule: Schedule) -> str:
     """The add.do field a refusal of the service is about: the payload limit is data's; a
-    schedule that can never fire is its endDate's when it has one, else its cronExpress's
-    (a SimpleTrigger without an end always fires at its start)."""
+    callback address the target guard refuses is the option's field that gave it; a schedule
+    that can never fire is its endDate's when it has one, else its cronExpress's (a
+    SimpleTrigger without an end always fires at its start)."""
     if error.field == "payload":
         return "recallConfig.data"
+    if error.field and error.field.startswith(OPTION):  # the target guard's refusal
+        return error.field
     if error.field == "schedule":
         ends = isinstance(schedule, CronSchedule | SimpleTrigger) and schedule.end is not None
         return "taskConfig.endDate" if ends else "taskConfig.cronExpress"
