@@ -67,7 +67,9 @@ class SqlRuns:
                 await conn.execute(stmt, advance)
             started = [run for run, _v in new_runs
                        if run.state is RunState.RUNNING and run.id in inserted]
-            return FiresRecorded(started, replaced)
+            waiting = [run for run, _v in new_runs
+                       if run.state is RunState.WAITING and run.id in inserted]
+            return FiresRecorded(started, replaced, waiting)
 
         return await self._db.write(op, urgent=True)
 
@@ -122,6 +124,8 @@ class SqlRuns:
             state, due, lease, attempts_ = RunState.MISSED, None, None, 0
         elif busy:
             state, due, lease, attempts_ = RunState.SKIPPED, None, None, 0
+        elif job.spec.depends_on:  # the resolver releases it once its dependencies hold
+            state, due, lease, attempts_ = RunState.WAITING, None, None, 0
         elif fire.deliver_now:
             state, due, lease, attempts_ = RunState.RUNNING, lease_until, lease_until, 1
         else:
@@ -143,7 +147,7 @@ class SqlRuns:
             last_error="the previous run was still in flight (concurrency: forbid)"
             if busy else None,
         )
-        values = _run_values(run)
+        values = run_values(run)
         values["lease_owner"] = owner if lease is not None else None
         values["lease_until"] = lease
         return run, values
@@ -166,7 +170,7 @@ class SqlRuns:
         )
 
         async def op(conn: AsyncConnection) -> Run:
-            await conn.execute(insert(runs).values(**_run_values(run)))
+            await conn.execute(insert(runs).values(**run_values(run)))
             await self._db.notify(conn, RUN_CHANNEL, now)
             return run
 
@@ -296,7 +300,7 @@ def _bind(name: str) -> Any:
     return bindparam(name)
 
 
-def _run_values(run: Run) -> dict[str, Any]:
+def run_values(run: Run) -> dict[str, Any]:
     return {
         "id": run.id,
         "job_id": run.job_id,
