@@ -12,6 +12,7 @@ from cronwheel.engine import Dispatcher, EngineConfig, Scheduler
 from cronwheel.engine.alerts import Alerter
 from cronwheel.engine.dispatcher import DispatchConfig
 from cronwheel.engine.duties import Duties, DutyConfig
+from cronwheel.engine.resolver import Resolver, attach
 from cronwheel.ids import new_id
 from cronwheel.service import Limits, Service
 from cronwheel.settings import Settings
@@ -76,6 +77,8 @@ class Node:
                 fire_lead_us=round(settings.fire_lead_ms * US_PER_MS),
             ),
         )
+        self.resolver = Resolver(self.store, self.clock, self._run_due)
+        attach(self.resolver, self.scheduler, self.dispatcher)
         self.service = Service(self.store, self.clock, self.scheduler if run_engine else None,
                                Limits(settings.max_batch, settings.max_payload_bytes), policy)
         self.workers = WorkerService(self.store, self.clock,
@@ -124,9 +127,11 @@ class Node:
             await self.transports.warm("http")
             self.dispatcher.start()
             self.scheduler.start()
+            self.resolver.start()
 
     async def stop(self) -> None:
         if self.run_engine:
+            await self.resolver.stop()
             await self.scheduler.stop()
             await self.dispatcher.close(self.settings.shutdown_grace_seconds)
             await self.scheduler.release()
