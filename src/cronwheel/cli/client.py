@@ -150,6 +150,15 @@ class Client:
         body = _NO_BODY if payload is _NO_BODY else {"payload": payload}
         return self._job("POST", namespace, key, "/trigger", body=body)
 
+    def job_dependencies(self, namespace: str, key: str, window: str | None = None
+                         ) -> JsonObject:
+        """The job's upstream and downstream trees with their runs in the window."""
+        params: dict[str, str | int] = {"namespace": namespace}
+        if window is not None:
+            params["window"] = window
+        status, answer = self._call("GET", _job_path(key, "/dependencies"), params=params)
+        return _object(answer, status)
+
     def job_runs(
         self, namespace: str, key: str, limit: int = 100, cursor: str | None = None
     ) -> JsonObject:
