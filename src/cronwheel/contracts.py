@@ -319,6 +319,11 @@ class Store(Protocol):
         that occurrence has a run already."""
         ...
 
+    async def followers(self, after_id: str | None, limit: int) -> list[Job]:
+        """Up to `limit` active jobs whose schedule is `dependencies` (run by their upstreams
+        alone), in id order after `after_id` (a page)."""
+        ...
+
 
 class Transport(Protocol):
     async def deliver(self, delivery: Delivery) -> DeliveryResult: ...

@@ -213,3 +213,16 @@ async def test_a_cycle_is_refused_at_submit_and_at_edit_naming_it(database: str)
         assert outcome.replaced
         assert [j.spec.key for j in await engine.service.downstream("default", "a")] == [
             "b", "c"]
+
+
+async def test_the_sweep_makes_a_follower_run_whose_event_was_lost(database: str) -> None:
+    async with engine_on(database) as engine:
+        engine.dispatcher.on_recorded = None  # as if the node died after recording up's end
+        await engine.submit(job("up", {"kind": "once", "at": "2026-06-01T00:00:00Z"}))
+        await engine.submit(job("after", {"kind": "dependencies"},
+                                depends_on=on("up", window="ch")))
+        await engine.advance_to(START + MINUTE)
+        assert sent(engine, "up") != [] and await runs_of(engine, "after") == []
+        await engine.advance(SWEEP.sweep_us)
+        first_sweep = BEFORE + SWEEP.sweep_us  # the engine started at BEFORE
+        assert sent(engine, "after") == [("2026-06-01T00:00:00Z", to_iso(first_sweep))]

@@ -146,3 +146,18 @@ async def test_cancelling_a_job_cancels_its_waiting_runs(store: Store) -> None:
     found = await store.get_run(run_id)
     assert found is not None and found[0].state is RunState.CANCELLED
     assert await store.release_waiting([run_id], T0 + 2) == []
+
+
+async def test_followers_are_the_active_jobs_run_by_their_upstreams_alone(store: Store) -> None:
+    def follower(key: str) -> Job:
+        spec = JobSpec("ns", key, AfterUpstream(), TARGET, depends_on=ON_A)
+        return rules.new_job(new_id(), spec, T0)
+
+    first, second, third = follower("f1"), follower("f2"), follower("f3")
+    await store.add_jobs([make_job("a"), make_job("b", depends_on=ON_A), first, second, third],
+                         True)
+    await store.change_job("ns", "f2", lambda j: rules.pause(j, T0 + 1))
+    page = await store.followers(None, 1)
+    assert [j.spec.key for j in page] == ["f1"]
+    rest = await store.followers(page[-1].id, 10)
+    assert [j.spec.key for j in rest] == ["f3"]  # a paused follower is left alone

@@ -58,6 +58,7 @@ class Resolver:
         self._run_due = run_due  # wakes the scheduler to claim a released run
         self._config = config
         self._task: asyncio.Task[None] | None = None
+        self._followers_after: str | None = None  # the sweep's place among follower jobs
 
     # -- events --------------------------------------------------------------------------------
 
@@ -153,12 +154,36 @@ class Resolver:
     # -- the sweep -----------------------------------------------------------------------------
 
     async def sweep(self) -> None:
-        """End the runs past their expiry, then judge the earliest waiting ones."""
+        """End the runs past their expiry, make follower runs whose event was lost, then
+        judge the earliest waiting runs."""
         now = self._clock.now()
         expired = await self._store.expire_waiting(now, self._config.batch)
         if expired:
             log.info("dependencies.expired", extra={"count": len(expired)})
+        await self.catch_up(now)
         await self.judge(await self._store.waiting_runs(None, self._config.batch))
+
+    async def catch_up(self, now: Micros) -> None:
+        """A page of follower jobs per sweep, each given the runs its upstreams' successes
+        within its expiry call for: a node that died between recording an upstream's
+        success and making the follower's run left that run to this."""
+        page = await self._store.followers(self._followers_after, self._config.batch)
+        self._followers_after = page[-1].id if len(page) == self._config.batch else None
+        for job in page:
+            await self._catch_up_one(job, now)
+
+    async def _catch_up_one(self, job: Job, now: Micros) -> None:
+        since = now - job.spec.expiry_us
+        made = {r.scheduled_at for r in await self._store.upstream_history(job.id, since, now + 1)}
+        for dep in job.spec.depends_on:
+            upstream = await self._store.get_job(*dep.upstream)
+            if upstream is None:
+                continue
+            for run in await self._store.upstream_history(upstream.id, since, now + 1):
+                if (run.state is RunState.SUCCEEDED and run.scheduled_at not in made
+                        and (run.finished_at or 0) >= job.created_at):
+                    await self._store.add_waiting_run(job, new_id(), run.scheduled_at, now)
+                    made.add(run.scheduled_at)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._sweep_forever(), name="cronwheel-resolver")

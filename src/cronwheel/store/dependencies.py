@@ -13,13 +13,14 @@ from collections.abc import Sequence
 from sqlalchemy import and_, case, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cronwheel.domain.jobs import DEFAULT_EXPIRY_US, Job
+from cronwheel.domain.jobs import DEFAULT_EXPIRY_US, Job, JobState
 from cronwheel.domain.runs import Run, RunKind, RunState
+from cronwheel.domain.schedules import AfterUpstream
 from cronwheel.domain.time import Micros
 from cronwheel.store.batches import chunks
 from cronwheel.store.connection import Database
 from cronwheel.store.pg import RUN_CHANNEL
-from cronwheel.store.rows import job_from_row, run_from_row
+from cronwheel.store.rows import dumps, job_from_row, run_from_row
 from cronwheel.store.runs import run_values
 from cronwheel.store.tables import job_dependencies, jobs, runs
 
@@ -110,3 +111,13 @@ class SqlDependencies:
             return run if inserted is not None else None
 
         return await self._db.write(op)
+
+    async def followers(self, after_id: str | None, limit: int) -> list[Job]:
+        query = (select(jobs).where(jobs.c.state == JobState.ACTIVE.value,
+                                    jobs.c.schedule == dumps(AfterUpstream().to_dict()))
+                 .order_by(jobs.c.id).limit(limit))
+        if after_id is not None:
+            query = query.where(jobs.c.id > after_id)
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [job_from_row(row) for row in rows]

@@ -35,6 +35,7 @@ from cronwheel.contracts import (
 from cronwheel.domain.errors import NotFound
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState
+from cronwheel.domain.schedules import AfterUpstream
 from cronwheel.domain.tasks import WORKERS_OWNER
 from cronwheel.domain.time import Micros
 from cronwheel.store.bulk import apply_change
@@ -590,6 +591,17 @@ class MemoryStore:
                   job_key=job.spec.key, kind=RunKind.SCHEDULED, state=RunState.WAITING,
                   scheduled_at=scheduled_at, fired_at=now)
         return run if self._insert_run(_RunRow(run)) else None
+
+    async def followers(self, after_id: str | None, limit: int) -> list[Job]:
+        start = 0 if after_id is None else bisect.bisect_right(self._job_ids, after_id)
+        found: list[Job] = []
+        for job_id in self._job_ids[start:]:
+            job = self._jobs[job_id].job
+            if len(found) >= limit:
+                break
+            if job.state is JobState.ACTIVE and isinstance(job.spec.schedule, AfterUpstream):
+                found.append(job)
+        return found
 
 
 def _all(groups: Iterable[set[str]]) -> set[str]:

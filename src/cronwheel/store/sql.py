@@ -177,6 +177,9 @@ class SqlStore:
     ) -> Run | None:
         return await self._deps.add_waiting_run(job, run_id, scheduled_at, now)
 
+    async def followers(self, after_id: str | None, limit: int) -> list[Job]:
+        return await self._deps.followers(after_id, limit)
+
 
 def make_store(url: str, node: str = "node") -> NodeStore:
     return SqlStore(url, node=node)
