@@ -12,7 +12,7 @@ from cronwheel.engine import Dispatcher, EngineConfig, Scheduler
 from cronwheel.engine.alerts import Alerter
 from cronwheel.engine.dispatcher import DispatchConfig
 from cronwheel.engine.duties import Duties, DutyConfig
-from cronwheel.engine.resolver import Resolver, attach
+from cronwheel.engine.resolver import Resolver, ResolverConfig, attach
 from cronwheel.ids import new_id
 from cronwheel.service import Limits, Service
 from cronwheel.settings import Settings
@@ -77,12 +77,15 @@ class Node:
                 fire_lead_us=round(settings.fire_lead_ms * US_PER_MS),
             ),
         )
-        self.resolver = Resolver(self.store, self.clock, self._run_due)
+        sweep = round(settings.dependency_sweep_seconds * US_PER_S)
+        self.resolver = Resolver(self.store, self.clock, self._run_due, ResolverConfig(sweep))
         attach(self.resolver, self.scheduler, self.dispatcher)
         self.service = Service(self.store, self.clock, self.scheduler if run_engine else None,
                                Limits(settings.max_batch, settings.max_payload_bytes), policy)
         self.workers = WorkerService(self.store, self.clock,
                                      self.scheduler if run_engine else None, self.hub, timings)
+        if run_engine:  # runs ended on workers release their dependents at once
+            self.workers.on_settled = self.resolver.settled
         self.alerter = Alerter(self.store.alerts, self.clock, policy)
         self.channel: PgChannel | None = None
         if not self.store.single_node:

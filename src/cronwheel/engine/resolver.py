@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from cronwheel.contracts import AttemptRecord, Clock, Store
+from cronwheel.contracts import AttemptRecord, Clock, Settled, Store
 from cronwheel.domain.dependencies import Dependency, holds, planned_in, with_plan
 from cronwheel.domain.dependencies import UpstreamRun as Seen
 from cronwheel.domain.jobs import Job, JobState, zone_of
@@ -84,6 +84,16 @@ class Resolver:
         if dependents:
             waiting = await self._store.waiting_runs(sorted(dependents), self._config.batch)
             await self.judge(waiting, seen)
+
+    async def settled(self, settled: Sequence[Settled]) -> None:
+        """Runs whose attempt on workers ended (reported or reaped)."""
+        ended: list[tuple[str, str, RunState]] = []
+        for run_id, state, _due in settled:
+            found = await self._store.get_run(run_id) if state in TERMINAL else None
+            if found is not None:
+                ended.append((found[0].job_id, run_id, state))
+        if ended:
+            await self.runs_ended(ended)
 
     async def _follow(self, jobs: Iterable[Job], upstream: Job, run_id: str,
                       now: Micros) -> None:
