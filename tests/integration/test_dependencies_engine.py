@@ -30,6 +30,7 @@ from cronwheel.testing import (
     running_engine,
     succeeded,
 )
+from tests.stores import postgres_database
 
 MINUTE = 60 * US_PER_S
 HOUR = 60 * MINUTE
@@ -60,6 +61,10 @@ async def engine_on(database: str, transport: RecordingTransport | None = None
                     ) -> AsyncIterator[Engine]:
     clock = transport.clock if transport is not None else ManualClock(BEFORE)
     assert isinstance(clock, ManualClock)
+    if database == "postgres":
+        async with postgres_database() as url, engine_on(url, transport) as engine:
+            yield engine
+        return
     store = MemoryStore(clock) if database == "memory" else SqlStore(database)
     async with running_engine(store, clock, transport, DAYS_CONFIG, DAYS_DISPATCH,
                               SWEEP) as engine:
@@ -77,9 +82,16 @@ def sent(engine: Engine, key: str) -> list[tuple[str, str]]:
             for d in engine.transport.received if d.delivery.key == key]
 
 
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def any_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The chain runs on PostgreSQL too (a database of its own, made by `engine_on`)."""
+    return str(request.param) if request.param != "sqlite" else f"sqlite:///{tmp_path}/d.db"
+
+
 async def test_the_chain_a_b_c_runs_in_order_and_c_waits_for_the_whole_day(
-    database: str,
+    any_database: str,
 ) -> None:
+    database = any_database
     async with engine_on(database) as engine:
         await engine.submit(job("a", HOURLY))
         await engine.submit(job("b", HOURLY, depends_on=on("a", window="ch")))
