@@ -1,6 +1,7 @@
 """Dependencies on the manual clock, over the memory store and a SQLite file (the chain on
-PostgreSQL too): the chain A -> B -> C (B hourly, C daily over the whole day), each strategy, a run that expires, a
-missing upstream, a job run by its upstream alone, and cycles refused at submit and edit."""
+PostgreSQL too): the chain A -> B -> C (B hourly, C daily over the whole day), each
+strategy, a run that expires, a missing upstream, a job run by its upstream alone, and
+cycles refused at submit and edit."""
 
 from __future__ import annotations
 
