@@ -58,9 +58,10 @@ TEST_DISPATCH = DispatchConfig()
 _HOUR = 3_600 * US_PER_S
 DAYS_CONFIG = EngineConfig(window_us=2 * _HOUR, job_lease_us=3 * _HOUR, run_poll_us=_HOUR)
 DAYS_DISPATCH = DispatchConfig(lease_us=3 * _HOUR)
-# The resolver hears of every run that ends; its sweep (expiry, the safety net) runs each
-# minute of engine time in tests, not every 5 s, so days of engine time stay quick.
-TEST_RESOLVER = ResolverConfig(sweep_us=60 * US_PER_S)
+# The resolver hears of every run that ends; its sweep (expiry, the safety net) runs once an
+# hour of engine time in tests, as runs are polled for days of it, so weeks stay quick. A test
+# of expiry picks its own (`running_engine(..., resolve=ResolverConfig(sweep_us=...))`).
+TEST_RESOLVER = ResolverConfig(sweep_us=_HOUR)
 
 
 def succeeded(status_code: int = 200) -> DeliveryResult:
