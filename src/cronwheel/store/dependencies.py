@@ -10,22 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, case, select, update
+from sqlalchemy import and_, case, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cronwheel.domain.jobs import DEFAULT_EXPIRY_US, Job, JobState
 from cronwheel.domain.runs import Run, RunKind, RunState
-from cronwheel.domain.schedules import AfterUpstream
 from cronwheel.domain.time import Micros
 from cronwheel.store.batches import chunks
 from cronwheel.store.connection import Database
 from cronwheel.store.pg import RUN_CHANNEL
-from cronwheel.store.rows import dumps, job_from_row, run_from_row
+from cronwheel.store.rows import job_from_row, run_from_row
 from cronwheel.store.runs import run_values
-from cronwheel.store.tables import job_dependencies, jobs, runs
+from cronwheel.store.tables import FOLLOWER_SCHEDULE, job_dependencies, jobs, runs
 
 EXPIRED = "expired: its dependencies did not hold before the job's expiry"
 WAITING = RunState.WAITING.value
+# Literals, not parameters, where a partial index must match (ix_runs_waiting,
+# ix_jobs_followers): a planner cannot prove a bound value equal to the index's condition.
+IS_WAITING = runs.c.state == literal_column("'waiting'")
+IS_FOLLOWER = jobs.c.schedule == literal_column("'" + FOLLOWER_SCHEDULE + "'")
 
 
 class SqlDependencies:
@@ -52,7 +55,7 @@ class SqlDependencies:
         return [run_from_row(row) for row in rows]
 
     async def waiting_runs(self, job_ids: Sequence[str] | None, limit: int) -> list[Run]:
-        query = (select(runs).where(runs.c.state == WAITING)
+        query = (select(runs).where(IS_WAITING)
                  .order_by(runs.c.scheduled_at, runs.c.id).limit(limit))
         if job_ids is not None:
             if not job_ids:
@@ -83,7 +86,7 @@ class SqlDependencies:
                           else_=jobs.c.expiry_us)
             found = await conn.execute(
                 select(runs.c.id).join(jobs, jobs.c.id == runs.c.job_id)
-                .where(and_(runs.c.state == WAITING, runs.c.scheduled_at + expiry <= now))
+                .where(and_(IS_WAITING, runs.c.scheduled_at + expiry <= now))
                 .order_by(runs.c.scheduled_at).limit(limit))
             ids = list(found.scalars())
             expired: list[Run] = []
@@ -113,8 +116,7 @@ class SqlDependencies:
         return await self._db.write(op)
 
     async def followers(self, after_id: str | None, limit: int) -> list[Job]:
-        query = (select(jobs).where(jobs.c.state == JobState.ACTIVE.value,
-                                    jobs.c.schedule == dumps(AfterUpstream().to_dict()))
+        query = (select(jobs).where(IS_FOLLOWER, jobs.c.state == JobState.ACTIVE.value)
                  .order_by(jobs.c.id).limit(limit))
         if after_id is not None:
             query = query.where(jobs.c.id > after_id)

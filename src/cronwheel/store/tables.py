@@ -214,6 +214,9 @@ partial_index("ix_alerts_pending", alerts.c.created_at,
 
 # -- dependencies (migration 0007) -------------------------------------------------------------
 
+FOLLOWER_SCHEDULE = '{"kind":"dependencies"}'  # a job run by its upstreams alone, as stored
+partial_index("ix_jobs_followers", jobs.c.id, where=f"schedule = '{FOLLOWER_SCHEDULE}'")
+
 job_dependencies = Table(
     "job_dependencies",
     metadata,

@@ -16,6 +16,7 @@ branch_labels = None
 depends_on = None
 
 WAITING = sa.text("state = 'waiting'")
+FOLLOWER = sa.text("""schedule = '{"kind":"dependencies"}'""")
 
 
 def upgrade() -> None:
@@ -36,9 +37,12 @@ def upgrade() -> None:
                     ["upstream_namespace", "upstream_key"])
     op.create_index("ix_runs_waiting", "runs", ["scheduled_at"], sqlite_where=WAITING,
                     postgresql_where=WAITING)
+    op.create_index("ix_jobs_followers", "jobs", ["id"], sqlite_where=FOLLOWER,
+                    postgresql_where=FOLLOWER)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_jobs_followers", "jobs")
     op.drop_index("ix_runs_waiting", "runs")
     op.drop_index("ix_job_dependencies_upstream", "job_dependencies")
     op.drop_table("job_dependencies")
