@@ -117,6 +117,7 @@ class Settings(BaseSettings):
     # API limits
     max_batch: int = Field(10_000, ge=1, le=100_000)
     max_payload_bytes: int = Field(1_048_576, ge=1_024)
+    max_backfill: int = Field(1_000, ge=1, le=100_000)  # planned instants per rerun request
     delayjob_namespace: str = "delayjob"
     # the server's Kafka brokers ("host:port,host:port"), for kafka targets that name none
     # (the delay-job dialect's bare topics)
