@@ -89,6 +89,8 @@ def _bounded(request: RerunRequest, now: Micros) -> tuple[Micros, Micros]:
         raise InvalidField("from is required: a rerun covers a bounded range", "from")
     if request.end is None:
         raise InvalidField("to is required: a rerun covers a bounded range", "to")
+    if request.start < 0:
+        raise InvalidField("from must not be before 1970-01-01T00:00:00Z", "from")
     if request.end < request.start:
         raise InvalidField("to must not be before from", "to")
     if request.end > now:
