@@ -160,6 +160,24 @@ class Client:
         status, answer = self._call("GET", _job_path(key, "/runs"), params=params)
         return _object(answer, status)
 
+    def job_schedules(self, namespace: str, key: str) -> JsonObject:
+        """{"schedules": [...]}: the job's time expressions, each with its id."""
+        return self._job("GET", namespace, key, "/schedules")
+
+    def change_schedule(
+        self, namespace: str, key: str, schedule_id: str | None, body: Any = _NO_BODY
+    ) -> JsonObject:
+        """Add (no id), edit (an id and a body) or remove (an id, no body) one expression."""
+        if schedule_id is None:
+            return self._job("POST", namespace, key, "/schedules", body=body)
+        method = "DELETE" if body is _NO_BODY else "PUT"
+        return self._job(method, namespace, key,
+                         f"/schedules/{quote(schedule_id, safe='')}", body=body)
+
+    def rerun_job(self, namespace: str, key: str, body: JsonObject) -> JsonObject:
+        """{"from", "to", "downstream"}: a run (or a new attempt) per planned instant."""
+        return self._job("POST", namespace, key, "/rerun", body=body)
+
     # -- runs ----------------------------------------------------------------------------------
 
     def get_run(self, run_id: str) -> JsonObject:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cronwheel.cli import job_schedules
 from cronwheel.cli.jobs import Server, cluster, jobs_app, runs_app
 from cronwheel.cli.schedule import schedule_app
 from cronwheel.cli.workers import workers_app
@@ -16,6 +17,7 @@ if TYPE_CHECKING:  # imported where used: the client commands start faster witho
 
 DATABASE_HELP = "sqlite:///file.db or postgresql://host/db [CRONWHEEL_DATABASE_URL]"
 app = typer.Typer(help="cronwheel: a self-hosted job scheduling service.", no_args_is_help=True)
+job_schedules.register(jobs_app)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(runs_app, name="runs")
 app.add_typer(schedule_app, name="schedule")
