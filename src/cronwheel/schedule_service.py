@@ -15,7 +15,7 @@ from cronwheel.domain import job_schedules as rules
 from cronwheel.domain.errors import IllegalTransition, InvalidField
 from cronwheel.domain.jobs import Job, JobState
 from cronwheel.domain.time import Micros
-from cronwheel.domain.union import Item
+from cronwheel.domain.union import MAX_ITEMS, Item
 from cronwheel.ids import new_id
 from cronwheel.service import Service
 
@@ -53,6 +53,13 @@ class Schedules:
     async def remove(self, namespace: str, key: str, item_id: str) -> Job:
         return await self._change(namespace, key,
                                   lambda job, now: rules.remove_schedule(job, item_id, now))
+
+    async def change(self, namespace: str, key: str, changes: Sequence[rules.Change]) -> Job:
+        """Several adds, edits and removals in one transaction, all or none."""
+        if not 1 <= len(changes) <= MAX_ITEMS:
+            raise InvalidField(f"changes must hold 1 to {MAX_ITEMS} items", "changes")
+        return await self._change(namespace, key,
+                                  lambda job, now: rules.change_schedules(job, changes, now))
 
     async def _change(
         self, namespace: str, key: str, rule: Callable[[Job, Micros], Job]

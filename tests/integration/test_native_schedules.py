@@ -65,6 +65,30 @@ async def test_add_edit_and_remove_by_id(server: RunningServer) -> None:
     assert [i["id"] for i in kept] == ["soon"]
 
 
+async def test_several_changes_in_one_call_all_or_none(server: RunningServer) -> None:
+    await server.client.post("/v1/jobs", json=body("p"))
+    swap = {"changes": [{"op": "remove", "id": "1"},
+                        {"op": "add", "id": "noon", "schedule": {"kind": "cron",
+                                                                 "expr": "0 12 * * *"}}]}
+    resp = await server.client.patch("/v1/jobs/p/schedules", json=swap)
+    assert resp.status_code == 200, resp.text
+    assert [i["id"] for i in resp.json()["schedule"]["items"]] == ["noon"]
+    bad = {"changes": [{"op": "add", "schedule": {"kind": "rate", "every": "5m"}},
+                       {"op": "edit", "id": "noon", "schedule": {"kind": "cron", "expr": "x"}}]}
+    refused = await server.client.patch("/v1/jobs/p/schedules", json=bad)
+    assert refused.status_code == 422
+    assert refused.json()["error"]["field"] == "changes[1].cron"
+    empty = await server.client.patch("/v1/jobs/p/schedules",
+                                      json={"changes": [{"op": "remove", "id": "noon"}]})
+    assert empty.status_code == 409 and empty.json()["error"]["field"] == "schedules"
+    unknown = await server.client.patch("/v1/jobs/p/schedules",
+                                        json={"changes": [{"op": "rename", "id": "noon"}]})
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["field"] == "changes[0].op"
+    kept = (await server.client.get("/v1/jobs/p/schedules")).json()["schedules"]
+    assert [i["id"] for i in kept] == ["noon"]
+
+
 @pytest.mark.parametrize(("method", "path", "data", "status", "field"), [
     ("post", "/v1/jobs/j/schedules", {"kind": "weekly"}, 422, "kind"),
     ("post", "/v1/jobs/j/schedules", {"kind": "cron", "expr": "61 * * * *"}, 422, "cron"),
@@ -143,7 +167,7 @@ async def test_rerun_of_a_missing_or_cancelled_job(server: RunningServer) -> Non
 
 async def test_the_openapi_document_lists_the_routes(server: RunningServer) -> None:
     paths = (await server.client.get("/openapi.json")).json()["paths"]
-    assert set(paths["/v1/jobs/{key}/schedules"]) == {"get", "post"}
+    assert set(paths["/v1/jobs/{key}/schedules"]) == {"get", "post", "patch"}
     assert set(paths["/v1/jobs/{key}/schedules/{schedule_id}"]) == {"put", "delete"}
     assert "409" in paths["/v1/jobs/{key}/schedules/{schedule_id}"]["delete"]["responses"]
     assert "422" in paths["/v1/jobs/{key}/rerun"]["post"]["responses"]
@@ -176,6 +200,8 @@ async def test_fuzzed_bodies_never_cause_a_server_error(
     await server.client.post("/v1/jobs", json=body("fz"))
     for method, path, data in (("post", "/v1/jobs/fz/schedules", item),
                                ("put", "/v1/jobs/fz/schedules/1", item),
+                               ("patch", "/v1/jobs/fz/schedules",
+                                {"changes": [{"op": "add", "schedule": item}]}),
                                ("post", "/v1/jobs/fz/rerun", rerun)):
         resp = await server.client.request(method, path, json=data)
         assert resp.status_code < 500, resp.text

@@ -9,7 +9,10 @@ import pytest
 
 from cronwheel.domain.errors import Conflict, IllegalTransition, InvalidField
 from cronwheel.domain.job_schedules import (
+    Change,
+    Op,
     add_schedule,
+    change_schedules,
     edit_schedule,
     planned_between,
     remove_schedule,
@@ -232,3 +235,34 @@ class TestPlannedBetween:
         with pytest.raises(InvalidField) as caught:
             planned_between(schedule, T, T + 10 * H, 10)
         assert caught.value.field == "to"
+
+
+class TestSeveralChangesAtOnce:
+    def job(self) -> Job:
+        return add_schedule(a_job(schedule_from_dict({"kind": "cron", "expr": "0 0 * * *"}, T)),
+                            {"id": "fast", "kind": "cron", "expr": "*/5 * * * *"}, T)
+
+    def test_remove_all_then_add_is_allowed(self) -> None:
+        changes = [Change(Op.REMOVE, "1"), Change(Op.REMOVE, "fast"),
+                   Change(Op.ADD, "noon", {"kind": "cron", "expr": "0 12 * * *"})]
+        changed = change_schedules(self.job(), changes, T)
+        assert schedules_of(changed).ids() == ["noon"]
+        assert changed.next_fire_at == T + 12 * H
+
+    def test_the_result_must_keep_one(self) -> None:
+        with pytest.raises(Conflict) as caught:
+            change_schedules(self.job(), [Change(Op.REMOVE, "1"), Change(Op.REMOVE, "fast")], T)
+        assert caught.value.field == "schedules"
+
+    @pytest.mark.parametrize(("change", "field"), [
+        (Change(Op.EDIT, None, {"kind": "rate", "every": "5m"}), "changes[1].id"),
+        (Change(Op.REMOVE, "nope"), "changes[1].id"),
+        (Change(Op.ADD, None, None), "changes[1].kind"),
+        (Change(Op.ADD, "fast", {"kind": "rate", "every": "5m"}), "changes[1].id"),
+        (Change(Op.EDIT, "1", {"kind": "rate", "every": "never"}), "changes[1].every"),
+    ])
+    def test_a_refused_change_is_named_by_its_place(self, change: Change, field: str) -> None:
+        first = Change(Op.ADD, "extra", {"kind": "rate", "every": "1h"})
+        with pytest.raises(InvalidField) as caught:
+            change_schedules(self.job(), [first, change], T)
+        assert caught.value.field == field

@@ -16,10 +16,11 @@ from cronwheel.api.responses import Json
 from cronwheel.api.schemas import SCHEDULE_DOC, JobOut, RunOut
 from cronwheel.contracts import RerunOutcome
 from cronwheel.domain.errors import InvalidField
+from cronwheel.domain.job_schedules import Change, Op
 from cronwheel.domain.jobs import DEFAULT_NAMESPACE
 from cronwheel.domain.jsonlimits import check_json_ints
 from cronwheel.domain.time import Micros, parse_instant
-from cronwheel.domain.union import Item
+from cronwheel.domain.union import MAX_ITEMS, Item
 from cronwheel.schedule_service import RerunRequest, Schedules
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
@@ -43,6 +44,18 @@ class ScheduleList(BaseModel):
 class ScheduleChanged(BaseModel):
     schedule: ScheduleItemOut
     job: JobOut
+
+
+class ChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    op: Op = Field(description="add, edit or remove (Sentinel's ADD, EDIT, DELETE)")
+    id: str | None = Field(None, max_length=64, description="required to edit or remove")
+    schedule: dict[str, Any] | None = Field(None, description="the expression, to add or edit")
+
+
+class ChangesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    changes: list[ChangeIn] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
 class RerunIn(BaseModel):
@@ -105,6 +118,18 @@ async def edit_schedule(
     schedules = Schedules(service_of(request))
     job, item = await schedules.edit(namespace, key, schedule_id, _schedule_body(body))
     return Json({"schedule": _item(item), "job": job_json(job)})
+
+
+@router.patch("/jobs/{key:path}/schedules", response_model=JobOut)
+async def change_schedules(
+    request: Request, key: str, body: ChangesIn, namespace: Namespace = DEFAULT_NAMESPACE
+) -> Json:
+    """Several adds, edits and removals, in order, in one transaction: all or none. Only the
+    result must keep an expression; a refused change is named `changes[i].field`."""
+    changes = [Change(c.op, c.id, None if c.schedule is None else _schedule_body(c.schedule))
+               for c in body.changes]
+    job = await Schedules(service_of(request)).change(namespace, key, changes)
+    return Json(job_json(job))
 
 
 @router.delete("/jobs/{key:path}/schedules/{schedule_id}", response_model=JobOut)

@@ -41,6 +41,7 @@ NATIVE: dict[tuple[str, str], dict[int, str]] = {
     ("post", "/v1/jobs/batch"): {409: CONFLICT},
     ("get", "/v1/jobs/{key}/schedules"): {404: NOT_FOUND},
     ("post", "/v1/jobs/{key}/schedules"): {404: NOT_FOUND, 409: CONFLICT},
+    ("patch", "/v1/jobs/{key}/schedules"): {404: NOT_FOUND, 409: CONFLICT},
     ("put", "/v1/jobs/{key}/schedules/{schedule_id}"): {404: NOT_FOUND, 409: CONFLICT},
     ("delete", "/v1/jobs/{key}/schedules/{schedule_id}"): {404: NOT_FOUND, 409: CONFLICT},
     ("post", "/v1/jobs/{key}/rerun"): {404: NOT_FOUND, 409: CONFLICT},

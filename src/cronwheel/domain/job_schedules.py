@@ -7,8 +7,9 @@ so an occurrence already fired is never fired again and one not yet fired is not
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 from cronwheel.domain.errors import Conflict, IllegalTransition, InvalidField
@@ -23,34 +24,82 @@ def schedules_of(job: Job) -> Union:
     return as_union(job.spec.schedule, job.created_at)
 
 
+class Op(StrEnum):
+    """Sentinel's operatorMode: 1 ADD, 2 EDIT, 3 DELETE."""
+
+    ADD = "add"
+    EDIT = "edit"
+    REMOVE = "remove"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    op: Op
+    id: str | None = None  # required to edit or remove; to add, the item's id if given
+    data: Mapping[str, Any] | None = None  # the expression, to add or edit
+
+
 def add_schedule(job: Job, data: Mapping[str, Any], now: Micros) -> Job:
-    union = schedules_of(job)
-    item = item_from_dict(data, now, default_id=next_id(union))
-    return _with_schedule(job, union.added(item), now)
+    return _single(job, Change(Op.ADD, None, data), now)
 
 
 def edit_schedule(job: Job, item_id: str, data: Mapping[str, Any], now: Micros) -> Job:
     """The expression with this id replaced; it counts from now, as a new one does."""
-    union = schedules_of(job)
-    union.item(item_id)
-    given = data.get("id", item_id)
-    if given != item_id:
-        raise InvalidField(f"id {given!r} in the body differs from {item_id!r} in the path",
-                           "id")
-    item = item_from_dict({**data, "id": item_id}, now)
-    return _with_schedule(job, union.edited(item), now)
+    return _single(job, Change(Op.EDIT, item_id, data), now)
 
 
 def remove_schedule(job: Job, item_id: str, now: Micros) -> Job:
-    """Refused when it would leave the job with no time expression at all.
+    return _single(job, Change(Op.REMOVE, item_id), now)
 
-    A job that waits only on other jobs' runs needs none: once jobs carry dependencies,
-    allow the empty union for a job that has them (here, and in `_with_schedule`)."""
-    remaining = schedules_of(job).removed(item_id)
-    if not remaining.items:
+
+def _single(job: Job, change: Change, now: Micros) -> Job:
+    return _with_schedule(job, _checked_nonempty(_apply(schedules_of(job), change, now)), now)
+
+
+def change_schedules(job: Job, changes: Sequence[Change], now: Micros) -> Job:
+    """Several changes at once, in order (as Sentinel's scheduleExpressionList sends them);
+    only the end result must keep an expression, so removing one and adding another in the
+    same call is allowed. A refused change is named `changes[i].field`."""
+    union = schedules_of(job)
+    for index, change in enumerate(changes):
+        try:
+            union = _apply(union, change, now)
+        except InvalidField as exc:
+            raise InvalidField(exc.message, f"changes[{index}].{exc.field or 'op'}") from None
+    return _with_schedule(job, _checked_nonempty(union), now)
+
+
+def _apply(union: Union, change: Change, now: Micros) -> Union:
+    if change.op is Op.REMOVE:
+        return union.removed(_id_of(change))
+    data = change.data
+    if not isinstance(data, Mapping):
+        raise InvalidField("the expression is missing: give a schedule object", "kind")
+    if change.op is Op.ADD:
+        given = {**data, "id": change.id} if change.id is not None else data
+        return union.added(item_from_dict(given, now, default_id=next_id(union)))
+    item_id = _id_of(change)
+    union.item(item_id)
+    named = data.get("id", item_id)
+    if named != item_id:
+        raise InvalidField(f"id {named!r} in the body differs from {item_id!r} in the path",
+                           "id")
+    return union.edited(item_from_dict({**data, "id": item_id}, now))
+
+
+def _id_of(change: Change) -> str:
+    if change.id is None:
+        raise InvalidField(f"to {change.op.value} an expression, name its id", "id")
+    return change.id
+
+
+def _checked_nonempty(union: Union) -> Union:
+    """A job that waits only on other jobs' runs needs no expression: once jobs carry
+    dependencies, allow the empty union here for a job that has them."""
+    if not union.items:
         raise Conflict("this is the job's only time expression: a job needs at least one "
                        "in schedules (add another first, or cancel the job)", "schedules")
-    return _with_schedule(job, remaining, now)
+    return union
 
 
 def _with_schedule(job: Job, schedule: Schedule, now: Micros) -> Job:
