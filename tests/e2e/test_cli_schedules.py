@@ -27,6 +27,9 @@ async def test_expressions_by_id_and_a_rerun(server: RunningServer) -> None:
     row = next(line for line in table.out.splitlines() if "hourly" in line)
     assert "rate" in row and "every=1h" in row
 
+    shown = await cronwheel("jobs", "show", "etl", server=base)
+    assert "[1] cron 0 3 * * * UTC; [hourly] every 1h" in shown.out, shown.out
+
     edited = await cronwheel("jobs", "schedule-edit", "etl", "1", "--cron", "0 4 * * *",
                              "--json", server=base)
     assert edited.code == 0, edited.err
