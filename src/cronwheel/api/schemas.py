@@ -102,6 +102,11 @@ class JobOut(BaseModel):
     updated_at: str
 
 
+class DeletedOut(BaseModel):
+    job: JobOut = Field(description="the job as it was")
+    runs: str = Field(description="kept (until retention; unfinished ones cancelled) or deleted")
+
+
 class JobPage(BaseModel):
     jobs: list[JobOut]
     next_cursor: str | None
