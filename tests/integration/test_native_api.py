@@ -221,6 +221,25 @@ async def test_a_single_sqlite_node_is_its_own_cluster(server: RunningServer) ->
     assert node["owner"] == view["node"] and node["alive"] and view["leader"]
 
 
+
+async def test_cluster_shows_stopped_nodes_for_a_while_and_lost_ones_until_retention(
+    server: RunningServer,
+) -> None:
+    from cronwheel.contracts import NodeInfo
+    from cronwheel.domain.time import US_PER_S
+
+    store, now = server.node.store, server.node.db_clock.now()
+    minute = 60 * US_PER_S
+    for owner, at, stopped in (("restarted", now - minute, True),
+                               ("long-gone", now - 11 * minute, True),
+                               ("crashed", now - minute, False)):
+        await store.heartbeat(NodeInfo(owner, owner, "http://x", "1", at - minute), at, stopped)
+    view = (await server.client.get("/v1/cluster")).json()
+    states = {n["owner"]: n["state"] for n in view["nodes"]}
+    assert states == {view["node"]: "alive", "restarted": "stopped", "crashed": "lost"}
+    every = (await server.client.get("/v1/cluster", params={"include_stopped": True})).json()
+    assert {n["owner"]: n["state"] for n in every["nodes"]}["long-gone"] == "stopped"
+
 async def test_job_responses_match_the_documented_schema(server: RunningServer) -> None:
     from cronwheel.api.schemas import JobOut
 

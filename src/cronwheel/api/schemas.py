@@ -153,3 +153,33 @@ class RunDetail(RunOut):
 class RunPage(BaseModel):
     runs: list[RunOut]
     next_cursor: str | None
+
+
+class NodeOut(BaseModel):
+    owner: str = Field(description="this process's id; a restarted node gets a new one")
+    name: str
+    address: str
+    version: str
+    started_at: str
+    heartbeat_at: str
+    stopped_at: str | None
+    alive: bool = Field(description="heartbeat within the lease: its work is its own")
+    state: str = Field("alive", description="alive; stopped (said goodbye, listed for ten "
+                       "minutes); lost (silent past its lease without stopping)")
+    jobs_held: int = Field(description="jobs claimed into its look-ahead window")
+    runs_held: int = Field(description="runs it is delivering")
+
+
+class ClusterOut(BaseModel):
+    now: str = Field(description="the database's clock")
+    node: str = Field(description="the owner id of the node that answered")
+    leader: bool = Field(description="whether the answering node holds the singleton duties")
+    nodes: list[NodeOut]
+
+
+class PreviewOut(BaseModel):
+    kind: str
+    expr: str
+    tz: str | None
+    description: str
+    next: list[str]
