@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cronwheel.cli.jobs import Server, cluster, jobs_app, runs_app
+from cronwheel.cli.common import Server
+from cronwheel.cli.jobs import cluster, jobs_app, runs_app
 from cronwheel.cli.schedule import schedule_app
 from cronwheel.cli.workers import workers_app
 
