@@ -10,7 +10,7 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cronwheel import __version__
-from cronwheel.api import cluster, errors, native, preview, workers
+from cronwheel.api import cluster, docs, errors, native, preview, workers
 from cronwheel.api.dialects import delayjob, dispatchserver, qschedule
 from cronwheel.api.dialects.delayjob_grpc import DelayJobGrpcServer
 from cronwheel.api.responses import Json
@@ -46,11 +46,14 @@ def create_app(settings: Settings | None = None, node: Node | None = None,
         version=__version__,
         description="Durable timers, schedules and callbacks.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package by docs.install: no CDN
+        redoc_url=None,
     )
     app.state.node = node
     app.state.delayjob_grpc = delayjob_grpc
     app.state.job_types = load_job_types() if job_types is None else job_types
     errors.install(app)
+    docs.install(app)
     app.include_router(workers.router)  # first: its /v1/jobs/{key}/workers beats /jobs/{key}
     app.include_router(native.router)
     app.include_router(preview.router)
