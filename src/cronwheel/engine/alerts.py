@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from cronwheel.contracts import Alert, AlertStore, Clock
+from cronwheel.delivery import USER_AGENT
 from cronwheel.domain.time import US_PER_S, to_iso
 
 log = logging.getLogger("cronwheel.alerts")
@@ -30,7 +31,8 @@ class Alerter:
         import aiohttp
 
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT_S))
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT_S),
+                                                  headers={"User-Agent": USER_AGENT})
         body = {
             "alert": "consecutive_failures",
             "namespace": alert.namespace,

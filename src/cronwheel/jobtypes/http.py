@@ -82,7 +82,11 @@ def run(spec: dict[str, Any], result: BinaryIO) -> None:
     """In the child: stream the response body into `result`, summarise it on stdout."""
     import httpx
 
+    from cronwheel import __version__
+
     headers = dict(spec.get("headers", {}))
+    if not any(k.lower() == "user-agent" for k in headers):
+        headers["User-Agent"] = f"cronwheel/{__version__}"
     content = _content(spec, headers)
     with httpx.Client(timeout=None) as client, client.stream(
         spec["method"], spec["url"], headers=headers, content=content
