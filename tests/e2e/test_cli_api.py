@@ -128,3 +128,11 @@ async def test_bash_completion_completes_commands_and_choices() -> None:
     assert choice.out.split() == ["forbid"]
     script = await cronwheel("--show-completion", "bash")
     assert "_CRONWHEEL_COMPLETE=complete_bash" in script.out
+
+
+async def test_cluster_shows_each_node_state(server: RunningServer) -> None:
+    shown = await cronwheel("cluster", server=server.base_url)
+    assert shown.code == 0, shown.err
+    [row] = [line for line in shown.out.splitlines()
+             if line.strip().startswith(server.node.owner)]  # its row, not the title
+    assert "│ alive " in row
