@@ -83,6 +83,10 @@ async def test_errors_carry_the_code_the_field_and_the_status(node: RunningServe
         with pytest.raises(BadRequest) as bad:
             await cw.create_job(job("bad", target={"kind": "http", "url": "ftp://x/y"}))
         assert bad.value.status == 422 and bad.value.field == "target.url"
+        with pytest.raises(BadRequest) as batch:
+            await cw.create_jobs([job("fine"), job("bad", target={"kind": "smtp"})])
+        assert batch.value.field == "jobs[1].target.kind"
+        assert [item["index"] for item in batch.value.details["items"]] == [1]
         with pytest.raises(BadRequest) as preview:
             await cw.preview("not a cron")
         assert preview.value.field == "expr"
