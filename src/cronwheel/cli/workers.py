@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from cronwheel.cli import render
-from cronwheel.cli.common import AsJson, Key, Namespace, Server, Token, connect
+from cronwheel.cli.common import AsJson, Key, Namespace, Server, Token, connect, plain
 from cronwheel.cli.jobs import jobs_app, runs_app
 from cronwheel.client import DEFAULT_SERVER
 
@@ -35,15 +35,14 @@ def log(
     with connect(server, token) as client:
         while True:
             page = client.run_log(run_id, offset, PAGE, stream, attempt, worker)
-            sys.stdout.write(str(page.get("text", "")))
+            sys.stdout.write(page.text)
             sys.stdout.flush()
-            offset = int(page.get("next_offset", offset))
-            if page.get("end") or (not follow and offset >= int(page.get("size", 0))):
+            offset = page.next_offset
+            if page.end or (not follow and offset >= page.size):
                 return
-            if offset >= int(page.get("size", 0)):
+            if offset >= page.size:
                 time.sleep(FOLLOW_POLL_S)
-            attempt = int(page.get("attempt", 1))  # stay on the task we started on
-            worker = str(page.get("worker", ""))
+            attempt, worker = page.attempt, page.worker  # stay on the task we started on
 
 
 @runs_app.command("kill")
@@ -51,7 +50,7 @@ def kill(run_id: RunId, server: Server = DEFAULT_SERVER, token: Token = None) ->
     """Stop a run: on workers its process tree is killed; it is not retried."""
     with connect(server, token) as client:
         answer = client.kill_run(run_id)
-    state = "being killed" if answer.get("killing") else str(answer.get("state"))
+    state = "being killed" if answer.killing else answer.state
     typer.echo(f"run {run_id}: {state}")
 
 
@@ -63,7 +62,7 @@ def list_workers(
 ) -> None:
     """List workers: groups, load, liveness."""
     with connect(server, token) as client:
-        found = client.workers(include_stopped)
+        found = plain(client.workers(include_stopped))
     render.output(found, as_json, lambda f: render.simple_table(
         "workers", ("name", "host", "groups", "busy", "capacity", "online", "heartbeat"),
         ((str(w.get("name")), str(w.get("host")), ",".join(w.get("groups", [])),
@@ -82,7 +81,7 @@ def runs_on_host(
 ) -> None:
     """What is running on a host now (ask before restarting it)."""
     with connect(server, token) as client:
-        found = client.runs_on_host(host)
+        found = plain(client.runs_on_host(host))
     render.output(found, as_json, lambda f: render.simple_table(
         f"runs in progress on {host}", ("run", "job", "worker", "attempt", "started"),
         (_host_run_row(r) for r in f.get("runs", [])),
@@ -136,9 +135,9 @@ def job_workers(
     """The workers that may run a worker job, and switch them on or off for it."""
     with connect(server, token) as client:
         if switches:
-            found = client.switch_job_workers(key, _switches(switches), namespace)
+            found = plain(client.switch_job_workers(key, _switches(switches), namespace))
         else:
-            found = client.job_workers(key, namespace)
+            found = plain(client.job_workers(key, namespace))
     render.output(found, as_json, lambda f: render.simple_table(
         f"workers of {namespace}/{key}", ("name", "host", "online", "busy", "enabled"),
         ((str(w.get("name")), str(w.get("host")), render.yes_no(w.get("online")),
@@ -157,7 +156,7 @@ def job_alerts(
 ) -> None:
     """A job's failed runs in a row and the alerts sent for it."""
     with connect(server, token) as client:
-        found = client.job_alerts(key, namespace)
+        found = plain(client.job_alerts(key, namespace))
     render.output(found, as_json, lambda f: render.simple_table(
         f"alerts of {namespace}/{key} ({f.get('failures')} failed runs in a row)",
         ("run", "failures", "state", "tries", "sent", "error"),

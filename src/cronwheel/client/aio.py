@@ -13,13 +13,21 @@ from cronwheel.api.schemas import (
     BatchOut,
     ClusterOut,
     DeletedOut,
+    HostRuns,
+    JobAlerts,
     JobIn,
     JobOut,
     JobPage,
+    JobWorkers,
+    KillOut,
+    LogPageOut,
     PreviewOut,
     RunDetail,
     RunOut,
     RunPage,
+    RunTasks,
+    SwitchOut,
+    WorkerList,
 )
 from cronwheel.client import calls
 from cronwheel.client.calls import DEFAULT_NAMESPACE, NO_BODY, Call, Created, JsonObject
@@ -169,14 +177,14 @@ class AsyncClient:
                 return
             cursor = page.next_cursor
 
-    async def job_workers(self, key: str, namespace: str = DEFAULT_NAMESPACE) -> JsonObject:
+    async def job_workers(self, key: str, namespace: str = DEFAULT_NAMESPACE) -> JobWorkers:
         return await self.send(calls.job_workers(key, namespace))
 
     async def switch_job_workers(self, key: str, switches: Mapping[str, bool],
-                           namespace: str = DEFAULT_NAMESPACE) -> JsonObject:
+                           namespace: str = DEFAULT_NAMESPACE) -> JobWorkers:
         return await self.send(calls.switch_job_workers(key, switches, namespace))
 
-    async def job_alerts(self, key: str, namespace: str = DEFAULT_NAMESPACE) -> JsonObject:
+    async def job_alerts(self, key: str, namespace: str = DEFAULT_NAMESPACE) -> JobAlerts:
         return await self.send(calls.job_alerts(key, namespace))
 
     # -- runs ----------------------------------------------------------------------------------
@@ -184,14 +192,14 @@ class AsyncClient:
     async def get_run(self, run_id: str) -> RunDetail:
         return await self.send(calls.get_run(run_id))
 
-    async def kill_run(self, run_id: str) -> JsonObject:
+    async def kill_run(self, run_id: str) -> KillOut:
         return await self.send(calls.kill_run(run_id))
 
-    async def run_tasks(self, run_id: str) -> JsonObject:
+    async def run_tasks(self, run_id: str) -> RunTasks:
         return await self.send(calls.run_tasks(run_id))
 
     async def run_log(self, run_id: str, offset: int = 0, limit: int = 65_536, stream: str = "log",
-                attempt: int | None = None, worker: str | None = None) -> JsonObject:
+                attempt: int | None = None, worker: str | None = None) -> LogPageOut:
         return await self.send(calls.run_log(run_id, offset, limit, stream, attempt, worker))
 
     async def follow_log(self, run_id: str, offset: int = 0, stream: str = "log",
@@ -213,13 +221,13 @@ class AsyncClient:
 
     # -- workers, cluster, schedules -----------------------------------------------------------
 
-    async def workers(self, include_stopped: bool = False) -> JsonObject:
+    async def workers(self, include_stopped: bool = False) -> WorkerList:
         return await self.send(calls.workers(include_stopped))
 
-    async def switch_workers(self, switches: Mapping[str, bool]) -> JsonObject:
+    async def switch_workers(self, switches: Mapping[str, bool]) -> SwitchOut:
         return await self.send(calls.switch_workers(switches))
 
-    async def runs_on_host(self, host: str) -> JsonObject:
+    async def runs_on_host(self, host: str) -> HostRuns:
         return await self.send(calls.runs_on_host(host))
 
     async def cluster(self, include_stopped: bool = False) -> ClusterOut:

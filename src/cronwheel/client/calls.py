@@ -19,12 +19,20 @@ from cronwheel.api.schemas import (
     BatchOut,
     ClusterOut,
     DeletedOut,
+    HostRuns,
+    JobAlerts,
     JobIn,
     JobOut,
     JobPage,
+    JobWorkers,
+    KillOut,
+    LogPageOut,
     PreviewOut,
     RunDetail,
     RunPage,
+    RunTasks,
+    SwitchOut,
+    WorkerList,
 )
 from cronwheel.client.errors import ApiError
 
@@ -152,19 +160,19 @@ def job_runs(
     return Call("GET", _job(key, "/runs"), _model(RunPage), params)
 
 
-def job_workers(key: str, namespace: str = DEFAULT_NAMESPACE) -> Call[JsonObject]:
-    return Call("GET", _job(key, "/workers"), _object, _params(namespace=namespace))
+def job_workers(key: str, namespace: str = DEFAULT_NAMESPACE) -> Call[JobWorkers]:
+    return Call("GET", _job(key, "/workers"), _model(JobWorkers), _params(namespace=namespace))
 
 
 def switch_job_workers(
     key: str, switches: Mapping[str, bool], namespace: str = DEFAULT_NAMESPACE
-) -> Call[JsonObject]:
-    return Call("POST", _job(key, "/workers"), _object, _params(namespace=namespace),
+) -> Call[JobWorkers]:
+    return Call("POST", _job(key, "/workers"), _model(JobWorkers), _params(namespace=namespace),
                 {"workers": dict(switches)}, idempotent=True)
 
 
-def job_alerts(key: str, namespace: str = DEFAULT_NAMESPACE) -> Call[JsonObject]:
-    return Call("GET", _job(key, "/alerts"), _object, _params(namespace=namespace))
+def job_alerts(key: str, namespace: str = DEFAULT_NAMESPACE) -> Call[JobAlerts]:
+    return Call("GET", _job(key, "/alerts"), _model(JobAlerts), _params(namespace=namespace))
 
 
 # -- runs ------------------------------------------------------------------------------------
@@ -174,20 +182,20 @@ def get_run(run_id: str) -> Call[RunDetail]:
     return Call("GET", f"/v1/runs/{_seg(run_id)}", _model(RunDetail))
 
 
-def kill_run(run_id: str) -> Call[JsonObject]:
-    return Call("POST", f"/v1/runs/{_seg(run_id)}/kill", _object)
+def kill_run(run_id: str) -> Call[KillOut]:
+    return Call("POST", f"/v1/runs/{_seg(run_id)}/kill", _model(KillOut))
 
 
-def run_tasks(run_id: str) -> Call[JsonObject]:
-    return Call("GET", f"/v1/runs/{_seg(run_id)}/tasks", _object)
+def run_tasks(run_id: str) -> Call[RunTasks]:
+    return Call("GET", f"/v1/runs/{_seg(run_id)}/tasks", _model(RunTasks))
 
 
 def run_log(
     run_id: str, offset: int = 0, limit: int = 65_536, stream: str = "log",
     attempt: int | None = None, worker: str | None = None,
-) -> Call[JsonObject]:
+) -> Call[LogPageOut]:
     params = _params(offset=offset, limit=limit, stream=stream, attempt=attempt, worker=worker)
-    return Call("GET", f"/v1/runs/{_seg(run_id)}/log", _object, params)
+    return Call("GET", f"/v1/runs/{_seg(run_id)}/log", _model(LogPageOut), params)
 
 
 def follow_log(
@@ -202,18 +210,18 @@ def follow_log(
 # -- workers, cluster, schedules -------------------------------------------------------------
 
 
-def workers(include_stopped: bool = False) -> Call[JsonObject]:
+def workers(include_stopped: bool = False) -> Call[WorkerList]:
     params = _params(include_stopped=True) if include_stopped else {}
-    return Call("GET", "/v1/workers", _object, params)
+    return Call("GET", "/v1/workers", _model(WorkerList), params)
 
 
-def switch_workers(switches: Mapping[str, bool]) -> Call[JsonObject]:
-    return Call("POST", "/v1/workers/switch", _object, json={"workers": dict(switches)},
+def switch_workers(switches: Mapping[str, bool]) -> Call[SwitchOut]:
+    return Call("POST", "/v1/workers/switch", _model(SwitchOut), json={"workers": dict(switches)},
                 idempotent=True)
 
 
-def runs_on_host(host: str) -> Call[JsonObject]:
-    return Call("GET", f"/v1/workers/{_seg(host)}/runs", _object)
+def runs_on_host(host: str) -> Call[HostRuns]:
+    return Call("GET", f"/v1/workers/{_seg(host)}/runs", _model(HostRuns))
 
 
 def cluster(include_stopped: bool = False) -> Call[ClusterOut]:

@@ -13,13 +13,21 @@ from cronwheel.api.schemas import (
     BatchOut,
     ClusterOut,
     DeletedOut,
+    HostRuns,
+    JobAlerts,
     JobIn,
     JobOut,
     JobPage,
+    JobWorkers,
+    KillOut,
+    LogPageOut,
     PreviewOut,
     RunDetail,
     RunOut,
     RunPage,
+    RunTasks,
+    SwitchOut,
+    WorkerList,
 )
 from cronwheel.client import calls
 from cronwheel.client.calls import DEFAULT_NAMESPACE, NO_BODY, Call, Created, JsonObject
@@ -167,14 +175,14 @@ class Client:
                 return
             cursor = page.next_cursor
 
-    def job_workers(self, key: str, namespace: str = DEFAULT_NAMESPACE) -> JsonObject:
+    def job_workers(self, key: str, namespace: str = DEFAULT_NAMESPACE) -> JobWorkers:
         return self.send(calls.job_workers(key, namespace))
 
     def switch_job_workers(self, key: str, switches: Mapping[str, bool],
-                           namespace: str = DEFAULT_NAMESPACE) -> JsonObject:
+                           namespace: str = DEFAULT_NAMESPACE) -> JobWorkers:
         return self.send(calls.switch_job_workers(key, switches, namespace))
 
-    def job_alerts(self, key: str, namespace: str = DEFAULT_NAMESPACE) -> JsonObject:
+    def job_alerts(self, key: str, namespace: str = DEFAULT_NAMESPACE) -> JobAlerts:
         return self.send(calls.job_alerts(key, namespace))
 
     # -- runs ----------------------------------------------------------------------------------
@@ -182,14 +190,14 @@ class Client:
     def get_run(self, run_id: str) -> RunDetail:
         return self.send(calls.get_run(run_id))
 
-    def kill_run(self, run_id: str) -> JsonObject:
+    def kill_run(self, run_id: str) -> KillOut:
         return self.send(calls.kill_run(run_id))
 
-    def run_tasks(self, run_id: str) -> JsonObject:
+    def run_tasks(self, run_id: str) -> RunTasks:
         return self.send(calls.run_tasks(run_id))
 
     def run_log(self, run_id: str, offset: int = 0, limit: int = 65_536, stream: str = "log",
-                attempt: int | None = None, worker: str | None = None) -> JsonObject:
+                attempt: int | None = None, worker: str | None = None) -> LogPageOut:
         return self.send(calls.run_log(run_id, offset, limit, stream, attempt, worker))
 
     def follow_log(self, run_id: str, offset: int = 0, stream: str = "log",
@@ -210,13 +218,13 @@ class Client:
 
     # -- workers, cluster, schedules -----------------------------------------------------------
 
-    def workers(self, include_stopped: bool = False) -> JsonObject:
+    def workers(self, include_stopped: bool = False) -> WorkerList:
         return self.send(calls.workers(include_stopped))
 
-    def switch_workers(self, switches: Mapping[str, bool]) -> JsonObject:
+    def switch_workers(self, switches: Mapping[str, bool]) -> SwitchOut:
         return self.send(calls.switch_workers(switches))
 
-    def runs_on_host(self, host: str) -> JsonObject:
+    def runs_on_host(self, host: str) -> HostRuns:
         return self.send(calls.runs_on_host(host))
 
     def cluster(self, include_stopped: bool = False) -> ClusterOut:
