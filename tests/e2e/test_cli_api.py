@@ -136,3 +136,15 @@ async def test_cluster_shows_each_node_state(server: RunningServer) -> None:
     [row] = [line for line in shown.out.splitlines()
              if line.strip().startswith(server.node.owner)]  # its row, not the title
     assert "│ alive " in row
+
+
+async def test_runs_log_follow_prints_the_output_as_it_comes(server: RunningServer) -> None:
+    from tests.e2e.test_workers import finished, submit, workers
+
+    async with workers(server, "follower"):
+        run = await submit(server, "slow", "shell",
+                           {"command": "for i in 1 2 3; do echo line $i; sleep 0.4; done"})
+        followed = await cronwheel("runs", "log", run, "--follow", server=server.base_url)
+        assert followed.code == 0, followed.err
+        assert followed.out.splitlines() == ["line 1", "line 2", "line 3"]
+        assert (await finished(server, run))["state"] == "succeeded"

@@ -11,7 +11,7 @@ import typer
 from cronwheel.cli import render
 from cronwheel.cli.common import AsJson, Key, Namespace, Server, Token, connect, plain
 from cronwheel.cli.jobs import jobs_app, runs_app
-from cronwheel.client import DEFAULT_SERVER
+from cronwheel.client import DEFAULT_SERVER, Client
 
 workers_app = typer.Typer(help="Worker processes and what they run.", no_args_is_help=True)
 RunId = Annotated[str, typer.Argument(metavar="RUN_ID", help="a run id from `jobs runs`")]
@@ -31,18 +31,35 @@ def log(
     follow: Annotated[bool, typer.Option("--follow", "-f",
                                          help="keep printing until the run ends")] = False,
 ) -> None:
-    """Print a run's output, page by page (a 100 MB log never sits in memory)."""
+    """Print a run's output, page by page (a 100 MB log never sits in memory); with
+    --follow, as it comes (server-sent events) until the run's task ends."""
     with connect(server, token) as client:
+        if follow:
+            _follow(client, run_id, offset, stream, attempt, worker)
+            return
         while True:
             page = client.run_log(run_id, offset, PAGE, stream, attempt, worker)
             sys.stdout.write(page.text)
             sys.stdout.flush()
             offset = page.next_offset
-            if page.end or (not follow and offset >= page.size):
+            if page.end or offset >= page.size:
                 return
-            if offset >= page.size:
-                time.sleep(FOLLOW_POLL_S)
             attempt, worker = page.attempt, page.worker  # stay on the task we started on
+
+
+def _follow(client: Client, run_id: str, offset: int, stream: str, attempt: int | None,
+            worker: str | None) -> None:
+    """Print `output` events until `end`; a dropped stream is opened again where it left."""
+    while True:
+        for event in client.follow_log(run_id, offset, stream, attempt, worker):
+            if event.name == "end":
+                return
+            sys.stdout.write(str(event.data.get("text", "")))
+            sys.stdout.flush()
+            offset = int(event.data.get("next_offset", offset))
+            attempt = int(event.data.get("attempt", attempt or 1))
+            worker = str(event.data.get("worker", worker or ""))
+        time.sleep(FOLLOW_POLL_S)
 
 
 @runs_app.command("kill")
