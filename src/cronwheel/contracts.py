@@ -280,6 +280,14 @@ class Store(Protocol):
         """Raises unless the database answers a query (the health check)."""
         ...
 
+    async def delete_job(
+        self, namespace: str, key: str, now: Micros, delete_runs: bool = False
+    ) -> Job:
+        """Remove the job (raises NotFound) and its worker switches. Its runs stay, those not
+        finished cancelled at `now`, until retention purges them; with `delete_runs` they go
+        now with their attempts, tasks, output and alerts. Returns the job as it was."""
+        ...
+
 
 class Transport(Protocol):
     async def deliver(self, delivery: Delivery) -> DeliveryResult: ...

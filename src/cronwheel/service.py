@@ -188,6 +188,11 @@ class Service:
     async def cancel(self, namespace: str, key: str) -> Job:
         return await self._change(namespace, key, job_rules.cancel, cancel_runs=True)
 
+    async def delete(self, namespace: str, key: str, delete_runs: bool = False) -> Job:
+        """Remove the job; its runs stay (unfinished ones cancelled) until retention purges
+        them, or go with it when `delete_runs`. Its key is free for a new job at once."""
+        return await self.store.delete_job(namespace, key, self.clock.now(), delete_runs)
+
     async def trigger(
         self, namespace: str, key: str, payload: Any = None, override: bool = False
     ) -> Run:

@@ -501,3 +501,43 @@ async def test_revive_decides_on_the_row_in_its_own_transaction(store: SqlStore)
     )
     assert not (kept.replaced or kept.conflict) and kept.job.state is JobState.ACTIVE
     assert cancelled_again.state is JobState.CANCELLED
+
+
+async def _job_with_history(store: Store, key: str) -> tuple[Job, Run, Run]:
+    """A job every second with a finished run and a pending one."""
+    spec = JobSpec("ns", key, SimpleTrigger(T0, US_PER_S), TARGET)
+    await store.add_jobs([rules.new_job(new_id(), spec, T0 - 1)], True)
+    [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    [done] = (await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)).started
+    attempt = Attempt(done.id, 1, T0, T0 + 5, AttemptOutcome.SUCCESS, "a", 200, "ok", None)
+    await store.record_attempts("a", [AttemptRecord(attempt, RunState.SUCCEEDED, None)])
+    pending = await store.add_manual_run(job, new_id(), T0 + 10, None, False)
+    return job, done, pending
+
+
+async def test_deleting_a_job_keeps_its_runs_until_retention(store: Store) -> None:
+    job, done, pending = await _job_with_history(store, "gone")
+    deleted = await store.delete_job("ns", "gone", T0 + 20)
+    assert deleted.id == job.id
+    assert await store.get_job("ns", "gone") is None
+    assert await store.list_jobs(JobFilter(namespace="ns"), None, 10) == []
+    assert await store.acquire_due_jobs("b", T0 + 60 * US_PER_S, T0 + 60 * US_PER_S, 10,
+                                        T0 + LEASE) == []
+    kept = await store.get_run(done.id)
+    assert kept is not None and kept[0].state is RunState.SUCCEEDED and len(kept[1]) == 1
+    stopped = await store.get_run(pending.id)
+    assert stopped is not None and stopped[0].state is RunState.CANCELLED
+    assert stopped[0].finished_at == T0 + 20
+    assert await store.acquire_due_runs("b", T0 + 30, 10, T0 + LEASE) == []
+    # the key is free for a new job at once
+    [again] = await store.add_jobs([make_job("gone")], True)
+    assert again.created and again.job.id != job.id
+
+
+async def test_deleting_a_job_with_its_runs_leaves_nothing(store: Store) -> None:
+    job, done, pending = await _job_with_history(store, "gone")
+    await store.delete_job("ns", "gone", T0 + 20, delete_runs=True)
+    assert await store.get_run(done.id) is None and await store.get_run(pending.id) is None
+    assert await store.list_runs(job.id, None, 10) == []
+    with pytest.raises(NotFound):
+        await store.delete_job("ns", "gone", T0 + 30)

@@ -515,6 +515,27 @@ class MemoryStore:
         return [NodeStatus(n.info, n.heartbeat_at, n.stopped_at,
                            jobs_held[n.info.owner], runs_held[n.info.owner]) for n in listed]
 
+    async def delete_job(
+        self, namespace: str, key: str, now: Micros, delete_runs: bool = False
+    ) -> Job:
+        job_id = self._names.get((namespace, key))
+        if job_id is None:
+            raise NotFound(f"no job {key!r} in namespace {namespace!r}", "key")
+        job = self._jobs[job_id].job
+        if delete_runs:
+            for run_id in list(self._runs_of.get(job_id, ())):
+                self._delete_run(run_id)
+            self._runs_of.pop(job_id, None)
+            self.alerts.forget_job(job_id)
+        else:  # kept until retention, but none is delivered again
+            for run_id in sorted(self._live_of.get(job_id, ())):
+                row = self._runs[run_id]
+                self._set_run(row, replace_fields(
+                    row.run, state=RunState.CANCELLED, due_at=None, finished_at=now))
+                row.lease_owner = row.lease_until = None
+        self._delete_job(job_id)
+        return job
+
 
 def _all(groups: Iterable[set[str]]) -> set[str]:
     every: set[str] = set()

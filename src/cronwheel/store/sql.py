@@ -101,6 +101,11 @@ class SqlStore:
     ) -> list[Job]:
         return await self._jobs.acquire_due_jobs(owner, now, horizon, limit, lease_until)
 
+    async def delete_job(
+        self, namespace: str, key: str, now: Micros, delete_runs: bool = False
+    ) -> Job:
+        return await self._jobs.delete_job(namespace, key, now, delete_runs)
+
     # -- runs and attempts -------------------------------------------------------------------
 
     async def record_fires(
