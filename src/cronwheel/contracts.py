@@ -153,6 +153,16 @@ class JobFilter:
     key_prefix: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """Runs across jobs, for an operator's lists: fired within [fired_from, fired_to)."""
+
+    namespace: str | None = None
+    state: RunState | None = None
+    fired_from: Micros | None = None
+    fired_to: Micros | None = None
+
+
 class Store(Protocol):
     async def start(self) -> None:
         """Open the database (bringing its schema up to date); raises when it cannot be used,
@@ -271,6 +281,18 @@ class Store(Protocol):
 
     async def ping(self) -> None:
         """Raises unless the database answers a query (the health check)."""
+        ...
+
+    async def find_runs(self, where: RunFilter, before_id: str | None, limit: int) -> list[Run]:
+        """Up to `limit` matching runs of any job, newest first, before `before_id` (a page)."""
+        ...
+
+    async def upcoming_jobs(self, limit: int) -> list[Job]:
+        """The `limit` jobs that fire soonest (the live index on next_fire_at)."""
+        ...
+
+    async def failing_jobs(self, limit: int) -> list[tuple[Job, int]]:
+        """Up to `limit` jobs whose latest runs failed, with how many in a row, most first."""
         ...
 
 

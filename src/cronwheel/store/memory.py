@@ -31,6 +31,7 @@ from cronwheel.contracts import (
     JobFilter,
     NodeInfo,
     NodeStatus,
+    RunFilter,
 )
 from cronwheel.domain.errors import NotFound
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
@@ -514,6 +515,36 @@ class MemoryStore:
         listed = sorted(self._nodes.values(), key=lambda n: (n.info.started_at, n.info.owner))
         return [NodeStatus(n.info, n.heartbeat_at, n.stopped_at,
                            jobs_held[n.info.owner], runs_held[n.info.owner]) for n in listed]
+
+    # -- overview (the console) --------------------------------------------------------------
+
+    async def find_runs(self, where: RunFilter, before_id: str | None, limit: int) -> list[Run]:
+        ids = sorted((i for i in self._runs if before_id is None or i < before_id), reverse=True)
+        found: list[Run] = []
+        for run_id in ids:
+            if len(found) >= limit:
+                break
+            run = self._runs[run_id].run
+            if _run_matches(run, where):
+                found.append(run)
+        return found
+
+    async def upcoming_jobs(self, limit: int) -> list[Job]:
+        due = [row.job for row in self._jobs.values() if row.job.next_fire_at is not None]
+        due.sort(key=lambda job: (job.next_fire_at, job.id))
+        return due[:limit]
+
+    async def failing_jobs(self, limit: int) -> list[tuple[Job, int]]:
+        failing = [(row.job, row.failures) for row in self._jobs.values() if row.failures > 0]
+        failing.sort(key=lambda pair: (-pair[1], pair[0].id))
+        return failing[:limit]
+
+
+def _run_matches(run: Run, where: RunFilter) -> bool:
+    return ((where.namespace is None or run.namespace == where.namespace)
+            and (where.state is None or run.state is where.state)
+            and (where.fired_from is None or run.fired_at >= where.fired_from)
+            and (where.fired_to is None or run.fired_at < where.fired_to))
 
 
 def _all(groups: Iterable[set[str]]) -> set[str]:
