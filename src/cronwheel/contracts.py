@@ -155,12 +155,14 @@ class JobFilter:
 
 @dataclass(frozen=True, slots=True)
 class RunFilter:
-    """Runs across jobs, for an operator's lists: fired within [fired_from, fired_to)."""
+    """Runs across jobs, for an operator's lists: fired within [fired_from, fired_to), ended
+    at `finished_from` or later (an index: cheap to ask of a large table)."""
 
     namespace: str | None = None
     state: RunState | None = None
     fired_from: Micros | None = None
     fired_to: Micros | None = None
+    finished_from: Micros | None = None
 
 
 class Store(Protocol):
@@ -289,10 +291,6 @@ class Store(Protocol):
 
     async def upcoming_jobs(self, limit: int) -> list[Job]:
         """The `limit` jobs that fire soonest (the live index on next_fire_at)."""
-        ...
-
-    async def failing_jobs(self, limit: int) -> list[tuple[Job, int]]:
-        """Up to `limit` jobs whose latest runs failed, with how many in a row, most first."""
         ...
 
 

@@ -208,7 +208,3 @@ class Service:
     async def upcoming(self, limit: int) -> list[Job]:
         """The jobs that fire soonest."""
         return await self.store.upcoming_jobs(limit)
-
-    async def failing(self, limit: int) -> list[tuple[Job, int]]:
-        """Jobs whose latest runs failed, with how many in a row."""
-        return await self.store.failing_jobs(limit)

@@ -39,7 +39,7 @@ def serve(
     """Run a node: the API on HOST:PORT and the scheduler over DATABASE_URL."""
     import uvicorn
 
-    from cronwheel.api.app import create_app
+    from cronwheel.ui.app import create_app  # the API with the console at /ui
 
     settings = _settings(host, port, database_url)
     logging.basicConfig(level=settings.log_level.upper(),

@@ -534,17 +534,14 @@ class MemoryStore:
         due.sort(key=lambda job: (job.next_fire_at, job.id))
         return due[:limit]
 
-    async def failing_jobs(self, limit: int) -> list[tuple[Job, int]]:
-        failing = [(row.job, row.failures) for row in self._jobs.values() if row.failures > 0]
-        failing.sort(key=lambda pair: (-pair[1], pair[0].id))
-        return failing[:limit]
-
 
 def _run_matches(run: Run, where: RunFilter) -> bool:
     return ((where.namespace is None or run.namespace == where.namespace)
             and (where.state is None or run.state is where.state)
             and (where.fired_from is None or run.fired_at >= where.fired_from)
-            and (where.fired_to is None or run.fired_at < where.fired_to))
+            and (where.fired_to is None or run.fired_at < where.fired_to)
+            and (where.finished_from is None
+                 or (run.finished_at is not None and run.finished_at >= where.finished_from)))
 
 
 def _all(groups: Iterable[set[str]]) -> set[str]:

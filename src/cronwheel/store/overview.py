@@ -1,5 +1,5 @@
-"""Reads for an operator's overview (the console): runs across jobs, what fires next, the jobs
-failing now. Each is one bounded query on an index or the primary key, newest or soonest first.
+"""Reads for an operator's overview (the console): runs across jobs and what fires next.
+Each is one bounded query on an index or the primary key, newest or soonest first.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ class SqlOverview:
             query = query.where(runs.c.fired_at >= where.fired_from)
         if where.fired_to is not None:
             query = query.where(runs.c.fired_at < where.fired_to)
+        if where.finished_from is not None:
+            query = query.where(runs.c.finished_at >= where.finished_from)
         if before_id is not None:
             query = query.where(runs.c.id < before_id)
         async with self._db.read() as conn:
@@ -40,10 +42,3 @@ class SqlOverview:
         async with self._db.read() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [job_from_row(row) for row in rows]
-
-    async def failing_jobs(self, limit: int) -> list[tuple[Job, int]]:
-        query = (select(jobs).where(jobs.c.failures > 0)
-                 .order_by(jobs.c.failures.desc(), jobs.c.id).limit(limit))
-        async with self._db.read() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [(job_from_row(row), int(row["failures"])) for row in rows]

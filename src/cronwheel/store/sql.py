@@ -163,9 +163,6 @@ class SqlStore:
     async def upcoming_jobs(self, limit: int) -> list[Job]:
         return await self._overview.upcoming_jobs(limit)
 
-    async def failing_jobs(self, limit: int) -> list[tuple[Job, int]]:
-        return await self._overview.failing_jobs(limit)
-
 
 def make_store(url: str, node: str = "node") -> NodeStore:
     return SqlStore(url, node=node)
