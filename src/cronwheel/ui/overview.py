@@ -14,7 +14,7 @@ from cronwheel.domain.jobs import Job
 from cronwheel.domain.runs import Run, RunState
 from cronwheel.domain.time import US_PER_S
 from cronwheel.service import Service
-from cronwheel.ui.charts import lateness_lines, outcome_bars
+from cronwheel.ui.charts import SLOTS, lateness_lines, outcome_bars
 from cronwheel.ui.render import page
 from cronwheel.ui.session import Caller
 from cronwheel.ui.trends import OUTCOMES, Trends
@@ -88,7 +88,7 @@ async def dashboard(request: Request) -> Response:
     totals = {o: sum(s.outcomes.get(o, 0) for s in steps) for o in OUTCOMES}
     return page(
         request, caller, "dashboard.html", steps=steps[-30:], every=trends.every_s,
-        span_min=round(len(steps) * trends.every_s / 60), totals=totals,
+        span_min=round(SLOTS * trends.every_s / 60, 1), totals=totals,
         outcome_chart=outcome_bars(steps, "delivery attempts by outcome over time"),
         lateness_chart=lateness_lines(steps, "fire lateness p50 and p99 over time"),
         latest=next((s for s in reversed(steps) if s.fired), None),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
@@ -59,16 +60,16 @@ def page(request: Request, caller: Caller | None, template: str, status: int = 2
     notice = request.query_params.get("notice", "")[:300]
     problem = request.query_params.get("problem", "")[:300]
     html = env.get_template(template).render(
-        request=request, caller=caller, notice=notice, problem=problem,
+        request=request, user=caller, notice=notice, problem=problem,
         path=request.url.path, **context)
     return HTMLResponse(html, status, headers={"Cache-Control": "no-store"})
 
 
 def back(url: str, notice: str = "", problem: str = "") -> RedirectResponse:
     """After a POST: see the result with a GET (the browser's back button stays harmless)."""
-    from urllib.parse import urlencode, urlsplit
-
     extra = {k: v for k, v in (("notice", notice), ("problem", problem)) if v}
     if extra:
-        url += ("&" if urlsplit(url).query else "?") + urlencode(extra)
+        url, _hash, fragment = url.partition("#")
+        url += ("&" if "?" in url else "?") + urlencode(extra)
+        url += f"#{fragment}" if fragment else ""
     return RedirectResponse(url, 303)
