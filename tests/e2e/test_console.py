@@ -37,6 +37,7 @@ from cronwheel.ui.trends import Trends
 from tests.e2e.test_workers import until, workers
 from tests.receivers import HttpReceiver
 from tests.servers import RunningServer, running_server
+from tests.support import free_port
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.browser]
 
@@ -147,7 +148,12 @@ async def console(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Con
             async_playwright() as playwright,
         ):
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            yield Console(server, receiver, browser, made[0].state.job_types)
+            found = Console(server, receiver, browser, made[0].state.job_types)
+            # A job that fails every second, for the dashboard's failures.
+            await found.add_job("default", "flaky-export", schedule={"kind": "rate", "every": "1s"},
+                                target={"kind": "http", "url": f"http://127.0.0.1:{free_port()}/"},
+                                retry={"max_attempts": 1})
+            yield found
             await browser.close()
     finally:
         await receiver.stop()
@@ -194,10 +200,8 @@ async def test_log_in_create_a_job_and_see_it_fire(console: Console) -> None:
 
     await page.get_by_role("link", name="Dashboard").click()
     await expect(page.get_by_role("link", name="nightly-report").first).to_be_visible()
-    await page.wait_for_timeout(1200)  # two sampler steps with deliveries in them
-    await page.reload()
+    await expect(page.get_by_role("link", name="flaky-export").first).to_be_visible()
     assert "success: <strong>0" not in await page.content()
-    await shot(page, "04-dashboard")
 
 
 def _received(console: Console, count: int) -> Any:
@@ -271,7 +275,6 @@ async def test_switch_a_worker_off_for_a_job(console: Console) -> None:
     # w2 is now the only one on: switching it off too would leave the group nobody.
     await page.get_by_role("button", name="Switch w2 off for this job").click()
     await expect(page.get_by_role("alert")).to_contain_text("w2")
-    await shot(page, "08-job-worker-switches")
 
     for _ in range(3):  # every run of the job now goes to w2
         await page.get_by_role("button", name="Trigger now").click()
@@ -282,6 +285,8 @@ async def test_switch_a_worker_off_for_a_job(console: Console) -> None:
         tasks = await until(_tasks_of(console, run.id), "a task for the run", 10)
         hosts |= {t.worker_name for t in tasks}
     assert hosts == {"w2"}
+    await page.reload()
+    await shot(page, "08-job-worker-switches")
 
     await page.get_by_role("link", name="Workers").click()
     await expect(page.get_by_role("cell", name="w1", exact=True)).to_be_visible()
@@ -295,6 +300,10 @@ async def test_switch_a_worker_off_for_a_job(console: Console) -> None:
     await expect(page.get_by_role("link", name="long-count")).to_be_visible()
     await expect(page.get_by_role("link", name="nightly-report")).to_have_count(0)
     await shot(page, "11-runs-filtered")
+    await page.get_by_label("State").select_option("")
+    await page.get_by_label("Fired from").fill("2099-01-01T00:00:00")
+    await page.get_by_role("button", name="Filter").click()
+    await expect(page.get_by_text("No runs.")).to_be_visible()  # none fired in that range
 
 
 def _runs_of(console: Console, key: str) -> Any:
@@ -385,4 +394,9 @@ async def test_main_actions_work_from_the_keyboard(console: Console) -> None:
     await page.keyboard.press("Enter")
     await expect(page.get_by_role("status")).to_contain_text("keyboard: pause done")
     assert await job_state(console, "default", "keyboard") is JobState.PAUSED
+    await page.goto("/ui/jobs")
     await shot(page, "14-jobs-list")
+
+    await page.get_by_role("link", name="Dashboard").click()
+    await expect(page.get_by_role("link", name="flaky-export").first).to_be_visible()
+    await shot(page, "15-dashboard")

@@ -33,7 +33,7 @@ def outcome_bars(steps: Sequence[Step], label: str) -> Markup:
                 parts.append(f'<rect x="{index * width:.1f}" y="{y:.1f}" '
                              f'width="{max(width - 1, 1):.1f}" height="{h:.1f}" '
                              f'fill="{colour}"/>')
-    return _svg(parts, label, f"the tallest bar is {most} attempts")
+    return _svg(parts, label, f"the tallest bar is {most} attempt{'' if most == 1 else 's'}")
 
 
 def lateness_lines(steps: Sequence[Step], label: str) -> Markup:

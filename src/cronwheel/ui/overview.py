@@ -81,7 +81,7 @@ def _cache(request: Request) -> _Cached:
 async def dashboard(request: Request) -> Response:
     caller = await caller_of(request)
     trends: Trends = request.app.state.console_trends
-    steps = list(trends.steps)
+    steps = list(trends.steps)[-SLOTS:]
     cached = await _cache(request).refresh(request)
     upcoming = [j for j in cached.upcoming if caller.can_read(j.spec.namespace)][:SHOWN]
     failing = [f for f in cached.failing if caller.can_read(f.namespace)][:SHOWN]

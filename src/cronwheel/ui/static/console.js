@@ -12,6 +12,10 @@
       var data = JSON.parse(event.data);
       var atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
       pre.appendChild(document.createTextNode(data.text));
+      ["log-end", "log-size"].forEach(function (id) {
+        var node = document.getElementById(id);
+        if (node) { node.textContent = String(data.next_offset); }
+      });
       if (atBottom) { pre.scrollTop = pre.scrollHeight; }
     });
     source.addEventListener("end", function (event) {
