@@ -64,14 +64,46 @@ def _owns(principal: Principal, namespace: str) -> bool:
                for c in principal.namespaces)
 
 
+@dataclass(frozen=True)
+class AppEntry:
+    name: str
+    created_at: int
+    namespaces: tuple[str, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class TokenEntry:
+    prefix: str
+    role: str
+    label: str
+    created_at: int
+    expires_at: int | None = None
+    revoked_at: int | None = None
+
+
 class Tokens:
-    """The seam's stand-in for issue 10's app service: a fixed table of tokens."""
+    """The seam's stand-in for issue 10's app service: a fixed table of tokens, which is
+    also its directory of apps and tokens."""
 
     needs_login = True
-    manages_apps = False
 
     def __init__(self, table: dict[str, TokenPrincipal]) -> None:
         self.table = table
+        self.made_at = round(time.time() * 1_000_000)
+
+    @property
+    def directory(self) -> Tokens:
+        return self
+
+    async def list_apps(self) -> list[AppEntry]:
+        names = sorted({p.app for p in self.table.values()})
+        return [AppEntry(name, self.made_at, next(p.namespaces for p in self.table.values()
+                                                  if p.app == name)) for name in names]
+
+    async def list_tokens(self, app: str) -> list[TokenEntry]:
+        return [TokenEntry(token[:11], p.role, f"{p.role} of {app}", self.made_at)
+                for token, p in self.table.items() if p.app == app]
 
     async def authenticate(self, raw_token: str, address: str | None) -> Principal | None:
         return self.table.get(raw_token)
@@ -343,7 +375,7 @@ async def test_each_role_is_refused_what_it_may_not_do(console: Console) -> None
     await expect(operator.get_by_role("link", name="nightly-report")).to_have_count(0)
     answer = await operator.request.get("/ui/job?namespace=other&key=theirs")
     assert answer.status == 404  # another app's job: as if it did not exist
-    assert (await operator.request.get("/ui/apps")).status == 404
+    assert (await operator.request.get("/ui/apps")).status == 403
     await expect(operator.get_by_role("link", name="Apps")).to_have_count(0)
     csrf = await operator.locator("input[name=csrf]").first.input_value()
     answer = await operator.request.post("/ui/job/pause", form={
@@ -354,6 +386,13 @@ async def test_each_role_is_refused_what_it_may_not_do(console: Console) -> None
     await expect(operator.get_by_role("status")).to_contain_text("pause done")
     assert await job_state(console, "team-a", "mine") is JobState.PAUSED
     await shot(operator, "13-operator-jobs")
+
+    admin = await console.page(ADMIN)
+    await admin.get_by_role("link", name="Apps").click()
+    await expect(admin.get_by_role("heading", name="team-a")).to_be_visible()
+    await expect(admin.get_by_text("cw_oper0000_…")).to_be_visible()
+    assert OPERATOR not in await admin.content()  # a token's secret is never shown
+    await shot(admin, "16-apps")
 
     stale = await operator.request.post("/ui/job/resume", form={
         "csrf": "forged", "namespace": "team-a", "key": "mine"})

@@ -8,7 +8,7 @@ next click. What a principal may do is asked of `Access` too, so the console ref
 what the API refuses.
 
 Until issue 10's branch is merged the server has no credentials and the API is open:
-`OpenAccess` says so (no login, everyone is an admin of an open server, no apps pages). At the
+`OpenAccess` says so (no login, everyone is an admin of an open server, no apps page). At the
 merge, `Access` is the app service's `authenticate` with `cronwheel.domain.access`'s
 `can_read`, `can_write` and `can_admin`; nothing else in the console changes.
 """
@@ -43,6 +43,52 @@ class Principal(Protocol):
     def namespaces(self) -> tuple[str, ...]: ...
 
 
+class AppRecord(Protocol):
+    """An app as the apps page shows it (issue 10's `domain.access.App`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def created_at(self) -> int: ...
+
+    @property
+    def namespaces(self) -> tuple[str, ...]: ...
+
+    @property
+    def note(self) -> str: ...
+
+
+class TokenRecord(Protocol):
+    """A token as listed: never the token, only its public prefix (`domain.access`)."""
+
+    @property
+    def prefix(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def created_at(self) -> int: ...
+
+    @property
+    def expires_at(self) -> int | None: ...
+
+    @property
+    def revoked_at(self) -> int | None: ...
+
+
+class AppsDirectory(Protocol):
+    """The apps and their tokens (issue 10's `AppService` has these two methods)."""
+
+    async def list_apps(self) -> Sequence[AppRecord]: ...
+
+    async def list_tokens(self, app: str) -> Sequence[TokenRecord]: ...
+
+
 class Access(Protocol):
     """Who a token stands for and what it may do."""
 
@@ -52,8 +98,8 @@ class Access(Protocol):
         ...
 
     @property
-    def manages_apps(self) -> bool:
-        """Whether apps, tokens and the audit trail exist (issue 10): their pages show."""
+    def directory(self) -> AppsDirectory | None:
+        """The apps and tokens, once they exist (issue 10): the apps page shows only then."""
         ...
 
     async def authenticate(self, raw_token: str, address: str | None) -> Principal | None: ...
@@ -77,7 +123,7 @@ class OpenAccess:
     as on its API."""
 
     needs_login = False
-    manages_apps = False
+    directory = None
 
     async def authenticate(self, raw_token: str, address: str | None) -> Principal | None:
         return OpenPrincipal()
