@@ -18,6 +18,13 @@ DEFAULTS = {"namespace": "default", "schedule_kind": "cron", "expr": "*/5 * * * 
             "max_attempts": "3", "concurrency": "allow", "level": "info"}
 
 
+LABELS = {"namespace": "Namespace", "key": "Key", "schedule_kind": "Schedule",
+          "expr": "Expression", "tz": "Time zone", "target_kind": "Target", "url": "URL",
+          "method": "Method", "group": "Worker group", "command": "Shell command",
+          "spec": "Spec", "target_json": "Target as JSON", "payload": "Payload",
+          "max_attempts": "Attempts at most", "concurrency": "While a run is in flight"}
+
+
 def schedule_of(form: dict[str, str]) -> dict[str, Any]:
     kind = form.get("schedule_kind", "cron")
     expr = form.get("expr", "").strip()

@@ -171,7 +171,8 @@ def _form_error(request: Request, caller: Caller, values: dict[str, str], exc: D
                                                      "payload", "target_json"):
         field = forms.form_field(field)
     return page(request, caller, "job_new.html", status, values=values,
-                error={"field": field, "message": exc.message})
+                error={"field": field, "label": forms.LABELS.get(field, field),
+                       "message": exc.message})
 
 
 def _deleter(service: Service) -> Callable[..., Any] | None:
