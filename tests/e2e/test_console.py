@@ -433,8 +433,15 @@ async def test_main_actions_work_from_the_keyboard(console: Console) -> None:
     await page.keyboard.press("Enter")
     await expect(page.get_by_role("status")).to_contain_text("keyboard: pause done")
     assert await job_state(console, "default", "keyboard") is JobState.PAUSED
+    await console.add_job("dispatch:billing", "sync-ledger",
+                          schedule={"kind": "cron", "expr": "0 3 * * *", "tz": "Europe/Berlin"},
+                          target={"kind": "log"})
     await page.goto("/ui/jobs")
     await shot(page, "14-jobs-list")
+    await page.get_by_label("Dialect").select_option("dispatchserver")
+    await page.get_by_role("button", name="Filter").click()
+    await expect(page.get_by_role("link", name="sync-ledger")).to_be_visible()
+    await expect(page.get_by_role("link", name="keyboard")).to_have_count(0)
 
     await page.get_by_role("link", name="Dashboard").click()
     await expect(page.get_by_role("link", name="flaky-export").first).to_be_visible()

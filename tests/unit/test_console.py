@@ -8,7 +8,9 @@ import math
 import pytest
 
 from cronwheel.domain.errors import InvalidField
+from cronwheel.settings import Settings
 from cronwheel.ui import forms
+from cronwheel.ui.jobs import dialect_of
 from cronwheel.ui.session import Sessions
 from cronwheel.ui.trends import _Reading, quantile, step_between
 from cronwheel.ui.web import local
@@ -68,3 +70,11 @@ def test_a_session_is_found_by_its_id_until_it_expires_or_closes() -> None:
     expired = Sessions(seconds=-1)
     sid, _ = expired.open("cw_token")
     assert expired.get(sid) is None
+
+
+def test_a_jobs_dialect_is_read_from_its_namespace() -> None:
+    settings = Settings(qschedule_apps=[{"id": 1, "name": "qschedule.demo", "token": "t" * 8}])
+    assert dialect_of("delayjob", settings) == "delayjob"
+    assert dialect_of("dispatch:billing", settings) == "dispatchserver"
+    assert dialect_of("qschedule.demo", settings) == "qschedule"
+    assert dialect_of("default", settings) == "native"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -11,12 +12,13 @@ import orjson
 from fastapi import APIRouter, Request, Response
 
 from cronwheel.api.convert import job_json, submission
-from cronwheel.api.deps import job_types_of, service_of, workers_of
+from cronwheel.api.deps import job_types_of, service_of, settings_of, workers_of
 from cronwheel.contracts import JobFilter
 from cronwheel.domain.errors import DomainError, InvalidField, ItemErrors
 from cronwheel.domain.jobs import Job, JobState
 from cronwheel.domain.worker_target import WorkerTarget
 from cronwheel.service import Service
+from cronwheel.settings import Settings
 from cronwheel.ui import forms
 from cronwheel.ui.render import back, page
 from cronwheel.ui.session import Caller, Hidden
@@ -27,18 +29,43 @@ PAGE = 50
 SCAN = 200  # rows read per query while filtering a page
 MAX_SCAN = 1_000  # rows read for one page at most: a sparse filter pages on instead
 NEXT_FIRES = 8
-FILTERS = ("namespace", "state", "key", "schedule", "target")
+FILTERS = ("namespace", "state", "key", "schedule", "target", "dialect")
+DIALECTS = ("native", "delayjob", "dispatchserver", "qschedule")
 
 
-def _matches(caller: Caller, job: Job, schedule: str, target: str) -> bool:
-    return (caller.can_read(job.spec.namespace)
-            and (not schedule or job.spec.schedule.kind == schedule)
-            and (not target or job.spec.target.kind == target))
+def dialect_of(namespace: str, settings: Settings) -> str:
+    """Which API a job's namespace belongs to: each dialect keeps its jobs in its own
+    namespaces (docs/dialects/)."""
+    if namespace == settings.delayjob_namespace:
+        return "delayjob"
+    if namespace.startswith(settings.dispatch_namespace_prefix):
+        return "dispatchserver"
+    if any(app.name == namespace for app in settings.qschedule_apps):
+        return "qschedule"
+    return "native"
+
+
+@dataclass(frozen=True, slots=True)
+class _Wanted:
+    """What a page of jobs keeps beyond what the store filters."""
+
+    caller: Caller
+    settings: Settings
+    schedule: str
+    target: str
+    dialect: str
+
+    def __call__(self, job: Job) -> bool:
+        spec = job.spec
+        return (self.caller.can_read(spec.namespace)
+                and (not self.schedule or spec.schedule.kind == self.schedule)
+                and (not self.target or spec.target.kind == self.target)
+                and (not self.dialect
+                     or dialect_of(spec.namespace, self.settings) == self.dialect))
 
 
 async def _page_of_jobs(
-    service: Service, caller: Caller, where: JobFilter, after: str | None, schedule: str,
-    target: str,
+    service: Service, wanted: _Wanted, where: JobFilter, after: str | None
 ) -> tuple[list[Job], str | None]:
     """Up to PAGE jobs the caller may see and the filters keep, reading at most MAX_SCAN
     rows; the cursor goes on from the last row read."""
@@ -48,7 +75,7 @@ async def _page_of_jobs(
         batch = await service.list_jobs(where, after, SCAN)
         read += len(batch)
         for index, job in enumerate(batch):
-            if _matches(caller, job, schedule, target):
+            if wanted(job):
                 found.append(job)
                 if len(found) == PAGE:
                     more = index < len(batch) - 1 or len(batch) == SCAN
@@ -75,8 +102,11 @@ async def list_jobs(request: Request) -> Response:
     where = JobFilter(namespace=q["namespace"] or None, state=_state(q["state"]),
                       key_prefix=q["key"] or None)
     cursor = request.query_params.get("cursor") or None
-    found, more = await _page_of_jobs(service_of(request), caller, where, cursor,
-                                      q["schedule"], q["target"])
+    settings = settings_of(request)
+    if q["dialect"] and q["dialect"] not in DIALECTS:
+        raise InvalidField(f"dialect must be one of {', '.join(DIALECTS)}", "dialect")
+    wanted = _Wanted(caller, settings, q["schedule"], q["target"], q["dialect"])
+    found, more = await _page_of_jobs(service_of(request), wanted, where, cursor)
     next_url = None
     if more:
         next_url = "/ui/jobs?" + urlencode({k: v for k, v in q.items() if v} | {"cursor": more})
@@ -84,6 +114,7 @@ async def list_jobs(request: Request) -> Response:
                 states=list(JobState), schedule_kinds=("cron", "rate", "every", "simple",
                                                        "once", "iso8601"),
                 target_kinds=("http", "grpc", "kafka", "tcp", "log", "worker"),
+                dialects=DIALECTS, dialect_of=lambda ns: dialect_of(ns, settings),
                 deletable=_deleter(service_of(request)) is not None)
 
 
