@@ -16,14 +16,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from cronwheel.api.app import create_app
 from cronwheel.api.convert import submission
@@ -133,18 +133,27 @@ class Console:
     receiver: HttpReceiver
     browser: Browser
     job_types: SpecParsers
+    contexts: dict[str, BrowserContext] = field(default_factory=dict)
 
     async def page(self, token: str | None = ADMIN) -> Page:
-        """A fresh browser context (no cookies), logged in with `token`."""
-        context = await self.browser.new_context(base_url=self.server.base_url,
-                                                 viewport={"width": 1280, "height": 860})
-        context.set_default_timeout(WAIT_MS)
+        """A new page at the dashboard, logged in with `token` (one browser context per
+        token, logged in once), or of a fresh context with no session when `token` is None."""
+        context = self.contexts.get(token or "")
+        if context is None:
+            context = await self.browser.new_context(base_url=self.server.base_url,
+                                                     viewport={"width": 1280, "height": 860})
+            context.set_default_timeout(WAIT_MS)
+            if token is not None:
+                self.contexts[token] = context
+                page = await context.new_page()
+                await page.goto("/ui/login")
+                await page.get_by_label("Token").fill(token)
+                await page.get_by_role("button", name="Log in").click()
+                await expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+                return page
         page = await context.new_page()
         if token is not None:
-            await page.goto("/ui/login")
-            await page.get_by_label("Token").fill(token)
-            await page.get_by_role("button", name="Log in").click()
-            await expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+            await page.goto("/ui")
         return page
 
     async def add_job(self, namespace: str, key: str, **body: Any) -> None:
