@@ -192,7 +192,7 @@ async def create_job(request: Request) -> Response:
         error = DomainError(f"job {body.key!r} exists with a different definition", "key")
         return _form_error(request, caller, values, error, 409)
     verb = "created" if outcome.created else "already existed, unchanged"
-    return back(_job_url(outcome.job), notice=f"job {body.key} {verb}")
+    return back(caller, _job_url(outcome.job), notice=f"job {body.key} {verb}")
 
 
 def _form_error(request: Request, caller: Caller, values: dict[str, str], exc: DomainError,
@@ -227,10 +227,10 @@ async def act_on_job(request: Request, action: str) -> Response:
     except DomainError as exc:
         if exc.code in ("forbidden", "not_found"):
             raise
-        return back(target, problem=f"{key}: {exc.message}")
+        return back(caller, target, problem=f"{key}: {exc.message}")
     if action == "delete":
         target = "/ui/jobs"
-    return back(target, notice=notice)
+    return back(caller, target, notice=notice)
 
 
 async def _act(service: Service, action: str, namespace: str, key: str,
@@ -269,6 +269,6 @@ async def switch_worker(request: Request) -> Response:
     except DomainError as exc:
         if exc.code in ("forbidden", "not_found"):
             raise
-        return back(target, problem=f"{worker}: {exc.message}")
-    return back(target, notice=f"{worker} switched {'on' if enabled else 'off'} for {key}")
+        return back(caller, target, problem=f"{worker}: {exc.message}")
+    return back(caller, target, notice=f"{worker} switched {'on' if enabled else 'off'} for {key}")
 

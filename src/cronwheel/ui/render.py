@@ -57,18 +57,32 @@ env.globals["version"] = __version__
 
 def page(request: Request, caller: Caller | None, template: str, status: int = 200,
          **context: Any) -> HTMLResponse:
-    notice = request.query_params.get("notice", "")[:300]
-    problem = request.query_params.get("problem", "")[:300]
+    notice, problem = _messages(request, caller)
     html = env.get_template(template).render(
         request=request, user=caller, notice=notice, problem=problem,
         path=request.url.path, **context)
     return HTMLResponse(html, status, headers={"Cache-Control": "no-store"})
 
 
-def back(url: str, notice: str = "", problem: str = "") -> RedirectResponse:
+def _messages(request: Request, caller: Caller | None) -> tuple[str, str]:
+    """What the last action said: kept in the session, so no link can put words on a
+    page; in the query only on an open server, which has no sessions."""
+    if caller is not None and caller.session is not None:
+        said = dict(caller.session.notices)
+        caller.session.notices.clear()
+        return said.get("notice", ""), said.get("problem", "")
+    if caller is not None:
+        return (request.query_params.get("notice", "")[:300],
+                request.query_params.get("problem", "")[:300])
+    return "", ""
+
+
+def back(caller: Caller, url: str, notice: str = "", problem: str = "") -> RedirectResponse:
     """After a POST: see the result with a GET (the browser's back button stays harmless)."""
     extra = {k: v for k, v in (("notice", notice), ("problem", problem)) if v}
-    if extra:
+    if extra and caller.session is not None:
+        caller.session.notices[:] = list(extra.items())
+    elif extra:
         url, _hash, fragment = url.partition("#")
         url += ("&" if "?" in url else "?") + urlencode(extra)
         url += f"#{fragment}" if fragment else ""

@@ -187,9 +187,9 @@ async def kill(request: Request, run_id: str) -> Response:
     except DomainError as exc:
         if exc.code in ("forbidden", "not_found"):
             raise
-        return back(f"/ui/runs/{run_id}", problem=exc.message)
+        return back(caller, f"/ui/runs/{run_id}", problem=exc.message)
     said = "kill sent to its workers" if state is RunState.RUNNING else "killed"
-    return back(f"/ui/runs/{run_id}", notice=f"run {said}")
+    return back(caller, f"/ui/runs/{run_id}", notice=f"run {said}")
 
 
 @router.post("/runs/{run_id}/rerun")
@@ -204,5 +204,5 @@ async def rerun(request: Request, run_id: str) -> Response:
     except DomainError as exc:
         if exc.code in ("forbidden", "not_found"):
             raise
-        return back(f"/ui/runs/{run_id}", problem=exc.message)
-    return back(f"/ui/runs/{fresh.id}", notice=f"rerun of {run_id}")
+        return back(caller, f"/ui/runs/{run_id}", problem=exc.message)
+    return back(caller, f"/ui/runs/{fresh.id}", notice=f"rerun of {run_id}")

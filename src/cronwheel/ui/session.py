@@ -149,7 +149,7 @@ class Session:
     token: str
     csrf: str
     expires: float
-    notices: list[str] = field(default_factory=list)
+    notices: list[tuple[str, str]] = field(default_factory=list)  # (notice|problem, text)
 
 
 class Sessions:
