@@ -99,7 +99,8 @@ async def list_jobs(request: Request) -> Response:
     q = {name: request.query_params.get(name, "").strip()[:255] for name in FILTERS}
     if q["namespace"]:
         caller.require_read(q["namespace"], f"no namespace {q['namespace']!r}")
-    where = JobFilter(namespace=q["namespace"] or None, state=_state(q["state"]),
+    where = JobFilter(namespace=q["namespace"] or caller.only_namespace,
+                      state=_state(q["state"]),
                       key_prefix=q["key"] or None)
     cursor = request.query_params.get("cursor") or None
     settings = settings_of(request)

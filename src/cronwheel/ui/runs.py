@@ -77,8 +77,9 @@ async def list_runs(request: Request) -> Response:
          for name in ("state", "namespace", "from", "to")}
     if q["namespace"]:
         caller.require_read(q["namespace"], f"no namespace {q['namespace']!r}")
-    where = RunFilter(namespace=q["namespace"] or None, state=_run_state(q["state"]),
-                      fired_from=_instant(q["from"], "from"), fired_to=_instant(q["to"], "to"))
+    where = RunFilter(namespace=q["namespace"] or caller.only_namespace,
+                      state=_run_state(q["state"]), fired_from=_instant(q["from"], "from"),
+                      fired_to=_instant(q["to"], "to"))
     found, more = await _page_of_runs(service_of(request), caller, where,
                                       request.query_params.get("cursor") or None)
     next_url = None
