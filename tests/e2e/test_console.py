@@ -239,10 +239,29 @@ async def test_log_in_create_a_job_and_see_it_fire(console: Console) -> None:
     await expect(page.get_by_role("heading", name="Next fire times")).to_be_visible()
     await shot(page, "03-job-page")
 
+    await page.get_by_label("Payload for this run").fill('{"report": "by hand"}')
+    await page.get_by_role("button", name="Trigger now").click()
+    await expect(page.get_by_role("status")).to_contain_text("triggered run")
+    await until(_arrived(console, {"report": "by hand"}), "the triggered payload", 10)
+
+    await page.locator("a[href^='/ui/runs/']").last.click()  # the oldest run on the page
+    await expect(page.get_by_role("heading", name="Attempts")).to_be_visible()
+    await page.get_by_role("button", name="Rerun").click()
+    await expect(page.get_by_role("status").filter(has_text="rerun of")).to_be_visible()
+    await expect(page.locator("dd", has_text="manual")).to_be_visible()
+    await expect(page.locator("#run-state")).to_contain_text("succeeded")  # it refreshes
+    await shot(page, "03b-run-page-rerun")
+
     await page.get_by_role("link", name="Dashboard").click()
     await expect(page.get_by_role("link", name="nightly-report").first).to_be_visible()
     await expect(page.get_by_role("link", name="flaky-export").first).to_be_visible()
     assert "success: <strong>0" not in await page.content()
+
+
+def _arrived(console: Console, payload: Any) -> Any:
+    async def check() -> bool:
+        return any(r.json() == payload for r in console.receiver.received)
+    return check
 
 
 def _received(console: Console, count: int) -> Any:
