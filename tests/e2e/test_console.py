@@ -165,6 +165,14 @@ class Console:
         assert outcome.created
 
 
+def script_errors(page: Page) -> list[str]:
+    """Errors the page's scripts report from now on (a refused script or style included)."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return errors
+
+
 async def shot(page: Page, name: str) -> None:
     SHOTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
@@ -298,6 +306,7 @@ async def test_follow_a_live_worker_log_and_kill_the_run(console: Console) -> No
     await page.get_by_role("button", name="Create job").click()
     await expect(page.get_by_role("status")).to_contain_text("created")
     [run] = await until(_runs_of(console, "long-count"), "the job's run", 10)
+    errors = script_errors(page)
     await page.reload()
     await page.locator(f"a[href='/ui/runs/{run.id}']").click()
 
@@ -317,6 +326,7 @@ async def test_follow_a_live_worker_log_and_kill_the_run(console: Console) -> No
     assert run.state.value == "killed"
     await expect(page.locator("#log-text")).to_contain_text("line 1\n")
     await shot(page, "07-run-killed")
+    assert errors == []
 
 
 async def test_switch_a_worker_off_for_a_job(console: Console) -> None:
@@ -471,6 +481,13 @@ async def test_main_actions_work_from_the_keyboard(console: Console) -> None:
     await expect(page.get_by_role("link", name="sync-ledger")).to_be_visible()
     await expect(page.get_by_role("link", name="keyboard")).to_have_count(0)
 
+    errors = script_errors(page)
     await page.get_by_role("link", name="Dashboard").click()
     await expect(page.get_by_role("link", name="flaky-export").first).to_be_visible()
+    answer = await page.request.get("/ui")
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    async with page.expect_response(lambda r: r.request.headers.get("hx-request") == "true"
+                                    and r.status == 200, timeout=8_000):
+        pass  # htmx refreshes the live part by itself, under the policy
     await shot(page, "15-dashboard")
+    assert errors == []
