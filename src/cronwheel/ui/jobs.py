@@ -21,7 +21,7 @@ from cronwheel.service import Service
 from cronwheel.settings import Settings
 from cronwheel.ui import forms
 from cronwheel.ui.render import back, page
-from cronwheel.ui.session import Caller, Hidden
+from cronwheel.ui.session import Caller
 from cronwheel.ui.web import ConsoleRoute, caller_of, local, posted
 
 router = APIRouter(prefix="/ui", route_class=ConsoleRoute, include_in_schema=False)
@@ -31,6 +31,7 @@ MAX_SCAN = 1_000  # rows read for one page at most: a sparse filter pages on ins
 NEXT_FIRES = 8
 FILTERS = ("namespace", "state", "key", "schedule", "target", "dialect")
 DIALECTS = ("native", "delayjob", "dispatchserver", "qschedule")
+ACTIONS = ("pause", "resume", "cancel", "trigger", "delete")
 
 
 def dialect_of(namespace: str, settings: Settings) -> str:
@@ -219,12 +220,12 @@ async def act_on_job(request: Request, action: str) -> Response:
     namespace, key = form.get("namespace", "default"), form.get("key", "")
     target = local(form.get("back"), "/ui/job?" + urlencode({"namespace": namespace,
                                                              "key": key}))
+    if action not in ACTIONS:
+        raise InvalidField(f"unknown action {action!r}", "action")
     caller.require_write(namespace, f"{action} jobs")
     service = service_of(request)
     try:
         notice = await _act(service, action, namespace, key, form)
-    except Hidden:
-        raise
     except DomainError as exc:
         if exc.code in ("forbidden", "not_found"):
             raise
