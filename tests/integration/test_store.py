@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from cronwheel.contracts import AttemptRecord, Fire, FiresRecorded, JobFilter, NodeInfo, Store
+from cronwheel.contracts import (
+    AttemptRecord,
+    Fire,
+    FiresRecorded,
+    JobFilter,
+    NodeInfo,
+    RunFilter,
+    Store,
+)
 from cronwheel.domain import jobs as rules
 from cronwheel.domain.errors import IllegalTransition, ItemErrors, NotFound
 from cronwheel.domain.intervals import SimpleTrigger
@@ -541,3 +549,23 @@ async def test_deleting_a_job_with_its_runs_leaves_nothing(store: Store) -> None
     assert await store.list_runs(job.id, None, 10) == []
     with pytest.raises(NotFound):
         await store.delete_job("ns", "gone", T0 + 30)
+
+async def test_overview_reads_runs_across_jobs_and_jobs_by_next_fire(store: Store) -> None:
+    early, late = make_job("early", at=T0), make_job("late", at=T0 + 60 * US_PER_S)
+    other = rules.new_job(new_id(), JobSpec("elsewhere", "x", OneShot(T0 + US_PER_S), TARGET),
+                          T0 - US_PER_S)
+    await store.add_jobs([late, early, other], all_or_nothing=True)
+    assert [j.spec.key for j in await store.upcoming_jobs(2)] == ["early", "x"]
+    ids = sorted(new_id() for _ in range(3))  # one millisecond's ids are not ordered
+    made = [await store.add_manual_run(job, ids[i], T0 + i * US_PER_S, None, False)
+            for i, job in enumerate([early, late, other])]
+    newest_first = [r.id for r in reversed(made)]
+    assert [r.id for r in await store.find_runs(RunFilter(), None, 10)] == newest_first
+    page = await store.find_runs(RunFilter(), None, 2)
+    assert [r.id for r in await store.find_runs(RunFilter(), page[-1].id, 2)] == [made[0].id]
+    assert [r.id for r in await store.find_runs(RunFilter(namespace="ns"), None, 10)] == [
+        made[1].id, made[0].id]
+    window = RunFilter(fired_from=T0 + US_PER_S, fired_to=T0 + 2 * US_PER_S)
+    assert [r.id for r in await store.find_runs(window, None, 10)] == [made[1].id]
+    assert await store.find_runs(RunFilter(state=RunState.FAILED), None, 10) == []
+    assert await store.find_runs(RunFilter(finished_from=T0), None, 10) == []  # none ended

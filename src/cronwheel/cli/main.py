@@ -31,7 +31,7 @@ def serve(
     import uvicorn
 
     from cronwheel import logs
-    from cronwheel.api.app import create_app
+    from cronwheel.ui.app import create_app  # the API with the console at /ui
 
     settings = load_settings(host=host, port=port, database_url=database_url)
     logs.configure(settings.log_level, settings.log_format, settings.access_log)

@@ -31,6 +31,7 @@ from cronwheel.contracts import (
     JobFilter,
     NodeInfo,
     NodeStatus,
+    RunFilter,
 )
 from cronwheel.domain.errors import NotFound
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
@@ -535,6 +536,33 @@ class MemoryStore:
                 row.lease_owner = row.lease_until = None
         self._delete_job(job_id)
         return job
+
+    # -- overview (the console) --------------------------------------------------------------
+
+    async def find_runs(self, where: RunFilter, before_id: str | None, limit: int) -> list[Run]:
+        ids = sorted((i for i in self._runs if before_id is None or i < before_id), reverse=True)
+        found: list[Run] = []
+        for run_id in ids:
+            if len(found) >= limit:
+                break
+            run = self._runs[run_id].run
+            if _run_matches(run, where):
+                found.append(run)
+        return found
+
+    async def upcoming_jobs(self, limit: int) -> list[Job]:
+        due = [row.job for row in self._jobs.values() if row.job.next_fire_at is not None]
+        due.sort(key=lambda job: (job.next_fire_at, job.id))
+        return due[:limit]
+
+
+def _run_matches(run: Run, where: RunFilter) -> bool:
+    return ((where.namespace is None or run.namespace == where.namespace)
+            and (where.state is None or run.state is where.state)
+            and (where.fired_from is None or run.fired_at >= where.fired_from)
+            and (where.fired_to is None or run.fired_at < where.fired_to)
+            and (where.finished_from is None
+                 or (run.finished_at is not None and run.finished_at >= where.finished_from)))
 
 
 def _all(groups: Iterable[set[str]]) -> set[str]:
