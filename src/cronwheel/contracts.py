@@ -177,6 +177,18 @@ class JobFilter:
     key_prefix: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """Runs across jobs, for an operator's lists: fired within [fired_from, fired_to), ended
+    at `finished_from` or later (an index: cheap to ask of a large table)."""
+
+    namespace: str | None = None
+    state: RunState | None = None
+    fired_from: Micros | None = None
+    fired_to: Micros | None = None
+    finished_from: Micros | None = None
+
+
 class Store(Protocol):
     async def start(self) -> None:
         """Open the database (bringing its schema up to date); raises when it cannot be used,
@@ -300,6 +312,22 @@ class Store(Protocol):
 
     async def ping(self) -> None:
         """Raises unless the database answers a query (the health check)."""
+        ...
+
+    async def delete_job(
+        self, namespace: str, key: str, now: Micros, delete_runs: bool = False
+    ) -> Job:
+        """Remove the job (raises NotFound) and its worker switches. Its runs stay, those not
+        finished cancelled at `now`, until retention purges them; with `delete_runs` they go
+        now with their attempts, tasks, output and alerts. Returns the job as it was."""
+        ...
+
+    async def find_runs(self, where: RunFilter, before_id: str | None, limit: int) -> list[Run]:
+        """Up to `limit` matching runs of any job, newest first, before `before_id` (a page)."""
+        ...
+
+    async def upcoming_jobs(self, limit: int) -> list[Job]:
+        """The `limit` jobs that fire soonest (the live index on next_fire_at)."""
         ...
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -33,7 +33,9 @@ class Settings(BaseSettings):
     port: int = Field(1989, ge=1, le=65535)
     database_url: str = "sqlite:///cronwheel.db"
     node_name: str = Field(default_factory=_default_node)
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, for collectors
+    access_log: bool = True  # one http.request event per API request
 
     # engine
     window_ms: int = Field(2_000, ge=50, le=60_000)
@@ -103,6 +105,11 @@ class Settings(BaseSettings):
     @property
     def kafka_brokers(self) -> tuple[str, ...]:
         return tuple(b.strip() for b in self.kafka_bootstrap.split(",") if b.strip())
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("qschedule_apps")
     @classmethod

@@ -8,19 +8,26 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
 
 from cronwheel.api.convert import job_json, run_out
 from cronwheel.api.deps import service_of
 from cronwheel.api.responses import Json
-from cronwheel.api.schemas import SCHEDULE_DOC, JobOut, RunOut
+from cronwheel.api.schemas import (
+    SCHEDULE_DOC,
+    ChangesIn,
+    JobOut,
+    RerunIn,
+    RerunOut,
+    ScheduleChanged,
+    ScheduleList,
+)
 from cronwheel.contracts import RerunOutcome
 from cronwheel.domain.errors import InvalidField
-from cronwheel.domain.job_schedules import Change, Op
+from cronwheel.domain.job_schedules import Change
 from cronwheel.domain.jobs import DEFAULT_NAMESPACE
 from cronwheel.domain.jsonlimits import check_json_ints
 from cronwheel.domain.time import Micros, parse_instant
-from cronwheel.domain.union import MAX_ITEMS, Item
+from cronwheel.domain.union import Item
 from cronwheel.schedule_service import RerunRequest, Schedules
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
@@ -28,49 +35,6 @@ Namespace = Annotated[str, Query(min_length=1, max_length=255)]
 ITEM_DOC = ("A schedule as in a job's `schedule` (" + SCHEDULE_DOC + "), plus an optional "
             "`id` (1 to 64 letters, digits, '.', '_', '-'); without one it gets the smallest "
             "free number.")
-
-
-class ScheduleItemOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: str
-    kind: str
-    added_at: str
-
-
-class ScheduleList(BaseModel):
-    schedules: list[ScheduleItemOut]
-
-
-class ScheduleChanged(BaseModel):
-    schedule: ScheduleItemOut
-    job: JobOut
-
-
-class ChangeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    op: Op = Field(description="add, edit or remove (Sentinel's ADD, EDIT, DELETE)")
-    id: str | None = Field(None, max_length=64, description="required to edit or remove")
-    schedule: dict[str, Any] | None = Field(None, description="the expression, to add or edit")
-
-
-class ChangesIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    changes: list[ChangeIn] = Field(min_length=1, max_length=MAX_ITEMS)
-
-
-class RerunIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    from_: str | None = Field(None, alias="from", max_length=64,
-                              description="ISO 8601 instant: the first planned instant rerun")
-    to: str | None = Field(None, max_length=64, description="ISO 8601 instant, included")
-    downstream: bool = Field(False, description="rerun the dependent jobs' runs too")
-
-
-class RerunOut(BaseModel):
-    created: int = Field(description="occurrences that had no run: a new run, due now")
-    rerun: int = Field(description="ended runs given a new attempt, due now")
-    in_flight: int = Field(description="runs pending or running already, left as they are")
-    runs: list[RunOut]
 
 
 def _item(item: Item) -> dict[str, Any]:

@@ -9,17 +9,19 @@ import typer
 from rich.table import Table
 
 from cronwheel.cli import render
-from cronwheel.cli.client import DEFAULT_SERVER, JsonObject
-from cronwheel.cli.jobs import (
+from cronwheel.cli.common import (
     AsJson,
     Key,
     Namespace,
-    ScheduleOptions,
     Server,
-    _connect,
-    _print_job,
-    build_schedule,
+    Token,
+    connect,
+    plain,
+    print_job,
 )
+from cronwheel.cli.jobspec import ScheduleOptions, build_schedule
+from cronwheel.client import DEFAULT_SERVER
+from cronwheel.client.calls import JsonObject
 
 ScheduleId = Annotated[str, typer.Argument(metavar="ID", help="the expression's id")]
 Cron = Annotated[str | None, typer.Option(metavar="EXPR", help="a cron expression")]
@@ -33,8 +35,8 @@ After = Annotated[str | None, typer.Option(metavar="DELAY",
 Schedule = Annotated[str | None, typer.Option(metavar="JSON", help="any schedule as JSON")]
 
 
-def _expression(opts: ScheduleOptions, schedule_id: str | None) -> JsonObject:
-    body = build_schedule(opts)
+def _expression(opts: ScheduleOptions, schedule_id: str | None = None) -> JsonObject:
+    body = build_schedule(opts) or {}  # never None: a schedule is required
     return body | ({"id": schedule_id} if schedule_id is not None else {})
 
 
@@ -50,11 +52,11 @@ def _items_table(found: JsonObject) -> Table:
 
 def list_schedules(
     key: Key, namespace: Namespace = "default", server: Server = DEFAULT_SERVER,
-    as_json: AsJson = False,
+    token: Token = None, as_json: AsJson = False,
 ) -> None:
     """List a job's time expressions, each with its id (a single schedule is "1")."""
-    with _connect(server) as client:
-        found = client.job_schedules(namespace, key)
+    with connect(server, token) as client:
+        found = plain(client.job_schedules(key, namespace))
     render.output(found, as_json, _items_table)
 
 
@@ -64,40 +66,40 @@ def add_schedule(
     = None,
     cron: Cron = None, tz: Tz = None, every: Every = None, iso: Iso = None, at: At = None,
     after: After = None, schedule: Schedule = None,
-    namespace: Namespace = "default", server: Server = DEFAULT_SERVER, as_json: AsJson = False,
+    namespace: Namespace = "default", server: Server = DEFAULT_SERVER, token: Token = None,
+    as_json: AsJson = False,
 ) -> None:
     """Add a time expression: the job fires at the union of its expressions' instants."""
     body = _expression(ScheduleOptions(at, after, False, cron, tz, every, iso, schedule),
                        schedule_id)
-    with _connect(server) as client:
-        changed = client.change_schedule(namespace, key, None, body)
-    item = changed.get("schedule", {})
-    _print_job(changed.get("job", {}), as_json, f"added expression {item.get('id')} to "
-                                                f"{namespace}/{key}")
+    with connect(server, token) as client:
+        changed = client.add_schedule(key, body, namespace)
+    print_job(plain(changed.job), as_json,
+              f"added expression {changed.schedule.id} to {namespace}/{key}")
 
 
 def edit_schedule(
     key: Key, schedule_id: ScheduleId,
     cron: Cron = None, tz: Tz = None, every: Every = None, iso: Iso = None, at: At = None,
     after: After = None, schedule: Schedule = None,
-    namespace: Namespace = "default", server: Server = DEFAULT_SERVER, as_json: AsJson = False,
+    namespace: Namespace = "default", server: Server = DEFAULT_SERVER, token: Token = None,
+    as_json: AsJson = False,
 ) -> None:
     """Replace one time expression; it counts from now."""
-    body = build_schedule(ScheduleOptions(at, after, False, cron, tz, every, iso, schedule))
-    with _connect(server) as client:
-        changed = client.change_schedule(namespace, key, schedule_id, body)
-    _print_job(changed.get("job", {}), as_json,
-               f"edited expression {schedule_id} of {namespace}/{key}")
+    body = _expression(ScheduleOptions(at, after, False, cron, tz, every, iso, schedule))
+    with connect(server, token) as client:
+        changed = client.edit_schedule(key, schedule_id, body, namespace)
+    print_job(plain(changed.job), as_json, f"edited expression {schedule_id} of {namespace}/{key}")
 
 
 def remove_schedule(
     key: Key, schedule_id: ScheduleId, namespace: Namespace = "default",
-    server: Server = DEFAULT_SERVER, as_json: AsJson = False,
+    server: Server = DEFAULT_SERVER, token: Token = None, as_json: AsJson = False,
 ) -> None:
     """Remove one time expression (not the job's last one)."""
-    with _connect(server) as client:
-        job = client.change_schedule(namespace, key, schedule_id)
-    _print_job(job, as_json, f"removed expression {schedule_id} from {namespace}/{key}")
+    with connect(server, token) as client:
+        job = plain(client.remove_schedule(key, schedule_id, namespace))
+    print_job(job, as_json, f"removed expression {schedule_id} from {namespace}/{key}")
 
 
 def rerun(
@@ -106,12 +108,12 @@ def rerun(
     end: Annotated[str, typer.Option("--to", metavar="ISO", help="last instant, included")],
     downstream: Annotated[bool, typer.Option(
         "--downstream", help="rerun the dependent jobs' runs too")] = False,
-    namespace: Namespace = "default", server: Server = DEFAULT_SERVER, as_json: AsJson = False,
+    namespace: Namespace = "default", server: Server = DEFAULT_SERVER, token: Token = None,
+    as_json: AsJson = False,
 ) -> None:
     """Backfill: a run (or a new attempt of its run) for every planned instant in the range."""
-    with _connect(server) as client:
-        done = client.rerun_job(namespace, key,
-                                {"from": start, "to": end, "downstream": downstream})
+    with connect(server, token) as client:
+        done = plain(client.rerun_job(key, start, end, downstream, namespace))
     if as_json:
         render.print_json(done)
         return

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from cronwheel import __version__
 from cronwheel.contracts import Delivery, DeliveryResult, Transport
 from cronwheel.domain.netpolicy import NetPolicy
 from cronwheel.domain.runs import AttemptOutcome
 from cronwheel.domain.time import to_iso
 
 RESPONSE_LIMIT = 2_000  # characters of a receiver's answer kept with the attempt
+USER_AGENT = f"cronwheel/{__version__}"  # so a receiver's log says who called
 
 
 def metadata_headers(delivery: Delivery) -> dict[str, str]:

@@ -8,7 +8,7 @@ import aiohttp
 import orjson
 
 from cronwheel.contracts import Delivery, DeliveryResult
-from cronwheel.delivery import RESPONSE_LIMIT, metadata_headers
+from cronwheel.delivery import RESPONSE_LIMIT, USER_AGENT, metadata_headers
 from cronwheel.delivery.answers import refused_code
 from cronwheel.delivery.guard import Lookup, guarded_connector, refusal_of, refused, system_lookup
 from cronwheel.domain.netpolicy import NetPolicy
@@ -64,7 +64,8 @@ class HttpTransport:
                 limit_per_host=self._limit_per_host, ttl_dns_cache=60,
             )
             self._session = aiohttp.ClientSession(
-                connector=connector, json_serialize=lambda v: orjson.dumps(v).decode()
+                connector=connector, json_serialize=lambda v: orjson.dumps(v).decode(),
+                headers={"User-Agent": USER_AGENT},  # a target's own headers still win
             )
         return self._session
 
