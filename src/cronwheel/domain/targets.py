@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from cronwheel.domain.errors import InvalidField
+from cronwheel.domain.kubernetes import KubernetesTarget, parse_kubernetes_target
 from cronwheel.domain.log_target import LogTarget, parse_log_target
 from cronwheel.domain.tcp_target import TcpTarget, parse_tcp_target
 from cronwheel.domain.worker_target import WorkerTarget, parse_worker_target
@@ -124,7 +125,8 @@ class KafkaTarget:
         }
 
 
-Target = HttpTarget | GrpcTarget | KafkaTarget | TcpTarget | WorkerTarget | LogTarget
+Target = (HttpTarget | GrpcTarget | KafkaTarget | TcpTarget | WorkerTarget | LogTarget
+          | KubernetesTarget)
 _METHODS = {"POST", "PUT", "PATCH", "GET", "DELETE"}
 
 
@@ -202,6 +204,7 @@ _KINDS: dict[str, Callable[[_Parse], Target]] = {
     "tcp": lambda p: parse_tcp_target(p.data, p.prefix),
     "worker": lambda p: parse_worker_target(p.data, p.prefix),
     "log": lambda p: parse_log_target(p.data, p.prefix),
+    "kubernetes": lambda p: parse_kubernetes_target(p.data, p.prefix),
 }
 
 

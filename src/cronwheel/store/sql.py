@@ -38,6 +38,7 @@ from cronwheel.contracts import (
 )
 from cronwheel.domain.errors import NotFound
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
+from cronwheel.domain.kubernetes import KUBE_OWNER
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState
 from cronwheel.domain.tasks import WORKERS_OWNER
 from cronwheel.domain.time import Micros
@@ -552,7 +553,7 @@ class SqlStore:
             job_cond: ColumnElement[bool] = jobs.c.lease_owner.is_not(None)
             run_cond: ColumnElement[bool] = and_(
                 runs.c.state == RunState.RUNNING.value,
-                runs.c.lease_owner.is_distinct_from(WORKERS_OWNER),  # workers still hold those
+                runs.c.lease_owner.not_in((WORKERS_OWNER, KUBE_OWNER)),  # held by workers, clusters
             )
             if owner is not None:
                 job_cond = and_(job_cond, jobs.c.lease_owner == owner)

@@ -1,0 +1,298 @@
+"""Follows runs on Kubernetes to their end: create the Job, watch it, keep its pods' logs,
+end the run, send its callback.
+
+Each node runs one follower. `step` claims the runs it follows (its own, and any whose
+follower's lease lapsed: a dead node's), renews them, and moves each one on from what the
+API server says now; so a step repeated after a crash, an outage or a take-over does the
+right thing. Watches (`JobWatch`) only make steps come sooner: when a watch is down the
+follower still steps every `poll_s`.
+
+Logs: every pod's log is collected when the Job ends and the run failed (always) or
+succeeded with `logs: always`, before the TTL controller removes the pods. With
+`logs: always` the logs of running pods are also stored at each step, so
+`GET /v1/runs/{id}/log/follow` shows them while the Job runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from cronwheel.contracts import Clock, Delivery, Transport
+from cronwheel.delivery.kubernetes.clusters import Clusters
+from cronwheel.delivery.kubernetes.gateway import (
+    Gone,
+    JobEvent,
+    KubeError,
+    KubeGateway,
+    PodInfo,
+    Unavailable,
+)
+from cronwheel.domain.kubernetes import (
+    ANNOTATION_KEY,
+    ANNOTATION_NAMESPACE,
+    LABEL_MANAGED,
+    LABEL_RUN,
+    MANAGER,
+    JobPhase,
+    job_verdict,
+    run_selector,
+)
+from cronwheel.domain.runs import AttemptOutcome, RunState
+from cronwheel.domain.targets import HttpTarget
+from cronwheel.domain.tasks import TaskState
+from cronwheel.domain.time import US_PER_S, Micros
+from cronwheel.store.kubernetes import CREATING, ENDED, KubeRun, KubeStore, PodRecord
+
+log = logging.getLogger("cronwheel.kubernetes")
+LOG_LIMIT = 16 * 1024 * 1024  # bytes of one pod's log kept
+
+
+@dataclass(frozen=True, slots=True)
+class FollowConfig:
+    lease_us: Micros = 30 * US_PER_S  # a follower silent this long loses its runs
+    poll_s: float = 5.0  # steps without a watch event
+    create_give_up_us: Micros = 600 * US_PER_S  # a Job not created after this fails the run
+
+
+def pod_state(pod: PodInfo) -> tuple[TaskState, str | None]:
+    """A pod's phase as a task's state, with why it ended and how often it restarted."""
+    restarts = f" after {pod.restarts} restarts" if pod.restarts else ""
+    if pod.phase == "Succeeded":
+        return TaskState.SUCCEEDED, (f"succeeded{restarts}" if restarts else None)
+    if pod.phase == "Failed":
+        if pod.reason == "DeadlineExceeded":
+            return TaskState.TIMEOUT, f"DeadlineExceeded{restarts}"
+        if pod.reason == "Deleted":
+            return TaskState.KILLED, f"deleted{restarts}"
+        return TaskState.FAILED, f"{pod.reason or 'Failed'}{restarts}"
+    return TaskState.RUNNING, (f"running{restarts}" if restarts else None)
+
+
+class KubeFollower:
+    def __init__(
+        self, store: KubeStore, clusters: Clusters, clock: Clock, owner: str,
+        callbacks: Callable[[], Awaitable[Transport]],
+        config: FollowConfig = FollowConfig(),
+    ) -> None:
+        self._store = store
+        self._clusters = clusters
+        self._clock = clock
+        self._owner = owner
+        self._callbacks = callbacks
+        self._config = config
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._watches: list[JobWatch] = []
+
+    def wake(self, _run_id: str = "") -> None:
+        self._wakeup.set()
+
+    # -- one step -----------------------------------------------------------------------
+
+    async def step(self) -> list[KubeRun]:
+        """Claim, then move every followed run on once; returns the runs claimed."""
+        now = self._clock.now()
+        held = await self._store.claim(self._owner, now, now + self._config.lease_us)
+        live = [r for r in held if r.phase != ENDED]
+        states = await self._store.run_states([r.run_id for r in live])
+        for run in live:
+            await self._advance(run, states.get(run.run_id, RunState.RUNNING))
+        await self.send_callbacks()
+        return held
+
+    async def _advance(self, run: KubeRun, state: RunState) -> None:
+        gateway = self._clusters.get(run.cluster)
+        if gateway is None:
+            await self._end(run, RunState.FAILED, f"no cluster {run.cluster!r} is configured")
+            return
+        try:
+            if state is not RunState.RUNNING:  # killed or cancelled: the Job goes too
+                await self._collect(gateway, run, with_logs=True)
+                await gateway.delete_job(run.namespace, run.job_name)
+                await self._end(run, RunState.KILLED, f"the run was {state.value}")
+                return
+            if run.phase == CREATING and not await self._create(gateway, run):
+                return
+            await self._follow(gateway, run)
+        except Unavailable as exc:  # try again on the next step; the lease is renewed
+            log.warning("cluster %s unavailable following run %s: %s", run.cluster,
+                        run.run_id, exc)
+
+    async def _create(self, gateway: KubeGateway, run: KubeRun) -> bool:
+        try:
+            await gateway.create_job(run.manifest)
+        except Unavailable:
+            if self._clock.now() - run.created_at > self._config.create_give_up_us:
+                await self._end(run, RunState.FAILED, "the cluster did not answer in time to "
+                                "create the Job")
+                return False
+            raise
+        except KubeError as exc:  # refused (forbidden, invalid, quota): the run fails
+            await self._end(run, RunState.FAILED, f"the Job was refused: {exc}")
+            return False
+        await self._store.created(run.run_id)
+        return True
+
+    async def _follow(self, gateway: KubeGateway, run: KubeRun) -> None:
+        job = await gateway.get_job(run.namespace, run.job_name)
+        if job is None:
+            await self._end(run, RunState.FAILED, "the Job was deleted before it ended")
+            return
+        verdict = job_verdict(job.status)
+        if verdict.phase is JobPhase.ACTIVE:
+            await self._collect(gateway, run, with_logs=run.logs == "always")
+            return
+        failed = verdict.phase is JobPhase.FAILED
+        await self._collect(gateway, run, with_logs=failed or run.logs == "always")
+        if failed:
+            reason = verdict.reason or "Failed"
+            message = f"{reason}: {verdict.message}" if verdict.message else reason
+            await self._end(run, RunState.FAILED, message)
+        else:
+            await self._end(run, RunState.SUCCEEDED, None)
+
+    async def _collect(self, gateway: KubeGateway, run: KubeRun, with_logs: bool) -> None:
+        pods = await gateway.list_pods(run.namespace, run_selector(run.run_id))
+        records = [PodRecord(p.name, p.node, pod_state(p)[0], p.exit_code, pod_state(p)[1]) for p in pods]
+        ids = await self._store.record_pods(run, records, self._clock.now())
+        if not with_logs:
+            return
+        for pod in pods:
+            if not pod.started:
+                continue
+            try:
+                data = await gateway.read_log(run.namespace, pod.name, LOG_LIMIT)
+            except KubeError as exc:
+                if isinstance(exc, Unavailable):
+                    raise
+                log.info("no log for pod %s of run %s: %s", pod.name, run.run_id, exc)
+                continue
+            await self._store.append_log(ids[pod.name], 0, data)
+
+    async def _end(self, run: KubeRun, state: RunState, reason: str | None) -> None:
+        if await self._store.settle(self._owner, run, state, reason, self._clock.now()):
+            log.info("run %s on %s ended %s%s", run.run_id, run.cluster, state.value,
+                     f": {reason}" if reason else "")
+
+    # -- callbacks ----------------------------------------------------------------------
+
+    async def send_callbacks(self) -> None:
+        """POST {job_id, success, message} for ended runs, through the HTTP transport (its
+        idempotency key, headers and target guard), retried per the job's retry policy."""
+        due = await self._store.due_callbacks(self._owner, self._clock.now())
+        if not due:
+            return
+        transport = await self._callbacks()
+        for run in due:
+            assert run.callback_url is not None
+            meta = run.manifest["metadata"].get("annotations", {})
+            now = self._clock.now()
+            delivery = Delivery(
+                run_id=run.run_id, attempt=run.callback_tries + 1, job_id=run.job_id,
+                namespace=meta.get(ANNOTATION_NAMESPACE, ""), key=meta.get(ANNOTATION_KEY, ""),
+                scheduled_at=run.created_at, fired_at=now, target=HttpTarget(run.callback_url),
+                payload={"job_id": meta.get(ANNOTATION_KEY, run.job_id),
+                         "success": run.outcome == RunState.SUCCEEDED.value,
+                         "message": run.reason or run.outcome or ""},
+            )
+            result = await transport.deliver(delivery)
+            ok = result.outcome is AttemptOutcome.SUCCESS
+            await self._store.callback_sent(run, ok, result.retryable, self._clock.now())
+
+    # -- running ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="cronwheel-kube-follow")
+
+    def watch(self, cluster: str, namespace: str) -> None:
+        """Watch a namespace's cronwheel Jobs on a cluster: each change wakes the follower."""
+        gateway = self._clusters.get(cluster)
+        if gateway is not None:
+            watch = JobWatch(gateway, namespace, f"{LABEL_MANAGED}={MANAGER}",
+                             lambda _e: self.wake())
+            watch.start()
+            self._watches.append(watch)
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._config.poll_s)
+            self._wakeup.clear()
+            try:
+                await self.step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database or a bug: log it, try again next step
+                log.exception("following Kubernetes runs failed; trying again")
+
+    async def stop(self) -> None:
+        for watch in self._watches:
+            await watch.stop()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class JobWatch:
+    """Lists, then watches from the list's resource version; on `410 Gone` lists again, on
+    a dropped connection or an unavailable server waits `retry_s` and lists again. Every
+    event (and every relist) goes to `on_event`, so nothing seen between is lost: the
+    follower re-reads each run's Job anyway."""
+
+    def __init__(
+        self, gateway: KubeGateway, namespace: str, selector: str,
+        on_event: Callable[[JobEvent | None], None], retry_s: float = 1.0,
+    ) -> None:
+        self._gateway = gateway
+        self._namespace = namespace
+        self._selector = selector
+        self._on_event = on_event
+        self._retry_s = retry_s
+        self._task: asyncio.Task[None] | None = None
+        self.relists = 0
+        self.resource_version = ""
+
+    async def relist(self) -> None:
+        _, self.resource_version = await self._gateway.list_jobs(self._namespace,
+                                                                 self._selector)
+        self.relists += 1
+        self._on_event(None)
+
+    async def watch_once(self) -> None:
+        """Watch from the last resource version until the server ends the stream; raises
+        Gone when that version is too old, Unavailable when the connection drops."""
+        async for event in self._gateway.watch_jobs(self._namespace, self._selector,
+                                                    self.resource_version):
+            self.resource_version = event.job.resource_version or self.resource_version
+            if event.type != "BOOKMARK" and LABEL_RUN in event.job.labels:
+                self._on_event(event)
+
+    async def _loop(self) -> None:
+        listed = False
+        while True:
+            try:
+                if not listed:
+                    await self.relist()
+                    listed = True
+                await self.watch_once()  # ended by the server: resume from where it was
+            except Gone:
+                listed = False
+            except Unavailable as exc:
+                log.info("watch of %s dropped: %s", self._namespace, exc)
+                await asyncio.sleep(self._retry_s)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="cronwheel-kube-watch")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
