@@ -72,6 +72,11 @@ def pod_state(pod: PodInfo) -> tuple[TaskState, str | None]:
     return TaskState.RUNNING, (f"running{restarts}" if restarts else None)
 
 
+def _end_of(pod: PodInfo) -> tuple[TaskState, int | None, str | None]:
+    state, why = pod_state(pod)
+    return state, pod.exit_code, why
+
+
 class KubeFollower:
     def __init__(
         self, store: KubeStore, clusters: Clusters, clock: Clock, owner: str,
@@ -157,7 +162,7 @@ class KubeFollower:
 
     async def _collect(self, gateway: KubeGateway, run: KubeRun, with_logs: bool) -> None:
         pods = await gateway.list_pods(run.namespace, run_selector(run.run_id))
-        records = [PodRecord(p.name, p.node, pod_state(p)[0], p.exit_code, pod_state(p)[1]) for p in pods]
+        records = [PodRecord(p.name, p.node, *_end_of(p)) for p in pods]
         ids = await self._store.record_pods(run, records, self._clock.now())
         if not with_logs:
             return
