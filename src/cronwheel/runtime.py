@@ -6,16 +6,20 @@ from cronwheel import __version__
 from cronwheel.clock import DatabaseClock, SystemClock
 from cronwheel.contracts import Clock, NodeInfo
 from cronwheel.delivery import Transports
+from cronwheel.delivery.kubernetes.clusters import Clusters, clusters_from_config
+from cronwheel.delivery.kubernetes.transport import KubernetesTransport
 from cronwheel.delivery.worker import WorkerTransport
 from cronwheel.domain.time import US_PER_MS, US_PER_S
 from cronwheel.engine import Dispatcher, EngineConfig, Scheduler
 from cronwheel.engine.alerts import Alerter
 from cronwheel.engine.dispatcher import DispatchConfig
 from cronwheel.engine.duties import Duties, DutyConfig
+from cronwheel.engine.kubefollow import FollowConfig, KubeFollower, admit_clusters
 from cronwheel.ids import new_id
 from cronwheel.service import Service
 from cronwheel.settings import Settings
 from cronwheel.store import SqlStore
+from cronwheel.store.kubernetes import KubeStore
 from cronwheel.store.pg import PgChannel
 from cronwheel.worker_service import WorkerHub, WorkerService, WorkerTimings
 
@@ -27,6 +31,7 @@ class Node:
         clock: Clock | None = None,
         transports: Transports | None = None,
         run_engine: bool = True,
+        clusters: Clusters | None = None,
     ) -> None:
         self.settings = settings
         self.db_clock = DatabaseClock(SystemClock(settings.clock_offset_ms * US_PER_MS))
@@ -43,6 +48,15 @@ class Node:
         self.transports.add("worker", WorkerTransport(self.store, self.clock, self.hub,
                                                       self.owner, timings))
         lease = round(settings.lease_seconds * US_PER_S)
+        self.clusters = clusters or clusters_from_config(settings.kubernetes_clusters)
+        self.kube_follower = KubeFollower(
+            KubeStore(self.store), self.clusters, self.clock, self.owner,
+            lambda: self.transports.get("http"),
+            FollowConfig(lease_us=max(lease, 30 * US_PER_S),
+                         poll_s=settings.kubernetes_poll_seconds))
+        self.transports.add("kubernetes", KubernetesTransport(
+            KubeStore(self.store), self.clusters, self.clock, self.owner,
+            max(lease, 30 * US_PER_S), self.kube_follower.wake))
         self.dispatcher = Dispatcher(
             self.store,
             self.transports,
@@ -71,6 +85,7 @@ class Node:
             ),
         )
         self.service = Service(self.store, self.clock, self.scheduler if run_engine else None)
+        self.service.admit = admit_clusters(self.clusters)
         self.workers = WorkerService(self.store, self.clock,
                                      self.scheduler if run_engine else None, self.hub, timings)
         self.alerter = Alerter(self.store, self.clock)
@@ -117,8 +132,11 @@ class Node:
             await self.transports.warm("http")
             self.dispatcher.start()
             self.scheduler.start()
+            await self.kube_follower.begin()
 
     async def stop(self) -> None:
+        await self.kube_follower.stop()
+        await self.clusters.aclose()
         if self.run_engine:
             await self.scheduler.stop()
             await self.dispatcher.close(self.settings.shutdown_grace_seconds)

@@ -45,6 +45,8 @@ class Service:
         self.store = store
         self.clock = clock
         self.wake: Wakeups = wake or NoWakeups()
+        # checks what the configuration knows (a Kubernetes target's cluster); the node sets it
+        self.admit: Callable[[JobSpec], None] = lambda _spec: None
 
     async def submit(
         self, items: Sequence[Submission], all_or_nothing: bool = True, replace: bool = False
@@ -54,6 +56,8 @@ class Service:
 
         With `all_or_nothing`, one conflict leaves every job of the call unwritten.
         """
+        for item in items:
+            self.admit(item.spec)
         now = self.clock.now()
         new = [job_rules.new_job(new_id(), i.spec, now, i.fingerprint) for i in items]
         outcomes = await self.store.add_jobs(new, all_or_nothing, replace)

@@ -23,11 +23,20 @@ class NodeOut(BaseModel):
     runs_held: int = Field(description="runs it is delivering")
 
 
+class KubernetesOut(BaseModel):
+    id: str = Field(description="the cluster's id in the configuration (`target.cluster`)")
+    ok: bool = Field(description="its API server answered and Jobs can be listed")
+    detail: str | None = None
+    error: str | None = None
+
+
 class ClusterOut(BaseModel):
     now: str = Field(description="the database's clock")
     node: str = Field(description="the owner id of the node that answered")
     leader: bool = Field(description="whether the answering node holds the singleton duties")
     nodes: list[NodeOut]
+    kubernetes: list[KubernetesOut] = Field(
+        default_factory=list, description="configured Kubernetes clusters, checked now")
 
 
 @router.get("/cluster", response_model=ClusterOut)
@@ -36,6 +45,8 @@ async def cluster(request: Request) -> ClusterOut:
     now = node.db_clock.now()
     stale = round(node.settings.lease_seconds * US_PER_S)
     listed = await node.store.list_nodes()
+    kubernetes = [KubernetesOut(id=h.id, ok=h.ok, detail=h.version, error=h.error)
+                  for h in await node.clusters.health()]
     return ClusterOut(
         now=to_iso(now),
         node=node.owner,
@@ -51,4 +62,5 @@ async def cluster(request: Request) -> ClusterOut:
             )
             for s in listed
         ],
+        kubernetes=kubernetes,
     )

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
+from rich.console import Group
 from rich.table import Table
 
 from cronwheel.cli import render
@@ -379,11 +380,21 @@ def cluster(server: Server = DEFAULT_SERVER, as_json: AsJson = False) -> None:
     """List the nodes sharing the server's database: heartbeat, alive, what each holds."""
     with _connect(server) as client:
         found = client.cluster()
-    render.output(found, as_json, lambda f: render.simple_table(
+    render.output(found, as_json, lambda f: Group(render.simple_table(
         f"cluster at {f.get('now')} (answered by {f.get('node')})",
         ("node", "name", "address", "alive", "heartbeat", "jobs held", "runs held", "started"),
         ((str(n.get("owner")), str(n.get("name")), str(n.get("address")),
           render.yes_no(n.get("alive")), render.timestamp(n.get("heartbeat_at")),
           str(n.get("jobs_held")), str(n.get("runs_held")), render.timestamp(n.get("started_at")))
          for n in f.get("nodes", [])),
-    ))
+    ), *_kubernetes_table(f)))
+
+
+def _kubernetes_table(found: dict[str, Any]) -> list[Any]:
+    """The configured Kubernetes clusters and their health, when there are any."""
+    clusters = found.get("kubernetes") or []
+    if not clusters:
+        return []
+    return [render.simple_table("kubernetes clusters", ("cluster", "ok", "detail"), (
+        (str(c.get("id")), render.yes_no(c.get("ok")), str(c.get("detail") or c.get("error")))
+        for c in clusters))]

@@ -31,6 +31,7 @@ from cronwheel.delivery.kubernetes.gateway import (
     PodInfo,
     Unavailable,
 )
+from cronwheel.domain.jobs import JobSpec
 from cronwheel.domain.kubernetes import (
     ANNOTATION_KEY,
     ANNOTATION_NAMESPACE,
@@ -38,6 +39,7 @@ from cronwheel.domain.kubernetes import (
     LABEL_RUN,
     MANAGER,
     JobPhase,
+    KubernetesTarget,
     job_verdict,
     run_selector,
 )
@@ -72,6 +74,17 @@ def pod_state(pod: PodInfo) -> tuple[TaskState, str | None]:
     return TaskState.RUNNING, (f"running{restarts}" if restarts else None)
 
 
+def admit_clusters(clusters: Clusters) -> Callable[[JobSpec], None]:
+    """The service's submit check: a Kubernetes target must name a configured cluster
+    (422 naming `target.cluster`, before anything is written)."""
+
+    def admit(spec: JobSpec) -> None:
+        if isinstance(spec.target, KubernetesTarget):
+            clusters.admit(spec.target.cluster)
+
+    return admit
+
+
 def _end_of(pod: PodInfo) -> tuple[TaskState, int | None, str | None]:
     state, why = pod_state(pod)
     return state, pod.exit_code, why
@@ -91,7 +104,8 @@ class KubeFollower:
         self._config = config
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._watches: list[JobWatch] = []
+        self._watches: dict[tuple[str, str], JobWatch] = {}
+        self._watching = False  # started: watch each namespace followed
 
     def wake(self, _run_id: str = "") -> None:
         self._wakeup.set()
@@ -103,6 +117,9 @@ class KubeFollower:
         now = self._clock.now()
         held = await self._store.claim(self._owner, now, now + self._config.lease_us)
         live = [r for r in held if r.phase != ENDED]
+        if self._watching:
+            for run in live:
+                self.watch(run.cluster, run.namespace)
         states = await self._store.run_states([r.run_id for r in live])
         for run in live:
             await self._advance(run, states.get(run.run_id, RunState.RUNNING))
@@ -210,17 +227,25 @@ class KubeFollower:
 
     # -- running ------------------------------------------------------------------------
 
-    def start(self) -> None:
+    async def begin(self) -> None:
+        """Check every cluster (a bad one is logged, not fatal: it may come back, and its
+        runs wait), then follow."""
+        for health in await self._clusters.health():
+            if health.ok:
+                log.info("kubernetes cluster %s: %s", health.id, health.version)
+            else:
+                log.error("kubernetes cluster %s is not usable: %s", health.id, health.error)
+        self._watching = True
         self._task = asyncio.create_task(self._loop(), name="cronwheel-kube-follow")
 
     def watch(self, cluster: str, namespace: str) -> None:
         """Watch a namespace's cronwheel Jobs on a cluster: each change wakes the follower."""
         gateway = self._clusters.get(cluster)
-        if gateway is not None:
+        if gateway is not None and (cluster, namespace) not in self._watches:
             watch = JobWatch(gateway, namespace, f"{LABEL_MANAGED}={MANAGER}",
                              lambda _e: self.wake())
             watch.start()
-            self._watches.append(watch)
+            self._watches[cluster, namespace] = watch
 
     async def _loop(self) -> None:
         while True:
@@ -235,7 +260,7 @@ class KubeFollower:
                 log.exception("following Kubernetes runs failed; trying again")
 
     async def stop(self) -> None:
-        for watch in self._watches:
+        for watch in self._watches.values():
             await watch.stop()
         if self._task is not None:
             self._task.cancel()

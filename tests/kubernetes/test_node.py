@@ -1,0 +1,96 @@
+"""A whole node with a Kubernetes cluster (the in-memory one, on the system clock), driven
+through the native HTTP API: submit checks, a run to its end with its log, kill, health."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cronwheel.clock import SystemClock
+from cronwheel.delivery.kubernetes.clusters import Clusters
+from cronwheel.delivery.kubernetes.fake import FakeCluster
+from cronwheel.domain.kubernetes import job_name_for
+from tests.servers import RunningServer, running_server
+
+
+@pytest.fixture
+def cluster() -> FakeCluster:
+    return FakeCluster(SystemClock())
+
+
+@pytest.fixture
+async def node(tmp_path: Path, cluster: FakeCluster) -> AsyncIterator[RunningServer]:
+    async with running_server(tmp_path / "k8s.db", clusters=Clusters({"c1": cluster}),
+                              kubernetes_poll_seconds=0.05) as running:
+        yield running
+
+
+def job(key: str, cluster: str = "c1", **options: Any) -> dict[str, Any]:
+    return {"key": key, "schedule": {"kind": "once", "after": 0},
+            "target": {"kind": "kubernetes", "cluster": cluster, "namespace": "batch",
+                       "image": "busybox", **options}}
+
+
+async def _ended_run(node: RunningServer, key: str) -> dict[str, Any]:
+    async with asyncio.timeout(10):
+        while True:
+            runs = (await node.client.get(f"/v1/jobs/{key}/runs")).json()["runs"]
+            if runs and runs[0]["state"] not in ("pending", "running"):
+                found: dict[str, Any] = runs[0]
+                return found
+            await asyncio.sleep(0.05)
+
+
+async def test_an_unknown_cluster_is_refused_at_submit_naming_the_field(
+    node: RunningServer,
+) -> None:
+    answer = await node.client.post("/v1/jobs", json=job("k", cluster="elsewhere"))
+    assert answer.status_code == 422
+    assert answer.json()["error"]["field"] == "target.cluster"
+    assert "elsewhere" in answer.json()["error"]["message"]
+    assert (await node.client.get("/v1/jobs/k")).status_code == 404  # nothing written
+
+
+async def test_a_job_runs_on_the_cluster_and_its_log_is_read_like_a_workers(
+    node: RunningServer, cluster: FakeCluster,
+) -> None:
+    env = {"FAKE_SECONDS": "0.1", "FAKE_LOG": "hello from the pod"}
+    answer = await node.client.post("/v1/jobs", json=job("export", env=env, logs="always"))
+    assert answer.status_code == 201, answer.text
+    run = await _ended_run(node, "export")
+    assert run["state"] == "succeeded"
+    assert cluster.manifest_of("batch", job_name_for(run["id"])) is not None
+    page = (await node.client.get(f"/v1/runs/{run['id']}/log")).json()
+    assert page["text"] == "hello from the pod\nexit 0\n" and page["end"]
+    assert page["worker"].startswith(job_name_for(run["id"]))
+    tasks = (await node.client.get(f"/v1/runs/{run['id']}/tasks")).json()["tasks"]
+    assert [(t["state"], t["exit_code"]) for t in tasks] == [("succeeded", 0)]
+
+
+async def test_killing_a_run_deletes_its_job(node: RunningServer, cluster: FakeCluster) -> None:
+    await node.client.post("/v1/jobs", json=job("long", env={"FAKE_SECONDS": "600"}))
+    async with asyncio.timeout(10):
+        while not cluster.created:
+            await asyncio.sleep(0.05)
+    run = (await node.client.get("/v1/jobs/long/runs")).json()["runs"][0]
+    killed = await node.client.post(f"/v1/runs/{run['id']}/kill")
+    assert killed.status_code == 202
+    async with asyncio.timeout(10):
+        while cluster.manifest_of("batch", job_name_for(run["id"])) is not None:
+            await asyncio.sleep(0.05)
+    assert (await _ended_run(node, "long"))["state"] == "killed"
+
+
+async def test_the_cluster_view_shows_each_kubernetes_cluster_and_its_health(
+    node: RunningServer, cluster: FakeCluster,
+) -> None:
+    view = (await node.client.get("/v1/cluster")).json()
+    assert view["kubernetes"] == [{"id": "c1", "ok": True, "detail": "v1.31.0-fake",
+                                   "error": None}]
+    cluster.down = True
+    (health,) = (await node.client.get("/v1/cluster")).json()["kubernetes"]
+    assert not health["ok"] and "unavailable" in health["error"].lower()
