@@ -4,7 +4,7 @@ through the native HTTP API: submit checks, a run to its end with its log, kill,
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,15 @@ async def _ended_run(node: RunningServer, key: str) -> dict[str, Any]:
             await asyncio.sleep(0.05)
 
 
+async def _until(check: Callable[[], bool]) -> None:
+    """The node works on the system clock: poll briefly for what it does."""
+    async with asyncio.timeout(10):
+        while True:
+            if check():
+                return
+            await asyncio.sleep(0.05)
+
+
 async def test_an_unknown_cluster_is_refused_at_submit_naming_the_field(
     node: RunningServer,
 ) -> None:
@@ -73,15 +82,11 @@ async def test_a_job_runs_on_the_cluster_and_its_log_is_read_like_a_workers(
 
 async def test_killing_a_run_deletes_its_job(node: RunningServer, cluster: FakeCluster) -> None:
     await node.client.post("/v1/jobs", json=job("long", env={"FAKE_SECONDS": "600"}))
-    async with asyncio.timeout(10):
-        while not cluster.created:
-            await asyncio.sleep(0.05)
+    await _until(lambda: cluster.created == 1)
     run = (await node.client.get("/v1/jobs/long/runs")).json()["runs"][0]
     killed = await node.client.post(f"/v1/runs/{run['id']}/kill")
     assert killed.status_code == 202
-    async with asyncio.timeout(10):
-        while cluster.manifest_of("batch", job_name_for(run["id"])) is not None:
-            await asyncio.sleep(0.05)
+    await _until(lambda: cluster.manifest_of("batch", job_name_for(run["id"])) is None)
     assert (await _ended_run(node, "long"))["state"] == "killed"
 
 
