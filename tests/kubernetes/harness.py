@@ -79,9 +79,12 @@ class Harness:
                    retry: RetryPolicy = DEFAULT_RETRY) -> str:
         """Submit a job and deliver its run on `node`, as the dispatcher would."""
         now = self.clock.now()
-        spec = JobSpec("default", key, OneShot(at=now + 3_600 * US_PER_S), made, retry=retry)
-        job = new_job(new_id(), spec, now)
-        await self.store.add_jobs([job], True)
+        job = await self.store.get_job("default", key)  # a job's next run, or a new job
+        if job is None:
+            spec = JobSpec("default", key, OneShot(at=now + 3_600 * US_PER_S), made,
+                           retry=retry)
+            job = new_job(new_id(), spec, now)
+            await self.store.add_jobs([job], True)
         await self.store.add_manual_run(job, new_id(), now, None, False)
         taken = await self.store.acquire_due_runs(node.owner, now, 10, now + LEASE)
         (run, held), = taken

@@ -250,3 +250,29 @@ async def test_the_watch_relists_on_gone_and_resumes_after_a_drop(h: Harness) ->
             pass
     await watch.relist()
     assert watch.relists == 2 and int(watch.resource_version) > int(version)
+
+
+async def test_history_limits_keep_the_newest_finished_jobs_of_a_job(h: Harness) -> None:
+    node = h.node()
+    made = target(env=fake_env(seconds=1, exits="0"), keep_succeeded=2, keep_failed=0,
+                  ttl_after_finished=86_400)
+    names = []
+    for _ in range(4):
+        run_id = await h.fire(node, made, key="nightly")
+        names.append(job_name_for(run_id))
+        await node.follower.step()
+        h.advance(2)
+        await node.follower.step()
+        assert (await h.run(run_id))[0].state is RunState.SUCCEEDED
+    kept = [n for n in names if h.cluster.manifest_of("batch", n) is not None]
+    assert kept == names[-2:]
+    failing = target(env=fake_env(seconds=1, exits="1"), keep_succeeded=2, keep_failed=0,
+                     ttl_after_finished=86_400)
+    run_id = await h.fire(node, failing, key="nightly-failing")
+    await node.follower.step()
+    h.advance(2)
+    await node.follower.step()
+    assert (await h.run(run_id))[0].state is RunState.FAILED
+    assert h.cluster.manifest_of("batch", job_name_for(run_id)) is None  # keep_failed 0
+    assert all(h.cluster.manifest_of("batch", n) is not None for n in names[-2:])
+

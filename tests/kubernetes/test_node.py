@@ -99,3 +99,39 @@ async def test_the_cluster_view_shows_each_kubernetes_cluster_and_its_health(
     cluster.down = True
     (health,) = (await node.client.get("/v1/cluster")).json()["kubernetes"]
     assert not health["ok"] and "unavailable" in health["error"].lower()
+
+
+async def _runs(node: RunningServer, key: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = (await node.client.get(f"/v1/jobs/{key}/runs")).json()["runs"]
+    return found
+
+
+def every_second(key: str, **changes: Any) -> dict[str, Any]:
+    return job(key, env={"FAKE_SECONDS": "600"}) | {
+        "schedule": {"kind": "rate", "every": "1s"}} | changes
+
+
+async def test_a_scheduled_container_forbids_overlap_by_default(
+    node: RunningServer, cluster: FakeCluster,
+) -> None:
+    created = await node.client.post("/v1/jobs", json=every_second("cron"))
+    assert created.json()["concurrency"] == "forbid"
+    await _until(lambda: cluster.created == 1)
+    await asyncio.sleep(2.5)  # two more occurrences while the first Job still runs
+    states = [r["state"] for r in await _runs(node, "cron")]
+    assert states.count("running") == 1 and "skipped" in states
+    assert cluster.created == 1
+
+
+async def test_replace_cancels_the_running_job_for_the_next_occurrence(
+    node: RunningServer, cluster: FakeCluster,
+) -> None:
+    await node.client.post("/v1/jobs", json=every_second("swap", concurrency="replace"))
+    await _until(lambda: cluster.created == 2)
+    first = (await _runs(node, "swap"))[-1]  # newest first: the oldest run is last
+    assert first["state"] == "cancelled"
+    await _until(lambda: cluster.manifest_of("batch", job_name_for(first["id"])) is None)
+    await node.client.post("/v1/jobs/swap/pause")  # suspend: no more Jobs
+    made = cluster.created
+    await asyncio.sleep(1.5)
+    assert cluster.created == made

@@ -66,10 +66,10 @@ class JobIn(_Strict):
     priority: int = Field(0, ge=-MAX_PRIORITY, le=MAX_PRIORITY)
     retry: RetryIn = Field(default_factory=RetryIn)  # not a default copied for every job
     misfire: MisfireIn = Field(default_factory=MisfireIn)
-    concurrency: ConcurrencyPolicy = Field(
-        ConcurrencyPolicy.ALLOW,
+    concurrency: ConcurrencyPolicy | None = Field(
+        None,
         description="while the previous run is in flight: allow another, forbid (skip), "
-        "or replace (cancel the previous run)",
+        "or replace (cancel the previous run); allow by default, forbid for kubernetes targets",
     )
     alert: AlertIn | None = Field(None, description="alert a webhook after N failed runs in a row")
 

@@ -40,6 +40,9 @@ LABEL_RUN = "cronwheel.io/run"
 LABEL_ORIGIN = "cronwheel.io/origin"
 MANAGER = "cronwheel"
 ANNOTATION_KEY = "cronwheel.io/key"
+ANNOTATION_KEEP_SUCCEEDED = "cronwheel.io/keep-succeeded"
+ANNOTATION_KEEP_FAILED = "cronwheel.io/keep-failed"
+MAX_HISTORY = 1_000
 KUBE_OWNER = "kubernetes"
 """The lease owner of a run handed to a cluster: its follower, not a node's rescue, ends it."""
 ANNOTATION_NAMESPACE = "cronwheel.io/namespace"
@@ -80,6 +83,9 @@ class KubernetesTarget:
     tolerations_json: str = "[]"
     logs: LogCollect = LogCollect.FAILURE
     callback_url: str | None = None
+    # finished Jobs of this cronwheel job kept in the cluster (None: the TTL decides alone)
+    keep_succeeded: int | None = None
+    keep_failed: int | None = None
     kind: ClassVar[str] = "kubernetes"
     timeout: ClassVar[float] = 30.0  # for creating the Job; the Job's own is active_deadline
 
@@ -110,6 +116,7 @@ class KubernetesTarget:
             "image_pull_secrets": list(self.image_pull_secrets),
             "node_selector": dict(self.node_selector), "tolerations": self.tolerations,
             "logs": self.logs.value, "callback_url": self.callback_url,
+            "keep_succeeded": self.keep_succeeded, "keep_failed": self.keep_failed,
         }
         return data
 
@@ -281,6 +288,8 @@ def parse_kubernetes_target(data: dict[str, Any], prefix: str) -> KubernetesTarg
         tolerations_json=_canonical(_tolerations(data, prefix)),
         logs=_enum(data, "logs", prefix, LogCollect, LogCollect.FAILURE),
         callback_url=_callback(data, prefix),
+        keep_succeeded=_count(data, "keep_succeeded", prefix, None, 0, MAX_HISTORY),
+        keep_failed=_count(data, "keep_failed", prefix, None, 0, MAX_HISTORY),
     )
 
 
@@ -358,6 +367,10 @@ def job_manifest(target: KubernetesTarget, ref: RunRef) -> dict[str, Any]:
     labels = dict(target.labels) | job_labels(ref)
     annotations = dict(target.annotations) | {ANNOTATION_NAMESPACE: ref.namespace,
                                                ANNOTATION_KEY: ref.key}
+    for name, keep in ((ANNOTATION_KEEP_SUCCEEDED, target.keep_succeeded),
+                       (ANNOTATION_KEEP_FAILED, target.keep_failed)):
+        if keep is not None:  # the follower reads them from the Job it made
+            annotations[name] = str(keep)
     spec: dict[str, Any] = {
         "parallelism": target.parallelism,
         "completions": target.completions,

@@ -33,6 +33,8 @@ from cronwheel.delivery.kubernetes.gateway import (
 )
 from cronwheel.domain.jobs import JobSpec
 from cronwheel.domain.kubernetes import (
+    ANNOTATION_KEEP_FAILED,
+    ANNOTATION_KEEP_SUCCEEDED,
     ANNOTATION_KEY,
     ANNOTATION_NAMESPACE,
     LABEL_MANAGED,
@@ -176,6 +178,21 @@ class KubeFollower:
             await self._end(run, RunState.FAILED, message)
         else:
             await self._end(run, RunState.SUCCEEDED, None)
+        await self._trim_history(gateway, run)
+
+    async def _trim_history(self, gateway: KubeGateway, run: KubeRun) -> None:
+        """Keep the newest `keep_succeeded` / `keep_failed` finished Jobs of the run's job in
+        the cluster; delete the older ones (already gone is fine). The store knows the order
+        the runs ended in, whatever the cluster still has."""
+        notes = run.manifest["metadata"].get("annotations", {})
+        for state, note in ((RunState.SUCCEEDED, ANNOTATION_KEEP_SUCCEEDED),
+                            (RunState.FAILED, ANNOTATION_KEEP_FAILED)):
+            keep = notes.get(note)
+            if keep is None:
+                continue
+            for namespace, name in await self._store.ended_jobs(run.job_id, state,
+                                                                int(keep)):
+                await gateway.delete_job(namespace, name)
 
     async def _collect(self, gateway: KubeGateway, run: KubeRun, with_logs: bool) -> None:
         pods = await gateway.list_pods(run.namespace, run_selector(run.run_id))

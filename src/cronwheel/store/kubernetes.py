@@ -297,6 +297,19 @@ class KubeStore:
                 state is RunState.SUCCEEDED and held.failures)):
             await count_outcomes(conn, [(held.job_id, run.run_id, state)], now)
 
+    async def ended_jobs(
+        self, job_id: str, outcome: RunState, skip: int
+    ) -> list[tuple[str, str]]:
+        """(namespace, Job name) of the job's runs that ended so, newest first, past the
+        first `skip`: the Jobs a history limit removes."""
+        query = (select(kube_runs.c.namespace, kube_runs.c.job_name)
+                 .where(kube_runs.c.job_id == job_id, kube_runs.c.phase == ENDED,
+                        kube_runs.c.outcome == outcome.value)
+                 .order_by(kube_runs.c.ended_at.desc(), kube_runs.c.run_id.desc())
+                 .offset(skip).limit(1_000))
+        async with self._sql.read_engine.connect() as conn:
+            return [(r.namespace, r.job_name) for r in await conn.execute(query)]
+
     # -- callbacks ----------------------------------------------------------------------
 
     async def callback_policy(self, run: KubeRun) -> Any:
