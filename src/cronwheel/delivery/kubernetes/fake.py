@@ -331,6 +331,10 @@ class FakeCluster:
             PodInfo(p.name, p.phase, "fake-node", p.exit_code, p.reason, p.restarts, True)
             for p in job.pods]
 
+    def manifests(self) -> list[dict[str, Any]]:
+        """The manifests of the Jobs there now, oldest first."""
+        return [job.manifest for job in self._jobs.values()]
+
     def manifest_of(self, namespace: str, name: str) -> dict[str, Any] | None:
         job = self._jobs.get((namespace, name))
         return None if job is None else job.manifest
