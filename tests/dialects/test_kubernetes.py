@@ -199,4 +199,4 @@ def test_only_loopback_clients_are_admitted_by_default() -> None:
     admit_legacy(_request("::1"))
     with pytest.raises(DialectError) as refused:
         admit_legacy(_request("10.1.2.3"))
-    assert refused.value.code == 108 and "10.1.2.3" in refused.value.cause
+    assert refused.value.code == 403 and "10.1.2.3" in refused.value.cause

@@ -40,13 +40,13 @@ for _prefix in ("/api/once_job/", "/api/cron_job/", "/api/job_logs/"):
 
 # The real service's failure codes (its pkg/errors), with its messages.
 INVALID, NO_JOB_ID, DECODE, VERIFY, EXISTS, CLOSING = 100, 101, 103, 105, 106, 107
-SUBMITTED, NOT_FOUND, FORBIDDEN = 254, 153, 108
+SUBMITTED, NOT_FOUND, FORBIDDEN = 254, 153, 403  # 403: cronwheel's own, not the service's
 MESSAGES = {
     INVALID: "invalid parameter.", NO_JOB_ID: "job_id is empty.",
     DECODE: "http body decode failed.", VERIFY: "verify Job failed.",
     EXISTS: "data already exists.", CLOSING: "server is closing.",
     SUBMITTED: "job Submitted", NOT_FOUND: "db query failed.",
-    FORBIDDEN: "forwarder url parse failed.",
+    FORBIDDEN: "client not admitted.",
 }
 HTTP_STATUS = {INVALID: 400, NO_JOB_ID: 400, DECODE: 400, VERIFY: 422, EXISTS: 409,
                SUBMITTED: 409, NOT_FOUND: 404, FORBIDDEN: 403, CLOSING: 503}
