@@ -48,7 +48,9 @@ TARGET_DOC = (
     "{'kind': 'log', 'level': 'info'}; "
     "{'kind': 'tcp', 'host': ..., 'port': n}; {'kind': 'worker', 'group': 'default', "
     "'route': 'round-robin', 'type': 'shell', 'spec': {'command': 'echo hi'}, 'timeout': 3600} "
-    "(run by a worker process; see docs/workers.md)."
+    "(run by a worker process; see docs/workers.md); "
+    "{'kind': 'kubernetes', 'cluster': 'id', 'namespace': 'ns', 'image': ..., 'command': [], "
+    "'args': [], ...} (a batch/v1 Job per run; see docs/kubernetes.md)."
 )
 
 
