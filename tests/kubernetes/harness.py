@@ -26,6 +26,7 @@ from cronwheel.engine.kubefollow import FollowConfig, KubeFollower
 from cronwheel.ids import new_id
 from cronwheel.store import SqlStore
 from cronwheel.store.kubernetes import KubeStore
+from tests.stores import database_url
 
 START = 1_800_000_000 * US_PER_S
 LEASE = 30 * US_PER_S
@@ -112,8 +113,14 @@ class Harness:
 
 
 @contextlib.asynccontextmanager
-async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    store = SqlStore(f"sqlite:///{tmp_path / 'store.db'}", node="test")
+async def harness(tmp_path: Path, backend: str = "sqlite") -> AsyncIterator[Harness]:
+    async with database_url(backend, tmp_path) as url, _parts(url) as parts:
+        yield parts
+
+
+@contextlib.asynccontextmanager
+async def _parts(url: str) -> AsyncIterator[Harness]:
+    store = SqlStore(url, node="test")
     await store.start()
     clock = ManualClock(START)
     cluster = FakeCluster(clock)

@@ -1,5 +1,6 @@
 """Runs on Kubernetes followed to their end, on the manual clock, against the in-memory
-cluster (it stands in for an API server and the Job controller) and a real SQLite store."""
+cluster (it stands in for an API server and the Job controller) and a real SQLite file or
+PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ from tests.kubernetes.harness import LEASE, Harness, fake_env, harness, target
 from tests.receivers import HttpReceiver
 
 
-@pytest.fixture
-async def h(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with harness(tmp_path) as made:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def h(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    """The Kubernetes tables' SQL on both databases cronwheel runs on."""
+    async with harness(tmp_path, request.param) as made:
         yield made
 
 
