@@ -31,7 +31,8 @@ from tests.stores import database_url
 START = 1_800_000_000 * US_PER_S
 LEASE = 30 * US_PER_S
 DEFAULT_RETRY = RetryPolicy()
-CONFIG = FollowConfig(lease_us=LEASE, poll_s=0.05, create_give_up_us=120 * US_PER_S)
+CONFIG = FollowConfig(lease_us=LEASE, poll_s=0.05, create_give_up_us=120 * US_PER_S,
+                      stream_logs=False)  # steps read logs; one test streams
 
 
 def target(**options: Any) -> KubernetesTarget:
@@ -67,11 +68,11 @@ class Harness:
     clusters: Clusters
     http: HttpTransport
 
-    def node(self, owner: str = "node-a") -> Node:
+    def node(self, owner: str = "node-a", config: FollowConfig = CONFIG) -> Node:
         async def callbacks() -> Transport:
             return self.http
 
-        follower = KubeFollower(self.kube, self.clusters, self.clock, owner, callbacks, CONFIG)
+        follower = KubeFollower(self.kube, self.clusters, self.clock, owner, callbacks, config)
         transport = KubernetesTransport(self.kube, self.clusters, self.clock, owner, LEASE,
                                         follower.wake)
         return Node(owner, transport, follower)

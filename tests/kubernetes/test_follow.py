@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from cronwheel.domain.runs import AttemptOutcome, RunState
 from cronwheel.domain.tasks import TaskState
 from cronwheel.domain.time import US_PER_S
 from cronwheel.engine.kubefollow import JobWatch
-from tests.kubernetes.harness import LEASE, Harness, fake_env, harness, target
+from tests.kubernetes.harness import CONFIG, LEASE, Harness, fake_env, harness, target
 from tests.receivers import HttpReceiver
 
 
@@ -278,3 +279,29 @@ async def test_history_limits_keep_the_newest_finished_jobs_of_a_job(h: Harness)
     assert h.cluster.manifest_of("batch", job_name_for(run_id)) is None  # keep_failed 0
     assert all(h.cluster.manifest_of("batch", n) is not None for n in names[-2:])
 
+
+
+async def test_a_running_pods_log_is_streamed_into_the_store_as_it_is_written(
+    h: Harness,
+) -> None:
+    node = h.node(config=replace(CONFIG, stream_logs=True))
+    run_id = await h.fire(node, target(env=fake_env(seconds=10, log="hello"), logs="always"))
+    try:
+        await node.follower.step()
+        (pod,) = await h.tasks(run_id)
+        await _until_log(h, pod.id, "hello\n")
+        h.advance(11)  # the container ends: its last line arrives on the stream, no step
+        await _until_log(h, pod.id, "hello\nexit 0\n")
+        await node.follower.step()
+        assert (await h.run(run_id))[0].state is RunState.SUCCEEDED
+        assert await h.log(pod.id) == "hello\nexit 0\n"  # the final read added nothing twice
+    finally:
+        await node.follower.stop()
+
+
+async def _until_log(h: Harness, task_id: str, text: str) -> None:
+    async with asyncio.timeout(5):
+        while True:
+            if await h.log(task_id) == text:
+                return
+            await asyncio.sleep(0.01)

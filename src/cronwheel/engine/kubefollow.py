@@ -9,8 +9,8 @@ follower still steps every `poll_s`.
 
 Logs: every pod's log is collected when the Job ends and the run failed (always) or
 succeeded with `logs: always`, before the TTL controller removes the pods. With
-`logs: always` the logs of running pods are also stored at each step, so
-`GET /v1/runs/{id}/log/follow` shows them while the Job runs.
+`logs: always` the logs of running pods are also streamed into the store as they are
+written, so `GET /v1/runs/{id}/log/follow` shows them while the Job runs.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ class FollowConfig:
     lease_us: Micros = 30 * US_PER_S  # a follower silent this long loses its runs
     poll_s: float = 5.0  # steps without a watch event
     create_give_up_us: Micros = 600 * US_PER_S  # a Job not created after this fails the run
+    stream_logs: bool = True  # with `logs: always`, stream running pods' logs as written
 
 
 def pod_state(pod: PodInfo) -> tuple[TaskState, str | None]:
@@ -108,6 +109,7 @@ class KubeFollower:
         self._task: asyncio.Task[None] | None = None
         self._watches: dict[tuple[str, str], JobWatch] = {}
         self._watching = False  # started: watch each namespace followed
+        self._streams: dict[str, asyncio.Task[None]] = {}  # task id -> its log stream
 
     def wake(self, _run_id: str = "") -> None:
         self._wakeup.set()
@@ -168,7 +170,7 @@ class KubeFollower:
             return
         verdict = job_verdict(job.status)
         if verdict.phase is JobPhase.ACTIVE:
-            await self._collect(gateway, run, with_logs=run.logs == "always")
+            await self._collect(gateway, run, with_logs=run.logs == "always", live=True)
             return
         failed = verdict.phase is JobPhase.FAILED
         await self._collect(gateway, run, with_logs=failed or run.logs == "always")
@@ -194,7 +196,11 @@ class KubeFollower:
                                                                 int(keep)):
                 await gateway.delete_job(namespace, name)
 
-    async def _collect(self, gateway: KubeGateway, run: KubeRun, with_logs: bool) -> None:
+    async def _collect(
+        self, gateway: KubeGateway, run: KubeRun, with_logs: bool, live: bool = False
+    ) -> None:
+        """Record the run's pods; with logs, store each started pod's log. While the Job
+        runs (`live`) a running pod's log is streamed instead, when streaming is on."""
         pods = await gateway.list_pods(run.namespace, run_selector(run.run_id))
         records = [PodRecord(p.name, p.node, *_end_of(p)) for p in pods]
         ids = await self._store.record_pods(run, records, self._clock.now())
@@ -202,6 +208,9 @@ class KubeFollower:
             return
         for pod in pods:
             if not pod.started:
+                continue
+            if live and self._config.stream_logs and pod.phase == "Running":
+                self._stream(gateway, run, pod.name, ids[pod.name])
                 continue
             try:
                 data = await gateway.read_log(run.namespace, pod.name, LOG_LIMIT)
@@ -211,6 +220,27 @@ class KubeFollower:
                 log.info("no log for pod %s of run %s: %s", pod.name, run.run_id, exc)
                 continue
             await self._store.append_log(ids[pod.name], 0, data)
+
+    def _stream(self, gateway: KubeGateway, run: KubeRun, pod: str, task_id: str) -> None:
+        """Store a running pod's log as it is written, until the container ends or the
+        stream breaks (the next step starts another; stored bytes are not stored twice)."""
+        if task_id in self._streams:
+            return
+
+        async def pump() -> None:
+            offset = 0
+            try:
+                async for piece in gateway.stream_log(run.namespace, pod):
+                    await self._store.append_log(task_id, offset, piece)
+                    offset += len(piece)
+                    if offset >= LOG_LIMIT:
+                        return
+            except KubeError as exc:
+                log.info("log stream of pod %s of run %s ended: %s", pod, run.run_id, exc)
+            finally:
+                self._streams.pop(task_id, None)
+
+        self._streams[task_id] = asyncio.create_task(pump(), name="cronwheel-kube-log")
 
     async def _end(self, run: KubeRun, state: RunState, reason: str | None) -> None:
         if await self._store.settle(self._owner, run, state, reason, self._clock.now()):
@@ -279,6 +309,10 @@ class KubeFollower:
     async def stop(self) -> None:
         for watch in self._watches.values():
             await watch.stop()
+        for stream in list(self._streams.values()):
+            stream.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await stream
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
