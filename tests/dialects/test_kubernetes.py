@@ -113,6 +113,9 @@ async def test_bad_json_and_a_taken_name(node: RunningServer) -> None:
     assert again.status_code == 409 and again.json()["code"] == 106
     missing = await node.client.get("/api/once_job/describe/no-such-id")
     assert missing.status_code == 404 and missing.json()["code"] == 153
+    wrong = await node.client.put("/api/once_job/create", json=once())
+    assert wrong.status_code == 405 and wrong.json()["code"] == -1
+    assert wrong.json()["cause"].startswith("method_not_allowed")
 
 
 @pytest.mark.parametrize("method", ["DELETE", "POST"])

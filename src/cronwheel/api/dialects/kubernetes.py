@@ -35,8 +35,8 @@ from cronwheel.store.kubernetes import CREATING, KubeStore
 NAMESPACE = "k8s-job"
 ONCE, CRON = "once_job", "cron_job"
 router = APIRouter(prefix="/api", tags=["kubernetes job service dialect"])
-for _prefix in ("/api/once_job/", "/api/cron_job/", "/api/job_logs/"):
-    register_envelope(_prefix, lambda code, message: envelope_error(100, message))
+for _prefix in ("/api/once_job/", "/api/cron_job/", "/api/job_logs/"):  # 404s, 405s
+    register_envelope(_prefix, lambda code, message: envelope_error(-1, f"{code}: {message}"))
 
 # The real service's failure codes (its pkg/errors), with its messages.
 INVALID, NO_JOB_ID, DECODE, VERIFY, EXISTS, CLOSING = 100, 101, 103, 105, 106, 107
