@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -196,3 +197,18 @@ class FakeApiServer:
             await asyncio.sleep(0)
         await response.write_eof()
         return response
+
+
+def kubeconfig(path: Path, server: str) -> Path:
+    """A kubeconfig with two contexts; cronwheel is told which one to use."""
+    config = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "other",
+        "clusters": [{"name": "fake", "cluster": {"server": server}},
+                     {"name": "elsewhere", "cluster": {"server": "http://127.0.0.1:9"}}],
+        "users": [{"name": "cronwheel", "user": {"token": "t0ken"}}],
+        "contexts": [{"name": "test", "context": {"cluster": "fake", "user": "cronwheel"}},
+                     {"name": "other", "context": {"cluster": "elsewhere",
+                                                   "user": "cronwheel"}}],
+    }
+    path.write_bytes(orjson.dumps(config))
+    return path

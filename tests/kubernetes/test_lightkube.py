@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import orjson
 import pytest
 
 from cronwheel.delivery.kubernetes.clusters import Clusters
@@ -16,7 +15,7 @@ from cronwheel.delivery.kubernetes.lightkube_gateway import LightkubeGateway
 from cronwheel.domain.kubernetes import RunRef, job_manifest, job_name_for
 from cronwheel.domain.runs import RunState
 from cronwheel.domain.tasks import TaskState
-from tests.kubernetes.apiserver import FakeApiServer
+from tests.kubernetes.apiserver import FakeApiServer, kubeconfig
 from tests.kubernetes.harness import Harness, fake_env, harness, target
 
 RUN = "0194a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
@@ -36,21 +35,6 @@ async def api(h: Harness) -> AsyncIterator[FakeApiServer]:
         yield server
     finally:
         await server.stop()
-
-
-def kubeconfig(path: Path, server: str) -> Path:
-    """A kubeconfig with two contexts; cronwheel is told which one to use."""
-    config = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "other",
-        "clusters": [{"name": "fake", "cluster": {"server": server}},
-                     {"name": "elsewhere", "cluster": {"server": "http://127.0.0.1:9"}}],
-        "users": [{"name": "cronwheel", "user": {"token": "t0ken"}}],
-        "contexts": [{"name": "test", "context": {"cluster": "fake", "user": "cronwheel"}},
-                     {"name": "other", "context": {"cluster": "elsewhere",
-                                                   "user": "cronwheel"}}],
-    }
-    path.write_bytes(orjson.dumps(config))
-    return path
 
 
 @pytest.fixture
