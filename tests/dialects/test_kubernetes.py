@@ -203,3 +203,12 @@ def test_only_loopback_clients_are_admitted_by_default() -> None:
     with pytest.raises(DialectError) as refused:
         admit_legacy(_request("10.1.2.3"))
     assert refused.value.code == 403 and "10.1.2.3" in refused.value.cause
+
+
+async def test_every_endpoint_and_method_is_in_the_openapi_document(node: RunningServer) -> None:
+    spec = (await node.client.get("/openapi.json")).json()
+    for kind in ("once_job", "cron_job"):
+        assert set(spec["paths"][f"/api/{kind}/delete/{{job_id}}"]) == {"delete", "post"}
+        assert set(spec["paths"][f"/api/{kind}/lists"]) == {"get", "post"}
+        assert set(spec["paths"][f"/api/{kind}/describe/{{job_id}}"]) == {"get", "post"}
+    assert set(spec["paths"]["/api/job_logs/{job_id}"]) == {"get", "post"}

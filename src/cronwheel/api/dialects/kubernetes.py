@@ -408,11 +408,16 @@ def _routes(kind: str) -> None:
 
         return await _answer(request, one, body=False)
 
-    router.add_api_route(f"{base}/create", create, methods=["POST"])
-    router.add_api_route(f"{base}/update", update, methods=["POST"])
-    router.add_api_route(base + "/delete/{job_id}", delete, methods=["DELETE", "POST"])
-    router.add_api_route(f"{base}/lists", lists, methods=["GET", "POST"])
-    router.add_api_route(base + "/describe/{job_id}", describe, methods=["GET", "POST"])
+    routes: list[tuple[str, Callable[..., Awaitable[Json]], list[str]]] = [
+        ("/create", create, ["POST"]), ("/update", update, ["POST"]),
+        ("/delete/{job_id}", delete, ["DELETE", "POST"]), ("/lists", lists, ["GET", "POST"]),
+        ("/describe/{job_id}", describe, ["GET", "POST"]),
+    ]
+    for path, endpoint, methods in routes:
+        for method in methods:  # one operation each: the document's method and the real one
+            operation = f"k8s_{kind}_{path.split('/')[1]}_{method.lower()}"
+            router.add_api_route(base + path, endpoint, methods=[method], name=operation,
+                                 operation_id=operation)
 
 
 _routes(ONCE)
@@ -443,7 +448,8 @@ async def resume(request: Request, job_id: str) -> Json:
     return await _switch(request, job_id, False)
 
 
-@router.api_route("/job_logs/{job_id}", methods=["GET", "POST"])
+@router.get("/job_logs/{job_id}", operation_id="k8s_job_logs_get")
+@router.post("/job_logs/{job_id}", operation_id="k8s_job_logs_post")
 async def job_logs(request: Request, job_id: str) -> Json:
     """Each pod's kept log, one entry per pod."""
     return await _answer(request, lambda r, s, _d: _logs(r, s, job_id), body=False)
