@@ -276,7 +276,9 @@ class KubeFollower:
 
     async def begin(self) -> None:
         """Check every cluster (a bad one is logged, not fatal: it may come back, and its
-        runs wait), then follow."""
+        runs wait), then follow. A node with no cluster configured follows nothing."""
+        if not self._clusters.ids():
+            return
         for health in await self._clusters.health():
             if health.ok:
                 log.info("kubernetes cluster %s: %s", health.id, health.version)
