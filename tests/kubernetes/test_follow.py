@@ -305,3 +305,20 @@ async def _until_log(h: Harness, task_id: str, text: str) -> None:
             if await h.log(task_id) == text:
                 return
             await asyncio.sleep(0.01)
+
+
+async def test_a_follower_renews_all_its_runs_and_takes_lapsed_ones_a_batch_at_a_time(
+    h: Harness,
+) -> None:
+    node = h.node("node-a")
+    fired = [await h.fire(node, target(env=fake_env(seconds=100)), key=f"k{i}")
+             for i in range(3)]
+    now = h.clock.now()
+    mine = await h.kube.claim("node-a", now, now + LEASE, limit=1)
+    assert sorted(r.run_id for r in mine) == sorted(fired)  # the limit is for taking over
+    later = now + LEASE + 1
+    first = await h.kube.claim("node-b", later, later + LEASE, limit=2)
+    assert len(first) == 2
+    second = await h.kube.claim("node-b", later, later + LEASE, limit=2)
+    assert sorted(r.run_id for r in second) == sorted(fired)
+    assert await h.kube.claim("node-a", later, later + LEASE) == []

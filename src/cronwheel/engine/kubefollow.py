@@ -61,6 +61,7 @@ class FollowConfig:
     poll_s: float = 5.0  # steps without a watch event
     create_give_up_us: Micros = 600 * US_PER_S  # a Job not created after this fails the run
     stream_logs: bool = True  # with `logs: always`, stream running pods' logs as written
+    concurrency: int = 16  # runs moved on at once in a step (API calls under way)
 
 
 def pod_state(pod: PodInfo) -> tuple[TaskState, str | None]:
@@ -125,8 +126,16 @@ class KubeFollower:
             for run in live:
                 self.watch(run.cluster, run.namespace)
         states = await self._store.run_states([r.run_id for r in live])
-        for run in live:
-            await self._advance(run, states.get(run.run_id, RunState.RUNNING))
+        gate = asyncio.Semaphore(self._config.concurrency)
+
+        async def advance(run: KubeRun) -> None:
+            async with gate:
+                await self._advance(run, states.get(run.run_id, RunState.RUNNING))
+
+        ended = await asyncio.gather(*(advance(run) for run in live), return_exceptions=True)
+        for run, outcome in zip(live, ended, strict=True):
+            if isinstance(outcome, Exception):  # one run's trouble does not stop the others
+                log.error("following run %s failed: %r", run.run_id, outcome)
         await self.send_callbacks()
         return held
 

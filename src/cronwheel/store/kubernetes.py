@@ -39,6 +39,7 @@ from cronwheel.domain.runs import Attempt, AttemptOutcome, RunState
 from cronwheel.domain.tasks import HANDED_OFF, TaskState
 from cronwheel.domain.time import Micros
 from cronwheel.store.alerts import count_outcomes
+from cronwheel.store.batches import chunks
 from cronwheel.store.rows import attempt_values, retry_from_text
 from cronwheel.store.tables import attempts, jobs, metadata, runs, task_output, tasks
 
@@ -154,22 +155,26 @@ class KubeStore:
     async def claim(
         self, owner: str, now: Micros, follow_until: Micros, limit: int = 500
     ) -> list[KubeRun]:
-        """The runs this owner follows: its own and those whose follower went quiet (a
-        dead node's), with their leases renewed. Ended runs still owing a callback too."""
+        """The runs this owner follows, all renewed: its own, and up to `limit` whose
+        follower went quiet (a dead node's). Ended runs still owing a callback too."""
         owing = or_(kube_runs.c.phase != ENDED, kube_runs.c.callback_state == "pending")
-        mine = or_(kube_runs.c.follower == owner, kube_runs.c.follow_until < now)
 
         async def op(conn: AsyncConnection) -> list[KubeRun]:
-            query = self._sql._locking(
-                select(kube_runs.c.run_id).where(owing, mine)
+            await conn.execute(update(kube_runs).where(kube_runs.c.follower == owner, owing)
+                               .values(follow_until=follow_until))
+            lapsed = self._sql._locking(
+                select(kube_runs.c.run_id).where(
+                    owing, kube_runs.c.follow_until < now,
+                    kube_runs.c.follower.is_distinct_from(owner))
                 .order_by(kube_runs.c.created_at).limit(limit))
-            ids = list((await conn.execute(query)).scalars())
-            if not ids:
-                return []
-            taken = await conn.execute(
-                update(kube_runs).where(kube_runs.c.run_id.in_(ids), owing, mine)
-                .values(follower=owner, follow_until=follow_until).returning(*kube_runs.c))
-            return sorted((_kube_run(r) for r in taken.mappings()), key=lambda r: r.created_at)
+            ids = list((await conn.execute(lapsed)).scalars())
+            if ids:
+                await conn.execute(update(kube_runs).where(
+                    kube_runs.c.run_id.in_(ids), owing, kube_runs.c.follow_until < now)
+                    .values(follower=owner, follow_until=follow_until))
+            held = await conn.execute(select(kube_runs).where(
+                kube_runs.c.follower == owner, owing).order_by(kube_runs.c.created_at))
+            return [_kube_run(r) for r in held.mappings()]
 
         return await self._sql.writes.run(op, urgent=True)
 
@@ -184,10 +189,13 @@ class KubeStore:
         """The runs' states: a killed or cancelled run's Job is deleted by its follower."""
         if not run_ids:
             return {}
+        states: dict[str, RunState] = {}
         async with self._sql.read_engine.connect() as conn:
-            found = await conn.execute(
-                select(runs.c.id, runs.c.state).where(runs.c.id.in_(list(run_ids))))
-            return {row.id: RunState(row.state) for row in found}
+            for chunk in chunks(list(run_ids)):
+                found = await conn.execute(
+                    select(runs.c.id, runs.c.state).where(runs.c.id.in_(chunk)))
+                states.update((row.id, RunState(row.state)) for row in found)
+        return states
 
     async def get(self, run_id: str) -> KubeRun | None:
         async with self._sql.read_engine.connect() as conn:
