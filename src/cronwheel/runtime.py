@@ -53,7 +53,8 @@ class Node:
             KubeStore(self.store), self.clusters, self.clock, self.owner,
             lambda: self.transports.get("http"),
             FollowConfig(lease_us=max(lease, 30 * US_PER_S),
-                         poll_s=settings.kubernetes_poll_seconds))
+                         poll_s=settings.kubernetes_poll_seconds,
+                         retention_us=round(settings.retention_days * 86_400 * US_PER_S)))
         self.transports.add("kubernetes", KubernetesTransport(
             KubeStore(self.store), self.clusters, self.clock, self.owner,
             max(lease, 30 * US_PER_S), self.kube_follower.wake))

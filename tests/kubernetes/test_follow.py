@@ -322,3 +322,15 @@ async def test_a_follower_renews_all_its_runs_and_takes_lapsed_ones_a_batch_at_a
     second = await h.kube.claim("node-b", later, later + LEASE, limit=2)
     assert sorted(r.run_id for r in second) == sorted(fired)
     assert await h.kube.claim("node-a", later, later + LEASE) == []
+
+
+async def test_ended_runs_are_forgotten_after_the_retention_period(h: Harness) -> None:
+    node = h.node()
+    run_id = await h.fire(node, target(env=fake_env(seconds=1)))
+    await node.follower.step()
+    h.advance(2)
+    await node.follower.step()
+    assert await h.kube.get(run_id) is not None
+    h.advance(CONFIG.retention_us / US_PER_S + 3_600)
+    await node.follower.step()
+    assert await h.kube.get(run_id) is None

@@ -62,6 +62,8 @@ class FollowConfig:
     create_give_up_us: Micros = 600 * US_PER_S  # a Job not created after this fails the run
     stream_logs: bool = True  # with `logs: always`, stream running pods' logs as written
     concurrency: int = 16  # runs moved on at once in a step (API calls under way)
+    retention_us: Micros = 30 * 86_400 * US_PER_S  # ended runs' rows kept, as runs are
+    purge_every_us: Micros = 3_600 * US_PER_S
 
 
 def pod_state(pod: PodInfo) -> tuple[TaskState, str | None]:
@@ -111,6 +113,7 @@ class KubeFollower:
         self._watches: dict[tuple[str, str], JobWatch] = {}
         self._watching = False  # started: watch each namespace followed
         self._streams: dict[str, asyncio.Task[None]] = {}  # task id -> its log stream
+        self._purged_at: Micros = 0
 
     def wake(self, _run_id: str = "") -> None:
         self._wakeup.set()
@@ -137,7 +140,14 @@ class KubeFollower:
             if isinstance(outcome, Exception):  # one run's trouble does not stop the others
                 log.error("following run %s failed: %r", run.run_id, outcome)
         await self.send_callbacks()
+        await self._purge()
         return held
+
+    async def _purge(self) -> None:
+        now = self._clock.now()
+        if now - self._purged_at >= self._config.purge_every_us:
+            self._purged_at = now
+            await self._store.purge(now - self._config.retention_us)
 
     async def _advance(self, run: KubeRun, state: RunState) -> None:
         gateway = self._clusters.get(run.cluster)

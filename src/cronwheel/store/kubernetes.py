@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    delete,
     or_,
     select,
     update,
@@ -70,6 +71,8 @@ kube_runs = Table(
     Column("callback_due", BigInteger, nullable=True),
 )
 Index("ix_kube_runs_follow", kube_runs.c.phase, kube_runs.c.follow_until)
+Index("ix_kube_runs_follower", kube_runs.c.follower, kube_runs.c.phase)
+Index("ix_kube_runs_job", kube_runs.c.job_id, kube_runs.c.outcome, kube_runs.c.ended_at)
 
 CREATING, ACTIVE, ENDED = "creating", "active", "ended"
 LOG_CHUNK = 65_536  # bytes per task_output row
@@ -317,6 +320,21 @@ class KubeStore:
                  .offset(skip).limit(1_000))
         async with self._sql.read_engine.connect() as conn:
             return [(r.namespace, r.job_name) for r in await conn.execute(query)]
+
+    async def purge(self, ended_before: Micros, limit: int = 1_000) -> int:
+        """Forget up to `limit` runs that ended (callback settled) before the instant, as
+        runs themselves are forgotten after the retention period."""
+
+        async def op(conn: AsyncConnection) -> int:
+            found = await conn.execute(select(kube_runs.c.run_id).where(
+                kube_runs.c.phase == ENDED, kube_runs.c.callback_state != "pending",
+                kube_runs.c.ended_at < ended_before).limit(limit))
+            ids = list(found.scalars())
+            if ids:
+                await conn.execute(delete(kube_runs).where(kube_runs.c.run_id.in_(ids)))
+            return len(ids)
+
+        return await self._sql.writes.run(op)
 
     # -- callbacks ----------------------------------------------------------------------
 

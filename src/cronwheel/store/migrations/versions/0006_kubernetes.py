@@ -39,8 +39,12 @@ def upgrade() -> None:
         sa.Column("callback_due", sa.BigInteger),
     )
     op.create_index("ix_kube_runs_follow", "kube_runs", ["phase", "follow_until"])
+    op.create_index("ix_kube_runs_follower", "kube_runs", ["follower", "phase"])
+    op.create_index("ix_kube_runs_job", "kube_runs", ["job_id", "outcome", "ended_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_kube_runs_job", "kube_runs")
+    op.drop_index("ix_kube_runs_follower", "kube_runs")
     op.drop_index("ix_kube_runs_follow", "kube_runs")
     op.drop_table("kube_runs")
