@@ -1,10 +1,15 @@
-"""Shared helpers for tests: free ports, and the rule for services that are not reachable."""
+"""Shared helpers for tests: free ports, waiting for a condition, and the rule for services
+that are not reachable."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import socket
-from typing import NoReturn
+import time
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import pytest
 
@@ -32,3 +37,21 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
+
+
+async def wait_until(check: Callable[[], Any], timeout: float = 10.0, every: float = 0.02) -> Any:
+    """Poll `check` (plain or async) until it returns something truthy, and return that.
+
+    For waiting on something to happen instead of sleeping a fixed time: returns as soon as
+    it has happened, and fails with the last value seen when it does not within `timeout`.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s; last seen: {value!r}")
+        await asyncio.sleep(every)

@@ -9,31 +9,64 @@ Store
     `acquire_due_runs` hands it to a new owner, recording the lost attempt as abandoned.
     Rescuers re-check state in the same statement that changes it.
 
+    `ping` raises unless the database answers. `change_job` raises NotFound for an unknown job
+    and lets the transition's own error (IllegalTransition, InvalidField) through, writing
+    nothing. Other methods raise only for a database that cannot be reached.
+
+WorkerStore
+    Workers, their tasks and the tasks' output, beside the Store's runs. A run handed to
+    workers (`hand_off`) is leased to WORKERS_OWNER: no node rescues it; its tasks carry their
+    own leases, renewed by their worker's `heartbeat`. Once an attempt's last task ends
+    (`finish`, or `reap` for a worker gone quiet) the attempt is settled in the same
+    transaction: the attempt row, the run's next state and its job's run of failures. A
+    settled attempt is settled once, whoever reports it. Output is append-only at byte
+    offsets, so a worker may resend a piece whose answer it lost.
+
+AlertStore
+    Alerts raised by runs of failures, kept until sent. An alert row is written in the
+    transaction that records the failing run (by the Store or the WorkerStore), so no alert is
+    lost to a crash. `claim` hands each alert to one sender until its retry time.
+
+NodeStore
+    What one node runs on: a Store with the WorkerStore and AlertStore sharing its database.
+
 Transport
     Sends one delivery and reports what happened. It never raises for a receiver's failure:
     a refused connection, a timeout or an error status is a `DeliveryResult` with
     `retryable` set as the receiver's answer suggests. It must give up by `delivery.timeout`.
     The same run id (the idempotency key) goes out on every attempt of a run.
 
+HandOffSignals
+    In-process signals between the worker transport and the worker service of one node.
+
 Clock
-    The engine asks the clock for "now" and sleeps through it, so tests can set time.
+    The engine asks the clock for "now" and waits through it, so tests can set time.
+    `sleep_until` never returns before its instant unless its wake-up event is set, and
+    the engine waits on nothing else for engine time (retries, delivery instants, leases).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cronwheel.domain.jobs import Job, JobState
+from cronwheel.domain.jobs import Job, JobState, RetryPolicy
 from cronwheel.domain.misfire import FirePlan
+from cronwheel.domain.routing import Candidate
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunState
 from cronwheel.domain.targets import Target
-from cronwheel.domain.time import Micros
+from cronwheel.domain.tasks import Task, TaskState, TaskWork, WorkerInfo, WorkerStatus
+from cronwheel.domain.time import US_PER_S, Micros
 
 
 class Clock(Protocol):
     def now(self) -> Micros: ...
+
+    async def sleep_until(self, instant: Micros, wake: asyncio.Event | None = None) -> bool:
+        """Wait until the clock reads `instant`, or `wake` is set first; True if woken."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,23 +160,45 @@ class JobFilter:
     key_prefix: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """Runs across jobs, for an operator's lists: fired within [fired_from, fired_to), ended
+    at `finished_from` or later (an index: cheap to ask of a large table)."""
+
+    namespace: str | None = None
+    state: RunState | None = None
+    fired_from: Micros | None = None
+    fired_to: Micros | None = None
+    finished_from: Micros | None = None
+
+
 class Store(Protocol):
-    async def start(self) -> None: ...
+    async def start(self) -> None:
+        """Open the database (bringing its schema up to date); raises when it cannot be used,
+        e.g. another server holds the SQLite file."""
+        ...
 
     async def close(self) -> None: ...
 
     async def add_jobs(
-        self, jobs: Sequence[Job], all_or_nothing: bool, replace: bool = False
+        self, jobs: Sequence[Job], all_or_nothing: bool, replace: bool = False,
+        revive: bool = False,
     ) -> list[AddOutcome]:
         """Insert new jobs; with `replace`, overwrite the definition of existing different ones
-        (keeping their id and history, restarting their schedule)."""
+        (keeping their id and history, restarting their schedule). With `replace` or `revive`,
+        an existing cancelled job is overwritten too, whatever its definition; the decision is
+        taken on the row as read inside the operation's own transaction."""
         ...
 
-    async def get_job(self, namespace: str, key: str) -> Job | None: ...
+    async def get_job(self, namespace: str, key: str) -> Job | None:
+        """The job by its name, in any state (a cancelled one too); None when unknown."""
+        ...
 
     async def get_job_by_id(self, job_id: str) -> Job | None: ...
 
-    async def list_jobs(self, where: JobFilter, after_id: str | None, limit: int) -> list[Job]: ...
+    async def list_jobs(self, where: JobFilter, after_id: str | None, limit: int) -> list[Job]:
+        """Up to `limit` matching jobs in id order, after `after_id` (a page)."""
+        ...
 
     async def change_job(
         self, namespace: str, key: str, change: Callable[[Job], Job], cancel_runs: bool = False
@@ -151,9 +206,24 @@ class Store(Protocol):
         """Apply a domain transition atomically; raises NotFound or the transition's error."""
         ...
 
+    async def change_jobs(
+        self, namespace: str, keys: Sequence[str], change: Callable[[Job], Job]
+    ) -> list[Job]:
+        """Apply one domain transition to every named job (distinct keys) in one transaction,
+        all or nothing.
+
+        Returns the jobs in the order of `keys` (a job `change` returns unchanged is not
+        written). If any key is missing or its transition raises, raises `ItemErrors` listing
+        each failure by its index in `keys`, and changes none.
+        """
+        ...
+
     async def acquire_due_jobs(
         self, owner: str, now: Micros, horizon: Micros, limit: int, lease_until: Micros
-    ) -> list[Job]: ...
+    ) -> list[Job]:
+        """Lease to `owner` up to `limit` jobs due by `horizon` whose lease is free or lapsed
+        at `now`, earliest first; no two owners hold one job at once."""
+        ...
 
     async def record_fires(
         self, owner: str, now: Micros, fires: Sequence[Fire], lease_until: Micros
@@ -167,13 +237,21 @@ class Store(Protocol):
 
     async def add_manual_run(
         self, job: Job, run_id: str, now: Micros, payload: Any, has_override: bool
-    ) -> Run: ...
+    ) -> Run:
+        """A pending run due now, outside the schedule (no uniqueness on its time)."""
+        ...
 
     async def acquire_due_runs(
         self, owner: str, now: Micros, limit: int, lease_until: Micros
-    ) -> list[tuple[Run, Job]]: ...
+    ) -> list[tuple[Run, Job]]:
+        """Lease to `owner` up to `limit` runs due by `now` (pending ones, and running ones
+        whose lease lapsed, recorded as abandoned), as the next attempt, with their jobs."""
+        ...
 
-    async def record_attempts(self, owner: str, records: Sequence[AttemptRecord]) -> None: ...
+    async def record_attempts(self, owner: str, records: Sequence[AttemptRecord]) -> None:
+        """Store each attempt; its run moves on only where `owner` still holds it at that
+        attempt, so a late result of a lost lease cannot undo the rescuer's work."""
+        ...
 
     async def renew_runs(self, owner: str, run_ids: Sequence[str], lease_until: Micros) -> None:
         """Extend the leases of runs this owner still holds in memory."""
@@ -183,15 +261,21 @@ class Store(Protocol):
         """Give up leases held by `owner` (every lease when None: a single-node restart)."""
         ...
 
-    async def list_runs(self, job_id: str, before_id: str | None, limit: int) -> list[Run]: ...
+    async def list_runs(self, job_id: str, before_id: str | None, limit: int) -> list[Run]:
+        """Up to `limit` of the job's runs, newest first, before `before_id` (a page)."""
+        ...
 
     async def db_now(self) -> Micros:
         """The database's clock: the cluster's one clock for fire decisions."""
         ...
 
-    async def heartbeat(self, node: NodeInfo, now: Micros, stopped: bool = False) -> None: ...
+    async def heartbeat(self, node: NodeInfo, now: Micros, stopped: bool = False) -> None:
+        """Record that the node is alive at `now` (or stopped)."""
+        ...
 
-    async def list_nodes(self) -> list[NodeStatus]: ...
+    async def list_nodes(self) -> list[NodeStatus]:
+        """Every node heard from since the last purge, with how much each holds."""
+        ...
 
     async def purge(self, finished_before: Micros, limit: int) -> int:
         """Delete up to `limit` runs finished before the instant, with their attempts."""
@@ -204,8 +288,319 @@ class Store(Protocol):
 
     async def get_run(self, run_id: str) -> tuple[Run, list[Attempt]] | None: ...
 
+    async def ping(self) -> None:
+        """Raises unless the database answers a query (the health check)."""
+        ...
+
+    async def delete_job(
+        self, namespace: str, key: str, now: Micros, delete_runs: bool = False
+    ) -> Job:
+        """Remove the job (raises NotFound) and its worker switches. Its runs stay, those not
+        finished cancelled at `now`, until retention purges them; with `delete_runs` they go
+        now with their attempts, tasks, output and alerts. Returns the job as it was."""
+        ...
+
+    async def find_runs(self, where: RunFilter, before_id: str | None, limit: int) -> list[Run]:
+        """Up to `limit` matching runs of any job, newest first, before `before_id` (a page)."""
+        ...
+
+    async def upcoming_jobs(self, limit: int) -> list[Job]:
+        """The `limit` jobs that fire soonest (the live index on next_fire_at)."""
+        ...
+
 
 class Transport(Protocol):
     async def deliver(self, delivery: Delivery) -> DeliveryResult: ...
 
     async def aclose(self) -> None: ...
+
+
+# -- workers ---------------------------------------------------------------------------------
+
+ALL_JOBS = "*"
+"""The job id of a worker switch that applies to every job (a job's own switch wins)."""
+
+Settled = tuple[str, RunState, Micros | None]
+"""A run whose attempt on workers just ended: its id, its new state, when it is due again."""
+
+
+@dataclass(frozen=True, slots=True)
+class HandOff:
+    """One run for workers: one task per pick, at the attempt the handing node holds."""
+
+    run_id: str
+    attempt: int
+    job_id: str
+    picks: tuple[tuple[str, str, str, str], ...]  # (task id, worker id, name, host)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerTimings:
+    heartbeat_s: float = 1.0
+    lease_s: float = 5.0  # a worker silent this long is offline and its tasks are lost
+    recheck_s: float = 0.5  # a long-poll re-reads the database this often
+
+    @property
+    def lease_us(self) -> Micros:
+        return round(self.lease_s * US_PER_S)
+
+
+DEFAULT_TIMINGS = WorkerTimings()
+
+
+class HandOffSignals(Protocol):
+    """What the worker transport needs from the node's worker hub."""
+
+    @property
+    def epoch(self) -> int:
+        """Bumped whenever workers or switches change through this node: caches start over."""
+        ...
+
+    def notify(self, worker_id: str) -> None:
+        """Wake the worker's long-poll on this node, if it is waiting here."""
+        ...
+
+
+class WorkerStore(Protocol):
+    async def register(self, worker: WorkerInfo, now: Micros) -> None:
+        """Record a worker (a fresh id per worker start) as online from `now`."""
+        ...
+
+    async def heartbeat(
+        self, worker_id: str, running: Sequence[str], now: Micros, lease_until: Micros
+    ) -> list[str] | None:
+        """Renew the worker and the leases of its assigned tasks and of the running ones it
+        lists; returns the tasks it must kill, or None when the worker is unknown or stopped.
+        A running task it did not list is not renewed: it lapses and `reap` settles it."""
+        ...
+
+    async def grace(self, until: Micros) -> None:
+        """Extend every live task's lease to at least `until` (a node starting after an
+        outage must not judge tasks lost because nobody could heartbeat)."""
+        ...
+
+    async def stop(self, worker_id: str, now: Micros) -> None:
+        """A worker leaving: it is offline at once and its live tasks lapse for `reap`."""
+        ...
+
+    async def statuses(
+        self, online_after: Micros, include_stopped: bool = False
+    ) -> list[WorkerStatus]:
+        """Workers not stopped (every one with `include_stopped`) by name, each online when
+        not stopped and heard from at `online_after` or later, with its live task count."""
+        ...
+
+    async def switches(self, job_id: str) -> dict[str, bool]:
+        """Worker name -> on/off for the job; the job's own switch overrides an ALL_JOBS one.
+        A worker with no switch is on."""
+        ...
+
+    async def set_switches(
+        self, job_id: str, group: str | None, changes: dict[str, bool], now: Micros,
+        online_after: Micros,
+    ) -> None:
+        """Switch workers on or off for one job (`group` its group) or for ALL_JOBS (group
+        None). Raises IllegalTransition, writing nothing, when a job's group (or any group of
+        the switched workers) would be left with no online worker switched on."""
+        ...
+
+    async def candidates(self, group: str, online_after: Micros) -> list[Candidate]:
+        """Online workers of the group with their live task counts; switches not applied."""
+        ...
+
+    async def hand_off(
+        self, owner: str, items: Sequence[HandOff], now: Micros, lease_until: Micros
+    ) -> set[str]:
+        """In one transaction, move each run `owner` still holds running at that attempt to
+        WORKERS_OWNER and create its tasks, leased until `lease_until`; nothing is written for
+        the others. Returns the run ids handed over."""
+        ...
+
+    async def lease(
+        self, worker_id: str, limit: int, now: Micros, lease_until: Micros
+    ) -> list[TaskWork]:
+        """Start up to `limit` of the worker's assigned tasks, oldest first, and return what
+        to run. A task whose run ended meanwhile, or whose job left workers, is ended here
+        instead (killed or error) and its attempt settled."""
+        ...
+
+    async def append_output(
+        self, worker_id: str, task_id: str, stream: str, offset: int, data: bytes
+    ) -> int:
+        """Store a piece of the task's "log" or "result" at its byte offset; returns the
+        stream's size after it. The part already stored is ignored. Raises NotFound for a
+        task not of this worker, Conflict for an offset past the stored size."""
+        ...
+
+    async def read_output(
+        self, task_id: str, stream: str, offset: int, limit: int
+    ) -> tuple[bytes, Task]:
+        """Up to `limit` bytes of the stream from `offset`, with the task; NotFound for an
+        unknown task."""
+        ...
+
+    async def finish(
+        self, worker_id: str, task_id: str, state: TaskState, exit_code: int | None,
+        error: str | None, now: Micros, result: bytes | None = None,
+    ) -> Settled | None:
+        """End a live task of this worker (with its whole result inline when none was
+        uploaded); once its attempt's last task ends, settle the run. Returns the run's change,
+        or None. Raises Conflict, writing nothing, when the worker no longer holds the task."""
+        ...
+
+    async def reap(self, now: Micros, limit: int = 500) -> list[Settled]:
+        """End as lost up to `limit` live tasks whose lease lapsed; settle their attempts."""
+        ...
+
+    async def kill(self, run_id: str, now: Micros) -> RunState:
+        """Stop a run: one on workers is flagged for them (its state is returned unchanged and
+        the next heartbeat tells them); any other ends killed now. Raises NotFound for an
+        unknown run, IllegalTransition for one already ended."""
+        ...
+
+    async def tasks_of(self, run_id: str) -> list[Task]:
+        """The run's tasks, by attempt then worker name."""
+        ...
+
+    async def live_on_host(self, host: str) -> list[tuple[Task, Run, Job]]:
+        """Tasks assigned or running on a host (address or worker name), oldest first."""
+        ...
+
+    async def last_outcome(self, job_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+        """Per job: (finished_at, state, started_at) of its latest run that ran and ended."""
+        ...
+
+
+# -- alerts ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    id: str
+    job_id: str
+    run_id: str
+    failures: int
+    webhook: str
+    created_at: Micros  # when it is due (again)
+    state: str  # pending, sending, sent, failed
+    tries: int
+    sent_at: Micros | None
+    error: str | None
+    namespace: str = ""
+    key: str = ""
+
+
+class AlertStore(Protocol):
+    async def claim(self, now: Micros, retry_after: Micros, limit: int = 50) -> list[Alert]:
+        """Up to `limit` alerts due by `now`, marked as being sent and due again at
+        `retry_after` in case this send never reports; with their job's namespace and key."""
+        ...
+
+    async def settle(self, alert: Alert, error: str | None, now: Micros) -> None:
+        """Record a send: sent when `error` is None; else due again, or failed for good once
+        it was tried MAX_TRIES times."""
+        ...
+
+    async def of_job(self, job_id: str, limit: int = 100) -> list[Alert]:
+        """The job's alerts, newest first."""
+        ...
+
+    async def failures(self, job_id: str) -> int:
+        """The job's current run of failed runs (0 for an unknown job)."""
+        ...
+
+
+class NodeStore(Store, Protocol):
+    @property
+    def workers(self) -> WorkerStore: ...
+
+    @property
+    def alerts(self) -> AlertStore: ...
+
+    @property
+    def single_node(self) -> bool:
+        """Only this process uses the database (SQLite): every lease not its own is a dead
+        process's, and no other node needs waking."""
+        ...
+
+
+# -- Kubernetes runs ---------------------------------------------------------------------------
+
+KUBE_CREATING, KUBE_ACTIVE, KUBE_ENDED = "creating", "active", "ended"  # a KubeRun's phase
+
+
+@dataclass(frozen=True, slots=True)
+class KubeRun:
+    """A run handed to a cluster: the Job to create and who follows it."""
+
+    run_id: str
+    attempt: int
+    job_id: str
+    cluster: str
+    namespace: str
+    job_name: str
+    manifest: dict[str, Any]
+    logs: str
+    phase: str
+    created_at: Micros
+    outcome: str | None
+    reason: str | None
+    callback_url: str | None
+    callback_state: str
+    callback_tries: int
+
+
+@dataclass(frozen=True, slots=True)
+class PodRecord:
+    """A pod of a run's Job as the follower saw it: one task of the run's attempt."""
+
+    name: str
+    node: str
+    state: TaskState
+    exit_code: int | None
+    error: str | None
+
+
+class KubeRunStore(Protocol):
+    """Runs on Kubernetes, beside the Store's runs. A handed-off run is leased to KUBE_OWNER
+    (no node rescues it); its follower's lease (`follow_until`) lapses when its node dies and
+    another node's `claim` takes it. `settle` ends the run once, whoever reports it; pod logs
+    are appended at byte offsets, so a piece sent twice is stored once."""
+
+    async def hand_off(
+        self, owner: str, run: KubeRun, now: Micros, follow_until: Micros
+    ) -> bool: ...
+
+    async def claim(
+        self, owner: str, now: Micros, follow_until: Micros, limit: int = 500
+    ) -> list[KubeRun]: ...
+
+    async def created(self, run_id: str) -> None: ...
+
+    async def run_states(self, run_ids: Sequence[str]) -> dict[str, RunState]: ...
+
+    async def get(self, run_id: str) -> KubeRun | None: ...
+
+    async def record_pods(
+        self, run: KubeRun, pods: Sequence[PodRecord], now: Micros
+    ) -> dict[str, str]: ...
+
+    async def append_log(self, task_id: str, offset: int, data: bytes) -> int: ...
+
+    async def settle(
+        self, owner: str, run: KubeRun, state: RunState, reason: str | None, now: Micros
+    ) -> bool: ...
+
+    async def ended_jobs(
+        self, job_id: str, outcome: RunState, skip: int
+    ) -> list[tuple[str, str]]: ...
+
+    async def purge(self, ended_before: Micros, limit: int = 1_000) -> int: ...
+
+    async def callback_policy(self, run: KubeRun) -> RetryPolicy | None: ...
+
+    async def due_callbacks(self, owner: str, now: Micros) -> list[KubeRun]: ...
+
+    async def callback_sent(
+        self, run: KubeRun, ok: bool, retryable: bool, now: Micros
+    ) -> str: ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cronwheel import __version__
 from cronwheel.clock import DatabaseClock, SystemClock
-from cronwheel.contracts import Clock, NodeInfo
+from cronwheel.contracts import Clock, KubeRunStore, NodeInfo, NodeStore, WorkerTimings
 from cronwheel.delivery import Transports
 from cronwheel.delivery.kubernetes.clusters import Clusters, clusters_from_config
 from cronwheel.delivery.kubernetes.transport import KubernetesTransport
@@ -16,12 +16,11 @@ from cronwheel.engine.dispatcher import DispatchConfig
 from cronwheel.engine.duties import Duties, DutyConfig
 from cronwheel.engine.kubefollow import FollowConfig, KubeFollower, admit_clusters
 from cronwheel.ids import new_id
-from cronwheel.service import Service
+from cronwheel.service import Limits, Service
 from cronwheel.settings import Settings
-from cronwheel.store import SqlStore
-from cronwheel.store.kubernetes import KubeStore
+from cronwheel.store import SqlStore, make_store
 from cronwheel.store.pg import PgChannel
-from cronwheel.worker_service import WorkerHub, WorkerService, WorkerTimings
+from cronwheel.worker_service import WorkerHub, WorkerService
 
 
 class Node:
@@ -32,32 +31,30 @@ class Node:
         transports: Transports | None = None,
         run_engine: bool = True,
         clusters: Clusters | None = None,
+        store: NodeStore | None = None,
     ) -> None:
+        """`clock`, `transports` and `store` are for tests (cronwheel.testing); a server
+        builds its own from the settings."""
         self.settings = settings
         self.db_clock = DatabaseClock(SystemClock(settings.clock_offset_ms * US_PER_MS))
         self.clock: Clock = clock or self.db_clock
         # A fresh owner per start: a restarted node never mistakes old leases for its own.
         self.owner = f"{settings.node_name}:{new_id()[-12:]}"
-        self.store = SqlStore(settings.database_url, node=settings.node_name)
+        self.store: NodeStore = store or make_store(settings.database_url,
+                                                    node=settings.node_name)
         self.run_engine = run_engine
-        self.transports = transports or Transports(kafka_bootstrap=settings.kafka_brokers)
+        policy = settings.target_policy()
+        self.transports = transports or Transports(policy=policy,
+                                                   kafka_bootstrap=settings.kafka_brokers)
         self.hub = WorkerHub()
         timings = WorkerTimings(heartbeat_s=settings.worker_heartbeat_seconds,
                                 lease_s=settings.worker_lease_seconds,
                                 recheck_s=settings.worker_poll_seconds)
-        self.transports.add("worker", WorkerTransport(self.store, self.clock, self.hub,
+        self.transports.add("worker", WorkerTransport(self.store.workers, self.clock, self.hub,
                                                       self.owner, timings))
         lease = round(settings.lease_seconds * US_PER_S)
         self.clusters = clusters or clusters_from_config(settings.kubernetes_clusters)
-        self.kube_follower = KubeFollower(
-            KubeStore(self.store), self.clusters, self.clock, self.owner,
-            lambda: self.transports.get("http"),
-            FollowConfig(lease_us=max(lease, 30 * US_PER_S),
-                         poll_s=settings.kubernetes_poll_seconds,
-                         retention_us=round(settings.retention_days * 86_400 * US_PER_S)))
-        self.transports.add("kubernetes", KubernetesTransport(
-            KubeStore(self.store), self.clusters, self.clock, self.owner,
-            max(lease, 30 * US_PER_S), self.kube_follower.wake))
+        self.kube_runs, self.kube_follower = self._kubernetes(settings, max(lease, 30 * US_PER_S))
         self.dispatcher = Dispatcher(
             self.store,
             self.transports,
@@ -85,13 +82,14 @@ class Node:
                 fire_lead_us=round(settings.fire_lead_ms * US_PER_MS),
             ),
         )
-        self.service = Service(self.store, self.clock, self.scheduler if run_engine else None)
+        self.service = Service(self.store, self.clock, self.scheduler if run_engine else None,
+                               Limits(settings.max_batch, settings.max_payload_bytes), policy)
         self.service.admit = admit_clusters(self.clusters)
         self.workers = WorkerService(self.store, self.clock,
                                      self.scheduler if run_engine else None, self.hub, timings)
-        self.alerter = Alerter(self.store, self.clock)
+        self.alerter = Alerter(self.store.alerts, self.clock, policy)
         self.channel: PgChannel | None = None
-        if not self.store.is_sqlite:
+        if not self.store.single_node:
             self.channel = PgChannel(settings.database_url, self.scheduler.job_due,
                                      self.scheduler.run_due, self.hub.notify)
         self.info = NodeInfo(
@@ -111,6 +109,24 @@ class Node:
             every_beat=[self.workers.reap, self.alerter.send_due] if run_engine else [],
         )
 
+    def _kubernetes(
+        self, settings: Settings, lease_us: int
+    ) -> tuple[KubeRunStore | None, KubeFollower | None]:
+        """The follower and the kubernetes transport, on the SQL store's Kubernetes runs. A
+        store without them (the memory store) serves a node with no cluster configured."""
+        if not isinstance(self.store, SqlStore):
+            if self.clusters.ids():
+                raise ValueError("Kubernetes clusters need a SQL store (SQLite or PostgreSQL)")
+            return None, None
+        kube = self.store.kube
+        follower = KubeFollower(
+            kube, self.clusters, self.clock, self.owner, lambda: self.transports.get("http"),
+            FollowConfig(lease_us=lease_us, poll_s=settings.kubernetes_poll_seconds,
+                         retention_us=round(settings.retention_days * 86_400 * US_PER_S)))
+        self.transports.add("kubernetes", KubernetesTransport(
+            kube, self.clusters, self.clock, self.owner, lease_us, follower.wake))
+        return kube, follower
+
     async def _lead(self) -> bool:
         return True if self.channel is None else await self.channel.lead()
 
@@ -128,15 +144,17 @@ class Node:
             await self.workers.start()
         await self.duties.start()
         if self.run_engine:
-            if self.store.is_sqlite:  # one node per file: every old lease is a dead process's
+            if self.store.single_node:  # one node per file: every old lease is a dead process's
                 await self.store.release(None)
             await self.transports.warm("http")
             self.dispatcher.start()
             self.scheduler.start()
-            await self.kube_follower.begin()
+            if self.kube_follower is not None:
+                await self.kube_follower.begin()
 
     async def stop(self) -> None:
-        await self.kube_follower.stop()
+        if self.kube_follower is not None:
+            await self.kube_follower.stop()
         await self.clusters.aclose()
         if self.run_engine:
             await self.scheduler.stop()

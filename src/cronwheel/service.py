@@ -7,12 +7,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
+
 from cronwheel import metrics
-from cronwheel.contracts import AddOutcome, Clock, JobFilter, Store
+from cronwheel.contracts import AddOutcome, Clock, JobFilter, RunFilter, Store
 from cronwheel.domain import jobs as job_rules
-from cronwheel.domain.errors import IllegalTransition, NotFound
+from cronwheel.domain.errors import (
+    DomainError,
+    IllegalTransition,
+    InvalidField,
+    ItemErrors,
+    NotFound,
+)
 from cronwheel.domain.jobs import Job, JobSpec, JobState
+from cronwheel.domain.netpolicy import NetPolicy
 from cronwheel.domain.runs import Attempt, Run
+from cronwheel.domain.target_policy import check_spec
+from cronwheel.domain.time import Micros
 from cronwheel.ids import new_id
 
 
@@ -38,29 +49,65 @@ class NoWakeups:
 class Submission:
     spec: JobSpec
     fingerprint: str | None = None  # hash of the caller's request; the spec's when None
+    target_field: str = "target"  # how the caller names the target, for a refusal's field
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one request may ask, whichever API it came through: checked here and only here,
+    so the native API and every dialect refuse the same things (each in its own envelope)."""
+
+    max_batch: int = 10_000  # jobs per submit, names per change of many jobs
+    max_payload_bytes: int = 1_048_576  # a payload (or a trigger's override) as JSON
 
 
 class Service:
-    def __init__(self, store: Store, clock: Clock, wake: Wakeups | None = None) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, wake: Wakeups | None = None,
+        limits: Limits | None = None, policy: NetPolicy | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.wake: Wakeups = wake or NoWakeups()
+        self.limits = limits or Limits()
+        self.policy = policy or NetPolicy()  # the target guard's; per app later (issue 10)
         # checks what the configuration knows (a Kubernetes target's cluster); the node sets it
         self.admit: Callable[[JobSpec], None] = lambda _spec: None
 
+    def check_batch(self, count: int) -> None:
+        """Raises InvalidField `jobs` unless a request of `count` items is allowed."""
+        most = self.limits.max_batch
+        if not 1 <= count <= most:
+            raise InvalidField(f"jobs must hold 1 to {most} items, got {count}", "jobs")
+
+    def check_payload(self, payload: Any) -> None:
+        """Raises InvalidField `payload` for a payload larger than the limit as JSON."""
+        most = self.limits.max_payload_bytes
+        try:
+            size = len(orjson.dumps(payload))
+        except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits
+            raise InvalidField(f"payload cannot be stored as JSON: {exc}", "payload") from None
+        if size > most:
+            raise InvalidField(f"payload is larger than {most} bytes as JSON", "payload")
+
     async def submit(
-        self, items: Sequence[Submission], all_or_nothing: bool = True, replace: bool = False
+        self, items: Sequence[Submission], all_or_nothing: bool = True, replace: bool = False,
+        revive: bool = False,
     ) -> list[AddOutcome]:
         """Create jobs; an equal re-submit returns the existing job, a different one conflicts
-        (or, with `replace`, overwrites it and restarts its schedule).
+        (or, with `replace`, overwrites it and restarts its schedule). With `revive`, a
+        cancelled job is brought back with the new definition (decided inside the store's
+        transaction, on the row as it is then).
 
-        With `all_or_nothing`, one conflict leaves every job of the call unwritten.
+        With `all_or_nothing`, one conflict leaves every job of the call unwritten. Items
+        that break a limit, name a target the policy refuses or can never fire raise
+        `ItemErrors` and nothing is written.
         """
-        for item in items:
-            self.admit(item.spec)
+        self.check_batch(len(items))
         now = self.clock.now()
+        await self._check_items(items, now)
         new = [job_rules.new_job(new_id(), i.spec, now, i.fingerprint) for i in items]
-        outcomes = await self.store.add_jobs(new, all_or_nothing, replace)
+        outcomes = await self.store.add_jobs(new, all_or_nothing, replace, revive)
         if all_or_nothing and any(o.conflict for o in outcomes):
             return outcomes
         created = [o.job for o in outcomes if o.created or o.replaced]
@@ -70,6 +117,51 @@ class Service:
         if due:
             self.wake.job_due(min(due))
         return outcomes
+
+    async def _check_items(self, items: Sequence[Submission], now: Micros) -> None:
+        """Every item within the limits and able to fire, or ItemErrors listing each that is
+        not. A schedule that can no longer fire is still an idempotent re-submit of a live
+        job with the same definition (a retry after its time passed): that one passes, as the
+        store answers it with the job it has and writes nothing."""
+        problems: list[tuple[int, DomainError]] = []
+        for index, item in enumerate(items):
+            try:
+                self.check_payload(item.spec.payload)
+                # a literal refused address in its target or alert webhook
+                check_spec(item.spec, self.policy, item.target_field)
+                self.admit(item.spec)  # what the configuration knows (a target's cluster)
+            except InvalidField as exc:
+                problems.append((index, exc))
+                continue
+            try:
+                job_rules.check_fires(item.spec, now)
+            except InvalidField as exc:
+                if not await self._resubmitted(item):
+                    problems.append((index, exc))
+        if problems:
+            raise ItemErrors(problems)
+
+    async def _resubmitted(self, item: Submission) -> bool:
+        spec = item.spec
+        have = await self.store.get_job(spec.namespace, spec.key)
+        fingerprint = item.fingerprint or spec.fingerprint()
+        return (have is not None and have.fingerprint == fingerprint
+                and have.state is not JobState.CANCELLED)
+
+    async def change_jobs(
+        self, namespace: str, keys: Sequence[str], rule: Callable[[Job, int], Job]
+    ) -> list[Job]:
+        """Apply `rule` to every named job in one transaction: all of them change, or (when
+        one is missing or refuses) none does and `ItemErrors` lists each failure by its index
+        in the distinct `keys`."""
+        unique = list(dict.fromkeys(keys))
+        self.check_batch(len(unique))
+        now = self.clock.now()
+        changed = await self.store.change_jobs(namespace, unique, lambda job: rule(job, now))
+        due = [job.next_fire_at for job in changed if job.next_fire_at is not None]
+        if due:
+            self.wake.job_due(min(due))
+        return changed
 
     async def get(self, namespace: str, key: str) -> Job:
         job = await self.store.get_job(namespace, key)
@@ -99,10 +191,17 @@ class Service:
     async def cancel(self, namespace: str, key: str) -> Job:
         return await self._change(namespace, key, job_rules.cancel, cancel_runs=True)
 
+    async def delete(self, namespace: str, key: str, delete_runs: bool = False) -> Job:
+        """Remove the job; its runs stay (unfinished ones cancelled) until retention purges
+        them, or go with it when `delete_runs`. Its key is free for a new job at once."""
+        return await self.store.delete_job(namespace, key, self.clock.now(), delete_runs)
+
     async def trigger(
         self, namespace: str, key: str, payload: Any = None, override: bool = False
     ) -> Run:
         """An extra run now, outside the schedule; the schedule does not move."""
+        if override:
+            self.check_payload(payload)
         job = await self.get(namespace, key)
         if job.state is JobState.CANCELLED:
             raise IllegalTransition("a cancelled job cannot be triggered; create it again")
@@ -120,3 +219,11 @@ class Service:
         if found is None:
             raise NotFound(f"no run {run_id!r}", "run_id")
         return found
+
+    async def find_runs(self, where: RunFilter, before_id: str | None, limit: int) -> list[Run]:
+        """Runs of every job, newest first: an operator's view across jobs."""
+        return await self.store.find_runs(where, before_id, limit)
+
+    async def upcoming(self, limit: int) -> list[Job]:
+        """The jobs that fire soonest."""
+        return await self.store.upcoming_jobs(limit)

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from cronwheel.domain.netpolicy import LOOPBACK, NetPolicy, PolicyError
+
+# A list setting from the environment: comma-separated, or a JSON array.
+TextList = Annotated[list[str], NoDecode]
 
 
 def _default_node() -> str:
@@ -44,7 +51,9 @@ class Settings(BaseSettings):
     port: int = Field(1989, ge=1, le=65535)
     database_url: str = "sqlite:///cronwheel.db"
     node_name: str = Field(default_factory=_default_node)
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, for collectors
+    access_log: bool = True  # one http.request event per API request
 
     # engine
     window_ms: int = Field(2_000, ge=50, le=60_000)
@@ -75,9 +84,50 @@ class Settings(BaseSettings):
     # [{"id": 163, "name": "qschedule.demo", "token": "..."}]; each app is a namespace
     qschedule_apps: list[QscheduleApp] = Field(default_factory=list)
 
+    # target guard (docs/security.md): internal networks jobs may reach (loopback by default,
+    # for the quick start's receivers), networks they may not, URL schemes, redirects. The
+    # always-denied set (link-local, cloud metadata, multicast) cannot be allowed.
+    target_allow: TextList = Field(default_factory=lambda: list(LOOPBACK))
+    target_deny: TextList = Field(default_factory=list)
+    target_schemes: TextList = Field(default_factory=lambda: ["http", "https"])
+    target_follow_redirects: bool = False
+    # request hardening: the largest request body read, and the Host names answered (DNS
+    # rebinding); None means loopback names and the bound host, "*" means any
+    max_body_bytes: int = Field(16 * 1_048_576, ge=1_024)  # a 10,000-job batch: 6-9 MiB
+    allowed_hosts: TextList | None = None
+
+    @field_validator("target_allow", "target_deny", "target_schemes", "allowed_hosts",
+                     mode="before")
+    @classmethod
+    def _text_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return orjson.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _policy_valid(self) -> Settings:
+        try:
+            self.target_policy()
+        except PolicyError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    def target_policy(self) -> NetPolicy:
+        """The server's policy; apps may later carry their own (issue 10's app work)."""
+        return NetPolicy.from_settings(self.target_allow, self.target_deny,
+                                       self.target_schemes, self.target_follow_redirects)
+
     @property
     def kafka_brokers(self) -> tuple[str, ...]:
         return tuple(b.strip() for b in self.kafka_bootstrap.split(",") if b.strip())
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("qschedule_apps")
     @classmethod

@@ -9,8 +9,17 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from cronwheel.contracts import Clock
+from cronwheel.contracts import (
+    ALL_JOBS,
+    DEFAULT_TIMINGS,
+    Alert,
+    Clock,
+    NodeStore,
+    Settled,
+    WorkerTimings,
+)
 from cronwheel.domain.errors import InvalidField, NotFound
 from cronwheel.domain.jobs import Job
 from cronwheel.domain.output import cut_utf8
@@ -20,8 +29,6 @@ from cronwheel.domain.time import US_PER_S, Micros
 from cronwheel.domain.worker_target import WorkerTarget, check_group
 from cronwheel.ids import new_id
 from cronwheel.service import NoWakeups, Wakeups
-from cronwheel.store import SqlStore
-from cronwheel.store.workers import ALL_JOBS, Settled
 
 STREAMS = ("log", "result")
 MAX_LEASE_WAIT_S = 30.0
@@ -59,20 +66,6 @@ class WorkerHub:
 
 
 @dataclass(frozen=True, slots=True)
-class WorkerTimings:
-    heartbeat_s: float = 1.0
-    lease_s: float = 5.0  # a worker silent this long is offline and its tasks are lost
-    recheck_s: float = 0.5  # a long-poll re-reads the database this often
-
-    @property
-    def lease_us(self) -> Micros:
-        return round(self.lease_s * US_PER_S)
-
-
-DEFAULT_TIMINGS = WorkerTimings()
-
-
-@dataclass(frozen=True, slots=True)
 class LogPage:
     run_id: str
     task: Task
@@ -94,7 +87,7 @@ class JobWorker:
 
 class WorkerService:
     def __init__(
-        self, store: SqlStore, clock: Clock, wake: Wakeups | None = None,
+        self, store: NodeStore, clock: Clock, wake: Wakeups | None = None,
         hub: WorkerHub | None = None, timings: WorkerTimings = DEFAULT_TIMINGS,
     ) -> None:
         self.store = store
@@ -252,6 +245,15 @@ class WorkerService:
     async def runs_on_host(self, host: str) -> list[tuple[Task, Run, Job]]:
         """What is in progress on a host, so an operator knows whether to restart it."""
         return await self.store.workers.live_on_host(host)
+
+    async def last_outcomes(self, job_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+        """Per job: (finished_at, state, started_at) of its latest run that ran and ended."""
+        return await self.store.workers.last_outcome(job_ids)
+
+    async def alerts(self, job: Job) -> tuple[int, list[Alert]]:
+        """The job's current run of failures, and the alerts it raised (newest first)."""
+        return (await self.store.alerts.failures(job.id),
+                await self.store.alerts.of_job(job.id))
 
     # -- per-job worker switches ---------------------------------------------------------
 

@@ -20,6 +20,11 @@ import pytest_asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cronwheel.api.dialects.delayjob_jobs import dialect_problem
+from cronwheel.domain.cron import CronSchedule
+from cronwheel.domain.errors import InvalidField
+from cronwheel.domain.jobs import JobSpec, check_fires
+from cronwheel.domain.targets import HttpTarget
 from tests.receivers import HttpReceiver
 from tests.servers import RunningServer, running_server
 
@@ -287,6 +292,36 @@ async def test_a_batch_with_one_bad_item_writes_nothing(shared: RunningServer) -
                    "invalid_params")
     for key in ("batch_good", "batch_bad"):
         assert (await native_job(shared, key)).status_code == 404
+
+
+async def test_the_services_limits_answer_in_the_envelope(tmp_path: Path) -> None:
+    """The service's batch limit answers in the dialect's words; jobInfo's own cap (256
+    characters, as upstream) keeps a delay job's callback body under any payload limit."""
+    async with running_server(tmp_path / "limited.db", max_batch=2) as limited:
+        big = job(outJobNo="big", jobInfo="x" * 300)
+        response = await post(limited, SUBMIT, big)
+        assert_refused(response, 400, "jobInfo", "invalid_params")
+        assert "at most 256 characters" in response.json()["message"]
+        batch = [job(outJobNo="small"), big]
+        assert_refused(await post(limited, SUBMIT_MANY, batch), 400, "[1].jobInfo",
+                       "invalid_params")
+        three = [job(outJobNo=f"n{i}") for i in range(3)]
+        assert_refused(await post(limited, SUBMIT_MANY, three), 400, "body", "invalid_params")
+        assert_refused(await post(limited, SUBMIT_MANY, []), 400, "body", "invalid_params")
+        listed = (await limited.client.get("/v1/jobs", params={"namespace": NAMESPACE})).json()
+        assert listed["jobs"] == []
+
+
+def test_a_schedule_that_can_never_fire_would_name_trigger_time() -> None:
+    """A delay job always fires (a past triggerTime at once: misfire fire_once), so the
+    service's never-firing refusal cannot come from this API; were it to, it names
+    triggerTime, as the native API names schedule."""
+    never = JobSpec(NAMESPACE, "k", CronSchedule("0 0 0 1 1 ? 2020", "quartz"),
+                    HttpTarget(NOWHERE))
+    with pytest.raises(InvalidField) as refused:
+        check_fires(never, 1_900_000_000_000_000)
+    field, problem = dialect_problem(refused.value)
+    assert field == "triggerTime" and "never fire" in problem
 
 
 @module_loop

@@ -564,6 +564,32 @@ async def test_priority_is_stored(shared: RunningServer, given: Any, stored: int
 
 
 @module_loop
+async def test_a_task_that_can_never_fire_is_refused_as_on_every_api(
+    shared: RunningServer,
+) -> None:
+    """The service's one answer (the native API's 422 naming `schedule`), in this envelope:
+    a 400 naming the field that makes it so."""
+    ended = add_body(recall(), cron_task("dead_end", EVERY_SECOND,
+                                         endDate="2020-01-01 00:00:00"))
+    error = assert_refused(await post(shared, ADD, ended), 400, "taskConfig.endDate")
+    assert error.endswith("the job would never fire")
+    past = add_body(recall(), cron_task("dead_year", "0 0 0 1 1 ? 2020"))
+    error = assert_refused(await post(shared, ADD, past), 400, "taskConfig.cronExpress")
+    assert error.endswith("the job would never fire")
+    for code in ("dead_end", "dead_year"):
+        missing = await shared.client.get(f"/v1/jobs/{code}", params={"namespace": NAMESPACE})
+        assert missing.status_code == 404
+
+
+async def test_the_payload_limit_names_recall_data(tmp_path: Path) -> None:
+    async with running_server(tmp_path / "limited.db", max_payload_bytes=1_024) as limited:
+        big = add_body(recall(data="x" * 1_100), cron_task("big"))
+        error = assert_refused(await post(limited, ADD, big), 400, "recallConfig.data")
+        assert error == "recallConfig.data: is larger than 1024 bytes as JSON"
+        assert_ok(await post(limited, ADD, add_body(recall(data="x" * 100), cron_task("big"))))
+
+
+@module_loop
 async def test_wrong_method_and_unknown_path_answer_in_the_envelope(shared: RunningServer) -> None:
     got = await shared.client.get(ADD)
     assert got.status_code == 405
@@ -653,6 +679,8 @@ BAD_INPUT: list[tuple[str, Any, str, str]] = [
     (ADD, with_cron(cronExpress="0 12 * * *"), "taskConfig.cronExpress", "unix cron"),
     (ADD, with_cron(cronExpress="every day"), "taskConfig.cronExpress", "cron words"),
     (ADD, with_cron(cronExpress="0 0 0 30 2 ?"), "taskConfig.cronExpress", "cron never fires"),
+    (ADD, with_cron(cronExpress="0 0 0 1 1 ? 2020"), "taskConfig.cronExpress",
+     "cron whose only year is past"),
     (ADD, with_cron(cronExpress=5), "taskConfig.cronExpress", "cron a number"),
     (ADD, with_cron(endDate="2020-01-01 00:00:00"), "taskConfig.endDate", "endDate in the past"),
     (ADD, with_cron(startDate="2031-01-01 00:00:00", endDate="2030-01-01 00:00:00"),

@@ -263,6 +263,42 @@ async def test_one_unknown_or_cancelled_name_refuses_the_whole_request(qs: Runni
     assert body["data"] == {"failed": {"qschedule.demo.job3": "no such job"}}
 
 
+async def test_a_bad_third_name_leaves_the_first_two_unchanged(qs: RunningServer) -> None:
+    """One transaction for the whole request: two jobs that could change do not, when the
+    third cannot, in either direction; every failing name is listed."""
+    job3 = "qschedule.demo.job3"
+    await create(qs, JOB1)
+    await create(qs, JOB2)
+    before = [await native(qs, k) for k in (JOB1, JOB2)]
+    body = answer(await post(qs, OFF, {"jobs": [JOB1, JOB2, job3]}), 409, DISABLE_FAILED)
+    assert body["data"] == {"failed": {job3: "no such job"}}
+    assert [await native(qs, k) for k in (JOB1, JOB2)] == before  # not even updated_at moved
+
+    assert_ok(await post(qs, OFF, {"jobs": [JOB1, JOB2]}))
+    await create(qs, job3)
+    await qs.client.post(f"/v1/jobs/{job3}/cancel", params={"namespace": "qschedule.demo"})
+    body = answer(await post(qs, ON, {"jobs": [JOB1, JOB2, job3, "qschedule.demo.job4"]}), 409,
+                  ENABLE_FAILED)
+    assert body["data"] == {"failed": {job3: "the job is cancelled: it cannot be enabled",
+                                       "qschedule.demo.job4": "no such job"}}
+    assert [(await native(qs, k))["state"] for k in (JOB1, JOB2)] == ["paused", "paused"]
+
+
+async def test_the_services_limits_answer_in_the_envelope(tmp_path: Path) -> None:
+    async with running_server(tmp_path / "limited.db", qschedule_apps=APPS, max_batch=2,
+                              max_payload_bytes=1_024) as limited:
+        await create(limited, JOB1)
+        await create(limited, JOB2)
+        three = {"jobs": [JOB1, JOB2, "qschedule.demo.job3"]}
+        assert answer(await post(limited, OFF, three), 400, BAD)["field"] == "jobs"
+        assert_ok(await post(limited, OFF, {"jobs": [JOB1, JOB2, JOB1]}))  # two distinct
+        big = {"job": JOB1, "param": {"blob": "x" * 1_100}}
+        assert answer(await post(limited, TASKS, big), 400, BAD)["field"] == "param"
+        runs = await limited.client.get(f"/v1/jobs/{JOB1}/runs",
+                                        params={"namespace": "qschedule.demo"})
+        assert runs.json()["runs"] == []
+
+
 async def test_a_token_sees_only_its_own_apps_jobs(qs: RunningServer) -> None:
     await create(qs, JOB1)
     body = answer(await post(qs, OFF, {"jobs": [JOB1]}, CAR_TOKEN), 409, DISABLE_FAILED)
@@ -354,8 +390,8 @@ async def test_workers_state_and_list_with_the_documents_workers(qs: RunningServ
     await register(qs, "192.168.1.3:20010", ["other"], "192.168.1.3")  # not job1's group
     body = answer(await get(qs, f"/api2/workers/{JOB1}.do"), 200, DONE)
     assert body["data"] == [
-        {"address": W1, "canSchedule": True, "hostname": "192.168.1.1", "jobName": JOB1},
-        {"address": W2, "canSchedule": True, "hostname": "192.168.1.2", "jobName": JOB1},
+        {"address": W1, "canSchedule": True, "hostname": W1, "jobName": JOB1},
+        {"address": W2, "canSchedule": True, "hostname": W2, "jobName": JOB1},
     ]
 
     assert_ok(await post(qs, STATE, DOC_STATE))
@@ -611,3 +647,11 @@ async def test_random_names_in_paths_never_get_a_5xx(
     prefix = "/api/check/" if kind == "check" else f"/api2/{kind}/"
     got = assert_envelope(await get(shared, f"{prefix}{quote(name, safe='')}.do"))
     assert got["message"] in MESSAGES, got
+
+
+def test_hostname_carries_the_port_of_the_workers_name() -> None:
+    from cronwheel.api.dialects.qschedule import _hostname
+
+    assert _hostname("192.168.1.1", "192.168.1.1:20010") == "192.168.1.1:20010"
+    assert _hostname("10.0.0.5", "batch-1") == "10.0.0.5"  # no port to show
+    assert _hostname("::1", "w:20010") == "[::1]:20010"

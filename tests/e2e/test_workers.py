@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.plugins import install_plugin
 from tests.receivers import HttpReceiver
 from tests.servers import RunningServer, running_server
 from tests.stores import postgres_database
@@ -33,10 +34,12 @@ LEASE_S = 2.0
 @contextlib.asynccontextmanager
 async def workers(
     server: RunningServer, *names: str, group: str = "default", concurrency: int = 2,
-    extra: tuple[str, ...] = (),
+    extra: tuple[str, ...] = (), path: tuple[Path, ...] = (),
 ) -> AsyncIterator[dict[str, asyncio.subprocess.Process]]:
-    """Worker processes, registered with the server before this yields."""
-    env = os.environ | {"PYTHONPATH": str(REPO), "CRONWHEEL_LOG_LEVEL": "warning"}
+    """Worker processes, registered with the server before this yields; `path` goes before
+    the repository on their PYTHONPATH."""
+    pythonpath = os.pathsep.join(str(p) for p in (*path, REPO))
+    env = os.environ | {"PYTHONPATH": pythonpath, "CRONWHEEL_LOG_LEVEL": "warning"}
     procs: dict[str, asyncio.subprocess.Process] = {}
     for name in names:
         procs[name] = await asyncio.create_subprocess_exec(
@@ -149,6 +152,21 @@ async def test_shell_job_runs_with_its_cwd_env_and_payload(
     assert "oops" in log  # stderr goes to the same log
     assert orjson.loads(await read_all(server, run_id, "result")) == {"exit_code": 0}
     assert run["attempt_log"][0]["node"] == "w1"
+
+
+async def test_a_plugin_type_is_found_by_the_server_and_the_worker_at_start_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    install_plugin(site)  # the `echo` type: runs `echo TEXT`
+    monkeypatch.syspath_prepend(str(site))
+    async with running_server(tmp_path / "cw.db", worker_lease_seconds=LEASE_S) as server:
+        async with workers(server, "w1", path=(site,)):
+            run_id = await submit(server, "echo", "echo", {"text": "from a plugin"})
+            run = await finished(server, run_id)
+        assert run["state"] == "succeeded", run
+        assert await read_all(server, run_id) == "from a plugin\n"
 
 
 async def test_shell_exit_code_decides_the_outcome(server: RunningServer) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.servers import RunningServer
+from tests.servers import RunningServer, running_server
 
 URL = "http://127.0.0.1:9/callback"
 
@@ -219,6 +221,25 @@ async def test_a_single_sqlite_node_is_its_own_cluster(server: RunningServer) ->
     assert node["owner"] == view["node"] and node["alive"] and view["leader"]
 
 
+
+async def test_cluster_shows_stopped_nodes_for_a_while_and_lost_ones_until_retention(
+    server: RunningServer,
+) -> None:
+    from cronwheel.contracts import NodeInfo
+    from cronwheel.domain.time import US_PER_S
+
+    store, now = server.node.store, server.node.db_clock.now()
+    minute = 60 * US_PER_S
+    for owner, at, stopped in (("restarted", now - minute, True),
+                               ("long-gone", now - 11 * minute, True),
+                               ("crashed", now - minute, False)):
+        await store.heartbeat(NodeInfo(owner, owner, "http://x", "1", at - minute), at, stopped)
+    view = (await server.client.get("/v1/cluster")).json()
+    states = {n["owner"]: n["state"] for n in view["nodes"]}
+    assert states == {view["node"]: "alive", "restarted": "stopped", "crashed": "lost"}
+    every = (await server.client.get("/v1/cluster", params={"include_stopped": True})).json()
+    assert {n["owner"]: n["state"] for n in every["nodes"]}["long-gone"] == "stopped"
+
 async def test_job_responses_match_the_documented_schema(server: RunningServer) -> None:
     from cronwheel.api.schemas import JobOut
 
@@ -228,3 +249,92 @@ async def test_job_responses_match_the_documented_schema(server: RunningServer) 
     assert JobOut.model_validate(created).model_dump(mode="json") == created
     listed = (await server.client.get("/v1/jobs")).json()["jobs"]
     assert listed == [created]
+
+
+# -- the service's limits and the never-firing refusal, in this API's envelope ----------------
+
+
+@pytest.fixture
+async def limited(tmp_path: Path) -> AsyncIterator[RunningServer]:
+    """A node with small limits: payloads up to 1 KiB as JSON, batches of up to 2 jobs."""
+    async with running_server(tmp_path / "limited.db", max_payload_bytes=1_024,
+                              max_batch=2) as running:
+        yield running
+
+
+async def test_trigger_with_an_oversized_payload_is_a_422_naming_payload(
+    limited: RunningServer,
+) -> None:
+    assert (await limited.client.post("/v1/jobs", json=body())).status_code == 201
+    resp = await limited.client.post("/v1/jobs/k/trigger", json={"payload": "x" * 1_100})
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["error"]["field"] == "payload"
+    assert (await limited.client.get("/v1/jobs/k/runs")).json()["runs"] == []
+    small = await limited.client.post("/v1/jobs/k/trigger", json={"payload": "x" * 100})
+    assert small.status_code == 202 and small.json()["payload"] == "x" * 100
+
+
+async def test_batch_and_payload_limits_name_the_field(limited: RunningServer) -> None:
+    over = await limited.client.post("/v1/jobs/batch",
+                                     json={"jobs": [body("a"), body("b"), body("c")]})
+    assert over.status_code == 422 and over.json()["error"]["field"] == "jobs"
+    big = await limited.client.post("/v1/jobs/batch",
+                                    json={"jobs": [body("a"), body("b", payload="x" * 1_100)]})
+    assert big.status_code == 422
+    assert [i["field"] for i in big.json()["error"]["items"]] == ["jobs[1].payload"]
+    one = await limited.client.post("/v1/jobs", json=body(payload="x" * 1_100))
+    assert one.status_code == 422 and one.json()["error"]["field"] == "payload"
+    assert (await limited.client.get("/v1/jobs")).json()["jobs"] == []
+
+
+NEVER_FIRES = [
+    pytest.param({"kind": "cron", "expr": "0 0 0 1 1 ? 2020"}, {}, id="cron's only year past"),
+    pytest.param({"kind": "cron", "expr": "0 * * * *", "end": "2020-01-01T00:00:00Z"}, {},
+                 id="cron's end past"),
+    pytest.param({"kind": "once", "at": "2020-01-01T00:00:00Z"}, {"policy": "skip"},
+                 id="past one-shot with misfire skip"),
+    pytest.param({"kind": "simple", "interval": 1, "unit": "hour", "repeat": 0,
+                  "start": "2020-01-01T00:00:00Z"}, {"policy": "skip", "grace": 60},
+                 id="one past simple fire with misfire skip"),
+]
+
+
+@pytest.mark.parametrize(("schedule", "misfire"), NEVER_FIRES)
+async def test_a_schedule_that_can_never_fire_is_a_422_naming_schedule(
+    server: RunningServer, schedule: dict[str, Any], misfire: dict[str, Any]
+) -> None:
+    resp = await server.client.post("/v1/jobs", json=body(schedule=schedule, misfire=misfire))
+    assert resp.status_code == 422, resp.text
+    error = resp.json()["error"]
+    assert (error["code"], error["field"]) == ("invalid_argument", "schedule")
+    assert "never fire" in error["message"]
+    batch = await server.client.post("/v1/jobs/batch", json={"jobs": [
+        body("fine"), body("dead", schedule=schedule, misfire=misfire)]})
+    assert batch.status_code == 422
+    assert [i["field"] for i in batch.json()["error"]["items"]] == ["jobs[1].schedule"]
+    assert (await server.client.get("/v1/jobs")).json()["jobs"] == []
+    # without skip, a past instant still fires (at once): accepted
+    past = {"kind": "once", "at": "2020-01-01T00:00:00Z"}
+    assert (await server.client.post("/v1/jobs", json=body(schedule=past))).status_code == 201
+
+
+async def test_delete_removes_the_job_and_keeps_its_runs_unless_asked(
+    server: RunningServer,
+) -> None:
+    client = server.client
+    assert (await client.post("/v1/jobs", json=body("kept"))).status_code == 201
+    run = (await client.post("/v1/jobs/kept/trigger")).json()
+    answer = await client.delete("/v1/jobs/kept")
+    assert answer.status_code == 200
+    assert answer.json()["job"]["key"] == "kept" and answer.json()["runs"] == "kept"
+    assert (await client.get("/v1/jobs/kept")).status_code == 404
+    assert (await client.get(f"/v1/runs/{run['id']}")).status_code == 200
+    assert (await client.delete("/v1/jobs/kept")).json()["error"]["field"] == "key"
+
+    assert (await client.post("/v1/jobs", json=body("gone"))).status_code == 201
+    run = (await client.post("/v1/jobs/gone/trigger")).json()
+    answer = await client.delete("/v1/jobs/gone", params={"runs": "delete"})
+    assert answer.json()["runs"] == "deleted"
+    assert (await client.get(f"/v1/runs/{run['id']}")).status_code == 404
+    wrong = await client.delete("/v1/jobs/gone", params={"runs": "maybe"})
+    assert wrong.status_code == 422 and wrong.json()["error"]["field"] == "runs"

@@ -1,18 +1,24 @@
-"""Repeating schedules through a real node: occurrences, concurrency, priority, misfires."""
+"""Repeating schedules through a real node: occurrences, concurrency, priority.
+
+Pause and resume of a repeating job and the misfire policies run on the manual clock, in
+test_engine_clock.py.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
 
 from tests.receivers import HttpReceiver
 from tests.servers import RunningServer, running_server
+from tests.support import wait_until
 
 
-def every(key: str, url: str, interval_ms: int, repeat: int = -1, **extra: Any) -> dict[str, Any]:
-    start = time.time() + 0.2
+def every(
+    key: str, url: str, interval_ms: int, repeat: int = -1, start_in: float = 0.2, **extra: Any
+) -> dict[str, Any]:
+    start = time.time() + start_in
     return {
         "key": key,
         "schedule": {"kind": "simple", "interval": interval_ms, "unit": "millisecond",
@@ -35,6 +41,18 @@ async def runs_of(server: RunningServer, key: str) -> list[dict[str, Any]]:
     return runs
 
 
+async def completed(server: RunningServer, key: str) -> dict[str, Any] | None:
+    """The job once it has fired its last occurrence, else None."""
+    job: dict[str, Any] = (await server.client.get(f"/v1/jobs/{key}")).json()
+    return job if job["state"] == "completed" else None
+
+
+async def final_states(server: RunningServer, key: str) -> list[str] | None:
+    """The states of the job's runs once none is still pending or running, else None."""
+    states = [r["state"] for r in await runs_of(server, key)]
+    return None if not states or {"pending", "running"} & set(states) else states
+
+
 async def test_simple_trigger_fires_each_occurrence_once_then_completes(
     server: RunningServer, receiver: HttpReceiver
 ) -> None:
@@ -42,10 +60,9 @@ async def test_simple_trigger_fires_each_occurrence_once_then_completes(
     got = await receiver.wait_for(4)
     scheduled = [r.headers["Cronwheel-Scheduled-At"] for r in got]
     assert len(set(scheduled)) == 4 and scheduled == sorted(scheduled)
-    await asyncio.sleep(0.4)
+    job = await wait_until(lambda: completed(server, "tick"))  # nothing can fire after it
+    assert job["next_fire_at"] is None
     assert len(receiver.received) == 4
-    job = (await server.client.get("/v1/jobs/tick")).json()
-    assert job["state"] == "completed" and job["next_fire_at"] is None
 
 
 async def test_forbid_skips_occurrences_while_the_previous_run_is_in_flight(
@@ -55,8 +72,8 @@ async def test_forbid_skips_occurrences_while_the_previous_run_is_in_flight(
     try:
         body = every("busy", slow.url, 100, repeat=5, concurrency="forbid")
         await server.client.post("/v1/jobs", json=body)
-        await asyncio.sleep(1.5)
-        states = [r["state"] for r in await runs_of(server, "busy")]
+        await wait_until(lambda: completed(server, "busy"))
+        states = await wait_until(lambda: final_states(server, "busy"))
         assert len(states) == 6
         assert states.count("skipped") >= 3 and "succeeded" in states
         assert len(slow.received) == 6 - states.count("skipped")
@@ -69,7 +86,8 @@ async def test_replace_cancels_the_run_in_flight(server: RunningServer) -> None:
     try:
         body = every("fresh", slow.url, 200, repeat=1, concurrency="replace")
         await server.client.post("/v1/jobs", json=body)
-        await asyncio.sleep(1.2)
+        await wait_until(lambda: completed(server, "fresh"))
+        await wait_until(lambda: final_states(server, "fresh"))
         runs = await runs_of(server, "fresh")
         assert [r["state"] for r in runs] == ["succeeded", "cancelled"]
         assert "replaced" in runs[1]["last_error"]
@@ -94,7 +112,7 @@ async def test_higher_priority_goes_first_when_more_are_due_than_can_go_at_once(
 async def test_replace_flag_overwrites_a_different_definition(
     server: RunningServer, receiver: HttpReceiver
 ) -> None:
-    first = every("swap", receiver.url, 60_000)
+    first = every("swap", receiver.url, 60_000, start_in=60)  # not due while it is replaced
     assert (await server.client.post("/v1/jobs", json=first)).status_code == 201
     second = every("swap", receiver.url, 100, repeat=0) | {"payload": {"v": 2}}
     assert (await server.client.post("/v1/jobs", json=second)).status_code == 409
@@ -103,44 +121,3 @@ async def test_replace_flag_overwrites_a_different_definition(
     assert replaced.json()["payload"] == {"v": 2}
     [got] = await receiver.wait_for(1)
     assert got.json() == {"v": 2}
-
-
-async def test_disabled_job_fires_nothing_until_enabled(
-    server: RunningServer, receiver: HttpReceiver
-) -> None:
-    await server.client.post("/v1/jobs", json=every("sw", receiver.url, 100, repeat=-1))
-    await receiver.wait_for(1)
-    disabled = await server.client.post("/v1/jobs/sw/disable")
-    assert disabled.json()["state"] == "paused"
-    await asyncio.sleep(0.15)
-    count = len(receiver.received)
-    await asyncio.sleep(0.5)
-    assert len(receiver.received) == count
-    enabled = await server.client.post("/v1/jobs/sw/enable")
-    assert enabled.json()["state"] == "active"
-    await receiver.wait_for(count + 2)
-    # the half second of missed occurrences collapsed into one run (fire_once, on time grace 60s)
-    await server.client.post("/v1/jobs/sw/cancel")
-
-
-async def _misfire_runs(tmp_path: Path, url: str, policy: str) -> list[str]:
-    database = tmp_path / f"{policy}.sqlite"
-    body = every("m", url, 200, misfire={"policy": policy, "grace": 0.05})
-    async with running_server(database) as server:
-        assert (await server.client.post("/v1/jobs", json=body)).is_success
-        await asyncio.sleep(0.5)
-    await asyncio.sleep(1.0)  # about five occurrences pass while nothing runs
-    async with running_server(database) as server:
-        await asyncio.sleep(0.3)
-        await server.client.post("/v1/jobs/m/cancel")
-        return [r["state"] for r in await runs_of(server, "m")]
-
-
-async def test_misfire_policies_after_a_stop(tmp_path: Path, receiver: HttpReceiver) -> None:
-    fire_all = await _misfire_runs(tmp_path, receiver.url, "fire_all")
-    fire_once = await _misfire_runs(tmp_path, receiver.url, "fire_once")
-    skip = await _misfire_runs(tmp_path, receiver.url, "skip")
-    # fire_all delivers every missed occurrence; fire_once one for all of them; skip none
-    assert fire_all.count("missed") == 0 and len(fire_all) >= 7
-    assert fire_once.count("missed") == 0 and len(fire_once) <= len(fire_all) - 3
-    assert skip.count("missed") >= 1 and len(skip) >= len(fire_once)

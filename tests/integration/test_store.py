@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from cronwheel.contracts import AttemptRecord, Fire, FiresRecorded, JobFilter, NodeInfo, Store
+from cronwheel.contracts import (
+    AttemptRecord,
+    Fire,
+    FiresRecorded,
+    JobFilter,
+    NodeInfo,
+    RunFilter,
+    Store,
+)
 from cronwheel.domain import jobs as rules
-from cronwheel.domain.errors import IllegalTransition, NotFound
+from cronwheel.domain.errors import IllegalTransition, ItemErrors, NotFound
 from cronwheel.domain.intervals import SimpleTrigger
 from cronwheel.domain.jobs import Job, JobSpec, JobState
 from cronwheel.domain.misfire import FirePlan, plan
@@ -418,3 +427,145 @@ async def test_a_second_server_on_one_sqlite_file_is_refused(tmp_path: Path) -> 
     third = SqlStore(url)  # the lock went with the first server
     await third.start()
     await third.close()
+
+
+# -- many jobs at once, and reviving a cancelled job --------------------------------------------
+
+
+async def _states(store: SqlStore, keys: list[str]) -> list[tuple[JobState, int]]:
+    found = [await store.get_job("ns", key) for key in keys]
+    return [(job.state, job.updated_at) for job in found if job is not None]
+
+
+async def test_change_jobs_changes_none_when_the_third_fails(store: SqlStore) -> None:
+    await store.add_jobs([make_job(k, at=T0 + US_PER_S) for k in ("a", "b", "c")], True)
+    await store.change_job("ns", "c", lambda j: rules.cancel(j, T0))
+    before = await _states(store, ["a", "b"])
+    with pytest.raises(ItemErrors) as refused:
+        await store.change_jobs("ns", ["a", "b", "c"], lambda j: rules.pause(j, T0 + 5))
+    [(index, error)] = refused.value.items
+    assert index == 2 and isinstance(error, IllegalTransition)
+    assert await _states(store, ["a", "b"]) == before  # the first two are untouched
+
+    with pytest.raises(ItemErrors) as missing:
+        await store.change_jobs("ns", ["a", "b", "gone", "c"], lambda j: rules.pause(j, T0 + 5))
+    assert [(i, type(e)) for i, e in missing.value.items] == [(2, NotFound),
+                                                               (3, IllegalTransition)]
+    assert await _states(store, ["a", "b"]) == before
+
+
+async def test_change_jobs_changes_all_in_order_and_skips_unchanged(store: SqlStore) -> None:
+    await store.add_jobs([make_job(k, at=T0 + US_PER_S) for k in ("a", "b")], True)
+    await store.change_job("ns", "b", lambda j: rules.pause(j, T0))
+    changed = await store.change_jobs("ns", ["b", "a"], lambda j: rules.disable(j, T0 + 5))
+    assert [(j.spec.key, j.state) for j in changed] == [("b", JobState.PAUSED),
+                                                       ("a", JobState.PAUSED)]
+    # b was already paused: left as it was, not rewritten
+    assert await _states(store, ["a", "b"]) == [(JobState.PAUSED, T0 + 5),
+                                               (JobState.PAUSED, T0)]
+
+
+async def test_revive_brings_back_only_a_cancelled_job(store: SqlStore) -> None:
+    [live] = await store.add_jobs([make_job("live", payload=1)], True)
+    await store.add_jobs([make_job("gone", payload=1)], True)
+    await store.change_job("ns", "gone", lambda j: rules.cancel(j, T0))
+    [back] = await store.add_jobs([make_job("gone", payload=2)], True, revive=True)
+    assert back.replaced and not back.conflict
+    assert back.job.state is JobState.ACTIVE and back.job.spec.payload == 2
+    [clash] = await store.add_jobs([make_job("live", payload=2)], True, revive=True)
+    assert clash.conflict and not clash.replaced  # a live job is not overwritten
+    [same] = await store.add_jobs([make_job("live", payload=1)], True, revive=True)
+    assert not (same.created or same.conflict or same.replaced) and same.job.id == live.job.id
+    got = await store.get_job("ns", "live")
+    assert got is not None and got.spec.payload == 1
+
+
+async def test_revive_in_a_refused_batch_revives_nothing(store: SqlStore) -> None:
+    await store.add_jobs([make_job("live", payload=1), make_job("gone", payload=1)], True)
+    await store.change_job("ns", "gone", lambda j: rules.cancel(j, T0))
+    batch = [make_job("gone", payload=2), make_job("live", payload=2)]
+    outcomes = await store.add_jobs(batch, all_or_nothing=True, revive=True)
+    assert outcomes[1].conflict
+    got = await store.get_job("ns", "gone")
+    assert got is not None and got.state is JobState.CANCELLED and got.spec.payload == 1
+
+
+async def test_revive_decides_on_the_row_in_its_own_transaction(store: SqlStore) -> None:
+    """A cancel queued just before the re-add is what the re-add sees: it revives the job.
+    (Reading the row first and deciding in a second transaction would have seen it live.)"""
+    await store.add_jobs([make_job("racy", at=T0 + US_PER_S)], True)
+    cancelled, [outcome] = await asyncio.gather(
+        store.change_job("ns", "racy", lambda j: rules.cancel(j, T0)),
+        store.add_jobs([make_job("racy", at=T0 + US_PER_S)], True, revive=True),
+    )
+    assert cancelled.state is JobState.CANCELLED
+    assert outcome.replaced and outcome.job.state is JobState.ACTIVE
+    got = await store.get_job("ns", "racy")
+    assert got is not None and got.state is JobState.ACTIVE and got.id == cancelled.id
+    # the other order: the re-add finds the job live (nothing to revive), the cancel wins
+    [kept], cancelled_again = await asyncio.gather(
+        store.add_jobs([make_job("racy", at=T0 + US_PER_S)], True, revive=True),
+        store.change_job("ns", "racy", lambda j: rules.cancel(j, T0)),
+    )
+    assert not (kept.replaced or kept.conflict) and kept.job.state is JobState.ACTIVE
+    assert cancelled_again.state is JobState.CANCELLED
+
+
+async def _job_with_history(store: Store, key: str) -> tuple[Job, Run, Run]:
+    """A job every second with a finished run and a pending one."""
+    spec = JobSpec("ns", key, SimpleTrigger(T0, US_PER_S), TARGET)
+    await store.add_jobs([rules.new_job(new_id(), spec, T0 - 1)], True)
+    [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    [done] = (await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)).started
+    attempt = Attempt(done.id, 1, T0, T0 + 5, AttemptOutcome.SUCCESS, "a", 200, "ok", None)
+    await store.record_attempts("a", [AttemptRecord(attempt, RunState.SUCCEEDED, None)])
+    pending = await store.add_manual_run(job, new_id(), T0 + 10, None, False)
+    return job, done, pending
+
+
+async def test_deleting_a_job_keeps_its_runs_until_retention(store: Store) -> None:
+    job, done, pending = await _job_with_history(store, "gone")
+    deleted = await store.delete_job("ns", "gone", T0 + 20)
+    assert deleted.id == job.id
+    assert await store.get_job("ns", "gone") is None
+    assert await store.list_jobs(JobFilter(namespace="ns"), None, 10) == []
+    assert await store.acquire_due_jobs("b", T0 + 60 * US_PER_S, T0 + 60 * US_PER_S, 10,
+                                        T0 + LEASE) == []
+    kept = await store.get_run(done.id)
+    assert kept is not None and kept[0].state is RunState.SUCCEEDED and len(kept[1]) == 1
+    stopped = await store.get_run(pending.id)
+    assert stopped is not None and stopped[0].state is RunState.CANCELLED
+    assert stopped[0].finished_at == T0 + 20
+    assert await store.acquire_due_runs("b", T0 + 30, 10, T0 + LEASE) == []
+    # the key is free for a new job at once
+    [again] = await store.add_jobs([make_job("gone")], True)
+    assert again.created and again.job.id != job.id
+
+
+async def test_deleting_a_job_with_its_runs_leaves_nothing(store: Store) -> None:
+    job, done, pending = await _job_with_history(store, "gone")
+    await store.delete_job("ns", "gone", T0 + 20, delete_runs=True)
+    assert await store.get_run(done.id) is None and await store.get_run(pending.id) is None
+    assert await store.list_runs(job.id, None, 10) == []
+    with pytest.raises(NotFound):
+        await store.delete_job("ns", "gone", T0 + 30)
+
+async def test_overview_reads_runs_across_jobs_and_jobs_by_next_fire(store: Store) -> None:
+    early, late = make_job("early", at=T0), make_job("late", at=T0 + 60 * US_PER_S)
+    other = rules.new_job(new_id(), JobSpec("elsewhere", "x", OneShot(T0 + US_PER_S), TARGET),
+                          T0 - US_PER_S)
+    await store.add_jobs([late, early, other], all_or_nothing=True)
+    assert [j.spec.key for j in await store.upcoming_jobs(2)] == ["early", "x"]
+    ids = sorted(new_id() for _ in range(3))  # one millisecond's ids are not ordered
+    made = [await store.add_manual_run(job, ids[i], T0 + i * US_PER_S, None, False)
+            for i, job in enumerate([early, late, other])]
+    newest_first = [r.id for r in reversed(made)]
+    assert [r.id for r in await store.find_runs(RunFilter(), None, 10)] == newest_first
+    page = await store.find_runs(RunFilter(), None, 2)
+    assert [r.id for r in await store.find_runs(RunFilter(), page[-1].id, 2)] == [made[0].id]
+    assert [r.id for r in await store.find_runs(RunFilter(namespace="ns"), None, 10)] == [
+        made[1].id, made[0].id]
+    window = RunFilter(fired_from=T0 + US_PER_S, fired_to=T0 + 2 * US_PER_S)
+    assert [r.id for r in await store.find_runs(window, None, 10)] == [made[1].id]
+    assert await store.find_runs(RunFilter(state=RunState.FAILED), None, 10) == []
+    assert await store.find_runs(RunFilter(finished_from=T0), None, 10) == []  # none ended

@@ -23,6 +23,7 @@ import pytest
 from tests.receivers import HttpReceiver
 from tests.servers import RunningServer, running_server
 from tests.stores import database_url
+from tests.support import wait_until
 
 LEASE_S = 1.0  # a quiet worker is offline after a second here: tests of failover stay short
 _keys = itertools.count()
@@ -464,9 +465,9 @@ async def test_follow_streams_output_as_server_sent_events_until_the_end(
                     events.append((name, orjson.loads(line[6:])))
 
     reader = asyncio.create_task(read())
-    await asyncio.sleep(0.5)
+    await wait_until(lambda: len(events) == 1)
     await w.out(task, b"second\n", 6)
-    await asyncio.sleep(0.5)
+    await wait_until(lambda: len(events) == 2)
     await w.finish(task, "success")
     await asyncio.wait_for(reader, 10)
     assert [n for n, _ in events] == ["output", "output", "end"]
@@ -542,9 +543,11 @@ async def test_workers_list_shows_load_and_liveness(server: RunningServer) -> No
     assert (shown["name"], shown["groups"], shown["capacity"], shown["busy"], shown["online"]) \
         == ("listed", ["a", "b"], 3, 1, True)
     assert shown["host"] == "127.0.0.1"
-    await asyncio.sleep(LEASE_S + 0.5)
-    [quiet] = (await server.client.get("/v1/workers")).json()["workers"]
-    assert quiet["online"] is False
+    async def offline() -> bool:
+        [shown] = (await server.client.get("/v1/workers")).json()["workers"]
+        return shown["online"] is False
+
+    await wait_until(offline, timeout=LEASE_S + 5)  # no heartbeat for a lease
 
 
 @pytest.mark.parametrize(("body", "field"), [
@@ -590,9 +593,12 @@ async def test_consecutive_failures_alert_the_webhook_and_a_success_resets_them(
     assert (body["alert"], body["key"], body["failures"]) == ("consecutive_failures", key, 2)
     shown = (await server.client.get(f"/v1/jobs/{key}/alerts")).json()
     assert shown["failures"] == 2
-    await asyncio.sleep(0.3)
-    shown = (await server.client.get(f"/v1/jobs/{key}/alerts")).json()
-    assert [(a["failures"], a["state"]) for a in shown["alerts"]] == [(2, "sent")]
+
+    async def recorded() -> list[tuple[int, str]]:
+        alerts = (await server.client.get(f"/v1/jobs/{key}/alerts")).json()["alerts"]
+        return [(a["failures"], a["state"]) for a in alerts if a["state"] != "sending"]
+
+    assert await wait_until(recorded) == [(2, "sent")]
 
 
 async def test_an_alert_the_webhook_refuses_is_kept_to_be_sent_again(
@@ -695,7 +701,7 @@ async def test_a_hand_off_on_one_node_wakes_a_lease_waiting_on_another() -> None
     ) as b:
         w = await FakeWorker(b.client, "far").register()
         key = await job(a)
-        await asyncio.sleep(0.5)  # B is listening (it connects as it starts its duties)
+        await wait_until(lambda: b.node.channel is not None and b.node.channel.connected)
         waiting = asyncio.create_task(w.lease(1, 15.0))
         await asyncio.sleep(0.3)
         started = asyncio.get_running_loop().time()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cronwheel.clock import ManualClock
-from cronwheel.contracts import Delivery, Transport
+from cronwheel.contracts import Delivery, KubeRunStore, Transport
 from cronwheel.delivery.http import HttpTransport
 from cronwheel.delivery.kubernetes.clusters import Clusters
 from cronwheel.delivery.kubernetes.fake import FakeCluster
@@ -22,10 +22,10 @@ from cronwheel.domain.schedules import OneShot
 from cronwheel.domain.targets import target_from_dict
 from cronwheel.domain.tasks import Task
 from cronwheel.domain.time import US_PER_S
+from cronwheel.domain.worker_target import NO_JOB_TYPES
 from cronwheel.engine.kubefollow import FollowConfig, KubeFollower
 from cronwheel.ids import new_id
 from cronwheel.store import SqlStore
-from cronwheel.store.kubernetes import KubeStore
 from tests.stores import database_url
 
 START = 1_800_000_000 * US_PER_S
@@ -38,7 +38,7 @@ CONFIG = FollowConfig(lease_us=LEASE, poll_s=0.05, create_give_up_us=120 * US_PE
 def target(**options: Any) -> KubernetesTarget:
     data = {"kind": "kubernetes", "cluster": "c1", "namespace": "batch",
             "image": "busybox"} | options
-    made = target_from_dict(data)
+    made = target_from_dict(data, job_types=NO_JOB_TYPES)
     assert isinstance(made, KubernetesTarget)
     return made
 
@@ -62,7 +62,7 @@ class Node:
 @dataclass
 class Harness:
     store: SqlStore
-    kube: KubeStore
+    kube: KubeRunStore
     clock: ManualClock
     cluster: FakeCluster
     clusters: Clusters
@@ -127,7 +127,7 @@ async def _parts(url: str) -> AsyncIterator[Harness]:
     cluster = FakeCluster(clock)
     http = HttpTransport()
     try:
-        yield Harness(store, KubeStore(store), clock, cluster, Clusters({"c1": cluster}), http)
+        yield Harness(store, store.kube, clock, cluster, Clusters({"c1": cluster}), http)
     finally:
         await http.aclose()
         await store.close()

@@ -14,6 +14,7 @@ from cronwheel.clock import SystemClock
 from cronwheel.delivery.kubernetes.clusters import Clusters
 from cronwheel.delivery.kubernetes.fake import FakeCluster
 from cronwheel.domain.kubernetes import job_name_for
+from cronwheel.ui.app import create_app as create_console_app
 from tests.servers import RunningServer, running_server
 
 
@@ -99,6 +100,19 @@ async def test_the_cluster_view_shows_each_kubernetes_cluster_and_its_health(
     cluster.down = True
     (health,) = (await node.client.get("/v1/cluster")).json()["kubernetes"]
     assert not health["ok"] and "unavailable" in health["error"].lower()
+
+
+async def test_the_console_cluster_page_lists_kubernetes_clusters_and_their_health(
+    tmp_path: Path, cluster: FakeCluster,
+) -> None:
+    async with running_server(tmp_path / "ui.db", clusters=Clusters({"c1": cluster}),
+                              make_app=lambda n: create_console_app(node=n)) as console:
+        page = (await console.client.get("/ui/cluster")).text
+        assert "Kubernetes clusters" in page and "<td>c1</td>" in page
+        assert "v1.31.0-fake" in page and "state-online" in page.split("Kubernetes")[1]
+        cluster.down = True
+        page = (await console.client.get("/ui/cluster")).text
+        assert "state-lost" in page.split("Kubernetes clusters")[1]
 
 
 async def _runs(node: RunningServer, key: str) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from cronwheel.domain.kubernetes import (
     job_verdict,
 )
 from cronwheel.domain.targets import target_from_dict
+from cronwheel.domain.worker_target import NO_JOB_TYPES
 from cronwheel.ids import new_id
 
 K8S_VERSION = kubernetes_validate.latest_version()
@@ -47,7 +48,7 @@ REF = RunRef("0194a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "0194a1b2-0000-7000-8000-00
 
 
 def _target(**changes: Any) -> KubernetesTarget:
-    target = target_from_dict(FULL | changes)
+    target = target_from_dict(FULL | changes, job_types=NO_JOB_TYPES)
     assert isinstance(target, KubernetesTarget)
     return target
 
@@ -87,7 +88,7 @@ def test_labels_name_the_job_run_and_origin_on_the_job_and_its_pods() -> None:
 
 def test_a_minimal_target_makes_a_valid_job_with_the_documented_defaults() -> None:
     target = target_from_dict({"kind": "kubernetes", "cluster": "c", "namespace": "default",
-                               "image": "busybox"})
+                               "image": "busybox"}, job_types=NO_JOB_TYPES)
     assert isinstance(target, KubernetesTarget)
     manifest = job_manifest(target, REF)
     _valid(manifest)
@@ -99,7 +100,7 @@ def test_a_minimal_target_makes_a_valid_job_with_the_documented_defaults() -> No
 
 def test_the_target_round_trips_through_its_stored_form() -> None:
     target = _target()
-    assert target_from_dict(target.to_dict()) == target
+    assert target_from_dict(target.to_dict(), job_types=NO_JOB_TYPES) == target
 
 
 def test_job_names_are_stable_dns_labels_for_any_run_id() -> None:
@@ -142,7 +143,7 @@ def test_any_run_id_gives_a_valid_job_name(run_id: str) -> None:
 ])
 def test_bad_options_are_refused_naming_the_field(change: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidField) as caught:
-        target_from_dict(FULL | change)
+        target_from_dict(FULL | change, job_types=NO_JOB_TYPES)
     assert caught.value.field == field
 
 

@@ -17,6 +17,12 @@ FIXED_MS = 0x0123456789AB
 FIXED_NS = FIXED_MS * 1_000_000
 
 
+@pytest.fixture(autouse=True)
+def _fresh_sequence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts as a fresh process would: no id made yet."""
+    monkeypatch.setattr(ids, "_last_ms", -1)
+
+
 def _fixed_bytes(value: bytes) -> Callable[[int], bytes]:
     def urandom(n: int) -> bytes:
         assert n == len(value)
@@ -115,3 +121,11 @@ class TestOrdering:
             while time.time_ns() // 1_000_000 == start:  # wait for the next millisecond
                 pass
         assert sorted(made) == made
+
+
+def test_ids_made_in_one_millisecond_are_still_ordered() -> None:
+    """Newest-first listings order by id: ids made back to back must not swap."""
+    made = [new_id() for _ in range(20_000)]
+    assert made == sorted(made)
+    assert len(set(made)) == len(made)
+    assert all(uuid.UUID(i).version == 7 for i in made[:100])

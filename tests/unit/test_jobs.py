@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import pytest
 
-from cronwheel.domain.errors import DomainError, IllegalTransition, InvalidField
+from cronwheel.domain.errors import DomainError, IllegalTransition, InvalidField, ItemErrors
 from cronwheel.domain.jobs import (
     MAX_KEY_LENGTH,
     MAX_PRIORITY,
@@ -18,7 +19,10 @@ from cronwheel.domain.jobs import (
     MisfirePolicy,
     RetryPolicy,
     cancel,
+    check_fires,
     check_name,
+    disable,
+    enable,
     new_job,
     pause,
     resume,
@@ -26,6 +30,7 @@ from cronwheel.domain.jobs import (
 from cronwheel.domain.schedules import OneShot, Schedule
 from cronwheel.domain.targets import GrpcTarget, HttpTarget, target_from_dict
 from cronwheel.domain.time import US_PER_S, Micros
+from cronwheel.domain.worker_target import NO_JOB_TYPES
 from tests.unit.schedules_for_tests import Every
 
 S = US_PER_S
@@ -190,8 +195,10 @@ class TestFingerprint:
 
     def test_header_order_in_the_submitted_target_does_not_matter(self) -> None:
         base = {"kind": "http", "url": "https://e.com"}
-        one = spec(target=target_from_dict({**base, "headers": {"A": "1", "B": "2"}}))
-        two = spec(target=target_from_dict({**base, "headers": {"B": "2", "A": "1"}}))
+        one = spec(target=target_from_dict({**base, "headers": {"A": "1", "B": "2"}},
+                                           job_types=NO_JOB_TYPES))
+        two = spec(target=target_from_dict({**base, "headers": {"B": "2", "A": "1"}},
+                                           job_types=NO_JOB_TYPES))
         assert one.fingerprint() == two.fingerprint()
 
     def test_is_32_hex_characters(self) -> None:
@@ -424,3 +431,51 @@ class TestErrors:
         )
         assert IllegalTransition("no").code == "illegal_state"
         assert IllegalTransition("no").field is None
+
+    def test_item_errors_read_as_their_first_item(self) -> None:
+        first, second = IllegalTransition("no", "state"), InvalidField("big", "payload")
+        error = ItemErrors([(2, first), (5, second)])
+        assert (error.code, error.field, error.message) == ("illegal_state", "state", "no")
+        assert error.first is first and error.items == [(2, first), (5, second)]
+
+
+class TestCheckFires:
+    def test_a_schedule_without_occurrences_never_fires(self) -> None:
+        with pytest.raises(InvalidField) as info:
+            check_fires(spec(Never()), T)
+        assert info.value.field == "schedule" and "never fire" in info.value.message
+
+    def test_a_past_one_shot_fires_at_once_unless_misfires_are_skipped(self) -> None:
+        past = OneShot(at=T - 3_600 * S)
+        check_fires(spec(past), T)  # fire_once: fires late, once
+        check_fires(spec(past, misfire=MisfirePolicy.FIRE_ALL), T)
+        with pytest.raises(InvalidField) as info:
+            check_fires(spec(past, misfire=MisfirePolicy.SKIP), T)
+        assert info.value.field == "schedule" and "skip" in info.value.message
+
+    def test_skip_within_the_grace_or_with_later_occurrences_fires(self) -> None:
+        check_fires(spec(OneShot(at=T - 59 * S), misfire=MisfirePolicy.SKIP), T)  # grace 60 s
+        every = Every(start=T - 3_600 * S, period=10 * S)
+        check_fires(spec(every, misfire=MisfirePolicy.SKIP), T)
+
+
+class TestEnableDisable:
+    def test_enable_resumes_a_paused_job_and_leaves_an_active_one(self) -> None:
+        job = new_job("job-1", spec(), T)
+        assert enable(job, T + 1) is job
+        back = enable(disable(job, T + 1), T + 2)
+        assert back.state is JobState.ACTIVE and back.next_fire_at == T + 100 * S
+
+    def test_disable_pauses_an_active_job_and_leaves_a_paused_one(self) -> None:
+        paused = disable(new_job("job-1", spec(), T), T + 1)
+        assert paused.state is JobState.PAUSED and disable(paused, T + 2) is paused
+
+    @pytest.mark.parametrize("switch", [enable, disable])
+    def test_cancelled_or_completed_jobs_cannot_be_switched(
+        self, switch: Callable[[Job, Micros], Job]
+    ) -> None:
+        word = "enabled" if switch is enable else "disabled"
+        for job in (cancel(new_job("job-1", spec(), T), T), new_job("job-1", spec(Never()), T)):
+            with pytest.raises(IllegalTransition) as info:
+                switch(job, T + 1)
+            assert info.value.message == f"the job is {job.state.value}: it cannot be {word}"

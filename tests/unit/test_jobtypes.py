@@ -1,8 +1,10 @@
-"""Job type spec parsers (cronwheel.jobtypes): pure checks the server runs at submit time."""
+"""Job type spec parsers (cronwheel.jobtypes) and the registry that gathers them at start-up."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,8 +12,10 @@ import pytest
 from cronwheel import jobtypes
 from cronwheel.domain.errors import InvalidField
 from cronwheel.domain.targets import target_from_dict
-from cronwheel.domain.worker_target import WorkerTarget, job_type_names
+from cronwheel.domain.worker_target import WorkerTarget
 from cronwheel.jobtypes import http, python, shell, sql
+from cronwheel.jobtypes.registry import builtin_job_types, load_job_types
+from tests.plugins import install_plugin
 
 PREFIX = "target.spec"
 
@@ -22,43 +26,52 @@ def _field(parse: Any, spec: Any) -> str | None:
     return info.value.field
 
 
+BUILTIN = {"shell", "http", "python", "sql"}
+
+
 class TestRegistry:
-    def test_importing_the_package_registers_every_builtin_parser(self) -> None:
-        assert {"shell", "http", "python", "sql"} <= set(job_type_names())
-        assert {"shell", "http", "python", "sql"} <= set(jobtypes.names())
+    def test_the_builtin_registry_holds_every_builtin_type(self) -> None:
+        assert set(builtin_job_types().names()) == BUILTIN
+        assert set(load_job_types().names()) >= BUILTIN
 
-    def test_the_package_imports_no_heavy_client_library(self) -> None:
-        import subprocess
-
-        code = ("import sys, cronwheel.jobtypes; "
+    def test_the_package_and_registry_import_no_heavy_client_library(self) -> None:
+        code = ("import sys, cronwheel.jobtypes.registry; "
                 "print([m for m in ('httpx', 'aiohttp', 'sqlalchemy') if m in sys.modules])")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              check=True)
         assert out.stdout.strip() == "[]"
 
+    def test_the_domain_loads_no_job_type_by_itself(self) -> None:
+        # the registry is filled by a process's entry point, never as a side effect of parsing
+        code = ("import sys; from cronwheel.domain.targets import target_from_dict; "
+                "from cronwheel.domain.worker_target import AS_STORED; "
+                "target_from_dict({'kind': 'worker', 'type': 'shell', 'spec': {}}, "
+                "job_types=AS_STORED); "
+                "print(sorted(m for m in sys.modules if m.startswith('cronwheel.')"
+                " and not m.startswith('cronwheel.domain')))")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True)
+        assert out.stdout.strip() == "[]"
+
     def test_a_worker_target_is_checked_by_its_type(self) -> None:
+        types = builtin_job_types()
         target = target_from_dict({"kind": "worker", "type": "shell", "group": "etl",
-                                   "spec": {"command": "true"}}, "target")
+                                   "spec": {"command": "true"}}, "target", job_types=types)
         assert isinstance(target, WorkerTarget)
         assert target.spec == {"command": "true", "env": {}}
         with pytest.raises(InvalidField) as info:
-            target_from_dict({"kind": "worker", "type": "shell", "spec": {}}, "target")
+            target_from_dict({"kind": "worker", "type": "shell", "spec": {}}, "target",
+                             job_types=types)
         assert info.value.field == "target.spec.command"
 
     def test_an_unknown_type_is_refused(self) -> None:
         with pytest.raises(InvalidField) as info:
-            target_from_dict({"kind": "worker", "type": "nope", "spec": {}}, "target")
+            target_from_dict({"kind": "worker", "type": "nope", "spec": {}}, "target",
+                             job_types=builtin_job_types())
         assert info.value.field == "target.type"
+        assert "shell" in info.value.message
 
-    def test_a_new_type_is_one_object_with_name_parse_and_launch(
-        self, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        from cronwheel.domain import worker_target
-
-        # registries of their own, so the test type does not outlive the test
-        monkeypatch.setattr(jobtypes, "_TYPES", dict(jobtypes._TYPES))
-        monkeypatch.setattr(worker_target, "_JOB_TYPES", dict(worker_target._JOB_TYPES))
-
+    def test_a_new_type_is_one_object_with_name_parse_and_launch(self) -> None:
         class Echo:
             name = "echo-test"
 
@@ -69,9 +82,37 @@ class TestRegistry:
                        ctx: jobtypes.LaunchContext) -> jobtypes.Launch:
                 return jobtypes.Launch(["echo", "hi"])
 
-        jobtypes.register(Echo())
-        assert jobtypes.get("echo-test").name == "echo-test"
-        assert "echo-test" in job_type_names()
+        types = builtin_job_types()
+        types.register(Echo())
+        assert types.get("echo-test").name == "echo-test"
+        target = target_from_dict({"kind": "worker", "type": "echo-test", "spec": {"x": 1}},
+                                  job_types=types)
+        assert isinstance(target, WorkerTarget) and target.spec == {"x": 1}
+        assert "echo-test" not in builtin_job_types().names()  # registries are not shared
+
+
+class TestDiscovery:
+    def test_an_installed_plugin_is_found_at_start_up(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        install_plugin(tmp_path)
+        monkeypatch.syspath_prepend(str(tmp_path))
+        assert "echo" not in builtin_job_types().names()
+        types = load_job_types()
+        assert set(types.names()) == BUILTIN | {"echo"}
+        target = target_from_dict({"kind": "worker", "type": "echo", "spec": {"text": "hi"}},
+                                  job_types=types)
+        assert isinstance(target, WorkerTarget) and target.spec == {"text": "hi"}
+
+    def test_a_broken_plugin_is_logged_and_skipped(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        install_plugin(tmp_path, "gone = no_such_module\nhalf = json\necho = echo_plugin\n")
+        monkeypatch.syspath_prepend(str(tmp_path))
+        types = load_job_types()
+        assert set(types.names()) == BUILTIN | {"echo"}
+        assert "cannot load job type 'gone'" in caplog.text
+        assert "job type 'half' (json) lacks name, parse or launch" in caplog.text
 
 
 class TestShell:

@@ -16,6 +16,12 @@ from cronwheel.domain.targets import (
     parse_kafka_endpoint,
     target_from_dict,
 )
+from cronwheel.domain.worker_target import (
+    AS_STORED,
+    NO_JOB_TYPES,
+    SpecParser,
+    WorkerTarget,
+)
 
 
 def _http(**extra: Any) -> dict[str, Any]:
@@ -30,9 +36,14 @@ def _kafka(**extra: Any) -> dict[str, Any]:
     return {"kind": "kafka", "bootstrap": ["127.0.0.1:9092"], "topic": "orders", **extra}
 
 
+def _parse(data: Any, prefix: str = "target") -> Target:
+    """Callback targets need no job types: none are given."""
+    return target_from_dict(data, prefix, job_types=NO_JOB_TYPES)
+
+
 def _field_of(data: Any, prefix: str = "target") -> str | None:
     with pytest.raises(InvalidField) as info:
-        target_from_dict(data, prefix)
+        _parse(data, prefix)
     return info.value.field
 
 
@@ -44,7 +55,7 @@ class TestDispatch:
     @pytest.mark.parametrize("kind", ["smtp", "", None, "https"])
     def test_unknown_kind(self, kind: Any) -> None:
         with pytest.raises(InvalidField) as info:
-            target_from_dict({"kind": kind, "url": "https://example.com"})
+            _parse({"kind": kind, "url": "https://example.com"})
         assert info.value.field == "target.kind"
         for known in ("grpc", "http", "kafka"):
             assert known in info.value.message
@@ -53,7 +64,7 @@ class TestDispatch:
         assert _field_of({"url": "https://example.com"}) == "target.kind"
 
     def test_kind_is_case_insensitive(self) -> None:
-        assert isinstance(target_from_dict(_http(kind="HTTP")), HttpTarget)
+        assert isinstance(_parse(_http(kind="HTTP")), HttpTarget)
 
     def test_prefix_names_the_field_in_a_larger_document(self) -> None:
         assert _field_of(_http(url="ftp://x"), "jobs[3].target") == "jobs[3].target.url"
@@ -63,12 +74,12 @@ class TestDispatch:
 
 class TestHttp:
     def test_defaults(self) -> None:
-        assert target_from_dict(_http()) == HttpTarget(
+        assert _parse(_http()) == HttpTarget(
             url="https://example.com/hook", method="POST", headers=(), timeout=10.0
         )
 
     def test_all_fields(self) -> None:
-        target = target_from_dict(
+        target = _parse(
             _http(
                 url="http://10.0.0.5:8080/cb?x=1",
                 method="put",
@@ -85,13 +96,13 @@ class TestHttp:
 
     @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "GET", "DELETE", "patch"])
     def test_accepted_methods(self, method: str) -> None:
-        target = target_from_dict(_http(method=method))
+        target = _parse(_http(method=method))
         assert isinstance(target, HttpTarget)
         assert target.method == method.upper()
 
     @pytest.mark.parametrize("timeout", [3_600, 3_600.0, 0.001, 1])
     def test_timeout_bounds_accepted(self, timeout: float) -> None:
-        target = target_from_dict(_http(timeout=timeout))
+        target = _parse(_http(timeout=timeout))
         assert isinstance(target, HttpTarget)
         assert target.timeout == float(timeout)
 
@@ -147,7 +158,7 @@ class TestHttp:
 
 class TestGrpc:
     def test_defaults(self) -> None:
-        assert target_from_dict(_grpc()) == GrpcTarget("localhost:50051", 10.0, False)
+        assert _parse(_grpc()) == GrpcTarget("localhost:50051", 10.0, False)
 
     @pytest.mark.parametrize(
         ("address", "expected"),
@@ -159,7 +170,7 @@ class TestGrpc:
         ],
     )
     def test_address_forms(self, address: str, expected: str) -> None:
-        target = target_from_dict(_grpc(address=address, tls=True, timeout=1))
+        target = _parse(_grpc(address=address, tls=True, timeout=1))
         assert target == GrpcTarget(expected, 1.0, True)
 
     @pytest.mark.parametrize(
@@ -202,20 +213,20 @@ class TestGrpc:
 
 class TestKafka:
     def test_defaults(self) -> None:
-        assert target_from_dict(_kafka()) == KafkaTarget(("127.0.0.1:9092",), "orders", 10.0)
+        assert _parse(_kafka()) == KafkaTarget(("127.0.0.1:9092",), "orders", 10.0)
 
     def test_single_bootstrap_string(self) -> None:
-        target = target_from_dict(_kafka(bootstrap="broker:9092"))
+        target = _parse(_kafka(bootstrap="broker:9092"))
         assert target == KafkaTarget(("broker:9092",), "orders", 10.0)
 
     def test_several_brokers_and_options(self) -> None:
-        target = target_from_dict(
+        target = _parse(
             _kafka(bootstrap=["a:1", "b:2"], topic="orders.v1_eu-west", timeout=30)
         )
         assert target == KafkaTarget(("a:1", "b:2"), "orders.v1_eu-west", 30.0)
 
     def test_longest_topic_name(self) -> None:
-        target = target_from_dict(_kafka(topic="t" * 249))
+        target = _parse(_kafka(topic="t" * 249))
         assert isinstance(target, KafkaTarget)
         assert target.topic == "t" * 249
 
@@ -320,4 +331,89 @@ class TestHostPort:
     ],
 )
 def test_to_dict_round_trip(target: Target) -> None:
-    assert target_from_dict(target.to_dict()) == target
+    assert _parse(target.to_dict()) == target
+
+
+class _Upper:
+    """A registry of one job type, `upper`, whose parser upper-cases `text`: enough to see that
+    a worker target is checked by the types it is given and by nothing else."""
+
+    def spec_parser(self, name: str) -> SpecParser | None:
+        return self._parse if name == "upper" else None
+
+    def names(self) -> list[str]:
+        return ["upper"]
+
+    @staticmethod
+    def _parse(spec: dict[str, Any], prefix: str) -> dict[str, Any]:
+        if not isinstance(spec.get("text"), str):
+            raise InvalidField("text must be a string", f"{prefix}.text")
+        return {"text": spec["text"].upper()}
+
+
+def _worker(**extra: Any) -> dict[str, Any]:
+    return {"kind": "worker", "type": "upper", "spec": {"text": "hi"}, **extra}
+
+
+class TestWorkerTargets:
+    def test_the_spec_is_checked_and_normalised_by_the_given_type(self) -> None:
+        target = target_from_dict(_worker(group="etl"), job_types=_Upper())
+        assert isinstance(target, WorkerTarget)
+        assert (target.job_type, target.spec, target.group) == ("upper", {"text": "HI"}, "etl")
+
+    def test_a_spec_error_names_the_field_under_the_prefix(self) -> None:
+        with pytest.raises(InvalidField) as info:
+            target_from_dict(_worker(spec={}), "jobs[2].target", job_types=_Upper())
+        assert info.value.field == "jobs[2].target.spec.text"
+
+    def test_a_type_the_registry_lacks_is_refused_naming_the_known_ones(self) -> None:
+        with pytest.raises(InvalidField) as info:
+            target_from_dict(_worker(type="shell"), job_types=_Upper())
+        assert info.value.field == "target.type"
+        assert "['upper']" in info.value.message
+
+    def test_where_no_job_types_are_given_a_worker_target_is_refused(self) -> None:
+        assert _field_of(_worker()) == "target.type"
+
+    def test_a_stored_target_is_read_back_as_it_was_written(self) -> None:
+        # its type's plugin may be gone since: the job still loads, unchanged
+        stored = WorkerTarget("gone-plugin", '{"a":[2],"b":"x"}', "etl", timeout=60.0)
+        assert target_from_dict(stored.to_dict(), job_types=AS_STORED) == stored
+
+
+class TestJobHeaders:
+    """Headers a job may not set: framing, hop-by-hop, cloud metadata; control characters."""
+
+    @pytest.mark.parametrize("name", [
+        "Host", "content-length", "Transfer-Encoding", "Connection", "Keep-Alive", "TE",
+        "Upgrade", "Proxy-Authorization", "Metadata-Flavor", "X-aws-ec2-metadata-token",
+        "Metadata",
+    ])
+    def test_forbidden_names_are_refused_naming_the_header(self, name: str) -> None:
+        with pytest.raises(InvalidField) as caught:
+            _parse({"kind": "http", "url": "http://h/", "headers": {name: "x"}})
+        assert caught.value.field == f"target.headers.{name}"
+
+    @pytest.mark.parametrize("value", ["a\r\nX-Evil: 1", "a\nb", "nul\x00", "bell\x07", "del\x7f"])
+    def test_control_characters_in_a_value_are_refused(self, value: str) -> None:
+        with pytest.raises(InvalidField) as caught:
+            _parse({"kind": "http", "url": "http://h/", "headers": {"X-A": value}})
+        assert caught.value.field == "target.headers.X-A"
+
+    @pytest.mark.parametrize("name", ["X A", "X:A", "X\r\nB", "", "Ünicode"])
+    def test_a_name_that_is_not_a_token_is_refused(self, name: str) -> None:
+        with pytest.raises(InvalidField) as caught:
+            _parse({"kind": "http", "url": "http://h/", "headers": {name: "x"}})
+        assert caught.value.field == "target.headers"
+
+    def test_ordinary_headers_pass(self) -> None:
+        headers = {"Authorization": "Bearer t", "X-Trace": "a\tb", "Accept": "*/*"}
+        target = _parse({"kind": "http", "url": "http://h/", "headers": headers})
+        assert dict(target.headers) == headers  # type: ignore[union-attr]
+
+    @pytest.mark.parametrize("url", ["http://[::1/", "http://[x]/", "http://h:99999/",
+                                     "http://h:port/", "https://[fe80::1/a"])
+    def test_a_broken_url_is_a_field_error(self, url: str) -> None:
+        with pytest.raises(InvalidField) as caught:
+            _parse({"kind": "http", "url": url})
+        assert caught.value.field == "target.url"

@@ -9,6 +9,7 @@ import pytest
 from cronwheel.domain import targets
 from cronwheel.domain.errors import InvalidField
 from cronwheel.domain.tcp_target import DEFAULT_TIMEOUT_S, TcpTarget, parse_tcp_target
+from cronwheel.domain.worker_target import NO_JOB_TYPES
 
 
 def _tcp(**extra: Any) -> dict[str, Any]:
@@ -30,7 +31,9 @@ def test_defaults() -> None:
 
 
 def test_default_timeout_matches_the_other_targets() -> None:
-    assert DEFAULT_TIMEOUT_S == targets.DEFAULT_TIMEOUT_S
+    http = targets.target_from_dict({"kind": "http", "url": "http://127.0.0.1/"},
+                                    job_types=NO_JOB_TYPES)
+    assert parse_tcp_target(_tcp()).timeout == DEFAULT_TIMEOUT_S == http.timeout
 
 
 def test_every_field_and_to_dict_round_trip() -> None:

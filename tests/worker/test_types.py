@@ -11,6 +11,7 @@ import orjson
 import pytest
 from aiohttp import web
 
+from cronwheel import __version__
 from tests.receivers import HttpReceiver
 from tests.stores import postgres_database
 from tests.support import free_port
@@ -82,6 +83,7 @@ class TestHttp:
         assert request.json() == {"invoice": 42}
         assert request.headers["Content-Type"] == "application/json"
         assert request.headers["X-Job"] == "1"
+        assert request.headers["User-Agent"] == f"cronwheel/{__version__}"
 
     async def test_an_unexpected_status_fails(self, receiver: HttpReceiver) -> None:
         receiver.script = [503, 503]
@@ -112,6 +114,28 @@ class TestHttp:
         assert ran.result.size == len(body)
         assert ran.result.writes >= 3  # sent in pieces
         assert f"{len(body)} bytes of body" in ran.log.text
+
+    async def test_a_metadata_address_is_refused_without_a_connection(self) -> None:
+        ran = await execute(make_task("http", {"url": "http://169.254.169.254/latest/meta-data"}))
+        assert ran.outcome.outcome == "failure"
+        assert "target refused: 169.254.169.254" in ran.log.text
+
+    async def test_the_workers_own_policy_applies(
+        self, receiver: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("CRONWHEEL_TARGET_ALLOW", "")  # not even loopback
+        ran = await execute(make_task("http", {"url": receiver.url}))
+        assert ran.outcome.outcome == "failure"
+        assert "internal address" in ran.log.text
+        assert receiver.received == []
+
+    async def test_the_request_goes_to_the_checked_address_named_as_the_job_named_it(
+        self, receiver: HttpReceiver
+    ) -> None:
+        for host in ("0x7f.1", "localhost"):
+            ran = await execute(make_task("http", {"url": f"http://{host}:{receiver.port}/x"}))
+            assert ran.outcome.outcome == "success", ran.log.text
+            assert receiver.received[-1].headers["Host"] == f"{host}:{receiver.port}"
 
     async def test_a_refused_connection_fails(self) -> None:
         ran = await execute(make_task("http", {"url": f"http://127.0.0.1:{free_port()}/"}))

@@ -10,15 +10,21 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cronwheel import __version__
-from cronwheel.api import cluster, errors, native, preview, workers
+from cronwheel.api import cluster, docs, errors, native, preview, statuses, workers
 from cronwheel.api.dialects import delayjob, dispatchserver, kubernetes, qschedule
 from cronwheel.api.dialects.delayjob_grpc import DelayJobGrpcServer
+from cronwheel.api.hardening import Hardening, HostRule
 from cronwheel.api.responses import Json
+from cronwheel.domain.worker_target import SpecParsers
+from cronwheel.jobtypes.registry import load_job_types
 from cronwheel.runtime import Node
 from cronwheel.settings import Settings
 
 
-def create_app(settings: Settings | None = None, node: Node | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, node: Node | None = None,
+               job_types: SpecParsers | None = None) -> FastAPI:
+    """The app over `node`; worker targets are checked against `job_types`, by default the
+    built-in types and the installed plugins, discovered here, once."""
     node = node or Node(settings or Settings())
     delayjob_grpc = DelayJobGrpcServer(node.service, node.settings)
 
@@ -41,10 +47,18 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
         version=__version__,
         description="Durable timers, schedules and callbacks.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package by docs.install: no CDN
+        redoc_url=None,
     )
     app.state.node = node
     app.state.delayjob_grpc = delayjob_grpc
+    app.state.job_types = load_job_types() if job_types is None else job_types
     errors.install(app)
+    config = node.settings
+    hosts = HostRule.from_settings(config.allowed_hosts, config.host, config.advertised_address)
+    app.add_middleware(Hardening, max_body=config.max_body_bytes, hosts=hosts)
+    statuses.document(app)
+    docs.install(app)
     app.include_router(workers.router)  # first: its /v1/jobs/{key}/workers beats /jobs/{key}
     app.include_router(native.router)
     app.include_router(preview.router)

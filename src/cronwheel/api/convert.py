@@ -15,16 +15,12 @@ from cronwheel.domain.runs import Attempt, Run
 from cronwheel.domain.schedules import schedule_from_dict
 from cronwheel.domain.targets import Target, target_from_dict
 from cronwheel.domain.time import US_PER_S, Micros, to_iso, to_iso_or_none
+from cronwheel.domain.worker_target import SpecParsers
 from cronwheel.service import Submission
 
 
 def body_fingerprint(value: Any) -> str:
     return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
-
-
-def check_payload_size(payload: Any, limit: int, field: str = "payload") -> None:
-    if len(orjson.dumps(payload)) > limit:
-        raise InvalidField(f"{field} is larger than {limit} bytes as JSON", field)
 
 
 def _us(seconds: float) -> Micros:
@@ -38,8 +34,8 @@ def default_concurrency(target: Target) -> ConcurrencyPolicy:
         else ConcurrencyPolicy.ALLOW
 
 
-def submission(body: JobIn, now: Micros, payload_limit: int) -> Submission:
-    check_payload_size(body.payload, payload_limit)
+def submission(body: JobIn, now: Micros, job_types: SpecParsers) -> Submission:
+    """The job a body asks for; the service checks the limits (payload size and so on)."""
     try:
         schedule = schedule_from_dict(body.schedule, now)
     except InvalidField as exc:
@@ -48,7 +44,7 @@ def submission(body: JobIn, now: Micros, payload_limit: int) -> Submission:
         namespace=body.namespace,
         key=body.key,
         schedule=schedule,
-        target=(target := target_from_dict(body.target)),
+        target=(target := target_from_dict(body.target, job_types=job_types)),
         payload=body.payload,
         priority=body.priority,
         retry=RetryPolicy(
@@ -66,7 +62,6 @@ def submission(body: JobIn, now: Micros, payload_limit: int) -> Submission:
     # the default resolved, so a job's fingerprint does not depend on it being spelled out
     return Submission(spec, body_fingerprint(body.model_dump(mode="json")
                                              | {"concurrency": concurrency.value}))
-
 
 
 def job_json(job: Job) -> dict[str, Any]:

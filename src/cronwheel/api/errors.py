@@ -10,9 +10,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from cronwheel.api.responses import Json
-from cronwheel.domain.errors import Conflict, DomainError, IllegalTransition, NotFound
+from cronwheel.domain.errors import (
+    Conflict,
+    DomainError,
+    IllegalTransition,
+    ItemErrors,
+    NotFound,
+)
 
 log = logging.getLogger("cronwheel.api")
 
@@ -35,7 +42,15 @@ def _envelope_for(path: str) -> Envelope | None:
     return None
 
 
+def shaped_error(path: str, code: str, message: str) -> dict[str, Any]:
+    """An error body in the envelope of the API that owns `path` (native by default)."""
+    envelope = _envelope_for(path)
+    return envelope(code, message) if envelope is not None else error_body(code, message)
+
+
 def status_of(error: DomainError) -> int:
+    if isinstance(error, ItemErrors):  # refused items read as the first of them
+        error = error.first
     return STATUS.get(type(error), 422)
 
 
@@ -65,6 +80,19 @@ def error_body(code: str, message: str, field: str | None = None, **extra: Any) 
     return {"error": body}
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method some route takes at this path (Starlette names only the first route's)."""
+    routes = request.app.router.routes
+    methods = [
+        method for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]
+    return ", ".join(methods)
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> Json:
@@ -82,11 +110,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Json:
-        envelope = _envelope_for(request.url.path)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        if envelope is not None:
-            return Json(envelope(code, str(exc.detail)), exc.status_code)
-        return Json(error_body(code, str(exc.detail)), exc.status_code)
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        body = shaped_error(request.url.path, code, str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return Json(body, exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Json:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
 
 from cronwheel.api.convert import job_json, run_detail_fields, run_out, submission
-from cronwheel.api.deps import service_of, settings_of
+from cronwheel.api.deps import job_types_of, service_of
 from cronwheel.api.errors import error_body
 from cronwheel.api.responses import Json
 from cronwheel.api.schemas import (
     BatchIn,
     BatchOut,
+    DeletedOut,
     JobIn,
     JobOut,
     JobPage,
@@ -22,8 +23,9 @@ from cronwheel.api.schemas import (
     TriggerIn,
 )
 from cronwheel.contracts import JobFilter
-from cronwheel.domain.errors import DomainError, InvalidField
+from cronwheel.domain.errors import DomainError, InvalidField, ItemErrors
 from cronwheel.domain.jobs import DEFAULT_NAMESPACE, JobState
+from cronwheel.domain.worker_target import SpecParsers
 from cronwheel.service import Submission
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
@@ -31,6 +33,7 @@ _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 
 Namespace = Annotated[str, Query(min_length=1, max_length=255)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
+RunsOnDelete = Literal["keep", "delete"]
 
 
 def _cursor(value: str | None) -> str | None:
@@ -49,7 +52,7 @@ async def create_job(
     """201 created; 200 the same job existed (or was replaced, with `replace=true`); 409 a
     different job has this key."""
     service = service_of(request)
-    item = submission(body, service.clock.now(), settings_of(request).max_payload_bytes)
+    item = submission(body, service.clock.now(), job_types_of(request))
     [outcome] = await service.submit([item], replace=replace)
     if outcome.conflict:
         return Json(
@@ -65,13 +68,14 @@ async def create_job(
 async def create_jobs(request: Request, body: BatchIn) -> Any:
     """All or nothing: any invalid or conflicting item leaves every job of the batch unwritten."""
     service = service_of(request)
-    settings = settings_of(request)
-    if len(body.jobs) > settings.max_batch:
-        raise InvalidField(f"a batch holds at most {settings.max_batch} jobs", "jobs")
-    items, problems = _batch_items(body, service.clock.now(), settings.max_payload_bytes)
+    items, problems = _batch_items(body, service.clock.now(), job_types_of(request))
     if problems:
         return _batch_error("invalid_argument", "some jobs are invalid", problems, 422)
-    outcomes = await service.submit(items, all_or_nothing=True)
+    try:
+        outcomes = await service.submit(items, all_or_nothing=True)
+    except ItemErrors as exc:
+        refused = [_item_problem(index, error) for index, error in exc.items]
+        return _batch_error("invalid_argument", "some jobs are invalid", refused, 422)
     conflicts = [
         {"index": i, "field": f"jobs[{i}].key", "code": "conflict",
          "message": f"job {o.job.spec.key!r} exists with a different definition"}
@@ -86,7 +90,7 @@ async def create_jobs(request: Request, body: BatchIn) -> Any:
 
 
 def _batch_items(
-    body: BatchIn, now: int, payload_limit: int
+    body: BatchIn, now: int, job_types: SpecParsers
 ) -> tuple[list[Submission], list[dict[str, Any]]]:
     items: list[Submission] = []
     problems: list[dict[str, Any]] = []
@@ -99,11 +103,15 @@ def _batch_items(
             continue
         seen.add(name)
         try:
-            items.append(submission(job, now, payload_limit))
+            items.append(submission(job, now, job_types))
         except DomainError as exc:
-            problems.append({"index": index, "field": f"jobs[{index}].{exc.field or 'body'}",
-                             "code": exc.code, "message": exc.message})
+            problems.append(_item_problem(index, exc))
     return items, problems
+
+
+def _item_problem(index: int, error: DomainError) -> dict[str, Any]:
+    return {"index": index, "field": f"jobs[{index}].{error.field or 'body'}",
+            "code": error.code, "message": error.message}
 
 
 def _batch_error(code: str, message: str, items: list[dict[str, Any]], status: int) -> Any:
@@ -178,6 +186,20 @@ async def list_runs(
     more = len(found) > limit
     page = found[:limit]
     return RunPage(runs=[run_out(r) for r in page], next_cursor=page[-1].id if more else None)
+
+
+@router.delete("/jobs/{key:path}", response_model=DeletedOut)
+async def delete_job(
+    request: Request,
+    key: str,
+    namespace: Namespace = DEFAULT_NAMESPACE,
+    runs: Annotated[RunsOnDelete, Query(
+        description="keep: runs stay until retention; delete: they go with the job")] = "keep",
+) -> Json:
+    """Remove the job: it fires no more and its key is free. Its unfinished runs are
+    cancelled; its runs stay readable by id until retention unless `runs=delete`."""
+    job = await service_of(request).delete(namespace, key, delete_runs=runs == "delete")
+    return Json({"job": job_json(job), "runs": "deleted" if runs == "delete" else "kept"})
 
 
 # Last among /jobs routes: a key may contain '/', so this would shadow the ones above.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cronwheel.domain.jobs import (
     DEFAULT_NAMESPACE,
@@ -12,6 +12,7 @@ from cronwheel.domain.jobs import (
     ConcurrencyPolicy,
     MisfirePolicy,
 )
+from cronwheel.domain.jsonlimits import check_json_ints
 
 
 class _Strict(BaseModel):
@@ -75,6 +76,11 @@ class JobIn(_Strict):
     )
     alert: AlertIn | None = Field(None, description="alert a webhook after N failed runs in a row")
 
+    @field_validator("schedule", "target", "payload")
+    @classmethod
+    def _ints(cls, value: Any) -> Any:
+        return check_json_ints(value)
+
 
 class BatchIn(_Strict):
     jobs: list[JobIn] = Field(min_length=1)
@@ -82,6 +88,11 @@ class BatchIn(_Strict):
 
 class TriggerIn(_Strict):
     payload: Any = Field(None, description="replaces the job's payload for this run only")
+
+    @field_validator("payload")
+    @classmethod
+    def _ints(cls, value: Any) -> Any:
+        return check_json_ints(value)
 
 
 class JobOut(BaseModel):
@@ -102,6 +113,11 @@ class JobOut(BaseModel):
     last_fire_at: str | None
     created_at: str
     updated_at: str
+
+
+class DeletedOut(BaseModel):
+    job: JobOut = Field(description="the job as it was")
+    runs: str = Field(description="kept (until retention; unfinished ones cancelled) or deleted")
 
 
 class JobPage(BaseModel):
@@ -150,3 +166,146 @@ class RunDetail(RunOut):
 class RunPage(BaseModel):
     runs: list[RunOut]
     next_cursor: str | None
+
+
+class NodeOut(BaseModel):
+    owner: str = Field(description="this process's id; a restarted node gets a new one")
+    name: str
+    address: str
+    version: str
+    started_at: str
+    heartbeat_at: str
+    stopped_at: str | None
+    alive: bool = Field(description="heartbeat within the lease: its work is its own")
+    state: str = Field("alive", description="alive; stopped (said goodbye, listed for ten "
+                       "minutes); lost (silent past its lease without stopping)")
+    jobs_held: int = Field(description="jobs claimed into its look-ahead window")
+    runs_held: int = Field(description="runs it is delivering")
+
+
+class KubernetesOut(BaseModel):
+    id: str = Field(description="the cluster's id in the configuration (`target.cluster`)")
+    ok: bool = Field(description="its API server answered and Jobs can be listed")
+    detail: str | None = None
+    error: str | None = None
+
+
+class ClusterOut(BaseModel):
+    now: str = Field(description="the database's clock")
+    node: str = Field(description="the owner id of the node that answered")
+    leader: bool = Field(description="whether the answering node holds the singleton duties")
+    nodes: list[NodeOut]
+    kubernetes: list[KubernetesOut] = Field(
+        default_factory=list, description="configured Kubernetes clusters, checked now")
+
+
+class PreviewOut(BaseModel):
+    kind: str
+    expr: str
+    tz: str | None
+    description: str
+    next: list[str]
+
+
+# -- workers, as operators see them (the workers' own protocol is in api/workers.py) ---------
+
+
+class WorkerOut(BaseModel):
+    id: str = Field(description="this process's registration; a restarted worker gets a new one")
+    name: str
+    host: str
+    groups: list[str]
+    capacity: int
+    busy: int
+    online: bool
+    version: str
+    started_at: str
+    heartbeat_at: str
+    stopped_at: str | None
+
+
+class WorkerList(BaseModel):
+    workers: list[WorkerOut]
+
+
+class JobWorkerOut(WorkerOut):
+    enabled: bool = Field(description="may run this job (its own switch, else the all-jobs one)")
+
+
+class JobWorkers(BaseModel):
+    key: str
+    namespace: str
+    workers: list[JobWorkerOut]
+
+
+class SwitchOut(BaseModel):
+    workers: dict[str, bool]
+
+
+class TaskOut(BaseModel):
+    id: str
+    run_id: str
+    attempt: int
+    worker: str
+    worker_id: str
+    host: str
+    state: str
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    exit_code: int | None
+    error: str | None
+    log_size: int
+    result_size: int
+    kill_requested: bool
+
+
+class RunTasks(BaseModel):
+    run_id: str
+    tasks: list[TaskOut]
+
+
+class HostRunOut(RunOut):
+    task: TaskOut
+
+
+class HostRuns(BaseModel):
+    host: str
+    runs: list[HostRunOut]
+
+
+class KillOut(BaseModel):
+    run_id: str
+    state: str
+    killing: bool = Field(description="its processes are being killed (it was running)")
+
+
+class LogPageOut(BaseModel):
+    run_id: str
+    task_id: str
+    attempt: int
+    worker: str
+    stream: str
+    offset: int
+    next_offset: int = Field(description="the offset to ask for next")
+    size: int
+    end: bool = Field(description="the task has finished and everything was read")
+    text: str
+
+
+class AlertOut(BaseModel):
+    id: str
+    run_id: str
+    failures: int
+    webhook: str
+    state: str
+    tries: int
+    sent_at: str | None
+    error: str | None
+
+
+class JobAlerts(BaseModel):
+    key: str
+    namespace: str
+    failures: int = Field(description="failed runs in a row now")
+    alerts: list[AlertOut]

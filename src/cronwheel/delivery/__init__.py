@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from cronwheel import __version__
 from cronwheel.contracts import Delivery, DeliveryResult, Transport
+from cronwheel.domain.netpolicy import NetPolicy
 from cronwheel.domain.runs import AttemptOutcome
 from cronwheel.domain.time import to_iso
 
 RESPONSE_LIMIT = 2_000  # characters of a receiver's answer kept with the attempt
+USER_AGENT = f"cronwheel/{__version__}"  # so a receiver's log says who called
 
 
 def metadata_headers(delivery: Delivery) -> dict[str, str]:
@@ -28,9 +31,11 @@ class Transports:
     """Routes each delivery to the transport for its target kind; transports start lazily."""
 
     def __init__(
-        self, transports: dict[str, Transport] | None = None, kafka_bootstrap: tuple[str, ...] = ()
+        self, transports: dict[str, Transport] | None = None, policy: NetPolicy | None = None,
+        kafka_bootstrap: tuple[str, ...] = (),
     ) -> None:
         self._by_kind: dict[str, Transport] = dict(transports or {})
+        self._policy = policy or NetPolicy()  # the target guard's, for the transports made here
         self._loading = asyncio.Lock()
         self._kafka_bootstrap = kafka_bootstrap  # for kafka targets that name no brokers
 
@@ -43,7 +48,7 @@ class Transports:
                     # Importing aiohttp, grpc or aiokafka takes up to half a second: off the
                     # loop, so the first delivery of a kind does not hold up everyone else.
                     transport = await asyncio.to_thread(
-                        _default_transport, kind, self._kafka_bootstrap
+                        _default_transport, kind, self._policy, self._kafka_bootstrap
                     )
                     self._by_kind[kind] = transport
         return transport
@@ -76,23 +81,25 @@ class Transports:
                 await transport.aclose()
 
 
-def _default_transport(kind: str, kafka_bootstrap: tuple[str, ...] = ()) -> Transport:
+def _default_transport(
+    kind: str, policy: NetPolicy, kafka_bootstrap: tuple[str, ...] = ()
+) -> Transport:
     if kind == "http":
         from cronwheel.delivery.http import HttpTransport
 
-        return HttpTransport()
+        return HttpTransport(policy=policy)
     if kind == "grpc":
         from cronwheel.delivery.grpc import GrpcTransport
 
-        return GrpcTransport()
+        return GrpcTransport(policy=policy)
     if kind == "tcp":
         from cronwheel.delivery.tcp import TcpTransport
 
-        return TcpTransport(per_receiver=128)  # as many as the dispatcher lets through
+        return TcpTransport(per_receiver=128, policy=policy)  # as many as the dispatcher allows
     if kind == "kafka":
         from cronwheel.delivery.kafka import KafkaTransport
 
-        return KafkaTransport(default_bootstrap=kafka_bootstrap)
+        return KafkaTransport(policy=policy, default_bootstrap=kafka_bootstrap)
     if kind == "log":
         from cronwheel.delivery.log import LogTransport
 

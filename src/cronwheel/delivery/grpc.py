@@ -11,7 +11,16 @@ import orjson
 
 from cronwheel.contracts import Delivery, DeliveryResult
 from cronwheel.delivery import RESPONSE_LIMIT, delayjob_grpc, metadata_headers
+from cronwheel.delivery.guard import (
+    Lookup,
+    TargetRefused,
+    checked_server,
+    refused,
+    split_host_port,
+    system_lookup,
+)
 from cronwheel.delivery.proto import callback_pb2, callback_pb2_grpc
+from cronwheel.domain.netpolicy import NetPolicy
 from cronwheel.domain.runs import AttemptOutcome
 from cronwheel.domain.targets import SERVICE_DELAYJOB, GrpcTarget
 
@@ -83,41 +92,70 @@ def request_for(delivery: Delivery) -> callback_pb2.CallbackRequest:
     )
 
 
-class GrpcTransport:
-    def __init__(self) -> None:
-        self._channels: dict[tuple[str, bool], grpc.aio.Channel] = {}
-        self._stubs: dict[tuple[str, bool], callback_pb2_grpc.CallbackStub] = {}
+def _channel_options(target: GrpcTarget) -> list[tuple[str, int | str]]:
+    """Connecting to the checked address, still naming the receiver as the job did."""
+    options: list[tuple[str, int | str]] = [*CHANNEL_OPTIONS]
+    options.append(("grpc.default_authority", target.address))
+    if target.tls:
+        options.append(("grpc.ssl_target_name_override", split_host_port(target.address)[0]))
+    return options
 
-    def _channel(self, target: GrpcTarget) -> grpc.aio.Channel:
-        key = (target.address, target.tls)
+
+Key = tuple[str, str, bool]  # checked ip:port, the target's address, tls
+
+
+class GrpcTransport:
+    def __init__(self, policy: NetPolicy | None = None, lookup: Lookup = system_lookup) -> None:
+        self._policy = policy or NetPolicy()
+        self._lookup = lookup
+        self._channels: dict[Key, grpc.aio.Channel] = {}
+        self._stubs: dict[Key, callback_pb2_grpc.CallbackStub] = {}
+
+    def _channel(self, target: GrpcTarget, checked: str) -> grpc.aio.Channel:
+        key = (checked, target.address, target.tls)
         channel = self._channels.get(key)
         if channel is None:
+            where = f"ipv6:{checked}" if checked.startswith("[") else f"ipv4:{checked}"
+            options = _channel_options(target)
             if target.tls:
                 channel = grpc.aio.secure_channel(
-                    target.address, grpc.ssl_channel_credentials(), options=CHANNEL_OPTIONS
+                    where, grpc.ssl_channel_credentials(), options=options
                 )
             else:
-                channel = grpc.aio.insecure_channel(target.address, options=CHANNEL_OPTIONS)
+                channel = grpc.aio.insecure_channel(where, options=options)
             self._channels[key] = channel
         return channel
 
-    def _stub(self, target: GrpcTarget) -> callback_pb2_grpc.CallbackStub:
-        key = (target.address, target.tls)
+    def _stub(self, target: GrpcTarget, checked: str) -> callback_pb2_grpc.CallbackStub:
+        key = (checked, target.address, target.tls)
         stub = self._stubs.get(key)
         if stub is None:
-            channel = self._channel(target)
+            channel = self._channel(target, checked)
             stub = callback_pb2_grpc.CallbackStub(channel)  # type: ignore[no-untyped-call]
             self._stubs[key] = stub
         return stub
 
+    async def _check(self, target: GrpcTarget) -> str | DeliveryResult:
+        """The target guard: resolve and check now; the caller connects to what passed."""
+        try:
+            [checked, *_] = await checked_server(target.address, self._policy, self._lookup)
+        except TargetRefused as exc:
+            return refused(exc)
+        except OSError as exc:
+            return DeliveryResult(AttemptOutcome.ERROR, True, error=f"{type(exc).__name__}: {exc}")
+        return checked
+
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
         target = delivery.target
         assert isinstance(target, GrpcTarget)
+        checked = await self._check(target)
+        if isinstance(checked, DeliveryResult):
+            return checked
         if target.service == SERVICE_DELAYJOB:
-            return await self._trigger(target, delivery)
+            return await self._trigger(target, checked, delivery)
         request = request_for(delivery)
         try:
-            reply: callback_pb2.CallbackReply = await self._stub(target).Deliver(
+            reply: callback_pb2.CallbackReply = await self._stub(target, checked).Deliver(
                 request, timeout=target.timeout, metadata=_metadata(delivery)
             )
         except grpc.aio.AioRpcError as exc:
@@ -131,10 +169,13 @@ class GrpcTransport:
         error = "receiver replied ok=false"
         return DeliveryResult(AttemptOutcome.FAILURE, True, ok, message, error)
 
-    async def _trigger(self, target: GrpcTarget, delivery: Delivery) -> DeliveryResult:
-        """The delay-job receiver's delay.job.JobCallback/trigger on the same channel."""
+    async def _trigger(
+        self, target: GrpcTarget, checked: str, delivery: Delivery
+    ) -> DeliveryResult:
+        """The delay-job receiver's delay.job.JobCallback/trigger, on the same checked
+        channel as cronwheel's own service."""
         try:
-            reply = await delayjob_grpc.stub_for(self._channel(target)).trigger(
+            reply = await delayjob_grpc.stub_for(self._channel(target, checked)).trigger(
                 delayjob_grpc.request_for(delivery),
                 timeout=target.timeout,
                 metadata=_metadata(delivery),

@@ -8,8 +8,10 @@ import aiohttp
 import orjson
 
 from cronwheel.contracts import Delivery, DeliveryResult
-from cronwheel.delivery import RESPONSE_LIMIT, metadata_headers
+from cronwheel.delivery import RESPONSE_LIMIT, USER_AGENT, metadata_headers
 from cronwheel.delivery.answers import refused_code
+from cronwheel.delivery.guard import Lookup, guarded_connector, refusal_of, refused, system_lookup
+from cronwheel.domain.netpolicy import NetPolicy
 from cronwheel.domain.runs import AttemptOutcome
 from cronwheel.domain.targets import SUCCESS_CODE_OK, HttpTarget
 
@@ -26,6 +28,13 @@ def classify(status: int) -> tuple[AttemptOutcome, bool]:
     return AttemptOutcome.FAILURE, status >= 500 or status in RETRYABLE_4XX
 
 
+def _error(response: aiohttp.ClientResponse) -> str:
+    if 300 <= response.status < 400 and "Location" in response.headers:
+        where = response.headers["Location"][:200]
+        return f"HTTP {response.status}: redirect to {where} not followed (target policy)"
+    return f"HTTP {response.status}"
+
+
 def read_code(status: int, text: str) -> DeliveryResult:
     """A 2xx under the delay-job contract: a code other than "ok" is a failure to retry."""
     code = refused_code(text)
@@ -37,19 +46,26 @@ def read_code(status: int, text: str) -> DeliveryResult:
 
 
 class HttpTransport:
-    def __init__(self, limit: int = 512, limit_per_host: int = 128) -> None:
+    def __init__(
+        self, limit: int = 512, limit_per_host: int = 128, policy: NetPolicy | None = None,
+        lookup: Lookup = system_lookup,
+    ) -> None:
         self._limit = limit
         self._limit_per_host = limit_per_host
+        self._policy = policy or NetPolicy()
+        self._lookup = lookup
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self._limit, limit_per_host=self._limit_per_host, ttl_dns_cache=60
+            connector = guarded_connector(  # the target guard, on each connection's address
+                self._policy, self._lookup, limit=self._limit,
+                limit_per_host=self._limit_per_host, ttl_dns_cache=60,
             )
             self._session = aiohttp.ClientSession(
-                connector=connector, json_serialize=lambda v: orjson.dumps(v).decode()
+                connector=connector, json_serialize=lambda v: orjson.dumps(v).decode(),
+                headers={"User-Agent": USER_AGENT},  # a target's own headers still win
             )
         return self._session
 
@@ -67,20 +83,24 @@ class HttpTransport:
             timeout = self._timeouts[target.timeout] = aiohttp.ClientTimeout(total=target.timeout)
         try:
             async with self._client().request(
-                target.method, target.url, data=body, headers=headers, timeout=timeout
+                target.method, target.url, data=body, headers=headers, timeout=timeout,
+                allow_redirects=self._policy.follow_redirects,
             ) as response:
                 outcome, retryable = classify(response.status)
                 if outcome is AttemptOutcome.SUCCESS and target.success == SUCCESS_CODE_OK:
                     answer = await response.content.read(CODE_ANSWER_LIMIT)
                     return read_code(response.status, answer.decode("utf-8", "replace"))
                 text = (await response.content.read(RESPONSE_LIMIT)).decode("utf-8", "replace")
-                error = None if outcome is AttemptOutcome.SUCCESS else f"HTTP {response.status}"
+                error = None if outcome is AttemptOutcome.SUCCESS else _error(response)
                 return DeliveryResult(outcome, retryable, response.status, text, error)
         except TimeoutError:
             return DeliveryResult(
                 AttemptOutcome.TIMEOUT, True, error=f"no answer within {target.timeout:g}s"
             )
         except (aiohttp.ClientError, OSError) as exc:
+            refusal = refusal_of(exc)
+            if refusal is not None:
+                return refused(refusal)
             return DeliveryResult(AttemptOutcome.ERROR, True, error=f"{type(exc).__name__}: {exc}")
         except asyncio.CancelledError:
             raise

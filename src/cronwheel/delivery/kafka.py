@@ -24,6 +24,8 @@ from aiokafka.errors import (
 
 from cronwheel.contracts import Delivery, DeliveryResult
 from cronwheel.delivery import RESPONSE_LIMIT, metadata_headers
+from cronwheel.delivery.guard import Lookup, TargetRefused, checked_server, refused, system_lookup
+from cronwheel.domain.netpolicy import NetPolicy
 from cronwheel.domain.runs import AttemptOutcome
 from cronwheel.domain.targets import KafkaTarget
 
@@ -50,9 +52,15 @@ def _headers(delivery: Delivery) -> list[tuple[str, bytes]]:
 
 
 class KafkaTransport:
-    def __init__(self, client_id: str = "cronwheel", default_bootstrap: Bootstrap = ()) -> None:
+    def __init__(
+        self, client_id: str = "cronwheel", policy: NetPolicy | None = None,
+        lookup: Lookup = system_lookup, default_bootstrap: Bootstrap = (),
+    ) -> None:
         self._client_id = client_id
-        self._default_bootstrap = default_bootstrap  # for targets that name no brokers
+        self._policy = policy or NetPolicy()
+        self._lookup = lookup
+        # for targets that name no brokers; checked by the guard like a target's own
+        self._default_bootstrap = default_bootstrap
         self._producers: dict[Bootstrap, AIOKafkaProducer] = {}
         self._locks: dict[Bootstrap, asyncio.Lock] = {}
 
@@ -64,8 +72,10 @@ class KafkaTransport:
         async with self._locks.setdefault(bootstrap, asyncio.Lock()):
             producer = self._producers.get(bootstrap)
             if producer is None:
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=list(bootstrap), client_id=self._client_id, acks="all"
+                servers = [await checked_server(s, self._policy, self._lookup) for s in bootstrap]
+                producer = AIOKafkaProducer(  # bootstrap by the addresses the guard checked
+                    bootstrap_servers=[a for found in servers for a in found],
+                    client_id=self._client_id, acks="all",
                 )
                 try:
                     await producer.start()
@@ -95,6 +105,8 @@ class KafkaTransport:
             return DeliveryResult(
                 AttemptOutcome.TIMEOUT, True, error=f"no acknowledgement within {target.timeout:g}s"
             )
+        except TargetRefused as exc:
+            return refused(exc)
         except KafkaError as exc:
             outcome, retryable = classify(exc)
             code = getattr(exc, "errno", None)

@@ -43,6 +43,15 @@ import orjson
 
 from cronwheel.contracts import Delivery, DeliveryResult
 from cronwheel.delivery import RESPONSE_LIMIT
+from cronwheel.delivery.guard import (
+    Lookup,
+    TargetRefused,
+    checked_addresses,
+    open_checked,
+    refused,
+    system_lookup,
+)
+from cronwheel.domain.netpolicy import NetPolicy
 from cronwheel.domain.runs import AttemptOutcome
 from cronwheel.domain.tcp_target import TcpTarget
 from cronwheel.domain.time import to_iso
@@ -131,8 +140,13 @@ class _Slot:
 
 
 class TcpTransport:
-    def __init__(self, per_receiver: int = DEFAULT_PER_RECEIVER) -> None:
+    def __init__(
+        self, per_receiver: int = DEFAULT_PER_RECEIVER, policy: NetPolicy | None = None,
+        lookup: Lookup = system_lookup,
+    ) -> None:
         self._per_receiver = per_receiver
+        self._policy = policy or NetPolicy()
+        self._lookup = lookup
         self._slots: dict[tuple[str, int], _Slot] = {}
 
     @contextlib.asynccontextmanager
@@ -160,7 +174,12 @@ class TcpTransport:
         step = _Step()
         try:
             async with asyncio.timeout(target.timeout), self._slot(target):
-                return await _exchange(target, frame, step)
+                step.doing = f"resolving {target.host}"  # the target guard checks the result
+                found = await checked_addresses(target.host, target.port, self._policy,
+                                                self._lookup)
+                return await _exchange(target, found, frame, step)
+        except TargetRefused as exc:
+            return refused(exc)
         except TimeoutError:
             error = f"timed out after {target.timeout:g}s while {step.doing}"
             return DeliveryResult(AttemptOutcome.TIMEOUT, True, error=error)
@@ -174,10 +193,12 @@ class TcpTransport:
         self._slots.clear()
 
 
-async def _exchange(target: TcpTarget, frame: bytes, step: _Step) -> DeliveryResult:
+async def _exchange(
+    target: TcpTarget, addresses: list[str], frame: bytes, step: _Step
+) -> DeliveryResult:
     """Connect, send the frame, read the ack; on any interruption abort the socket at once."""
     step.doing = f"connecting to {target.address}"
-    reader, writer = await asyncio.open_connection(target.host, target.port, limit=ACK_LIMIT)
+    reader, writer = await open_checked(addresses, target.port, limit=ACK_LIMIT)
     try:
         # drain() then waits until the whole frame is with the kernel, not merely buffered.
         writer.transport.set_write_buffer_limits(high=0)

@@ -19,14 +19,20 @@ import zlib
 from collections import OrderedDict
 from dataclasses import replace
 
-from cronwheel.contracts import Clock, Delivery, DeliveryResult
+from cronwheel.contracts import (
+    DEFAULT_TIMINGS,
+    Clock,
+    Delivery,
+    DeliveryResult,
+    HandOff,
+    HandOffSignals,
+    WorkerStore,
+    WorkerTimings,
+)
 from cronwheel.domain.routing import Candidate, choose
 from cronwheel.domain.runs import AttemptOutcome
 from cronwheel.domain.worker_target import WorkerTarget
 from cronwheel.ids import new_id
-from cronwheel.store import SqlStore
-from cronwheel.store.workers import HandOff
-from cronwheel.worker_service import DEFAULT_TIMINGS, WorkerHub, WorkerTimings
 
 TURNS_KEPT = 100_000  # jobs remembered for round-robin; the oldest start again
 SWITCHES_KEPT = 10_000
@@ -35,10 +41,10 @@ FRESH_S = 0.25
 
 class WorkerTransport:
     def __init__(
-        self, store: SqlStore, clock: Clock, hub: WorkerHub, owner: str,
+        self, workers: WorkerStore, clock: Clock, hub: HandOffSignals, owner: str,
         timings: WorkerTimings = DEFAULT_TIMINGS,
     ) -> None:
-        self._store = store
+        self._workers = workers
         self._clock = clock
         self._hub = hub
         self._owner = owner
@@ -66,7 +72,7 @@ class WorkerTransport:
         if cached is not None and cached[2] and self._fresh(cached[0], cached[1]):
             return cached[2]
         epoch = self._hub.epoch
-        found = await self._store.workers.candidates(group, self._clock.now() - self._lease_us)
+        found = await self._workers.candidates(group, self._clock.now() - self._lease_us)
         self._groups[group] = (time.monotonic(), epoch, found)
         return found
 
@@ -75,7 +81,7 @@ class WorkerTransport:
         if cached is not None and self._fresh(cached[0], cached[1]):
             return cached[2]
         epoch = self._hub.epoch
-        switches = await self._store.workers.switches(job_id)
+        switches = await self._workers.switches(job_id)
         off = frozenset(name for name, on in switches.items() if not on)
         self._off[job_id] = (time.monotonic(), epoch, off)
         self._off.move_to_end(job_id)
@@ -128,7 +134,7 @@ class WorkerTransport:
             batch, self._batch = self._batch, []
             now = self._clock.now()
             try:
-                moved = await self._store.workers.hand_off(
+                moved = await self._workers.hand_off(
                     self._owner, [item for item, _ in batch], now, now + self._lease_us)
             except Exception as exc:  # each delivery reports it; its run is retried
                 for _, future in batch:

@@ -34,3 +34,18 @@ class Conflict(DomainError):
     """The key exists with a different definition."""
 
     code = "conflict"
+
+
+class ItemErrors(DomainError):
+    """Items of one request refused together, each with its index in the request.
+
+    It reads as its first item (message, field, code), so an API that sent one item needs no
+    special case; one that sent many lists `items` under its own field names.
+    """
+
+    def __init__(self, items: list[tuple[int, DomainError]]) -> None:
+        _index, first = items[0]
+        super().__init__(first.message, first.field)
+        self.code = first.code
+        self.items = items
+        self.first = first

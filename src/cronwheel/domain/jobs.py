@@ -7,13 +7,12 @@ import unicodedata
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
 from cronwheel.domain.errors import IllegalTransition, InvalidField
 from cronwheel.domain.schedules import OneShot, Schedule
-from cronwheel.domain.targets import Target
+from cronwheel.domain.targets import Target, check_url
 from cronwheel.domain.time import US_PER_S, Micros
 
 DEFAULT_NAMESPACE = "default"
@@ -79,9 +78,7 @@ class AlertPolicy:
     def __post_init__(self) -> None:
         if not 1 <= self.after <= MAX_ALERT_AFTER:
             raise InvalidField(f"after must be between 1 and {MAX_ALERT_AFTER}", "alert.after")
-        parts = urlsplit(self.webhook)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidField("webhook must be an http(s) URL with a host", "alert.webhook")
+        check_url(self.webhook, "alert.webhook", "webhook")
 
     def due(self, failures: int) -> bool:
         return failures > 0 and failures % self.after == 0
@@ -169,6 +166,25 @@ def new_job(job_id: str, spec: JobSpec, now: Micros, fingerprint: str | None = N
     )
 
 
+def check_fires(spec: JobSpec, now: Micros) -> None:
+    """Refuse a schedule that can never fire, as Quartz refuses such a trigger: a job created
+    from it would only ever sit there `completed` (or record a missed run), which is never what
+    the caller meant.
+
+    Under the `skip` misfire policy a first occurrence already later than the grace is missed,
+    so such a schedule fires only if it has an occurrence after `now`.
+    """
+    schedule = spec.schedule
+    first = schedule.first(now)
+    if first is None:
+        raise InvalidField("the schedule has no occurrence from now on: the job would never "
+                           "fire", "schedule")
+    late = now - first > spec.misfire_grace_us
+    if late and spec.misfire is MisfirePolicy.SKIP and schedule.next_after(now) is None:
+        raise InvalidField("the schedule's only occurrences are past the misfire grace and "
+                           "the misfire policy is skip: the job would never fire", "schedule")
+
+
 def pause(job: Job, now: Micros) -> Job:
     if job.state is not JobState.ACTIVE:
         raise IllegalTransition(f"only an active job can be paused; this one is {job.state}")
@@ -193,6 +209,24 @@ def resume(job: Job, now: Micros) -> Job:
         upcoming = schedule.next_after(job.last_fire_at)
     state = JobState.ACTIVE if upcoming is not None else JobState.COMPLETED
     return replace(job, state=state, next_fire_at=upcoming, remaining_us=None, updated_at=now)
+
+
+def enable(job: Job, now: Micros) -> Job:
+    """Resume a paused job; an active one is left as it is (switching on is idempotent)."""
+    if job.state is JobState.ACTIVE:
+        return job
+    if job.state is not JobState.PAUSED:
+        raise IllegalTransition(f"the job is {job.state.value}: it cannot be enabled")
+    return resume(job, now)
+
+
+def disable(job: Job, now: Micros) -> Job:
+    """Pause an active job; a paused one is left as it is (switching off is idempotent)."""
+    if job.state is JobState.PAUSED:
+        return job
+    if job.state is not JobState.ACTIVE:
+        raise IllegalTransition(f"the job is {job.state.value}: it cannot be disabled")
+    return pause(job, now)
 
 
 def cancel(job: Job, now: Micros) -> Job:

@@ -4,20 +4,37 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from cronwheel.domain.errors import InvalidField
 from cronwheel.domain.kubernetes import KubernetesTarget, parse_kubernetes_target
 from cronwheel.domain.log_target import LogTarget, parse_log_target
+from cronwheel.domain.target_checks import DEFAULT_TIMEOUT_S as DEFAULT_TIMEOUT_S
+from cronwheel.domain.target_checks import MAX_TIMEOUT_S as MAX_TIMEOUT_S
+from cronwheel.domain.target_checks import check_timeout
 from cronwheel.domain.tcp_target import TcpTarget, parse_tcp_target
-from cronwheel.domain.worker_target import WorkerTarget, parse_worker_target
+from cronwheel.domain.worker_target import (
+    NO_JOB_TYPES,
+    SpecParsers,
+    WorkerTarget,
+    parse_worker_target,
+)
 
-DEFAULT_TIMEOUT_S = 10.0
-MAX_TIMEOUT_S = 3_600.0
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP header name (RFC 9110 token)
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# Set by the transport or meaningful only hop by hop: a job setting them could smuggle a
+# second request or confuse a proxy. The metadata ones unlock cloud credentials services.
+FORBIDDEN_HEADERS = frozenset({
+    "host", "content-length", "transfer-encoding", "connection", "keep-alive", "te",
+    "trailer", "upgrade", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+    "metadata-flavor", "metadata", "x-aws-ec2-metadata-token",
+    "x-aws-ec2-metadata-token-ttl-seconds", "x-google-metadata-request",
+})
+
 # How an HTTP answer is read: any 2xx is a success, or (the delay-job contract) a 2xx whose
 # JSON body's `code` is not "ok" is a failure to retry.
 SUCCESS_2XX = "2xx"
@@ -28,16 +45,34 @@ SERVICE_DELAYJOB = "delayjob"
 SERVER_BROKERS = "server"  # a kafka target's `bootstrap` naming the server's configured brokers
 
 
-def _check_timeout(value: Any, prefix: str) -> float:
+def check_url(url: str, fieldname: str, what: str = "url") -> str:
+    """An http(s) URL with a host and a valid port; a broken one (`http://[x/`) is a 422."""
     try:
-        timeout = float(value)
-    except (TypeError, ValueError):
-        raise InvalidField("timeout must be a number of seconds", f"{prefix}.timeout") from None
-    if not 0 < timeout <= MAX_TIMEOUT_S:
-        raise InvalidField(
-            f"timeout must be above 0 and at most {MAX_TIMEOUT_S:g} seconds", f"{prefix}.timeout"
-        )
-    return timeout
+        parts = urlsplit(url)
+        host, _port = parts.hostname, parts.port
+    except ValueError:
+        host = None
+    if not host or parts.scheme not in ("http", "https"):
+        raise InvalidField(f"{what} must be an http(s) URL with a host, got {url!r}", fieldname)
+    return url
+
+
+def check_headers(headers: Any, fieldname: str) -> dict[str, str]:
+    """Names and string values a request may carry; refused at submit, not at delivery."""
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        raise InvalidField("headers must map names to strings", fieldname)
+    for name, value in headers.items():
+        if not _TOKEN.match(name):
+            raise InvalidField(f"header name {name!r} is not a valid HTTP token", fieldname)
+        if name.lower() in FORBIDDEN_HEADERS:
+            raise InvalidField(f"header {name!r} may not be set by a job", f"{fieldname}.{name}")
+        if _CONTROL.search(value):
+            raise InvalidField(
+                f"header {name!r} has a control character in its value", f"{fieldname}.{name}"
+            )
+    return headers
 
 
 def check_host_port(value: str, fieldname: str) -> str:
@@ -133,7 +168,8 @@ _METHODS = {"POST", "PUT", "PATCH", "GET", "DELETE"}
 @dataclass(frozen=True, slots=True)
 class _Parse:
     data: dict[str, Any]
-    prefix: str = field(default="target")
+    prefix: str
+    job_types: SpecParsers
 
     def text(self, name: str) -> str:
         value = self.data.get(name)
@@ -150,21 +186,12 @@ class _Parse:
 
 
 def _http(p: _Parse) -> HttpTarget:
-    url = p.text("url")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidField(
-            f"url must be an http(s) URL with a host, got {url!r}", f"{p.prefix}.url"
-        )
+    url = check_url(p.text("url"), f"{p.prefix}.url")
     method = str(p.data.get("method", "POST")).upper()
     if method not in _METHODS:
         raise InvalidField(f"method must be one of {sorted(_METHODS)}", f"{p.prefix}.method")
-    headers = p.data.get("headers") or {}
-    if not isinstance(headers, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-    ):
-        raise InvalidField("headers must map names to strings", f"{p.prefix}.headers")
-    timeout = _check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
+    headers = check_headers(p.data.get("headers") or {}, f"{p.prefix}.headers")
+    timeout = check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
     success = p.choice("success", (SUCCESS_2XX, SUCCESS_CODE_OK))
     return HttpTarget(url, method, tuple(sorted(headers.items())), timeout, success)
 
@@ -172,7 +199,7 @@ def _http(p: _Parse) -> HttpTarget:
 def _grpc(p: _Parse) -> GrpcTarget:
     address = p.text("address").removeprefix("grpc://")
     check_host_port(address, f"{p.prefix}.address")
-    timeout = _check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
+    timeout = check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
     service = p.choice("service", (SERVICE_CRONWHEEL, SERVICE_DELAYJOB))
     return GrpcTarget(address, timeout, bool(p.data.get("tls", False)), service)
 
@@ -193,7 +220,7 @@ def _kafka(p: _Parse) -> KafkaTarget:
             "topic must be 1-249 characters of letters, digits, '.', '_' or '-'",
             f"{p.prefix}.topic",
         )
-    timeout = _check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
+    timeout = check_timeout(p.data.get("timeout", DEFAULT_TIMEOUT_S), p.prefix)
     return KafkaTarget(tuple(str(s) for s in servers), topic, timeout)
 
 
@@ -202,19 +229,22 @@ _KINDS: dict[str, Callable[[_Parse], Target]] = {
     "grpc": _grpc,
     "kafka": _kafka,
     "tcp": lambda p: parse_tcp_target(p.data, p.prefix),
-    "worker": lambda p: parse_worker_target(p.data, p.prefix),
+    "worker": lambda p: parse_worker_target(p.data, p.prefix, p.job_types),
     "log": lambda p: parse_log_target(p.data, p.prefix),
     "kubernetes": lambda p: parse_kubernetes_target(p.data, p.prefix),
 }
 
 
-def target_from_dict(data: Any, prefix: str = "target") -> Target:
+def target_from_dict(data: Any, prefix: str = "target", *, job_types: SpecParsers) -> Target:
+    """Check a target object; errors name the field under `prefix`. Worker targets are
+    checked against `job_types` (NO_JOB_TYPES where none may come, AS_STORED on reading
+    back what was checked on the way in)."""
     if not isinstance(data, dict):
         raise InvalidField("target must be an object with a 'kind'", prefix)
     parse = _KINDS.get(str(data.get("kind", "")).lower())
     if parse is None:
         raise InvalidField(f"target kind must be one of {sorted(_KINDS)}", f"{prefix}.kind")
-    return parse(_Parse(data, prefix))
+    return parse(_Parse(data, prefix, job_types))
 
 
 def parse_kafka_endpoint(endpoint: str, fieldname: str) -> KafkaTarget:
@@ -223,4 +253,4 @@ def parse_kafka_endpoint(endpoint: str, fieldname: str) -> KafkaTarget:
     if not sep:
         raise InvalidField(f"expected broker:port/topic, got {endpoint!r}", fieldname)
     target = {"kind": "kafka", "bootstrap": servers.split(","), "topic": topic}
-    return _kafka(_Parse(target, fieldname))
+    return _kafka(_Parse(target, fieldname, NO_JOB_TYPES))

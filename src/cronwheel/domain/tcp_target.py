@@ -1,9 +1,8 @@
 """TCP socket targets: one JSON line to `host:port`, optionally answered by an ack line.
 
 This is the `SOCKET` callback of the delay-job API (`{"host": ip, "port": n}`). It lives
-apart from `targets.py` until the target registry takes it in. It imports from `targets` only
-inside `parse_tcp_target` and keeps its own default timeout, so `targets.py` can import this
-module at its top, and either module can be imported first, without a circular import.
+apart from `targets.py` until the target registry takes it in; the checks both share are in
+`target_checks.py`, so `targets.py` imports this module and not the other way round.
 """
 
 from __future__ import annotations
@@ -14,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from cronwheel.domain.errors import InvalidField
-
-DEFAULT_TIMEOUT_S = 10.0  # equal to targets.DEFAULT_TIMEOUT_S (a unit test keeps them equal)
+from cronwheel.domain.target_checks import DEFAULT_TIMEOUT_S as DEFAULT_TIMEOUT_S
+from cronwheel.domain.target_checks import check_timeout
 
 # RFC 1123 labels; "_" is allowed as in targets.check_host_port (container and SRV names).
 _LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
@@ -94,15 +93,13 @@ def check_port(value: Any, fieldname: str) -> int:
 
 def parse_tcp_target(data: dict[str, Any], prefix: str = "target") -> TcpTarget:
     """Validate `{"kind": "tcp", "host", "port", "timeout"?, "ack"?}`; errors name the field."""
-    from cronwheel.domain.targets import _check_timeout  # here: targets.py may import us
-
     if not isinstance(data, dict):
         raise InvalidField("target must be an object", prefix)
     if str(data.get("kind", TcpTarget.kind)).lower() != TcpTarget.kind:
         raise InvalidField("kind must be 'tcp'", f"{prefix}.kind")
     host = check_host(data.get("host"), f"{prefix}.host")
     port = check_port(data.get("port"), f"{prefix}.port")
-    timeout = _check_timeout(data.get("timeout", DEFAULT_TIMEOUT_S), prefix)
+    timeout = check_timeout(data.get("timeout", DEFAULT_TIMEOUT_S), prefix)
     ack = data.get("ack", True)
     if not isinstance(ack, bool):
         raise InvalidField("ack must be true or false", f"{prefix}.ack")

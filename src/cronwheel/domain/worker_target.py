@@ -1,18 +1,19 @@
 """Worker targets: a run executed by a worker process of a group, chosen by a routing rule.
 
 What a worker executes is a job type (shell, http, python, sql, ...). Each type is one module
-in `cronwheel.jobtypes` that registers its spec parser here; the parser is pure, so the
-server checks a spec at submit time without importing anything the worker needs to run it.
+in `cronwheel.jobtypes` with a pure spec parser, so the server checks a spec at submit time
+without importing anything the worker needs to run it. The domain never looks types up: the
+process's entry point loads them at start-up (`cronwheel.jobtypes.registry`) and whoever
+parses a target passes them in as `SpecParsers`.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import orjson
 
@@ -27,16 +28,45 @@ SpecParser = Callable[[dict[str, Any], str], dict[str, Any]]
 """Checks a job type's spec and returns it normalised; raises InvalidField naming the field
 under the prefix it is given (e.g. `target.spec.command`)."""
 
-_JOB_TYPES: dict[str, SpecParser] = {}
 
 
-def register_job_type(name: str, parser: SpecParser) -> None:
-    _JOB_TYPES[name] = parser
+class SpecParsers(Protocol):
+    """The job types a parse accepts, by name (`cronwheel.jobtypes.registry.JobTypes`)."""
+
+    def spec_parser(self, name: str) -> SpecParser | None:
+        """The parser of the type called `name`; None when there is no such type."""
+        ...
+
+    def names(self) -> list[str]: ...
 
 
-def job_type_names() -> list[str]:
-    _load_job_types()
-    return sorted(_JOB_TYPES)
+class _NoJobTypes:
+    def spec_parser(self, name: str) -> SpecParser | None:
+        return None
+
+    def names(self) -> list[str]:
+        return []
+
+
+def _as_is(spec: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return spec
+
+
+class _AsStored:
+    def spec_parser(self, name: str) -> SpecParser | None:
+        return _as_is
+
+    def names(self) -> list[str]:
+        return []
+
+
+NO_JOB_TYPES: SpecParsers = _NoJobTypes()
+"""For callers that take no worker targets (a dialect that only builds callback targets)."""
+
+AS_STORED: SpecParsers = _AsStored()
+"""For reading targets back from the store: a spec was checked and normalised when its job was
+submitted, so it is taken as it is, and a job whose type has since been uninstalled still
+loads (its run fails on the worker, which names the missing type)."""
 
 
 class Route(StrEnum):
@@ -87,19 +117,12 @@ class WorkerTarget:
         }
 
 
-def _load_job_types() -> None:
-    """The built-in and installed types register themselves when `cronwheel.jobtypes` is
-    imported; whoever parses first imports it (a plugin lookup, not a layer dependency)."""
-    if not _JOB_TYPES:
-        importlib.import_module("cronwheel.jobtypes")
-
-
-def parse_worker_target(data: dict[str, Any], prefix: str) -> WorkerTarget:
-    _load_job_types()
+def parse_worker_target(data: dict[str, Any], prefix: str,
+                        job_types: SpecParsers) -> WorkerTarget:
+    """Check `{"kind": "worker", "type", "spec", ...}` against the given job types."""
     name = data.get("type")
-    if not isinstance(name, str) or name not in _JOB_TYPES:
-        raise InvalidField(f"type must be one of {job_type_names()}", f"{prefix}.type")
-    parser = _JOB_TYPES[name]
+    if not isinstance(name, str) or (parser := job_types.spec_parser(name)) is None:
+        raise InvalidField(f"type must be one of {job_types.names()}", f"{prefix}.type")
     spec = data.get("spec", {})
     if not isinstance(spec, dict):
         raise InvalidField("spec must be an object", f"{prefix}.spec")

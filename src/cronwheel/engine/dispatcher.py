@@ -20,11 +20,10 @@ from cronwheel.delivery import Transports
 from cronwheel.domain.jobs import RetryPolicy
 from cronwheel.domain.retry import after_attempt
 from cronwheel.domain.runs import Attempt, RunState
-from cronwheel.domain.time import US_PER_S, Micros
+from cronwheel.domain.time import US_PER_S, Micros, to_iso
+from cronwheel.logs import target_label
 
 log = logging.getLogger("cronwheel.dispatcher")
-TIMER_SLACK_US = 500
-TIMER_ROUNDS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +59,7 @@ class Dispatcher:
         self._held: dict[str, asyncio.Task[None]] = {}
         self._records: list[AttemptRecord] = []
         self._records_ready = asyncio.Event()
+        self._flushing = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self._background: list[asyncio.Task[None]] = []
@@ -69,6 +69,10 @@ class Dispatcher:
             asyncio.create_task(self._flush_loop(), name="cronwheel-results"),
             asyncio.create_task(self._renew_loop(), name="cronwheel-renew"),
         ]
+
+    def tasks(self) -> list[asyncio.Task[None]]:
+        """Its loops and the deliveries it holds, for a test that waits for them to go idle."""
+        return [*self._background, *self._held.values()]
 
     def room(self) -> int:
         return max(0, self._config.capacity - len(self._held))
@@ -93,7 +97,8 @@ class Dispatcher:
     async def _deliver(self, delivery: Delivery, retry: RetryPolicy) -> None:
         try:
             async with self._per_target[delivery.target.slot], self._global:
-                await self._until(delivery.scheduled_at)
+                # Fired a moment early (the fire lead): go out on the instant, never before it.
+                await self._clock.sleep_until(delivery.scheduled_at)
                 started = self._clock.now()
                 if delivery.attempt == 1:
                     metrics.FIRE_LATENESS.observe(max(0, started - delivery.scheduled_at) / 1e6)
@@ -108,18 +113,6 @@ class Dispatcher:
             metrics.INFLIGHT.set(len(self._held))
             if not self._held:
                 self._idle.set()
-
-    async def _until(self, instant: Micros) -> None:
-        """Fired a moment early (the fire lead): go out on the instant, never before it.
-
-        The loop's timers round to whole milliseconds and may wake early: sleep again, padded,
-        until the clock says it is time (a few rounds at most).
-        """
-        for round_ in range(TIMER_ROUNDS):
-            wait = instant - self._clock.now()
-            if wait <= 0:
-                return
-            await asyncio.sleep((wait + (TIMER_SLACK_US if round_ else 0)) / US_PER_S)
 
     def _record(
         self,
@@ -137,9 +130,10 @@ class Dispatcher:
         if state is not RunState.SUCCEEDED:
             log.info(
                 "delivery.failed",
-                extra={"run_id": delivery.run_id, "job_key": delivery.key,
-                       "attempt": delivery.attempt, "error": result.error,
-                       "retry_at": due},
+                extra={"job_key": delivery.key, "namespace": delivery.namespace,
+                       "run_id": delivery.run_id, "attempt": delivery.attempt,
+                       "target": target_label(delivery.target.to_dict()),
+                       "error": result.error, "retry_at": None if due is None else to_iso(due)},
             )
         attempt = Attempt(
             run_id=delivery.run_id,
@@ -163,22 +157,30 @@ class Dispatcher:
             await self._records_ready.wait()
             await self.flush()
 
+    @property
+    def recording(self) -> bool:
+        """Results are waiting to be written, or being written (a test's sign of activity)."""
+        return self._records_ready.is_set() or self._flushing > 0
+
     async def flush(self) -> None:
         self._records_ready.clear()
         records, self._records = self._records, []
         if not records:
             return
+        self._flushing += 1
         try:
             await self._store.record_attempts(self._owner, records)
         except Exception:
             # Not recorded: the runs stay running under our lease, which lapses, and the
             # rescuer re-delivers them with the same idempotency key.
             log.exception("attempts.record_failed", extra={"count": len(records)})
+        finally:
+            self._flushing -= 1
 
     async def _renew_loop(self) -> None:
-        interval = self._config.lease_us / US_PER_S / 3
+        interval = self._config.lease_us // 3
         while True:
-            await asyncio.sleep(interval)
+            await self._clock.sleep_until(self._clock.now() + interval)
             held = list(self._held)
             if not held:
                 continue
@@ -190,7 +192,9 @@ class Dispatcher:
                 log.exception("leases.renew_failed", extra={"count": len(held)})
 
     async def drain(self, grace: float | None = None) -> None:
-        """Wait until every held delivery has finished and its result is recorded."""
+        """Wait until every held delivery has finished and its result is recorded.
+
+        The grace is real seconds, not engine time: it bounds how long a shutdown takes."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), grace)
         await self.flush()

@@ -77,7 +77,7 @@ class Duties:
 
     async def _every(self, seconds: float, duty: Callable[[], Awaitable[None]]) -> None:
         while True:
-            await asyncio.sleep(seconds)
+            await self._clock.sleep_until(self._clock.now() + round(seconds * US_PER_S))
             try:
                 await duty()
             except Exception:

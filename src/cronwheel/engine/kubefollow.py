@@ -21,7 +21,20 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from cronwheel.contracts import Clock, Delivery, Transport
+from cronwheel.contracts import (
+    KUBE_CREATING as CREATING,
+)
+from cronwheel.contracts import (
+    KUBE_ENDED as ENDED,
+)
+from cronwheel.contracts import (
+    Clock,
+    Delivery,
+    KubeRun,
+    KubeRunStore,
+    PodRecord,
+    Transport,
+)
 from cronwheel.delivery.kubernetes.clusters import Clusters
 from cronwheel.delivery.kubernetes.gateway import (
     Gone,
@@ -49,7 +62,6 @@ from cronwheel.domain.runs import AttemptOutcome, RunState
 from cronwheel.domain.targets import HttpTarget
 from cronwheel.domain.tasks import TaskState
 from cronwheel.domain.time import US_PER_S, Micros
-from cronwheel.store.kubernetes import CREATING, ENDED, KubeRun, KubeStore, PodRecord
 
 log = logging.getLogger("cronwheel.kubernetes")
 LOG_LIMIT = 16 * 1024 * 1024  # bytes of one pod's log kept
@@ -98,7 +110,7 @@ def _end_of(pod: PodInfo) -> tuple[TaskState, int | None, str | None]:
 
 class KubeFollower:
     def __init__(
-        self, store: KubeStore, clusters: Clusters, clock: Clock, owner: str,
+        self, store: KubeRunStore, clusters: Clusters, clock: Clock, owner: str,
         callbacks: Callable[[], Awaitable[Transport]],
         config: FollowConfig = FollowConfig(),
     ) -> None:
@@ -317,8 +329,9 @@ class KubeFollower:
 
     async def _loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self._config.poll_s)
+            # on the node's clock, so a test's manual clock drives the polling too
+            await self._clock.sleep_until(
+                self._clock.now() + round(self._config.poll_s * US_PER_S), self._wakeup)
             self._wakeup.clear()
             try:
                 await self.step()

@@ -74,6 +74,7 @@ class Scheduler:
         self._claimed_until: Micros = -1
         self._next_claim: Micros = 0
         self._next_run_poll: Micros = 0
+        self._run_dues: list[Micros] = []  # retries announced by run_due, not yet polled for
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -86,6 +87,8 @@ class Scheduler:
             self._wake.set()
 
     def run_due(self, due_at: Micros) -> None:
+        # Kept until a poll at or after it: a poll between now and then must not forget it.
+        heapq.heappush(self._run_dues, due_at)
         if due_at < self._next_run_poll:
             self._next_run_poll = due_at
             self._wake.set()
@@ -94,6 +97,16 @@ class Scheduler:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run_forever(), name="cronwheel-scheduler")
+
+    @property
+    def holding(self) -> int:
+        """Jobs claimed into the look-ahead window, waiting for their instant."""
+        return len(self._heap)
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The running loop, for a test that waits for it to go idle."""
+        return self._task
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -111,10 +124,7 @@ class Scheduler:
             except Exception:
                 log.exception("scheduler.step_failed")
                 wake_at = self._clock.now() + self._config.error_backoff_us
-            delay = (wake_at - self._clock.now()) / US_PER_S
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+            await self._clock.sleep_until(wake_at, self._wake)
             self._wake.clear()
 
     async def step(self) -> Micros:
@@ -202,7 +212,11 @@ class Scheduler:
             self._next_claim = now  # a next occurrence falls inside the window: claim it now
 
     async def _claim_runs(self, now: Micros) -> None:
+        while self._run_dues and self._run_dues[0] <= now:
+            heapq.heappop(self._run_dues)
         self._next_run_poll = now + self._config.run_poll_us
+        if self._run_dues:
+            self._next_run_poll = min(self._next_run_poll, self._run_dues[0])
         room = self._dispatcher.room()
         if room <= 0:
             return

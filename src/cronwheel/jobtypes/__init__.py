@@ -1,33 +1,25 @@
 """Job types: what a worker executes (shell, http, python, sql, and third-party ones).
 
 One module per type holds its pure spec parser and how it runs, so adding a type is adding one
-module. Importing this package registers every type's parser with
-`cronwheel.domain.worker_target`, which is how the server validates specs at submit time; it
-stays light (no httpx, aiohttp or SQLAlchemy) because the server and CLI import it too.
-
-Third-party types come from the entry-point group `cronwheel.job_types`: each entry point
-names an object (usually a module) with the attributes of `JobType`.
+module. This package holds what every type shares (Launch, LaunchContext, the JobType
+protocol, helpers for parsers); `cronwheel.jobtypes.registry` gathers the built-in types and
+the installed ones (entry-point group `cronwheel.job_types`) when a process starts. It stays
+light (no httpx, aiohttp or SQLAlchemy) because the server and CLI import it too.
 """
 
 from __future__ import annotations
 
 import keyword
-import logging
 import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 import orjson
 
 from cronwheel.domain.errors import InvalidField
-from cronwheel.domain.worker_target import register_job_type
-
-ENTRY_POINT_GROUP = "cronwheel.job_types"
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,24 +75,6 @@ class RunsInChild(Protocol):
     an awaitable, which the child awaits."""
 
     def run(self, spec: dict[str, Any], result: BinaryIO) -> object: ...
-
-
-_TYPES: dict[str, JobType] = {}
-
-
-def register(job_type: JobType) -> None:
-    """Make a type known to the worker, and its parser to the server's spec validation."""
-    _TYPES[job_type.name] = job_type
-    register_job_type(job_type.name, job_type.parse)
-
-
-def get(name: str) -> JobType:
-    """The registered type called `name`; KeyError when there is none."""
-    return _TYPES[name]
-
-
-def names() -> list[str]:
-    return sorted(_TYPES)
 
 
 def in_child(job_type: str, spec: dict[str, Any], ctx: LaunchContext,
@@ -165,32 +139,3 @@ def env_map(spec: Mapping[str, Any], prefix: str) -> dict[str, str]:
 def dotted(value: str) -> bool:
     """`a.b.c` where every part is a Python identifier and not a keyword."""
     return all(p.isidentifier() and not keyword.iskeyword(p) for p in value.split("."))
-
-
-# -- registration -----------------------------------------------------------------------------
-
-
-def _builtins() -> list[JobType]:
-    from cronwheel.jobtypes import http, python, shell, sql
-
-    return [shell, http, python, sql]
-
-
-def discover() -> None:
-    """Register the third-party types of the entry-point group; a broken one is logged and
-    skipped so it cannot take the server or the worker down."""
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            found = point.load()
-        except Exception:
-            log.exception("cannot load job type %r from %s", point.name, point.value)
-            continue
-        if not all(hasattr(found, a) for a in ("name", "parse", "launch")):
-            log.error("job type %r (%s) lacks name, parse or launch", point.name, point.value)
-            continue
-        register(found)
-
-
-for _builtin in _builtins():
-    register(_builtin)
-discover()

@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from cronwheel import jobtypes
 from cronwheel.jobtypes import TaskFailed
+from cronwheel.jobtypes.registry import load_job_types
 
 
 async def _await(value: Any) -> Any:
@@ -29,7 +29,7 @@ async def _await(value: Any) -> Any:
 def main() -> int:
     name = os.environ["CRONWHEEL_CHILD_TYPE"]
     spec = orjson.loads(Path(os.environ["CRONWHEEL_CHILD_SPEC"]).read_bytes())
-    runner = getattr(jobtypes.get(name), "run", None)
+    runner = getattr(load_job_types().get(name), "run", None)
     if runner is None:
         print(f"cronwheel: job type {name!r} cannot run in a child process", file=sys.stderr)
         return 1

@@ -8,6 +8,9 @@ The response body is the result; the status and headers go to the log. A status 
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import socket
 import sys
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -15,6 +18,8 @@ from urllib.parse import urlsplit
 import orjson
 
 from cronwheel.domain.errors import InvalidField
+from cronwheel.domain.netpolicy import NetPolicy, literal_address, policy_from_env
+from cronwheel.domain.targets import check_headers, check_url
 from cronwheel.jobtypes import (
     Launch,
     LaunchContext,
@@ -34,19 +39,13 @@ def parse(spec: dict[str, Any], prefix: str) -> dict[str, Any]:
     check_keys(spec, _KEYS, prefix)
     url = text(spec, "url", prefix)
     assert url is not None
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        host = None
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not host:
-        raise InvalidField("url must be an http:// or https:// URL with a host", f"{prefix}.url")
+    check_url(url, f"{prefix}.url")
     method = spec.get("method", "GET")
     if not isinstance(method, str) or method.upper() not in METHODS:
         raise InvalidField(f"method must be one of {list(METHODS)}", f"{prefix}.method")
     out: dict[str, Any] = {"url": url, "method": method.upper(),
-                           "headers": string_map(spec, "headers", prefix)}
+                           "headers": check_headers(string_map(spec, "headers", prefix),
+                                                    f"{prefix}.headers")}
     if "body" in spec:
         out["body"] = spec["body"]
     if "expect" in spec:
@@ -78,14 +77,77 @@ def _content(spec: dict[str, Any], headers: dict[str, str]) -> bytes | None:
     return orjson.dumps(body)
 
 
+def checked_addresses(host: str, port: int, policy: NetPolicy) -> list[str]:
+    """The addresses of `host` the worker's policy allows; TaskFailed if none."""
+    literal = literal_address(host)
+    if literal is not None:
+        found = [str(literal)]
+    else:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        found = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    allowed, reasons = [], []
+    for address in found:
+        reason = policy.refusal(ipaddress.ip_address(address.split("%")[0]))
+        if reason is None:
+            allowed.append(address)
+        else:
+            reasons.append(reason)
+    if not allowed:
+        raise TaskFailed(f"target refused: {host}: {'; '.join(reasons)}")
+    return allowed
+
+
+Pinned = tuple[str, dict[str, str], dict[str, Any]]
+
+
+def pinned(url: str, policy: NetPolicy) -> list[Pinned]:
+    """The URL with its host replaced by each checked address, so the connection goes where
+    the check said (no second lookup to rebind); Host and TLS's server name keep the name."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    fixed = {"Host": parts.netloc.rpartition("@")[2]}
+    found = []
+    for address in checked_addresses(host, port, policy):
+        shown = f"[{address}]" if ":" in address else address
+        netloc = f"{shown}:{parts.port}" if parts.port else shown
+        found.append((parts._replace(netloc=netloc).geturl(), fixed, {"sni_hostname": host}))
+    return found
+
+
 def run(spec: dict[str, Any], result: BinaryIO) -> None:
     """In the child: stream the response body into `result`, summarise it on stdout."""
     import httpx
 
+    from cronwheel import __version__
+
     headers = dict(spec.get("headers", {}))
+    if not any(k.lower() == "user-agent" for k in headers):
+        headers["User-Agent"] = f"cronwheel/{__version__}"
     content = _content(spec, headers)
-    with httpx.Client(timeout=None) as client, client.stream(
-        spec["method"], spec["url"], headers=headers, content=content
+    *others, last = pinned(spec["url"], policy_from_env(os.environ))
+    for url, fixed, extensions in others:  # as a connect to the name tries each address
+        try:
+            status = _request(spec, url, headers | fixed, content, extensions, result)
+            break
+        except httpx.ConnectError:
+            continue
+    else:
+        url, fixed, extensions = last
+        status = _request(spec, url, headers | fixed, content, extensions, result)
+    expect = spec.get("expect")
+    ok = status in expect if expect else 200 <= status < 300
+    if not ok:
+        wanted = expect if expect else "2xx"
+        raise TaskFailed(f"HTTP {status}, expected {wanted}")
+
+
+def _request(spec: dict[str, Any], url: str, headers: dict[str, str], content: bytes | None,
+             extensions: dict[str, Any], result: BinaryIO) -> int:
+    import httpx
+
+    with httpx.Client(timeout=None) as client, client.stream(  # redirects are not followed
+        spec["method"], url, headers=headers, content=content, extensions=extensions
     ) as response:
         print(f"HTTP {response.status_code} {response.reason_phrase} "
               f"({spec['method']} {spec['url']})")
@@ -97,8 +159,4 @@ def run(spec: dict[str, Any], result: BinaryIO) -> None:
             size += len(chunk)
         print(f"{size} bytes of body")
         sys.stdout.flush()
-    expect = spec.get("expect")
-    ok = response.status_code in expect if expect else 200 <= response.status_code < 300
-    if not ok:
-        wanted = expect if expect else "2xx"
-        raise TaskFailed(f"HTTP {response.status_code}, expected {wanted}")
+    return response.status_code

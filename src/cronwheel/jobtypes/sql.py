@@ -71,9 +71,10 @@ def run(spec: dict[str, Any], result: BinaryIO) -> object:
 
 
 async def _run(url: str, spec: dict[str, Any], result: BinaryIO) -> None:
+    # Here, not at the top: the server and the worker import this module, not SQLAlchemy.
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from cronwheel.store.sql import async_url
+    from cronwheel.dburl import async_url
 
     engine = create_async_engine(async_url(url))
     try:

@@ -8,42 +8,25 @@ never lost to a crash between the failure and the webhook call; `Alerter` sends 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 
 import orjson
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cronwheel.contracts import Alert
 from cronwheel.domain.jobs import AlertPolicy
 from cronwheel.domain.runs import RunState
 from cronwheel.domain.time import Micros
 from cronwheel.ids import new_id
+from cronwheel.store.connection import Database
 from cronwheel.store.tables import alerts, jobs
-
-if TYPE_CHECKING:
-    from cronwheel.store.sql import SqlStore
 
 MAX_TRIES = 5
 UNSENT = ("pending", "sending")  # a send whose node died is due again at its `created_at`
 STREAK_ENDERS = (RunState.SUCCEEDED,)
 FAILURES = (RunState.FAILED,)
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    id: str
-    job_id: str
-    run_id: str
-    failures: int
-    webhook: str
-    created_at: Micros
-    state: str
-    tries: int
-    sent_at: Micros | None
-    error: str | None
-    namespace: str = ""
-    key: str = ""
 
 
 def _alert(row: Any) -> Alert:
@@ -78,16 +61,16 @@ async def count_outcomes(
                 webhook=policy.webhook, created_at=now, state="pending", tries=0))
 
 
-class AlertStore:
-    def __init__(self, sql: SqlStore) -> None:
-        self._sql = sql
+class SqlAlertStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def claim(self, now: Micros, retry_after: Micros, limit: int = 50) -> list[Alert]:
         """Alerts to send now, marked as being sent and due again at `retry_after` in case
         this send never reports (a failed send is retried then too, up to MAX_TRIES)."""
 
         async def op(conn: AsyncConnection) -> list[Alert]:
-            query = self._sql._locking(
+            query = self._db.skip_locked(
                 select(alerts.c.id).where(alerts.c.state.in_(UNSENT),
                                           alerts.c.created_at <= now)
                 .order_by(alerts.c.created_at).limit(limit)
@@ -109,7 +92,7 @@ class AlertStore:
             names = {r.id: (r.namespace, r.key) for r in found.all()}
             return [_with_names(a, names) for a in claimed]
 
-        return await self._sql.writes.run(op)
+        return await self._db.write(op)
 
     async def settle(self, alert: Alert, error: str | None, now: Micros) -> None:
         if error is None:
@@ -122,16 +105,16 @@ class AlertStore:
         async def op(conn: AsyncConnection) -> None:
             await conn.execute(update(alerts).where(alerts.c.id == alert.id).values(**values))
 
-        await self._sql.writes.run(op)
+        await self._db.write(op)
 
     async def of_job(self, job_id: str, limit: int = 100) -> list[Alert]:
         query = (select(alerts).where(alerts.c.job_id == job_id)
                  .order_by(alerts.c.id.desc()).limit(limit))
-        async with self._sql.read_engine.connect() as conn:
+        async with self._db.read() as conn:
             return [_alert(r) for r in (await conn.execute(query)).mappings()]
 
     async def failures(self, job_id: str) -> int:
-        async with self._sql.read_engine.connect() as conn:
+        async with self._db.read() as conn:
             found = await conn.execute(select(jobs.c.failures).where(jobs.c.id == job_id))
             return int(found.scalar_one_or_none() or 0)
 

@@ -14,8 +14,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from sqlalchemy import (
@@ -34,6 +33,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cronwheel.contracts import KUBE_ACTIVE, KUBE_CREATING, KUBE_ENDED, KubeRun, PodRecord
+from cronwheel.domain.jobs import RetryPolicy
 from cronwheel.domain.kubernetes import KUBE_OWNER
 from cronwheel.domain.retry import after_attempt
 from cronwheel.domain.runs import Attempt, AttemptOutcome, RunState
@@ -41,11 +42,9 @@ from cronwheel.domain.tasks import HANDED_OFF, TaskState
 from cronwheel.domain.time import Micros
 from cronwheel.store.alerts import count_outcomes
 from cronwheel.store.batches import chunks
+from cronwheel.store.connection import Database
 from cronwheel.store.rows import attempt_values, retry_from_text
 from cronwheel.store.tables import attempts, jobs, metadata, runs, task_output, tasks
-
-if TYPE_CHECKING:
-    from cronwheel.store.sql import SqlStore
 
 kube_runs = Table(
     "kube_runs",
@@ -74,37 +73,9 @@ Index("ix_kube_runs_follow", kube_runs.c.phase, kube_runs.c.follow_until)
 Index("ix_kube_runs_follower", kube_runs.c.follower, kube_runs.c.phase)
 Index("ix_kube_runs_job", kube_runs.c.job_id, kube_runs.c.outcome, kube_runs.c.ended_at)
 
-CREATING, ACTIVE, ENDED = "creating", "active", "ended"
+CREATING, ACTIVE, ENDED = KUBE_CREATING, KUBE_ACTIVE, KUBE_ENDED
 LOG_CHUNK = 65_536  # bytes per task_output row
 ERROR_LIMIT = 2_000
-
-
-@dataclass(frozen=True, slots=True)
-class KubeRun:
-    run_id: str
-    attempt: int
-    job_id: str
-    cluster: str
-    namespace: str
-    job_name: str
-    manifest: dict[str, Any]
-    logs: str
-    phase: str
-    created_at: Micros
-    outcome: str | None
-    reason: str | None
-    callback_url: str | None
-    callback_state: str
-    callback_tries: int
-
-
-@dataclass(frozen=True, slots=True)
-class PodRecord:
-    name: str
-    node: str
-    state: TaskState
-    exit_code: int | None
-    error: str | None
 
 
 def _kube_run(row: Any) -> KubeRun:
@@ -121,8 +92,10 @@ def pod_task_id(run_id: str, attempt: int, pod: str) -> str:
 
 
 class KubeStore:
-    def __init__(self, sql: SqlStore) -> None:
-        self._sql = sql
+    """The KubeRunStore over the SQL store's database (its engines and write queue)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def hand_off(
         self, owner: str, run: KubeRun, now: Micros, follow_until: Micros
@@ -148,12 +121,12 @@ class KubeStore:
                 "callback_url": run.callback_url, "callback_state": "none",
                 "callback_tries": 0, "callback_due": None,
             }
-            stmt = self._sql._insert(kube_runs).values(run_id=run.run_id, **values)
+            stmt = self._db.insert(kube_runs).values(run_id=run.run_id, **values)
             await conn.execute(stmt.on_conflict_do_update(
                 index_elements=[kube_runs.c.run_id], set_=values))
             return True
 
-        return await self._sql.writes.run(op, urgent=True)
+        return await self._db.write(op, urgent=True)
 
     async def claim(
         self, owner: str, now: Micros, follow_until: Micros, limit: int = 500
@@ -165,7 +138,7 @@ class KubeStore:
         async def op(conn: AsyncConnection) -> list[KubeRun]:
             await conn.execute(update(kube_runs).where(kube_runs.c.follower == owner, owing)
                                .values(follow_until=follow_until))
-            lapsed = self._sql._locking(
+            lapsed = self._db.skip_locked(
                 select(kube_runs.c.run_id).where(
                     owing, kube_runs.c.follow_until < now,
                     kube_runs.c.follower.is_distinct_from(owner))
@@ -179,21 +152,21 @@ class KubeStore:
                 kube_runs.c.follower == owner, owing).order_by(kube_runs.c.created_at))
             return [_kube_run(r) for r in held.mappings()]
 
-        return await self._sql.writes.run(op, urgent=True)
+        return await self._db.write(op, urgent=True)
 
     async def created(self, run_id: str) -> None:
         async def op(conn: AsyncConnection) -> None:
             await conn.execute(update(kube_runs).where(
                 kube_runs.c.run_id == run_id, kube_runs.c.phase == CREATING).values(phase=ACTIVE))
 
-        await self._sql.writes.run(op)
+        await self._db.write(op)
 
     async def run_states(self, run_ids: Sequence[str]) -> dict[str, RunState]:
         """The runs' states: a killed or cancelled run's Job is deleted by its follower."""
         if not run_ids:
             return {}
         states: dict[str, RunState] = {}
-        async with self._sql.read_engine.connect() as conn:
+        async with self._db.read() as conn:
             for chunk in chunks(list(run_ids)):
                 found = await conn.execute(
                     select(runs.c.id, runs.c.state).where(runs.c.id.in_(chunk)))
@@ -201,7 +174,7 @@ class KubeStore:
         return states
 
     async def get(self, run_id: str) -> KubeRun | None:
-        async with self._sql.read_engine.connect() as conn:
+        async with self._db.read() as conn:
             row = (await conn.execute(
                 select(kube_runs).where(kube_runs.c.run_id == run_id))).mappings().first()
         return None if row is None else _kube_run(row)
@@ -218,7 +191,7 @@ class KubeStore:
                 values = {"state": pod.state.value, "exit_code": pod.exit_code,
                           "error": None if pod.error is None else pod.error[:ERROR_LIMIT],
                           "host": pod.node or run.cluster}
-                stmt = self._sql._insert(tasks).values(
+                stmt = self._db.insert(tasks).values(
                     id=ids[pod.name], run_id=run.run_id, attempt=run.attempt,
                     job_id=run.job_id, worker_id=f"kubernetes:{run.cluster}",
                     worker_name=pod.name, created_at=now, started_at=now,
@@ -231,7 +204,7 @@ class KubeStore:
                     index_elements=[tasks.c.id], set_=update_values, where=still))
 
         if pods:
-            await self._sql.writes.run(op)
+            await self._db.write(op)
         return ids
 
     async def append_log(self, task_id: str, offset: int, data: bytes) -> int:
@@ -256,7 +229,7 @@ class KubeStore:
                                    .values(log_size=at))
             return at
 
-        return await self._sql.writes.run(op)
+        return await self._db.write(op)
 
     async def settle(
         self, owner: str, run: KubeRun, state: RunState, reason: str | None, now: Micros
@@ -281,7 +254,7 @@ class KubeStore:
             await self._end_run(conn, run, state, reason, now)
             return True
 
-        return await self._sql.writes.run(op, urgent=True)
+        return await self._db.write(op, urgent=True)
 
     async def _end_run(
         self, conn: AsyncConnection, run: KubeRun, state: RunState, reason: str | None,
@@ -298,7 +271,7 @@ class KubeStore:
         outcome = {RunState.SUCCEEDED: AttemptOutcome.SUCCESS,
                    RunState.KILLED: AttemptOutcome.KILLED}.get(state, AttemptOutcome.FAILURE)
         error = None if reason is None else reason[:ERROR_LIMIT]
-        await conn.execute(self._sql._insert(attempts).on_conflict_do_nothing(), [
+        await conn.execute(self._db.insert(attempts).on_conflict_do_nothing(), [
             attempt_values(Attempt(run.run_id, run.attempt, run.created_at, now, outcome,
                                    f"kubernetes:{run.cluster}", None, None, error))])
         await conn.execute(update(runs).where(runs.c.id == run.run_id).values(
@@ -318,7 +291,7 @@ class KubeStore:
                         kube_runs.c.outcome == outcome.value)
                  .order_by(kube_runs.c.ended_at.desc(), kube_runs.c.run_id.desc())
                  .offset(skip).limit(1_000))
-        async with self._sql.read_engine.connect() as conn:
+        async with self._db.read() as conn:
             return [(r.namespace, r.job_name) for r in await conn.execute(query)]
 
     async def purge(self, ended_before: Micros, limit: int = 1_000) -> int:
@@ -334,12 +307,12 @@ class KubeStore:
                 await conn.execute(delete(kube_runs).where(kube_runs.c.run_id.in_(ids)))
             return len(ids)
 
-        return await self._sql.writes.run(op)
+        return await self._db.write(op)
 
     # -- callbacks ----------------------------------------------------------------------
 
-    async def callback_policy(self, run: KubeRun) -> Any:
-        async with self._sql.read_engine.connect() as conn:
+    async def callback_policy(self, run: KubeRun) -> RetryPolicy | None:
+        async with self._db.read() as conn:
             text = (await conn.execute(select(jobs.c.retry).where(
                 jobs.c.id == run.job_id))).scalar_one_or_none()
         return retry_from_text(text) if text is not None else None
@@ -348,7 +321,7 @@ class KubeStore:
         query = select(kube_runs).where(
             kube_runs.c.follower == owner, kube_runs.c.callback_state == "pending",
             kube_runs.c.callback_due <= now).order_by(kube_runs.c.callback_due).limit(100)
-        async with self._sql.read_engine.connect() as conn:
+        async with self._db.read() as conn:
             return [_kube_run(r) for r in (await conn.execute(query)).mappings()]
 
     async def callback_sent(
@@ -370,6 +343,6 @@ class KubeStore:
                 kube_runs.c.run_id == run.run_id, kube_runs.c.callback_state == "pending"))
                 .values(callback_state=state, callback_tries=tries, callback_due=due))
 
-        await self._sql.writes.run(op)
+        await self._db.write(op)
         return state
 

@@ -9,9 +9,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from cronwheel.contracts import Alert
 from cronwheel.domain.time import Micros
 from cronwheel.ids import new_id
-from cronwheel.store.alerts import MAX_TRIES, UNSENT, Alert
+from cronwheel.store.alerts import MAX_TRIES, UNSENT
 
 ERROR_LIMIT = 2_000  # characters of a failed send's error kept
 
@@ -72,4 +73,9 @@ class MemoryAlertStore:
         """Forget alerts settled (sent or given up) before the instant."""
         for alert in [a for a in self._alerts.values()
                       if a.created_at < before and a.state in ("sent", "failed")]:
+            del self._alerts[alert.id]
+
+    def forget_job(self, job_id: str) -> None:
+        """Drop every alert of a job deleted with its history."""
+        for alert in [a for a in self._alerts.values() if a.job_id == job_id]:
             del self._alerts[alert.id]

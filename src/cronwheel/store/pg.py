@@ -12,7 +12,8 @@ import logging
 from collections.abc import Callable
 
 import asyncpg
-from sqlalchemy.engine import make_url
+
+from cronwheel.dburl import asyncpg_dsn
 
 log = logging.getLogger("cronwheel.pg")
 
@@ -20,10 +21,6 @@ DUE_CHANNEL = "cronwheel_due"  # payload: the instant a job became due at (us)
 RUN_CHANNEL = "cronwheel_run"  # payload: the instant a run became due at (us)
 WORKER_CHANNEL = "cronwheel_worker"  # payload: the id of a worker handed a task
 SINGLETON_LOCK = 0x63726F6E  # "cron": the key of the singleton duties' advisory lock
-
-
-def asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class PgChannel:

@@ -20,6 +20,7 @@ from cronwheel.domain.jobs import (
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState
 from cronwheel.domain.schedules import Schedule, schedule_from_dict
 from cronwheel.domain.targets import Target, target_from_dict
+from cronwheel.domain.worker_target import AS_STORED
 
 NO_PAYLOAD = b"null"
 
@@ -31,7 +32,7 @@ def dumps(value: Any) -> str:
 @functools.lru_cache(maxsize=4096)
 def _target(text: str) -> Target:
     # Many jobs share a handful of targets; parse each distinct one once.
-    return target_from_dict(orjson.loads(text))
+    return target_from_dict(orjson.loads(text), job_types=AS_STORED)
 
 
 @functools.lru_cache(maxsize=256)

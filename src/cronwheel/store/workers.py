@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, text, tuple_, update
+from sqlalchemy import and_, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from cronwheel.contracts import ALL_JOBS, HandOff, Settled
 from cronwheel.domain.errors import Conflict, IllegalTransition, NotFound
 from cronwheel.domain.jobs import Job
 from cronwheel.domain.retry import after_attempt
@@ -37,7 +37,8 @@ from cronwheel.domain.time import Micros
 from cronwheel.domain.worker_target import WorkerTarget
 from cronwheel.store.alerts import count_outcomes
 from cronwheel.store.batches import chunks
-from cronwheel.store.pg import WORKER_CHANNEL
+from cronwheel.store.connection import Database
+from cronwheel.store.pg import RUN_CHANNEL, WORKER_CHANNEL
 from cronwheel.store.rows import attempt_values, job_from_row, retry_from_text, run_from_row
 from cronwheel.store.tables import (
     attempts,
@@ -49,24 +50,11 @@ from cronwheel.store.tables import (
     workers,
 )
 
-if TYPE_CHECKING:
-    from cronwheel.store.sql import SqlStore
-
-ALL_JOBS = "*"
 HAND_OFF_CHUNK = 400  # runs per statement: two parameters each, under SQLite's limit
-Settled = tuple[str, RunState, Micros | None]  # run id, its new state, when it is due again
 LIVE = [s.value for s in LIVE_STATES]
 ERROR_LIMIT = 2_000
 NODE_LIMIT = 64  # attempts.node
 STREAM_COLUMNS = {"log": tasks.c.log_size, "result": tasks.c.result_size}
-
-
-@dataclass(frozen=True, slots=True)
-class HandOff:
-    run_id: str
-    attempt: int
-    job_id: str
-    picks: tuple[tuple[str, str, str, str], ...]  # (task id, worker id, name, host)
 
 
 def _live() -> ColumnElement[bool]:
@@ -93,9 +81,9 @@ def _worker_status(row: Any, busy: int, online_after: Micros) -> WorkerStatus:
                         online, busy)
 
 
-class WorkerStore:
-    def __init__(self, sql: SqlStore) -> None:
-        self._sql = sql
+class SqlWorkerStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     # -- registry ------------------------------------------------------------------------
 
@@ -108,9 +96,9 @@ class WorkerStore:
         }
 
         async def op(conn: AsyncConnection) -> None:
-            await conn.execute(self._sql._insert(workers).values(**values))
+            await conn.execute(self._db.insert(workers).values(**values))
 
-        await self._sql.writes.run(op, urgent=True)
+        await self._db.write(op, urgent=True)
 
     async def heartbeat(
         self, worker_id: str, running: Sequence[str], now: Micros, lease_until: Micros
@@ -137,7 +125,7 @@ class WorkerStore:
             )
             return list(kill.scalars())
 
-        return await self._sql.writes.run(op, urgent=True)
+        return await self._db.write(op, urgent=True)
 
     async def grace(self, until: Micros) -> None:
         """Give every task in hand time to be renewed again (a node starting after an outage
@@ -147,7 +135,7 @@ class WorkerStore:
             await conn.execute(update(tasks).where(_live(), tasks.c.lease_until < until)
                                .values(lease_until=until))
 
-        await self._sql.writes.run(op, urgent=True)
+        await self._db.write(op, urgent=True)
 
     async def stop(self, worker_id: str, now: Micros) -> None:
         """A worker leaving: its unfinished tasks lapse at once and are settled by `reap`."""
@@ -161,7 +149,7 @@ class WorkerStore:
                 .values(lease_until=0)
             )
 
-        await self._sql.writes.run(op, urgent=True)
+        await self._db.write(op, urgent=True)
 
     async def statuses(
         self, online_after: Micros, include_stopped: bool = False
@@ -169,7 +157,7 @@ class WorkerStore:
         query = select(workers).order_by(workers.c.name, workers.c.started_at)
         if not include_stopped:
             query = query.where(workers.c.stopped_at.is_(None))
-        async with self._sql.read_engine.connect() as conn:
+        async with self._db.read() as conn:
             rows = list((await conn.execute(query)).mappings())
             busy = await self._busy(conn)
         return [_worker_status(r, busy.get(r["id"], 0), online_after) for r in rows]
@@ -185,7 +173,7 @@ class WorkerStore:
     async def switches(self, job_id: str) -> dict[str, bool]:
         """Worker name -> on/off for this job; a job's own switch overrides an all-jobs one."""
         query = select(worker_switches).where(worker_switches.c.job_id.in_([job_id, ALL_JOBS]))
-        async with self._sql.read_engine.connect() as conn:
+        async with self._db.read() as conn:
             rows = list((await conn.execute(query)).mappings())
         merged = {r["worker_name"]: bool(r["enabled"]) for r in rows if r["job_id"] == ALL_JOBS}
         merged.update({r["worker_name"]: bool(r["enabled"]) for r in rows
@@ -218,7 +206,7 @@ class WorkerStore:
             if any(not on for on in changes.values()):
                 self._refuse_if_empty(job_id, group, online, after, changes)
             if changes:
-                stmt = self._sql._insert(worker_switches)
+                stmt = self._db.insert(worker_switches)
                 await conn.execute(
                     stmt.on_conflict_do_update(
                         index_elements=[worker_switches.c.job_id, worker_switches.c.worker_name],
@@ -229,7 +217,7 @@ class WorkerStore:
                      for name, on in changes.items()],
                 )
 
-        await self._sql.writes.run(op)
+        await self._db.write(op)
 
     @staticmethod
     def _refuse_if_empty(
@@ -261,7 +249,7 @@ class WorkerStore:
             workers.c.heartbeat_at >= online_after,
             workers.c.groups.like(f"%,{group},%"),
         )
-        async with self._sql.read_engine.connect() as conn:
+        async with self._db.read() as conn:
             rows = list((await conn.execute(query)).mappings())
             busy = await self._busy(conn)
         return [
@@ -302,19 +290,18 @@ class WorkerStore:
             ]
             if rows:
                 await conn.execute(tasks.insert(), rows)
-                if not self._sql.is_sqlite:  # wake the worker's long-poll on whichever node
-                    for worker_id in sorted({str(r["worker_id"]) for r in rows}):
-                        await conn.execute(text("SELECT pg_notify(:c, :v)"),
-                                           {"c": WORKER_CHANNEL, "v": worker_id})
+                for worker_id in sorted({str(r["worker_id"]) for r in rows}):
+                    # wake the worker's long-poll on whichever node it waits
+                    await self._db.notify(conn, WORKER_CHANNEL, worker_id)
             return moved
 
-        return await self._sql.writes.run(op, urgent=True)
+        return await self._db.write(op, urgent=True)
 
     async def lease(
         self, worker_id: str, limit: int, now: Micros, lease_until: Micros
     ) -> list[TaskWork]:
         async def op(conn: AsyncConnection) -> list[TaskWork]:
-            query = self._sql._locking(
+            query = self._db.skip_locked(
                 select(tasks.c.id).where(tasks.c.worker_id == worker_id,
                                          tasks.c.state == TaskState.ASSIGNED.value)
                 .order_by(tasks.c.created_at).limit(limit)
@@ -335,7 +322,7 @@ class WorkerStore:
                 await self._settle(conn, task.run_id, task.attempt, now)
             return work
 
-        return await self._sql.writes.run(op, urgent=True)
+        return await self._db.write(op, urgent=True)
 
     async def _work(
         self, conn: AsyncConnection, leased: list[Task]
@@ -390,13 +377,13 @@ class WorkerStore:
             )
             return int(size + len(tail))
 
-        return await self._sql.writes.run(op)
+        return await self._db.write(op)
 
     async def read_output(
         self, task_id: str, stream: str, offset: int, limit: int
     ) -> tuple[bytes, Task]:
         """Up to `limit` bytes from `offset`; reads only the chunks that overlap the range."""
-        async with self._sql.read_engine.connect() as conn:
+        async with self._db.read() as conn:
             row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).mappings()
             found = row.first()
             if found is None:
@@ -418,23 +405,6 @@ class WorkerStore:
             for at, data in chunks.all():
                 pieces.append(bytes(data)[max(0, offset - at): max(0, end - at)])
         return b"".join(pieces), task
-
-    async def purge_output(self, finished_before: Micros, limit: int) -> int:
-        async def op(conn: AsyncConnection) -> int:
-            found = await conn.execute(
-                select(tasks.c.id).where(
-                    tasks.c.finished_at < finished_before,
-                    or_(tasks.c.log_size > 0, tasks.c.result_size > 0),
-                ).limit(limit)
-            )
-            ids = list(found.scalars())
-            if ids:
-                await conn.execute(delete(task_output).where(task_output.c.task_id.in_(ids)))
-                await conn.execute(update(tasks).where(tasks.c.id.in_(ids))
-                                   .values(log_size=0, result_size=0))
-            return len(ids)
-
-        return await self._sql.writes.run(op)
 
     # -- outcomes ------------------------------------------------------------------------
 
@@ -467,13 +437,13 @@ class WorkerStore:
                         task_id=task_id, stream="result", offset=0, data=result))
             return await self._settle(conn, row.run_id, row.attempt, now)
 
-        return await self._sql.writes.run(op, urgent=True)
+        return await self._db.write(op, urgent=True)
 
     async def reap(self, now: Micros, limit: int = 500) -> list[Settled]:
         """Tasks whose worker stopped renewing them are lost; settle their attempts."""
 
         async def op(conn: AsyncConnection) -> list[Settled]:
-            query = self._sql._locking(
+            query = self._db.skip_locked(
                 select(tasks.c.id, tasks.c.run_id, tasks.c.attempt, tasks.c.worker_name)
                 .where(_live(), tasks.c.lease_until < now).limit(limit)
             )
@@ -492,7 +462,7 @@ class WorkerStore:
                     settled.append(changed)
             return settled
 
-        return await self._sql.writes.run(op, urgent=True)
+        return await self._db.write(op, urgent=True)
 
     async def _settle(
         self, conn: AsyncConnection, run_id: str, attempt: int, now: Micros
@@ -518,7 +488,7 @@ class WorkerStore:
                                    now, random.random())
         names = ",".join(e.worker_name for e in ends)
         error = None if summary.error is None else summary.error[:ERROR_LIMIT]
-        await conn.execute(self._sql._insert(attempts).on_conflict_do_nothing(), [
+        await conn.execute(self._db.insert(attempts).on_conflict_do_nothing(), [
             attempt_values(Attempt(
                 run_id=run_id, number=attempt,
                 started_at=min((r["started_at"] or r["created_at"]) for r in rows),
@@ -535,7 +505,7 @@ class WorkerStore:
         if counts:
             await count_outcomes(conn, [(held.job_id, run_id, state)], now)
         if due is not None:
-            await self._sql.notify_run_due(conn, due)
+            await self._db.notify(conn, RUN_CHANNEL, due)
         return run_id, state, due
 
     async def kill(self, run_id: str, now: Micros) -> RunState:
@@ -560,14 +530,14 @@ class WorkerStore:
                 finished_at=now, last_error="killed on request"))
             return RunState.KILLED
 
-        return await self._sql.writes.run(op, urgent=True)
+        return await self._db.write(op, urgent=True)
 
     # -- queries -------------------------------------------------------------------------
 
     async def tasks_of(self, run_id: str) -> list[Task]:
         query = select(tasks).where(tasks.c.run_id == run_id).order_by(
             tasks.c.attempt, tasks.c.worker_name)
-        async with self._sql.read_engine.connect() as conn:
+        async with self._db.read() as conn:
             return [task_from_row(r) for r in (await conn.execute(query)).mappings()]
 
     async def live_on_host(self, host: str) -> list[tuple[Task, Run, Job]]:
@@ -576,7 +546,7 @@ class WorkerStore:
         query = select(tasks).where(
             _live(), or_(tasks.c.host == host, tasks.c.worker_name == host)
         ).order_by(tasks.c.created_at)
-        async with self._sql.read_engine.connect() as conn:
+        async with self._db.read() as conn:
             found = [task_from_row(r) for r in (await conn.execute(query)).mappings()]
             if not found:
                 return []
@@ -599,6 +569,6 @@ class WorkerStore:
         )
         query = select(runs.c.job_id, runs.c.finished_at, runs.c.state, runs.c.started_at).join(
             latest, and_(runs.c.job_id == latest.c.job_id, runs.c.finished_at == latest.c.at))
-        async with self._sql.read_engine.connect() as conn:
+        async with self._db.read() as conn:
             return {r[0]: tuple(r[1:]) for r in (await conn.execute(query)).all()}
 

@@ -24,9 +24,9 @@ from typing import Any, Protocol
 
 import orjson
 
-from cronwheel import jobtypes
 from cronwheel.domain.errors import InvalidField
 from cronwheel.jobtypes import Launch, LaunchContext, LaunchError
+from cronwheel.jobtypes.registry import JobTypes, builtin_job_types
 from cronwheel.worker.client import Task
 from cronwheel.worker.guard import Guard
 from cronwheel.worker.settings import DATABASES_ENV
@@ -89,6 +89,7 @@ class Execution:
     kill_grace_s: float = 2.0
     worker: str = ""  # this worker's name, for CRONWHEEL_WORKER
     guard: Guard | None = None  # kills the task's processes if the worker dies
+    job_types: JobTypes = field(default_factory=builtin_job_types)  # the worker's, plugins too
     pgid: int | None = None  # the task's process group, once started
     _kill: asyncio.Event = field(default_factory=asyncio.Event)
     _kill_reason: str = "killed on request"
@@ -147,10 +148,10 @@ class Execution:
 
     def _launch(self, scratch: Path) -> Launch:
         try:
-            job_type = jobtypes.get(self.task.type)
+            job_type = self.job_types.get(self.task.type)
         except KeyError:
             raise LaunchError(f"this worker has no job type {self.task.type!r} "
-                              f"(it has {jobtypes.names()})") from None
+                              f"(it has {self.job_types.names()})") from None
         spec = job_type.parse(self.task.spec, "spec")
         return job_type.launch(spec, LaunchContext(scratch, self.databases))
 

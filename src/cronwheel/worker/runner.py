@@ -15,6 +15,7 @@ import signal
 from collections.abc import Awaitable
 from typing import Any
 
+from cronwheel.jobtypes.registry import JobTypes, load_job_types
 from cronwheel.worker.client import (
     ApiError,
     ClientError,
@@ -40,8 +41,11 @@ STOP_CALL_S = 5.0
 class Worker:
     """`await Worker(settings).run()` until `request_stop()` (or SIGTERM via `run_worker`)."""
 
-    def __init__(self, settings: WorkerSettings, client: WorkerClient | None = None) -> None:
+    def __init__(self, settings: WorkerSettings, client: WorkerClient | None = None,
+                 job_types: JobTypes | None = None) -> None:
         self.settings = settings
+        # What this worker can run: the built-in types and the installed plugins, found once.
+        self.job_types = load_job_types() if job_types is None else job_types
         self.client = client or WorkerClient(settings.server)
         self._own_client = client is None
         self.registration: Registration | None = None
@@ -195,7 +199,7 @@ class Worker:
                                            drop_after=None))
         execution = Execution(task, logs, result, self.settings.databases,
                               self.settings.kill_grace_s, worker=self.settings.name,
-                              guard=self.guard)
+                              guard=self.guard, job_types=self.job_types)
         full = len(self.running) >= self.settings.concurrency  # the server sent more than max
         if task.task_id in self.running:
             log.warning("task %s: leased again while it runs here; ignored", task.task_id)

@@ -15,13 +15,14 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
-from cronwheel.api.convert import body_fingerprint, check_payload_size
+from cronwheel.api.convert import body_fingerprint
 from cronwheel.api.dialects.common import json_kind, shown
 from cronwheel.domain.errors import (
     Conflict,
     DomainError,
     IllegalTransition,
     InvalidField,
+    ItemErrors,
     NotFound,
 )
 from cronwheel.domain.jobs import Job, JobSpec, JobState
@@ -36,6 +37,7 @@ from cronwheel.domain.targets import (
     target_from_dict,
 )
 from cronwheel.domain.time import from_seconds
+from cronwheel.domain.worker_target import NO_JOB_TYPES
 from cronwheel.service import Service, Submission
 from cronwheel.settings import Settings
 
@@ -60,7 +62,8 @@ EXPECTED = {
     "callbackEndpoint": "a string",
     "jobInfo": f"a string of at most {MAX_JOB_INFO} characters",
 }
-DIALECT_FIELDS = {"key": "outJobNo", "payload": "jobInfo"}
+DIALECT_FIELDS = {"key": "outJobNo", "payload": "jobInfo", "schedule": "triggerTime",
+                  "jobs": "body"}
 
 # The delay-job service's failure codes.
 OK = "ok"
@@ -170,7 +173,7 @@ def kafka_target(endpoint: str, settings: Settings) -> Target:
             "callbackEndpoint",
         )
     target = {"kind": "kafka", "bootstrap": SERVER_BROKERS, "topic": endpoint}
-    return target_from_dict(target, "callbackEndpoint")
+    return target_from_dict(target, "callbackEndpoint", job_types=NO_JOB_TYPES)
 
 
 def target_of(job: DelayJobIn, settings: Settings) -> Target:
@@ -185,10 +188,12 @@ def target_of(job: DelayJobIn, settings: Settings) -> Target:
             return kafka_target(endpoint, settings)
         if protocol == "HTTP":
             return target_from_dict(
-                {"kind": "http", "url": endpoint, "success": SUCCESS_CODE_OK}, "callbackEndpoint"
+                {"kind": "http", "url": endpoint, "success": SUCCESS_CODE_OK}, "callbackEndpoint",
+                job_types=NO_JOB_TYPES,
             )
         return target_from_dict(
-            {"kind": "grpc", "address": endpoint, "service": SERVICE_DELAYJOB}, "callbackEndpoint"
+            {"kind": "grpc", "address": endpoint, "service": SERVICE_DELAYJOB}, "callbackEndpoint",
+            job_types=NO_JOB_TYPES,
         )
     except InvalidField as exc:
         detail = f" ({exc.message})" if protocol == "KAFKA" else ""
@@ -208,7 +213,6 @@ def submission_of(job: DelayJobIn, settings: Settings, prefix: str = "") -> Subm
     try:
         at = from_seconds(job.triggerTime, "triggerTime")
         payload = payload_of(job)
-        check_payload_size(payload, settings.max_payload_bytes, "jobInfo")
         spec = JobSpec(
             namespace=settings.delayjob_namespace,
             key=job.outJobNo,
@@ -220,13 +224,17 @@ def submission_of(job: DelayJobIn, settings: Settings, prefix: str = "") -> Subm
         field, problem = dialect_problem(exc)
         raise invalid(prefix + field, problem) from None
     fingerprint = body_fingerprint({"dialect": "delayjob", **job.model_dump()})
-    return Submission(spec, fingerprint)
+    return Submission(spec, fingerprint, target_field="callbackEndpoint")
 
 
 def dialect_problem(exc: DomainError, default: str = "outJobNo") -> tuple[str, str]:
-    """A domain error's field in the dialect's words, its message without that field's name."""
+    """A domain (or service) error's field in the dialect's words, its message without that
+    field's name: the payload limit names jobInfo, the batch limit the body, a target the
+    guard refuses the callbackEndpoint."""
     field = exc.field or default
     message = exc.message.removeprefix(f"{field} ")
+    if field.startswith("callbackEndpoint."):  # the target guard's url, address or bootstrap
+        field = "callbackEndpoint"
     return DIALECT_FIELDS.get(field, field), message
 
 
@@ -250,9 +258,12 @@ async def submit_one(service: Service, settings: Settings, body: Any) -> None:
 async def submit_many(service: Service, settings: Settings, body: Any) -> None:
     if not isinstance(body, list):
         raise invalid("body", f"expected a JSON array of jobs, got {json_kind(body)}")
-    if not 1 <= len(body) <= settings.max_batch:
-        raise invalid("body", f"a batch holds 1 to {settings.max_batch} jobs, got {len(body)}")
-    outcomes = await service.submit(batch_items(body, settings), all_or_nothing=True)
+    try:
+        outcomes = await service.submit(batch_items(body, settings), all_or_nothing=True)
+    except ItemErrors as exc:
+        index, error = exc.items[0]
+        field, problem = dialect_problem(error)
+        raise invalid(f"[{index}].{field}", problem) from None
     for index, outcome in enumerate(outcomes):
         if outcome.conflict:
             raise exists(f"[{index}].outJobNo", outcome.job.spec.key)

@@ -25,7 +25,7 @@ import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from cronwheel.api.convert import body_fingerprint, check_payload_size
+from cronwheel.api.convert import body_fingerprint
 from cronwheel.api.dialects.common import (
     STATUS,
     json_kind,
@@ -36,13 +36,14 @@ from cronwheel.api.dialects.common import (
 from cronwheel.api.errors import register_envelope
 from cronwheel.api.responses import Json
 from cronwheel.domain.cron import CronExpr, CronSchedule
-from cronwheel.domain.errors import DomainError, InvalidField, NotFound
+from cronwheel.domain.errors import DomainError, InvalidField, ItemErrors, NotFound
 from cronwheel.domain.intervals import MIN_STEP_US, UNITS_US, SimpleTrigger
 from cronwheel.domain.jobs import Job, JobSpec, JobState
 from cronwheel.domain.schedules import Schedule
 from cronwheel.domain.targets import Target, target_from_dict
 from cronwheel.domain.tcp_target import parse_tcp_target
 from cronwheel.domain.time import MAX_INSTANT, US_PER_MS, Micros, from_datetime, to_iso
+from cronwheel.domain.worker_target import NO_JOB_TYPES
 from cronwheel.service import Service, Submission
 from cronwheel.settings import Settings
 
@@ -283,7 +284,8 @@ def recall_target(recall: Section) -> Target:
     option = recall.section("option")
     try:
         if kind == "HTTP":
-            return target_from_dict({"kind": "http", "url": option.get("url")}, OPTION)
+            return target_from_dict({"kind": "http", "url": option.get("url")}, OPTION,
+                                    job_types=NO_JOB_TYPES)
         host = option.need("host")
         port = option.integer("port")
         ack = option.boolean("ack", False)
@@ -292,7 +294,7 @@ def recall_target(recall: Section) -> Target:
         raise from_domain(exc, exc.field or OPTION) from None
 
 
-def recall_payload(recall: Section, limit: int) -> Any:
+def recall_payload(recall: Section) -> Any:
     """`data` parsed when it is JSON (so the callback body is that JSON), else the text itself."""
     where = recall.where("data")
     payload = recall.data.get("data")
@@ -301,10 +303,6 @@ def recall_payload(recall: Section, limit: int) -> Any:
     if isinstance(payload, str):
         with contextlib.suppress(orjson.JSONDecodeError):
             payload = orjson.loads(payload)
-    try:
-        check_payload_size(payload, limit, where)
-    except InvalidField:
-        raise invalid(where, f"is larger than {limit} bytes as JSON") from None
     return payload
 
 
@@ -334,7 +332,6 @@ def parse_task(task: Section, zone: str, now: Micros) -> Task:
         schedule, shape = cron_schedule(task, zone, start, end)
     else:
         schedule, shape = simple_schedule(task, start, end, now)
-    check_fires(task, schedule, end, now)
     shape |= {"triggerType": trigger, "start": start, "end": end}
     return Task(key, group, priority, schedule, shape)
 
@@ -410,17 +407,6 @@ def repeat_count(config: Section) -> int | None:
     return count
 
 
-def check_fires(task: Section, schedule: Schedule, end: Micros | None, now: Micros) -> None:
-    """Quartz refuses a trigger that will never fire; so do we, naming the field to blame."""
-    if schedule.first(now) is not None:
-        return
-    if end is not None:
-        raise invalid(task.where("endDate"),
-                      f"{to_iso(end)} leaves no occurrence: the task would never fire")
-    raise invalid(task.where("cronExpress"),
-                  "names no time from now on: the task would never fire")
-
-
 # -- add.do ----------------------------------------------------------------------------------------
 
 
@@ -433,7 +419,7 @@ def parse_add(
     task_section = top.section("taskConfig")
     replace = top.boolean("replace")
     target = recall_target(recall)
-    payload = recall_payload(recall, settings.max_payload_bytes)
+    payload = recall_payload(recall)
     task = parse_task(task_section, settings.dispatch_timezone, now)
     try:
         spec = JobSpec(
@@ -453,18 +439,35 @@ def parse_add(
         "priority": task.priority,
         "schedule": task.shape,
     })
-    return Submission(spec, fingerprint), replace
+    return Submission(spec, fingerprint, target_field=OPTION), replace
+
+
+def refused_field(error: DomainError, schedule: Schedule) -> str:
+    """The add.do field a refusal of the service is about: the payload limit is data's; a
+    callback address the target guard refuses is the option's field that gave it; a schedule
+    that can never fire is its endDate's when it has one, else its cronExpress's (a
+    SimpleTrigger without an end always fires at its start)."""
+    if error.field == "payload":
+        return "recallConfig.data"
+    if error.field and error.field.startswith(OPTION):  # the target guard's refusal
+        return error.field
+    if error.field == "schedule":
+        ends = isinstance(schedule, CronSchedule | SimpleTrigger) and schedule.end is not None
+        return "taskConfig.endDate" if ends else "taskConfig.cronExpress"
+    return "taskConfig"
 
 
 async def add(request: Request) -> None:
+    """A task deleted with delete.do is gone, as in Quartz: adding it again brings it back
+    with the new definition (`revive`, decided in the store's own transaction)."""
     service, settings = service_of(request), settings_of(request)
     fields = await read_fields(request)
     item, replace = parse_add(fields, settings, service.clock.now())
     spec = item.spec
-    existing = await find_job(service, spec.namespace, spec.key)
-    if existing is not None and existing.state is JobState.CANCELLED:
-        replace = True  # a task deleted with delete.do is gone, as in Quartz: add it afresh
-    [outcome] = await service.submit([item], replace=replace)
+    try:
+        [outcome] = await service.submit([item], replace=replace, revive=True)
+    except ItemErrors as exc:
+        raise from_domain(exc.first, refused_field(exc.first, spec.schedule)) from None
     if outcome.conflict:
         group = spec.namespace.removeprefix(settings.dispatch_namespace_prefix)
         raise Reject(409, "taskConfig.jobCode",

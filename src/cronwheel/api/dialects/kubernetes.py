@@ -22,15 +22,15 @@ from fastapi import APIRouter, Request
 from cronwheel.api.dialects.common import service_of
 from cronwheel.api.errors import register_envelope
 from cronwheel.api.responses import Json
-from cronwheel.contracts import JobFilter
+from cronwheel.contracts import KUBE_CREATING, JobFilter, KubeRunStore
 from cronwheel.domain.errors import Conflict, DomainError, IllegalTransition, InvalidField
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobSpec, JobState
 from cronwheel.domain.runs import RunState
 from cronwheel.domain.schedules import OneShot, Schedule, schedule_from_dict
 from cronwheel.domain.targets import target_from_dict
 from cronwheel.domain.time import US_PER_S
+from cronwheel.domain.worker_target import NO_JOB_TYPES
 from cronwheel.service import Service, Submission
-from cronwheel.store.kubernetes import CREATING, KubeStore
 
 NAMESPACE = "k8s-job"
 ONCE, CRON = "once_job", "cron_job"
@@ -235,7 +235,8 @@ def _spec(request: Request, kind: str, data: dict[str, Any], name: str) -> JobSp
             schedule = schedule_from_dict({"kind": "cron", "expr": expr}, now)
         except InvalidField as exc:
             raise DialectError(VERIFY, f"schedule: {exc.message}") from None
-    target = target_from_dict(_target(request.app.state.node.clusters.ids(), data))
+    target = target_from_dict(_target(request.app.state.node.clusters.ids(), data),
+                              job_types=NO_JOB_TYPES)
     stored = {k: data.get(k) for k in ("job_name", "job_exec_time", "namespace", "metadata",
                                         "image", "command", "timeout", "route", "schedule")}
     return JobSpec(NAMESPACE, name, schedule, target, payload={"kind": kind} | stored,
@@ -269,12 +270,12 @@ async def _create(request: Request, service: Service, kind: str, data: Any) -> d
 async def _stop_runs(request: Request, service: Service, job: Job) -> None:
     """Kill the job's live runs (their Jobs are deleted); refused while a Job is being
     created, as the real service refuses a job that is submitted but not created."""
-    kube = KubeStore(request.app.state.node.store)
+    kube: KubeRunStore | None = request.app.state.node.kube_runs
     runs = await service.store.list_runs(job.id, None, 100)
     live = [r for r in runs if r.state is RunState.RUNNING]
     for run in live:
-        held = await kube.get(run.id)
-        if held is not None and held.phase == CREATING:
+        held = None if kube is None else await kube.get(run.id)
+        if held is not None and held.phase == KUBE_CREATING:
             raise DialectError(SUBMITTED, "job_id: its Kubernetes Job is being created; try "
                                "again in a moment")
     for run in live:

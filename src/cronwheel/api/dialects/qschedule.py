@@ -21,13 +21,19 @@ import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from cronwheel.api.convert import check_payload_size
 from cronwheel.api.deps import workers_of
 from cronwheel.api.dialects.common import service_of, settings_of
 from cronwheel.api.errors import register_envelope
 from cronwheel.api.responses import Json
+from cronwheel.domain import jobs as job_rules
 from cronwheel.domain.cron import CronSchedule
-from cronwheel.domain.errors import IllegalTransition, InvalidField, NotFound
+from cronwheel.domain.errors import (
+    DomainError,
+    IllegalTransition,
+    InvalidField,
+    ItemErrors,
+    NotFound,
+)
 from cronwheel.domain.jobs import Job, JobState, MisfirePolicy, check_name
 from cronwheel.domain.runs import RunState
 from cronwheel.domain.time import US_PER_MS, Micros
@@ -184,14 +190,15 @@ def job_name(value: Any, field: str) -> str:
     return value
 
 
-def job_names(value: Any, limit: int) -> list[str]:
-    """`jobs`: a JSON array of names (or a string holding one), each name once."""
+def job_names(value: Any) -> list[str]:
+    """`jobs`: a JSON array of names (or a string holding one), each name once. How many
+    may be given is the service's limit."""
     if isinstance(value, str):
         try:
             value = orjson.loads(value)
         except orjson.JSONDecodeError:
             raise bad("jobs") from None
-    if not isinstance(value, list) or not 1 <= len(value) <= limit:
+    if not isinstance(value, list):
         raise bad("jobs")
     names = [job_name(item, f"jobs[{index}]") for index, item in enumerate(value)]
     return list(dict.fromkeys(names))
@@ -265,7 +272,7 @@ def info_of(job: Job, app_id: int, app_name: str, outcome: tuple[Any, ...] | Non
 async def infos_of(workers: WorkerService, jobs: Iterable[tuple[Job, int, str]]
                    ) -> list[dict[str, Any]]:
     listed = list(jobs)
-    outcomes = await workers.store.workers.last_outcome([job.id for job, _, _ in listed])
+    outcomes = await workers.last_outcomes([job.id for job, _, _ in listed])
     return [info_of(job, app_id, app_name, outcomes.get(job.id))
             for job, app_id, app_name in listed]
 
@@ -273,46 +280,25 @@ async def infos_of(workers: WorkerService, jobs: Iterable[tuple[Job, int, str]]
 # -- on.do, off.do ---------------------------------------------------------------------------------
 
 
-def refusal(job: Job | None, enable: bool) -> str | None:
-    """Why the job cannot be switched on (off), or None."""
-    if job is None:
-        return "no such job"
-    if job.state in (JobState.CANCELLED, JobState.COMPLETED):
-        word = "enabled" if enable else "disabled"
-        return f"the job is {job.state.value}: it cannot be {word}"
-    return None
+def failure_reason(error: DomainError) -> str:
+    return "no such job" if isinstance(error, NotFound) else error.message
 
 
 async def switch_jobs(request: Request, enable: bool) -> Json:
-    """All names are checked first: one that fails refuses the request and changes nothing.
-    A job already in the asked state counts as done."""
+    """All or nothing, in one transaction of the service: a name that is unknown, cancelled or
+    completed refuses the request and nothing changes. A job already in the asked state counts
+    as done."""
     app = app_of(request)
-    names = job_names((await read_object(request)).get("jobs"),
-                      settings_of(request).max_batch)
-    service = service_of(request)
-    wanted = JobState.ACTIVE if enable else JobState.PAUSED
-    message = ENABLE_FAILED if enable else DISABLE_FAILED
-    failed: dict[str, str] = {}
-    todo: list[str] = []
-    for name in names:
-        job = await find_job(service, app.name, name)
-        problem = refusal(job, enable)
-        if problem is not None:
-            failed[name] = problem
-        elif job is not None and job.state is not wanted:
-            todo.append(name)
-    if failed:
-        raise Reject(409, message, data={"failed": failed})
-    change = service.resume if enable else service.pause
-    for name in todo:
-        try:
-            await change(app.name, name)
-        except (IllegalTransition, NotFound) as exc:  # changed by someone else meanwhile
-            now = await find_job(service, app.name, name)
-            if now is None or now.state is not wanted:
-                failed[name] = exc.message
-    if failed:
-        raise Reject(409, message, data={"failed": failed})
+    names = job_names((await read_object(request)).get("jobs"))
+    rule = job_rules.enable if enable else job_rules.disable
+    try:
+        await service_of(request).change_jobs(app.name, names, rule)
+    except ItemErrors as exc:
+        failed = {names[index]: failure_reason(error) for index, error in exc.items}
+        raise Reject(409, ENABLE_FAILED if enable else DISABLE_FAILED,
+                     data={"failed": failed}) from None
+    except InvalidField as exc:  # the service's limit on the number of names
+        raise bad(exc.field or "jobs") from None
     return done()
 
 
@@ -334,15 +320,12 @@ async def run_now(request: Request) -> Json:
     param = body.get("param")
     if param is not None and not isinstance(param, dict):
         raise bad("param")
-    if param is not None:
-        try:
-            check_payload_size(param, settings_of(request).max_payload_bytes, "param")
-        except InvalidField:
-            raise bad("param") from None
     job = await app_job(request, app, name)
     try:
         run = await service_of(request).trigger(app.name, job.spec.key, param,
                                                 override=param is not None)
+    except InvalidField:  # the service's payload limit
+        raise bad("param") from None
     except (IllegalTransition, NotFound):
         raise Reject(409, RETRY_FAILED, "job") from None
     return done(message=run.id)
@@ -399,9 +382,20 @@ async def list_workers(request: Request, name: str) -> Json:
     found = await workers_of(request).job_workers(job)
     return done([
         {"address": w.status.info.name, "canSchedule": w.enabled,
-         "hostname": w.status.info.host, "jobName": job.spec.key}
+         "hostname": _hostname(w.status.info.host, w.status.info.name),
+         "jobName": job.spec.key}
         for w in found
     ])
+
+
+def _hostname(host: str, name: str) -> str:
+    """The host with the worker's port, as the document shows it (`192.168.1.1:20010`): the
+    port is the one its name ends with (qschedule names a worker by ip:port); a worker named
+    otherwise has no port to show."""
+    _, sep, port = name.rpartition(":")
+    if not sep or not port.isdigit() or host.endswith(f":{port}"):
+        return host
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 # -- /api/check ------------------------------------------------------------------------------------

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from cronwheel.contracts import Clock, Delivery, DeliveryResult
+from cronwheel.contracts import KUBE_CREATING as CREATING
+from cronwheel.contracts import Clock, Delivery, DeliveryResult, KubeRun, KubeRunStore
 from cronwheel.delivery.kubernetes.clusters import Clusters
 from cronwheel.domain.kubernetes import KubernetesTarget, RunRef, job_manifest, job_name_for
 from cronwheel.domain.runs import AttemptOutcome
 from cronwheel.domain.time import Micros
-from cronwheel.store.kubernetes import CREATING, KubeRun, KubeStore
 
 
 class KubernetesTransport:
     def __init__(
-        self, store: KubeStore, clusters: Clusters, clock: Clock, owner: str,
+        self, store: KubeRunStore, clusters: Clusters, clock: Clock, owner: str,
         follow_us: Micros, wake: Callable[[str], None],
     ) -> None:
         self._store = store

@@ -9,9 +9,9 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Sequence
 from datetime import datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from cronwheel.domain.cron.days import month_days
+from cronwheel.domain.cron.days import DaySpec, month_days
 from cronwheel.domain.cron.fields import MAX_YEAR
 from cronwheel.domain.cron.zones import (
     end_of_fold,
@@ -24,8 +24,25 @@ from cronwheel.domain.cron.zones import (
 )
 from cronwheel.domain.time import US_PER_S
 
-if TYPE_CHECKING:
-    from cronwheel.domain.cron.parse import CronExpr
+
+class CronExpr(Protocol):
+    """What the search reads of a parsed expression (parse.CronExpr); a protocol, so that
+    parsing may call the search without the two modules importing each other."""
+
+    @property
+    def seconds(self) -> tuple[int, ...]: ...
+    @property
+    def minutes(self) -> tuple[int, ...]: ...
+    @property
+    def hours(self) -> tuple[int, ...]: ...
+    @property
+    def dom(self) -> DaySpec: ...
+    @property
+    def months(self) -> tuple[int, ...]: ...
+    @property
+    def dow(self) -> DaySpec: ...
+    @property
+    def years(self) -> tuple[int, ...] | None: ...
 
 _DAY_S = 86_400
 # The first second of 2200-01-02 UTC: no wall time up to 2199-12-31 lies beyond it.

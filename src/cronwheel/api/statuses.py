@@ -1,0 +1,90 @@
+"""The error statuses each native route answers, added to the OpenAPI document.
+
+FastAPI lists only 2xx and its own 422; clients generated from the document then treat a
+404 or a 409 as undocumented. Added here:
+
+* every route but the probes': 400 `host_not_allowed` (api/hardening.py);
+* every write (POST, PUT, PATCH, DELETE): 403 `cross_site_request` and 413 `body_too_large`;
+* the native routes below: 404 and 409 where the route can answer them.
+
+401, 403 (forbidden by role) and 429 come with the applications, tokens and roles of
+issue 10; they belong here once those exist. Dialect routes document their own envelopes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+
+from cronwheel.api.hardening import ANY_HOST_PATHS, WRITES
+
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"error": {"type": "object", "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"},
+        "field": {"type": "string"}}, "required": ["code", "message"]}},
+}
+EVERYWHERE = {400: "the Host header names a host this server does not answer"}
+ON_WRITES = {
+    403: "a browser's cross-site request (Origin, Sec-Fetch-Site) may not change anything",
+    413: "the request body is larger than the server accepts",
+}
+NOT_FOUND = "no such job, run, worker or task"
+CONFLICT = "conflicts with the current state (an existing job, a cancelled job, a lost task)"
+
+# (method, path): the extra statuses the route answers
+NATIVE: dict[tuple[str, str], dict[int, str]] = {
+    ("post", "/v1/jobs"): {409: CONFLICT},
+    ("post", "/v1/jobs/batch"): {409: CONFLICT},
+    ("get", "/v1/jobs/{key}"): {404: NOT_FOUND},
+    ("get", "/v1/jobs/{key}/runs"): {404: NOT_FOUND},
+    ("get", "/v1/jobs/{key}/workers"): {404: NOT_FOUND},
+    ("post", "/v1/jobs/{key}/workers"): {404: NOT_FOUND, 409: CONFLICT},
+    ("get", "/v1/jobs/{key}/alerts"): {404: NOT_FOUND},
+    ("get", "/v1/runs/{run_id}"): {404: NOT_FOUND},
+    ("post", "/v1/runs/{run_id}/kill"): {404: NOT_FOUND, 409: CONFLICT},
+    ("get", "/v1/runs/{run_id}/tasks"): {404: NOT_FOUND},
+    ("get", "/v1/runs/{run_id}/log"): {404: NOT_FOUND},
+    ("get", "/v1/runs/{run_id}/log/follow"): {404: NOT_FOUND},
+    ("post", "/v1/workers/{worker_id}/heartbeat"): {404: NOT_FOUND},
+    ("post", "/v1/workers/{worker_id}/lease"): {404: NOT_FOUND},
+    ("post", "/v1/workers/{worker_id}/tasks/{task_id}/output"): {404: NOT_FOUND, 409: CONFLICT},
+    ("post", "/v1/workers/{worker_id}/tasks/{task_id}/finish"): {404: NOT_FOUND, 409: CONFLICT},
+    ("post", "/v1/workers/{worker_id}/stop"): {404: NOT_FOUND},
+} | {
+    ("post", f"/v1/jobs/{{key}}/{action}"): {404: NOT_FOUND, 409: CONFLICT}
+    for action in ("pause", "resume", "disable", "enable", "cancel", "trigger")
+}
+
+
+def _add(schema: dict[str, Any]) -> None:
+    schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            extra = {} if path in ANY_HOST_PATHS else dict(EVERYWHERE)
+            if method.upper() in WRITES:
+                extra |= ON_WRITES
+            extra |= NATIVE.get((method, path), {})
+            responses = operation.setdefault("responses", {})
+            for status, description in extra.items():
+                responses.setdefault(str(status), {
+                    "description": description,
+                    "content": {"application/json": {"schema": ERROR_REF}},
+                })
+
+
+def document(app: FastAPI) -> None:
+    """Wrap `app.openapi` so the document, built once on first use, lists these statuses."""
+    build: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        first = app.openapi_schema is None
+        schema = build()
+        if first:
+            _add(schema)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,124 @@
+"""Connection set-up shared by every SQL module: the engines and their pools, SQLite's pragmas
+and one-server file lock, the write queue, and the few places the two dialects differ."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from cronwheel.domain.time import Micros
+from cronwheel.store.writer import WriteOp, WriteQueue
+
+T = TypeVar("T")
+Q = TypeVar("Q", bound=Select[Any])
+
+
+def _sqlite_pragmas(engine: AsyncEngine, immediate: bool) -> None:
+    # pysqlite's own transaction handling breaks savepoints: take control of BEGIN ourselves.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000",
+                       "temp_store=MEMORY", "cache_size=-16000"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Database:
+    """SQLite: one writing connection (group commit through `writes`) and a reading pool.
+    PostgreSQL: one pool for both, row locks and SKIP LOCKED, NOTIFY to wake other nodes."""
+
+    def __init__(self, url: str) -> None:
+        """`url` names an async driver already (sqlite+aiosqlite, postgresql+asyncpg)."""
+        self.is_sqlite = url.startswith("sqlite")
+        self._lock_fd: int | None = None  # held open for the node's life: the flock lives on it
+        if self.is_sqlite:
+            self.engine = create_async_engine(url, pool_size=1, max_overflow=0)
+            self.read_engine = create_async_engine(url, pool_size=4, max_overflow=4)
+            _sqlite_pragmas(self.engine, immediate=True)
+            _sqlite_pragmas(self.read_engine, immediate=False)
+        else:
+            self.engine = create_async_engine(url, pool_size=8, max_overflow=8)
+            self.read_engine = self.engine
+        self.writes = WriteQueue(self.engine)
+
+    async def start(self, migrate: bool = True) -> None:
+        if self.is_sqlite:
+            self._lock_sqlite_file()
+        if migrate:
+            from cronwheel.store.migrate import upgrade
+
+            await upgrade(self.engine)
+        self.writes.start()
+
+    async def close(self) -> None:
+        await self.writes.close()
+        await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _lock_sqlite_file(self) -> None:
+        """One server per SQLite file: a second would break the one-writer promise."""
+        database = self.engine.url.database
+        if not database or database == ":memory:":
+            return
+        fd = os.open(f"{os.path.abspath(database)}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RuntimeError(
+                f"another cronwheel server is using {database}; SQLite allows one node "
+                "(use PostgreSQL for several)"
+            ) from None
+        self._lock_fd = fd
+
+    # -- how the modules use it ------------------------------------------------------------
+
+    async def write(self, op: WriteOp[T], urgent: bool = False) -> T:
+        """Run `op` in a write transaction (grouped with others on SQLite)."""
+        return await self.writes.run(op, urgent=urgent)
+
+    def read(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self.read_engine.connect()
+
+    async def ping(self) -> None:
+        """Raises unless the database answers a query."""
+        async with self.read() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    def insert(self, table: Any) -> Any:
+        """An INSERT that knows ON CONFLICT in this dialect."""
+        return (sqlite.insert if self.is_sqlite else postgresql.insert)(table)
+
+    def skip_locked(self, query: Q) -> Q:
+        """Rows to claim: PostgreSQL skips those another node is claiming; SQLite has one
+        writer, so nobody else is."""
+        return query if self.is_sqlite else query.with_for_update(skip_locked=True)
+
+    def for_update(self, query: Q) -> Q:
+        """Rows to change after reading them: lock them on PostgreSQL."""
+        return query if self.is_sqlite else query.with_for_update()
+
+    async def notify(
+        self, conn: AsyncConnection, channel: str, about: Micros | str | None
+    ) -> None:
+        """Tell every node (at commit) that work became due, or for whom: they wake if it
+        concerns them. SQLite has one node, woken in process."""
+        if about is not None and not self.is_sqlite:
+            await conn.execute(text("SELECT pg_notify(:c, :v)"),
+                               {"c": channel, "v": str(about)})

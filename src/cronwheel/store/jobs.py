@@ -1,0 +1,240 @@
+"""Jobs: adding (idempotent, or replacing), reading, changing, and claiming the due ones."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace as replace_fields
+from typing import Any
+
+from sqlalchemy import Select, delete, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cronwheel.contracts import AddOutcome, JobFilter
+from cronwheel.domain.errors import NotFound
+from cronwheel.domain.jobs import Job, JobState
+from cronwheel.domain.runs import RunState
+from cronwheel.domain.time import Micros
+from cronwheel.store import bulk
+from cronwheel.store.batches import chunks
+from cronwheel.store.connection import Database
+from cronwheel.store.pg import DUE_CHANNEL
+from cronwheel.store.rows import job_from_row, job_values
+from cronwheel.store.tables import (
+    alerts,
+    attempts,
+    jobs,
+    runs,
+    task_output,
+    tasks,
+    worker_switches,
+)
+
+
+class SqlJobs:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add_jobs(
+        self, new: Sequence[Job], all_or_nothing: bool, replace: bool = False,
+        revive: bool = False,
+    ) -> list[AddOutcome]:
+        async def op(conn: AsyncConnection) -> list[AddOutcome]:
+            stmt = self._db.insert(jobs).on_conflict_do_nothing().returning(jobs.c.id)
+            created: set[str] = set()
+            for chunk in chunks(new):
+                result = await conn.execute(stmt, [job_values(job) for job in chunk])
+                created.update(result.scalars())
+            rewrite = replace or revive
+            outcomes = await self._outcomes(conn, new, created, lock=rewrite)
+            # A cancelled job is revived, never a conflict; a live one conflicts unless replaced.
+            refused = all_or_nothing and any(
+                o.conflict and o.job.state is not JobState.CANCELLED for o in outcomes)
+            if replace or (revive and not refused):
+                outcomes = await self._replace(conn, new, outcomes, overwrite=replace)
+            due = [o.job.next_fire_at for o in outcomes if o.created or o.replaced]
+            await self._db.notify(conn, DUE_CHANNEL, min((d for d in due if d is not None),
+                                                      default=None))
+            if all_or_nothing and any(o.conflict for o in outcomes) and created:
+                for ids in chunks(sorted(created)):
+                    await conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
+            return outcomes
+
+        return await self._db.write(op)
+
+    async def _outcomes(
+        self, conn: AsyncConnection, new: Sequence[Job], created: set[str], lock: bool = False
+    ) -> list[AddOutcome]:
+        """What became of each job; with `lock`, the existing rows stay locked (PostgreSQL)
+        until the commit, as they are about to be rewritten on what is read here."""
+        others = [job for job in new if job.id not in created]
+        existing: dict[tuple[str, str], Job] = {}
+        for chunk in chunks(others):
+            names = [(job.spec.namespace, job.spec.key) for job in chunk]
+            query = select(jobs).where(tuple_(jobs.c.namespace, jobs.c.key).in_(names))
+            rows = await conn.execute(self._db.for_update(query) if lock else query)
+            for row in rows.mappings():
+                existing[(row["namespace"], row["key"])] = job_from_row(row)
+        outcomes = []
+        for job in new:
+            if job.id in created:
+                outcomes.append(AddOutcome(job, created=True))
+                continue
+            have = existing[(job.spec.namespace, job.spec.key)]
+            outcomes.append(
+                AddOutcome(have, created=False, conflict=have.fingerprint != job.fingerprint)
+            )
+        return outcomes
+
+    async def _replace(
+        self, conn: AsyncConnection, new: Sequence[Job], outcomes: list[AddOutcome],
+        overwrite: bool,
+    ) -> list[AddOutcome]:
+        """Bring each cancelled job back with its new definition, and (with `overwrite`)
+        overwrite each conflicting one: same id, same run history. `outcomes` were read in
+        this transaction, so the decision is taken on the rows as they are now."""
+        replaced: list[AddOutcome] = []
+        for job, outcome in zip(new, outcomes, strict=True):
+            revive = not outcome.created and outcome.job.state is JobState.CANCELLED
+            if not ((outcome.conflict and overwrite) or revive):
+                replaced.append(outcome)
+                continue
+            fresh = replace_fields(job, id=outcome.job.id, created_at=outcome.job.created_at)
+            await _rewrite_job(conn, fresh)
+            replaced.append(AddOutcome(fresh, created=False, replaced=True))
+        return replaced
+
+    async def change_jobs(
+        self, namespace: str, keys: Sequence[str], change: Callable[[Job], Job]
+    ) -> list[Job]:
+        """All or nothing: every failure is raised (ItemErrors) before anything is written."""
+
+        async def op(conn: AsyncConnection) -> list[Job]:
+            found = await bulk.read_for_change(conn, namespace, keys, not self._db.is_sqlite)
+            changed = bulk.apply_change(namespace, keys, found, change)
+            written = [job for job in changed if job is not found[job.spec.key]]
+            for job in written:
+                await _rewrite_job(conn, job)
+            due = [job.next_fire_at for job in written if job.next_fire_at is not None]
+            await self._db.notify(conn, DUE_CHANNEL, min(due, default=None))
+            return changed
+
+        return await self._db.write(op)
+
+    async def get_job(self, namespace: str, key: str) -> Job | None:
+        query = select(jobs).where(jobs.c.namespace == namespace, jobs.c.key == key)
+        return await self._one_job(query)
+
+    async def get_job_by_id(self, job_id: str) -> Job | None:
+        return await self._one_job(select(jobs).where(jobs.c.id == job_id))
+
+    async def _one_job(self, query: Select[Any]) -> Job | None:
+        async with self._db.read() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return job_from_row(row) if row is not None else None
+
+    async def list_jobs(self, where: JobFilter, after_id: str | None, limit: int) -> list[Job]:
+        query = select(jobs).order_by(jobs.c.id).limit(limit)
+        if where.namespace is not None:
+            query = query.where(jobs.c.namespace == where.namespace)
+        if where.state is not None:
+            query = query.where(jobs.c.state == where.state.value)
+        if where.key_prefix:
+            escaped = where.key_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(jobs.c.key.like(f"{escaped}%", escape="\\"))
+        if after_id is not None:
+            query = query.where(jobs.c.id > after_id)
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [job_from_row(row) for row in rows]
+
+    async def change_job(
+        self, namespace: str, key: str, change: Callable[[Job], Job], cancel_runs: bool = False
+    ) -> Job:
+        async def op(conn: AsyncConnection) -> Job:
+            query = select(jobs).where(jobs.c.namespace == namespace, jobs.c.key == key)
+            query = self._db.for_update(query)
+            row = (await conn.execute(query)).mappings().first()
+            if row is None:
+                raise NotFound(f"no job {key!r} in namespace {namespace!r}", "key")
+            job = change(job_from_row(row))
+            await _rewrite_job(conn, job)
+            await self._db.notify(conn, DUE_CHANNEL, job.next_fire_at)
+            if cancel_runs:
+                await conn.execute(
+                    update(runs)
+                    .where(runs.c.job_id == job.id, runs.c.state == RunState.PENDING.value)
+                    .values(state=RunState.CANCELLED.value, due_at=None,
+                            finished_at=job.updated_at)
+                )
+            return job
+
+        return await self._db.write(op)
+
+    async def acquire_due_jobs(
+        self, owner: str, now: Micros, horizon: Micros, limit: int, lease_until: Micros
+    ) -> list[Job]:
+        async def op(conn: AsyncConnection) -> list[Job]:
+            due = self._db.skip_locked(
+                select(jobs.c.id)
+                .where(
+                    jobs.c.next_fire_at <= horizon,
+                    (jobs.c.lease_until.is_(None)) | (jobs.c.lease_until < now),
+                )
+                .order_by(jobs.c.next_fire_at, jobs.c.priority.desc())
+                .limit(limit)
+            )
+            stmt = (
+                update(jobs)
+                .where(jobs.c.id.in_(due.scalar_subquery()))
+                .values(lease_owner=owner, lease_until=lease_until)
+                .returning(*jobs.c)
+            )
+            rows = (await conn.execute(stmt)).mappings().all()
+            return [job_from_row(row) for row in rows]
+
+        return await self._db.write(op, urgent=True)
+
+    async def delete_job(
+        self, namespace: str, key: str, now: Micros, delete_runs: bool = False
+    ) -> Job:
+        async def op(conn: AsyncConnection) -> Job:
+            query = select(jobs).where(jobs.c.namespace == namespace, jobs.c.key == key)
+            row = (await conn.execute(self._db.for_update(query))).mappings().first()
+            if row is None:
+                raise NotFound(f"no job {key!r} in namespace {namespace!r}", "key")
+            job = job_from_row(row)
+            await conn.execute(delete(worker_switches)
+                               .where(worker_switches.c.job_id == job.id))
+            if delete_runs:
+                await _delete_history(conn, job.id)
+            else:  # kept until retention, but none is delivered again
+                await conn.execute(
+                    update(runs)
+                    .where(runs.c.job_id == job.id, runs.c.due_at.is_not(None))
+                    .values(state=RunState.CANCELLED.value, due_at=None, lease_owner=None,
+                            lease_until=None, finished_at=now)
+                )
+            await conn.execute(delete(jobs).where(jobs.c.id == job.id))
+            return job
+
+        return await self._db.write(op)
+
+
+async def _delete_history(conn: AsyncConnection, job_id: str) -> None:
+    """A job's runs with their attempts, tasks, output and alerts."""
+    run_ids = select(runs.c.id).where(runs.c.job_id == job_id).scalar_subquery()
+    task_ids = select(tasks.c.id).where(tasks.c.job_id == job_id).scalar_subquery()
+    await conn.execute(delete(task_output).where(task_output.c.task_id.in_(task_ids)))
+    await conn.execute(delete(tasks).where(tasks.c.job_id == job_id))
+    await conn.execute(delete(attempts).where(attempts.c.run_id.in_(run_ids)))
+    await conn.execute(delete(alerts).where(alerts.c.job_id == job_id))
+    await conn.execute(delete(runs).where(runs.c.job_id == job_id))
+
+
+async def _rewrite_job(conn: AsyncConnection, job: Job) -> None:
+    """Store a job's new definition and state; its identity and creation time never change.
+    Writing the row drops any lease, so a fire claimed before the change is not made."""
+    values = job_values(job)
+    for fixed in ("id", "namespace", "key", "created_at"):
+        values.pop(fixed)
+    await conn.execute(update(jobs).where(jobs.c.id == job.id).values(**values))

@@ -1,0 +1,343 @@
+"""Runs and attempts: fires (the runs of claimed jobs, under their concurrency policy),
+manual runs, claims of due runs with the rescue of lapsed ones, results, and reads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cronwheel.contracts import AttemptRecord, Fire, FiresRecorded
+from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
+from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState
+from cronwheel.domain.time import Micros
+from cronwheel.store.alerts import count_outcomes
+from cronwheel.store.batches import chunks
+from cronwheel.store.connection import Database
+from cronwheel.store.pg import RUN_CHANNEL
+from cronwheel.store.rows import (
+    attempt_from_row,
+    attempt_values,
+    dumps,
+    job_from_row,
+    run_from_row,
+)
+from cronwheel.store.tables import attempts, jobs, runs, tasks
+from cronwheel.store.workers import LIVE
+
+
+class SqlRuns:
+    def __init__(self, db: Database, node: str) -> None:
+        self._db = db
+        self.node = node  # recorded on the runs this node starts
+
+    async def record_fires(
+        self, owner: str, now: Micros, fires: Sequence[Fire], lease_until: Micros
+    ) -> FiresRecorded:
+        async def op(conn: AsyncConnection) -> FiresRecorded:
+            held = await self._held_jobs(conn, owner, fires)
+            live = [f for f in fires if held.get(f.job.id) == f.plan.scheduled_at]
+            busy, replaced = await self._apply_concurrency(conn, live, now)
+            new_runs = [self._new_run(f, owner, now, lease_until, f.job.id in busy)
+                        for f in live]
+            inserted: set[str] = set()
+            if new_runs:
+                # The unique index drops a run for an occurrence that already has one: only
+                # what was really inserted may be delivered.
+                stmt = self._db.insert(runs).on_conflict_do_nothing().returning(runs.c.id)
+                for chunk in chunks(new_runs):
+                    result = await conn.execute(stmt, [values for _run, values in chunk])
+                    inserted.update(result.scalars())
+            advance = [_advance_values(f, now) for f in live]
+            if advance:
+                stmt = (
+                    update(jobs)
+                    .where(jobs.c.id == _bind("b_id"))
+                    .values(
+                        next_fire_at=_bind("b_next"),
+                        last_fire_at=_bind("b_last"),
+                        state=_bind("b_state"),
+                        lease_owner=None,
+                        lease_until=None,
+                        updated_at=now,
+                    )
+                )
+                await conn.execute(stmt, advance)
+            started = [run for run, _v in new_runs
+                       if run.state is RunState.RUNNING and run.id in inserted]
+            return FiresRecorded(started, replaced)
+
+        return await self._db.write(op, urgent=True)
+
+    async def _apply_concurrency(
+        self, conn: AsyncConnection, fires: Sequence[Fire], now: Micros
+    ) -> tuple[set[str], list[str]]:
+        """Jobs whose occurrence must be skipped (forbid), and the runs it replaced (replace)."""
+        policed = {f.job.id: f.job.spec.concurrency for f in fires
+                   if f.plan.fire and f.job.spec.concurrency is not ConcurrencyPolicy.ALLOW}
+        if not policed:
+            return set(), []
+        in_flight: list[tuple[str, str]] = []
+        for chunk in chunks(sorted(policed)):
+            found = await conn.execute(
+                select(runs.c.job_id, runs.c.id).where(
+                    runs.c.job_id.in_(chunk), runs.c.due_at.is_not(None)
+                )
+            )
+            in_flight.extend((job_id, run_id) for job_id, run_id in found.all())
+        busy = {job for job, _run in in_flight if policed[job] is ConcurrencyPolicy.FORBID}
+        replaced = [run for job, run in in_flight if policed[job] is ConcurrencyPolicy.REPLACE]
+        for chunk in chunks(replaced):
+            await conn.execute(
+                update(runs).where(runs.c.id.in_(chunk), runs.c.due_at.is_not(None)).values(
+                    state=RunState.CANCELLED.value, due_at=None, lease_owner=None,
+                    lease_until=None, finished_at=now,
+                    last_error="replaced by a newer occurrence (concurrency: replace)",
+                )
+            )
+            await conn.execute(update(tasks).where(tasks.c.run_id.in_(chunk),
+                                                   tasks.c.state.in_(LIVE))
+                               .values(kill_requested=True))
+        return busy, replaced
+
+    async def _held_jobs(
+        self, conn: AsyncConnection, owner: str, fires: Sequence[Fire]
+    ) -> dict[str, Micros | None]:
+        held: dict[str, Micros | None] = {}
+        for chunk in chunks([f.job.id for f in fires]):
+            query = self._db.for_update(select(jobs.c.id, jobs.c.next_fire_at).where(
+                jobs.c.id.in_(chunk), jobs.c.lease_owner == owner
+            ))
+            for job_id, next_fire_at in (await conn.execute(query)).all():
+                held[job_id] = next_fire_at
+        return held
+
+    def _new_run(
+        self, fire: Fire, owner: str, now: Micros, lease_until: Micros, busy: bool
+    ) -> tuple[Run, dict[str, Any]]:
+        job = fire.job
+        if not fire.plan.fire:
+            state, due, lease, attempts_ = RunState.MISSED, None, None, 0
+        elif busy:
+            state, due, lease, attempts_ = RunState.SKIPPED, None, None, 0
+        elif fire.deliver_now:
+            state, due, lease, attempts_ = RunState.RUNNING, lease_until, lease_until, 1
+        else:
+            state, due, lease, attempts_ = RunState.PENDING, now, None, 0
+        run = Run(
+            id=fire.run_id,
+            job_id=job.id,
+            namespace=job.spec.namespace,
+            job_key=job.spec.key,
+            kind=RunKind.SCHEDULED,
+            state=state,
+            scheduled_at=fire.plan.scheduled_at,
+            fired_at=now,
+            attempts=attempts_,
+            due_at=due,
+            started_at=now if state is RunState.RUNNING else None,
+            finished_at=now if state in (RunState.MISSED, RunState.SKIPPED) else None,
+            node=self.node if state is RunState.RUNNING else None,
+            last_error="the previous run was still in flight (concurrency: forbid)"
+            if busy else None,
+        )
+        values = _run_values(run)
+        values["lease_owner"] = owner if lease is not None else None
+        values["lease_until"] = lease
+        return run, values
+
+    async def add_manual_run(
+        self, job: Job, run_id: str, now: Micros, payload: Any, has_override: bool
+    ) -> Run:
+        run = Run(
+            id=run_id,
+            job_id=job.id,
+            namespace=job.spec.namespace,
+            job_key=job.spec.key,
+            kind=RunKind.MANUAL,
+            state=RunState.PENDING,
+            scheduled_at=now,
+            fired_at=now,
+            due_at=now,
+            payload_override=payload if has_override else None,
+            has_override=has_override,
+        )
+
+        async def op(conn: AsyncConnection) -> Run:
+            await conn.execute(insert(runs).values(**_run_values(run)))
+            await self._db.notify(conn, RUN_CHANNEL, now)
+            return run
+
+        return await self._db.write(op)
+
+    async def acquire_due_runs(
+        self, owner: str, now: Micros, limit: int, lease_until: Micros
+    ) -> list[tuple[Run, Job]]:
+        async def op(conn: AsyncConnection) -> list[tuple[Run, Job]]:
+            query = self._db.skip_locked(
+                select(runs.c.id, runs.c.state, runs.c.attempts, runs.c.started_at,
+                       runs.c.node)
+                .where(runs.c.due_at <= now)
+                .order_by(runs.c.due_at)
+                .limit(limit)
+            )
+            picked = (await conn.execute(query)).mappings().all()
+            if not picked:
+                return []
+            await self._abandon(conn, [r for r in picked if r["state"] == "running"], now)
+            ids = [r["id"] for r in picked]
+            stmt = (
+                update(runs)
+                .where(runs.c.id.in_(ids))
+                .values(
+                    state=RunState.RUNNING.value,
+                    attempts=runs.c.attempts + 1,
+                    lease_owner=owner,
+                    lease_until=lease_until,
+                    due_at=lease_until,
+                    started_at=func.coalesce(runs.c.started_at, now),
+                    node=self.node,
+                )
+                .returning(*runs.c)
+            )
+            claimed = [run_from_row(row) for row in (await conn.execute(stmt)).mappings()]
+            job_ids = sorted({run.job_id for run in claimed})
+            found = await conn.execute(select(jobs).where(jobs.c.id.in_(job_ids)))
+            by_id = {row["id"]: job_from_row(row) for row in found.mappings()}
+            return [(run, by_id[run.job_id]) for run in claimed]
+
+        return await self._db.write(op, urgent=True)
+
+    async def _abandon(self, conn: AsyncConnection, lost: Sequence[Any], now: Micros) -> None:
+        """A lease lapsed mid-attempt: the node died or stalled, so the outcome is unknown."""
+        if not lost:
+            return
+        rows = [
+            attempt_values(
+                Attempt(
+                    run_id=r["id"],
+                    number=r["attempts"],
+                    started_at=r["started_at"] or now,
+                    finished_at=now,
+                    outcome=AttemptOutcome.ABANDONED,
+                    node=r["node"] or "unknown",
+                    error="lease expired before the attempt reported an outcome",
+                )
+            )
+            for r in lost
+        ]
+        await conn.execute(self._db.insert(attempts).on_conflict_do_nothing(), rows)
+
+    async def record_attempts(self, owner: str, records: Sequence[AttemptRecord]) -> None:
+        async def op(conn: AsyncConnection) -> None:
+            await conn.execute(
+                self._db.insert(attempts).on_conflict_do_nothing(),
+                [attempt_values(r.attempt) for r in records],
+            )
+            stmt = (
+                update(runs)
+                .where(
+                    runs.c.id == _bind("b_id"),
+                    runs.c.lease_owner == owner,
+                    runs.c.attempts == _bind("b_number"),
+                    runs.c.state == RunState.RUNNING.value,
+                )
+                .values(
+                    state=_bind("b_state"),
+                    due_at=_bind("b_due"),
+                    finished_at=_bind("b_finished"),
+                    last_error=_bind("b_error"),
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+            await conn.execute(stmt, [_attempt_update(r) for r in records])
+            ended = [(r.job_id, r.attempt.run_id, r.next_state)
+                     for r in records if r.alerting and r.next_state is not RunState.PENDING]
+            if ended:
+                await count_outcomes(conn, ended, records[0].attempt.finished_at)
+
+        await self._db.write(op, urgent=True)
+
+    async def renew_runs(self, owner: str, run_ids: Sequence[str], lease_until: Micros) -> None:
+        async def op(conn: AsyncConnection) -> None:
+            for chunk in chunks(run_ids):
+                await conn.execute(
+                    update(runs)
+                    .where(runs.c.id.in_(chunk), runs.c.lease_owner == owner,
+                           runs.c.state == RunState.RUNNING.value)
+                    .values(lease_until=lease_until, due_at=lease_until)
+                )
+
+        await self._db.write(op, urgent=True)
+
+    async def list_runs(self, job_id: str, before_id: str | None, limit: int) -> list[Run]:
+        query = select(runs).where(runs.c.job_id == job_id).order_by(runs.c.id.desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(runs.c.id < before_id)
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [run_from_row(row) for row in rows]
+
+    async def get_run(self, run_id: str) -> tuple[Run, list[Attempt]] | None:
+        async with self._db.read() as conn:
+            row = (await conn.execute(select(runs).where(runs.c.id == run_id))).mappings().first()
+            if row is None:
+                return None
+            found = await conn.execute(
+                select(attempts).where(attempts.c.run_id == run_id).order_by(attempts.c.number)
+            )
+            return run_from_row(row), [attempt_from_row(a) for a in found.mappings()]
+
+
+def _bind(name: str) -> Any:
+    return bindparam(name)
+
+
+def _run_values(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "job_id": run.job_id,
+        "namespace": run.namespace,
+        "job_key": run.job_key,
+        "kind": run.kind.value,
+        "state": run.state.value,
+        "scheduled_at": run.scheduled_at,
+        "fired_at": run.fired_at,
+        "attempts": run.attempts,
+        "due_at": run.due_at,
+        "lease_owner": None,
+        "lease_until": None,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "node": run.node,
+        "payload": dumps(run.payload_override) if run.has_override else None,
+        "has_override": run.has_override,
+        "last_error": run.last_error,
+    }
+
+
+def _advance_values(fire: Fire, now: Micros) -> dict[str, Any]:
+    upcoming = fire.plan.next_fire_at
+    state = JobState.ACTIVE if upcoming is not None else JobState.COMPLETED
+    return {
+        "b_id": fire.job.id,
+        "b_next": upcoming,
+        "b_last": fire.plan.scheduled_at,
+        "b_state": state.value,
+    }
+
+
+def _attempt_update(record: AttemptRecord) -> dict[str, Any]:
+    terminal = record.next_state is not RunState.PENDING
+    return {
+        "b_id": record.attempt.run_id,
+        "b_number": record.attempt.number,
+        "b_state": record.next_state.value,
+        "b_due": record.due_at,
+        "b_finished": record.attempt.finished_at if terminal else None,
+        "b_error": record.attempt.error,
+    }
+
