@@ -127,7 +127,8 @@ def test_in_seconds_the_grpc_request_cuts_a_fraction() -> None:
     fraction = delivery({"outJobNo": "k1", "triggerTime": 1666621588.75, "jobInfo": "info"},
                         due=1_666_621_588_750_000)
     assert request_for(fraction, UNIT_S).triggerTime == 1666621588
-    assert request_for(fraction).triggerTime == 1666621588750
+    # submitted in seconds, it stays in seconds on a node now set to ms
+    assert request_for(fraction, UNIT_MS).triggerTime == 1666621588
 
 
 def test_the_grpc_request_carries_a_moved_countdowns_due_time() -> None:
@@ -176,6 +177,10 @@ def test_only_the_delay_job_body_gets_the_due_time() -> None:
     assert body_due(body, DUE, UNIT_MS) is body
     sent = {"outJobNo": "k1", "triggerTime": 1666621588.0, "jobInfo": None}
     assert body_due(sent, DUE, UNIT_S) is sent  # the client's own number, when not moved
+    # not moved, the unit chosen at submit stays, whatever the node's setting is now
+    assert body_due(sent, DUE, UNIT_MS) is sent
+    assert body_due(body, DUE, UNIT_S) is body
+    assert body_due(sent, later, UNIT_MS)["triggerTime"] == 1666621593000
     native = {"triggerTime": 1, "order": 7}
     assert body_due(native, later, UNIT_MS) is native
     assert body_due([1, 2], later, UNIT_MS) == [1, 2]

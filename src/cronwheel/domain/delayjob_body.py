@@ -35,11 +35,11 @@ def is_body(payload: Any) -> bool:
 
 
 def body_due(payload: Any, due: Micros, unit: str) -> Any:
-    """The body with `triggerTime` the instant the run was due (a resumed countdown's moved
-    time), in `unit`; an equal number the client sent stays as sent. Other payloads as they are."""
+    """The body with `triggerTime` the instant the run was due. A body that already names it,
+    in either unit, stays as submitted (its unit was chosen then); a resumed countdown's moved
+    time is given in `unit`. Other payloads as they are."""
     if not is_body(payload):
         return payload
-    moved = trigger_time(due, unit)
-    if payload["triggerTime"] == moved:
+    if any(payload["triggerTime"] == trigger_time(due, stored) for stored in UNITS):
         return payload
-    return {**payload, "triggerTime": moved}
+    return {**payload, "triggerTime": trigger_time(due, unit)}
