@@ -44,8 +44,10 @@ class Node:
                                                     node=settings.node_name)
         self.run_engine = run_engine
         policy = settings.target_policy()
-        self.transports = transports or Transports(policy=policy,
-                                                   kafka_bootstrap=settings.kafka_brokers)
+        self.transports = transports or Transports(
+            policy=policy, kafka_bootstrap=settings.kafka_brokers,
+            delayjob_unit=settings.delayjob_callback_time_unit,
+        )
         self.hub = WorkerHub()
         timings = WorkerTimings(heartbeat_s=settings.worker_heartbeat_seconds,
                                 lease_s=settings.worker_lease_seconds,

@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     max_batch: int = Field(10_000, ge=1, le=100_000)
     max_payload_bytes: int = Field(1_048_576, ge=1_024)
     delayjob_namespace: str = "delayjob"
+    # delay-job callbacks' triggerTime: "ms" as the service's code sends it, or "s" as its
+    # document says (for receivers written from the document); see docs/dialects/delayjob.md
+    delayjob_callback_time_unit: Literal["ms", "s"] = "ms"
     # the server's Kafka brokers ("host:port,host:port"), for kafka targets that name none
     # (the delay-job dialect's bare topics)
     kafka_bootstrap: str = ""
