@@ -71,6 +71,8 @@ class Service:
         self.wake: Wakeups = wake or NoWakeups()
         self.limits = limits or Limits()
         self.policy = policy or NetPolicy()  # the target guard's; per app later (issue 10)
+        # checks what the configuration knows (a Kubernetes target's cluster); the node sets it
+        self.admit: Callable[[JobSpec], None] = lambda _spec: None
 
     def check_batch(self, count: int) -> None:
         """Raises InvalidField `jobs` unless a request of `count` items is allowed."""
@@ -127,6 +129,7 @@ class Service:
                 self.check_payload(item.spec.payload)
                 # a literal refused address in its target or alert webhook
                 check_spec(item.spec, self.policy, item.target_field)
+                self.admit(item.spec)  # what the configuration knows (a target's cluster)
             except InvalidField as exc:
                 problems.append((index, exc))
                 continue

@@ -56,6 +56,10 @@ class Transports:
                     self._by_kind[kind] = transport
         return transport
 
+    async def get(self, kind: str) -> Transport:
+        """The transport of a kind (Kubernetes callbacks go out through HTTP's)."""
+        return await self._get(kind)
+
     def add(self, kind: str, transport: Transport) -> None:
         """A transport built by the node (it needs the store), unless a test gave one."""
         self._by_kind.setdefault(kind, transport)
