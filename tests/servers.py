@@ -35,8 +35,9 @@ async def running_server(
     url = database if isinstance(database, str) else f"sqlite:///{database}"
     port = settings.pop("port", None) or free_port()
     settings.setdefault("delayjob_grpc_port", 0)  # port 1990 is for a real server
+    clusters = settings.pop("clusters", None)  # Kubernetes clusters a test stands in for
     config = Settings(database_url=url, port=port, **settings)
-    node = Node(config, run_engine=run_engine)
+    node = Node(config, run_engine=run_engine, clusters=clusters)
     app = create_app(node=node) if make_app is None else make_app(node)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

@@ -52,7 +52,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cronwheel.domain.jobs import Job, JobState
+from cronwheel.domain.jobs import Job, JobState, RetryPolicy
 from cronwheel.domain.misfire import FirePlan
 from cronwheel.domain.routing import Candidate
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunState
@@ -544,3 +544,85 @@ class NodeStore(Store, Protocol):
         """Only this process uses the database (SQLite): every lease not its own is a dead
         process's, and no other node needs waking."""
         ...
+
+
+# -- Kubernetes runs ---------------------------------------------------------------------------
+
+KUBE_CREATING, KUBE_ACTIVE, KUBE_ENDED = "creating", "active", "ended"  # a KubeRun's phase
+
+
+@dataclass(frozen=True, slots=True)
+class KubeRun:
+    """A run handed to a cluster: the Job to create and who follows it."""
+
+    run_id: str
+    attempt: int
+    job_id: str
+    cluster: str
+    namespace: str
+    job_name: str
+    manifest: dict[str, Any]
+    logs: str
+    phase: str
+    created_at: Micros
+    outcome: str | None
+    reason: str | None
+    callback_url: str | None
+    callback_state: str
+    callback_tries: int
+
+
+@dataclass(frozen=True, slots=True)
+class PodRecord:
+    """A pod of a run's Job as the follower saw it: one task of the run's attempt."""
+
+    name: str
+    node: str
+    state: TaskState
+    exit_code: int | None
+    error: str | None
+
+
+class KubeRunStore(Protocol):
+    """Runs on Kubernetes, beside the Store's runs. A handed-off run is leased to KUBE_OWNER
+    (no node rescues it); its follower's lease (`follow_until`) lapses when its node dies and
+    another node's `claim` takes it. `settle` ends the run once, whoever reports it; pod logs
+    are appended at byte offsets, so a piece sent twice is stored once."""
+
+    async def hand_off(
+        self, owner: str, run: KubeRun, now: Micros, follow_until: Micros
+    ) -> bool: ...
+
+    async def claim(
+        self, owner: str, now: Micros, follow_until: Micros, limit: int = 500
+    ) -> list[KubeRun]: ...
+
+    async def created(self, run_id: str) -> None: ...
+
+    async def run_states(self, run_ids: Sequence[str]) -> dict[str, RunState]: ...
+
+    async def get(self, run_id: str) -> KubeRun | None: ...
+
+    async def record_pods(
+        self, run: KubeRun, pods: Sequence[PodRecord], now: Micros
+    ) -> dict[str, str]: ...
+
+    async def append_log(self, task_id: str, offset: int, data: bytes) -> int: ...
+
+    async def settle(
+        self, owner: str, run: KubeRun, state: RunState, reason: str | None, now: Micros
+    ) -> bool: ...
+
+    async def ended_jobs(
+        self, job_id: str, outcome: RunState, skip: int
+    ) -> list[tuple[str, str]]: ...
+
+    async def purge(self, ended_before: Micros, limit: int = 1_000) -> int: ...
+
+    async def callback_policy(self, run: KubeRun) -> RetryPolicy | None: ...
+
+    async def due_callbacks(self, owner: str, now: Micros) -> list[KubeRun]: ...
+
+    async def callback_sent(
+        self, run: KubeRun, ok: bool, retryable: bool, now: Micros
+    ) -> str: ...

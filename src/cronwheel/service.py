@@ -83,6 +83,8 @@ class Service:
         # The jobs depending on a job, in dependency order: a rerun with `downstream` reruns
         # theirs too. None here; the dependency graph (issue 11 point 1) plugs in.
         self.downstream_of: DownstreamOf = no_downstream
+        # checks what the configuration knows (a Kubernetes target's cluster); the node sets it
+        self.admit: Callable[[JobSpec], None] = lambda _spec: None
 
     def check_batch(self, count: int) -> None:
         """Raises InvalidField `jobs` unless a request of `count` items is allowed."""
@@ -139,6 +141,7 @@ class Service:
                 self.check_payload(item.spec.payload)
                 # a literal refused address in its target or alert webhook
                 check_spec(item.spec, self.policy, item.target_field)
+                self.admit(item.spec)  # what the configuration knows (a target's cluster)
             except InvalidField as exc:
                 problems.append((index, exc))
                 continue

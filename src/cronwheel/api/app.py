@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cronwheel import __version__
 from cronwheel.api import cluster, docs, errors, native, preview, schedules, statuses, workers
-from cronwheel.api.dialects import delayjob, dispatchserver, qschedule
+from cronwheel.api.dialects import delayjob, dispatchserver, kubernetes, qschedule
 from cronwheel.api.dialects.delayjob_grpc import DelayJobGrpcServer
 from cronwheel.api.hardening import Hardening, HostRule
 from cronwheel.api.responses import Json
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None,
     app.include_router(delayjob.router)
     app.include_router(dispatchserver.router)
     app.include_router(qschedule.router)
+    app.include_router(kubernetes.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> Response:

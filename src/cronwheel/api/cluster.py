@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from cronwheel.api.schemas import ClusterOut, NodeOut
+from cronwheel.api.schemas import ClusterOut, KubernetesOut, NodeOut
 from cronwheel.domain.time import US_PER_S, to_iso
 
 router = APIRouter(prefix="/v1", tags=["cluster"])
@@ -26,6 +26,8 @@ async def cluster(
     node = request.app.state.node
     now = node.db_clock.now()
     stale = round(node.settings.lease_seconds * US_PER_S)
+    kubernetes = [KubernetesOut(id=h.id, ok=h.ok, detail=h.version, error=h.error)
+                  for h in await node.clusters.health()]
     shown_after = now - STOPPED_SHOWN_S * US_PER_S
     listed = [s for s in await node.store.list_nodes()
               if include_stopped or s.stopped_at is None or s.stopped_at >= shown_after]
@@ -45,6 +47,7 @@ async def cluster(
             )
             for s in listed
         ],
+        kubernetes=kubernetes,
     )
 
 

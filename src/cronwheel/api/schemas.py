@@ -51,7 +51,9 @@ TARGET_DOC = (
     "{'kind': 'log', 'level': 'info'}; "
     "{'kind': 'tcp', 'host': ..., 'port': n}; {'kind': 'worker', 'group': 'default', "
     "'route': 'round-robin', 'type': 'shell', 'spec': {'command': 'echo hi'}, 'timeout': 3600} "
-    "(run by a worker process; see docs/workers.md)."
+    "(run by a worker process; see docs/workers.md); "
+    "{'kind': 'kubernetes', 'cluster': 'id', 'namespace': 'ns', 'image': ..., 'command': [], "
+    "'args': [], ...} (a batch/v1 Job per run; see docs/kubernetes.md)."
 )
 
 
@@ -69,10 +71,10 @@ class JobIn(_Strict):
     priority: int = Field(0, ge=-MAX_PRIORITY, le=MAX_PRIORITY)
     retry: RetryIn = Field(default_factory=RetryIn)  # not a default copied for every job
     misfire: MisfireIn = Field(default_factory=MisfireIn)
-    concurrency: ConcurrencyPolicy = Field(
-        ConcurrencyPolicy.ALLOW,
+    concurrency: ConcurrencyPolicy | None = Field(
+        None,
         description="while the previous run is in flight: allow another, forbid (skip), "
-        "or replace (cancel the previous run)",
+        "or replace (cancel the previous run); allow by default, forbid for kubernetes targets",
     )
     alert: AlertIn | None = Field(None, description="alert a webhook after N failed runs in a row")
 
@@ -183,11 +185,20 @@ class NodeOut(BaseModel):
     runs_held: int = Field(description="runs it is delivering")
 
 
+class KubernetesOut(BaseModel):
+    id: str = Field(description="the cluster's id in the configuration (`target.cluster`)")
+    ok: bool = Field(description="its API server answered and Jobs can be listed")
+    detail: str | None = None
+    error: str | None = None
+
+
 class ClusterOut(BaseModel):
     now: str = Field(description="the database's clock")
     node: str = Field(description="the owner id of the node that answered")
     leader: bool = Field(description="whether the answering node holds the singleton duties")
     nodes: list[NodeOut]
+    kubernetes: list[KubernetesOut] = Field(
+        default_factory=list, description="configured Kubernetes clusters, checked now")
 
 
 class PreviewOut(BaseModel):

@@ -10,6 +10,8 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
+from rich.console import Group
+from rich.table import Table
 
 from cronwheel.cli import render
 from cronwheel.cli.common import (
@@ -353,4 +355,15 @@ def cluster(
     """List the nodes sharing the server's database: state, heartbeat, what each holds."""
     with connect(server, token) as client:
         found = plain(client.cluster(include_stopped))
-    render.output(found, as_json, render.cluster_table)
+    render.output(found, as_json, lambda f: Group(render.cluster_table(f),
+                                                  *_kubernetes_table(f)))
+
+
+def _kubernetes_table(found: JsonObject) -> list[Table]:
+    """The configured Kubernetes clusters and their health, when there are any."""
+    clusters = found.get("kubernetes") or []
+    if not clusters:
+        return []
+    return [render.simple_table("kubernetes clusters", ("cluster", "ok", "detail"), (
+        (str(c.get("id")), render.yes_no(c.get("ok")), str(c.get("detail") or c.get("error")))
+        for c in clusters))]

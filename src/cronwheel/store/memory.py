@@ -37,6 +37,7 @@ from cronwheel.contracts import (
 )
 from cronwheel.domain.errors import NotFound
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
+from cronwheel.domain.kubernetes import KUBE_OWNER
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState
 from cronwheel.domain.tasks import WORKERS_OWNER
 from cronwheel.domain.time import Micros
@@ -485,7 +486,8 @@ class MemoryStore:
                 job_row.lease_owner = job_row.lease_until = None
         for run_id in sorted(_all(self._live_of.values())):
             row = self._runs[run_id]
-            if (row.run.state is RunState.RUNNING and row.lease_owner != WORKERS_OWNER
+            held_away = row.lease_owner in (WORKERS_OWNER, KUBE_OWNER)  # workers, clusters
+            if (row.run.state is RunState.RUNNING and not held_away
                     and owner in (None, row.lease_owner)):
                 row.lease_until = 0
                 self._set_run(row, replace_fields(row.run, due_at=0))

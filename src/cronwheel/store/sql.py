@@ -19,6 +19,7 @@ from cronwheel.contracts import (
     Fire,
     FiresRecorded,
     JobFilter,
+    KubeRunStore,
     NodeInfo,
     NodeStatus,
     NodeStore,
@@ -34,6 +35,7 @@ from cronwheel.domain.time import Micros
 from cronwheel.store.alerts import SqlAlertStore
 from cronwheel.store.connection import Database
 from cronwheel.store.jobs import SqlJobs
+from cronwheel.store.kubernetes import KubeStore
 from cronwheel.store.nodes import SqlNodes
 from cronwheel.store.overview import SqlOverview
 from cronwheel.store.runs import SqlRuns
@@ -58,6 +60,7 @@ class SqlStore:
         self._overview = SqlOverview(self._db)
         self.workers: WorkerStore = SqlWorkerStore(self._db)
         self.alerts: AlertStore = SqlAlertStore(self._db)
+        self.kube: KubeRunStore = KubeStore(self._db)  # runs on Kubernetes need SQL
 
     @property
     def single_node(self) -> bool:
