@@ -94,6 +94,23 @@ class FiresRecorded:
 
 
 @dataclass(frozen=True, slots=True)
+class Rerun:
+    """One planned occurrence a backfill asks for: its run is created (with `run_id`) or,
+    when it exists and has ended, run again as a new attempt."""
+
+    job: Job
+    scheduled_at: Micros
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RerunOutcome:
+    created: list[Run]  # occurrences that had no run: a new scheduled run, due now
+    rerun: list[Run]  # ended runs made pending again: their next attempt is due now
+    in_flight: list[Run]  # pending or running already: left as they are
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
     """Everything a transport needs; built from a run and its job."""
 
@@ -239,6 +256,11 @@ class Store(Protocol):
         self, job: Job, run_id: str, now: Micros, payload: Any, has_override: bool
     ) -> Run:
         """A pending run due now, outside the schedule (no uniqueness on its time)."""
+        ...
+
+    async def rerun_occurrences(self, reruns: Sequence[Rerun], now: Micros) -> RerunOutcome:
+        """In one transaction: each occurrence gets a scheduled run due now, its ended run
+        made pending again (a new attempt of the same run), or is left alone when in flight."""
         ...
 
     async def acquire_due_runs(

@@ -85,7 +85,8 @@ class Node:
             ),
         )
         self.service = Service(self.store, self.clock, self.scheduler if run_engine else None,
-                               Limits(settings.max_batch, settings.max_payload_bytes), policy)
+                               Limits(settings.max_batch, settings.max_payload_bytes,
+                                      settings.max_backfill), policy)
         self.service.admit = admit_clusters(self.clusters)
         self.workers = WorkerService(self.store, self.clock,
                                      self.scheduler if run_engine else None, self.hub, timings)

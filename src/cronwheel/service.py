@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -45,6 +45,14 @@ class NoWakeups:
         return None
 
 
+DownstreamOf = Callable[[Job], Awaitable[Sequence[Job]]]
+
+
+async def no_downstream(job: Job) -> Sequence[Job]:
+    """No job depends on another until the dependency graph exists."""
+    return ()
+
+
 @dataclass(frozen=True, slots=True)
 class Submission:
     spec: JobSpec
@@ -59,6 +67,7 @@ class Limits:
 
     max_batch: int = 10_000  # jobs per submit, names per change of many jobs
     max_payload_bytes: int = 1_048_576  # a payload (or a trigger's override) as JSON
+    max_backfill: int = 1_000  # planned instants one rerun may create or run again
 
 
 class Service:
@@ -71,6 +80,9 @@ class Service:
         self.wake: Wakeups = wake or NoWakeups()
         self.limits = limits or Limits()
         self.policy = policy or NetPolicy()  # the target guard's; per app later (issue 10)
+        # The jobs depending on a job, in dependency order: a rerun with `downstream` reruns
+        # theirs too. None here; the dependency graph (issue 11 point 1) plugs in.
+        self.downstream_of: DownstreamOf = no_downstream
         # checks what the configuration knows (a Kubernetes target's cluster); the node sets it
         self.admit: Callable[[JobSpec], None] = lambda _spec: None
 

@@ -142,6 +142,7 @@ class Settings(BaseSettings):
     # API limits
     max_batch: int = Field(10_000, ge=1, le=100_000)
     max_payload_bytes: int = Field(1_048_576, ge=1_024)
+    max_backfill: int = Field(1_000, ge=1, le=100_000)  # planned instants per rerun request
     delayjob_namespace: str = "delayjob"
     # delay-job callbacks' triggerTime: "ms" as the service's code sends it, or "s" as its
     # document says (for receivers written from the document); see docs/dialects/delayjob.md

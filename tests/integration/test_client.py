@@ -215,6 +215,7 @@ async def _walk_the_api(cw: AsyncClient) -> None:
     for change in (cw.pause_job, cw.resume_job, cw.disable_job, cw.enable_job, cw.cancel_job):
         await change("b1")
     await cw.delete_job("b2", delete_runs=True)
+    await _walk_the_schedules(cw)
     worker = await cw.register_worker("walker", version="test")
     await cw.worker_heartbeat(worker["id"])
     run = await cw.trigger_job("w")
@@ -238,6 +239,29 @@ async def _walk_the_api(cw: AsyncClient) -> None:
     await cw.kill_run(pending.id)
     await cw.cluster()
     await cw.stop_worker(worker["id"])
+
+
+async def _walk_the_schedules(cw: AsyncClient) -> None:
+    """A job's time expressions by id, and a backfill over a past range."""
+    await cw.create_job(job("s"))
+    assert [item.id for item in (await cw.job_schedules("s")).schedules] == ["1"]
+    noon = {"kind": "cron", "expr": "0 12 * * *", "tz": "UTC"}
+    added = await cw.add_schedule("s", noon | {"id": "noon"})
+    assert (added.schedule.id, added.schedule.kind) == ("noon", "cron")
+    edited = await cw.edit_schedule("s", "noon", noon | {"expr": "0 13 * * *"})
+    assert [item["id"] for item in edited.job.schedule["items"]] == ["1", "noon"]
+    hourly = {"kind": "rate", "every": "1h"}
+    changed = await cw.change_schedules("s", [{"op": "add", "id": "hourly", "schedule": hourly},
+                                              {"op": "remove", "id": "1"}])
+    assert [item["id"] for item in changed.schedule["items"]] == ["noon", "hourly"]
+    left = await cw.remove_schedule("s", "hourly")
+    assert [item["id"] for item in left.schedule["items"]] == ["noon"]
+    with pytest.raises(Conflict):
+        await cw.remove_schedule("s", "noon")  # a job keeps one expression
+    # a backfill plans the expressions over the past range: one 13:00 in this day
+    done = await cw.rerun_job("s", "2026-01-01T00:00:00Z", "2026-01-01T23:59:59Z")
+    assert (done.created, done.rerun, done.in_flight) == (1, 0, 0)
+    assert [(run.key, run.scheduled_at) for run in done.runs] == [("s", "2026-01-01T13:00:00Z")]
 
 
 async def test_every_v1_route_is_reachable_from_the_client(node: RunningServer) -> None:

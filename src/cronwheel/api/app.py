@@ -10,7 +10,7 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cronwheel import __version__
-from cronwheel.api import cluster, docs, errors, native, preview, statuses, workers
+from cronwheel.api import cluster, docs, errors, native, preview, schedules, statuses, workers
 from cronwheel.api.dialects import delayjob, dispatchserver, kubernetes, qschedule
 from cronwheel.api.dialects.delayjob_grpc import DelayJobGrpcServer
 from cronwheel.api.hardening import Hardening, HostRule
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None,
     statuses.document(app)
     docs.install(app)
     app.include_router(workers.router)  # first: its /v1/jobs/{key}/workers beats /jobs/{key}
+    app.include_router(schedules.router)  # before native: /jobs/{key}/schedules beats /jobs/{key}
     app.include_router(native.router)
     app.include_router(preview.router)
     app.include_router(cluster.router)

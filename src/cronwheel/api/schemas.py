@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cronwheel.domain.job_schedules import Op
 from cronwheel.domain.jobs import (
     DEFAULT_NAMESPACE,
     MAX_PRIORITY,
@@ -13,6 +14,7 @@ from cronwheel.domain.jobs import (
     MisfirePolicy,
 )
 from cronwheel.domain.jsonlimits import check_json_ints
+from cronwheel.domain.union import MAX_ITEMS
 
 
 class _Strict(BaseModel):
@@ -309,3 +311,49 @@ class JobAlerts(BaseModel):
     namespace: str
     failures: int = Field(description="failed runs in a row now")
     alerts: list[AlertOut]
+
+
+# -- a job's time expressions by id, and backfills (api/schedules.py) -----------------------
+
+
+class ScheduleItemOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    kind: str
+    added_at: str
+
+
+class ScheduleList(BaseModel):
+    schedules: list[ScheduleItemOut]
+
+
+class ScheduleChanged(BaseModel):
+    schedule: ScheduleItemOut
+    job: JobOut
+
+
+class ChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    op: Op = Field(description="add, edit or remove (Sentinel's ADD, EDIT, DELETE)")
+    id: str | None = Field(None, max_length=64, description="required to edit or remove")
+    schedule: dict[str, Any] | None = Field(None, description="the expression, to add or edit")
+
+
+class ChangesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    changes: list[ChangeIn] = Field(min_length=1, max_length=MAX_ITEMS)
+
+
+class RerunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    from_: str | None = Field(None, alias="from", max_length=64,
+                              description="ISO 8601 instant: the first planned instant rerun")
+    to: str | None = Field(None, max_length=64, description="ISO 8601 instant, included")
+    downstream: bool = Field(False, description="rerun the dependent jobs' runs too")
+
+
+class RerunOut(BaseModel):
+    created: int = Field(description="occurrences that had no run: a new run, due now")
+    rerun: int = Field(description="ended runs given a new attempt, due now")
+    in_flight: int = Field(description="runs pending or running already, left as they are")
+    runs: list[RunOut]

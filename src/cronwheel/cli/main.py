@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from cronwheel.cli import job_schedules
 from cronwheel.cli.common import Server
 from cronwheel.cli.config import load_settings
 from cronwheel.cli.jobs import cluster, jobs_app, runs_app
@@ -14,6 +15,7 @@ from cronwheel.cli.workers import workers_app
 
 DATABASE_HELP = "sqlite:///file.db or postgresql://host/db [CRONWHEEL_DATABASE_URL]"
 app = typer.Typer(help="cronwheel: a self-hosted job scheduling service.", no_args_is_help=True)
+job_schedules.register(jobs_app)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(runs_app, name="runs")
 app.add_typer(schedule_app, name="schedule")

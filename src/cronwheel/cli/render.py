@@ -219,6 +219,9 @@ def schedule_text(schedule: Any) -> str:
         return f"{schedule['kind']} {schedule.get('expr')}{zone}"
     if isinstance(schedule, dict) and schedule.get("kind") == "rate":
         return f"every {schedule.get('every')}"
+    if isinstance(schedule, dict) and isinstance(schedule.get("items"), list):  # a union
+        return "; ".join(f"[{item.get('id')}] {schedule_text(item)}"
+                         for item in schedule["items"] if isinstance(item, dict))
     return json.dumps(schedule, separators=(",", ":"))
 
 

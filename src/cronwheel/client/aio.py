@@ -22,10 +22,13 @@ from cronwheel.api.schemas import (
     KillOut,
     LogPageOut,
     PreviewOut,
+    RerunOut,
     RunDetail,
     RunOut,
     RunPage,
     RunTasks,
+    ScheduleChanged,
+    ScheduleList,
     SwitchOut,
     WorkerList,
 )
@@ -186,6 +189,35 @@ class AsyncClient:
 
     async def job_alerts(self, key: str, namespace: str = DEFAULT_NAMESPACE) -> JobAlerts:
         return await self.send(calls.job_alerts(key, namespace))
+
+    # -- a job's time expressions by id, and backfills -----------------------------------------
+
+    async def job_schedules(self, key: str, namespace: str = DEFAULT_NAMESPACE) -> ScheduleList:
+        """The job's expressions, each with its id (a single schedule is "1")."""
+        return await self.send(calls.job_schedules(key, namespace))
+
+    async def add_schedule(self, key: str, schedule: Mapping[str, Any],
+                     namespace: str = DEFAULT_NAMESPACE) -> ScheduleChanged:
+        """The job then fires at the union of its expressions' instants."""
+        return await self.send(calls.add_schedule(key, schedule, namespace))
+
+    async def edit_schedule(self, key: str, schedule_id: str, schedule: Mapping[str, Any],
+                      namespace: str = DEFAULT_NAMESPACE) -> ScheduleChanged:
+        return await self.send(calls.edit_schedule(key, schedule_id, schedule, namespace))
+
+    async def remove_schedule(self, key: str, schedule_id: str,
+                        namespace: str = DEFAULT_NAMESPACE) -> JobOut:
+        """Refused (Conflict, field `schedules`) for the job's last expression."""
+        return await self.send(calls.remove_schedule(key, schedule_id, namespace))
+
+    async def change_schedules(self, key: str, changes: Sequence[Mapping[str, Any]],
+                         namespace: str = DEFAULT_NAMESPACE) -> JobOut:
+        return await self.send(calls.change_schedules(key, changes, namespace))
+
+    async def rerun_job(self, key: str, start: str, end: str, downstream: bool = False,
+                  namespace: str = DEFAULT_NAMESPACE) -> RerunOut:
+        """Backfill [start, end]: a run, or a new attempt of an ended one, per instant."""
+        return await self.send(calls.rerun_job(key, start, end, downstream, namespace))
 
     # -- runs ----------------------------------------------------------------------------------
 

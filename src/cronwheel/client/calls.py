@@ -28,9 +28,12 @@ from cronwheel.api.schemas import (
     KillOut,
     LogPageOut,
     PreviewOut,
+    RerunOut,
     RunDetail,
     RunPage,
     RunTasks,
+    ScheduleChanged,
+    ScheduleList,
     SwitchOut,
     WorkerList,
 )
@@ -173,6 +176,54 @@ def switch_job_workers(
 
 def job_alerts(key: str, namespace: str = DEFAULT_NAMESPACE) -> Call[JobAlerts]:
     return Call("GET", _job(key, "/alerts"), _model(JobAlerts), _params(namespace=namespace))
+
+
+# -- a job's time expressions by id, and backfills -------------------------------------------
+
+
+def job_schedules(key: str, namespace: str = DEFAULT_NAMESPACE) -> Call[ScheduleList]:
+    return Call("GET", _job(key, "/schedules"), _model(ScheduleList),
+                _params(namespace=namespace))
+
+
+def add_schedule(
+    key: str, schedule: Mapping[str, Any], namespace: str = DEFAULT_NAMESPACE
+) -> Call[ScheduleChanged]:
+    """`schedule` as a job's, plus an optional `id` (else the smallest free number)."""
+    return Call("POST", _job(key, "/schedules"), _model(ScheduleChanged),
+                _params(namespace=namespace), dict(schedule))
+
+
+def edit_schedule(
+    key: str, schedule_id: str, schedule: Mapping[str, Any], namespace: str = DEFAULT_NAMESPACE
+) -> Call[ScheduleChanged]:
+    return Call("PUT", _job(key, f"/schedules/{_seg(schedule_id)}"), _model(ScheduleChanged),
+                _params(namespace=namespace), dict(schedule))
+
+
+def remove_schedule(
+    key: str, schedule_id: str, namespace: str = DEFAULT_NAMESPACE
+) -> Call[JobOut]:
+    return Call("DELETE", _job(key, f"/schedules/{_seg(schedule_id)}"), _model(JobOut),
+                _params(namespace=namespace))
+
+
+def change_schedules(
+    key: str, changes: Sequence[Mapping[str, Any]], namespace: str = DEFAULT_NAMESPACE
+) -> Call[JobOut]:
+    """Ordered {"op": add|edit|remove, "id", "schedule"} changes, all or none."""
+    return Call("PATCH", _job(key, "/schedules"), _model(JobOut), _params(namespace=namespace),
+                {"changes": [dict(change) for change in changes]})
+
+
+def rerun_job(
+    key: str, start: str, end: str, downstream: bool = False,
+    namespace: str = DEFAULT_NAMESPACE,
+) -> Call[RerunOut]:
+    """Not retried: a second send would give ended runs one more attempt."""
+    body = {"from": start, "to": end, "downstream": downstream}
+    return Call("POST", _job(key, "/rerun"), _model(RerunOut), _params(namespace=namespace),
+                body)
 
 
 # -- runs ------------------------------------------------------------------------------------

@@ -31,6 +31,8 @@ from cronwheel.contracts import (
     JobFilter,
     NodeInfo,
     NodeStatus,
+    Rerun,
+    RerunOutcome,
     RunFilter,
 )
 from cronwheel.domain.errors import NotFound
@@ -42,6 +44,7 @@ from cronwheel.domain.time import Micros
 from cronwheel.store.bulk import apply_change
 from cronwheel.store.duequeue import DueQueue, SortKey
 from cronwheel.store.memory_alerts import MemoryAlertStore
+from cronwheel.store.reruns import sort_reruns
 
 REPLACED = "replaced by a newer occurrence (concurrency: replace)"
 FORBIDDEN = "the previous run was still in flight (concurrency: forbid)"
@@ -334,6 +337,21 @@ class MemoryStore:
         if not self._insert_run(_RunRow(stored)):
             raise ValueError(f"a run with id {run_id!r} exists already")
         return run
+
+    async def rerun_occurrences(self, reruns: Sequence[Rerun], now: Micros) -> RerunOutcome:
+        wanted = {(r.job.id, r.scheduled_at) for r in reruns}
+        have = {(run.job_id, run.scheduled_at): run
+                for job_id in {job for job, _at in wanted}
+                for run in (self._runs[i].run for i in self._runs_of.get(job_id, []))
+                if run.kind is RunKind.SCHEDULED and (job_id, run.scheduled_at) in wanted}
+        created, again, in_flight = sort_reruns(reruns, have, now)
+        for run in created:
+            self._insert_run(_RunRow(run))
+        for run in again:
+            row = self._runs[run.id]
+            row.lease_owner = row.lease_until = None
+            self._set_run(row, run)
+        return RerunOutcome(created, again, in_flight)
 
     # -- runs and attempts -------------------------------------------------------------------
 

@@ -23,6 +23,8 @@ from cronwheel.contracts import (
     NodeInfo,
     NodeStatus,
     NodeStore,
+    Rerun,
+    RerunOutcome,
     RunFilter,
     WorkerStore,
 )
@@ -128,6 +130,9 @@ class SqlStore:
         self, owner: str, now: Micros, limit: int, lease_until: Micros
     ) -> list[tuple[Run, Job]]:
         return await self._runs.acquire_due_runs(owner, now, limit, lease_until)
+
+    async def rerun_occurrences(self, reruns: Sequence[Rerun], now: Micros) -> RerunOutcome:
+        return await self._runs.rerun_occurrences(reruns, now)
 
     async def record_attempts(self, owner: str, records: Sequence[AttemptRecord]) -> None:
         await self._runs.record_attempts(owner, records)
