@@ -56,7 +56,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from cronwheel.domain.jobs import Job, JobState
+from cronwheel.domain.jobs import Job, JobState, RetryPolicy
 from cronwheel.domain.misfire import FirePlan
 from cronwheel.domain.routing import Candidate
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunState
@@ -96,6 +96,23 @@ class FiresRecorded:
     started: list[Run]  # created running, leased to the caller: deliver them now
     replaced: list[str]  # run ids cancelled by a `replace` concurrency policy
     waiting: list[Run] = field(default_factory=list)  # created waiting for dependencies
+
+
+@dataclass(frozen=True, slots=True)
+class Rerun:
+    """One planned occurrence a backfill asks for: its run is created (with `run_id`) or,
+    when it exists and has ended, run again as a new attempt."""
+
+    job: Job
+    scheduled_at: Micros
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RerunOutcome:
+    created: list[Run]  # occurrences that had no run: a new scheduled run, due now
+    rerun: list[Run]  # ended runs made pending again: their next attempt is due now
+    in_flight: list[Run]  # pending or running already: left as they are
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +182,18 @@ class JobFilter:
     key_prefix: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """Runs across jobs, for an operator's lists: fired within [fired_from, fired_to), ended
+    at `finished_from` or later (an index: cheap to ask of a large table)."""
+
+    namespace: str | None = None
+    state: RunState | None = None
+    fired_from: Micros | None = None
+    fired_to: Micros | None = None
+    finished_from: Micros | None = None
+
+
 class Store(Protocol):
     async def start(self) -> None:
         """Open the database (bringing its schema up to date); raises when it cannot be used,
@@ -232,6 +261,11 @@ class Store(Protocol):
         self, job: Job, run_id: str, now: Micros, payload: Any, has_override: bool
     ) -> Run:
         """A pending run due now, outside the schedule (no uniqueness on its time)."""
+        ...
+
+    async def rerun_occurrences(self, reruns: Sequence[Rerun], now: Micros) -> RerunOutcome:
+        """In one transaction: each occurrence gets a scheduled run due now, its ended run
+        made pending again (a new attempt of the same run), or is left alone when in flight."""
         ...
 
     async def acquire_due_runs(
@@ -309,7 +343,8 @@ class Store(Protocol):
 
     async def expire_waiting(self, now: Micros, limit: int) -> list[Run]:
         """End as expired up to `limit` runs still waiting whose planned time plus their
-        job's expiry is at or before `now`; returns them."""
+        job's expiry is at or before `now` (and fired at least that long ago: a backfilled
+        run waits from when it was made); returns them."""
         ...
 
     async def add_waiting_run(
@@ -322,6 +357,22 @@ class Store(Protocol):
     async def followers(self, after_id: str | None, limit: int) -> list[Job]:
         """Up to `limit` active jobs whose schedule is `dependencies` (run by their upstreams
         alone), in id order after `after_id` (a page)."""
+        ...
+
+    async def delete_job(
+        self, namespace: str, key: str, now: Micros, delete_runs: bool = False
+    ) -> Job:
+        """Remove the job (raises NotFound) and its worker switches. Its runs stay, those not
+        finished cancelled at `now`, until retention purges them; with `delete_runs` they go
+        now with their attempts, tasks, output and alerts. Returns the job as it was."""
+        ...
+
+    async def find_runs(self, where: RunFilter, before_id: str | None, limit: int) -> list[Run]:
+        """Up to `limit` matching runs of any job, newest first, before `before_id` (a page)."""
+        ...
+
+    async def upcoming_jobs(self, limit: int) -> list[Job]:
+        """The `limit` jobs that fire soonest (the live index on next_fire_at)."""
         ...
 
 
@@ -538,3 +589,85 @@ class NodeStore(Store, Protocol):
         """Only this process uses the database (SQLite): every lease not its own is a dead
         process's, and no other node needs waking."""
         ...
+
+
+# -- Kubernetes runs ---------------------------------------------------------------------------
+
+KUBE_CREATING, KUBE_ACTIVE, KUBE_ENDED = "creating", "active", "ended"  # a KubeRun's phase
+
+
+@dataclass(frozen=True, slots=True)
+class KubeRun:
+    """A run handed to a cluster: the Job to create and who follows it."""
+
+    run_id: str
+    attempt: int
+    job_id: str
+    cluster: str
+    namespace: str
+    job_name: str
+    manifest: dict[str, Any]
+    logs: str
+    phase: str
+    created_at: Micros
+    outcome: str | None
+    reason: str | None
+    callback_url: str | None
+    callback_state: str
+    callback_tries: int
+
+
+@dataclass(frozen=True, slots=True)
+class PodRecord:
+    """A pod of a run's Job as the follower saw it: one task of the run's attempt."""
+
+    name: str
+    node: str
+    state: TaskState
+    exit_code: int | None
+    error: str | None
+
+
+class KubeRunStore(Protocol):
+    """Runs on Kubernetes, beside the Store's runs. A handed-off run is leased to KUBE_OWNER
+    (no node rescues it); its follower's lease (`follow_until`) lapses when its node dies and
+    another node's `claim` takes it. `settle` ends the run once, whoever reports it; pod logs
+    are appended at byte offsets, so a piece sent twice is stored once."""
+
+    async def hand_off(
+        self, owner: str, run: KubeRun, now: Micros, follow_until: Micros
+    ) -> bool: ...
+
+    async def claim(
+        self, owner: str, now: Micros, follow_until: Micros, limit: int = 500
+    ) -> list[KubeRun]: ...
+
+    async def created(self, run_id: str) -> None: ...
+
+    async def run_states(self, run_ids: Sequence[str]) -> dict[str, RunState]: ...
+
+    async def get(self, run_id: str) -> KubeRun | None: ...
+
+    async def record_pods(
+        self, run: KubeRun, pods: Sequence[PodRecord], now: Micros
+    ) -> dict[str, str]: ...
+
+    async def append_log(self, task_id: str, offset: int, data: bytes) -> int: ...
+
+    async def settle(
+        self, owner: str, run: KubeRun, state: RunState, reason: str | None, now: Micros
+    ) -> bool: ...
+
+    async def ended_jobs(
+        self, job_id: str, outcome: RunState, skip: int
+    ) -> list[tuple[str, str]]: ...
+
+    async def purge(self, ended_before: Micros, limit: int = 1_000) -> int: ...
+
+    async def callback_policy(self, run: KubeRun) -> RetryPolicy | None: ...
+
+    async def due_callbacks(self, owner: str, now: Micros) -> list[KubeRun]: ...
+
+    async def callback_sent(
+        self, run: KubeRun, ok: bool, retryable: bool, now: Micros
+    ) -> str: ...

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
 
 from cronwheel import metrics
-from cronwheel.contracts import AddOutcome, Clock, JobFilter, Store
+from cronwheel.contracts import AddOutcome, Clock, JobFilter, RunFilter, Store
 from cronwheel.domain import jobs as job_rules
 from cronwheel.domain.errors import (
     DomainError,
@@ -47,6 +47,9 @@ class NoWakeups:
         return None
 
 
+DownstreamOf = Callable[[Job], Awaitable[Sequence[Job]]]
+
+
 @dataclass(frozen=True, slots=True)
 class Submission:
     spec: JobSpec
@@ -61,6 +64,7 @@ class Limits:
 
     max_batch: int = 10_000  # jobs per submit, names per change of many jobs
     max_payload_bytes: int = 1_048_576  # a payload (or a trigger's override) as JSON
+    max_backfill: int = 1_000  # planned instants one rerun may create or run again
 
 
 class Service:
@@ -73,6 +77,11 @@ class Service:
         self.wake: Wakeups = wake or NoWakeups()
         self.limits = limits or Limits()
         self.policy = policy or NetPolicy()  # the target guard's; per app later (issue 10)
+        # The jobs depending on a job, in dependency order: a rerun with `downstream` reruns
+        # theirs too. The dependency graph's order; a seam so a caller may narrow it.
+        self.downstream_of: DownstreamOf = self._downstream_of
+        # checks what the configuration knows (a Kubernetes target's cluster); the node sets it
+        self.admit: Callable[[JobSpec], None] = lambda _spec: None
 
     def check_batch(self, count: int) -> None:
         """Raises InvalidField `jobs` unless a request of `count` items is allowed."""
@@ -129,6 +138,7 @@ class Service:
                 self.check_payload(item.spec.payload)
                 # a literal refused address in its target or alert webhook
                 check_spec(item.spec, self.policy, item.target_field)
+                self.admit(item.spec)  # what the configuration knows (a target's cluster)
             except InvalidField as exc:
                 problems.append((index, exc))
                 continue
@@ -193,6 +203,11 @@ class Service:
     async def cancel(self, namespace: str, key: str) -> Job:
         return await self._change(namespace, key, job_rules.cancel, cancel_runs=True)
 
+    async def delete(self, namespace: str, key: str, delete_runs: bool = False) -> Job:
+        """Remove the job; its runs stay (unfinished ones cancelled) until retention purges
+        them, or go with it when `delete_runs`. Its key is free for a new job at once."""
+        return await self.store.delete_job(namespace, key, self.clock.now(), delete_runs)
+
     async def trigger(
         self, namespace: str, key: str, payload: Any = None, override: bool = False
     ) -> Run:
@@ -229,8 +244,18 @@ class Service:
         up, down = await dependency_graph(self.store, job, *bounds)
         return job, bounds, up, down
 
+    async def _downstream_of(self, job: Job) -> Sequence[Job]:
+        return await downstream_order(self.store, job.spec.namespace, job.spec.key)
+
     async def downstream(self, namespace: str, key: str) -> list[Job]:
         """The jobs depending on this one, directly or not, in dependency order (a rerun
         with `downstream` goes through them in this order)."""
         await self.get(namespace, key)
         return await downstream_order(self.store, namespace, key)
+    async def find_runs(self, where: RunFilter, before_id: str | None, limit: int) -> list[Run]:
+        """Runs of every job, newest first: an operator's view across jobs."""
+        return await self.store.find_runs(where, before_id, limit)
+
+    async def upcoming(self, limit: int) -> list[Job]:
+        """The jobs that fire soonest."""
+        return await self.store.upcoming_jobs(limit)

@@ -42,10 +42,11 @@ class Result:
         return json.loads(self.out)
 
 
-async def cronwheel(*args: str, server: str | None = None, timeout: float = 20.0) -> Result:
+async def cronwheel(*args: str, server: str | None = None, timeout: float = 20.0,
+                    env_extra: dict[str, str] | None = None) -> Result:
     """Run `cronwheel ARGS...`; CRONWHEEL_SERVER is `server` when given, else unset."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("CRONWHEEL_") and k != "COLUMNS"}
+           if not k.startswith("CRONWHEEL_") and k != "COLUMNS"} | (env_extra or {})
     if server is not None:
         env["CRONWHEEL_SERVER"] = server
     proc = await asyncio.create_subprocess_exec(

@@ -10,10 +10,18 @@ import orjson
 from cronwheel.api.schemas import AttemptOut, JobIn, RunOut
 from cronwheel.domain.dependencies import parse_dependencies
 from cronwheel.domain.errors import InvalidField
-from cronwheel.domain.jobs import DEFAULT_EXPIRY_US, AlertPolicy, Job, JobSpec, RetryPolicy
+from cronwheel.domain.jobs import (
+    DEFAULT_EXPIRY_US,
+    AlertPolicy,
+    ConcurrencyPolicy,
+    Job,
+    JobSpec,
+    RetryPolicy,
+)
+from cronwheel.domain.kubernetes import KubernetesTarget
 from cronwheel.domain.runs import Attempt, Run
 from cronwheel.domain.schedules import schedule_from_dict
-from cronwheel.domain.targets import target_from_dict
+from cronwheel.domain.targets import Target, target_from_dict
 from cronwheel.domain.time import US_PER_S, Micros, to_iso, to_iso_or_none
 from cronwheel.domain.worker_target import SpecParsers
 from cronwheel.graph import GraphNode
@@ -28,6 +36,13 @@ def _us(seconds: float) -> Micros:
     return round(seconds * US_PER_S)
 
 
+def default_concurrency(target: Target) -> ConcurrencyPolicy:
+    """A container that outlives its period must not pile up Jobs: Kubernetes targets
+    forbid an overlapping run unless asked; everything else allows it, as before."""
+    return ConcurrencyPolicy.FORBID if isinstance(target, KubernetesTarget) \
+        else ConcurrencyPolicy.ALLOW
+
+
 def submission(body: JobIn, now: Micros, job_types: SpecParsers) -> Submission:
     """The job a body asks for; the service checks the limits (payload size and so on)."""
     try:
@@ -38,7 +53,7 @@ def submission(body: JobIn, now: Micros, job_types: SpecParsers) -> Submission:
         namespace=body.namespace,
         key=body.key,
         schedule=schedule,
-        target=target_from_dict(body.target, job_types=job_types),
+        target=(target := target_from_dict(body.target, job_types=job_types)),
         payload=body.payload,
         priority=body.priority,
         retry=RetryPolicy(
@@ -50,12 +65,14 @@ def submission(body: JobIn, now: Micros, job_types: SpecParsers) -> Submission:
         ),
         misfire=body.misfire.policy,
         misfire_grace_us=_us(body.misfire.grace),
-        concurrency=body.concurrency,
+        concurrency=(concurrency := body.concurrency or default_concurrency(target)),
         alert=None if body.alert is None else AlertPolicy(body.alert.after, body.alert.webhook),
         depends_on=parse_dependencies(body.depends_on, body.namespace),
         expiry_us=DEFAULT_EXPIRY_US if body.expiry is None else _us(body.expiry),
     )
-    return Submission(spec, body_fingerprint(_fingerprinted(body)))
+    # the default resolved, so a job's fingerprint does not depend on it being spelled out
+    return Submission(spec, body_fingerprint(_fingerprinted(body)
+                                             | {"concurrency": concurrency.value}))
 
 
 def _fingerprinted(body: JobIn) -> dict[str, Any]:

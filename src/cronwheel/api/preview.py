@@ -5,21 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
 
+from cronwheel.api.schemas import PreviewOut
 from cronwheel.domain.errors import InvalidField
 from cronwheel.domain.preview import preview
 from cronwheel.domain.time import parse_instant
 
 router = APIRouter(prefix="/v1/schedules", tags=["schedules"])
-
-
-class PreviewOut(BaseModel):
-    kind: str
-    expr: str
-    tz: str | None
-    description: str
-    next: list[str]
 
 
 @router.get("/preview", response_model=PreviewOut)

@@ -9,9 +9,8 @@ from rich.text import Text
 from rich.tree import Tree
 
 from cronwheel.cli import render
-from cronwheel.cli.client import DEFAULT_SERVER
-from cronwheel.cli.jobs import AsJson, Key, Namespace, Server
-from cronwheel.cli.jobs import _connect as connect
+from cronwheel.cli.common import AsJson, Key, Namespace, Server, Token, connect, plain
+from cronwheel.client import DEFAULT_SERVER
 
 MAX_RUNS_SHOWN = 6  # the latest runs of each job in the window; the count says the rest
 
@@ -76,9 +75,10 @@ def add_deps_command(jobs_app: typer.Typer) -> None:
         namespace: Namespace = "default",
         window: Window = None,
         server: Server = DEFAULT_SERVER,
+        token: Token = None,
         as_json: AsJson = False,
     ) -> None:
         """Draw a job's dependencies as a tree, each job with its runs in a window."""
-        with connect(server) as client:
-            graph = client.job_dependencies(namespace, key, window)
+        with connect(server, token) as client:
+            graph = plain(client.job_dependencies(key, namespace, window))
         render.output(graph, as_json, dependency_tree)

@@ -2,34 +2,27 @@
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
+from cronwheel.cli import job_schedules
+from cronwheel.cli.common import Server
+from cronwheel.cli.config import load_settings
 from cronwheel.cli.deps import add_deps_command
-from cronwheel.cli.jobs import Server, cluster, jobs_app, runs_app
+from cronwheel.cli.jobs import cluster, jobs_app, runs_app
 from cronwheel.cli.schedule import schedule_app
 from cronwheel.cli.workers import workers_app
-
-if TYPE_CHECKING:  # imported where used: the client commands start faster without pydantic
-    from cronwheel.settings import Settings
 
 DATABASE_HELP = "sqlite:///file.db or postgresql://host/db [CRONWHEEL_DATABASE_URL]"
 app = typer.Typer(help="cronwheel: a self-hosted job scheduling service.", no_args_is_help=True)
 add_deps_command(jobs_app)
+job_schedules.register(jobs_app)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(runs_app, name="runs")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(workers_app, name="workers")
 app.command("cluster")(cluster)
-
-
-def _settings(host: str | None, port: int | None, database_url: str | None) -> Settings:
-    from cronwheel.settings import Settings
-
-    overrides = {"host": host, "port": port, "database_url": database_url}
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
 
 
 @app.command()
@@ -41,11 +34,11 @@ def serve(
     """Run a node: the API on HOST:PORT and the scheduler over DATABASE_URL."""
     import uvicorn
 
-    from cronwheel.api.app import create_app
+    from cronwheel import logs
+    from cronwheel.ui.app import create_app  # the API with the console at /ui
 
-    settings = _settings(host, port, database_url)
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = load_settings(host=host, port=port, database_url=database_url)
+    logs.configure(settings.log_level, settings.log_format, settings.access_log)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -53,7 +46,8 @@ def serve(
         loop="uvloop",
         http="httptools",
         log_level=settings.log_level,
-        access_log=False,
+        log_config=logs.uvicorn_log_config(),
+        access_log=settings.access_log,
         timeout_graceful_shutdown=10,
     )
 
@@ -67,7 +61,7 @@ def migrate(
 
     from cronwheel.store import migrate_schema
 
-    settings = _settings(None, None, database_url)
+    settings = load_settings(database_url=database_url)
     asyncio.run(migrate_schema(settings.database_url))
     typer.echo(f"schema is up to date: {settings.database_url}")
 

@@ -3,3 +3,4 @@
 # Importing the schedule kinds registers them with domain.schedules.
 from cronwheel.domain import cron as cron
 from cronwheel.domain import intervals as intervals
+from cronwheel.domain import union as union

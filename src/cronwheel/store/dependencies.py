@@ -86,7 +86,8 @@ class SqlDependencies:
                           else_=jobs.c.expiry_us)
             found = await conn.execute(
                 select(runs.c.id).join(jobs, jobs.c.id == runs.c.job_id)
-                .where(and_(IS_WAITING, runs.c.scheduled_at + expiry <= now))
+                .where(and_(IS_WAITING, runs.c.scheduled_at + expiry <= now,
+                            runs.c.fired_at + expiry <= now))
                 .order_by(runs.c.scheduled_at).limit(limit))
             ids = list(found.scalars())
             expired: list[Run] = []

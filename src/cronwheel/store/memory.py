@@ -31,9 +31,13 @@ from cronwheel.contracts import (
     JobFilter,
     NodeInfo,
     NodeStatus,
+    Rerun,
+    RerunOutcome,
+    RunFilter,
 )
 from cronwheel.domain.errors import NotFound
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
+from cronwheel.domain.kubernetes import KUBE_OWNER
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState
 from cronwheel.domain.schedules import AfterUpstream
 from cronwheel.domain.tasks import WORKERS_OWNER
@@ -42,6 +46,7 @@ from cronwheel.store.bulk import apply_change
 from cronwheel.store.dependencies import EXPIRED
 from cronwheel.store.duequeue import DueQueue, SortKey
 from cronwheel.store.memory_alerts import MemoryAlertStore
+from cronwheel.store.reruns import sort_reruns
 
 REPLACED = "replaced by a newer occurrence (concurrency: replace)"
 FORBIDDEN = "the previous run was still in flight (concurrency: forbid)"
@@ -354,6 +359,21 @@ class MemoryStore:
             raise ValueError(f"a run with id {run_id!r} exists already")
         return run
 
+    async def rerun_occurrences(self, reruns: Sequence[Rerun], now: Micros) -> RerunOutcome:
+        wanted = {(r.job.id, r.scheduled_at) for r in reruns}
+        have = {(run.job_id, run.scheduled_at): run
+                for job_id in {job for job, _at in wanted}
+                for run in (self._runs[i].run for i in self._runs_of.get(job_id, []))
+                if run.kind is RunKind.SCHEDULED and (job_id, run.scheduled_at) in wanted}
+        created, again, in_flight = sort_reruns(reruns, have, now)
+        for run in created:
+            self._insert_run(_RunRow(run))
+        for run in again:
+            row = self._runs[run.id]
+            row.lease_owner = row.lease_until = None
+            self._set_run(row, run)
+        return RerunOutcome(created, again, in_flight)
+
     # -- runs and attempts -------------------------------------------------------------------
 
     def _insert_run(self, row: _RunRow) -> bool:
@@ -492,7 +512,8 @@ class MemoryStore:
                 job_row.lease_owner = job_row.lease_until = None
         for run_id in sorted(_all(self._live_of.values())):
             row = self._runs[run_id]
-            if (row.run.state is RunState.RUNNING and row.lease_owner != WORKERS_OWNER
+            held_away = row.lease_owner in (WORKERS_OWNER, KUBE_OWNER)  # workers, clusters
+            if (row.run.state is RunState.RUNNING and not held_away
                     and owner in (None, row.lease_owner)):
                 row.lease_until = 0
                 self._set_run(row, replace_fields(row.run, due_at=0))
@@ -576,7 +597,8 @@ class MemoryStore:
         for run in await self.waiting_runs(None, len(self._waiting)):
             if len(expired) >= limit:
                 break
-            if run.scheduled_at + self._jobs[run.job_id].job.spec.expiry_us > now:
+            expiry = self._jobs[run.job_id].job.spec.expiry_us
+            if max(run.scheduled_at, run.fired_at) + expiry > now:
                 continue
             ended = replace_fields(run, state=RunState.EXPIRED, finished_at=now,
                                    last_error=EXPIRED)
@@ -602,6 +624,55 @@ class MemoryStore:
             if job.state is JobState.ACTIVE and isinstance(job.spec.schedule, AfterUpstream):
                 found.append(job)
         return found
+
+    async def delete_job(
+        self, namespace: str, key: str, now: Micros, delete_runs: bool = False
+    ) -> Job:
+        job_id = self._names.get((namespace, key))
+        if job_id is None:
+            raise NotFound(f"no job {key!r} in namespace {namespace!r}", "key")
+        job = self._jobs[job_id].job
+        if delete_runs:
+            for run_id in list(self._runs_of.get(job_id, ())):
+                self._delete_run(run_id)
+            self._runs_of.pop(job_id, None)
+            self.alerts.forget_job(job_id)
+        else:  # kept until retention, but none is delivered again
+            waiting = {i for i in self._waiting if self._runs[i].run.job_id == job_id}
+            for run_id in sorted(self._live_of.get(job_id, set()) | waiting):
+                row = self._runs[run_id]
+                self._set_run(row, replace_fields(
+                    row.run, state=RunState.CANCELLED, due_at=None, finished_at=now))
+                row.lease_owner = row.lease_until = None
+        self._delete_job(job_id)
+        return job
+
+    # -- overview (the console) --------------------------------------------------------------
+
+    async def find_runs(self, where: RunFilter, before_id: str | None, limit: int) -> list[Run]:
+        ids = sorted((i for i in self._runs if before_id is None or i < before_id), reverse=True)
+        found: list[Run] = []
+        for run_id in ids:
+            if len(found) >= limit:
+                break
+            run = self._runs[run_id].run
+            if _run_matches(run, where):
+                found.append(run)
+        return found
+
+    async def upcoming_jobs(self, limit: int) -> list[Job]:
+        due = [row.job for row in self._jobs.values() if row.job.next_fire_at is not None]
+        due.sort(key=lambda job: (job.next_fire_at, job.id))
+        return due[:limit]
+
+
+def _run_matches(run: Run, where: RunFilter) -> bool:
+    return ((where.namespace is None or run.namespace == where.namespace)
+            and (where.state is None or run.state is where.state)
+            and (where.fired_from is None or run.fired_at >= where.fired_from)
+            and (where.fired_to is None or run.fired_at < where.fired_to)
+            and (where.finished_from is None
+                 or (run.finished_at is not None and run.finished_at >= where.finished_from)))
 
 
 def _all(groups: Iterable[set[str]]) -> set[str]:

@@ -9,14 +9,15 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cronwheel.contracts import AttemptRecord, Fire, FiresRecorded
+from cronwheel.contracts import AttemptRecord, Fire, FiresRecorded, Rerun, RerunOutcome
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
-from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState
+from cronwheel.domain.runs import TERMINAL, Attempt, AttemptOutcome, Run, RunKind, RunState
 from cronwheel.domain.time import Micros
 from cronwheel.store.alerts import count_outcomes
 from cronwheel.store.batches import chunks
 from cronwheel.store.connection import Database
 from cronwheel.store.pg import RUN_CHANNEL
+from cronwheel.store.reruns import sort_reruns
 from cronwheel.store.rows import (
     attempt_from_row,
     attempt_values,
@@ -294,6 +295,57 @@ class SqlRuns:
                 select(attempts).where(attempts.c.run_id == run_id).order_by(attempts.c.number)
             )
             return run_from_row(row), [attempt_from_row(a) for a in found.mappings()]
+
+    async def rerun_occurrences(self, reruns: Sequence[Rerun], now: Micros) -> RerunOutcome:
+        async def op(conn: AsyncConnection) -> RerunOutcome:
+            have = await _occurrence_runs(self._db, conn, reruns)
+            created, again, in_flight = sort_reruns(reruns, have, now)
+            inserted: set[str] = set()
+            stmt = self._db.insert(runs).on_conflict_do_nothing().returning(runs.c.id)
+            for batch in chunks(created):
+                result = await conn.execute(stmt, [run_values(run) for run in batch])
+                inserted.update(result.scalars())
+            await _start_again(conn, again, now)
+            await self._db.notify(conn, RUN_CHANNEL, now)
+            # a run the engine fired meanwhile for the same occurrence stays the only one
+            return RerunOutcome([r for r in created if r.id in inserted], again, in_flight)
+
+        return await self._db.write(op)
+
+
+async def _start_again(conn: AsyncConnection, again: Sequence[Run], now: Micros) -> None:
+    """Ended runs pending again, due now; or waiting again (a job with dependencies), their
+    expiry counting from now."""
+    ended = [state.value for state in TERMINAL]
+    waiting = [run.id for run in again if run.state is RunState.WAITING]
+    pending = [run.id for run in again if run.state is not RunState.WAITING]
+    for ids, values in ((pending, {"state": RunState.PENDING.value, "due_at": now}),
+                        (waiting, {"state": RunState.WAITING.value, "due_at": None,
+                                   "fired_at": now})):
+        for chunk in chunks(ids):
+            await conn.execute(
+                update(runs).where(runs.c.id.in_(chunk), runs.c.state.in_(ended)).values(
+                    finished_at=None, last_error=None, lease_owner=None, lease_until=None,
+                    **values))
+
+
+async def _occurrence_runs(
+    db: Database, conn: AsyncConnection, reruns: Sequence[Rerun]
+) -> dict[tuple[str, Micros], Run]:
+    """The scheduled runs the occurrences already have, locked (PostgreSQL) until the commit."""
+    wanted: dict[str, list[Micros]] = {}
+    for rerun in reruns:
+        wanted.setdefault(rerun.job.id, []).append(rerun.scheduled_at)
+    found: dict[tuple[str, Micros], Run] = {}
+    for job_id, instants in wanted.items():
+        for chunk in chunks(instants):
+            query = db.for_update(select(runs).where(
+                runs.c.job_id == job_id, runs.c.kind == RunKind.SCHEDULED.value,
+                runs.c.scheduled_at.in_(chunk)))
+            for row in (await conn.execute(query)).mappings():
+                run = run_from_row(row)
+                found[(run.job_id, run.scheduled_at)] = run
+    return found
 
 
 def _bind(name: str) -> Any:

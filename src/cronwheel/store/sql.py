@@ -20,9 +20,13 @@ from cronwheel.contracts import (
     Fire,
     FiresRecorded,
     JobFilter,
+    KubeRunStore,
     NodeInfo,
     NodeStatus,
     NodeStore,
+    Rerun,
+    RerunOutcome,
+    RunFilter,
     WorkerStore,
 )
 from cronwheel.dburl import async_url
@@ -33,7 +37,9 @@ from cronwheel.store.alerts import SqlAlertStore
 from cronwheel.store.connection import Database
 from cronwheel.store.dependencies import SqlDependencies
 from cronwheel.store.jobs import SqlJobs
+from cronwheel.store.kubernetes import KubeStore
 from cronwheel.store.nodes import SqlNodes
+from cronwheel.store.overview import SqlOverview
 from cronwheel.store.runs import SqlRuns
 from cronwheel.store.upkeep import SqlUpkeep
 from cronwheel.store.workers import SqlWorkerStore
@@ -54,8 +60,10 @@ class SqlStore:
         self._nodes = SqlNodes(self._db)
         self._upkeep = SqlUpkeep(self._db)
         self._deps = SqlDependencies(self._db)
+        self._overview = SqlOverview(self._db)
         self.workers: WorkerStore = SqlWorkerStore(self._db)
         self.alerts: AlertStore = SqlAlertStore(self._db)
+        self.kube: KubeRunStore = KubeStore(self._db)  # runs on Kubernetes need SQL
 
     @property
     def single_node(self) -> bool:
@@ -104,6 +112,11 @@ class SqlStore:
     ) -> list[Job]:
         return await self._jobs.acquire_due_jobs(owner, now, horizon, limit, lease_until)
 
+    async def delete_job(
+        self, namespace: str, key: str, now: Micros, delete_runs: bool = False
+    ) -> Job:
+        return await self._jobs.delete_job(namespace, key, now, delete_runs)
+
     # -- runs and attempts -------------------------------------------------------------------
 
     async def record_fires(
@@ -120,6 +133,9 @@ class SqlStore:
         self, owner: str, now: Micros, limit: int, lease_until: Micros
     ) -> list[tuple[Run, Job]]:
         return await self._runs.acquire_due_runs(owner, now, limit, lease_until)
+
+    async def rerun_occurrences(self, reruns: Sequence[Rerun], now: Micros) -> RerunOutcome:
+        return await self._runs.rerun_occurrences(reruns, now)
 
     async def record_attempts(self, owner: str, records: Sequence[AttemptRecord]) -> None:
         await self._runs.record_attempts(owner, records)
@@ -179,6 +195,13 @@ class SqlStore:
 
     async def followers(self, after_id: str | None, limit: int) -> list[Job]:
         return await self._deps.followers(after_id, limit)
+    # -- overview (the console) --------------------------------------------------------------
+
+    async def find_runs(self, where: RunFilter, before_id: str | None, limit: int) -> list[Run]:
+        return await self._overview.find_runs(where, before_id, limit)
+
+    async def upcoming_jobs(self, limit: int) -> list[Job]:
+        return await self._overview.upcoming_jobs(limit)
 
 
 def make_store(url: str, node: str = "node") -> NodeStore:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0004"  # the lead re-chains after 0005 (apps) and 0006 (k8s)
+down_revision = "0006"  # after k8s; apps' 0005 goes before 0006
 branch_labels = None
 depends_on = None
 
