@@ -14,11 +14,13 @@ import pytest
 
 from cronwheel.api.convert import submission
 from cronwheel.api.schemas import JobIn
-from cronwheel.domain.errors import ItemErrors
+from cronwheel.domain.errors import Conflict, ItemErrors
+from cronwheel.domain.jobs import JobState
 from cronwheel.domain.runs import Run, RunState
 from cronwheel.domain.time import US_PER_S, Micros, parse_instant, to_iso
 from cronwheel.engine.resolver import ResolverConfig
 from cronwheel.jobtypes.registry import builtin_job_types
+from cronwheel.schedule_service import RerunRequest, Schedules
 from cronwheel.store import SqlStore
 from cronwheel.store.memory import MemoryStore
 from cronwheel.testing import (
@@ -239,3 +241,64 @@ async def test_the_sweep_makes_a_follower_run_whose_event_was_lost(database: str
         await engine.advance(SWEEP.sweep_us)
         first_sweep = BEFORE + SWEEP.sweep_us  # the engine started at BEFORE
         assert sent(engine, "after") == [("2026-06-01T00:00:00Z", to_iso(first_sweep))]
+
+
+DAY = 24 * HOUR
+
+
+async def test_a_backfill_with_downstream_reruns_dependents_after_their_upstream(
+    database: str,
+) -> None:
+    async with engine_on(database) as engine:
+        await engine.submit(job("a", DAILY))
+        await engine.submit(job("b", {"kind": "cron", "expr": "0 1 * * *"},
+                                depends_on=on("a")))  # today's a run, in b's day
+        await engine.advance_to(START + 2 * DAY + 2 * HOUR)
+        done = len(engine.transport.received)
+        # the day before the jobs existed (new runs) and the two days they ran (reruns)
+        wanted = RerunRequest(START - DAY, START + DAY + 2 * HOUR, downstream=True)
+        outcome = await Schedules(engine.service).rerun("default", "a", wanted)
+        assert [r.job_key for r in outcome.created] == ["a", "b"]
+        assert [r.job_key for r in outcome.rerun] == ["a", "a", "b", "b"]
+        b_runs = sorted((r for r in await runs_of(engine, "b")
+                         if r.scheduled_at < START + 2 * DAY), key=lambda r: r.scheduled_at)
+        assert [(to_iso(r.scheduled_at), r.state) for r in b_runs] == [
+            (to_iso(START - DAY + HOUR), RunState.WAITING),
+            (to_iso(START + HOUR), RunState.WAITING),
+            (to_iso(START + DAY + HOUR), RunState.WAITING)]
+        await engine.advance(MINUTE)
+        again = [(d.delivery.key, to_iso(d.delivery.scheduled_at))
+                 for d in engine.transport.received[done:]]
+        assert sorted(again) == sorted([("a", to_iso(START + k * DAY)) for k in (-1, 0, 1)]
+                                       + [("b", to_iso(START + k * DAY + HOUR))
+                                          for k in (-1, 0, 1)])
+        for k in (-1, 0, 1):  # each b run went out after the a run of its day
+            assert (again.index(("a", to_iso(START + k * DAY)))
+                    < again.index(("b", to_iso(START + k * DAY + HOUR))))
+        assert {r.state for r in await runs_of(engine, "b")} == {RunState.SUCCEEDED}
+
+
+async def test_removing_the_last_expression_of_a_job_with_depends_on_leaves_it_to_its_upstream(
+    database: str,
+) -> None:
+    async with engine_on(database) as engine:
+        await engine.submit(job("up", HOURLY))
+        await engine.submit(job("down", {"kind": "cron", "expr": "30 * * * *"},
+                                depends_on=on("up", window="ch")))
+        await engine.advance_to(START + 45 * MINUTE)
+        schedules = Schedules(engine.service)
+        changed = await schedules.remove("default", "down", "1")
+        assert changed.spec.schedule.to_dict() == {"kind": "dependencies"}
+        assert (changed.state, changed.next_fire_at) == (JobState.ACTIVE, None)
+        assert await schedules.list("default", "down") == []
+        await engine.advance_to(START + 2 * HOUR + MINUTE)
+        # 00:30 by its cron; then one run per up run, at its time
+        assert [p for p, _ in sent(engine, "down")] == [
+            "2026-06-01T00:30:00Z", "2026-06-01T01:00:00Z", "2026-06-01T02:00:00Z"]
+        # and a time expression added back makes it a union of that one again
+        added, item = await schedules.add("default", "down", {"kind": "cron",
+                                                              "expr": "15 * * * *"})
+        assert (item.id, added.spec.schedule.to_dict()["kind"]) == ("1", "union")
+        without = await engine.submit(job("alone", HOURLY))
+        with pytest.raises(Conflict):
+            await schedules.remove("default", without.spec.key, "1")

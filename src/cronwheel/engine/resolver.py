@@ -176,7 +176,9 @@ class Resolver:
     async def catch_up(self, now: Micros) -> None:
         """A page of follower jobs per sweep, each given the runs its upstreams' successes
         within its expiry call for: a node that died between recording an upstream's
-        success and making the follower's run left that run to this."""
+        success and making the follower's run left that run to this. Only successes since the
+        job's last change count: a job that became a follower (its last expression removed)
+        is not given runs for upstream runs its own schedule already answered."""
         page = await self._store.followers(self._followers_after, self._config.batch)
         self._followers_after = page[-1].id if len(page) == self._config.batch else None
         for job in page:
@@ -191,7 +193,7 @@ class Resolver:
                 continue
             for run in await self._store.upstream_history(upstream.id, since, now + 1):
                 if (run.state is RunState.SUCCEEDED and run.scheduled_at not in made
-                        and (run.finished_at or 0) >= job.created_at):
+                        and (run.finished_at or 0) >= job.updated_at):
                     await self._store.add_waiting_run(job, new_id(), run.scheduled_at, now)
                     made.add(run.scheduled_at)
 
