@@ -244,6 +244,10 @@ class Service:
         up, down = await dependency_graph(self.store, job, *bounds)
         return job, bounds, up, down
 
+    async def dependents(self, namespace: str, key: str) -> list[Job]:
+        """The jobs whose `depends_on` names this one directly (the console's job page)."""
+        return await self.store.dependents_of(namespace, key)
+
     async def _downstream_of(self, job: Job) -> Sequence[Job]:
         return await downstream_order(self.store, job.spec.namespace, job.spec.key)
 
