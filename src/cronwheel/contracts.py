@@ -27,6 +27,10 @@ AlertStore
     transaction that records the failing run (by the Store or the WorkerStore), so no alert is
     lost to a crash. `claim` hands each alert to one sender until its retry time.
 
+    Dependencies: a scheduled run of a job with `depends_on` is created `waiting` (never due,
+    never delivered) and leaves that state once, by a conditional change: released to
+    pending when its dependencies hold, or expired after its job's expiry.
+
 NodeStore
     What one node runs on: a Store with the WorkerStore and AlertStore sharing its database.
 
@@ -49,7 +53,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cronwheel.domain.jobs import Job, JobState, RetryPolicy
@@ -91,6 +95,7 @@ class Fire:
 class FiresRecorded:
     started: list[Run]  # created running, leased to the caller: deliver them now
     replaced: list[str]  # run ids cancelled by a `replace` concurrency policy
+    waiting: list[Run] = field(default_factory=list)  # created waiting for dependencies
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +317,46 @@ class Store(Protocol):
 
     async def ping(self) -> None:
         """Raises unless the database answers a query (the health check)."""
+        ...
+
+    # -- dependencies (issue 11) -------------------------------------------------------------
+
+    async def dependents_of(self, namespace: str, key: str) -> list[Job]:
+        """Every job whose `depends_on` names this one (known or not), by (namespace, key)."""
+        ...
+
+    async def upstream_history(self, job_id: str, start: Micros, end: Micros) -> list[Run]:
+        """The job's scheduled runs planned in [start, end), by (planned time, id); manual
+        runs are not part of a dependency window."""
+        ...
+
+    async def waiting_runs(self, job_ids: Sequence[str] | None, limit: int) -> list[Run]:
+        """Up to `limit` runs in state waiting (of these jobs; of all when None), earliest
+        planned first."""
+        ...
+
+    async def release_waiting(self, run_ids: Sequence[str], now: Micros) -> list[Run]:
+        """Move each run still waiting to pending, due at max(now, its planned time), and
+        return those moved: a run another node released (or that expired) is not returned,
+        so a run leaves `waiting` once."""
+        ...
+
+    async def expire_waiting(self, now: Micros, limit: int) -> list[Run]:
+        """End as expired up to `limit` runs still waiting whose planned time plus their
+        job's expiry is at or before `now` (and fired at least that long ago: a backfilled
+        run waits from when it was made); returns them."""
+        ...
+
+    async def add_waiting_run(
+        self, job: Job, run_id: str, scheduled_at: Micros, now: Micros
+    ) -> Run | None:
+        """A scheduled run of `job` at `scheduled_at`, waiting; None (nothing written) when
+        that occurrence has a run already."""
+        ...
+
+    async def followers(self, after_id: str | None, limit: int) -> list[Job]:
+        """Up to `limit` active jobs whose schedule is `dependencies` (run by their upstreams
+        alone), in id order after `after_id` (a page)."""
         ...
 
     async def delete_job(

@@ -15,6 +15,7 @@ from cronwheel.engine.alerts import Alerter
 from cronwheel.engine.dispatcher import DispatchConfig
 from cronwheel.engine.duties import Duties, DutyConfig
 from cronwheel.engine.kubefollow import FollowConfig, KubeFollower, admit_clusters
+from cronwheel.engine.resolver import Resolver, ResolverConfig, attach
 from cronwheel.ids import new_id
 from cronwheel.service import Limits, Service
 from cronwheel.settings import Settings
@@ -84,12 +85,17 @@ class Node:
                 fire_lead_us=round(settings.fire_lead_ms * US_PER_MS),
             ),
         )
+        sweep = round(settings.dependency_sweep_seconds * US_PER_S)
+        self.resolver = Resolver(self.store, self.clock, self._run_due, ResolverConfig(sweep))
+        attach(self.resolver, self.scheduler, self.dispatcher)
         self.service = Service(self.store, self.clock, self.scheduler if run_engine else None,
                                Limits(settings.max_batch, settings.max_payload_bytes,
                                       settings.max_backfill), policy)
         self.service.admit = admit_clusters(self.clusters)
         self.workers = WorkerService(self.store, self.clock,
                                      self.scheduler if run_engine else None, self.hub, timings)
+        if run_engine:  # runs ended on workers release their dependents at once
+            self.workers.on_settled = self.resolver.settled
         self.alerter = Alerter(self.store.alerts, self.clock, policy)
         self.channel: PgChannel | None = None
         if not self.store.single_node:
@@ -152,6 +158,7 @@ class Node:
             await self.transports.warm("http")
             self.dispatcher.start()
             self.scheduler.start()
+            self.resolver.start()
             if self.kube_follower is not None:
                 await self.kube_follower.begin()
 
@@ -160,6 +167,7 @@ class Node:
             await self.kube_follower.stop()
         await self.clusters.aclose()
         if self.run_engine:
+            await self.resolver.stop()
             await self.scheduler.stop()
             await self.dispatcher.close(self.settings.shutdown_grace_seconds)
             await self.scheduler.release()

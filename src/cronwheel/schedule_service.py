@@ -14,6 +14,7 @@ from cronwheel.contracts import Rerun, RerunOutcome
 from cronwheel.domain import job_schedules as rules
 from cronwheel.domain.errors import IllegalTransition, InvalidField
 from cronwheel.domain.jobs import Job, JobState
+from cronwheel.domain.schedules import AfterUpstream
 from cronwheel.domain.time import Micros
 from cronwheel.domain.union import MAX_ITEMS, Item
 from cronwheel.ids import new_id
@@ -109,12 +110,27 @@ def _bounded(request: RerunRequest, now: Micros) -> tuple[Micros, Micros]:
 def _plan(jobs: Sequence[Job], start: Micros, end: Micros, most: int) -> list[Rerun]:
     """The occurrences of every job, the limit counting them all together."""
     reruns: list[Rerun] = []
+    planned: dict[tuple[str, str], list[Micros]] = {}
     for job in jobs:
         try:
-            instants = rules.planned_between(job.spec.schedule, start, end, most - len(reruns))
+            instants = _instants(job, planned, start, end, most - len(reruns))
         except InvalidField:
             whose = "" if len(jobs) == 1 else " (the job's and its downstream jobs' together)"
             raise InvalidField(f"the range holds more than {most} planned instants{whose}: "
                                "narrow it", "to") from None
+        planned[(job.spec.namespace, job.spec.key)] = instants
         reruns.extend(Rerun(job, at, new_id()) for at in instants)
     return reruns
+
+
+def _instants(job: Job, planned: Mapping[tuple[str, str], list[Micros]], start: Micros,
+              end: Micros, most: int) -> list[Micros]:
+    """The job's planned instants; a `dependencies` job (no time of its own) has one run per
+    upstream run, at that run's time: its upstreams' instants in this backfill (they come
+    first in dependency order)."""
+    if not isinstance(job.spec.schedule, AfterUpstream):
+        return rules.planned_between(job.spec.schedule, start, end, most)
+    found = sorted({at for dep in job.spec.depends_on for at in planned.get(dep.upstream, ())})
+    if len(found) > most:
+        raise InvalidField(f"the range holds more than {most} planned instants", "to")
+    return found

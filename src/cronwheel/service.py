@@ -19,11 +19,13 @@ from cronwheel.domain.errors import (
     ItemErrors,
     NotFound,
 )
-from cronwheel.domain.jobs import Job, JobSpec, JobState
+from cronwheel.domain.jobs import Job, JobSpec, JobState, zone_of
 from cronwheel.domain.netpolicy import NetPolicy
 from cronwheel.domain.runs import Attempt, Run
 from cronwheel.domain.target_policy import check_spec
 from cronwheel.domain.time import Micros
+from cronwheel.domain.windows import parse_window
+from cronwheel.graph import GraphNode, check_cycles, dependency_graph, downstream_order
 from cronwheel.ids import new_id
 
 
@@ -46,11 +48,6 @@ class NoWakeups:
 
 
 DownstreamOf = Callable[[Job], Awaitable[Sequence[Job]]]
-
-
-async def no_downstream(job: Job) -> Sequence[Job]:
-    """No job depends on another until the dependency graph exists."""
-    return ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +78,8 @@ class Service:
         self.limits = limits or Limits()
         self.policy = policy or NetPolicy()  # the target guard's; per app later (issue 10)
         # The jobs depending on a job, in dependency order: a rerun with `downstream` reruns
-        # theirs too. None here; the dependency graph (issue 11 point 1) plugs in.
-        self.downstream_of: DownstreamOf = no_downstream
+        # theirs too. The dependency graph's order; a seam so a caller may narrow it.
+        self.downstream_of: DownstreamOf = self._downstream_of
         # checks what the configuration knows (a Kubernetes target's cluster); the node sets it
         self.admit: Callable[[JobSpec], None] = lambda _spec: None
 
@@ -150,8 +147,11 @@ class Service:
             except InvalidField as exc:
                 if not await self._resubmitted(item):
                     problems.append((index, exc))
+        refused = {index for index, _exc in problems}
+        cycles = await check_cycles(self.store, [i.spec for i in items])
+        problems.extend(p for p in cycles if p[0] not in refused)
         if problems:
-            raise ItemErrors(problems)
+            raise ItemErrors(sorted(problems, key=lambda p: p[0]))
 
     async def _resubmitted(self, item: Submission) -> bool:
         spec = item.spec
@@ -232,6 +232,30 @@ class Service:
             raise NotFound(f"no run {run_id!r}", "run_id")
         return found
 
+    # -- dependencies ----------------------------------------------------------------------------
+
+    async def dependencies(
+        self, namespace: str, key: str, window: str | None = None
+    ) -> tuple[Job, tuple[int, int], list[GraphNode], list[GraphNode]]:
+        """The job, the window [start, end) around now (in the job's zone; `cd` by default),
+        and its upstream and downstream trees with their runs in that window."""
+        job = await self.get(namespace, key)
+        bounds = parse_window(window, "window").bounds(self.clock.now(), zone_of(job.spec))
+        up, down = await dependency_graph(self.store, job, *bounds)
+        return job, bounds, up, down
+
+    async def dependents(self, namespace: str, key: str) -> list[Job]:
+        """The jobs whose `depends_on` names this one directly (the console's job page)."""
+        return await self.store.dependents_of(namespace, key)
+
+    async def _downstream_of(self, job: Job) -> Sequence[Job]:
+        return await downstream_order(self.store, job.spec.namespace, job.spec.key)
+
+    async def downstream(self, namespace: str, key: str) -> list[Job]:
+        """The jobs depending on this one, directly or not, in dependency order (a rerun
+        with `downstream` goes through them in this order)."""
+        await self.get(namespace, key)
+        return await downstream_order(self.store, namespace, key)
     async def find_runs(self, where: RunFilter, before_id: str | None, limit: int) -> list[Run]:
         """Runs of every job, newest first: an operator's view across jobs."""
         return await self.store.find_runs(where, before_id, limit)

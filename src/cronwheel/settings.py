@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(8.0, ge=1, le=3_600)
     heartbeat_seconds: float = Field(1.0, ge=0.05, le=60)
     upkeep_seconds: float = Field(60.0, ge=0.1, le=86_400)
+    # how often waiting runs are judged again without an event, and expired (dependencies)
+    dependency_sweep_seconds: float = Field(5.0, ge=0.05, le=3_600)
     retention_days: float = Field(30.0, gt=0, le=36_500)  # finished runs kept this long
     # output (logs and results) of runs on workers is kept this long, at most as long as runs
     log_retention_days: float = Field(7.0, gt=0, le=36_500)

@@ -24,6 +24,7 @@ from cronwheel.domain.jobs import Job
 from cronwheel.domain.runs import AttemptOutcome
 from cronwheel.domain.time import US_PER_S, Micros
 from cronwheel.engine.dispatcher import DispatchConfig, Dispatcher
+from cronwheel.engine.resolver import Resolver, ResolverConfig, attach
 from cronwheel.engine.scheduler import EngineConfig, Scheduler
 from cronwheel.ids import new_id
 from cronwheel.jobtypes.registry import builtin_job_types
@@ -36,6 +37,7 @@ __all__ = [
     "DAYS_DISPATCH",
     "TEST_CONFIG",
     "TEST_DISPATCH",
+    "TEST_RESOLVER",
     "Delivered",
     "Engine",
     "ManualClock",
@@ -56,6 +58,10 @@ TEST_DISPATCH = DispatchConfig()
 _HOUR = 3_600 * US_PER_S
 DAYS_CONFIG = EngineConfig(window_us=2 * _HOUR, job_lease_us=3 * _HOUR, run_poll_us=_HOUR)
 DAYS_DISPATCH = DispatchConfig(lease_us=3 * _HOUR)
+# The resolver hears of every run that ends; its sweep (expiry, the safety net) runs once an
+# hour of engine time in tests, as runs are polled for days of it, so weeks stay quick. A test
+# of expiry picks its own (`running_engine(..., resolve=ResolverConfig(sweep_us=...))`).
+TEST_RESOLVER = ResolverConfig(sweep_us=_HOUR)
 
 
 def succeeded(status_code: int = 200) -> DeliveryResult:
@@ -113,6 +119,7 @@ class Engine:
         owner: str | None = None,  # fresh by default: a restart does not inherit leases
         config: EngineConfig = TEST_CONFIG,
         dispatch: DispatchConfig = TEST_DISPATCH,
+        resolve: ResolverConfig = TEST_RESOLVER,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -121,6 +128,8 @@ class Engine:
         self.dispatcher = Dispatcher(store, Transports(dict.fromkeys(TARGET_KINDS, transport)),
                                      clock, self.owner, "test", dispatch, on_retry=self._run_due)
         self.scheduler = Scheduler(store, self.dispatcher, clock, self.owner, config)
+        self.resolver = Resolver(store, clock, self._run_due, resolve)
+        attach(self.resolver, self.scheduler, self.dispatcher)
         self.service = Service(store, clock, self.scheduler)
 
     @classmethod
@@ -132,14 +141,15 @@ class Engine:
         engine.store, engine.clock, engine.transport = node.store, node.clock, transport
         engine.owner, engine.dispatcher = node.owner, node.dispatcher
         engine.scheduler, engine.service = node.scheduler, node.service
+        engine.resolver = node.resolver
         return engine
 
     def _run_due(self, due_at: Micros) -> None:
         self.scheduler.run_due(due_at)
 
     def _tasks(self) -> list[asyncio.Task[Any]]:
-        loop = self.scheduler.task
-        return [*([] if loop is None else [loop]), *self.dispatcher.tasks()]
+        loops = [self.scheduler.task, self.resolver.task]
+        return [*(t for t in loops if t is not None), *self.dispatcher.tasks()]
 
     def _quiet(self, task: asyncio.Task[Any]) -> bool:
         """The results loop waits for work rather than time: quiet when it has none."""
@@ -156,10 +166,12 @@ class Engine:
     async def start(self) -> None:
         self.dispatcher.start()
         self.scheduler.start()
+        self.resolver.start()
         await self.settle()
 
     async def stop(self) -> None:
         """Stop as a crashed node would: nothing is released, leases lapse on their own."""
+        await self.resolver.stop()
         await self.scheduler.stop()
         await self.dispatcher.close(grace=0)
 
@@ -182,11 +194,12 @@ async def running_engine(
     transport: RecordingTransport | None = None,
     config: EngineConfig = TEST_CONFIG,
     dispatch: DispatchConfig = TEST_DISPATCH,
+    resolve: ResolverConfig = TEST_RESOLVER,
 ) -> AsyncIterator[Engine]:
     """Start `store` and an engine over it; stop both on the way out."""
     await store.start()
     engine = Engine(store, clock, transport or RecordingTransport(clock),
-                    config=config, dispatch=dispatch)
+                    config=config, dispatch=dispatch, resolve=resolve)
     try:
         await engine.start()
         yield engine

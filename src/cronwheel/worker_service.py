@@ -6,6 +6,7 @@ Shared by the native API, the qschedule dialect and the CLI, like `service.Servi
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from cronwheel.domain.time import US_PER_S, Micros
 from cronwheel.domain.worker_target import WorkerTarget, check_group
 from cronwheel.ids import new_id
 from cronwheel.service import NoWakeups, Wakeups
+
+log = logging.getLogger("cronwheel.workers")
 
 STREAMS = ("log", "result")
 MAX_LEASE_WAIT_S = 30.0
@@ -95,6 +98,8 @@ class WorkerService:
         self.wake: Wakeups = wake or NoWakeups()
         self.hub = hub or WorkerHub()
         self.timings = timings
+        # told of runs whose attempt on workers ended (the resolver: their dependents)
+        self.on_settled: Callable[[Sequence[Settled]], Awaitable[None]] | None = None
 
     @property
     def lease_us(self) -> Micros:
@@ -167,7 +172,7 @@ class WorkerService:
         settled = await self.store.workers.finish(
             worker_id, task_id, state, exit_code, error, self.clock.now(), result
         )
-        self._wake([settled] if settled else [])
+        await self._settled([settled] if settled else [])
 
     async def stop(self, worker_id: str) -> None:
         await self.store.workers.stop(worker_id, self.clock.now())
@@ -182,12 +187,17 @@ class WorkerService:
 
     async def reap(self) -> None:
         """Settle tasks whose worker went quiet; each node runs it every heartbeat."""
-        self._wake(await self.store.workers.reap(self.clock.now()))
+        await self._settled(await self.store.workers.reap(self.clock.now()))
 
-    def _wake(self, settled: Sequence[Settled]) -> None:
+    async def _settled(self, settled: Sequence[Settled]) -> None:
         for _run, _state, due in settled:
             if due is not None:
                 self.wake.run_due(due)
+        if settled and self.on_settled is not None:
+            try:
+                await self.on_settled(settled)
+            except Exception:  # recorded already; the resolver's sweep catches up
+                log.exception("workers.listener_failed", extra={"count": len(settled)})
 
     # -- the operator's side -----------------------------------------------------------
 

@@ -491,3 +491,23 @@ async def test_main_actions_work_from_the_keyboard(console: Console) -> None:
         pass  # htmx refreshes the live part by itself, under the policy
     await shot(page, "15-dashboard")
     assert errors == []
+
+
+async def test_a_job_page_shows_the_jobs_it_waits_for_and_those_waiting_for_it(
+    console: Console,
+) -> None:
+    far = {"kind": "cron", "expr": "0 0 1 1 *"}
+    sink = {"kind": "http", "url": f"{console.receiver.url}/deps"}
+    await console.add_job("default", "extract", schedule=far, target=sink)
+    await console.add_job("default", "load", schedule={"kind": "dependencies"}, target=sink,
+                          depends_on=[{"job": "extract", "strategy": "last", "window": "h(6)"}])
+    page = await console.page()
+    await page.goto("/ui/job?namespace=default&key=load")
+    deps = page.get_by_role("region", name="Dependencies")
+    await expect(deps).to_contain_text("default/extract last over h(6)")
+    await deps.get_by_role("link", name="default/extract").click()
+    await expect(page.get_by_role("heading", name="extract")).to_be_visible()
+    await expect(page.get_by_role("region", name="Dependencies").get_by_role(
+        "link", name="default/load")).to_be_visible()
+    await expect(page.get_by_role("region", name="Dependencies")).to_contain_text(
+        "Waits for (upstream) Nothing.")

@@ -216,6 +216,7 @@ async def _walk_the_api(cw: AsyncClient) -> None:
         await change("b1")
     await cw.delete_job("b2", delete_runs=True)
     await _walk_the_schedules(cw)
+    await _walk_the_dependencies(cw)
     worker = await cw.register_worker("walker", version="test")
     await cw.worker_heartbeat(worker["id"])
     run = await cw.trigger_job("w")
@@ -262,6 +263,14 @@ async def _walk_the_schedules(cw: AsyncClient) -> None:
     done = await cw.rerun_job("s", "2026-01-01T00:00:00Z", "2026-01-01T23:59:59Z")
     assert (done.created, done.rerun, done.in_flight) == (1, 0, 0)
     assert [(run.key, run.scheduled_at) for run in done.runs] == [("s", "2026-01-01T13:00:00Z")]
+
+
+async def _walk_the_dependencies(cw: AsyncClient) -> None:
+    """A job waiting on "s" shows in s's graph, downstream, with its edge."""
+    await cw.create_job(job("after-s", depends_on=[{"job": "s", "strategy": "all"}]))
+    graph = await cw.job_dependencies("s", window="d(1)")
+    assert (graph.key, graph.window, graph.upstream) == ("s", "d(1)", [])
+    assert [(n.key, n.strategy) for n in graph.downstream] == [("after-s", "all")]
 
 
 async def test_every_v1_route_is_reachable_from_the_client(node: RunningServer) -> None:

@@ -13,6 +13,7 @@ P, R = RunState.PENDING, RunState.RUNNING
 OK, KO = RunState.SUCCEEDED, RunState.FAILED
 X, M, SK = RunState.CANCELLED, RunState.MISSED, RunState.SKIPPED
 K = RunState.KILLED
+W, E = RunState.WAITING, RunState.EXPIRED
 
 # The whole table, written out by hand: every pair not listed here must be refused.
 ALLOWED = {
@@ -25,6 +26,10 @@ ALLOWED = {
     (R, X),
     (P, K),  # killed while waiting for a retry
     (R, K),  # killed while on a worker
+    (W, P),  # its dependencies hold: released
+    (W, E),  # its job's expiry passed first
+    (W, X),  # its job was cancelled with its runs
+    (W, K),  # killed before it ever ran
 }
 REFUSED = sorted(set(itertools.product(RunState, RunState)) - ALLOWED)
 
@@ -44,7 +49,8 @@ def test_refused(current: RunState, target: RunState) -> None:
 
 @pytest.mark.parametrize(
     ("current", "target"),
-    [(OK, R), (P, OK), (KO, P), (KO, R), (M, R), (X, P), (P, KO), (P, P)],
+    [(OK, R), (P, OK), (KO, P), (KO, R), (M, R), (X, P), (P, KO), (P, P),
+     (W, R), (E, P), (P, W)],  # a waiting run is released before it runs; expired is final
     ids=str,
 )
 def test_named_examples_are_refused(current: RunState, target: RunState) -> None:
@@ -53,7 +59,7 @@ def test_named_examples_are_refused(current: RunState, target: RunState) -> None
 
 
 def test_terminal_states_go_nowhere() -> None:
-    assert frozenset({OK, KO, X, M, SK, K}) == TERMINAL
+    assert frozenset({OK, KO, X, M, SK, K, E}) == TERMINAL
     for current in TERMINAL:
         for target in RunState:
             with pytest.raises(IllegalTransition):
@@ -61,4 +67,4 @@ def test_terminal_states_go_nowhere() -> None:
 
 
 def test_table_covers_every_state() -> None:
-    assert len(REFUSED) + len(ALLOWED) == len(RunState) ** 2 == 64
+    assert len(REFUSED) + len(ALLOWED) == len(RunState) ** 2 == 100

@@ -8,14 +8,23 @@ from typing import Any
 import orjson
 
 from cronwheel.api.schemas import AttemptOut, JobIn, RunOut
+from cronwheel.domain.dependencies import parse_dependencies
 from cronwheel.domain.errors import InvalidField
-from cronwheel.domain.jobs import AlertPolicy, ConcurrencyPolicy, Job, JobSpec, RetryPolicy
+from cronwheel.domain.jobs import (
+    DEFAULT_EXPIRY_US,
+    AlertPolicy,
+    ConcurrencyPolicy,
+    Job,
+    JobSpec,
+    RetryPolicy,
+)
 from cronwheel.domain.kubernetes import KubernetesTarget
 from cronwheel.domain.runs import Attempt, Run
 from cronwheel.domain.schedules import schedule_from_dict
 from cronwheel.domain.targets import Target, target_from_dict
 from cronwheel.domain.time import US_PER_S, Micros, to_iso, to_iso_or_none
 from cronwheel.domain.worker_target import SpecParsers
+from cronwheel.graph import GraphNode
 from cronwheel.service import Submission
 
 
@@ -58,10 +67,22 @@ def submission(body: JobIn, now: Micros, job_types: SpecParsers) -> Submission:
         misfire_grace_us=_us(body.misfire.grace),
         concurrency=(concurrency := body.concurrency or default_concurrency(target)),
         alert=None if body.alert is None else AlertPolicy(body.alert.after, body.alert.webhook),
+        depends_on=parse_dependencies(body.depends_on, body.namespace),
+        expiry_us=DEFAULT_EXPIRY_US if body.expiry is None else _us(body.expiry),
     )
     # the default resolved, so a job's fingerprint does not depend on it being spelled out
-    return Submission(spec, body_fingerprint(body.model_dump(mode="json")
+    return Submission(spec, body_fingerprint(_fingerprinted(body)
                                              | {"concurrency": concurrency.value}))
+
+
+def _fingerprinted(body: JobIn) -> dict[str, Any]:
+    """The body as hashed: fields added later count only when given, so a job submitted
+    before they existed is still the same job."""
+    dumped = body.model_dump(mode="json")
+    for later in ("depends_on", "expiry"):
+        if dumped.get(later) is None:
+            dumped.pop(later, None)
+    return dumped
 
 
 def job_json(job: Job) -> dict[str, Any]:
@@ -89,6 +110,8 @@ def job_json(job: Job) -> dict[str, Any]:
         "concurrency": spec.concurrency.value,
         "alert": None if spec.alert is None else {"after": spec.alert.after,
                                                    "webhook": spec.alert.webhook},
+        "depends_on": [d.to_dict() for d in spec.depends_on],
+        "expiry": spec.expiry_us / US_PER_S,
         "next_fire_at": to_iso_or_none(job.next_fire_at),
         "remaining": None if job.remaining_us is None else job.remaining_us / US_PER_S,
         "last_fire_at": to_iso_or_none(job.last_fire_at),
@@ -136,3 +159,37 @@ def run_detail_fields(run: Run, attempts: list[Attempt]) -> dict[str, Any]:
         for a in attempts
     ]
     return fields
+
+
+def _graph_runs(runs: list[Run]) -> list[dict[str, Any]]:
+    return [{"id": r.id, "scheduled_at": to_iso(r.scheduled_at), "state": r.state.value}
+            for r in runs]
+
+
+def _graph_node(node: GraphNode) -> dict[str, Any]:
+    return {
+        "namespace": node.namespace,
+        "key": node.key,
+        "state": "missing" if node.job is None else node.job.state.value,
+        "strategy": node.strategy,
+        "window": node.window,
+        "runs": _graph_runs(node.runs),
+        "repeated": node.repeated,
+        "children": [_graph_node(child) for child in node.children],
+    }
+
+
+def graph_json(job: Job, window: str, bounds: tuple[Micros, Micros], runs: list[Run],
+               upstream: list[GraphNode], downstream: list[GraphNode]) -> dict[str, Any]:
+    """The DependenciesOut schema."""
+    return {
+        "namespace": job.spec.namespace,
+        "key": job.spec.key,
+        "state": job.state.value,
+        "window": window,
+        "start": to_iso(bounds[0]),
+        "end": to_iso(bounds[1]),
+        "runs": _graph_runs(runs),
+        "upstream": [_graph_node(n) for n in upstream],
+        "downstream": [_graph_node(n) for n in downstream],
+    }

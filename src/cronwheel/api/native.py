@@ -7,7 +7,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
 
-from cronwheel.api.convert import job_json, run_detail_fields, run_out, submission
+from cronwheel.api.convert import (
+    graph_json,
+    job_json,
+    run_detail_fields,
+    run_out,
+    submission,
+)
 from cronwheel.api.deps import job_types_of, service_of
 from cronwheel.api.errors import error_body
 from cronwheel.api.responses import Json
@@ -15,6 +21,7 @@ from cronwheel.api.schemas import (
     BatchIn,
     BatchOut,
     DeletedOut,
+    DependenciesOut,
     JobIn,
     JobOut,
     JobPage,
@@ -186,6 +193,23 @@ async def list_runs(
     more = len(found) > limit
     page = found[:limit]
     return RunPage(runs=[run_out(r) for r in page], next_cursor=page[-1].id if more else None)
+
+
+@router.get("/jobs/{key:path}/dependencies", response_model=DependenciesOut)
+async def job_dependencies(
+    request: Request,
+    key: str,
+    namespace: Namespace = DEFAULT_NAMESPACE,
+    window: Annotated[str | None, Query(max_length=32, description="cd (default), h(3)...: "
+                                        "the span around now whose runs are shown")] = None,
+) -> Json:
+    """The jobs this one waits for (upstream) and the jobs waiting for it (downstream), as
+    trees, each with its scheduled runs planned in the window and their states. An upstream
+    that does not exist is shown with state `missing`: a run waiting for it expires."""
+    service = service_of(request)
+    job, bounds, up, down = await service.dependencies(namespace, key, window)
+    runs = await service.store.upstream_history(job.id, *bounds)
+    return Json(graph_json(job, window or "cd", bounds, runs, up, down))
 
 
 @router.delete("/jobs/{key:path}", response_model=DeletedOut)

@@ -77,6 +77,17 @@ class JobIn(_Strict):
         "or replace (cancel the previous run); allow by default, forbid for kubernetes targets",
     )
     alert: AlertIn | None = Field(None, description="alert a webhook after N failed runs in a row")
+    depends_on: list[dict[str, Any]] | None = Field(
+        None, max_length=32,
+        description="[{'job': KEY, 'namespace': NS (default: this job's), 'strategy': 'all' | "
+        "'last' | 'any', 'window': 'cd' | 'X(n)' | 'X(n,m)'}]; a run waits until every entry "
+        "holds (docs/dependencies.md)",
+    )
+    expiry: float | None = Field(
+        None, ge=1, le=31_622_400,
+        description="seconds past its planned time a run may wait for its dependencies "
+        "before it expires (default 86400)",
+    )
 
     @field_validator("schedule", "target", "payload")
     @classmethod
@@ -110,6 +121,8 @@ class JobOut(BaseModel):
     misfire: MisfireIn
     concurrency: ConcurrencyPolicy
     alert: AlertIn | None = None
+    depends_on: list[dict[str, Any]] = Field(default_factory=list)
+    expiry: float = 86_400.0
     next_fire_at: str | None
     remaining: float | None = Field(description="seconds left on a paused countdown")
     last_fire_at: str | None
@@ -168,6 +181,35 @@ class RunDetail(RunOut):
 class RunPage(BaseModel):
     runs: list[RunOut]
     next_cursor: str | None
+
+
+class GraphRunOut(BaseModel):
+    id: str
+    scheduled_at: str
+    state: str
+
+
+class GraphJobOut(BaseModel):
+    namespace: str
+    key: str
+    state: str = Field(description="the job's state, or 'missing' for an unknown upstream")
+    strategy: str | None
+    window: str | None
+    runs: list[GraphRunOut]
+    repeated: bool = Field(description="drawn already in this tree; its branches are there")
+    children: list[GraphJobOut]
+
+
+class DependenciesOut(BaseModel):
+    namespace: str
+    key: str
+    state: str
+    window: str
+    start: str
+    end: str
+    runs: list[GraphRunOut]
+    upstream: list[GraphJobOut]
+    downstream: list[GraphJobOut]
 
 
 class NodeOut(BaseModel):

@@ -9,12 +9,14 @@ import typer
 from cronwheel.cli import job_schedules
 from cronwheel.cli.common import Server
 from cronwheel.cli.config import load_settings
+from cronwheel.cli.deps import add_deps_command
 from cronwheel.cli.jobs import cluster, jobs_app, runs_app
 from cronwheel.cli.schedule import schedule_app
 from cronwheel.cli.workers import workers_app
 
 DATABASE_HELP = "sqlite:///file.db or postgresql://host/db [CRONWHEEL_DATABASE_URL]"
 app = typer.Typer(help="cronwheel: a self-hosted job scheduling service.", no_args_is_help=True)
+add_deps_command(jobs_app)
 job_schedules.register(jobs_app)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(runs_app, name="runs")

@@ -13,6 +13,7 @@ from cronwheel.api.schemas import (
     BatchOut,
     ClusterOut,
     DeletedOut,
+    DependenciesOut,
     HostRuns,
     JobAlerts,
     JobIn,
@@ -191,6 +192,12 @@ class AsyncClient:
         return await self.send(calls.job_alerts(key, namespace))
 
     # -- a job's time expressions by id, and backfills -----------------------------------------
+
+    async def job_dependencies(self, key: str, namespace: str = DEFAULT_NAMESPACE,
+                         window: str | None = None) -> DependenciesOut:
+        """The jobs this one waits for and those waiting for it, as trees, with their runs
+        in the window."""
+        return await self.send(calls.job_dependencies(key, namespace, window))
 
     async def job_schedules(self, key: str, namespace: str = DEFAULT_NAMESPACE) -> ScheduleList:
         """The job's expressions, each with its id (a single schedule is "1")."""

@@ -19,6 +19,7 @@ from cronwheel.api.schemas import (
     BatchOut,
     ClusterOut,
     DeletedOut,
+    DependenciesOut,
     HostRuns,
     JobAlerts,
     JobIn,
@@ -176,6 +177,14 @@ def switch_job_workers(
 
 def job_alerts(key: str, namespace: str = DEFAULT_NAMESPACE) -> Call[JobAlerts]:
     return Call("GET", _job(key, "/alerts"), _model(JobAlerts), _params(namespace=namespace))
+
+
+def job_dependencies(
+    key: str, namespace: str = DEFAULT_NAMESPACE, window: str | None = None
+) -> Call[DependenciesOut]:
+    """`window`: cd (today, the default), h(3)...: the span whose runs each job shows."""
+    return Call("GET", _job(key, "/dependencies"), _model(DependenciesOut),
+                _params(namespace=namespace, window=window))
 
 
 # -- a job's time expressions by id, and backfills -------------------------------------------

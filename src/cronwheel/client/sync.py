@@ -13,6 +13,7 @@ from cronwheel.api.schemas import (
     BatchOut,
     ClusterOut,
     DeletedOut,
+    DependenciesOut,
     HostRuns,
     JobAlerts,
     JobIn,
@@ -189,6 +190,12 @@ class Client:
         return self.send(calls.job_alerts(key, namespace))
 
     # -- a job's time expressions by id, and backfills -----------------------------------------
+
+    def job_dependencies(self, key: str, namespace: str = DEFAULT_NAMESPACE,
+                         window: str | None = None) -> DependenciesOut:
+        """The jobs this one waits for and those waiting for it, as trees, with their runs
+        in the window."""
+        return self.send(calls.job_dependencies(key, namespace, window))
 
     def job_schedules(self, key: str, namespace: str = DEFAULT_NAMESPACE) -> ScheduleList:
         """The job's expressions, each with its id (a single schedule is "1")."""

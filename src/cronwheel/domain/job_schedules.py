@@ -14,7 +14,7 @@ from typing import Any
 
 from cronwheel.domain.errors import Conflict, IllegalTransition, InvalidField
 from cronwheel.domain.jobs import Job, JobState
-from cronwheel.domain.schedules import Schedule
+from cronwheel.domain.schedules import AfterUpstream, Schedule
 from cronwheel.domain.time import Micros
 from cronwheel.domain.union import Union, as_union, item_from_dict, next_id
 
@@ -53,7 +53,8 @@ def remove_schedule(job: Job, item_id: str, now: Micros) -> Job:
 
 
 def _single(job: Job, change: Change, now: Micros) -> Job:
-    return _with_schedule(job, _checked_nonempty(_apply(schedules_of(job), change, now)), now)
+    return _with_schedule(job, _checked_nonempty(job, _apply(schedules_of(job), change, now)),
+                          now)
 
 
 def change_schedules(job: Job, changes: Sequence[Change], now: Micros) -> Job:
@@ -66,7 +67,7 @@ def change_schedules(job: Job, changes: Sequence[Change], now: Micros) -> Job:
             union = _apply(union, change, now)
         except InvalidField as exc:
             raise InvalidField(exc.message, f"changes[{index}].{exc.field or 'op'}") from None
-    return _with_schedule(job, _checked_nonempty(union), now)
+    return _with_schedule(job, _checked_nonempty(job, union), now)
 
 
 def _apply(union: Union, change: Change, now: Micros) -> Union:
@@ -93,9 +94,12 @@ def _id_of(change: Change) -> str:
     return change.id
 
 
-def _checked_nonempty(union: Union) -> Union:
-    """A job that waits only on other jobs' runs needs no expression: once jobs carry
-    dependencies, allow the empty union here for a job that has them."""
+def _checked_nonempty(job: Job, union: Union) -> Schedule:
+    """A job that waits only on other jobs' runs needs no expression: with `depends_on`, no
+    expression left makes it a `dependencies` job (one run per upstream run), as submitted
+    with that schedule; without, the last expression cannot go."""
+    if not union.items and job.spec.depends_on:
+        return AfterUpstream()
     if not union.items:
         raise Conflict("this is the job's only time expression: a job needs at least one "
                        "in schedules (add another first, or cancel the job)", "schedules")
@@ -109,6 +113,8 @@ def _with_schedule(job: Job, schedule: Schedule, now: Micros) -> Job:
     changed = replace(job, spec=spec, fingerprint=spec.fingerprint(), updated_at=now)
     if job.state is JobState.PAUSED:
         return changed  # resuming computes the next fire time from the new schedules
+    if isinstance(schedule, AfterUpstream):  # fired by its upstreams' runs, never by time
+        return replace(changed, next_fire_at=None, state=JobState.ACTIVE)
     if job.last_fire_at is None:
         upcoming = schedule.first(job.created_at)
     else:

@@ -10,14 +10,17 @@ from typing import Any
 
 import orjson
 
+from cronwheel.domain.dependencies import Dependency
 from cronwheel.domain.errors import IllegalTransition, InvalidField
-from cronwheel.domain.schedules import OneShot, Schedule
+from cronwheel.domain.schedules import AfterUpstream, OneShot, Schedule
 from cronwheel.domain.targets import Target, check_url
 from cronwheel.domain.time import US_PER_S, Micros
 
 DEFAULT_NAMESPACE = "default"
 MAX_KEY_LENGTH = 255
 MAX_PRIORITY = 1_000_000
+DEFAULT_EXPIRY_US: Micros = 86_400 * US_PER_S  # a waiting run expires this long after its time
+MAX_EXPIRY_US: Micros = 366 * 86_400 * US_PER_S
 
 
 class JobState(StrEnum):
@@ -99,10 +102,18 @@ class JobSpec:
     misfire_grace_us: Micros = 60 * US_PER_S
     concurrency: ConcurrencyPolicy = ConcurrencyPolicy.ALLOW
     alert: AlertPolicy | None = None
+    depends_on: tuple[Dependency, ...] = ()
+    expiry_us: Micros = DEFAULT_EXPIRY_US  # how long past its time a run may wait
 
     def __post_init__(self) -> None:
         check_name(self.namespace, "namespace")
         check_name(self.key, "key")
+        if isinstance(self.schedule, AfterUpstream) and not self.depends_on:
+            raise InvalidField("a schedule of kind dependencies needs depends_on", "schedule")
+        if any(d.upstream == (self.namespace, self.key) for d in self.depends_on):
+            raise InvalidField(f"depends_on: cycle {self.key} -> {self.key}", "depends_on")
+        if not 1 <= self.expiry_us <= MAX_EXPIRY_US:
+            raise InvalidField("expiry must be between 1 s and 366 days", "expiry")
         if not -MAX_PRIORITY <= self.priority <= MAX_PRIORITY:
             raise InvalidField(f"priority must be within +/-{MAX_PRIORITY}", "priority")
         if self.misfire_grace_us < 0:
@@ -128,7 +139,23 @@ class JobSpec:
             body["concurrency"] = self.concurrency.value
         if self.alert is not None:
             body["alert"] = [self.alert.after, self.alert.webhook]
+        if self.depends_on:  # older fingerprints stay valid
+            body["depends_on"] = [d.to_dict() for d in self.depends_on]
+        if self.expiry_us != DEFAULT_EXPIRY_US:
+            body["expiry"] = self.expiry_us
         return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+
+
+def _after_upstream(spec: JobSpec) -> bool:
+    """A job run by its upstreams alone: active without a next fire time of its own."""
+    return isinstance(spec.schedule, AfterUpstream)
+
+
+def zone_of(spec: JobSpec) -> str:
+    """The job's IANA zone (its schedule's, UTC when the schedule has none): the wall
+    clock its dependency windows are cut on."""
+    tz = getattr(spec.schedule, "tz", None)
+    return tz if isinstance(tz, str) and tz else "UTC"
 
 
 def check_name(value: str, field: str) -> None:
@@ -154,7 +181,7 @@ class Job:
 def new_job(job_id: str, spec: JobSpec, now: Micros, fingerprint: str | None = None) -> Job:
     """`fingerprint` defaults to the spec's; APIs pass a hash of the request body instead."""
     first = spec.schedule.first(now)
-    state = JobState.ACTIVE if first is not None else JobState.COMPLETED
+    state = JobState.ACTIVE if first is not None or _after_upstream(spec) else JobState.COMPLETED
     return Job(
         id=job_id,
         spec=spec,
@@ -175,6 +202,8 @@ def check_fires(spec: JobSpec, now: Micros) -> None:
     so such a schedule fires only if it has an occurrence after `now`.
     """
     schedule = spec.schedule
+    if _after_upstream(spec):
+        return
     first = schedule.first(now)
     if first is None:
         raise InvalidField("the schedule has no occurrence from now on: the job would never "
@@ -207,7 +236,8 @@ def resume(job: Job, now: Micros) -> Job:
         upcoming = schedule.first(job.created_at)
     else:
         upcoming = schedule.next_after(job.last_fire_at)
-    state = JobState.ACTIVE if upcoming is not None else JobState.COMPLETED
+    live = upcoming is not None or _after_upstream(job.spec)
+    state = JobState.ACTIVE if live else JobState.COMPLETED
     return replace(job, state=state, next_fire_at=upcoming, remaining_us=None, updated_at=now)
 
 

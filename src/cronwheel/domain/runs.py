@@ -11,6 +11,7 @@ from cronwheel.domain.time import Micros
 
 
 class RunState(StrEnum):
+    WAITING = "waiting"  # its dependencies do not hold yet: never delivered in this state
     PENDING = "pending"  # waiting for its first or next attempt
     RUNNING = "running"  # an attempt is under way, held by a lease
     SUCCEEDED = "succeeded"
@@ -19,6 +20,7 @@ class RunState(StrEnum):
     MISSED = "missed"  # skipped by the misfire policy; never delivered
     SKIPPED = "skipped"  # skipped by the concurrency policy: the previous run was in flight
     KILLED = "killed"  # stopped by an operator; never retried
+    EXPIRED = "expired"  # still waiting when its job's expiry passed; never delivered
 
 
 class RunKind(StrEnum):
@@ -37,10 +39,12 @@ class AttemptOutcome(StrEnum):
 
 TERMINAL = frozenset(
     {RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.MISSED, RunState.SKIPPED,
-     RunState.KILLED}
+     RunState.KILLED, RunState.EXPIRED}
 )
 
 _ALLOWED: dict[RunState, frozenset[RunState]] = {
+    RunState.WAITING: frozenset({RunState.PENDING, RunState.EXPIRED, RunState.CANCELLED,
+                                 RunState.KILLED}),
     RunState.PENDING: frozenset({RunState.RUNNING, RunState.CANCELLED, RunState.KILLED}),
     RunState.RUNNING: frozenset(
         {RunState.SUCCEEDED, RunState.FAILED, RunState.PENDING, RunState.RUNNING,

@@ -63,6 +63,26 @@ class OneShot:
         return OneShot(at=at, countdown=self.countdown)
 
 
+@dataclass(frozen=True, slots=True)
+class AfterUpstream:
+    """No time of its own: the job runs once per upstream scheduled run that completes,
+    planned at that run's time (the resolver makes those runs)."""
+
+    kind: ClassVar[str] = "dependencies"
+
+    def next_after(self, instant: Micros) -> Micros | None:
+        return None
+
+    def first(self, created_at: Micros) -> Micros | None:
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind}
+
+    def describe(self) -> str:
+        return "after each completed run of its upstream jobs"
+
+
 ScheduleParser = Callable[[Mapping[str, Any], Micros], Schedule]
 _PARSERS: dict[str, ScheduleParser] = {}
 
@@ -115,3 +135,4 @@ def _delay(value: Any) -> Micros:
 
 
 register("once", _parse_once)
+register("dependencies", lambda _data, _now: AfterUpstream())

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from cronwheel.domain.errors import InvalidField
-from cronwheel.domain.schedules import Schedule, register, schedule_from_dict
+from cronwheel.domain.schedules import AfterUpstream, Schedule, register, schedule_from_dict
 from cronwheel.domain.time import Micros, parse_instant, to_iso
 
 MAX_ITEMS = 100
@@ -87,9 +87,12 @@ class Union:
 
 
 def as_union(schedule: Schedule, created_at: Micros) -> Union:
-    """A job's schedule as a union: a single schedule becomes the item with id "1"."""
+    """A job's schedule as a union: a single schedule becomes the item with id "1"; a job
+    run by its upstreams alone (`dependencies`) has no time expression."""
     if isinstance(schedule, Union):
         return schedule
+    if isinstance(schedule, AfterUpstream):
+        return Union(())
     return Union((Item("1", schedule, created_at),))
 
 
@@ -112,6 +115,9 @@ def item_from_dict(
                            "with a letter or digit", "id")
     if data.get("kind") == Union.kind:
         raise InvalidField("a union cannot hold another union", "kind")
+    if data.get("kind") == AfterUpstream.kind:
+        raise InvalidField("dependencies are not a time expression: a job with depends_on "
+                           "and no expression runs after its upstreams", "kind")
     added = data.get("added_at")
     added_at = now if added is None else _added_at(added)
     rest = {name: value for name, value in data.items() if name not in _ITEM_FIELDS}

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from cronwheel import metrics
@@ -44,7 +44,10 @@ class Dispatcher:
         node: str,
         config: DispatchConfig = DispatchConfig(),
         on_retry: Callable[[Micros], None] | None = None,
+        on_recorded: Callable[[Sequence[AttemptRecord]], Awaitable[None]] | None = None,
     ) -> None:
+        """`on_recorded` hears of each batch of results once it is stored (the resolver
+        releases the runs waiting for them)."""
         self._store = store
         self._transports = transports
         self._clock = clock
@@ -52,6 +55,7 @@ class Dispatcher:
         self._node = node
         self._config = config
         self._on_retry = on_retry
+        self.on_recorded = on_recorded
         self._global = asyncio.Semaphore(config.concurrency)
         self._per_target: dict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(config.per_target)
@@ -170,12 +174,21 @@ class Dispatcher:
         self._flushing += 1
         try:
             await self._store.record_attempts(self._owner, records)
+            await self._tell(records)
         except Exception:
             # Not recorded: the runs stay running under our lease, which lapses, and the
             # rescuer re-delivers them with the same idempotency key.
             log.exception("attempts.record_failed", extra={"count": len(records)})
         finally:
             self._flushing -= 1
+
+    async def _tell(self, records: Sequence[AttemptRecord]) -> None:
+        if self.on_recorded is None:
+            return
+        try:
+            await self.on_recorded(records)
+        except Exception:  # stored already; the resolver's sweep catches up
+            log.exception("attempts.listener_failed", extra={"count": len(records)})
 
     async def _renew_loop(self) -> None:
         interval = self._config.lease_us // 3

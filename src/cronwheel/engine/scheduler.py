@@ -11,6 +11,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from cronwheel import metrics
@@ -77,6 +78,8 @@ class Scheduler:
         self._run_dues: list[Micros] = []  # retries announced by run_due, not yet polled for
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # told of the runs a fire leaves waiting for dependencies (the resolver)
+        self.on_waiting: Callable[[Sequence[Run]], Awaitable[None]] | None = None
 
     # -- wake-ups from the services (after their commit) ---------------------------------------
 
@@ -195,6 +198,7 @@ class Scheduler:
             return
         runs = recorded.started
         self._dispatcher.cancel(recorded.replaced)
+        await self._tell_waiting(recorded.waiting)
         by_id = {f.job.id: f.job for f in fires}
         for run in runs:
             job = by_id[run.job_id]
@@ -210,6 +214,14 @@ class Scheduler:
         if any(f.plan.next_fire_at is not None and f.plan.next_fire_at <= self._claimed_until
                for f in fires):
             self._next_claim = now  # a next occurrence falls inside the window: claim it now
+
+    async def _tell_waiting(self, waiting: Sequence[Run]) -> None:
+        if not waiting or self.on_waiting is None:
+            return
+        try:
+            await self.on_waiting(waiting)
+        except Exception:  # the resolver's sweep judges them later
+            log.exception("scheduler.resolve_failed")
 
     async def _claim_runs(self, now: Micros) -> None:
         while self._run_dues and self._run_dues[0] <= now:

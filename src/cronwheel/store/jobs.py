@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace as replace_fields
 from typing import Any
 
-from sqlalchemy import Select, delete, select, tuple_, update
+from sqlalchemy import Select, delete, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cronwheel.contracts import AddOutcome, JobFilter
@@ -18,10 +18,11 @@ from cronwheel.store import bulk
 from cronwheel.store.batches import chunks
 from cronwheel.store.connection import Database
 from cronwheel.store.pg import DUE_CHANNEL
-from cronwheel.store.rows import job_from_row, job_values
+from cronwheel.store.rows import dependency_rows, job_from_row, job_values
 from cronwheel.store.tables import (
     alerts,
     attempts,
+    job_dependencies,
     jobs,
     runs,
     task_output,
@@ -44,6 +45,7 @@ class SqlJobs:
             for chunk in chunks(new):
                 result = await conn.execute(stmt, [job_values(job) for job in chunk])
                 created.update(result.scalars())
+            await _write_edges(conn, [job for job in new if job.id in created])
             rewrite = replace or revive
             outcomes = await self._outcomes(conn, new, created, lock=rewrite)
             # A cancelled job is revived, never a conflict; a live one conflicts unless replaced.
@@ -57,6 +59,8 @@ class SqlJobs:
             if all_or_nothing and any(o.conflict for o in outcomes) and created:
                 for ids in chunks(sorted(created)):
                     await conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
+                    await conn.execute(delete(job_dependencies)
+                                       .where(job_dependencies.c.downstream_id.in_(ids)))
             return outcomes
 
         return await self._db.write(op)
@@ -100,6 +104,9 @@ class SqlJobs:
                 continue
             fresh = replace_fields(job, id=outcome.job.id, created_at=outcome.job.created_at)
             await _rewrite_job(conn, fresh)
+            await conn.execute(delete(job_dependencies)
+                               .where(job_dependencies.c.downstream_id == fresh.id))
+            await _write_edges(conn, [fresh])
             replaced.append(AddOutcome(fresh, created=False, replaced=True))
         return replaced
 
@@ -162,7 +169,8 @@ class SqlJobs:
             if cancel_runs:
                 await conn.execute(
                     update(runs)
-                    .where(runs.c.job_id == job.id, runs.c.state == RunState.PENDING.value)
+                    .where(runs.c.job_id == job.id,
+                           runs.c.state.in_([RunState.PENDING.value, RunState.WAITING.value]))
                     .values(state=RunState.CANCELLED.value, due_at=None,
                             finished_at=job.updated_at)
                 )
@@ -210,10 +218,13 @@ class SqlJobs:
             else:  # kept until retention, but none is delivered again
                 await conn.execute(
                     update(runs)
-                    .where(runs.c.job_id == job.id, runs.c.due_at.is_not(None))
+                    .where(runs.c.job_id == job.id, or_(
+                        runs.c.due_at.is_not(None), runs.c.state == RunState.WAITING.value))
                     .values(state=RunState.CANCELLED.value, due_at=None, lease_owner=None,
                             lease_until=None, finished_at=now)
                 )
+            await conn.execute(delete(job_dependencies)
+                               .where(job_dependencies.c.downstream_id == job.id))
             await conn.execute(delete(jobs).where(jobs.c.id == job.id))
             return job
 
@@ -238,3 +249,10 @@ async def _rewrite_job(conn: AsyncConnection, job: Job) -> None:
     for fixed in ("id", "namespace", "key", "created_at"):
         values.pop(fixed)
     await conn.execute(update(jobs).where(jobs.c.id == job.id).values(**values))
+
+
+async def _write_edges(conn: AsyncConnection, new: Sequence[Job]) -> None:
+    """The dependency edges of jobs just written, for the reverse lookup."""
+    rows = [row for job in new for row in dependency_rows(job)]
+    for chunk in chunks(rows):
+        await conn.execute(insert(job_dependencies), list(chunk))

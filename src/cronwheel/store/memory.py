@@ -39,9 +39,11 @@ from cronwheel.domain.errors import NotFound
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
 from cronwheel.domain.kubernetes import KUBE_OWNER
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState
+from cronwheel.domain.schedules import AfterUpstream
 from cronwheel.domain.tasks import WORKERS_OWNER
 from cronwheel.domain.time import Micros
 from cronwheel.store.bulk import apply_change
+from cronwheel.store.dependencies import EXPIRED
 from cronwheel.store.duequeue import DueQueue, SortKey
 from cronwheel.store.memory_alerts import MemoryAlertStore
 from cronwheel.store.reruns import sort_reruns
@@ -86,6 +88,8 @@ class MemoryStore:
         self._runs: dict[str, _RunRow] = {}
         self._runs_of: dict[str, list[str]] = {}  # job id -> its run ids, sorted
         self._live_of: dict[str, set[str]] = {}  # job id -> its pending or running runs
+        self._waiting: set[str] = set()  # runs waiting for their dependencies
+        self._dependents: dict[tuple[str, str], set[str]] = {}  # upstream name -> job ids
         self._occurrences: set[tuple[str, Micros]] = set()  # (job, scheduled at), scheduled
         self._due_runs = DueQueue()
         self._attempts: dict[str, dict[int, Attempt]] = {}
@@ -151,7 +155,16 @@ class MemoryStore:
             replaced.append(AddOutcome(fresh, created=False, replaced=True))
         return replaced
 
+    def _edges(self, job: Job, add: bool) -> None:
+        for dep in job.spec.depends_on:
+            ids = self._dependents.setdefault(dep.upstream, set())
+            if add:
+                ids.add(job.id)
+            else:
+                ids.discard(job.id)
+
     def _insert_job(self, job: Job) -> None:
+        self._edges(job, add=True)
         self._jobs[job.id] = _JobRow(job)
         self._names[_name(job)] = job.id
         bisect.insort(self._job_ids, job.id)
@@ -159,6 +172,7 @@ class MemoryStore:
 
     def _delete_job(self, job_id: str) -> None:
         row = self._jobs.pop(job_id)
+        self._edges(row.job, add=False)
         del self._names[_name(row.job)]
         del self._job_ids[bisect.bisect_left(self._job_ids, job_id)]
         self._due_jobs.set(job_id, None)
@@ -175,6 +189,8 @@ class MemoryStore:
         row.lease_owner = row.lease_until = None
 
     def _set_job(self, row: _JobRow, job: Job) -> None:
+        self._edges(row.job, add=False)
+        self._edges(job, add=True)
         row.job = job
         self._due_jobs.set(job.id, _job_key(job))
 
@@ -221,9 +237,11 @@ class MemoryStore:
         job = change(self._jobs[job_id].job)
         self._rewrite(job)
         if cancel_runs:
-            for run_id in sorted(self._live_of.get(job.id, ())):
+            held = self._live_of.get(job.id, set()) | {
+                r for r in self._waiting if self._runs[r].run.job_id == job.id}
+            for run_id in sorted(held):
                 row = self._runs[run_id]
-                if row.run.state is RunState.PENDING:
+                if row.run.state in (RunState.PENDING, RunState.WAITING):
                     self._set_run(row, replace_fields(
                         row.run, state=RunState.CANCELLED, due_at=None,
                         finished_at=job.updated_at))
@@ -258,7 +276,8 @@ class MemoryStore:
         for fire in live:
             self._advance(fire, now)
         started = [run for run in inserted if run.state is RunState.RUNNING]
-        return FiresRecorded(started, replaced)
+        waiting = [run for run in inserted if run.state is RunState.WAITING]
+        return FiresRecorded(started, replaced, waiting)
 
     def _apply_concurrency(
         self, fires: Sequence[Fire], now: Micros
@@ -286,6 +305,8 @@ class MemoryStore:
             state, due, attempts = RunState.MISSED, None, 0
         elif busy:
             state, due, attempts = RunState.SKIPPED, None, 0
+        elif job.spec.depends_on:  # the resolver releases it once its dependencies hold
+            state, due, attempts = RunState.WAITING, None, 0
         elif fire.deliver_now:
             state, due, attempts, lease = RunState.RUNNING, lease_until, 1, lease_until
         else:
@@ -372,6 +393,10 @@ class MemoryStore:
     def _set_run(self, row: _RunRow, run: Run) -> None:
         """The one place a stored run changes, keeping its indexes in step."""
         row.run = run
+        if run.state is RunState.WAITING:
+            self._waiting.add(run.id)
+        else:
+            self._waiting.discard(run.id)
         live = self._live_of.setdefault(run.job_id, set())
         if run.due_at is None:
             live.discard(run.id)
@@ -388,6 +413,7 @@ class MemoryStore:
         ids = self._runs_of[run.job_id]
         del ids[bisect.bisect_left(ids, run_id)]
         self._live_of.get(run.job_id, set()).discard(run_id)
+        self._waiting.discard(run_id)
         self._due_runs.set(run_id, None)
         self._attempts.pop(run_id, None)
 
@@ -536,6 +562,69 @@ class MemoryStore:
         return [NodeStatus(n.info, n.heartbeat_at, n.stopped_at,
                            jobs_held[n.info.owner], runs_held[n.info.owner]) for n in listed]
 
+    # -- dependencies ------------------------------------------------------------------------
+
+    async def dependents_of(self, namespace: str, key: str) -> list[Job]:
+        found = [self._jobs[i].job for i in self._dependents.get((namespace, key), ())]
+        return sorted(found, key=_name)
+
+    async def upstream_history(self, job_id: str, start: Micros, end: Micros) -> list[Run]:
+        found = [self._runs[i].run for i in self._runs_of.get(job_id, [])]
+        return sorted((r for r in found if r.kind is RunKind.SCHEDULED
+                       and start <= r.scheduled_at < end),
+                      key=lambda r: (r.scheduled_at, r.id))
+
+    async def waiting_runs(self, job_ids: Sequence[str] | None, limit: int) -> list[Run]:
+        wanted = None if job_ids is None else set(job_ids)
+        found = [self._runs[i].run for i in self._waiting]
+        found = [r for r in found if wanted is None or r.job_id in wanted]
+        return sorted(found, key=lambda r: (r.scheduled_at, r.id))[:max(0, limit)]
+
+    async def release_waiting(self, run_ids: Sequence[str], now: Micros) -> list[Run]:
+        released: list[Run] = []
+        for run_id in run_ids:
+            if run_id not in self._waiting:
+                continue
+            row = self._runs[run_id]
+            run = replace_fields(row.run, state=RunState.PENDING,
+                                 due_at=max(now, row.run.scheduled_at))
+            self._set_run(row, run)
+            released.append(run)
+        return released
+
+    async def expire_waiting(self, now: Micros, limit: int) -> list[Run]:
+        expired: list[Run] = []
+        for run in await self.waiting_runs(None, len(self._waiting)):
+            if len(expired) >= limit:
+                break
+            expiry = self._jobs[run.job_id].job.spec.expiry_us
+            if max(run.scheduled_at, run.fired_at) + expiry > now:
+                continue
+            ended = replace_fields(run, state=RunState.EXPIRED, finished_at=now,
+                                   last_error=EXPIRED)
+            self._set_run(self._runs[run.id], ended)
+            expired.append(ended)
+        return expired
+
+    async def add_waiting_run(
+        self, job: Job, run_id: str, scheduled_at: Micros, now: Micros
+    ) -> Run | None:
+        run = Run(id=run_id, job_id=job.id, namespace=job.spec.namespace,
+                  job_key=job.spec.key, kind=RunKind.SCHEDULED, state=RunState.WAITING,
+                  scheduled_at=scheduled_at, fired_at=now)
+        return run if self._insert_run(_RunRow(run)) else None
+
+    async def followers(self, after_id: str | None, limit: int) -> list[Job]:
+        start = 0 if after_id is None else bisect.bisect_right(self._job_ids, after_id)
+        found: list[Job] = []
+        for job_id in self._job_ids[start:]:
+            job = self._jobs[job_id].job
+            if len(found) >= limit:
+                break
+            if job.state is JobState.ACTIVE and isinstance(job.spec.schedule, AfterUpstream):
+                found.append(job)
+        return found
+
     async def delete_job(
         self, namespace: str, key: str, now: Micros, delete_runs: bool = False
     ) -> Job:
@@ -549,7 +638,8 @@ class MemoryStore:
             self._runs_of.pop(job_id, None)
             self.alerts.forget_job(job_id)
         else:  # kept until retention, but none is delivered again
-            for run_id in sorted(self._live_of.get(job_id, ())):
+            waiting = {i for i in self._waiting if self._runs[i].run.job_id == job_id}
+            for run_id in sorted(self._live_of.get(job_id, set()) | waiting):
                 row = self._runs[run_id]
                 self._set_run(row, replace_fields(
                     row.run, state=RunState.CANCELLED, due_at=None, finished_at=now))

@@ -8,7 +8,9 @@ from typing import Any
 
 import orjson
 
+from cronwheel.domain.dependencies import Dependency, Strategy
 from cronwheel.domain.jobs import (
+    DEFAULT_EXPIRY_US,
     AlertPolicy,
     ConcurrencyPolicy,
     Job,
@@ -20,6 +22,7 @@ from cronwheel.domain.jobs import (
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState
 from cronwheel.domain.schedules import Schedule, schedule_from_dict
 from cronwheel.domain.targets import Target, target_from_dict
+from cronwheel.domain.windows import parse_window
 from cronwheel.domain.worker_target import AS_STORED
 
 NO_PAYLOAD = b"null"
@@ -69,6 +72,8 @@ def job_values(job: Job) -> dict[str, Any]:
         "misfire_grace_us": spec.misfire_grace_us,
         "concurrency": spec.concurrency.value,
         "alert": None if spec.alert is None else dumps([spec.alert.after, spec.alert.webhook]),
+        "depends_on": dumps([d.to_dict() for d in spec.depends_on]) if spec.depends_on else None,
+        "expiry_us": None if spec.expiry_us == DEFAULT_EXPIRY_US else spec.expiry_us,
         "fingerprint": job.fingerprint,
         "next_fire_at": job.next_fire_at,
         "remaining_us": job.remaining_us,
@@ -93,6 +98,8 @@ def job_from_row(row: Mapping[Any, Any]) -> Job:
         misfire_grace_us=row["misfire_grace_us"],
         concurrency=ConcurrencyPolicy(row["concurrency"]),
         alert=None if row["alert"] is None else AlertPolicy(*orjson.loads(row["alert"])),
+        depends_on=_dependencies(row["depends_on"]),
+        expiry_us=row["expiry_us"] or DEFAULT_EXPIRY_US,
     )
     return Job(
         id=row["id"],
@@ -105,6 +112,21 @@ def job_from_row(row: Mapping[Any, Any]) -> Job:
         last_fire_at=row["last_fire_at"],
         fingerprint=row["fingerprint"],
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _dependencies(text: str | None) -> tuple[Dependency, ...]:
+    if text is None:
+        return ()
+    return tuple(Dependency(d["namespace"], d["job"], Strategy(d["strategy"]),
+                            parse_window(d["window"])) for d in orjson.loads(text))
+
+
+def dependency_rows(job: Job) -> list[dict[str, Any]]:
+    """The job's edges in `job_dependencies`, one per upstream."""
+    return [{"downstream_id": job.id, "upstream_namespace": d.namespace,
+             "upstream_key": d.job, "strategy": d.strategy.value, "window": str(d.window)}
+            for d in job.spec.depends_on]
 
 
 def run_from_row(row: Mapping[Any, Any]) -> Run:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cronwheel.contracts import AttemptRecord, Fire, FiresRecorded, Rerun, RerunOutcome
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
-from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState
+from cronwheel.domain.runs import TERMINAL, Attempt, AttemptOutcome, Run, RunKind, RunState
 from cronwheel.domain.time import Micros
 from cronwheel.store.alerts import count_outcomes
 from cronwheel.store.batches import chunks
@@ -68,7 +68,9 @@ class SqlRuns:
                 await conn.execute(stmt, advance)
             started = [run for run, _v in new_runs
                        if run.state is RunState.RUNNING and run.id in inserted]
-            return FiresRecorded(started, replaced)
+            waiting = [run for run, _v in new_runs
+                       if run.state is RunState.WAITING and run.id in inserted]
+            return FiresRecorded(started, replaced, waiting)
 
         return await self._db.write(op, urgent=True)
 
@@ -123,6 +125,8 @@ class SqlRuns:
             state, due, lease, attempts_ = RunState.MISSED, None, None, 0
         elif busy:
             state, due, lease, attempts_ = RunState.SKIPPED, None, None, 0
+        elif job.spec.depends_on:  # the resolver releases it once its dependencies hold
+            state, due, lease, attempts_ = RunState.WAITING, None, None, 0
         elif fire.deliver_now:
             state, due, lease, attempts_ = RunState.RUNNING, lease_until, lease_until, 1
         else:
@@ -144,7 +148,7 @@ class SqlRuns:
             last_error="the previous run was still in flight (concurrency: forbid)"
             if busy else None,
         )
-        values = _run_values(run)
+        values = run_values(run)
         values["lease_owner"] = owner if lease is not None else None
         values["lease_until"] = lease
         return run, values
@@ -167,7 +171,7 @@ class SqlRuns:
         )
 
         async def op(conn: AsyncConnection) -> Run:
-            await conn.execute(insert(runs).values(**_run_values(run)))
+            await conn.execute(insert(runs).values(**run_values(run)))
             await self._db.notify(conn, RUN_CHANNEL, now)
             return run
 
@@ -299,18 +303,30 @@ class SqlRuns:
             inserted: set[str] = set()
             stmt = self._db.insert(runs).on_conflict_do_nothing().returning(runs.c.id)
             for batch in chunks(created):
-                result = await conn.execute(stmt, [_run_values(run) for run in batch])
+                result = await conn.execute(stmt, [run_values(run) for run in batch])
                 inserted.update(result.scalars())
-            for ids in chunks([run.id for run in again]):
-                await conn.execute(
-                    update(runs).where(runs.c.id.in_(ids), runs.c.due_at.is_(None)).values(
-                        state=RunState.PENDING.value, due_at=now, finished_at=None,
-                        last_error=None, lease_owner=None, lease_until=None))
+            await _start_again(conn, again, now)
             await self._db.notify(conn, RUN_CHANNEL, now)
             # a run the engine fired meanwhile for the same occurrence stays the only one
             return RerunOutcome([r for r in created if r.id in inserted], again, in_flight)
 
         return await self._db.write(op)
+
+
+async def _start_again(conn: AsyncConnection, again: Sequence[Run], now: Micros) -> None:
+    """Ended runs pending again, due now; or waiting again (a job with dependencies), their
+    expiry counting from now."""
+    ended = [state.value for state in TERMINAL]
+    waiting = [run.id for run in again if run.state is RunState.WAITING]
+    pending = [run.id for run in again if run.state is not RunState.WAITING]
+    for ids, values in ((pending, {"state": RunState.PENDING.value, "due_at": now}),
+                        (waiting, {"state": RunState.WAITING.value, "due_at": None,
+                                   "fired_at": now})):
+        for chunk in chunks(ids):
+            await conn.execute(
+                update(runs).where(runs.c.id.in_(chunk), runs.c.state.in_(ended)).values(
+                    finished_at=None, last_error=None, lease_owner=None, lease_until=None,
+                    **values))
 
 
 async def _occurrence_runs(
@@ -336,7 +352,7 @@ def _bind(name: str) -> Any:
     return bindparam(name)
 
 
-def _run_values(run: Run) -> dict[str, Any]:
+def run_values(run: Run) -> dict[str, Any]:
     return {
         "id": run.id,
         "job_id": run.job_id,

@@ -1,8 +1,9 @@
 """The one place that builds SQL. The engine and the services ask; they never write queries.
 
 `SqlStore` is a thin facade over the modules named for what they hold: `connection` (engines,
-SQLite pragmas, the file lock), `jobs`, `runs` (fires, claims, results), `nodes`, `upkeep`,
-and beside them `workers` and `alerts`, exposed as attributes typed by their contracts.
+SQLite pragmas, the file lock), `jobs`, `runs` (fires, claims, results), `dependencies`
+(waiting runs), `nodes`, `upkeep`, and beside them `workers` and `alerts`, exposed as
+attributes typed by their contracts.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from cronwheel.domain.runs import Attempt, Run
 from cronwheel.domain.time import Micros
 from cronwheel.store.alerts import SqlAlertStore
 from cronwheel.store.connection import Database
+from cronwheel.store.dependencies import SqlDependencies
 from cronwheel.store.jobs import SqlJobs
 from cronwheel.store.kubernetes import KubeStore
 from cronwheel.store.nodes import SqlNodes
@@ -57,6 +59,7 @@ class SqlStore:
         self._runs = SqlRuns(self._db, node)
         self._nodes = SqlNodes(self._db)
         self._upkeep = SqlUpkeep(self._db)
+        self._deps = SqlDependencies(self._db)
         self._overview = SqlOverview(self._db)
         self.workers: WorkerStore = SqlWorkerStore(self._db)
         self.alerts: AlertStore = SqlAlertStore(self._db)
@@ -168,6 +171,30 @@ class SqlStore:
     async def purge_output(self, finished_before: Micros, limit: int) -> int:
         return await self._upkeep.purge_output(finished_before, limit)
 
+    # -- dependencies ------------------------------------------------------------------------
+
+    async def dependents_of(self, namespace: str, key: str) -> list[Job]:
+        return await self._deps.dependents_of(namespace, key)
+
+    async def upstream_history(self, job_id: str, start: Micros, end: Micros) -> list[Run]:
+        return await self._deps.upstream_history(job_id, start, end)
+
+    async def waiting_runs(self, job_ids: Sequence[str] | None, limit: int) -> list[Run]:
+        return await self._deps.waiting_runs(job_ids, limit)
+
+    async def release_waiting(self, run_ids: Sequence[str], now: Micros) -> list[Run]:
+        return await self._deps.release_waiting(run_ids, now)
+
+    async def expire_waiting(self, now: Micros, limit: int) -> list[Run]:
+        return await self._deps.expire_waiting(now, limit)
+
+    async def add_waiting_run(
+        self, job: Job, run_id: str, scheduled_at: Micros, now: Micros
+    ) -> Run | None:
+        return await self._deps.add_waiting_run(job, run_id, scheduled_at, now)
+
+    async def followers(self, after_id: str | None, limit: int) -> list[Job]:
+        return await self._deps.followers(after_id, limit)
     # -- overview (the console) --------------------------------------------------------------
 
     async def find_runs(self, where: RunFilter, before_id: str | None, limit: int) -> list[Run]:

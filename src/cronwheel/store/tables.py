@@ -51,6 +51,8 @@ jobs = Table(
     Column("concurrency", String(16), nullable=False, server_default="allow"),
     Column("alert", Text, nullable=True),  # {"after": n, "webhook": url}
     Column("failures", Integer, nullable=False, server_default="0"),  # consecutive, for alerts
+    Column("depends_on", Text, nullable=True),  # [{job, namespace, strategy, window}] (0007)
+    Column("expiry_us", BigInteger, nullable=True),  # a waiting run's expiry; None: 24 h (0007)
     Column("fingerprint", String(64), nullable=False),
     Column("next_fire_at", BigInteger, nullable=True),
     Column("remaining_us", BigInteger, nullable=True),
@@ -94,6 +96,7 @@ Index("ix_runs_job", runs.c.job_id, runs.c.id)
 partial_index("ix_runs_live_by_job", runs.c.job_id, where="due_at IS NOT NULL")
 
 Index("ix_runs_finished", runs.c.finished_at)
+partial_index("ix_runs_waiting", runs.c.scheduled_at, where="state = 'waiting'")
 partial_index("ix_jobs_leased", jobs.c.lease_owner, where="lease_owner IS NOT NULL")
 partial_index("ix_runs_leased", runs.c.lease_owner, where="lease_owner IS NOT NULL")
 
@@ -208,3 +211,22 @@ alerts = Table(
 Index("ix_alerts_job", alerts.c.job_id, alerts.c.id)
 partial_index("ix_alerts_pending", alerts.c.created_at,
               where="state IN ('pending', 'sending')")
+
+# -- dependencies (migration 0007) -------------------------------------------------------------
+
+FOLLOWER_SCHEDULE = '{"kind":"dependencies"}'  # a job run by its upstreams alone, as stored
+partial_index("ix_jobs_followers", jobs.c.id, where=f"schedule = '{FOLLOWER_SCHEDULE}'")
+
+job_dependencies = Table(
+    "job_dependencies",
+    metadata,
+    Column("downstream_id", String(36), nullable=False),
+    Column("upstream_namespace", String(255), nullable=False),
+    Column("upstream_key", String(255), nullable=False),
+    Column("strategy", String(8), nullable=False),
+    Column("window", String(32), nullable=False),
+    PrimaryKeyConstraint("downstream_id", "upstream_namespace", "upstream_key",
+                         name="pk_job_dependencies"),
+)
+Index("ix_job_dependencies_upstream", job_dependencies.c.upstream_namespace,
+      job_dependencies.c.upstream_key)

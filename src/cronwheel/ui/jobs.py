@@ -158,6 +158,7 @@ async def job_page(request: Request) -> Response:
     definition = job_json(job)
     return page(
         request, caller, "job.html", job=job, runs=runs, workers=workers,
+        upstream=job.spec.depends_on, downstream=await service.dependents(namespace, key),
         next_times=times, zone=zone, job_url=_job_url(job),
         more_url=f"{_job_url(job)}&cursor={runs[-1].id}" if more else None,
         definition=orjson.dumps({k: definition[k] for k in (

@@ -72,6 +72,7 @@ LAST_STATES = {
     RunState.CANCELLED: 499,
     RunState.MISSED: 499,  # skipped by the misfire policy: ended without running
     RunState.SKIPPED: 499,  # skipped by the concurrency policy: ended without running
+    RunState.EXPIRED: 499,  # waited for its dependencies past its expiry: never ran
 }
 _HOST_LABEL = r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)"
 _HOSTNAME = re.compile(rf"^{_HOST_LABEL}(?:\.{_HOST_LABEL})*\.?$")
