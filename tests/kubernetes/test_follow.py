@@ -46,8 +46,8 @@ async def test_a_run_creates_its_job_and_succeeds_when_the_job_completes(h: Harn
     await node.follower.step()
     run, attempts = await h.run(run_id)
     assert run.state is RunState.SUCCEEDED
-    assert [(a.number, a.outcome, a.node) for a in attempts] == [
-        (1, AttemptOutcome.SUCCESS, "kubernetes:c1")]
+    assert [(a.number, a.outcome, a.node, a.status_code) for a in attempts] == [
+        (1, AttemptOutcome.SUCCESS, f"{job_name_for(run_id)}-00000", 0)]
     (task,) = await h.tasks(run_id)
     assert (task.state, task.exit_code, task.log_size) == (TaskState.SUCCEEDED, 0, 0)
     assert h.cluster.created == 1
