@@ -5,8 +5,10 @@ rescue re-delivers it. Its row in `kube_runs` holds the Job's manifest and who f
 a follower's lease lapses when its node dies and another node's follower claims the row,
 creates the Job if it was never made (AlreadyExists is adopted) and goes on following.
 
-Each pod is a task of the run's attempt (worker "kubernetes:<cluster>", the pod's name as
-worker name), so pod logs land in `task_output` and are read like a worker's output.
+Each pod of the run's Job is an attempt of the run, numbered in the order the pods started
+(attempt 1 is the first pod, 2 the pod the Job controller made after it failed, ...), and
+that attempt's task (worker "kubernetes:<cluster>", the pod's name as worker name), so pod
+logs land in `task_output` and `GET /v1/runs/{id}/log?attempt=N` reads pod N's log.
 """
 
 from __future__ import annotations
@@ -92,9 +94,10 @@ def _kube_run(row: Any) -> KubeRun:
                    row["callback_tries"])
 
 
-def pod_task_id(run_id: str, attempt: int, pod: str) -> str:
-    """The same task for a pod whichever node records it."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cronwheel:{run_id}:{attempt}:{pod}"))
+def pod_task_id(run_id: str, pod: str) -> str:
+    """The same task for a pod whichever node records it, and whichever delivery of the run
+    lists it (a pod is one attempt, whatever attempt handed the run off)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cronwheel:{run_id}:pod:{pod}"))
 
 
 class KubeStore:
@@ -191,7 +194,7 @@ class KubeStore:
         """Make or update each pod's task and, once the pod has ended, its attempt: the pods
         are the run's attempts, numbered from the run's attempt in the order they started (a
         number once given stays). Returns pod name -> task id."""
-        ids = {p.name: pod_task_id(run.run_id, run.attempt, p.name) for p in pods}
+        ids = {p.name: pod_task_id(run.run_id, p.name) for p in pods}
 
         async def op(conn: AsyncConnection) -> None:
             numbers = await self._numbers(conn, run, pods, now)
@@ -341,7 +344,7 @@ class KubeStore:
                 f"pod {row['worker_name']} on {row['host']}",
                 None if row["state"] == TaskState.SUCCEEDED.value else row["error"]))
             for row in found])
-        last = int(found[-1]["attempt"])
+        last = max(int(found[-1]["attempt"]), run.attempt)
         if state is not RunState.SUCCEEDED and error is not None:
             mine = and_(attempts.c.run_id == run.run_id, attempts.c.number == last)
             said = (await conn.execute(select(attempts.c.error).where(mine))).scalar()
