@@ -172,3 +172,6 @@ async def test_the_run_detail_shows_each_pod_as_an_attempt_and_reads_its_log(
         assert page["worker"] == f"{pod}-0000{number - 1}"
     latest = (await node.client.get(f"/v1/runs/{run['id']}/log")).json()
     assert latest["worker"] == f"{pod}-00001"
+    first = (await node.client.get(f"/v1/runs/{run['id']}/log",
+                                   params={"worker": f"{pod}-00000"})).json()
+    assert first["text"] == "line\nexit 1\n"  # a pod named alone: its own attempt's log
