@@ -619,13 +619,17 @@ class KubeRun:
 
 @dataclass(frozen=True, slots=True)
 class PodRecord:
-    """A pod of a run's Job as the follower saw it: one task of the run's attempt."""
+    """A pod of a run's Job as the follower saw it: one attempt of the run (and that
+    attempt's task, which holds its log). Times are the pod's own when the cluster said."""
 
     name: str
     node: str
     state: TaskState
     exit_code: int | None
     error: str | None
+    restarts: int = 0
+    started_at: Micros | None = None
+    finished_at: Micros | None = None
 
 
 class KubeRunStore(Protocol):

@@ -241,8 +241,9 @@ class WorkerService:
         found = await self.tasks(run_id)
         if not found:
             raise NotFound("the run has no output: no worker has run it (yet)", "run_id")
-        if attempt is None:
-            attempt = max(t.attempt for t in found)
+        if attempt is None:  # the latest attempt, of the worker (or pod) when one is named
+            named = [t for t in found if worker in (t.worker_name, t.host)]
+            attempt = max(t.attempt for t in (named or found))
         chosen = [t for t in found if t.attempt == attempt]
         if not chosen:
             raise NotFound(f"the run has no attempt {attempt} on a worker", "attempt")

@@ -5,6 +5,7 @@ PostgreSQL database."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -46,8 +47,8 @@ async def test_a_run_creates_its_job_and_succeeds_when_the_job_completes(h: Harn
     await node.follower.step()
     run, attempts = await h.run(run_id)
     assert run.state is RunState.SUCCEEDED
-    assert [(a.number, a.outcome, a.node) for a in attempts] == [
-        (1, AttemptOutcome.SUCCESS, "kubernetes:c1")]
+    assert [(a.number, a.outcome, a.node, a.status_code) for a in attempts] == [
+        (1, AttemptOutcome.SUCCESS, f"{job_name_for(run_id)}-00000", 0)]
     (task,) = await h.tasks(run_id)
     assert (task.state, task.exit_code, task.log_size) == (TaskState.SUCCEEDED, 0, 0)
     assert h.cluster.created == 1
@@ -57,21 +58,59 @@ async def test_backoff_limit_fails_the_run_with_a_pod_per_attempt_and_their_logs
     h: Harness,
 ) -> None:
     node = h.node()
-    made = target(env=fake_env(seconds=1, exits="1", log="starting export"), backoff_limit=1)
+    made = target(env=fake_env(seconds=1, exits="1", log="starting export"), backoff_limit=2)
     run_id = await h.fire(node, made)
     await node.follower.step()
-    h.advance(1.5)  # pod 0 fails, pod 1 starts
+    for _ in range(3):  # each pod fails after 1 s and the Job controller makes the next
+        h.advance(1.5)
+        await node.follower.step()
+    run, attempts = await h.run(run_id)
+    assert run.state is RunState.FAILED and run.attempts == 3
+    assert run.last_error is not None and run.last_error.startswith("BackoffLimitExceeded")
+    # backoff_limit + 1 pods, each a failed attempt with its exit code
+    pod = job_name_for(run_id)
+    assert [(a.number, a.outcome, a.node, a.status_code) for a in attempts] == [
+        (n + 1, AttemptOutcome.FAILURE, f"{pod}-{n:05d}", 1) for n in range(3)]
+    assert [a.error for a in attempts[:2]] == ["Error", "Error"]
+    last = attempts[2].error
+    assert last is not None and last.startswith("Error; the Job: BackoffLimitExceeded")
+    pods = await h.tasks(run_id)
+    assert [(t.attempt, t.state, t.exit_code) for t in pods] == [
+        (n, TaskState.FAILED, 1) for n in (1, 2, 3)]
+    for task in pods:  # failed runs keep their logs even without `logs: always`
+        assert await h.log(task.id) == "starting export\nexit 1\n"
+
+
+async def test_a_job_whose_first_pods_fail_shows_each_pod_as_an_attempt_with_its_log(
+    h: Harness,
+) -> None:
+    node = h.node()
+    run_id = await h.fire(node, target(env=fake_env(seconds=1, exits="3,2,0"),
+                                       backoff_limit=4, logs="always"))
     await node.follower.step()
-    h.advance(1.5)  # pod 1 fails: 2 failures > backoff limit 1
+    h.advance(1.5)  # pod 0 exits 3, pod 1 starts at +1 s
     await node.follower.step()
     run, attempts = await h.run(run_id)
-    assert run.state is RunState.FAILED
-    assert run.last_error is not None and run.last_error.startswith("BackoffLimitExceeded")
-    assert attempts[0].outcome is AttemptOutcome.FAILURE
-    pods = await h.tasks(run_id)
-    assert [(t.state, t.exit_code) for t in pods] == [(TaskState.FAILED, 1)] * 2
-    for pod in pods:  # failed runs keep their logs even without `logs: always`
-        assert await h.log(pod.id) == "starting export\nexit 1\n"
+    assert run.state is RunState.RUNNING  # an ended pod's attempt shows while the Job runs
+    assert [(a.number, a.outcome, a.status_code) for a in attempts] == [
+        (1, AttemptOutcome.FAILURE, 3)]
+    h.advance(1.5)
+    await node.follower.step()
+    h.advance(1.5)
+    await node.follower.step()
+    run, attempts = await h.run(run_id)
+    assert run.state is RunState.SUCCEEDED and run.last_error is None and run.attempts == 3
+    assert [(a.number, a.outcome, a.status_code) for a in attempts] == [
+        (1, AttemptOutcome.FAILURE, 3), (2, AttemptOutcome.FAILURE, 2),
+        (3, AttemptOutcome.SUCCESS, 0)]
+    # the pods' own times: each ran 1 s; the next started once the previous had failed
+    assert [a.finished_at - a.started_at for a in attempts] == [US_PER_S] * 3
+    assert all(b.started_at >= a.finished_at for a, b in itertools.pairwise(attempts))
+    assert attempts[2].error is None and attempts[0].error == "Error"
+    logs = {t.attempt: await h.log(t.id) for t in await h.tasks(run_id)}
+    pod = job_name_for(run_id)
+    assert logs == {n + 1: f"{pod}-{n:05d} run {n}\nexit {code}\n"
+                    for n, code in enumerate((3, 2, 0))}
 
 
 async def test_active_deadline_fails_the_run_as_deadline_exceeded(h: Harness) -> None:
@@ -89,14 +128,20 @@ async def test_active_deadline_fails_the_run_as_deadline_exceeded(h: Harness) ->
 
 async def test_on_failure_restarts_are_counted_in_one_pod(h: Harness) -> None:
     node = h.node()
-    run_id = await h.fire(node, target(env=fake_env(seconds=1, exits="1,0"),
-                                       restart_policy="OnFailure", backoff_limit=2))
+    run_id = await h.fire(node, target(env=fake_env(seconds=1, exits="1,1,0"),
+                                       restart_policy="OnFailure", backoff_limit=3))
     await node.follower.step()
-    h.advance(2.5)
+    h.advance(3.5)
     await node.follower.step()
-    assert (await h.run(run_id))[0].state is RunState.SUCCEEDED
+    run, attempts = await h.run(run_id)
+    assert run.state is RunState.SUCCEEDED
     (pod,) = await h.tasks(run_id)
-    assert pod.state is TaskState.SUCCEEDED and pod.error == "succeeded after 1 restarts"
+    assert pod.state is TaskState.SUCCEEDED and pod.error == "succeeded after 2 restarts"
+    (attempt,) = attempts  # one pod, restarted in place twice: one attempt
+    assert (attempt.number, attempt.outcome, attempt.status_code) == (
+        1, AttemptOutcome.SUCCESS, 0)
+    assert attempt.response == f"pod {pod.worker_name} on fake-node, 2 restarts"
+    assert attempt.finished_at - attempt.started_at == 3 * US_PER_S
 
 
 async def test_logs_are_kept_before_the_ttl_removes_the_pods_and_stream_while_running(

@@ -149,3 +149,29 @@ async def test_replace_cancels_the_running_job_for_the_next_occurrence(
     made = cluster.created
     await asyncio.sleep(1.5)
     assert cluster.created == made
+
+
+async def test_the_run_detail_shows_each_pod_as_an_attempt_and_reads_its_log(
+    node: RunningServer,
+) -> None:
+    env = {"FAKE_SECONDS": "0.1", "FAKE_EXITS": "1,0", "FAKE_LOG": "line"}
+    answer = await node.client.post("/v1/jobs", json=job("retried", env=env, backoff_limit=2,
+                                                         logs="always"))
+    assert answer.status_code == 201, answer.text
+    run = await _ended_run(node, "retried")
+    detail = (await node.client.get(f"/v1/runs/{run['id']}")).json()
+    assert detail["state"] == "succeeded" and detail["attempts"] == 2
+    pod = job_name_for(run["id"])
+    assert [(a["number"], a["outcome"], a["node"], a["status_code"], a["error"])
+            for a in detail["attempt_log"]] == [
+        (1, "failure", f"{pod}-00000", 1, "Error"), (2, "success", f"{pod}-00001", 0, None)]
+    for number, code in ((1, 1), (2, 0)):
+        page = (await node.client.get(f"/v1/runs/{run['id']}/log",
+                                      params={"attempt": number})).json()
+        assert page["text"] == f"line\nexit {code}\n"
+        assert page["worker"] == f"{pod}-0000{number - 1}"
+    latest = (await node.client.get(f"/v1/runs/{run['id']}/log")).json()
+    assert latest["worker"] == f"{pod}-00001"
+    first = (await node.client.get(f"/v1/runs/{run['id']}/log",
+                                   params={"worker": f"{pod}-00000"})).json()
+    assert first["text"] == "line\nexit 1\n"  # a pod named alone: its own attempt's log

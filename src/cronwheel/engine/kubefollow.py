@@ -233,7 +233,8 @@ class KubeFollower:
         """Record the run's pods; with logs, store each started pod's log. While the Job
         runs (`live`) a running pod's log is streamed instead, when streaming is on."""
         pods = await gateway.list_pods(run.namespace, run_selector(run.run_id))
-        records = [PodRecord(p.name, p.node, *_end_of(p)) for p in pods]
+        records = [PodRecord(p.name, p.node, *_end_of(p), p.restarts, p.started_at,
+                             p.finished_at) for p in pods]
         ids = await self._store.record_pods(run, records, self._clock.now())
         if not with_logs:
             return

@@ -5,8 +5,10 @@ rescue re-delivers it. Its row in `kube_runs` holds the Job's manifest and who f
 a follower's lease lapses when its node dies and another node's follower claims the row,
 creates the Job if it was never made (AlreadyExists is adopted) and goes on following.
 
-Each pod is a task of the run's attempt (worker "kubernetes:<cluster>", the pod's name as
-worker name), so pod logs land in `task_output` and are read like a worker's output.
+Each pod of the run's Job is an attempt of the run, numbered in the order the pods started
+(attempt 1 is the first pod, 2 the pod the Job controller made after it failed, ...), and
+that attempt's task (worker "kubernetes:<cluster>", the pod's name as worker name), so pod
+logs land in `task_output` and `GET /v1/runs/{id}/log?attempt=N` reads pod N's log.
 """
 
 from __future__ import annotations
@@ -74,6 +76,12 @@ Index("ix_kube_runs_follower", kube_runs.c.follower, kube_runs.c.phase)
 Index("ix_kube_runs_job", kube_runs.c.job_id, kube_runs.c.outcome, kube_runs.c.ended_at)
 
 CREATING, ACTIVE, ENDED = KUBE_CREATING, KUBE_ACTIVE, KUBE_ENDED
+NODE_LIMIT = 64  # attempts.node holds the pod's name
+POD_OUTCOMES = {
+    TaskState.SUCCEEDED: AttemptOutcome.SUCCESS, TaskState.FAILED: AttemptOutcome.FAILURE,
+    TaskState.TIMEOUT: AttemptOutcome.TIMEOUT, TaskState.KILLED: AttemptOutcome.KILLED,
+    TaskState.LOST: AttemptOutcome.ABANDONED,
+}
 LOG_CHUNK = 65_536  # bytes per task_output row
 ERROR_LIMIT = 2_000
 
@@ -86,9 +94,10 @@ def _kube_run(row: Any) -> KubeRun:
                    row["callback_tries"])
 
 
-def pod_task_id(run_id: str, attempt: int, pod: str) -> str:
-    """The same task for a pod whichever node records it."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cronwheel:{run_id}:{attempt}:{pod}"))
+def pod_task_id(run_id: str, pod: str) -> str:
+    """The same task for a pod whichever node records it, and whichever delivery of the run
+    lists it (a pod is one attempt, whatever attempt handed the run off)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cronwheel:{run_id}:pod:{pod}"))
 
 
 class KubeStore:
@@ -182,30 +191,61 @@ class KubeStore:
     async def record_pods(
         self, run: KubeRun, pods: Sequence[PodRecord], now: Micros
     ) -> dict[str, str]:
-        """Make or update each pod's task; returns pod name -> task id."""
-        ids = {p.name: pod_task_id(run.run_id, run.attempt, p.name) for p in pods}
+        """Make or update each pod's task and, once the pod has ended, its attempt: the pods
+        are the run's attempts, numbered from the run's attempt in the order they started (a
+        number once given stays). Returns pod name -> task id."""
+        ids = {p.name: pod_task_id(run.run_id, p.name) for p in pods}
 
         async def op(conn: AsyncConnection) -> None:
+            numbers = await self._numbers(conn, run, pods, now)
             for pod in pods:
-                ended = pod.state not in (TaskState.ASSIGNED, TaskState.RUNNING)
-                values = {"state": pod.state.value, "exit_code": pod.exit_code,
-                          "error": None if pod.error is None else pod.error[:ERROR_LIMIT],
-                          "host": pod.node or run.cluster}
-                stmt = self._db.insert(tasks).values(
-                    id=ids[pod.name], run_id=run.run_id, attempt=run.attempt,
-                    job_id=run.job_id, worker_id=f"kubernetes:{run.cluster}",
-                    worker_name=pod.name, created_at=now, started_at=now,
-                    finished_at=now if ended else None, lease_until=HANDED_OFF,
-                    kill_requested=False, log_size=0, result_size=0, **values)
-                # a pod's end is kept once recorded: a later stale read does not undo it
-                still = tasks.c.finished_at.is_(None)
-                update_values = values | {"finished_at": now if ended else None}
-                await conn.execute(stmt.on_conflict_do_update(
-                    index_elements=[tasks.c.id], set_=update_values, where=still))
+                await self._record_pod(conn, run, pod, ids[pod.name], numbers[pod.name], now)
 
         if pods:
             await self._db.write(op)
         return ids
+
+    @staticmethod
+    async def _numbers(
+        conn: AsyncConnection, run: KubeRun, pods: Sequence[PodRecord], now: Micros
+    ) -> dict[str, int]:
+        known = await conn.execute(select(tasks.c.worker_name, tasks.c.attempt).where(
+            tasks.c.run_id == run.run_id))
+        numbers: dict[str, int] = {row.worker_name: row.attempt for row in known}
+        last = max(numbers.values(), default=run.attempt - 1)
+        for pod in sorted((p for p in pods if p.name not in numbers),
+                          key=lambda p: (p.started_at or now, p.name)):
+            last += 1
+            numbers[pod.name] = last
+        return numbers
+
+    async def _record_pod(
+        self, conn: AsyncConnection, run: KubeRun, pod: PodRecord, task_id: str, number: int,
+        now: Micros,
+    ) -> None:
+        ended = pod.state not in (TaskState.ASSIGNED, TaskState.RUNNING)
+        started = pod.started_at or now
+        finished = (pod.finished_at or now) if ended else None
+        error = None if pod.error is None else pod.error[:ERROR_LIMIT]
+        values = {"state": pod.state.value, "exit_code": pod.exit_code, "error": error,
+                  "host": pod.node or run.cluster}
+        stmt = self._db.insert(tasks).values(
+            id=task_id, run_id=run.run_id, attempt=number, job_id=run.job_id,
+            worker_id=f"kubernetes:{run.cluster}", worker_name=pod.name, created_at=now,
+            started_at=started, finished_at=finished, lease_until=HANDED_OFF,
+            kill_requested=False, log_size=0, result_size=0, **values)
+        # a pod's end is kept once recorded: a later stale read does not undo it
+        still = tasks.c.finished_at.is_(None)
+        await conn.execute(stmt.on_conflict_do_update(
+            index_elements=[tasks.c.id], set_=values | {"finished_at": finished}, where=still))
+        if finished is not None:
+            attempt = Attempt(
+                run.run_id, number, started, finished, POD_OUTCOMES[pod.state],
+                pod.name[:NODE_LIMIT], pod.exit_code,
+                f"pod {pod.name} on {pod.node or run.cluster}, {pod.restarts} restarts",
+                None if pod.state is TaskState.SUCCEEDED else error)
+            await conn.execute(self._db.insert(attempts).on_conflict_do_nothing(),
+                               [attempt_values(attempt)])
 
     async def append_log(self, task_id: str, offset: int, data: bytes) -> int:
         """Store the part of a pod's log from `offset` that is not stored yet, in chunks;
@@ -268,18 +308,50 @@ class KubeStore:
         )).first()
         if held is None:
             return  # killed or cancelled meanwhile: the run already says so
-        outcome = {RunState.SUCCEEDED: AttemptOutcome.SUCCESS,
-                   RunState.KILLED: AttemptOutcome.KILLED}.get(state, AttemptOutcome.FAILURE)
         error = None if reason is None else reason[:ERROR_LIMIT]
-        await conn.execute(self._db.insert(attempts).on_conflict_do_nothing(), [
-            attempt_values(Attempt(run.run_id, run.attempt, run.created_at, now, outcome,
-                                   f"kubernetes:{run.cluster}", None, None, error))])
+        last = await self._pod_attempts(conn, run, state, error, now)
         await conn.execute(update(runs).where(runs.c.id == run.run_id).values(
-            state=state.value, due_at=None, finished_at=now, last_error=error,
+            attempts=last, state=state.value, due_at=None, finished_at=now, last_error=error,
             lease_owner=None, lease_until=None))
         if held.alert is not None and (state is RunState.FAILED or (
                 state is RunState.SUCCEEDED and held.failures)):
             await count_outcomes(conn, [(held.job_id, run.run_id, state)], now)
+
+    async def _pod_attempts(
+        self, conn: AsyncConnection, run: KubeRun, state: RunState, error: str | None,
+        now: Micros,
+    ) -> int:
+        """Write the attempts of the run's pods not written yet (those still running when
+        the Job ended); the last attempt of a failed run says why the Job failed. With no
+        pod at all (the Job was refused or deleted) the run has one attempt saying why.
+        Returns the last attempt's number."""
+        found = (await conn.execute(select(tasks).where(tasks.c.run_id == run.run_id)
+                                    .order_by(tasks.c.attempt))).mappings().all()
+        if not found:
+            outcome = {RunState.SUCCEEDED: AttemptOutcome.SUCCESS,
+                       RunState.KILLED: AttemptOutcome.KILLED}.get(state,
+                                                                  AttemptOutcome.FAILURE)
+            await conn.execute(self._db.insert(attempts).on_conflict_do_nothing(), [
+                attempt_values(Attempt(run.run_id, run.attempt, run.created_at, now, outcome,
+                                       f"kubernetes:{run.cluster}", None, None, error))])
+            return run.attempt
+        await conn.execute(self._db.insert(attempts).on_conflict_do_nothing(), [
+            attempt_values(Attempt(
+                run.run_id, row["attempt"], row["started_at"] or row["created_at"],
+                row["finished_at"] or now, POD_OUTCOMES.get(TaskState(row["state"]),
+                                                            AttemptOutcome.ABANDONED),
+                row["worker_name"][:NODE_LIMIT], row["exit_code"],
+                f"pod {row['worker_name']} on {row['host']}",
+                None if row["state"] == TaskState.SUCCEEDED.value else row["error"]))
+            for row in found])
+        last = max(int(found[-1]["attempt"]), run.attempt)
+        if state is not RunState.SUCCEEDED and error is not None:
+            mine = and_(attempts.c.run_id == run.run_id, attempts.c.number == last)
+            said = (await conn.execute(select(attempts.c.error).where(mine))).scalar()
+            told = error if not said or said == error else f"{said}; the Job: {error}"
+            await conn.execute(update(attempts).where(mine).values(
+                error=told[:ERROR_LIMIT]))
+        return last
 
     async def ended_jobs(
         self, job_id: str, outcome: RunState, skip: int

@@ -46,6 +46,12 @@ class _Pod:
     reason: str | None = None
     restarts: int = 0
     log: bytearray = field(default_factory=bytearray)
+    created_at: Micros = 0  # when the pod started (started_at moves on with restarts)
+    finished_at: Micros | None = None
+
+    def info(self) -> PodInfo:
+        return PodInfo(self.name, self.phase, "fake-node", self.exit_code, self.reason,
+                       self.restarts, True, self.created_at, self.finished_at)
 
 
 @dataclass
@@ -137,12 +143,13 @@ class FakeCluster:
             pod.log += f"exit {code}\n".encode()
             pod.exit_code = code
             if code == 0:
-                pod.phase = "Succeeded"
+                pod.phase, pod.finished_at = "Succeeded", pod.started_at + job.seconds()
                 job.succeeded += 1
                 return
             job.failed += 1
             if not on_failure or job.failed > job.spec.get("backoffLimit", 6):
                 pod.phase, pod.reason = "Failed", "Error"
+                pod.finished_at = pod.started_at + job.seconds()
                 return
             pod.restarts += 1  # the kubelet restarts the container in the same pod
             pod.started_at += job.seconds()
@@ -158,7 +165,7 @@ class FakeCluster:
             name = f"{job.manifest['metadata']['name']}-{len(job.pods):05d}"[:63]
             labels = dict(job.spec["template"]["metadata"].get("labels", {}))
             labels["batch.kubernetes.io/job-name"] = job.manifest["metadata"]["name"]
-            pod = _Pod(name, labels, now, job.runs)
+            pod = _Pod(name, labels, now, job.runs, created_at=now)
             job.runs += 1
             job.pods.append(pod)
             self._print(job, pod)
@@ -171,7 +178,7 @@ class FakeCluster:
     def _finish(self, job: _Job, now: Micros, kind: str, reason: str, message: str) -> None:
         for pod in job.pods:
             if pod.phase == "Running":
-                pod.phase, pod.reason = "Failed", reason
+                pod.phase, pod.reason, pod.finished_at = "Failed", reason, now
         job.finished_at = now
         job.status = self._status(job) | {"conditions": [
             {"type": kind, "status": "True", "reason": reason, "message": message}]}
@@ -272,8 +279,7 @@ class FakeCluster:
 
     async def list_pods(self, namespace: str, selector: str) -> list[PodInfo]:
         self._enter("list_pods")
-        return [PodInfo(p.name, p.phase, "fake-node", p.exit_code, p.reason, p.restarts, True)
-                for p in self._job_pods(namespace) if matches(p.labels, selector)]
+        return [p.info() for p in self._job_pods(namespace) if matches(p.labels, selector)]
 
     def _pod(self, namespace: str, name: str) -> _Pod:
         for pod in self._job_pods(namespace):
@@ -327,9 +333,7 @@ class FakeCluster:
 
     def pods_of(self, namespace: str, name: str) -> list[PodInfo]:
         job = self._jobs.get((namespace, name))
-        return [] if job is None else [
-            PodInfo(p.name, p.phase, "fake-node", p.exit_code, p.reason, p.restarts, True)
-            for p in job.pods]
+        return [] if job is None else [p.info() for p in job.pods]
 
     def manifests(self) -> list[dict[str, Any]]:
         """The manifests of the Jobs there now, oldest first."""

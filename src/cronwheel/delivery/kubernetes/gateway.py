@@ -23,6 +23,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from cronwheel.domain.time import Micros
+
 
 class KubeError(Exception):
     """The API server refused a request (4xx other than 404/409/410 where they have a
@@ -69,6 +71,8 @@ class PodInfo:
     reason: str | None = None
     restarts: int = 0
     started: bool = False  # a container has started: its log can be read
+    started_at: Micros | None = None  # when the kubelet took the pod (status.startTime)
+    finished_at: Micros | None = None  # when its last container ended, once it has
 
 
 class KubeGateway(Protocol):

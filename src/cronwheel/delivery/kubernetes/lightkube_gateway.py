@@ -14,6 +14,7 @@ and delete means it is not.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any, cast
 
 import httpx2
@@ -32,6 +33,7 @@ from cronwheel.delivery.kubernetes.gateway import (
     PodInfo,
     Unavailable,
 )
+from cronwheel.domain.time import US_PER_S, Micros
 
 TIMEOUT_S = 10.0
 
@@ -70,6 +72,16 @@ def _job_info(job: Job, adopted: bool = False) -> JobInfo:
                    meta.resourceVersion or "", dict(meta.labels or {}), status, adopted)
 
 
+def _micros(when: datetime | None) -> Micros | None:
+    return None if when is None else round(when.timestamp() * US_PER_S)
+
+
+def _later(one: datetime | None, other: datetime | None) -> datetime | None:
+    if one is None or other is None:
+        return one or other
+    return max(one, other)
+
+
 def _pod_info(pod: Pod) -> PodInfo:
     meta, status = pod.metadata, pod.status
     assert meta is not None
@@ -77,6 +89,7 @@ def _pod_info(pod: Pod) -> PodInfo:
     if status is None:
         return PodInfo(meta.name or "", "Pending", node or "")
     exit_code, reason, restarts, started = None, status.reason, 0, False
+    finished: datetime | None = None
     for container in status.containerStatuses or []:
         restarts += container.restartCount
         state = container.state
@@ -84,8 +97,11 @@ def _pod_info(pod: Pod) -> PodInfo:
         if state is not None and state.terminated is not None:
             exit_code = state.terminated.exitCode
             reason = reason or state.terminated.reason
+            finished = _later(finished, state.terminated.finishedAt)
+    ended = status.phase in ("Succeeded", "Failed")
     return PodInfo(meta.name or "", status.phase or "Unknown", node or "", exit_code, reason,
-                   restarts, started)
+                   restarts, started, _micros(status.startTime),
+                   _micros(finished) if ended else None)
 
 
 class LightkubeGateway:
