@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from cronwheel import __version__
+from cronwheel import __version__, tokenfile
+from cronwheel.apps_service import AppService, system_claims
 from cronwheel.clock import DatabaseClock, SystemClock
 from cronwheel.contracts import Clock, NodeInfo
 from cronwheel.delivery import Transports
 from cronwheel.delivery.worker import WorkerTransport
+from cronwheel.domain.jobs import DEFAULT_NAMESPACE
 from cronwheel.domain.time import US_PER_MS, US_PER_S
 from cronwheel.engine import Dispatcher, EngineConfig, Scheduler
 from cronwheel.engine.alerts import Alerter
@@ -16,6 +18,7 @@ from cronwheel.ids import new_id
 from cronwheel.service import Service
 from cronwheel.settings import Settings
 from cronwheel.store import SqlStore
+from cronwheel.store.apps import SqlAppStore
 from cronwheel.store.pg import PgChannel
 from cronwheel.worker_service import WorkerHub, WorkerService, WorkerTimings
 
@@ -74,6 +77,7 @@ class Node:
         self.workers = WorkerService(self.store, self.clock,
                                      self.scheduler if run_engine else None, self.hub, timings)
         self.alerter = Alerter(self.store, self.clock)
+        self.apps = AppService(SqlAppStore.of(self.store), self.clock)
         self.channel: PgChannel | None = None
         if not self.store.is_sqlite:
             self.channel = PgChannel(settings.database_url, self.scheduler.job_due,
@@ -108,6 +112,7 @@ class Node:
 
     async def start(self) -> None:
         await self.store.start()
+        await self._first_start()
         if self.run_engine:
             await self.workers.start()
         await self.duties.start()
@@ -117,6 +122,16 @@ class Node:
             await self.transports.warm("http")
             self.dispatcher.start()
             self.scheduler.start()
+
+    async def _first_start(self) -> None:
+        """Make sure an admin token exists (see AppService.first_start)."""
+        settings = self.settings
+        claims = system_claims(DEFAULT_NAMESPACE, settings.delayjob_namespace,
+                               settings.dispatch_namespace_prefix,
+                               [app.name for app in settings.qschedule_apps])
+        path = tokenfile.token_path(settings.host, settings.port, settings.admin_token_file)
+        provisioned = settings.admin_token.get_secret_value() if settings.admin_token else None
+        await self.apps.first_start(claims, path, provisioned)
 
     async def stop(self) -> None:
         if self.run_engine:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -87,3 +87,10 @@ class Settings(BaseSettings):
     # Quartz clients' cron expressions and "yyyy-MM-dd HH:mm:ss" dates are in the JVM's zone;
     # the in-house deployments this dialect serves ran on China Standard Time.
     dispatch_timezone: str = "Asia/Shanghai"
+
+    # apps and tokens: the first admin token, provisioned by the operator (stored hashed,
+    # never logged); without it the first start makes one and writes it to admin_token_file
+    # (default: $XDG_CONFIG_HOME or ~/.config, /cronwheel/tokens/<host>_<port>)
+    admin_token: SecretStr | None = None
+    admin_token_file: str | None = None
+    metrics_public: bool = False  # serve /metrics without a token
