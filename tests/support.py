@@ -37,3 +37,4 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
 # The admin token every test server is provisioned with (CRONWHEEL_ADMIN_TOKEN, set for the
 # whole session by tests/conftest.py) and every test client sends. A test value only.
 TEST_ADMIN_TOKEN = "cw_testadm1_" + "T3st-only-admin-secret-not-for-real-use-0001"
+ADMIN_HEADERS = {"Authorization": f"Bearer {TEST_ADMIN_TOKEN}"}

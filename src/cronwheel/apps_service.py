@@ -1,8 +1,10 @@
 """Apps, namespaces and tokens as use cases: create, list, revoke, authenticate, first start.
 
 A token is shown once, when it is made; only its SHA-256 is kept. `authenticate` reads the
-store on every call (no cache), so a revocation takes effect on the next request on every
-node.
+token from the store on every call (never cached), so a revocation or an expiry takes effect
+on the next request on every node. Apps and claims, which change rarely, are cached for
+`FACTS_TTL_US`: a change made on this node is seen at once (the cache is dropped), one made
+on another PostgreSQL node within that second.
 """
 
 from __future__ import annotations
@@ -36,6 +38,16 @@ from cronwheel.domain.time import Micros
 
 log = logging.getLogger("cronwheel.apps")
 MAX_NOTE = 1_000
+FACTS_TTL_US = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """Every app and claim as read at `read_at` (by this node's clock)."""
+
+    read_at: Micros
+    apps: dict[str, App]
+    claims: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +71,18 @@ class AppService:
     def __init__(self, store: AppStore, clock: Clock) -> None:
         self.store = store
         self.clock = clock
+        self._facts: _Facts | None = None
+
+    async def _current_facts(self, now: Micros) -> _Facts:
+        facts = self._facts
+        if facts is None or not 0 <= now - facts.read_at < FACTS_TTL_US:
+            apps = {app.name: app for app in await self.store.list_apps()}
+            facts = _Facts(now, apps, await self.store.claims())
+            self._facts = facts
+        return facts
+
+    def _changed(self) -> None:
+        self._facts = None
 
     # -- apps --------------------------------------------------------------------------------
 
@@ -71,6 +95,7 @@ class AppService:
         app = App(name=name, created_at=self.clock.now(), grants=grants or Grants(),
                   limits=limits or AppLimits(), note=_note(note), namespaces=claims)
         await self.store.create_app(app)
+        self._changed()
         return app
 
     async def get_app(self, name: str) -> App:
@@ -90,6 +115,7 @@ class AppService:
         changed = replace(app, grants=grants or app.grants, limits=limits or app.limits,
                           note=app.note if note is None else _note(note))
         await self.store.update_app(changed)
+        self._changed()
         return changed
 
     async def remove_app(self, name: str, by: Principal | None = None) -> None:
@@ -97,13 +123,16 @@ class AppService:
         if by is not None and by.app == name:
             raise Conflict("an app cannot remove itself: use another app's admin token", "app")
         await self.store.remove_app(name)
+        self._changed()
 
     async def add_namespace(self, app: str, claim: str) -> App:
         await self.store.add_namespace(app, check_claim(claim), self.clock.now())
+        self._changed()
         return await self.get_app(app)
 
     async def remove_namespace(self, app: str, claim: str) -> App:
         await self.store.remove_namespace(app, claim)
+        self._changed()
         return await self.get_app(app)
 
     # -- tokens ------------------------------------------------------------------------------
@@ -137,12 +166,18 @@ class AppService:
         record = await self.store.get_token(parts.id)
         if record is None or not token_matches(raw, record.hash):
             return None
-        if not record.live(self.clock.now()):
+        now = self.clock.now()
+        if not record.live(now):
             return None
-        app = await self.store.get_app(record.app)
+        facts = await self._current_facts(now)
+        app = facts.apps.get(record.app)
+        if app is None:  # removed, or made on another node within the second
+            self._changed()
+            facts = await self._current_facts(now)
+            app = facts.apps.get(record.app)
         if app is None:
             return None
-        return principal_for(record, app, await self.store.claims(), address)
+        return principal_for(record, app, facts.claims, address)
 
     # -- first start -------------------------------------------------------------------------
 
@@ -172,6 +207,7 @@ class AppService:
                 "CRONWHEEL_ADMIN_TOKEN") from None
         try:
             created = await self.store.bootstrap(system, claims, record, now)
+            self._changed()
         except BaseException:
             tokenfile.discard(staged)
             raise
@@ -199,6 +235,7 @@ class AppService:
         record = TokenRecord(id=parts.id, app=SYSTEM_APP, role=Role.ADMIN, hash=hash_token(raw),
                              created_at=now, label="CRONWHEEL_ADMIN_TOKEN")
         created = await self.store.bootstrap(system, claims, record, now, only_if_no_admin=False)
+        self._changed()
         return FirstStart(created, parts.id)
 
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cronwheel import __version__
-from cronwheel.api import cluster, errors, native, preview, workers
+from cronwheel.api import apps, auth, cluster, errors, native, preview, workers
 from cronwheel.api.dialects import delayjob, dispatchserver, qschedule
 from cronwheel.api.dialects.delayjob_grpc import DelayJobGrpcServer
 from cronwheel.api.responses import Json
@@ -45,10 +45,12 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
     app.state.node = node
     app.state.delayjob_grpc = delayjob_grpc
     errors.install(app)
+    auth.install(app, node.apps, node.settings.metrics_public)
     app.include_router(workers.router)  # first: its /v1/jobs/{key}/workers beats /jobs/{key}
     app.include_router(native.router)
     app.include_router(preview.router)
     app.include_router(cluster.router)
+    app.include_router(apps.router)
     app.include_router(delayjob.router)
     app.include_router(dispatchserver.router)
     app.include_router(qschedule.router)

@@ -12,11 +12,11 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from cronwheel.api.responses import Json
-from cronwheel.domain.errors import Conflict, DomainError, IllegalTransition, NotFound
+from cronwheel.domain.errors import Conflict, DomainError, Forbidden, IllegalTransition, NotFound
 
 log = logging.getLogger("cronwheel.api")
 
-STATUS = {NotFound: 404, Conflict: 409, IllegalTransition: 409}
+STATUS = {NotFound: 404, Conflict: 409, IllegalTransition: 409, Forbidden: 403}
 
 Envelope = Callable[[str, str], dict[str, Any]]
 # Path prefix -> how that dialect shapes an error (code, message), for errors raised before

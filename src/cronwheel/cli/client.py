@@ -14,6 +14,8 @@ from urllib.parse import quote
 
 import httpx
 
+from cronwheel import tokenfile
+
 DEFAULT_SERVER = "http://127.0.0.1:1989"
 DEFAULT_TIMEOUT = 10.0
 
@@ -87,16 +89,21 @@ class Client:
     server: str = DEFAULT_SERVER
     timeout: float = DEFAULT_TIMEOUT
     transport: httpx.BaseTransport | None = None
+    token: str | None = field(default=None, repr=False)  # default: tokenfile.discover
     _http: httpx.Client = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.server = self.server.strip().rstrip("/")
         if not self.server.startswith(("http://", "https://")):
             raise Unreachable(self.server, "the server address must be an http:// or https:// URL")
+        token = tokenfile.discover(self.server, self.token)
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         try:
             self._http = httpx.Client(
                 base_url=self.server, timeout=self.timeout, transport=self.transport,
-                headers={"Accept": "application/json"},
+                headers=headers,
             )
         except (httpx.InvalidURL, ValueError) as exc:
             raise Unreachable(self.server, f"invalid URL ({exc})") from None

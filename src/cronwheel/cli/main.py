@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -21,6 +22,24 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(workers_app, name="workers")
 app.command("cluster")(cluster)
+
+
+@app.callback()
+def _root(
+    token: Annotated[str | None, typer.Option(
+        "--token", metavar="TOKEN",
+        help="the token to send (the same as CRONWHEEL_TOKEN); default: CRONWHEEL_TOKEN, "
+             "else the file a server at --server wrote on this machine at first start")] = None,
+) -> None:
+    """cronwheel: a self-hosted job scheduling service."""
+    if token:
+        os.environ["CRONWHEEL_TOKEN"] = token  # read by every client this process makes
+
+
+WorkerToken = Annotated[str | None, typer.Option(
+    "--token", envvar="CRONWHEEL_TOKEN", show_envvar=False, metavar="TOKEN",
+    help="a worker token serving the worker's groups [CRONWHEEL_TOKEN; default: the token "
+         "file a server at SERVER wrote on this machine]")]
 
 
 def _settings(host: str | None, port: int | None, database_url: str | None) -> Settings:
@@ -96,8 +115,10 @@ def worker(
              "CRONWHEEL_WORKER_DATABASES, a JSON object of NAME: URL)")] = None,
     grace: Annotated[float, typer.Option(
         min=0, help="on SIGTERM, seconds running tasks may go on before being killed")] = 30.0,
+    token: WorkerToken = None,
 ) -> None:
     """Run a worker: execute the tasks of worker jobs of its groups, pulled from SERVER."""
+    from cronwheel import tokenfile
     from cronwheel.worker import WorkerSettings, parse_databases
     from cronwheel.worker import main as run_worker
     from cronwheel.worker.settings import default_name
@@ -106,7 +127,7 @@ def worker(
         settings = WorkerSettings(
             server=server, groups=tuple(group or ["default"]), concurrency=concurrency,
             name=name or default_name(), host=host, databases=parse_databases(database or []),
-            grace_s=grace,
+            grace_s=grace, token=tokenfile.discover(server, token),
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

@@ -34,3 +34,9 @@ class Conflict(DomainError):
     """The key exists with a different definition."""
 
     code = "conflict"
+
+
+class Forbidden(DomainError):
+    """The caller is known but its role or app may not do this."""
+
+    code = "permission_denied"

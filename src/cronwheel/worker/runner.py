@@ -42,7 +42,7 @@ class Worker:
 
     def __init__(self, settings: WorkerSettings, client: WorkerClient | None = None) -> None:
         self.settings = settings
-        self.client = client or WorkerClient(settings.server)
+        self.client = client or WorkerClient(settings.server, token=settings.token)
         self._own_client = client is None
         self.registration: Registration | None = None
         self.running: dict[str, Execution] = {}  # task id -> its execution
