@@ -85,7 +85,8 @@ class Node:
         self.info = NodeInfo(
             owner=self.owner,
             name=settings.node_name,
-            address=settings.advertised_address or f"http://{settings.host}:{settings.port}",
+            address=settings.advertised_address or
+            f"{'https' if settings.tls_cert else 'http'}://{settings.host}:{settings.port}",
             version=__version__,
             started_at=self.db_clock.now(),
         )

@@ -94,3 +94,6 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     admin_token_file: str | None = None
     metrics_public: bool = False  # serve /metrics without a token
+    # TLS terminated by the server itself: PEM certificate (chain) and private key files
+    tls_cert: str | None = None
+    tls_key: str | None = None

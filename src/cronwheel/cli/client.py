@@ -197,6 +197,33 @@ class Client:
         status, answer = self._call("GET", "/v1/cluster")
         return _object(answer, status)
 
+    # -- apps and tokens -----------------------------------------------------------------------
+
+    def apps(self) -> JsonObject:
+        status, answer = self._call("GET", "/v1/apps")
+        return _object(answer, status)
+
+    def create_app(self, body: JsonObject) -> JsonObject:
+        status, answer = self._call("POST", "/v1/apps", body=body)
+        return _object(answer, status)
+
+    def remove_app(self, name: str) -> None:
+        self._call("DELETE", f"/v1/apps/{quote(name, safe='')}")
+
+    def tokens(self, app: str) -> JsonObject:
+        status, answer = self._call("GET", f"/v1/apps/{quote(app, safe='')}/tokens")
+        return _object(answer, status)
+
+    def create_token(self, app: str, body: JsonObject) -> JsonObject:
+        """The answer holds the token itself: the only time the server shows it."""
+        status, answer = self._call("POST", f"/v1/apps/{quote(app, safe='')}/tokens", body=body)
+        return _object(answer, status)
+
+    def revoke_token(self, app: str, token_id: str) -> JsonObject:
+        path = f"/v1/apps/{quote(app, safe='')}/tokens/{quote(token_id, safe='')}/revoke"
+        status, answer = self._call("POST", path)
+        return _object(answer, status)
+
     # -- plumbing ------------------------------------------------------------------------------
 
     def _job(
@@ -239,6 +266,8 @@ def _reason(exc: httpx.RequestError) -> str:
 
 
 def _decode(response: httpx.Response) -> Any:
+    if response.status_code == 204:
+        return None
     try:
         answer = response.json()
     except ValueError:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cronwheel.cli.apps import apps_app, tokens_app
 from cronwheel.cli.jobs import Server, cluster, jobs_app, runs_app
 from cronwheel.cli.schedule import schedule_app
 from cronwheel.cli.workers import workers_app
@@ -21,6 +22,8 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(runs_app, name="runs")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(workers_app, name="workers")
+app.add_typer(apps_app, name="apps")
+app.add_typer(tokens_app, name="tokens")
 app.command("cluster")(cluster)
 
 
@@ -42,10 +45,12 @@ WorkerToken = Annotated[str | None, typer.Option(
          "file a server at SERVER wrote on this machine]")]
 
 
-def _settings(host: str | None, port: int | None, database_url: str | None) -> Settings:
+def _settings(host: str | None, port: int | None, database_url: str | None,
+              tls_cert: str | None = None, tls_key: str | None = None) -> Settings:
     from cronwheel.settings import Settings
 
-    overrides = {"host": host, "port": port, "database_url": database_url}
+    overrides = {"host": host, "port": port, "database_url": database_url,
+                 "tls_cert": tls_cert, "tls_key": tls_key}
     return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
 
 
@@ -54,13 +59,20 @@ def serve(
     host: Annotated[str | None, typer.Option(help="bind address [CRONWHEEL_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="port [CRONWHEEL_PORT]")] = None,
     database_url: Annotated[str | None, typer.Option(help=DATABASE_HELP)] = None,
+    tls_cert: Annotated[str | None, typer.Option(
+        metavar="PEM", help="serve HTTPS with this certificate (chain) [CRONWHEEL_TLS_CERT]")
+    ] = None,
+    tls_key: Annotated[str | None, typer.Option(
+        metavar="PEM", help="the certificate's private key [CRONWHEEL_TLS_KEY]")] = None,
 ) -> None:
     """Run a node: the API on HOST:PORT and the scheduler over DATABASE_URL."""
     import uvicorn
 
     from cronwheel.api.app import create_app
 
-    settings = _settings(host, port, database_url)
+    settings = _settings(host, port, database_url, tls_cert, tls_key)
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise typer.BadParameter("TLS needs both --tls-cert and --tls-key")
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     uvicorn.run(
@@ -72,6 +84,8 @@ def serve(
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=10,
+        ssl_certfile=settings.tls_cert,
+        ssl_keyfile=settings.tls_key,
     )
 
 
