@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from cronwheel.api.auth import AUTHENTICATED, RESPONSES, Reader
 from cronwheel.domain.time import US_PER_S, to_iso
 
-router = APIRouter(prefix="/v1", tags=["cluster"])
+router = APIRouter(prefix="/v1", tags=["cluster"], dependencies=AUTHENTICATED,
+                   responses=RESPONSES)
 
 
 class NodeOut(BaseModel):
@@ -31,7 +33,7 @@ class ClusterOut(BaseModel):
 
 
 @router.get("/cluster", response_model=ClusterOut)
-async def cluster(request: Request) -> ClusterOut:
+async def cluster(request: Request, caller: Reader) -> ClusterOut:
     node = request.app.state.node
     now = node.db_clock.now()
     stale = round(node.settings.lease_seconds * US_PER_S)

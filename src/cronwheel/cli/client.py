@@ -14,6 +14,8 @@ from urllib.parse import quote
 
 import httpx
 
+from cronwheel import tokenfile
+
 DEFAULT_SERVER = "http://127.0.0.1:1989"
 DEFAULT_TIMEOUT = 10.0
 
@@ -87,16 +89,21 @@ class Client:
     server: str = DEFAULT_SERVER
     timeout: float = DEFAULT_TIMEOUT
     transport: httpx.BaseTransport | None = None
+    token: str | None = field(default=None, repr=False)  # default: tokenfile.discover
     _http: httpx.Client = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.server = self.server.strip().rstrip("/")
         if not self.server.startswith(("http://", "https://")):
             raise Unreachable(self.server, "the server address must be an http:// or https:// URL")
+        token = tokenfile.discover(self.server, self.token)
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         try:
             self._http = httpx.Client(
                 base_url=self.server, timeout=self.timeout, transport=self.transport,
-                headers={"Accept": "application/json"},
+                headers=headers,
             )
         except (httpx.InvalidURL, ValueError) as exc:
             raise Unreachable(self.server, f"invalid URL ({exc})") from None
@@ -190,6 +197,33 @@ class Client:
         status, answer = self._call("GET", "/v1/cluster")
         return _object(answer, status)
 
+    # -- apps and tokens -----------------------------------------------------------------------
+
+    def apps(self) -> JsonObject:
+        status, answer = self._call("GET", "/v1/apps")
+        return _object(answer, status)
+
+    def create_app(self, body: JsonObject) -> JsonObject:
+        status, answer = self._call("POST", "/v1/apps", body=body)
+        return _object(answer, status)
+
+    def remove_app(self, name: str) -> None:
+        self._call("DELETE", f"/v1/apps/{quote(name, safe='')}")
+
+    def tokens(self, app: str) -> JsonObject:
+        status, answer = self._call("GET", f"/v1/apps/{quote(app, safe='')}/tokens")
+        return _object(answer, status)
+
+    def create_token(self, app: str, body: JsonObject) -> JsonObject:
+        """The answer holds the token itself: the only time the server shows it."""
+        status, answer = self._call("POST", f"/v1/apps/{quote(app, safe='')}/tokens", body=body)
+        return _object(answer, status)
+
+    def revoke_token(self, app: str, token_id: str) -> JsonObject:
+        path = f"/v1/apps/{quote(app, safe='')}/tokens/{quote(token_id, safe='')}/revoke"
+        status, answer = self._call("POST", path)
+        return _object(answer, status)
+
     # -- plumbing ------------------------------------------------------------------------------
 
     def _job(
@@ -232,6 +266,8 @@ def _reason(exc: httpx.RequestError) -> str:
 
 
 def _decode(response: httpx.Response) -> Any:
+    if response.status_code == 204:
+        return None
     try:
         answer = response.json()
     except ValueError:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cronwheel.cli.apps import apps_app, tokens_app
 from cronwheel.cli.jobs import Server, cluster, jobs_app, runs_app
 from cronwheel.cli.schedule import schedule_app
 from cronwheel.cli.workers import workers_app
@@ -20,13 +22,35 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(runs_app, name="runs")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(workers_app, name="workers")
+app.add_typer(apps_app, name="apps")
+app.add_typer(tokens_app, name="tokens")
 app.command("cluster")(cluster)
 
 
-def _settings(host: str | None, port: int | None, database_url: str | None) -> Settings:
+@app.callback()
+def _root(
+    token: Annotated[str | None, typer.Option(
+        "--token", metavar="TOKEN",
+        help="the token to send (the same as CRONWHEEL_TOKEN); default: CRONWHEEL_TOKEN, "
+             "else the file a server at --server wrote on this machine at first start")] = None,
+) -> None:
+    """cronwheel: a self-hosted job scheduling service."""
+    if token:
+        os.environ["CRONWHEEL_TOKEN"] = token  # read by every client this process makes
+
+
+WorkerToken = Annotated[str | None, typer.Option(
+    "--token", envvar="CRONWHEEL_TOKEN", show_envvar=False, metavar="TOKEN",
+    help="a worker token serving the worker's groups [CRONWHEEL_TOKEN; default: the token "
+         "file a server at SERVER wrote on this machine]")]
+
+
+def _settings(host: str | None, port: int | None, database_url: str | None,
+              tls_cert: str | None = None, tls_key: str | None = None) -> Settings:
     from cronwheel.settings import Settings
 
-    overrides = {"host": host, "port": port, "database_url": database_url}
+    overrides = {"host": host, "port": port, "database_url": database_url,
+                 "tls_cert": tls_cert, "tls_key": tls_key}
     return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
 
 
@@ -35,13 +59,20 @@ def serve(
     host: Annotated[str | None, typer.Option(help="bind address [CRONWHEEL_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="port [CRONWHEEL_PORT]")] = None,
     database_url: Annotated[str | None, typer.Option(help=DATABASE_HELP)] = None,
+    tls_cert: Annotated[str | None, typer.Option(
+        metavar="PEM", help="serve HTTPS with this certificate (chain) [CRONWHEEL_TLS_CERT]")
+    ] = None,
+    tls_key: Annotated[str | None, typer.Option(
+        metavar="PEM", help="the certificate's private key [CRONWHEEL_TLS_KEY]")] = None,
 ) -> None:
     """Run a node: the API on HOST:PORT and the scheduler over DATABASE_URL."""
     import uvicorn
 
     from cronwheel.api.app import create_app
 
-    settings = _settings(host, port, database_url)
+    settings = _settings(host, port, database_url, tls_cert, tls_key)
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise typer.BadParameter("TLS needs both --tls-cert and --tls-key")
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     uvicorn.run(
@@ -53,6 +84,8 @@ def serve(
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=10,
+        ssl_certfile=settings.tls_cert,
+        ssl_keyfile=settings.tls_key,
     )
 
 
@@ -87,8 +120,10 @@ def worker(
              "CRONWHEEL_WORKER_DATABASES, a JSON object of NAME: URL)")] = None,
     grace: Annotated[float, typer.Option(
         min=0, help="on SIGTERM, seconds running tasks may go on before being killed")] = 30.0,
+    token: WorkerToken = None,
 ) -> None:
     """Run a worker: execute the tasks of worker jobs of its groups, pulled from SERVER."""
+    from cronwheel import tokenfile
     from cronwheel.worker import WorkerSettings, parse_databases
     from cronwheel.worker import main as run_worker
     from cronwheel.worker.settings import default_name
@@ -97,7 +132,7 @@ def worker(
         settings = WorkerSettings(
             server=server, groups=tuple(group or ["default"]), concurrency=concurrency,
             name=name or default_name(), host=host, databases=parse_databases(database or []),
-            grace_s=grace,
+            grace_s=grace, token=tokenfile.discover(server, token),
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

@@ -2,7 +2,7 @@
 
 `SqlStore` is a thin facade over the modules named for what they hold: `connection` (engines,
 SQLite pragmas, the file lock), `jobs`, `runs` (fires, claims, results), `nodes`, `upkeep`,
-and beside them `workers` and `alerts`, exposed as attributes typed by their contracts.
+and beside them `workers`, `alerts` and `apps`, exposed as attributes typed by their contracts.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from cronwheel.domain.jobs import Job
 from cronwheel.domain.runs import Attempt, Run
 from cronwheel.domain.time import Micros
 from cronwheel.store.alerts import SqlAlertStore
+from cronwheel.store.apps import SqlAppStore
 from cronwheel.store.connection import Database
 from cronwheel.store.jobs import SqlJobs
 from cronwheel.store.nodes import SqlNodes
@@ -53,6 +54,7 @@ class SqlStore:
         self._upkeep = SqlUpkeep(self._db)
         self.workers: WorkerStore = SqlWorkerStore(self._db)
         self.alerts: AlertStore = SqlAlertStore(self._db)
+        self.apps = SqlAppStore(self._db)
 
     @property
     def single_node(self) -> bool:
