@@ -12,8 +12,15 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install -q -e .
 
+# The browser tests drive Debian's chromium (Playwright's own download needs the internet).
 install-test: $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo -n ); \
+		$$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 \
+		|| { $$SUDO apt-get update -qq >/dev/null && $$SUDO apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "could not install chromium: the browser tests (-m browser) will fail"; \
+	fi
 
 serve: install
 	$(BIN)/cronwheel serve

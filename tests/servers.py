@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from cronwheel.api.app import create_app
 from cronwheel.runtime import Node
@@ -27,14 +28,17 @@ class RunningServer:
 
 @contextlib.asynccontextmanager
 async def running_server(
-    database: Path | str, run_engine: bool = True, **settings: Any
+    database: Path | str, run_engine: bool = True,
+    make_app: Callable[[Node], FastAPI] | None = None, **settings: Any
 ) -> AsyncIterator[RunningServer]:
+    """`make_app` builds the ASGI app over the node (the API's app by default)."""
     url = database if isinstance(database, str) else f"sqlite:///{database}"
     port = settings.pop("port", None) or free_port()
     settings.setdefault("delayjob_grpc_port", 0)  # port 1990 is for a real server
+    clusters = settings.pop("clusters", None)  # Kubernetes clusters a test stands in for
     config = Settings(database_url=url, port=port, **settings)
-    node = Node(config, run_engine=run_engine)
-    app = create_app(node=node)
+    node = Node(config, run_engine=run_engine, clusters=clusters)
+    app = create_app(node=node) if make_app is None else make_app(node)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cronwheel.domain.access import App, TokenRecord
-from cronwheel.domain.jobs import Job, JobState
+from cronwheel.domain.jobs import Job, JobState, RetryPolicy
 from cronwheel.domain.misfire import FirePlan
 from cronwheel.domain.routing import Candidate
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunState
@@ -159,6 +159,18 @@ class JobFilter:
     namespace: str | None = None
     state: JobState | None = None
     key_prefix: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """Runs across jobs, for an operator's lists: fired within [fired_from, fired_to), ended
+    at `finished_from` or later (an index: cheap to ask of a large table)."""
+
+    namespace: str | None = None
+    state: RunState | None = None
+    fired_from: Micros | None = None
+    fired_to: Micros | None = None
+    finished_from: Micros | None = None
 
 
 class Store(Protocol):
@@ -279,6 +291,22 @@ class Store(Protocol):
 
     async def ping(self) -> None:
         """Raises unless the database answers a query (the health check)."""
+        ...
+
+    async def delete_job(
+        self, namespace: str, key: str, now: Micros, delete_runs: bool = False
+    ) -> Job:
+        """Remove the job (raises NotFound) and its worker switches. Its runs stay, those not
+        finished cancelled at `now`, until retention purges them; with `delete_runs` they go
+        now with their attempts, tasks, output and alerts. Returns the job as it was."""
+        ...
+
+    async def find_runs(self, where: RunFilter, before_id: str | None, limit: int) -> list[Run]:
+        """Up to `limit` matching runs of any job, newest first, before `before_id` (a page)."""
+        ...
+
+    async def upcoming_jobs(self, limit: int) -> list[Job]:
+        """The `limit` jobs that fire soonest (the live index on next_fire_at)."""
         ...
 
 
@@ -563,3 +591,83 @@ class AppStore(Protocol):
         `only_if_no_admin` off), create `app` if missing, give it the `claims` nobody holds,
         and add `record` (if its id is free). True if the token was added."""
         ...
+# -- Kubernetes runs ---------------------------------------------------------------------------
+
+KUBE_CREATING, KUBE_ACTIVE, KUBE_ENDED = "creating", "active", "ended"  # a KubeRun's phase
+
+
+@dataclass(frozen=True, slots=True)
+class KubeRun:
+    """A run handed to a cluster: the Job to create and who follows it."""
+
+    run_id: str
+    attempt: int
+    job_id: str
+    cluster: str
+    namespace: str
+    job_name: str
+    manifest: dict[str, Any]
+    logs: str
+    phase: str
+    created_at: Micros
+    outcome: str | None
+    reason: str | None
+    callback_url: str | None
+    callback_state: str
+    callback_tries: int
+
+
+@dataclass(frozen=True, slots=True)
+class PodRecord:
+    """A pod of a run's Job as the follower saw it: one task of the run's attempt."""
+
+    name: str
+    node: str
+    state: TaskState
+    exit_code: int | None
+    error: str | None
+
+
+class KubeRunStore(Protocol):
+    """Runs on Kubernetes, beside the Store's runs. A handed-off run is leased to KUBE_OWNER
+    (no node rescues it); its follower's lease (`follow_until`) lapses when its node dies and
+    another node's `claim` takes it. `settle` ends the run once, whoever reports it; pod logs
+    are appended at byte offsets, so a piece sent twice is stored once."""
+
+    async def hand_off(
+        self, owner: str, run: KubeRun, now: Micros, follow_until: Micros
+    ) -> bool: ...
+
+    async def claim(
+        self, owner: str, now: Micros, follow_until: Micros, limit: int = 500
+    ) -> list[KubeRun]: ...
+
+    async def created(self, run_id: str) -> None: ...
+
+    async def run_states(self, run_ids: Sequence[str]) -> dict[str, RunState]: ...
+
+    async def get(self, run_id: str) -> KubeRun | None: ...
+
+    async def record_pods(
+        self, run: KubeRun, pods: Sequence[PodRecord], now: Micros
+    ) -> dict[str, str]: ...
+
+    async def append_log(self, task_id: str, offset: int, data: bytes) -> int: ...
+
+    async def settle(
+        self, owner: str, run: KubeRun, state: RunState, reason: str | None, now: Micros
+    ) -> bool: ...
+
+    async def ended_jobs(
+        self, job_id: str, outcome: RunState, skip: int
+    ) -> list[tuple[str, str]]: ...
+
+    async def purge(self, ended_before: Micros, limit: int = 1_000) -> int: ...
+
+    async def callback_policy(self, run: KubeRun) -> RetryPolicy | None: ...
+
+    async def due_callbacks(self, owner: str, now: Micros) -> list[KubeRun]: ...
+
+    async def callback_sent(
+        self, run: KubeRun, ok: bool, retryable: bool, now: Micros
+    ) -> str: ...

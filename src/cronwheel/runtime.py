@@ -5,8 +5,10 @@ from __future__ import annotations
 from cronwheel import __version__, tokenfile
 from cronwheel.apps_service import AppService, system_claims
 from cronwheel.clock import DatabaseClock, SystemClock
-from cronwheel.contracts import Clock, NodeInfo, NodeStore, WorkerTimings
+from cronwheel.contracts import Clock, KubeRunStore, NodeInfo, NodeStore, WorkerTimings
 from cronwheel.delivery import Transports
+from cronwheel.delivery.kubernetes.clusters import Clusters, clusters_from_config
+from cronwheel.delivery.kubernetes.transport import KubernetesTransport
 from cronwheel.delivery.worker import WorkerTransport
 from cronwheel.domain.jobs import DEFAULT_NAMESPACE
 from cronwheel.domain.time import US_PER_MS, US_PER_S
@@ -14,10 +16,11 @@ from cronwheel.engine import Dispatcher, EngineConfig, Scheduler
 from cronwheel.engine.alerts import Alerter
 from cronwheel.engine.dispatcher import DispatchConfig
 from cronwheel.engine.duties import Duties, DutyConfig
+from cronwheel.engine.kubefollow import FollowConfig, KubeFollower, admit_clusters
 from cronwheel.ids import new_id
 from cronwheel.service import Limits, Service
 from cronwheel.settings import Settings
-from cronwheel.store import make_store
+from cronwheel.store import SqlStore, make_store
 from cronwheel.store.pg import PgChannel
 from cronwheel.worker_service import WorkerHub, WorkerService
 
@@ -29,6 +32,7 @@ class Node:
         clock: Clock | None = None,
         transports: Transports | None = None,
         run_engine: bool = True,
+        clusters: Clusters | None = None,
         store: NodeStore | None = None,
     ) -> None:
         """`clock`, `transports` and `store` are for tests (cronwheel.testing); a server
@@ -42,8 +46,10 @@ class Node:
                                                     node=settings.node_name)
         self.run_engine = run_engine
         policy = settings.target_policy()
-        self.transports = transports or Transports(policy=policy,
-                                                   kafka_bootstrap=settings.kafka_brokers)
+        self.transports = transports or Transports(
+            policy=policy, kafka_bootstrap=settings.kafka_brokers,
+            delayjob_unit=settings.delayjob_callback_time_unit,
+        )
         self.hub = WorkerHub()
         timings = WorkerTimings(heartbeat_s=settings.worker_heartbeat_seconds,
                                 lease_s=settings.worker_lease_seconds,
@@ -51,6 +57,8 @@ class Node:
         self.transports.add("worker", WorkerTransport(self.store.workers, self.clock, self.hub,
                                                       self.owner, timings))
         lease = round(settings.lease_seconds * US_PER_S)
+        self.clusters = clusters or clusters_from_config(settings.kubernetes_clusters)
+        self.kube_runs, self.kube_follower = self._kubernetes(settings, max(lease, 30 * US_PER_S))
         self.dispatcher = Dispatcher(
             self.store,
             self.transports,
@@ -80,6 +88,7 @@ class Node:
         )
         self.service = Service(self.store, self.clock, self.scheduler if run_engine else None,
                                Limits(settings.max_batch, settings.max_payload_bytes), policy)
+        self.service.admit = admit_clusters(self.clusters)
         self.workers = WorkerService(self.store, self.clock,
                                      self.scheduler if run_engine else None, self.hub, timings)
         self.alerter = Alerter(self.store.alerts, self.clock, policy)
@@ -106,6 +115,24 @@ class Node:
             every_beat=[self.workers.reap, self.alerter.send_due] if run_engine else [],
         )
 
+    def _kubernetes(
+        self, settings: Settings, lease_us: int
+    ) -> tuple[KubeRunStore | None, KubeFollower | None]:
+        """The follower and the kubernetes transport, on the SQL store's Kubernetes runs. A
+        store without them (the memory store) serves a node with no cluster configured."""
+        if not isinstance(self.store, SqlStore):
+            if self.clusters.ids():
+                raise ValueError("Kubernetes clusters need a SQL store (SQLite or PostgreSQL)")
+            return None, None
+        kube = self.store.kube
+        follower = KubeFollower(
+            kube, self.clusters, self.clock, self.owner, lambda: self.transports.get("http"),
+            FollowConfig(lease_us=lease_us, poll_s=settings.kubernetes_poll_seconds,
+                         retention_us=round(settings.retention_days * 86_400 * US_PER_S)))
+        self.transports.add("kubernetes", KubernetesTransport(
+            kube, self.clusters, self.clock, self.owner, lease_us, follower.wake))
+        return kube, follower
+
     async def _lead(self) -> bool:
         return True if self.channel is None else await self.channel.lead()
 
@@ -129,6 +156,8 @@ class Node:
             await self.transports.warm("http")
             self.dispatcher.start()
             self.scheduler.start()
+            if self.kube_follower is not None:
+                await self.kube_follower.begin()
 
     async def _first_start(self) -> None:
         """Make sure an admin token exists (see AppService.first_start)."""
@@ -141,6 +170,9 @@ class Node:
         await self.apps.first_start(claims, path, provisioned)
 
     async def stop(self) -> None:
+        if self.kube_follower is not None:
+            await self.kube_follower.stop()
+        await self.clusters.aclose()
         if self.run_engine:
             await self.scheduler.stop()
             await self.dispatcher.close(self.settings.shutdown_grace_seconds)

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import orjson
 
 from cronwheel import metrics
-from cronwheel.contracts import AddOutcome, Clock, JobFilter, Store
+from cronwheel.contracts import AddOutcome, Clock, JobFilter, RunFilter, Store
 from cronwheel.domain import jobs as job_rules
 from cronwheel.domain.errors import (
     DomainError,
@@ -71,6 +71,8 @@ class Service:
         self.wake: Wakeups = wake or NoWakeups()
         self.limits = limits or Limits()
         self.policy = policy or NetPolicy()  # the target guard's; per app later (issue 10)
+        # checks what the configuration knows (a Kubernetes target's cluster); the node sets it
+        self.admit: Callable[[JobSpec], None] = lambda _spec: None
 
     def check_batch(self, count: int) -> None:
         """Raises InvalidField `jobs` unless a request of `count` items is allowed."""
@@ -127,6 +129,7 @@ class Service:
                 self.check_payload(item.spec.payload)
                 # a literal refused address in its target or alert webhook
                 check_spec(item.spec, self.policy, item.target_field)
+                self.admit(item.spec)  # what the configuration knows (a target's cluster)
             except InvalidField as exc:
                 problems.append((index, exc))
                 continue
@@ -188,6 +191,11 @@ class Service:
     async def cancel(self, namespace: str, key: str) -> Job:
         return await self._change(namespace, key, job_rules.cancel, cancel_runs=True)
 
+    async def delete(self, namespace: str, key: str, delete_runs: bool = False) -> Job:
+        """Remove the job; its runs stay (unfinished ones cancelled) until retention purges
+        them, or go with it when `delete_runs`. Its key is free for a new job at once."""
+        return await self.store.delete_job(namespace, key, self.clock.now(), delete_runs)
+
     async def trigger(
         self, namespace: str, key: str, payload: Any = None, override: bool = False
     ) -> Run:
@@ -211,3 +219,11 @@ class Service:
         if found is None:
             raise NotFound(f"no run {run_id!r}", "run_id")
         return found
+
+    async def find_runs(self, where: RunFilter, before_id: str | None, limit: int) -> list[Run]:
+        """Runs of every job, newest first: an operator's view across jobs."""
+        return await self.store.find_runs(where, before_id, limit)
+
+    async def upcoming(self, limit: int) -> list[Job]:
+        """The jobs that fire soonest."""
+        return await self.store.upcoming_jobs(limit)

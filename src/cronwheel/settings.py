@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
@@ -26,6 +26,24 @@ class QscheduleApp(BaseModel):
     token: str = Field(min_length=8)
 
 
+class KubeCluster(BaseModel):
+    """A Kubernetes cluster Jobs may run on: a kubeconfig file (and context), or the
+    service account of the pod cronwheel runs in. `namespace` is where the start-up and
+    health checks list Jobs (so they prove the RBAC role too)."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+    kubeconfig: str | None = None
+    context: str | None = None
+    in_cluster: bool = False
+    namespace: str = "default"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> KubeCluster:
+        if (self.kubeconfig is None) == (not self.in_cluster):
+            raise ValueError(f"cluster {self.id!r} needs a kubeconfig or in_cluster, not both")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRONWHEEL_", extra="ignore")
 
@@ -33,7 +51,9 @@ class Settings(BaseSettings):
     port: int = Field(1989, ge=1, le=65535)
     database_url: str = "sqlite:///cronwheel.db"
     node_name: str = Field(default_factory=_default_node)
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, for collectors
+    access_log: bool = True  # one http.request event per API request
 
     # engine
     window_ms: int = Field(2_000, ge=50, le=60_000)
@@ -104,6 +124,11 @@ class Settings(BaseSettings):
     def kafka_brokers(self) -> tuple[str, ...]:
         return tuple(b.strip() for b in self.kafka_bootstrap.split(",") if b.strip())
 
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("qschedule_apps")
     @classmethod
     def _apps_distinct(cls, apps: list[QscheduleApp]) -> list[QscheduleApp]:
@@ -118,6 +143,9 @@ class Settings(BaseSettings):
     max_batch: int = Field(10_000, ge=1, le=100_000)
     max_payload_bytes: int = Field(1_048_576, ge=1_024)
     delayjob_namespace: str = "delayjob"
+    # delay-job callbacks' triggerTime: "ms" as the service's code sends it, or "s" as its
+    # document says (for receivers written from the document); see docs/dialects/delayjob.md
+    delayjob_callback_time_unit: Literal["ms", "s"] = "ms"
     # the server's Kafka brokers ("host:port,host:port"), for kafka targets that name none
     # (the delay-job dialect's bare topics)
     kafka_bootstrap: str = ""
@@ -140,3 +168,8 @@ class Settings(BaseSettings):
     # TLS terminated by the server itself: PEM certificate (chain) and private key files
     tls_cert: str | None = None
     tls_key: str | None = None
+    # Kubernetes clusters, as JSON: [{"id": "prod", "kubeconfig": "/etc/k/config",
+    # "context": "prod"}, {"id": "here", "in_cluster": true}]; see docs/kubernetes.md
+    kubernetes_clusters: list[KubeCluster] = Field(default_factory=list)
+    # a Kubernetes run's follower steps this often without a watch event
+    kubernetes_poll_seconds: float = Field(5.0, ge=0.05, le=300)

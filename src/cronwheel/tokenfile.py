@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlsplit
 
 WILDCARDS = {"", "0.0.0.0", "::", "[::]"}
 LOOPBACK_NAMES = {"localhost": "127.0.0.1", "[::1]": "::1"}
@@ -27,8 +25,14 @@ def token_path(host: str, port: int, override: str | None = None) -> Path:
     """The token file for a server at host:port (a wildcard bind is reached on loopback)."""
     if override:
         return Path(override).expanduser()
+    return config_home() / "cronwheel" / "tokens" / file_name(host, port)
+
+
+def file_name(host: str, port: int) -> str:
+    """`<host>_<port>`, a wildcard or `localhost` named as the loopback address it is reached
+    on; the client (`cronwheel.client.credentials`) finds the file by this same name."""
     host = "127.0.0.1" if host in WILDCARDS else LOOPBACK_NAMES.get(host, host)
-    return config_home() / "cronwheel" / "tokens" / f"{host.strip('[]')}_{port}"
+    return f"{host.strip('[]')}_{port}"
 
 
 def stage(path: Path, token: str) -> Path:
@@ -62,21 +66,3 @@ def read_token(path: Path) -> str | None:
     except OSError:
         return None
     return text or None
-
-
-def discover(server: str, explicit: str | None = None,
-             environ: Mapping[str, str] | None = None) -> str | None:
-    """The token a client sends to `server`: `--token`, else CRONWHEEL_TOKEN, else the file
-    a server at that address wrote on this machine at its first start."""
-    env = os.environ if environ is None else environ
-    for candidate in (explicit, env.get("CRONWHEEL_TOKEN")):
-        if candidate and candidate.strip():
-            return candidate.strip()
-    try:
-        parsed = urlsplit(server)
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    except ValueError:
-        return None
-    if not parsed.hostname:
-        return None
-    return read_token(token_path(parsed.hostname, port, env.get("CRONWHEEL_ADMIN_TOKEN_FILE")))

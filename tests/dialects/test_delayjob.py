@@ -25,6 +25,7 @@ from cronwheel.domain.cron import CronSchedule
 from cronwheel.domain.errors import InvalidField
 from cronwheel.domain.jobs import JobSpec, check_fires
 from cronwheel.domain.targets import HttpTarget
+from cronwheel.domain.time import parse_instant
 from tests.receivers import HttpReceiver
 from tests.servers import RunningServer, running_server
 
@@ -144,7 +145,7 @@ async def test_document_submit_example_fires_at_once_and_reaches_the_callback(
     [got] = await receiver.wait_for(1)
     assert got.json() == {  # the delay-job callback body: exactly these three fields
         "outJobNo": "job_no_tutorial",
-        "triggerTime": 1666621588,
+        "triggerTime": 1666621588000,  # milliseconds, as the upstream's code sends
         "jobInfo": "I am a delay job.",
     }
     runs = (await server.client.get(
@@ -170,7 +171,7 @@ async def test_type_and_job_info_are_optional_as_upstream(
     assert_ok(await post(server, SUBMIT, body | {"type": None}))  # the same job
     assert_ok(await post(server, SUBMIT, body | {"type": 5, "jobInfo": None}))  # still the same
     [got] = await receiver.wait_for(1)
-    assert got.json() == {"outJobNo": "no_info", "triggerTime": 1666621588, "jobInfo": None}
+    assert got.json() == {"outJobNo": "no_info", "triggerTime": 1666621588000, "jobInfo": None}
     stored = (await native_job(server, "no_info")).json()
     assert stored["schedule"]["countdown"] is False
 
@@ -206,13 +207,15 @@ async def test_type_10_countdown_keeps_its_remaining_time_while_paused(
     resumed_at = time.time()
     assert_ok(await post(server, RESUME, DOC_JOB_REF))
     assert_ok(await post(server, SUBMIT, body))  # still the same job, though its time moved
+    moved = parse_instant((await native_job(server, "job_no_tutorial")).json()["schedule"]["at"])
     [got] = await receiver.wait_for(1, timeout=remaining + 5)
     assert remaining - 0.25 <= got.at - resumed_at <= remaining + 3
-    assert got.json() == {
+    assert got.json() == {  # as upstream: the time it was due, moved by the pause, in ms
         "outJobNo": "job_no_tutorial",
-        "triggerTime": trigger,
+        "triggerTime": (moved + 500) // 1000,
         "jobInfo": "I am a delay job.",
     }
+    assert got.json()["triggerTime"] > round(trigger * 1000) + 400  # paused for > 0.5 s
 
 
 async def test_pausing_a_type_5_job_is_refused(server: RunningServer) -> None:

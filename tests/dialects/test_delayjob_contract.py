@@ -30,6 +30,7 @@ from tests.support import free_port
 SUBMIT = "/api/v1/submit/job"
 NAMESPACE = "delayjob"
 PAST = 1666621588  # fires at once
+PAST_MS = 1666621588000  # what the callbacks carry: milliseconds, as the upstream's code sends
 
 # The upstream README's quick-start request, verbatim but for the time: LOG, no `type`.
 README_LOG_EXAMPLE = b"""{
@@ -115,7 +116,8 @@ async def test_http_receiver_answering_fail_is_retried_until_it_answers_ok(
     assert run["state"] == "succeeded"
     assert [a["outcome"] for a in run["attempt_log"]] == ["failure", "success"]
     assert "'fail'" in run["attempt_log"][0]["error"]
-    expected = {"outJobNo": "http_fail_ok", "triggerTime": PAST, "jobInfo": "info of http_fail_ok"}
+    expected = {"outJobNo": "http_fail_ok", "triggerTime": PAST_MS,
+                "jobInfo": "info of http_fail_ok"}
     assert code_receiver.bodies == [expected, expected]
 
 
@@ -176,7 +178,7 @@ async def test_grpc_receiver_answering_ok_gets_the_job_once(
     assert run["state"] == "succeeded" and run["attempts"] == 1
     [request] = servicer.requests
     assert (request.outJobNo, request.triggerTime, request.jobInfo) == (
-        "grpc_ok", PAST, "info of grpc_ok")
+        "grpc_ok", PAST_MS, "info of grpc_ok")
 
 
 async def test_grpc_receiver_answering_fail_then_ok_is_retried(
@@ -218,6 +220,7 @@ async def test_readme_log_example_verbatim_fires_into_the_server_log(
     assert run["state"] == "succeeded" and run["attempts"] == 1
     lines = [r.getMessage() for r in caplog.records if r.name == "cronwheel.delivery.log"]
     assert len(lines) == 1 and "first_delay_job" in lines[0] and run["id"] in lines[0]
+    assert "'triggerTime': 1676608523000," in lines[0]  # the body as sent: milliseconds
 
 
 # -- Kafka: a bare topic on the server's brokers -------------------------------------------------
@@ -246,4 +249,4 @@ async def test_bare_kafka_topic_goes_to_the_configured_brokers(
         await consumer.stop()
     assert record.key == b"kafka_bare"
     assert json.loads(record.value) == {
-        "outJobNo": "kafka_bare", "triggerTime": PAST, "jobInfo": "info of kafka_bare"}
+        "outJobNo": "kafka_bare", "triggerTime": PAST_MS, "jobInfo": "info of kafka_bare"}

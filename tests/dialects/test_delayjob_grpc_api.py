@@ -72,7 +72,7 @@ async def test_submit_job_creates_the_same_job_as_http(
     server, stub = api
     assert_resp(await stub.submitJob(create("g_one")), "ok")
     stored = await native(server, "g_one")
-    assert stored["payload"] == {"outJobNo": "g_one", "triggerTime": FAR,
+    assert stored["payload"] == {"outJobNo": "g_one", "triggerTime": FAR * 1000,  # ms, sent
                                  "jobInfo": "I am a delay job."}
     assert stored["target"]["success"] == "code_ok"
     # The same job over HTTP is the same body: an equal re-submit is ok either way.

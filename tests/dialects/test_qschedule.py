@@ -390,8 +390,8 @@ async def test_workers_state_and_list_with_the_documents_workers(qs: RunningServ
     await register(qs, "192.168.1.3:20010", ["other"], "192.168.1.3")  # not job1's group
     body = answer(await get(qs, f"/api2/workers/{JOB1}.do"), 200, DONE)
     assert body["data"] == [
-        {"address": W1, "canSchedule": True, "hostname": "192.168.1.1", "jobName": JOB1},
-        {"address": W2, "canSchedule": True, "hostname": "192.168.1.2", "jobName": JOB1},
+        {"address": W1, "canSchedule": True, "hostname": W1, "jobName": JOB1},
+        {"address": W2, "canSchedule": True, "hostname": W2, "jobName": JOB1},
     ]
 
     assert_ok(await post(qs, STATE, DOC_STATE))
@@ -647,3 +647,11 @@ async def test_random_names_in_paths_never_get_a_5xx(
     prefix = "/api/check/" if kind == "check" else f"/api2/{kind}/"
     got = assert_envelope(await get(shared, f"{prefix}{quote(name, safe='')}.do"))
     assert got["message"] in MESSAGES, got
+
+
+def test_hostname_carries_the_port_of_the_workers_name() -> None:
+    from cronwheel.api.dialects.qschedule import _hostname
+
+    assert _hostname("192.168.1.1", "192.168.1.1:20010") == "192.168.1.1:20010"
+    assert _hostname("10.0.0.5", "batch-1") == "10.0.0.5"  # no port to show
+    assert _hostname("::1", "w:20010") == "[::1]:20010"

@@ -221,6 +221,25 @@ async def test_a_single_sqlite_node_is_its_own_cluster(server: RunningServer) ->
     assert node["owner"] == view["node"] and node["alive"] and view["leader"]
 
 
+
+async def test_cluster_shows_stopped_nodes_for_a_while_and_lost_ones_until_retention(
+    server: RunningServer,
+) -> None:
+    from cronwheel.contracts import NodeInfo
+    from cronwheel.domain.time import US_PER_S
+
+    store, now = server.node.store, server.node.db_clock.now()
+    minute = 60 * US_PER_S
+    for owner, at, stopped in (("restarted", now - minute, True),
+                               ("long-gone", now - 11 * minute, True),
+                               ("crashed", now - minute, False)):
+        await store.heartbeat(NodeInfo(owner, owner, "http://x", "1", at - minute), at, stopped)
+    view = (await server.client.get("/v1/cluster")).json()
+    states = {n["owner"]: n["state"] for n in view["nodes"]}
+    assert states == {view["node"]: "alive", "restarted": "stopped", "crashed": "lost"}
+    every = (await server.client.get("/v1/cluster", params={"include_stopped": True})).json()
+    assert {n["owner"]: n["state"] for n in every["nodes"]}["long-gone"] == "stopped"
+
 async def test_job_responses_match_the_documented_schema(server: RunningServer) -> None:
     from cronwheel.api.schemas import JobOut
 
@@ -297,3 +316,25 @@ async def test_a_schedule_that_can_never_fire_is_a_422_naming_schedule(
     # without skip, a past instant still fires (at once): accepted
     past = {"kind": "once", "at": "2020-01-01T00:00:00Z"}
     assert (await server.client.post("/v1/jobs", json=body(schedule=past))).status_code == 201
+
+
+async def test_delete_removes_the_job_and_keeps_its_runs_unless_asked(
+    server: RunningServer,
+) -> None:
+    client = server.client
+    assert (await client.post("/v1/jobs", json=body("kept"))).status_code == 201
+    run = (await client.post("/v1/jobs/kept/trigger")).json()
+    answer = await client.delete("/v1/jobs/kept")
+    assert answer.status_code == 200
+    assert answer.json()["job"]["key"] == "kept" and answer.json()["runs"] == "kept"
+    assert (await client.get("/v1/jobs/kept")).status_code == 404
+    assert (await client.get(f"/v1/runs/{run['id']}")).status_code == 200
+    assert (await client.delete("/v1/jobs/kept")).json()["error"]["field"] == "key"
+
+    assert (await client.post("/v1/jobs", json=body("gone"))).status_code == 201
+    run = (await client.post("/v1/jobs/gone/trigger")).json()
+    answer = await client.delete("/v1/jobs/gone", params={"runs": "delete"})
+    assert answer.json()["runs"] == "deleted"
+    assert (await client.get(f"/v1/runs/{run['id']}")).status_code == 404
+    wrong = await client.delete("/v1/jobs/gone", params={"runs": "maybe"})
+    assert wrong.status_code == 422 and wrong.json()["error"]["field"] == "runs"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cronwheel import __version__
 from tests.receivers import HttpReceiver
 from tests.servers import RunningServer
 
@@ -23,3 +24,4 @@ async def test_one_shot_job_is_delivered_once_with_idempotency_key(
     assert len(runs) == 1
     assert got.headers["Idempotency-Key"] == runs[0]["id"]
     assert got.headers["Cronwheel-Attempt"] == "1"
+    assert got.headers["User-Agent"] == f"cronwheel/{__version__}"

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from cronwheel.contracts import AttemptRecord, Fire, FiresRecorded, JobFilter, NodeInfo, Store
+from cronwheel.contracts import (
+    AttemptRecord,
+    Fire,
+    FiresRecorded,
+    JobFilter,
+    NodeInfo,
+    RunFilter,
+    Store,
+)
 from cronwheel.domain import jobs as rules
 from cronwheel.domain.errors import IllegalTransition, ItemErrors, NotFound
 from cronwheel.domain.intervals import SimpleTrigger
@@ -501,3 +509,63 @@ async def test_revive_decides_on_the_row_in_its_own_transaction(store: SqlStore)
     )
     assert not (kept.replaced or kept.conflict) and kept.job.state is JobState.ACTIVE
     assert cancelled_again.state is JobState.CANCELLED
+
+
+async def _job_with_history(store: Store, key: str) -> tuple[Job, Run, Run]:
+    """A job every second with a finished run and a pending one."""
+    spec = JobSpec("ns", key, SimpleTrigger(T0, US_PER_S), TARGET)
+    await store.add_jobs([rules.new_job(new_id(), spec, T0 - 1)], True)
+    [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    [done] = (await store.record_fires("a", T0, [fire_of(job, T0)], T0 + LEASE)).started
+    attempt = Attempt(done.id, 1, T0, T0 + 5, AttemptOutcome.SUCCESS, "a", 200, "ok", None)
+    await store.record_attempts("a", [AttemptRecord(attempt, RunState.SUCCEEDED, None)])
+    pending = await store.add_manual_run(job, new_id(), T0 + 10, None, False)
+    return job, done, pending
+
+
+async def test_deleting_a_job_keeps_its_runs_until_retention(store: Store) -> None:
+    job, done, pending = await _job_with_history(store, "gone")
+    deleted = await store.delete_job("ns", "gone", T0 + 20)
+    assert deleted.id == job.id
+    assert await store.get_job("ns", "gone") is None
+    assert await store.list_jobs(JobFilter(namespace="ns"), None, 10) == []
+    assert await store.acquire_due_jobs("b", T0 + 60 * US_PER_S, T0 + 60 * US_PER_S, 10,
+                                        T0 + LEASE) == []
+    kept = await store.get_run(done.id)
+    assert kept is not None and kept[0].state is RunState.SUCCEEDED and len(kept[1]) == 1
+    stopped = await store.get_run(pending.id)
+    assert stopped is not None and stopped[0].state is RunState.CANCELLED
+    assert stopped[0].finished_at == T0 + 20
+    assert await store.acquire_due_runs("b", T0 + 30, 10, T0 + LEASE) == []
+    # the key is free for a new job at once
+    [again] = await store.add_jobs([make_job("gone")], True)
+    assert again.created and again.job.id != job.id
+
+
+async def test_deleting_a_job_with_its_runs_leaves_nothing(store: Store) -> None:
+    job, done, pending = await _job_with_history(store, "gone")
+    await store.delete_job("ns", "gone", T0 + 20, delete_runs=True)
+    assert await store.get_run(done.id) is None and await store.get_run(pending.id) is None
+    assert await store.list_runs(job.id, None, 10) == []
+    with pytest.raises(NotFound):
+        await store.delete_job("ns", "gone", T0 + 30)
+
+async def test_overview_reads_runs_across_jobs_and_jobs_by_next_fire(store: Store) -> None:
+    early, late = make_job("early", at=T0), make_job("late", at=T0 + 60 * US_PER_S)
+    other = rules.new_job(new_id(), JobSpec("elsewhere", "x", OneShot(T0 + US_PER_S), TARGET),
+                          T0 - US_PER_S)
+    await store.add_jobs([late, early, other], all_or_nothing=True)
+    assert [j.spec.key for j in await store.upcoming_jobs(2)] == ["early", "x"]
+    ids = sorted(new_id() for _ in range(3))  # one millisecond's ids are not ordered
+    made = [await store.add_manual_run(job, ids[i], T0 + i * US_PER_S, None, False)
+            for i, job in enumerate([early, late, other])]
+    newest_first = [r.id for r in reversed(made)]
+    assert [r.id for r in await store.find_runs(RunFilter(), None, 10)] == newest_first
+    page = await store.find_runs(RunFilter(), None, 2)
+    assert [r.id for r in await store.find_runs(RunFilter(), page[-1].id, 2)] == [made[0].id]
+    assert [r.id for r in await store.find_runs(RunFilter(namespace="ns"), None, 10)] == [
+        made[1].id, made[0].id]
+    window = RunFilter(fired_from=T0 + US_PER_S, fired_to=T0 + 2 * US_PER_S)
+    assert [r.id for r in await store.find_runs(window, None, 10)] == [made[1].id]
+    assert await store.find_runs(RunFilter(state=RunState.FAILED), None, 10) == []
+    assert await store.find_runs(RunFilter(finished_from=T0), None, 10) == []  # none ended

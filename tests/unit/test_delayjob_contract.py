@@ -1,4 +1,5 @@
-"""The pure parts of the delay-job callback contract: targets, answers, the gRPC request."""
+"""The pure parts of the delay-job callback contract: targets, answers, the gRPC request,
+triggerTime's unit and the due time a resumed countdown moved to."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from cronwheel.delivery.answers import refused_code
 from cronwheel.delivery.delayjob_grpc import request_for
 from cronwheel.delivery.http import read_code
 from cronwheel.delivery.kafka import KafkaTransport
+from cronwheel.domain.delayjob_body import UNIT_MS, UNIT_S, body_due, trigger_time
 from cronwheel.domain.errors import InvalidField
 from cronwheel.domain.log_target import LogTarget
 from cronwheel.domain.runs import AttemptOutcome
@@ -21,6 +23,7 @@ from cronwheel.domain.targets import (
     Target,
     target_from_dict,
 )
+from cronwheel.domain.time import US_PER_S
 from cronwheel.domain.worker_target import NO_JOB_TYPES
 
 DUE = 1_666_621_588_000_000  # 2022-10-24T14:26:28Z
@@ -104,27 +107,81 @@ def test_unknown_options_are_refused_by_name(data: dict[str, Any], field: str) -
     assert caught.value.field == field
 
 
-def delivery(payload: Any, target: Target | None = None) -> Delivery:
+def delivery(payload: Any, target: Target | None = None, due: int = DUE) -> Delivery:
     return Delivery(run_id="r1", attempt=1, job_id="j1", namespace="delayjob", key="k1",
-                    scheduled_at=DUE, fired_at=DUE, target=target or GrpcTarget("a:1"),
+                    scheduled_at=due, fired_at=due, target=target or GrpcTarget("a:1"),
                     payload=payload)
 
 
-def test_the_grpc_request_carries_the_delay_jobs_own_values() -> None:
-    request = request_for(delivery({"outJobNo": "k1", "triggerTime": 1666621588.75,
+def test_the_grpc_request_carries_the_delay_jobs_own_values_and_milliseconds() -> None:
+    request = request_for(delivery({"outJobNo": "k1", "triggerTime": 1666621588000,
                                     "jobInfo": "info"}))
-    assert (request.outJobNo, request.triggerTime, request.jobInfo) == ("k1", 1666621588, "info")
-    empty = request_for(delivery({"outJobNo": "k1", "triggerTime": 5, "jobInfo": None}))
+    assert (request.outJobNo, request.triggerTime, request.jobInfo) == (
+        "k1", 1666621588000, "info")
+    empty = request_for(delivery({"outJobNo": "k1", "triggerTime": 1666621588000,
+                                  "jobInfo": None}))
     assert empty.jobInfo == ""
+
+
+def test_in_seconds_the_grpc_request_cuts_a_fraction() -> None:
+    fraction = delivery({"outJobNo": "k1", "triggerTime": 1666621588.75, "jobInfo": "info"},
+                        due=1_666_621_588_750_000)
+    assert request_for(fraction, UNIT_S).triggerTime == 1666621588
+    # submitted in seconds, it stays in seconds on a node now set to ms
+    assert request_for(fraction, UNIT_MS).triggerTime == 1666621588
+
+
+def test_the_grpc_request_carries_a_moved_countdowns_due_time() -> None:
+    """Paused and resumed 30 s later, the run is due 30 s after the time submitted."""
+    moved = delivery({"outJobNo": "k1", "triggerTime": 1666621588000, "jobInfo": "i"},
+                     due=DUE + 30 * US_PER_S)
+    assert request_for(moved).triggerTime == 1666621618000
+    in_seconds = delivery({"outJobNo": "k1", "triggerTime": 1666621588, "jobInfo": "i"},
+                          due=DUE + 30 * US_PER_S)
+    assert request_for(in_seconds, UNIT_S).triggerTime == 1666621618
 
 
 def test_a_native_job_sent_to_a_delay_job_receiver_gets_its_key_time_and_payload() -> None:
     request = request_for(delivery({"order": 7}))
     assert (request.outJobNo, request.triggerTime, request.jobInfo) == (
-        "k1", 1666621588, '{"order":7}')
+        "k1", 1666621588000, '{"order":7}')
+    assert request_for(delivery({"order": 7}), UNIT_S).triggerTime == 1666621588
 
 
 @pytest.mark.parametrize("odd", [float("nan"), float("inf"), 2**70, "1666621588", True, None])
 def test_a_trigger_time_int64_cannot_carry_falls_back_to_the_due_time(odd: Any) -> None:
     request = request_for(delivery({"outJobNo": "k1", "triggerTime": odd, "jobInfo": "i"}))
-    assert request.triggerTime == 1666621588
+    assert request.triggerTime == 1666621588000
+
+
+@pytest.mark.parametrize(
+    ("at", "unit", "sent"),
+    [
+        (DUE, UNIT_MS, 1666621588000),
+        (DUE + 250_000, UNIT_MS, 1666621588250),
+        (DUE + 1_499, UNIT_MS, 1666621588001),  # rounded to the nearest millisecond
+        (DUE + 1_500, UNIT_MS, 1666621588002),
+        (DUE, UNIT_S, 1666621588),
+        (DUE + 250_000, UNIT_S, 1666621588.25),
+    ],
+)
+def test_trigger_time_in_each_unit(at: int, unit: str, sent: float) -> None:
+    value = trigger_time(at, unit)
+    assert value == sent and type(value) is type(sent)
+
+
+def test_only_the_delay_job_body_gets_the_due_time() -> None:
+    body = {"outJobNo": "k1", "triggerTime": 1666621588000, "jobInfo": None}
+    later = DUE + 5 * US_PER_S
+    assert body_due(body, later, UNIT_MS) == body | {"triggerTime": 1666621593000}
+    assert body_due(body, DUE, UNIT_MS) is body
+    sent = {"outJobNo": "k1", "triggerTime": 1666621588.0, "jobInfo": None}
+    assert body_due(sent, DUE, UNIT_S) is sent  # the client's own number, when not moved
+    # not moved, the unit chosen at submit stays, whatever the node's setting is now
+    assert body_due(sent, DUE, UNIT_MS) is sent
+    assert body_due(body, DUE, UNIT_S) is body
+    assert body_due(sent, later, UNIT_MS)["triggerTime"] == 1666621593000
+    native = {"triggerTime": 1, "order": 7}
+    assert body_due(native, later, UNIT_MS) is native
+    assert body_due([1, 2], later, UNIT_MS) == [1, 2]
+    assert body_due(body | {"triggerTime": "1"}, later, UNIT_MS)["triggerTime"] == "1"

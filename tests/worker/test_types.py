@@ -11,6 +11,7 @@ import orjson
 import pytest
 from aiohttp import web
 
+from cronwheel import __version__
 from tests.receivers import HttpReceiver
 from tests.stores import postgres_database
 from tests.support import free_port
@@ -82,6 +83,7 @@ class TestHttp:
         assert request.json() == {"invoice": 42}
         assert request.headers["Content-Type"] == "application/json"
         assert request.headers["X-Job"] == "1"
+        assert request.headers["User-Agent"] == f"cronwheel/{__version__}"
 
     async def test_an_unexpected_status_fails(self, receiver: HttpReceiver) -> None:
         receiver.script = [503, 503]

@@ -10,8 +10,8 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cronwheel import __version__
-from cronwheel.api import apps, auth, cluster, errors, native, preview, statuses, workers
-from cronwheel.api.dialects import delayjob, dispatchserver, qschedule
+from cronwheel.api import apps, auth, cluster, docs, errors, native, preview, statuses, workers
+from cronwheel.api.dialects import delayjob, dispatchserver, kubernetes, qschedule
 from cronwheel.api.dialects.delayjob_grpc import DelayJobGrpcServer
 from cronwheel.api.hardening import Hardening, HostRule
 from cronwheel.api.responses import Json
@@ -47,6 +47,8 @@ def create_app(settings: Settings | None = None, node: Node | None = None,
         version=__version__,
         description="Durable timers, schedules and callbacks.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package by docs.install: no CDN
+        redoc_url=None,
     )
     app.state.node = node
     app.state.delayjob_grpc = delayjob_grpc
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None,
     hosts = HostRule.from_settings(config.allowed_hosts, config.host, config.advertised_address)
     app.add_middleware(Hardening, max_body=config.max_body_bytes, hosts=hosts)
     statuses.document(app, config.metrics_public)
+    docs.install(app)
     app.include_router(workers.router)  # first: its /v1/jobs/{key}/workers beats /jobs/{key}
     app.include_router(native.router)
     app.include_router(preview.router)
@@ -67,6 +70,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None,
     app.include_router(delayjob.router)
     app.include_router(dispatchserver.router)
     app.include_router(qschedule.router)
+    app.include_router(kubernetes.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> Response:

@@ -9,10 +9,11 @@ import orjson
 
 from cronwheel.api.schemas import AttemptOut, JobIn, RunOut
 from cronwheel.domain.errors import InvalidField
-from cronwheel.domain.jobs import AlertPolicy, Job, JobSpec, RetryPolicy
+from cronwheel.domain.jobs import AlertPolicy, ConcurrencyPolicy, Job, JobSpec, RetryPolicy
+from cronwheel.domain.kubernetes import KubernetesTarget
 from cronwheel.domain.runs import Attempt, Run
 from cronwheel.domain.schedules import schedule_from_dict
-from cronwheel.domain.targets import target_from_dict
+from cronwheel.domain.targets import Target, target_from_dict
 from cronwheel.domain.time import US_PER_S, Micros, to_iso, to_iso_or_none
 from cronwheel.domain.worker_target import SpecParsers
 from cronwheel.service import Submission
@@ -26,6 +27,13 @@ def _us(seconds: float) -> Micros:
     return round(seconds * US_PER_S)
 
 
+def default_concurrency(target: Target) -> ConcurrencyPolicy:
+    """A container that outlives its period must not pile up Jobs: Kubernetes targets
+    forbid an overlapping run unless asked; everything else allows it, as before."""
+    return ConcurrencyPolicy.FORBID if isinstance(target, KubernetesTarget) \
+        else ConcurrencyPolicy.ALLOW
+
+
 def submission(body: JobIn, now: Micros, job_types: SpecParsers) -> Submission:
     """The job a body asks for; the service checks the limits (payload size and so on)."""
     try:
@@ -36,7 +44,7 @@ def submission(body: JobIn, now: Micros, job_types: SpecParsers) -> Submission:
         namespace=body.namespace,
         key=body.key,
         schedule=schedule,
-        target=target_from_dict(body.target, job_types=job_types),
+        target=(target := target_from_dict(body.target, job_types=job_types)),
         payload=body.payload,
         priority=body.priority,
         retry=RetryPolicy(
@@ -48,10 +56,12 @@ def submission(body: JobIn, now: Micros, job_types: SpecParsers) -> Submission:
         ),
         misfire=body.misfire.policy,
         misfire_grace_us=_us(body.misfire.grace),
-        concurrency=body.concurrency,
+        concurrency=(concurrency := body.concurrency or default_concurrency(target)),
         alert=None if body.alert is None else AlertPolicy(body.alert.after, body.alert.webhook),
     )
-    return Submission(spec, body_fingerprint(body.model_dump(mode="json")))
+    # the default resolved, so a job's fingerprint does not depend on it being spelled out
+    return Submission(spec, body_fingerprint(body.model_dump(mode="json")
+                                             | {"concurrency": concurrency.value}))
 
 
 def job_json(job: Job) -> dict[str, Any]:

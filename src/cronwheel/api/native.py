@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
 
@@ -24,6 +24,7 @@ from cronwheel.api.responses import Json
 from cronwheel.api.schemas import (
     BatchIn,
     BatchOut,
+    DeletedOut,
     JobIn,
     JobOut,
     JobPage,
@@ -43,6 +44,7 @@ _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 
 Namespace = Annotated[str, Query(min_length=1, max_length=255)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
+RunsOnDelete = Literal["keep", "delete"]
 
 
 def _cursor(value: str | None) -> str | None:
@@ -210,6 +212,20 @@ async def list_runs(
     more = len(found) > limit
     page = found[:limit]
     return RunPage(runs=[run_out(r) for r in page], next_cursor=page[-1].id if more else None)
+
+
+@router.delete("/jobs/{key:path}", response_model=DeletedOut)
+async def delete_job(
+    request: Request,
+    key: str,
+    namespace: Namespace = DEFAULT_NAMESPACE,
+    runs: Annotated[RunsOnDelete, Query(
+        description="keep: runs stay until retention; delete: they go with the job")] = "keep",
+) -> Json:
+    """Remove the job: it fires no more and its key is free. Its unfinished runs are
+    cancelled; its runs stay readable by id until retention unless `runs=delete`."""
+    job = await service_of(request).delete(namespace, key, delete_runs=runs == "delete")
+    return Json({"job": job_json(job), "runs": "deleted" if runs == "delete" else "kept"})
 
 
 # Last among /jobs routes: a key may contain '/', so this would shadow the ones above.

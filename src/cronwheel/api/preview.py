@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
 
 from cronwheel.api.auth import AUTHENTICATED, RESPONSES
+from cronwheel.api.schemas import PreviewOut
 from cronwheel.domain.errors import InvalidField
 from cronwheel.domain.preview import preview
 from cronwheel.domain.time import parse_instant
@@ -15,14 +15,6 @@ from cronwheel.domain.time import parse_instant
 # Any token may preview: it reads nothing stored.
 router = APIRouter(prefix="/v1/schedules", tags=["schedules"], dependencies=AUTHENTICATED,
                    responses={401: RESPONSES[401]})
-
-
-class PreviewOut(BaseModel):
-    kind: str
-    expr: str
-    tz: str | None
-    description: str
-    next: list[str]
 
 
 @router.get("/preview", response_model=PreviewOut)

@@ -49,7 +49,9 @@ TARGET_DOC = (
     "{'kind': 'log', 'level': 'info'}; "
     "{'kind': 'tcp', 'host': ..., 'port': n}; {'kind': 'worker', 'group': 'default', "
     "'route': 'round-robin', 'type': 'shell', 'spec': {'command': 'echo hi'}, 'timeout': 3600} "
-    "(run by a worker process; see docs/workers.md)."
+    "(run by a worker process; see docs/workers.md); "
+    "{'kind': 'kubernetes', 'cluster': 'id', 'namespace': 'ns', 'image': ..., 'command': [], "
+    "'args': [], ...} (a batch/v1 Job per run; see docs/kubernetes.md)."
 )
 
 
@@ -67,10 +69,10 @@ class JobIn(_Strict):
     priority: int = Field(0, ge=-MAX_PRIORITY, le=MAX_PRIORITY)
     retry: RetryIn = Field(default_factory=RetryIn)  # not a default copied for every job
     misfire: MisfireIn = Field(default_factory=MisfireIn)
-    concurrency: ConcurrencyPolicy = Field(
-        ConcurrencyPolicy.ALLOW,
+    concurrency: ConcurrencyPolicy | None = Field(
+        None,
         description="while the previous run is in flight: allow another, forbid (skip), "
-        "or replace (cancel the previous run)",
+        "or replace (cancel the previous run); allow by default, forbid for kubernetes targets",
     )
     alert: AlertIn | None = Field(None, description="alert a webhook after N failed runs in a row")
 
@@ -111,6 +113,11 @@ class JobOut(BaseModel):
     last_fire_at: str | None
     created_at: str
     updated_at: str
+
+
+class DeletedOut(BaseModel):
+    job: JobOut = Field(description="the job as it was")
+    runs: str = Field(description="kept (until retention; unfinished ones cancelled) or deleted")
 
 
 class JobPage(BaseModel):
@@ -159,3 +166,146 @@ class RunDetail(RunOut):
 class RunPage(BaseModel):
     runs: list[RunOut]
     next_cursor: str | None
+
+
+class NodeOut(BaseModel):
+    owner: str = Field(description="this process's id; a restarted node gets a new one")
+    name: str
+    address: str
+    version: str
+    started_at: str
+    heartbeat_at: str
+    stopped_at: str | None
+    alive: bool = Field(description="heartbeat within the lease: its work is its own")
+    state: str = Field("alive", description="alive; stopped (said goodbye, listed for ten "
+                       "minutes); lost (silent past its lease without stopping)")
+    jobs_held: int = Field(description="jobs claimed into its look-ahead window")
+    runs_held: int = Field(description="runs it is delivering")
+
+
+class KubernetesOut(BaseModel):
+    id: str = Field(description="the cluster's id in the configuration (`target.cluster`)")
+    ok: bool = Field(description="its API server answered and Jobs can be listed")
+    detail: str | None = None
+    error: str | None = None
+
+
+class ClusterOut(BaseModel):
+    now: str = Field(description="the database's clock")
+    node: str = Field(description="the owner id of the node that answered")
+    leader: bool = Field(description="whether the answering node holds the singleton duties")
+    nodes: list[NodeOut]
+    kubernetes: list[KubernetesOut] = Field(
+        default_factory=list, description="configured Kubernetes clusters, checked now")
+
+
+class PreviewOut(BaseModel):
+    kind: str
+    expr: str
+    tz: str | None
+    description: str
+    next: list[str]
+
+
+# -- workers, as operators see them (the workers' own protocol is in api/workers.py) ---------
+
+
+class WorkerOut(BaseModel):
+    id: str = Field(description="this process's registration; a restarted worker gets a new one")
+    name: str
+    host: str
+    groups: list[str]
+    capacity: int
+    busy: int
+    online: bool
+    version: str
+    started_at: str
+    heartbeat_at: str
+    stopped_at: str | None
+
+
+class WorkerList(BaseModel):
+    workers: list[WorkerOut]
+
+
+class JobWorkerOut(WorkerOut):
+    enabled: bool = Field(description="may run this job (its own switch, else the all-jobs one)")
+
+
+class JobWorkers(BaseModel):
+    key: str
+    namespace: str
+    workers: list[JobWorkerOut]
+
+
+class SwitchOut(BaseModel):
+    workers: dict[str, bool]
+
+
+class TaskOut(BaseModel):
+    id: str
+    run_id: str
+    attempt: int
+    worker: str
+    worker_id: str
+    host: str
+    state: str
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    exit_code: int | None
+    error: str | None
+    log_size: int
+    result_size: int
+    kill_requested: bool
+
+
+class RunTasks(BaseModel):
+    run_id: str
+    tasks: list[TaskOut]
+
+
+class HostRunOut(RunOut):
+    task: TaskOut
+
+
+class HostRuns(BaseModel):
+    host: str
+    runs: list[HostRunOut]
+
+
+class KillOut(BaseModel):
+    run_id: str
+    state: str
+    killing: bool = Field(description="its processes are being killed (it was running)")
+
+
+class LogPageOut(BaseModel):
+    run_id: str
+    task_id: str
+    attempt: int
+    worker: str
+    stream: str
+    offset: int
+    next_offset: int = Field(description="the offset to ask for next")
+    size: int
+    end: bool = Field(description="the task has finished and everything was read")
+    text: str
+
+
+class AlertOut(BaseModel):
+    id: str
+    run_id: str
+    failures: int
+    webhook: str
+    state: str
+    tries: int
+    sent_at: str | None
+    error: str | None
+
+
+class JobAlerts(BaseModel):
+    key: str
+    namespace: str
+    failures: int = Field(description="failed runs in a row now")
+    alerts: list[AlertOut]

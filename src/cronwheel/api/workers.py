@@ -28,6 +28,16 @@ from cronwheel.api.auth import (
 from cronwheel.api.convert import run_out
 from cronwheel.api.deps import service_of, workers_of
 from cronwheel.api.responses import Json
+from cronwheel.api.schemas import (
+    HostRuns,
+    JobAlerts,
+    JobWorkers,
+    KillOut,
+    LogPageOut,
+    RunTasks,
+    SwitchOut,
+    WorkerList,
+)
 from cronwheel.domain.access import Principal, can_read, can_work
 from cronwheel.domain.errors import Forbidden, InvalidField
 from cronwheel.domain.jobs import DEFAULT_NAMESPACE, Job
@@ -149,13 +159,13 @@ async def stop(request: Request, worker_id: str, caller: WorkerCaller) -> Json:
 # -- operators ---------------------------------------------------------------------------
 
 
-@router.get("/workers")
+@router.get("/workers", response_model=WorkerList)
 async def list_workers(request: Request, caller: Reader, include_stopped: bool = False) -> Json:
     found = await workers_of(request).workers(include_stopped)
     return Json({"workers": [_worker_json(w) for w in found]})
 
 
-@router.post("/workers/switch")
+@router.post("/workers/switch", response_model=SwitchOut)
 async def switch_for_all_jobs(request: Request, body: SwitchIn, caller: Admin) -> Json:
     """Take workers off line (false) or back (true) for every job, e.g. before a restart.
     Refused if a group would be left with no worker. Admins only: it touches every app."""
@@ -163,7 +173,7 @@ async def switch_for_all_jobs(request: Request, body: SwitchIn, caller: Admin) -
     return Json({"workers": body.workers})
 
 
-@router.get("/workers/{host}/runs")
+@router.get("/workers/{host}/runs", response_model=HostRuns)
 async def runs_on_host(request: Request, host: str, caller: Reader) -> Json:
     """Runs in progress on a host (its address, or a worker's name), of the namespaces the
     caller may read."""
@@ -175,7 +185,7 @@ async def runs_on_host(request: Request, host: str, caller: Reader) -> Json:
     ]})
 
 
-@router.post("/runs/{run_id}/kill")
+@router.post("/runs/{run_id}/kill", status_code=202, response_model=KillOut)
 async def kill(request: Request, run_id: str, caller: Writer) -> Json:
     """Stop a run. On workers the process tree is killed within a heartbeat or two and the
     run ends `killed`; a run waiting for a retry ends `killed` at once."""
@@ -185,14 +195,14 @@ async def kill(request: Request, run_id: str, caller: Writer) -> Json:
                  "killing": state.value == "running"}, 202)
 
 
-@router.get("/runs/{run_id}/tasks")
+@router.get("/runs/{run_id}/tasks", response_model=RunTasks)
 async def run_tasks(request: Request, run_id: str, caller: Reader) -> Json:
     await _check_run(request, caller, run_id)
     tasks = await workers_of(request).tasks(run_id)
     return Json({"run_id": run_id, "tasks": [_task_json(t) for t in tasks]})
 
 
-@router.get("/runs/{run_id}/log")
+@router.get("/runs/{run_id}/log", response_model=LogPageOut)
 async def run_log(
     request: Request, run_id: str, caller: Reader,
     offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
@@ -241,7 +251,7 @@ async def follow_log(
                              headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/jobs/{key:path}/workers")
+@router.get("/jobs/{key:path}/workers", response_model=JobWorkers)
 async def job_workers(
     request: Request, key: str, caller: Reader, namespace: Namespace = DEFAULT_NAMESPACE
 ) -> Json:
@@ -250,7 +260,7 @@ async def job_workers(
     return await _job_workers_json(request, job)
 
 
-@router.post("/jobs/{key:path}/workers")
+@router.post("/jobs/{key:path}/workers", response_model=JobWorkers)
 async def switch_job_workers(
     request: Request, key: str, body: SwitchIn, caller: Writer,
     namespace: Namespace = DEFAULT_NAMESPACE,
@@ -263,7 +273,7 @@ async def switch_job_workers(
     return await _job_workers_json(request, job)
 
 
-@router.get("/jobs/{key:path}/alerts")
+@router.get("/jobs/{key:path}/alerts", response_model=JobAlerts)
 async def job_alerts(
     request: Request, key: str, caller: Reader, namespace: Namespace = DEFAULT_NAMESPACE
 ) -> Json:

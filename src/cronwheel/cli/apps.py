@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 
 from cronwheel.cli import render
-from cronwheel.cli.client import DEFAULT_SERVER, JsonObject
-from cronwheel.cli.jobs import AsJson, Server, _connect
+from cronwheel.cli.common import AsJson, Server, Token, connect
+from cronwheel.client import DEFAULT_SERVER
+from cronwheel.client.calls import JsonObject
 
 apps_app = typer.Typer(help="Apps (tenants) and the namespaces they own.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API and worker tokens of an app.", no_args_is_help=True)
@@ -26,13 +27,14 @@ def create_app(
                                         "python, sql); repeatable")] = None,
     note: Annotated[str, typer.Option(help="what the app is for")] = "",
     server: Server = DEFAULT_SERVER,
+    api_token: Token = None,
     as_json: AsJson = False,
 ) -> None:
     """Create an app owning some namespaces."""
     body: JsonObject = {"name": name, "namespaces": namespace or [], "note": note}
     if grant:
         body["grants"] = {"job_types": grant}
-    with _connect(server) as client:
+    with connect(server, api_token) as client:
         app = client.create_app(body)
     if as_json:
         render.print_json(app)
@@ -41,9 +43,11 @@ def create_app(
 
 
 @apps_app.command("ls")
-def list_apps(server: Server = DEFAULT_SERVER, as_json: AsJson = False) -> None:
+def list_apps(
+    server: Server = DEFAULT_SERVER, api_token: Token = None, as_json: AsJson = False
+) -> None:
     """List apps with their namespaces and grants."""
-    with _connect(server) as client:
+    with connect(server, api_token) as client:
         found = client.apps()
     render.output(found, as_json, lambda f: render.simple_table(
         "apps", ("name", "namespaces", "grants", "note"),
@@ -54,9 +58,9 @@ def list_apps(server: Server = DEFAULT_SERVER, as_json: AsJson = False) -> None:
 
 
 @apps_app.command("rm")
-def remove_app(name: AppName, server: Server = DEFAULT_SERVER) -> None:
+def remove_app(name: AppName, server: Server = DEFAULT_SERVER, api_token: Token = None) -> None:
     """Remove an app with its namespace claims and tokens (its jobs stay, for admins)."""
-    with _connect(server) as client:
+    with connect(server, api_token) as client:
         client.remove_app(name)
     typer.echo(f"removed app {name}")
 
@@ -72,13 +76,14 @@ def create_token(
     expires: Annotated[str | None, typer.Option(
         metavar="INSTANT", help="ISO 8601 instant after which it is refused")] = None,
     server: Server = DEFAULT_SERVER,
+    api_token: Token = None,
     as_json: AsJson = False,
 ) -> None:
     """Make a token. It is printed once, on stdout; the server keeps only its hash."""
     body: JsonObject = {"role": role, "groups": group or [], "label": label}
     if expires is not None:
         body["expires_at"] = expires
-    with _connect(server) as client:
+    with connect(server, api_token) as client:
         made = client.create_token(app, body)
     if as_json:
         render.print_json(made)
@@ -89,9 +94,12 @@ def create_token(
 
 
 @tokens_app.command("ls")
-def list_tokens(app: AppName, server: Server = DEFAULT_SERVER, as_json: AsJson = False) -> None:
+def list_tokens(
+    app: AppName, server: Server = DEFAULT_SERVER, api_token: Token = None,
+    as_json: AsJson = False,
+) -> None:
     """List an app's tokens by prefix (never the tokens themselves)."""
-    with _connect(server) as client:
+    with connect(server, api_token) as client:
         found = client.tokens(app)
     render.output(found, as_json, lambda f: render.simple_table(
         f"tokens of {app}", ("prefix", "role", "groups", "label", "created", "expires", "live"),
@@ -108,8 +116,9 @@ def revoke_token(
     token: Annotated[str, typer.Argument(metavar="TOKEN_ID",
                                          help="the token's id or prefix (cw_<id>)")],
     server: Server = DEFAULT_SERVER,
+    api_token: Token = None,
 ) -> None:
     """Revoke a token: refused from the next request on."""
-    with _connect(server) as client:
+    with connect(server, api_token) as client:
         revoked = client.revoke_token(app, token)
     typer.echo(f"revoked token {revoked['prefix']} of {app}")

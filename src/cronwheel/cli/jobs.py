@@ -6,45 +6,44 @@ be reached, or the command line itself is wrong.
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
+from rich.console import Group
 from rich.table import Table
 
 from cronwheel.cli import render
-from cronwheel.cli.client import (
-    DEFAULT_SERVER,
-    ApiError,
-    Client,
-    JobQuery,
-    JsonObject,
-    Unreachable,
+from cronwheel.cli.common import (
+    AsJson,
+    Key,
+    Namespace,
+    PayloadOption,
+    Server,
+    Token,
+    connect,
+    parse_json,
+    plain,
+    print_job,
+    print_page,
 )
+from cronwheel.cli.jobspec import (
+    PolicyOptions,
+    ScheduleOptions,
+    TargetOptions,
+    apply_policies,
+    build_schedule,
+    build_target,
+    load_job_file,
+)
+from cronwheel.client import DEFAULT_SERVER
+from cronwheel.client.calls import JsonObject
+from cronwheel.domain.jobs import ConcurrencyPolicy, MisfirePolicy
 
-jobs_app = typer.Typer(help="Add, list, inspect and control jobs on a running node.",
+jobs_app = typer.Typer(help="Add, list, inspect, control and delete jobs on a running node.",
                        no_args_is_help=True)
 runs_app = typer.Typer(help="Inspect runs (one firing of a job) and their attempts.",
                        no_args_is_help=True)
-
-Server = Annotated[str, typer.Option(
-    "--server", envvar="CRONWHEEL_SERVER", show_envvar=True, metavar="URL",
-    help="base URL of a cronwheel node",
-)]
-Namespace = Annotated[str, typer.Option(
-    "--namespace", "-n", envvar="CRONWHEEL_NAMESPACE", show_envvar=True,
-    help="namespace of the job",
-)]
-AsJson = Annotated[bool, typer.Option("--json", help="print the server's JSON instead of a table")]
-Key = Annotated[str, typer.Argument(metavar="KEY", help="the job's key, unique in its namespace")]
-PayloadOption = Annotated[str | None, typer.Option(
-    "--payload", metavar="JSON", help='any JSON value, e.g. \'{"invoice": 42}\'',
-)]
 
 
 class State(StrEnum):
@@ -54,202 +53,147 @@ class State(StrEnum):
     cancelled = "cancelled"
 
 
-@contextmanager
-def _connect(server: str) -> Iterator[Client]:
-    """A client whose failures end the command with a one-line message, never a traceback."""
-    try:
-        with Client(server) as client:
-            yield client
-    except ApiError as exc:
-        typer.echo(render.api_error(exc), err=True)
-        raise typer.Exit(1) from None
-    except Unreachable as exc:
-        typer.echo(render.unreachable(exc), err=True)
-        raise typer.Exit(2) from None
-
-
-def _print_page(
-    page: JsonObject, as_json: bool, field: str,
-    table: Callable[[Iterable[JsonObject]], Table], empty: str, more: Callable[[str], str],
-) -> None:
-    """A page of a list: as JSON, or a table (or `empty`), and on stderr how to see more."""
-    if as_json:
-        render.print_json(page)
-        return
-    items = page.get(field) or []
-    if items:
-        render.show(table(items))
-    else:
-        typer.echo(empty)
-    if page.get("next_cursor"):
-        typer.echo(more(str(page["next_cursor"])), err=True)
-
-
-def _print_job(job: JsonObject, as_json: bool, headline: str) -> None:
-    """The job as JSON on stdout (and the headline on stderr), or one readable line."""
-    if as_json:
-        typer.echo(headline, err=True)
-        render.print_json(job)
-    else:
-        render.show(render.job_line(headline, job))
-
-
 # -- jobs add ------------------------------------------------------------------------------------
 
-_SIMPLE_DURATION = re.compile(
-    r"^(?:(?P<d>\d+(?:\.\d+)?)d)?(?:(?P<h>\d+(?:\.\d+)?)h)?"
-    r"(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s)?$"
-)
-_UNIT_SECONDS = {"d": 86_400.0, "h": 3_600.0, "m": 60.0, "s": 1.0}
+_S = "schedule"
+_T = "target"
+_P = "policies"
 
 
-def parse_after(text: str) -> float | int | str:
-    """Seconds (`90`, `1.5`), a short form (`30s`, `5m`, `1h30m`, `2d`) or an ISO 8601 duration
-    (`PT30S`, passed to the server as is)."""
-    value = text.strip()
-    try:
-        number = float(value)
-    except ValueError:
-        pass
-    else:
-        return int(number) if number.is_integer() else number
-    match = _SIMPLE_DURATION.match(value.lower())
-    if value and match and any(match.groupdict().values()):
-        total = sum((float(n) * _UNIT_SECONDS[u] for u, n in match.groupdict().items() if n), 0.0)
-        return int(total) if total.is_integer() else total
-    if value.upper().startswith("P"):
-        return value.upper()
-    raise typer.BadParameter(
-        f"{text!r} is not a delay; use seconds (90), 30s, 5m, 1h30m, 2d or PT30S",
-        param_hint="--after",
-    )
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def parse_json(text: str, option: str) -> Any:
-    try:
-        return json.loads(text, parse_constant=_no_constant)
-    except ValueError as exc:
-        raise typer.BadParameter(f"not valid JSON: {exc}", param_hint=option) from None
-
-
-@dataclass(frozen=True)
-class ScheduleOptions:
-    at: str | None = None
-    after: str | None = None
-    countdown: bool = False
-    cron: str | None = None
-    tz: str | None = None
-    every: str | None = None
-    iso: str | None = None
-    schedule: str | None = None  # any kind, as JSON
-
-
-_SCHEDULE_HINT = "--at/--after/--cron/--every/--iso/--schedule"
-
-
-def build_schedule(opts: ScheduleOptions) -> JsonObject:
-    given = [v for v in (opts.at, opts.after, opts.cron, opts.every, opts.iso, opts.schedule)
-             if v is not None]
-    if len(given) != 1:
-        raise typer.BadParameter("give exactly one schedule", param_hint=_SCHEDULE_HINT)
-    if opts.schedule is not None:
-        parsed = parse_json(opts.schedule, "--schedule")
-        if not isinstance(parsed, dict):
-            raise typer.BadParameter("must be a JSON object", param_hint="--schedule")
-        return parsed
-    if opts.cron is not None:
-        return {"kind": "cron", "expr": opts.cron} | ({"tz": opts.tz} if opts.tz else {})
-    if opts.every is not None:
-        return {"kind": "rate", "every": opts.every}
-    if opts.iso is not None:
-        return {"kind": "iso8601", "expr": opts.iso}
-    schedule: JsonObject = {"kind": "once"}
-    if opts.at is not None:
-        schedule["at"] = opts.at
-    else:
-        schedule["after"] = parse_after(opts.after or "")
-    if opts.countdown:
-        schedule["countdown"] = True
-    return schedule
-
-
-def build_target(url: str | None, grpc: str | None, kafka: str | None) -> JsonObject:
-    given = [name for name, value in (("--url", url), ("--grpc", grpc), ("--kafka", kafka))
-             if value is not None]
-    if len(given) != 1:
-        raise typer.BadParameter("give exactly one of --url, --grpc or --kafka",
-                                 param_hint="/".join(given) or "--url/--grpc/--kafka")
-    if url is not None:
-        return {"kind": "http", "url": url}
-    if grpc is not None:
-        return {"kind": "grpc", "address": grpc}
-    servers, sep, topic = (kafka or "").removeprefix("kafka://").partition("/")
-    if not sep or not servers or not topic:
-        raise typer.BadParameter("expected BROKER:PORT[,BROKER:PORT...]/TOPIC",
-                                 param_hint="--kafka")
-    return {"kind": "kafka", "bootstrap": servers.split(","), "topic": topic}
+def _job_body(
+    key: str | None, namespace: str | None, file: str | None, payload: str | None,
+    schedule: ScheduleOptions, target: TargetOptions, policies: PolicyOptions,
+) -> JsonObject:
+    """The job to submit: the file's (when given), with every option given set over it."""
+    body = load_job_file(file) if file is not None else {}
+    if key is not None:
+        body["key"] = key
+    if "key" not in body:
+        raise typer.BadParameter("give the job's KEY (or a key in the -f file)", param_hint="KEY")
+    body["namespace"] = namespace or body.get("namespace") or "default"
+    found = build_schedule(schedule, required="schedule" not in body)
+    if found is not None:
+        body["schedule"] = found
+    made = build_target(target, required="target" not in body)
+    if made is not None:
+        body["target"] = made
+    if payload is not None:
+        body["payload"] = parse_json(payload, "--payload")
+    apply_policies(body, policies)
+    return body
 
 
 @jobs_app.command("add")
-def add(
-    key: Key,
+def add(  # one option per field of a job: the options are the API
+    key: Annotated[str | None, typer.Argument(
+        metavar="KEY", help="the job's key, unique in its namespace")] = None,
+    file: Annotated[str | None, typer.Option(
+        "--file", "-f", metavar="JOB.json",
+        help="the job as JSON (POST /v1/jobs's body; - for stdin); options override it")]
+    = None,
     at: Annotated[str | None, typer.Option(
-        metavar="ISO", help="fire once at this instant (2026-11-21T18:00:00Z)")] = None,
+        metavar="ISO", rich_help_panel=_S,
+        help="fire once at this instant (2026-11-21T18:00:00Z)")] = None,
     after: Annotated[str | None, typer.Option(
-        metavar="DELAY", help="fire once after this delay: seconds, 30s, 5m, 1h30m or PT30S",
-    )] = None,
+        metavar="DELAY", rich_help_panel=_S,
+        help="fire once after this delay: seconds, 30s, 5m, 1h30m or PT30S")] = None,
     countdown: Annotated[bool, typer.Option(
-        "--countdown", help="a pausable countdown: pausing keeps the time left")] = False,
+        "--countdown", rich_help_panel=_S,
+        help="a pausable countdown: pausing keeps the time left")] = False,
     cron: Annotated[str | None, typer.Option(
-        metavar="EXPR", help="cron: Unix 5 fields or Quartz 6/7 ('0 30 9 ? * MON-FRI')")] = None,
-    tz: Annotated[str | None, typer.Option(help="IANA time zone for --cron")] = None,
-    every: Annotated[str | None, typer.Option(metavar="RATE", help="a rate: 5m, 'every 2h'")]
-    = None,
+        metavar="EXPR", rich_help_panel=_S,
+        help="cron: Unix 5 fields or Quartz 6/7 ('0 30 9 ? * MON-FRI')")] = None,
+    tz: Annotated[str | None, typer.Option(
+        rich_help_panel=_S, help="IANA time zone for --cron")] = None,
+    every: Annotated[str | None, typer.Option(
+        metavar="RATE", rich_help_panel=_S, help="a rate: 5m, 'every 2h'")] = None,
     iso: Annotated[str | None, typer.Option(
-        metavar="R/START/DURATION", help="ISO 8601 repeating interval")] = None,
+        metavar="R/START/DURATION", rich_help_panel=_S,
+        help="ISO 8601 repeating interval")] = None,
     schedule: Annotated[str | None, typer.Option(
-        metavar="JSON", help="any schedule as JSON, e.g. a simple trigger")] = None,
-    url: Annotated[str | None, typer.Option(metavar="URL", help="deliver by HTTP POST")] = None,
+        metavar="JSON", rich_help_panel=_S,
+        help="any schedule as JSON, e.g. a simple trigger")] = None,
+    url: Annotated[str | None, typer.Option(
+        metavar="URL", rich_help_panel=_T, help="deliver by HTTP (POST unless --method)")]
+    = None,
+    method: Annotated[str | None, typer.Option(
+        metavar="METHOD", rich_help_panel=_T, help="HTTP method for --url")] = None,
     grpc: Annotated[str | None, typer.Option(
-        metavar="HOST:PORT", help="deliver to a cronwheel.v1.Callback gRPC service")] = None,
+        metavar="HOST:PORT", rich_help_panel=_T,
+        help="deliver to a cronwheel.v1.Callback gRPC service")] = None,
     kafka: Annotated[str | None, typer.Option(
-        metavar="BROKER:PORT/TOPIC", help="deliver as a Kafka record")] = None,
+        metavar="BROKER:PORT/TOPIC", rich_help_panel=_T, help="deliver as a Kafka record")]
+    = None,
+    tcp: Annotated[str | None, typer.Option(
+        metavar="HOST:PORT", rich_help_panel=_T,
+        help="deliver as one JSON line over TCP (see docs/tcp.md)")] = None,
+    worker: Annotated[str | None, typer.Option(
+        metavar="TYPE", rich_help_panel=_T,
+        help="run on a worker: a job type (shell, http, sql, python, ...) with --spec")]
+    = None,
+    command: Annotated[str | None, typer.Option(
+        metavar="CMD", rich_help_panel=_T, help="run CMD on a worker (a shell job)")] = None,
+    spec: Annotated[str | None, typer.Option(
+        metavar="JSON", rich_help_panel=_T, help="the worker job type's spec")] = None,
+    group: Annotated[str | None, typer.Option(
+        metavar="NAME", rich_help_panel=_T, help="the worker group (default: default)")]
+    = None,
+    route: Annotated[str | None, typer.Option(
+        metavar="ROUTE", rich_help_panel=_T,
+        help="how a worker is picked: round-robin, random, least-busy, broadcast, ...")]
+    = None,
+    timeout: Annotated[float | None, typer.Option(
+        metavar="SECONDS", rich_help_panel=_T,
+        help="a delivery's (or a worker task's) time limit")] = None,
+    target: Annotated[str | None, typer.Option(
+        metavar="JSON", rich_help_panel=_T, help="any target as JSON")] = None,
     payload: PayloadOption = None,
-    priority: Annotated[int | None, typer.Option(help="higher fires first when due together")]
+    priority: Annotated[int | None, typer.Option(
+        rich_help_panel=_P, help="higher fires first when due together")] = None,
+    max_attempts: Annotated[int | None, typer.Option(
+        rich_help_panel=_P, help="attempts before the run fails")] = None,
+    backoff: Annotated[float | None, typer.Option(
+        metavar="SECONDS", rich_help_panel=_P, help="wait before the first retry")] = None,
+    max_backoff: Annotated[float | None, typer.Option(
+        metavar="SECONDS", rich_help_panel=_P, help="longest wait between retries")] = None,
+    misfire: Annotated[MisfirePolicy | None, typer.Option(
+        rich_help_panel=_P, help="what a late fire does with the occurrences it missed")]
     = None,
-    max_attempts: Annotated[int | None, typer.Option(help="attempts before the run fails")]
+    misfire_grace: Annotated[float | None, typer.Option(
+        metavar="SECONDS", rich_help_panel=_P, help="how late a fire is still on time")]
     = None,
-    namespace: Namespace = "default",
+    concurrency: Annotated[ConcurrencyPolicy | None, typer.Option(
+        rich_help_panel=_P, help="while the previous run is in flight")] = None,
+    alert_after: Annotated[int | None, typer.Option(
+        metavar="N", rich_help_panel=_P, help="alert after N failed runs in a row")] = None,
+    alert_webhook: Annotated[str | None, typer.Option(
+        metavar="URL", rich_help_panel=_P, help="where the alert is POSTed")] = None,
+    namespace: Annotated[str | None, typer.Option(
+        "--namespace", "-n", envvar="CRONWHEEL_NAMESPACE", show_envvar=True,
+        help="namespace of the job [default: default]")] = None,
     server: Server = DEFAULT_SERVER,
+    token: Token = None,
     as_json: AsJson = False,
 ) -> None:
     """Add a job. Adding the same key with the same definition again is a no-op."""
-    opts = ScheduleOptions(at, after, countdown, cron, tz, every, iso, schedule)
-    body: JsonObject = {
-        "namespace": namespace,
-        "key": key,
-        "schedule": build_schedule(opts),
-        "target": build_target(url, grpc, kafka),
-    }
-    if payload is not None:
-        body["payload"] = parse_json(payload, "--payload")
-    if priority is not None:
-        body["priority"] = priority
-    if max_attempts is not None:
-        body["retry"] = {"max_attempts": max_attempts}
-    with _connect(server) as client:
-        submitted = client.submit_job(body)
-    job = submitted.job
-    name = f"{job.get('namespace')}/{job.get('key')}"
+    body = _job_body(
+        key, namespace, file, payload,
+        ScheduleOptions(at, after, countdown, cron, tz, every, iso, schedule),
+        TargetOptions(url, method, grpc, kafka, tcp, worker, command, spec, group, route,
+                      timeout, target),
+        PolicyOptions(priority, max_attempts, backoff, max_backoff,
+                      misfire.value if misfire else None, misfire_grace,
+                      concurrency.value if concurrency else None, alert_after, alert_webhook),
+    )
+    with connect(server, token) as client:
+        submitted = client.create_job(body)
+    job = plain(submitted.job)
+    name = f"{job['namespace']}/{job['key']}"
     if submitted.created:
         headline = f"created job {name}"
     else:
         headline = f"job {name} already exists with the same definition"
-    _print_job(job, as_json, headline)
+    print_job(job, as_json, headline)
 
 
 # -- jobs ls / show ------------------------------------------------------------------------------
@@ -268,23 +212,20 @@ def list_jobs(
     all_namespaces: Annotated[bool, typer.Option(
         "--all-namespaces", "-A", help="jobs of every namespace")] = False,
     server: Server = DEFAULT_SERVER,
+    token: Token = None,
     as_json: AsJson = False,
 ) -> None:
     """List jobs, ordered by id (oldest first)."""
-    query = JobQuery(
-        namespace=None if all_namespaces else namespace,
-        state=state.value if state is not None else None,
-        key_prefix=prefix,
-        limit=limit,
-        cursor=cursor,
-    )
-    with _connect(server) as client:
+    where = None if all_namespaces else namespace
+    wanted = state.value if state is not None else None
+    with connect(server, token) as client:
         if all_pages:
-            page: JsonObject = {"jobs": client.all_jobs(query), "next_cursor": None}
+            found = [plain(j) for j in client.iter_jobs(where, wanted, prefix, limit)]
+            page: JsonObject = {"jobs": found, "next_cursor": None}
         else:
-            page = client.list_jobs(query)
-    _print_page(page, as_json, "jobs", render.jobs_table, "no jobs",
-                lambda cursor: f"more jobs: use --all, or --cursor {cursor}")
+            page = plain(client.list_jobs(where, wanted, prefix, limit, cursor))
+    print_page(page, as_json, "jobs", render.jobs_table, "no jobs",
+               lambda cursor: f"more jobs: use --all, or --cursor {cursor}")
 
 
 @jobs_app.command("show")
@@ -292,15 +233,16 @@ def show(
     key: Key,
     namespace: Namespace = "default",
     server: Server = DEFAULT_SERVER,
+    token: Token = None,
     as_json: AsJson = False,
 ) -> None:
     """Show one job."""
-    with _connect(server) as client:
-        job = client.get_job(namespace, key)
+    with connect(server, token) as client:
+        job = plain(client.get_job(key, namespace))
     render.output(job, as_json, render.job_detail)
 
 
-# -- jobs pause / resume / cancel / trigger ------------------------------------------------------
+# -- jobs pause / resume / cancel / trigger / delete ---------------------------------------------
 
 
 def _state_command(action: str, done: str, help_text: str) -> None:
@@ -310,11 +252,14 @@ def _state_command(action: str, done: str, help_text: str) -> None:
         key: Key,
         namespace: Namespace = "default",
         server: Server = DEFAULT_SERVER,
+        token: Token = None,
         as_json: AsJson = False,
     ) -> None:
-        with _connect(server) as client:
-            job = client.change_job(namespace, key, action)
-        _print_job(job, as_json, f"{done} job {namespace}/{key}")
+        with connect(server, token) as client:
+            change = {"pause": client.pause_job, "resume": client.resume_job,
+                      "cancel": client.cancel_job}[action]
+            job = plain(change(key, namespace))
+        print_job(job, as_json, f"{done} job {namespace}/{key}")
 
     jobs_app.command(action, help=help_text)(command)
 
@@ -325,20 +270,43 @@ _state_command("resume", "resumed",
 _state_command("cancel", "cancelled", "Cancel a job for good: it will not fire again.")
 
 
+@jobs_app.command("delete")
+def delete(
+    key: Key,
+    delete_runs: Annotated[bool, typer.Option(
+        "--delete-runs", help="delete its runs and their logs now too (default: they stay, "
+        "readable by run id, until retention)")] = False,
+    namespace: Namespace = "default",
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+    as_json: AsJson = False,
+) -> None:
+    """Delete a job: it fires no more and its key is free. Its unfinished runs are cancelled."""
+    with connect(server, token) as client:
+        deleted = plain(client.delete_job(key, namespace, delete_runs))
+    if as_json:
+        render.print_json(deleted)
+        return
+    runs = ("its runs deleted" if deleted["runs"] == "deleted"
+            else "its runs kept until retention")
+    typer.echo(f"deleted job {namespace}/{key}; {runs}")
+
+
 @jobs_app.command("trigger")
 def trigger(
     key: Key,
     payload: PayloadOption = None,
     namespace: Namespace = "default",
     server: Server = DEFAULT_SERVER,
+    token: Token = None,
     as_json: AsJson = False,
 ) -> None:
     """Run a job now, outside its schedule; --payload replaces its payload for this run only."""
-    with _connect(server) as client:
+    with connect(server, token) as client:
         if payload is None:
-            run = client.trigger_job(namespace, key)
+            run = plain(client.trigger_job(key, namespace))
         else:
-            run = client.trigger_job(namespace, key, parse_json(payload, "--payload"))
+            run = plain(client.trigger_job(key, namespace, parse_json(payload, "--payload")))
     if as_json:
         render.print_json(run)
     else:
@@ -351,13 +319,14 @@ def runs(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="newest runs to show")] = 20,
     namespace: Namespace = "default",
     server: Server = DEFAULT_SERVER,
+    token: Token = None,
     as_json: AsJson = False,
 ) -> None:
     """List a job's runs, newest first."""
-    with _connect(server) as client:
-        page = client.job_runs(namespace, key, limit)
-    _print_page(page, as_json, "runs", render.runs_table, f"no runs of {namespace}/{key} yet",
-                lambda _cursor: f"older runs exist: raise --limit (now {limit})")
+    with connect(server, token) as client:
+        page = plain(client.job_runs(key, namespace, limit))
+    print_page(page, as_json, "runs", render.runs_table, f"no runs of {namespace}/{key} yet",
+               lambda _cursor: f"older runs exist: raise --limit (now {limit})")
 
 
 # -- runs show -----------------------------------------------------------------------------------
@@ -367,23 +336,34 @@ def runs(
 def show_run(
     run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="a run id from `jobs runs`")],
     server: Server = DEFAULT_SERVER,
+    token: Token = None,
     as_json: AsJson = False,
 ) -> None:
     """Show a run and each of its delivery attempts."""
-    with _connect(server) as client:
-        run = client.get_run(run_id)
+    with connect(server, token) as client:
+        run = plain(client.get_run(run_id))
     render.output(run, as_json, render.run_detail)
 
 
-def cluster(server: Server = DEFAULT_SERVER, as_json: AsJson = False) -> None:
-    """List the nodes sharing the server's database: heartbeat, alive, what each holds."""
-    with _connect(server) as client:
-        found = client.cluster()
-    render.output(found, as_json, lambda f: render.simple_table(
-        f"cluster at {f.get('now')} (answered by {f.get('node')})",
-        ("node", "name", "address", "alive", "heartbeat", "jobs held", "runs held", "started"),
-        ((str(n.get("owner")), str(n.get("name")), str(n.get("address")),
-          render.yes_no(n.get("alive")), render.timestamp(n.get("heartbeat_at")),
-          str(n.get("jobs_held")), str(n.get("runs_held")), render.timestamp(n.get("started_at")))
-         for n in f.get("nodes", [])),
-    ))
+def cluster(
+    include_stopped: Annotated[bool, typer.Option(
+        "--include-stopped", help="also nodes stopped more than ten minutes ago")] = False,
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+    as_json: AsJson = False,
+) -> None:
+    """List the nodes sharing the server's database: state, heartbeat, what each holds."""
+    with connect(server, token) as client:
+        found = plain(client.cluster(include_stopped))
+    render.output(found, as_json, lambda f: Group(render.cluster_table(f),
+                                                  *_kubernetes_table(f)))
+
+
+def _kubernetes_table(found: JsonObject) -> list[Table]:
+    """The configured Kubernetes clusters and their health, when there are any."""
+    clusters = found.get("kubernetes") or []
+    if not clusters:
+        return []
+    return [render.simple_table("kubernetes clusters", ("cluster", "ok", "detail"), (
+        (str(c.get("id")), render.yes_no(c.get("ok")), str(c.get("detail") or c.get("error")))
+        for c in clusters))]

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 import os
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from cronwheel.cli.apps import apps_app, tokens_app
-from cronwheel.cli.jobs import Server, cluster, jobs_app, runs_app
+from cronwheel.cli.common import Server
+from cronwheel.cli.config import load_settings
+from cronwheel.cli.jobs import cluster, jobs_app, runs_app
 from cronwheel.cli.schedule import schedule_app
 from cronwheel.cli.workers import workers_app
-
-if TYPE_CHECKING:  # imported where used: the client commands start faster without pydantic
-    from cronwheel.settings import Settings
 
 DATABASE_HELP = "sqlite:///file.db or postgresql://host/db [CRONWHEEL_DATABASE_URL]"
 app = typer.Typer(help="cronwheel: a self-hosted job scheduling service.", no_args_is_help=True)
@@ -31,8 +29,9 @@ app.command("cluster")(cluster)
 def _root(
     token: Annotated[str | None, typer.Option(
         "--token", metavar="TOKEN",
-        help="the token to send (the same as CRONWHEEL_TOKEN); default: CRONWHEEL_TOKEN, "
-             "else the file a server at --server wrote on this machine at first start")] = None,
+        help="the token every command sends (the same as CRONWHEEL_TOKEN; a command's own "
+             "--token wins); default: CRONWHEEL_TOKEN, else the file a server at --server "
+             "wrote on this machine at first start")] = None,
 ) -> None:
     """cronwheel: a self-hosted job scheduling service."""
     if token:
@@ -43,15 +42,6 @@ WorkerToken = Annotated[str | None, typer.Option(
     "--token", envvar="CRONWHEEL_TOKEN", show_envvar=False, metavar="TOKEN",
     help="a worker token serving the worker's groups [CRONWHEEL_TOKEN; default: the token "
          "file a server at SERVER wrote on this machine]")]
-
-
-def _settings(host: str | None, port: int | None, database_url: str | None,
-              tls_cert: str | None = None, tls_key: str | None = None) -> Settings:
-    from cronwheel.settings import Settings
-
-    overrides = {"host": host, "port": port, "database_url": database_url,
-                 "tls_cert": tls_cert, "tls_key": tls_key}
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
 
 
 @app.command()
@@ -68,13 +58,14 @@ def serve(
     """Run a node: the API on HOST:PORT and the scheduler over DATABASE_URL."""
     import uvicorn
 
-    from cronwheel.api.app import create_app
+    from cronwheel import logs
+    from cronwheel.ui.app import create_app  # the API with the console at /ui
 
-    settings = _settings(host, port, database_url, tls_cert, tls_key)
+    settings = load_settings(host=host, port=port, database_url=database_url,
+                             tls_cert=tls_cert, tls_key=tls_key)
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise typer.BadParameter("TLS needs both --tls-cert and --tls-key")
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_level, settings.log_format, settings.access_log)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -82,7 +73,8 @@ def serve(
         loop="uvloop",
         http="httptools",
         log_level=settings.log_level,
-        access_log=False,
+        log_config=logs.uvicorn_log_config(),
+        access_log=settings.access_log,
         timeout_graceful_shutdown=10,
         ssl_certfile=settings.tls_cert,
         ssl_keyfile=settings.tls_key,
@@ -98,7 +90,7 @@ def migrate(
 
     from cronwheel.store import migrate_schema
 
-    settings = _settings(None, None, database_url)
+    settings = load_settings(database_url=database_url)
     asyncio.run(migrate_schema(settings.database_url))
     typer.echo(f"schema is up to date: {settings.database_url}")
 
@@ -123,7 +115,7 @@ def worker(
     token: WorkerToken = None,
 ) -> None:
     """Run a worker: execute the tasks of worker jobs of its groups, pulled from SERVER."""
-    from cronwheel import tokenfile
+    from cronwheel.client.credentials import find_token
     from cronwheel.worker import WorkerSettings, parse_databases
     from cronwheel.worker import main as run_worker
     from cronwheel.worker.settings import default_name
@@ -132,7 +124,7 @@ def worker(
         settings = WorkerSettings(
             server=server, groups=tuple(group or ["default"]), concurrency=concurrency,
             name=name or default_name(), host=host, databases=parse_databases(database or []),
-            grace_s=grace, token=tokenfile.discover(server, token),
+            grace_s=grace, token=find_token(server, token),
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

@@ -13,7 +13,8 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from cronwheel.cli.client import ApiError, JsonObject, Unreachable
+from cronwheel.client import ApiError, Unreachable
+from cronwheel.client.calls import JsonObject
 
 _PIPE_WIDTH = 200  # a table written to a pipe or file is not wrapped to 80 columns
 _STATE_STYLE = {
@@ -58,13 +59,33 @@ def output(value: JsonObject, as_json: bool, build: Callable[[JsonObject], Rende
         show(build(value))
 
 
+def new_table(title: str | None = None) -> Table:
+    """Every list the CLI prints has this one look: a bold header, no outer frame, the title
+    (if any) on the left."""
+    return Table(title=Text(title) if title else None, title_justify="left", title_style="bold",
+                 show_edge=False, header_style="bold")
+
+
 def simple_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> Table:
-    table = Table(title=title)
+    table = new_table(title)
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, no_wrap=column != columns[-1])
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def cluster_table(found: JsonObject) -> Table:
+    title = f"cluster at {timestamp(found.get('now'))} (answered by {found.get('node')})"
+    return simple_table(
+        title, ("node", "name", "address", "state", "heartbeat", "jobs held", "runs held",
+                "started"),
+        ((str(n.get("owner")), str(n.get("name")), str(n.get("address")),
+          str(n.get("state") or ("alive" if n.get("alive") else "not alive")),
+          timestamp(n.get("heartbeat_at")), str(n.get("jobs_held")), str(n.get("runs_held")),
+          timestamp(n.get("started_at")))
+         for n in found.get("nodes", [])),
+    )
 
 
 def yes_no(value: Any) -> str:
@@ -104,12 +125,24 @@ def _parse(iso: str | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def timestamp(iso: str | None) -> str:
-    """2026-11-21T18:00:00.123456Z as 2026-11-21 18:00:00Z; '-' for none."""
+def timestamp(iso: str | None, precise: bool = False) -> str:
+    """2026-11-21T18:00:00.123456Z as 2026-11-21 18:00:00Z, or with `precise` as
+    2026-11-21 18:00:00.123Z; '-' for none."""
     value = _parse(iso)
     if value is None:
         return iso or "-"
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    value = value.astimezone(UTC)
+    if precise:
+        return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def needs_ms(*isos: Any) -> bool:
+    """Whether seconds would mislead: some instant falls between two seconds (a fire is
+    recorded up to fire_lead_ms ahead of its instant, so at seconds it would read as a
+    second early)."""
+    return any(value is not None and value.microsecond != 0
+               for value in (_parse(iso) if isinstance(iso, str) else None for iso in isos))
 
 
 def duration(seconds: float) -> str:
@@ -172,6 +205,10 @@ def short_target(target: Any) -> str:
         bootstrap = target.get("bootstrap") or []
         servers = ",".join(bootstrap) if isinstance(bootstrap, list) else str(bootstrap)
         return f"kafka {servers}/{target.get('topic')}"
+    if kind == "tcp":
+        return f"tcp {target.get('host')}:{target.get('port')}"
+    if kind == "worker":
+        return f"worker {target.get('type')} on {target.get('group') or 'default'}"
     return json.dumps(target, separators=(",", ":"))
 
 
@@ -213,7 +250,7 @@ def _one_line(value: Any, limit: int = 80) -> Text:
 
 
 def jobs_table(jobs: Iterable[JsonObject]) -> Table:
-    table = Table(show_edge=False, header_style="bold")
+    table = new_table()
     table.add_column("key", no_wrap=True)
     table.add_column("namespace", no_wrap=True)
     table.add_column("state", no_wrap=True)
@@ -245,6 +282,7 @@ def _fields_table(title: str, rows: Iterable[tuple[str, Text]]) -> Table:
 def job_detail(job: JsonObject) -> Table:
     retry = job.get("retry") or {}
     misfire = job.get("misfire") or {}
+    alert = job.get("alert") or {}
     rows = [
         ("id", _plain(job.get("id"))),
         ("namespace", _plain(job.get("namespace"))),
@@ -260,6 +298,9 @@ def job_detail(job: JsonObject) -> Table:
                        f"{retry.get('initial_backoff')}s..{retry.get('max_backoff')}s "
                        f"x{retry.get('multiplier')}")),
         ("misfire", Text(f"{misfire.get('policy')}, grace {misfire.get('grace')}s")),
+        ("concurrency", _plain(job.get("concurrency"))),
+        ("alert", Text(f"after {alert.get('after')} failed runs in a row to "
+                       f"{alert.get('webhook')}") if alert else _plain(None)),
         ("created", Text(timestamp(job.get("created_at")))),
         ("updated", Text(timestamp(job.get("updated_at")))),
     ]
@@ -267,30 +308,38 @@ def job_detail(job: JsonObject) -> Table:
 
 
 def runs_table(runs: Iterable[JsonObject]) -> Table:
-    table = Table(show_edge=False, header_style="bold")
+    listed = list(runs)
+    precise = needs_ms(*(r.get(f) for r in listed for f in _RUN_TIMES))
+    table = new_table()
     table.add_column("run id", no_wrap=True)
     table.add_column("kind", no_wrap=True)
     table.add_column("state", no_wrap=True)
     table.add_column("scheduled", no_wrap=True)
     table.add_column("fired", no_wrap=True)
+    table.add_column("started", no_wrap=True)
     table.add_column("attempts", justify="right")
     table.add_column("last error", overflow="fold")
-    for run in runs:
+    for run in listed:
         table.add_row(
             _plain(run.get("id")),
             _plain(run.get("kind")),
             state(run.get("state")),
-            Text(timestamp(run.get("scheduled_at"))),
-            Text(timestamp(run.get("fired_at"))),
+            Text(timestamp(run.get("scheduled_at"), precise)),
+            Text(timestamp(run.get("fired_at"), precise)),
+            Text(timestamp(run.get("started_at"), precise)),
             _plain(run.get("attempts")),
             _one_line(run.get("last_error")),
         )
     return table
 
 
+_RUN_TIMES = ("scheduled_at", "fired_at", "started_at", "finished_at")
+
+
 def attempts_table(attempts: Iterable[JsonObject]) -> Table:
-    table = Table(title="attempts", title_justify="left", title_style="bold",
-                  show_edge=False, header_style="bold")
+    listed = list(attempts)
+    precise = needs_ms(*(a.get(f) for a in listed for f in ("started_at", "finished_at")))
+    table = new_table("attempts")
     table.add_column("#", justify="right")
     table.add_column("outcome", no_wrap=True)
     table.add_column("started", no_wrap=True)
@@ -298,13 +347,13 @@ def attempts_table(attempts: Iterable[JsonObject]) -> Table:
     table.add_column("node", no_wrap=True)
     table.add_column("status", justify="right")
     table.add_column("response / error", overflow="fold")
-    for attempt in attempts:
+    for attempt in listed:
         start, end = _parse(attempt.get("started_at")), _parse(attempt.get("finished_at"))
         took = duration((end - start).total_seconds()) if start and end else "-"
         table.add_row(
             _plain(attempt.get("number")),
             state(attempt.get("outcome")),
-            Text(timestamp(attempt.get("started_at"))),
+            Text(timestamp(attempt.get("started_at"), precise)),
             Text(took),
             _plain(attempt.get("node")),
             _plain(attempt.get("status_code")),
@@ -313,17 +362,31 @@ def attempts_table(attempts: Iterable[JsonObject]) -> Table:
     return table
 
 
+def _fired(run: JsonObject, precise: bool) -> Text:
+    """When the fire was recorded, and why that may be before the scheduled instant."""
+    text = Text(timestamp(run.get("fired_at"), precise))
+    scheduled, fired = _parse(run.get("scheduled_at")), _parse(run.get("fired_at"))
+    if scheduled and fired and fired < scheduled:
+        ahead = duration((scheduled - fired).total_seconds())
+        text.append(f" (recorded {ahead} ahead; delivery waits for the instant)", style="dim")
+    elif scheduled and fired:
+        text.append(f" ({duration((fired - scheduled).total_seconds())} after the instant)",
+                    style="dim")
+    return text
+
+
 def run_detail(run: JsonObject) -> Group:
+    precise = needs_ms(*(run.get(f) for f in _RUN_TIMES))
     rows = [
         ("id", _plain(run.get("id"))),
         ("job", Text(f"{run.get('namespace')}/{run.get('key')}")),
         ("job id", _plain(run.get("job_id"))),
         ("kind", _plain(run.get("kind"))),
         ("state", state(run.get("state"))),
-        ("scheduled", Text(timestamp(run.get("scheduled_at")))),
-        ("fired", Text(timestamp(run.get("fired_at")))),
-        ("started", Text(timestamp(run.get("started_at")))),
-        ("finished", Text(timestamp(run.get("finished_at")))),
+        ("scheduled", Text(timestamp(run.get("scheduled_at"), precise))),
+        ("fired", _fired(run, precise)),
+        ("started", Text(timestamp(run.get("started_at"), precise))),
+        ("finished", Text(timestamp(run.get("finished_at"), precise))),
         ("attempts", _plain(run.get("attempts"))),
         ("node", _plain(run.get("node"))),
         ("last error", _plain(run.get("last_error"))),

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from cronwheel import __version__
 from cronwheel.contracts import Delivery, DeliveryResult, Transport
+from cronwheel.domain.delayjob_body import UNIT_MS
 from cronwheel.domain.netpolicy import NetPolicy
 from cronwheel.domain.runs import AttemptOutcome
 from cronwheel.domain.time import to_iso
 
 RESPONSE_LIMIT = 2_000  # characters of a receiver's answer kept with the attempt
+USER_AGENT = f"cronwheel/{__version__}"  # so a receiver's log says who called
 
 
 def metadata_headers(delivery: Delivery) -> dict[str, str]:
@@ -30,12 +33,13 @@ class Transports:
 
     def __init__(
         self, transports: dict[str, Transport] | None = None, policy: NetPolicy | None = None,
-        kafka_bootstrap: tuple[str, ...] = (),
+        kafka_bootstrap: tuple[str, ...] = (), delayjob_unit: str = UNIT_MS,
     ) -> None:
         self._by_kind: dict[str, Transport] = dict(transports or {})
         self._policy = policy or NetPolicy()  # the target guard's, for the transports made here
         self._loading = asyncio.Lock()
         self._kafka_bootstrap = kafka_bootstrap  # for kafka targets that name no brokers
+        self._delayjob_unit = delayjob_unit  # of triggerTime in delay-job callbacks
 
     async def _get(self, kind: str) -> Transport:
         transport = self._by_kind.get(kind)
@@ -46,10 +50,15 @@ class Transports:
                     # Importing aiohttp, grpc or aiokafka takes up to half a second: off the
                     # loop, so the first delivery of a kind does not hold up everyone else.
                     transport = await asyncio.to_thread(
-                        _default_transport, kind, self._policy, self._kafka_bootstrap
+                        _default_transport, kind, self._policy, self._kafka_bootstrap,
+                        self._delayjob_unit,
                     )
                     self._by_kind[kind] = transport
         return transport
+
+    async def get(self, kind: str) -> Transport:
+        """The transport of a kind (Kubernetes callbacks go out through HTTP's)."""
+        return await self._get(kind)
 
     def add(self, kind: str, transport: Transport) -> None:
         """A transport built by the node (it needs the store), unless a test gave one."""
@@ -76,16 +85,17 @@ class Transports:
 
 
 def _default_transport(
-    kind: str, policy: NetPolicy, kafka_bootstrap: tuple[str, ...] = ()
+    kind: str, policy: NetPolicy, kafka_bootstrap: tuple[str, ...] = (),
+    delayjob_unit: str = UNIT_MS,
 ) -> Transport:
     if kind == "http":
         from cronwheel.delivery.http import HttpTransport
 
-        return HttpTransport(policy=policy)
+        return HttpTransport(policy=policy, delayjob_unit=delayjob_unit)
     if kind == "grpc":
         from cronwheel.delivery.grpc import GrpcTransport
 
-        return GrpcTransport(policy=policy)
+        return GrpcTransport(policy=policy, delayjob_unit=delayjob_unit)
     if kind == "tcp":
         from cronwheel.delivery.tcp import TcpTransport
 

@@ -2,7 +2,9 @@
 
 A GRPC target with `service` "delayjob" speaks the contract that receivers of the delay-job
 service implement (see proto/delayjob_callback.proto). The request carries the job's own
-values from its payload; the reply's `code` decides, "ok" in any letter case being success.
+values from its payload, `triggerTime` being the instant the run was due (milliseconds by
+default, as the service's code sends); the reply's `code` decides, "ok" in any letter case
+being success.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from cronwheel.delivery import RESPONSE_LIMIT
 from cronwheel.delivery.answers import is_ok
 from cronwheel.delivery.proto import delayjob_callback_pb2 as pb
 from cronwheel.delivery.proto import delayjob_callback_pb2_grpc as pb_grpc
+from cronwheel.domain.delayjob_body import UNIT_MS, body_due
+from cronwheel.domain.delayjob_body import trigger_time as due_time
 from cronwheel.domain.runs import AttemptOutcome
-from cronwheel.domain.time import US_PER_S
 
 OK_STATUS = 0  # grpc.StatusCode.OK: the call went through; the reply's code decides
 
@@ -28,13 +31,14 @@ def stub_for(channel: grpc.aio.Channel) -> pb_grpc.JobCallbackStub:
     return pb_grpc.JobCallbackStub(channel)  # type: ignore[no-untyped-call]
 
 
-def request_for(delivery: Delivery) -> pb.CallbackReq:
-    """A delay job's own values; for any other job, its key, due time and payload as JSON."""
-    payload: Any = delivery.payload
+def request_for(delivery: Delivery, unit: str = UNIT_MS) -> pb.CallbackReq:
+    """A delay job's own values with the time it was due in `unit`; for any other job, its
+    key, the due time in `unit` and its payload as JSON."""
+    payload: Any = body_due(delivery.payload, delivery.scheduled_at, unit)
     values = payload if isinstance(payload, dict) else {}
     out_job_no = values.get("outJobNo")
-    sent = _int64_seconds(values.get("triggerTime"))
-    trigger_time = sent if sent is not None else delivery.scheduled_at // US_PER_S
+    sent = _int64(values.get("triggerTime"))
+    trigger_time = sent if sent is not None else _int64(due_time(delivery.scheduled_at, unit))
     job_info = values.get("jobInfo")
     if job_info is None and "jobInfo" not in values and payload is not None:
         job_info = orjson.dumps(payload).decode()
@@ -45,13 +49,13 @@ def request_for(delivery: Delivery) -> pb.CallbackReq:
     )
 
 
-def _int64_seconds(value: Any) -> int | None:
-    """Whole seconds if the int64 `triggerTime` can carry them (a native payload may hold
-    anything), else None."""
+def _int64(value: Any) -> int | None:
+    """The whole number the int64 `triggerTime` can carry (a fraction of a second is cut; a
+    native payload may hold anything), else None."""
     if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
         return None
-    seconds = math.floor(value)
-    return seconds if -(2**63) <= seconds < 2**63 else None
+    whole = math.floor(value)
+    return whole if -(2**63) <= whole < 2**63 else None
 
 
 def result_of(reply: pb.CallbackResp) -> DeliveryResult:

@@ -20,6 +20,7 @@ from cronwheel.delivery.guard import (
     system_lookup,
 )
 from cronwheel.delivery.proto import callback_pb2, callback_pb2_grpc
+from cronwheel.domain.delayjob_body import UNIT_MS
 from cronwheel.domain.netpolicy import NetPolicy
 from cronwheel.domain.runs import AttemptOutcome
 from cronwheel.domain.targets import SERVICE_DELAYJOB, GrpcTarget
@@ -105,8 +106,12 @@ Key = tuple[str, str, bool]  # checked ip:port, the target's address, tls
 
 
 class GrpcTransport:
-    def __init__(self, policy: NetPolicy | None = None, lookup: Lookup = system_lookup) -> None:
+    def __init__(
+        self, policy: NetPolicy | None = None, lookup: Lookup = system_lookup,
+        delayjob_unit: str = UNIT_MS,
+    ) -> None:
         self._policy = policy or NetPolicy()
+        self._delayjob_unit = delayjob_unit  # of CallbackReq.triggerTime
         self._lookup = lookup
         self._channels: dict[Key, grpc.aio.Channel] = {}
         self._stubs: dict[Key, callback_pb2_grpc.CallbackStub] = {}
@@ -176,7 +181,7 @@ class GrpcTransport:
         channel as cronwheel's own service."""
         try:
             reply = await delayjob_grpc.stub_for(self._channel(target, checked)).trigger(
-                delayjob_grpc.request_for(delivery),
+                delayjob_grpc.request_for(delivery, self._delayjob_unit),
                 timeout=target.timeout,
                 metadata=_metadata(delivery),
             )

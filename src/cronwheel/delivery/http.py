@@ -8,9 +8,10 @@ import aiohttp
 import orjson
 
 from cronwheel.contracts import Delivery, DeliveryResult
-from cronwheel.delivery import RESPONSE_LIMIT, metadata_headers
+from cronwheel.delivery import RESPONSE_LIMIT, USER_AGENT, metadata_headers
 from cronwheel.delivery.answers import refused_code
 from cronwheel.delivery.guard import Lookup, guarded_connector, refusal_of, refused, system_lookup
+from cronwheel.domain.delayjob_body import UNIT_MS, body_due
 from cronwheel.domain.netpolicy import NetPolicy
 from cronwheel.domain.runs import AttemptOutcome
 from cronwheel.domain.targets import SUCCESS_CODE_OK, HttpTarget
@@ -48,9 +49,10 @@ def read_code(status: int, text: str) -> DeliveryResult:
 class HttpTransport:
     def __init__(
         self, limit: int = 512, limit_per_host: int = 128, policy: NetPolicy | None = None,
-        lookup: Lookup = system_lookup,
+        lookup: Lookup = system_lookup, delayjob_unit: str = UNIT_MS,
     ) -> None:
         self._limit = limit
+        self._delayjob_unit = delayjob_unit  # of triggerTime in delay-job callback bodies
         self._limit_per_host = limit_per_host
         self._policy = policy or NetPolicy()
         self._lookup = lookup
@@ -64,7 +66,8 @@ class HttpTransport:
                 limit_per_host=self._limit_per_host, ttl_dns_cache=60,
             )
             self._session = aiohttp.ClientSession(
-                connector=connector, json_serialize=lambda v: orjson.dumps(v).decode()
+                connector=connector, json_serialize=lambda v: orjson.dumps(v).decode(),
+                headers={"User-Agent": USER_AGENT},  # a target's own headers still win
             )
         return self._session
 
@@ -76,7 +79,10 @@ class HttpTransport:
         body = None
         if target.method != "GET":
             headers["Content-Type"] = "application/json"
-            body = orjson.dumps(delivery.payload)
+            payload = delivery.payload
+            if target.success == SUCCESS_CODE_OK:  # the delay-job contract: the time it was due
+                payload = body_due(payload, delivery.scheduled_at, self._delayjob_unit)
+            body = orjson.dumps(payload)
         timeout = self._timeouts.get(target.timeout)
         if timeout is None:
             timeout = self._timeouts[target.timeout] = aiohttp.ClientTimeout(total=target.timeout)

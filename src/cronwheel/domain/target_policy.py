@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from cronwheel.domain.errors import InvalidField
 from cronwheel.domain.jobs import JobSpec
+from cronwheel.domain.kubernetes import KubernetesTarget
 from cronwheel.domain.netpolicy import UNRESTRICTED, NetPolicy
 from cronwheel.domain.targets import GrpcTarget, HttpTarget, KafkaTarget, Target
 from cronwheel.domain.tcp_target import TcpTarget
@@ -49,6 +50,8 @@ def check_target(target: Target, policy: NetPolicy, prefix: str = "target") -> N
             _check_host(_host_of(server), policy, f"{prefix}.bootstrap")
     elif isinstance(target, TcpTarget):
         _check_host(target.host, policy, f"{prefix}.host")
+    elif isinstance(target, KubernetesTarget) and target.callback_url is not None:
+        check_url(target.callback_url, policy, f"{prefix}.callback_url")  # the node calls it
     elif isinstance(target, WorkerTarget) and target.job_type == "http":
         check_url(str(target.spec.get("url", "")), UNRESTRICTED, f"{prefix}.spec.url")
 

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from cronwheel.domain.errors import InvalidField
+from cronwheel.domain.kubernetes import KubernetesTarget, parse_kubernetes_target
 from cronwheel.domain.log_target import LogTarget, parse_log_target
 from cronwheel.domain.target_checks import DEFAULT_TIMEOUT_S as DEFAULT_TIMEOUT_S
 from cronwheel.domain.target_checks import MAX_TIMEOUT_S as MAX_TIMEOUT_S
@@ -159,7 +160,8 @@ class KafkaTarget:
         }
 
 
-Target = HttpTarget | GrpcTarget | KafkaTarget | TcpTarget | WorkerTarget | LogTarget
+Target = (HttpTarget | GrpcTarget | KafkaTarget | TcpTarget | WorkerTarget | LogTarget
+          | KubernetesTarget)
 _METHODS = {"POST", "PUT", "PATCH", "GET", "DELETE"}
 
 
@@ -229,6 +231,7 @@ _KINDS: dict[str, Callable[[_Parse], Target]] = {
     "tcp": lambda p: parse_tcp_target(p.data, p.prefix),
     "worker": lambda p: parse_worker_target(p.data, p.prefix, p.job_types),
     "log": lambda p: parse_log_target(p.data, p.prefix),
+    "kubernetes": lambda p: parse_kubernetes_target(p.data, p.prefix),
 }
 
 

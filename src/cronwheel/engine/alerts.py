@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from cronwheel.contracts import Alert, AlertStore, Clock
+from cronwheel.delivery import USER_AGENT
 from cronwheel.domain.netpolicy import NetPolicy
 from cronwheel.domain.time import US_PER_S, to_iso
 
@@ -35,7 +36,8 @@ class Alerter:
             from cronwheel.delivery.guard import guarded_connector
 
             self._session = aiohttp.ClientSession(connector=guarded_connector(self._policy),
-                                                  timeout=aiohttp.ClientTimeout(total=TIMEOUT_S))
+                                                  timeout=aiohttp.ClientTimeout(total=TIMEOUT_S),
+                                                  headers={"User-Agent": USER_AGENT})
         body = {
             "alert": "consecutive_failures",
             "namespace": alert.namespace,

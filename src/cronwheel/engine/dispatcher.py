@@ -20,7 +20,8 @@ from cronwheel.delivery import Transports
 from cronwheel.domain.jobs import RetryPolicy
 from cronwheel.domain.retry import after_attempt
 from cronwheel.domain.runs import Attempt, RunState
-from cronwheel.domain.time import US_PER_S, Micros
+from cronwheel.domain.time import US_PER_S, Micros, to_iso
+from cronwheel.logs import target_label
 
 log = logging.getLogger("cronwheel.dispatcher")
 
@@ -129,9 +130,10 @@ class Dispatcher:
         if state is not RunState.SUCCEEDED:
             log.info(
                 "delivery.failed",
-                extra={"run_id": delivery.run_id, "job_key": delivery.key,
-                       "attempt": delivery.attempt, "error": result.error,
-                       "retry_at": due},
+                extra={"job_key": delivery.key, "namespace": delivery.namespace,
+                       "run_id": delivery.run_id, "attempt": delivery.attempt,
+                       "target": target_label(delivery.target.to_dict()),
+                       "error": result.error, "retry_at": None if due is None else to_iso(due)},
             )
         attempt = Attempt(
             run_id=delivery.run_id,

@@ -119,7 +119,11 @@ def run(spec: dict[str, Any], result: BinaryIO) -> None:
     """In the child: stream the response body into `result`, summarise it on stdout."""
     import httpx
 
+    from cronwheel import __version__
+
     headers = dict(spec.get("headers", {}))
+    if not any(k.lower() == "user-agent" for k in headers):
+        headers["User-Agent"] = f"cronwheel/{__version__}"
     content = _content(spec, headers)
     *others, last = pinned(spec["url"], policy_from_env(os.environ))
     for url, fixed, extensions in others:  # as a connect to the name tries each address

@@ -19,7 +19,15 @@ from cronwheel.store.batches import chunks
 from cronwheel.store.connection import Database
 from cronwheel.store.pg import DUE_CHANNEL
 from cronwheel.store.rows import job_from_row, job_values
-from cronwheel.store.tables import jobs, runs
+from cronwheel.store.tables import (
+    alerts,
+    attempts,
+    jobs,
+    runs,
+    task_output,
+    tasks,
+    worker_switches,
+)
 
 
 class SqlJobs:
@@ -185,6 +193,42 @@ class SqlJobs:
             return [job_from_row(row) for row in rows]
 
         return await self._db.write(op, urgent=True)
+
+    async def delete_job(
+        self, namespace: str, key: str, now: Micros, delete_runs: bool = False
+    ) -> Job:
+        async def op(conn: AsyncConnection) -> Job:
+            query = select(jobs).where(jobs.c.namespace == namespace, jobs.c.key == key)
+            row = (await conn.execute(self._db.for_update(query))).mappings().first()
+            if row is None:
+                raise NotFound(f"no job {key!r} in namespace {namespace!r}", "key")
+            job = job_from_row(row)
+            await conn.execute(delete(worker_switches)
+                               .where(worker_switches.c.job_id == job.id))
+            if delete_runs:
+                await _delete_history(conn, job.id)
+            else:  # kept until retention, but none is delivered again
+                await conn.execute(
+                    update(runs)
+                    .where(runs.c.job_id == job.id, runs.c.due_at.is_not(None))
+                    .values(state=RunState.CANCELLED.value, due_at=None, lease_owner=None,
+                            lease_until=None, finished_at=now)
+                )
+            await conn.execute(delete(jobs).where(jobs.c.id == job.id))
+            return job
+
+        return await self._db.write(op)
+
+
+async def _delete_history(conn: AsyncConnection, job_id: str) -> None:
+    """A job's runs with their attempts, tasks, output and alerts."""
+    run_ids = select(runs.c.id).where(runs.c.job_id == job_id).scalar_subquery()
+    task_ids = select(tasks.c.id).where(tasks.c.job_id == job_id).scalar_subquery()
+    await conn.execute(delete(task_output).where(task_output.c.task_id.in_(task_ids)))
+    await conn.execute(delete(tasks).where(tasks.c.job_id == job_id))
+    await conn.execute(delete(attempts).where(attempts.c.run_id.in_(run_ids)))
+    await conn.execute(delete(alerts).where(alerts.c.job_id == job_id))
+    await conn.execute(delete(runs).where(runs.c.job_id == job_id))
 
 
 async def _rewrite_job(conn: AsyncConnection, job: Job) -> None:

@@ -31,9 +31,11 @@ from cronwheel.contracts import (
     JobFilter,
     NodeInfo,
     NodeStatus,
+    RunFilter,
 )
 from cronwheel.domain.errors import NotFound
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
+from cronwheel.domain.kubernetes import KUBE_OWNER
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState
 from cronwheel.domain.tasks import WORKERS_OWNER
 from cronwheel.domain.time import Micros
@@ -466,7 +468,8 @@ class MemoryStore:
                 job_row.lease_owner = job_row.lease_until = None
         for run_id in sorted(_all(self._live_of.values())):
             row = self._runs[run_id]
-            if (row.run.state is RunState.RUNNING and row.lease_owner != WORKERS_OWNER
+            held_away = row.lease_owner in (WORKERS_OWNER, KUBE_OWNER)  # workers, clusters
+            if (row.run.state is RunState.RUNNING and not held_away
                     and owner in (None, row.lease_owner)):
                 row.lease_until = 0
                 self._set_run(row, replace_fields(row.run, due_at=0))
@@ -514,6 +517,54 @@ class MemoryStore:
         listed = sorted(self._nodes.values(), key=lambda n: (n.info.started_at, n.info.owner))
         return [NodeStatus(n.info, n.heartbeat_at, n.stopped_at,
                            jobs_held[n.info.owner], runs_held[n.info.owner]) for n in listed]
+
+    async def delete_job(
+        self, namespace: str, key: str, now: Micros, delete_runs: bool = False
+    ) -> Job:
+        job_id = self._names.get((namespace, key))
+        if job_id is None:
+            raise NotFound(f"no job {key!r} in namespace {namespace!r}", "key")
+        job = self._jobs[job_id].job
+        if delete_runs:
+            for run_id in list(self._runs_of.get(job_id, ())):
+                self._delete_run(run_id)
+            self._runs_of.pop(job_id, None)
+            self.alerts.forget_job(job_id)
+        else:  # kept until retention, but none is delivered again
+            for run_id in sorted(self._live_of.get(job_id, ())):
+                row = self._runs[run_id]
+                self._set_run(row, replace_fields(
+                    row.run, state=RunState.CANCELLED, due_at=None, finished_at=now))
+                row.lease_owner = row.lease_until = None
+        self._delete_job(job_id)
+        return job
+
+    # -- overview (the console) --------------------------------------------------------------
+
+    async def find_runs(self, where: RunFilter, before_id: str | None, limit: int) -> list[Run]:
+        ids = sorted((i for i in self._runs if before_id is None or i < before_id), reverse=True)
+        found: list[Run] = []
+        for run_id in ids:
+            if len(found) >= limit:
+                break
+            run = self._runs[run_id].run
+            if _run_matches(run, where):
+                found.append(run)
+        return found
+
+    async def upcoming_jobs(self, limit: int) -> list[Job]:
+        due = [row.job for row in self._jobs.values() if row.job.next_fire_at is not None]
+        due.sort(key=lambda job: (job.next_fire_at, job.id))
+        return due[:limit]
+
+
+def _run_matches(run: Run, where: RunFilter) -> bool:
+    return ((where.namespace is None or run.namespace == where.namespace)
+            and (where.state is None or run.state is where.state)
+            and (where.fired_from is None or run.fired_at >= where.fired_from)
+            and (where.fired_to is None or run.fired_at < where.fired_to)
+            and (where.finished_from is None
+                 or (run.finished_at is not None and run.finished_at >= where.finished_from)))
 
 
 def _all(groups: Iterable[set[str]]) -> set[str]:

@@ -74,3 +74,8 @@ class MemoryAlertStore:
         for alert in [a for a in self._alerts.values()
                       if a.created_at < before and a.state in ("sent", "failed")]:
             del self._alerts[alert.id]
+
+    def forget_job(self, job_id: str) -> None:
+        """Drop every alert of a job deleted with its history."""
+        for alert in [a for a in self._alerts.values() if a.job_id == job_id]:
+            del self._alerts[alert.id]

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from cronwheel.contracts import NodeInfo, NodeStatus
+from cronwheel.domain.kubernetes import KUBE_OWNER
 from cronwheel.domain.runs import RunState
 from cronwheel.domain.tasks import WORKERS_OWNER
 from cronwheel.domain.time import Micros
@@ -66,7 +67,7 @@ class SqlNodes:
             job_cond: ColumnElement[bool] = jobs.c.lease_owner.is_not(None)
             run_cond: ColumnElement[bool] = and_(
                 runs.c.state == RunState.RUNNING.value,
-                runs.c.lease_owner.is_distinct_from(WORKERS_OWNER),  # workers still hold those
+                runs.c.lease_owner.not_in((WORKERS_OWNER, KUBE_OWNER)),  # held by workers, clusters
             )
             if owner is not None:
                 job_cond = and_(job_cond, jobs.c.lease_owner == owner)

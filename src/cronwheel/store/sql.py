@@ -19,9 +19,11 @@ from cronwheel.contracts import (
     Fire,
     FiresRecorded,
     JobFilter,
+    KubeRunStore,
     NodeInfo,
     NodeStatus,
     NodeStore,
+    RunFilter,
     WorkerStore,
 )
 from cronwheel.dburl import async_url
@@ -32,7 +34,9 @@ from cronwheel.store.alerts import SqlAlertStore
 from cronwheel.store.apps import SqlAppStore
 from cronwheel.store.connection import Database
 from cronwheel.store.jobs import SqlJobs
+from cronwheel.store.kubernetes import KubeStore
 from cronwheel.store.nodes import SqlNodes
+from cronwheel.store.overview import SqlOverview
 from cronwheel.store.runs import SqlRuns
 from cronwheel.store.upkeep import SqlUpkeep
 from cronwheel.store.workers import SqlWorkerStore
@@ -52,9 +56,11 @@ class SqlStore:
         self._runs = SqlRuns(self._db, node)
         self._nodes = SqlNodes(self._db)
         self._upkeep = SqlUpkeep(self._db)
+        self._overview = SqlOverview(self._db)
         self.workers: WorkerStore = SqlWorkerStore(self._db)
         self.alerts: AlertStore = SqlAlertStore(self._db)
         self.apps = SqlAppStore(self._db)
+        self.kube: KubeRunStore = KubeStore(self._db)  # runs on Kubernetes need SQL
 
     @property
     def single_node(self) -> bool:
@@ -102,6 +108,11 @@ class SqlStore:
         self, owner: str, now: Micros, horizon: Micros, limit: int, lease_until: Micros
     ) -> list[Job]:
         return await self._jobs.acquire_due_jobs(owner, now, horizon, limit, lease_until)
+
+    async def delete_job(
+        self, namespace: str, key: str, now: Micros, delete_runs: bool = False
+    ) -> Job:
+        return await self._jobs.delete_job(namespace, key, now, delete_runs)
 
     # -- runs and attempts -------------------------------------------------------------------
 
@@ -153,6 +164,14 @@ class SqlStore:
 
     async def purge_output(self, finished_before: Micros, limit: int) -> int:
         return await self._upkeep.purge_output(finished_before, limit)
+
+    # -- overview (the console) --------------------------------------------------------------
+
+    async def find_runs(self, where: RunFilter, before_id: str | None, limit: int) -> list[Run]:
+        return await self._overview.find_runs(where, before_id, limit)
+
+    async def upcoming_jobs(self, limit: int) -> list[Job]:
+        return await self._overview.upcoming_jobs(limit)
 
 
 def make_store(url: str, node: str = "node") -> NodeStore:

@@ -31,7 +31,9 @@ class Guard:
     async def start(self) -> None:
         try:
             self._proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "cronwheel.worker.guard",
+                # Not `-m cronwheel.worker.guard`: the package imports this module first, and
+                # running an imported module as __main__ prints a RuntimeWarning.
+                sys.executable, "-c", "from cronwheel.worker.guard import main; main()",
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
             )
         except OSError:  # tasks still run; only the dead-worker cleanup is lost

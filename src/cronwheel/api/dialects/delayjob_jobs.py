@@ -17,6 +17,7 @@ from pydantic_core import ErrorDetails
 
 from cronwheel.api.convert import body_fingerprint
 from cronwheel.api.dialects.common import json_kind, shown
+from cronwheel.domain.delayjob_body import UNIT_MS, trigger_time
 from cronwheel.domain.errors import (
     Conflict,
     DomainError,
@@ -36,7 +37,7 @@ from cronwheel.domain.targets import (
     parse_kafka_endpoint,
     target_from_dict,
 )
-from cronwheel.domain.time import from_seconds
+from cronwheel.domain.time import Micros, from_seconds
 from cronwheel.domain.worker_target import NO_JOB_TYPES
 from cronwheel.service import Service, Submission
 from cronwheel.settings import Settings
@@ -203,16 +204,18 @@ def target_of(job: DelayJobIn, settings: Settings) -> Target:
         ) from None
 
 
-def payload_of(job: DelayJobIn) -> dict[str, Any]:
-    """The callback body of the delay-job contract; triggerTime exactly as sent."""
-    return {"outJobNo": job.outJobNo, "triggerTime": job.triggerTime, "jobInfo": job.jobInfo}
+def payload_of(job: DelayJobIn, at: Micros, unit: str) -> dict[str, Any]:
+    """The callback body of the delay-job contract, fixed at submit: triggerTime in
+    milliseconds (the service's code), or in seconds as sent (its document)."""
+    sent = trigger_time(at, unit) if unit == UNIT_MS else job.triggerTime
+    return {"outJobNo": job.outJobNo, "triggerTime": sent, "jobInfo": job.jobInfo}
 
 
 def submission_of(job: DelayJobIn, settings: Settings, prefix: str = "") -> Submission:
     """A delay job is a one-shot job; type 10 makes it a countdown that keeps its time paused."""
     try:
         at = from_seconds(job.triggerTime, "triggerTime")
-        payload = payload_of(job)
+        payload = payload_of(job, at, settings.delayjob_callback_time_unit)
         spec = JobSpec(
             namespace=settings.delayjob_namespace,
             key=job.outJobNo,

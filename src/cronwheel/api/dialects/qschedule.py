@@ -382,9 +382,20 @@ async def list_workers(request: Request, name: str) -> Json:
     found = await workers_of(request).job_workers(job)
     return done([
         {"address": w.status.info.name, "canSchedule": w.enabled,
-         "hostname": w.status.info.host, "jobName": job.spec.key}
+         "hostname": _hostname(w.status.info.host, w.status.info.name),
+         "jobName": job.spec.key}
         for w in found
     ])
+
+
+def _hostname(host: str, name: str) -> str:
+    """The host with the worker's port, as the document shows it (`192.168.1.1:20010`): the
+    port is the one its name ends with (qschedule names a worker by ip:port); a worker named
+    otherwise has no port to show."""
+    _, sep, port = name.rpartition(":")
+    if not sep or not port.isdigit() or host.endswith(f":{port}"):
+        return host
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 # -- /api/check ------------------------------------------------------------------------------------

@@ -1,0 +1,299 @@
+"""The blocking client: `with Client() as cw: cw.get_job("invoice-42")`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from cronwheel.api.schemas import (
+    BatchOut,
+    ClusterOut,
+    DeletedOut,
+    HostRuns,
+    JobAlerts,
+    JobIn,
+    JobOut,
+    JobPage,
+    JobWorkers,
+    KillOut,
+    LogPageOut,
+    PreviewOut,
+    RunDetail,
+    RunOut,
+    RunPage,
+    RunTasks,
+    SwitchOut,
+    WorkerList,
+)
+from cronwheel.client import calls
+from cronwheel.client.calls import DEFAULT_NAMESPACE, NO_BODY, Call, Created, JsonObject
+from cronwheel.client.wire import (
+    DEFAULT_SERVER,
+    DEFAULT_TIMEOUT,
+    Event,
+    EventReader,
+    Retry,
+    base_url,
+    decode,
+    headers,
+    should_retry,
+    unreachable,
+)
+
+T = TypeVar("T")
+
+
+class Client:
+    """A cronwheel node's native API. The token is `token`, else CRONWHEEL_TOKEN, else the
+    file the server wrote for its address (see `cronwheel.client.credentials`)."""
+
+    def __init__(
+        self,
+        server: str = DEFAULT_SERVER,
+        token: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: Retry | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.server = base_url(server)
+        self.retry = retry or Retry()
+        try:
+            self._http = httpx.Client(base_url=self.server, timeout=timeout,
+                                      transport=transport, headers=headers(self.server, token))
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise unreachable(self.server, exc) from None
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def send(self, call: Call[T]) -> T:
+        """Send one call, retrying it as its kind allows; its answer read into a value."""
+        for attempt in range(1, self.retry.attempts + 1):
+            last = attempt == self.retry.attempts
+            try:
+                response = self._http.request(
+                    call.method, call.path, params=call.params,
+                    json=None if call.json is NO_BODY else call.json, content=call.content)
+            except httpx.RequestError as exc:
+                if last or not should_retry(exc, None, call.retriable):
+                    raise unreachable(self.server, exc) from None
+            except httpx.InvalidURL as exc:
+                raise unreachable(self.server, exc) from None
+            else:
+                if last or not should_retry(None, response.status_code, call.retriable):
+                    return call.read(response.status_code, decode(response))
+            time.sleep(self.retry.delay(attempt))
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def request(self, method: str, path: str, params: calls.Params | None = None,
+                json: Any = NO_BODY) -> Any:
+        """Any call by its path, answered as plain JSON (for what has no method here)."""
+        return self.send(Call(method.upper(), path, lambda _s, answer: answer, params or {},
+                              json))
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    def create_job(self, job: JobIn | Mapping[str, Any], replace: bool = False) -> Created:
+        """201 created or 200 the same definition was there: `.created` tells which. A
+        different job under the key raises Conflict (its `details["existing"]`)."""
+        return self.send(calls.create_job(job, replace))
+
+    def create_jobs(self, jobs: Sequence[JobIn | Mapping[str, Any]]) -> BatchOut:
+        """All or nothing."""
+        return self.send(calls.create_jobs(jobs))
+
+    def list_jobs(self, namespace: str | None = None, state: str | None = None,
+                  key_prefix: str | None = None, limit: int = 100,
+                  cursor: str | None = None) -> JobPage:
+        return self.send(calls.list_jobs(namespace, state, key_prefix, limit, cursor))
+
+    def iter_jobs(self, namespace: str | None = None, state: str | None = None,
+                  key_prefix: str | None = None, page_size: int = 100) -> Iterator[JobOut]:
+        """Every matching job, oldest first, a page at a time."""
+        cursor: str | None = None
+        while True:
+            page = self.list_jobs(namespace, state, key_prefix, page_size, cursor)
+            yield from page.jobs
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def get_job(self, key: str, namespace: str = DEFAULT_NAMESPACE) -> JobOut:
+        return self.send(calls.get_job(key, namespace))
+
+    def pause_job(self, key: str, namespace: str = DEFAULT_NAMESPACE) -> JobOut:
+        return self.send(calls.change_job(key, "pause", namespace))
+
+    def resume_job(self, key: str, namespace: str = DEFAULT_NAMESPACE) -> JobOut:
+        return self.send(calls.change_job(key, "resume", namespace))
+
+    def cancel_job(self, key: str, namespace: str = DEFAULT_NAMESPACE) -> JobOut:
+        return self.send(calls.change_job(key, "cancel", namespace))
+
+    def disable_job(self, key: str, namespace: str = DEFAULT_NAMESPACE) -> JobOut:
+        return self.send(calls.change_job(key, "disable", namespace))
+
+    def enable_job(self, key: str, namespace: str = DEFAULT_NAMESPACE) -> JobOut:
+        return self.send(calls.change_job(key, "enable", namespace))
+
+    def trigger_job(self, key: str, namespace: str = DEFAULT_NAMESPACE,
+                    payload: Any = NO_BODY) -> RunDetail:
+        """A run now; `payload`, when given, replaces the job's for this run only."""
+        return self.send(calls.trigger_job(key, namespace, payload))
+
+    def delete_job(self, key: str, namespace: str = DEFAULT_NAMESPACE,
+                   delete_runs: bool = False) -> DeletedOut:
+        return self.send(calls.delete_job(key, namespace, delete_runs))
+
+    def job_runs(self, key: str, namespace: str = DEFAULT_NAMESPACE, limit: int = 100,
+                 cursor: str | None = None) -> RunPage:
+        return self.send(calls.job_runs(key, namespace, limit, cursor))
+
+    def iter_runs(self, key: str, namespace: str = DEFAULT_NAMESPACE,
+                  page_size: int = 100) -> Iterator[RunOut]:
+        """Every run of the job, newest first, a page at a time."""
+        cursor: str | None = None
+        while True:
+            page = self.job_runs(key, namespace, page_size, cursor)
+            yield from page.runs
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def job_workers(self, key: str, namespace: str = DEFAULT_NAMESPACE) -> JobWorkers:
+        return self.send(calls.job_workers(key, namespace))
+
+    def switch_job_workers(self, key: str, switches: Mapping[str, bool],
+                           namespace: str = DEFAULT_NAMESPACE) -> JobWorkers:
+        return self.send(calls.switch_job_workers(key, switches, namespace))
+
+    def job_alerts(self, key: str, namespace: str = DEFAULT_NAMESPACE) -> JobAlerts:
+        return self.send(calls.job_alerts(key, namespace))
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> RunDetail:
+        return self.send(calls.get_run(run_id))
+
+    def kill_run(self, run_id: str) -> KillOut:
+        return self.send(calls.kill_run(run_id))
+
+    def run_tasks(self, run_id: str) -> RunTasks:
+        return self.send(calls.run_tasks(run_id))
+
+    def run_log(self, run_id: str, offset: int = 0, limit: int = 65_536, stream: str = "log",
+                attempt: int | None = None, worker: str | None = None) -> LogPageOut:
+        return self.send(calls.run_log(run_id, offset, limit, stream, attempt, worker))
+
+    def follow_log(self, run_id: str, offset: int = 0, stream: str = "log",
+                   attempt: int | None = None, worker: str | None = None) -> Iterator[Event]:
+        """The run's output as it comes: `output` events, then one `end`."""
+        call = calls.follow_log(run_id, offset, stream, attempt, worker)
+        reader = EventReader()
+        try:
+            with self._http.stream("GET", call.path, params=call.params,
+                                   timeout=httpx.Timeout(10.0, read=None)) as response:
+                if not response.is_success:
+                    response.read()
+                    decode(response)
+                for line in response.iter_lines():
+                    yield from reader.feed([line])
+        except httpx.RequestError as exc:
+            raise unreachable(self.server, exc) from None
+
+    # -- workers, cluster, schedules -----------------------------------------------------------
+
+    def workers(self, include_stopped: bool = False) -> WorkerList:
+        return self.send(calls.workers(include_stopped))
+
+    def switch_workers(self, switches: Mapping[str, bool]) -> SwitchOut:
+        return self.send(calls.switch_workers(switches))
+
+    def runs_on_host(self, host: str) -> HostRuns:
+        return self.send(calls.runs_on_host(host))
+
+    def cluster(self, include_stopped: bool = False) -> ClusterOut:
+        return self.send(calls.cluster(include_stopped))
+
+    def preview(self, expr: str, tz: str | None = None, after: str | None = None, n: int = 10,
+                kind: str | None = None) -> PreviewOut:
+        return self.send(calls.preview(expr, tz, after, n, kind))
+
+    # -- apps, namespaces, tokens -----------------------------------------------------------------
+
+    def whoami(self) -> JsonObject:
+        return self.send(calls.whoami())
+
+    def apps(self) -> JsonObject:
+        return self.send(calls.apps())
+
+    def create_app(self, body: Mapping[str, Any]) -> JsonObject:
+        return self.send(calls.create_app(body))
+
+    def get_app(self, name: str) -> JsonObject:
+        return self.send(calls.get_app(name))
+
+    def update_app(self, name: str, body: Mapping[str, Any]) -> JsonObject:
+        return self.send(calls.update_app(name, body))
+
+    def remove_app(self, name: str) -> None:
+        return self.send(calls.remove_app(name))
+
+    def namespaces(self, app: str) -> JsonObject:
+        return self.send(calls.namespaces(app))
+
+    def add_namespace(self, app: str, claim: str) -> JsonObject:
+        return self.send(calls.add_namespace(app, claim))
+
+    def remove_namespace(self, app: str, claim: str) -> JsonObject:
+        return self.send(calls.remove_namespace(app, claim))
+
+    def tokens(self, app: str) -> JsonObject:
+        return self.send(calls.tokens(app))
+
+    def create_token(self, app: str, body: Mapping[str, Any]) -> JsonObject:
+        return self.send(calls.create_token(app, body))
+
+    def revoke_token(self, app: str, token_id: str) -> JsonObject:
+        return self.send(calls.revoke_token(app, token_id))
+
+    # -- the workers' protocol -----------------------------------------------------------------
+
+    def register_worker(self, name: str, groups: Sequence[str] = ("default",),
+                        capacity: int = 4, host: str | None = None,
+                        version: str = "") -> JsonObject:
+        return self.send(calls.register_worker(name, groups, capacity, host, version))
+
+    def worker_heartbeat(self, worker_id: str, running: Sequence[str] = ()) -> JsonObject:
+        return self.send(calls.worker_heartbeat(worker_id, running))
+
+    def lease_tasks(self, worker_id: str, most: int = 1, wait: float = 0.0) -> JsonObject:
+        return self.send(calls.lease_tasks(worker_id, most, wait))
+
+    def task_output(self, worker_id: str, task_id: str, data: bytes, offset: int,
+                    stream: str = "log") -> JsonObject:
+        return self.send(calls.task_output(worker_id, task_id, data, offset, stream))
+
+    def finish_task(self, worker_id: str, task_id: str, outcome: str,
+                    exit_code: int | None = None, error: str | None = None,
+                    result: bytes | None = None) -> JsonObject:
+        return self.send(calls.finish_task(worker_id, task_id, outcome, exit_code, error,
+                                           result))
+
+    def stop_worker(self, worker_id: str) -> JsonObject:
+        return self.send(calls.stop_worker(worker_id))

@@ -1,0 +1,1 @@
+"""The web console: server-rendered pages at /ui over the same services as the API."""
