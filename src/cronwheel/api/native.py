@@ -14,6 +14,7 @@ from cronwheel.api.auth import (
     Writer,
     hidden_run,
     require_create,
+    require_grant,
     require_read,
     require_write,
 )
@@ -63,6 +64,7 @@ async def create_job(
     require_create(caller, body.namespace)
     service = service_of(request)
     item = submission(body, service.clock.now(), settings_of(request).max_payload_bytes)
+    require_grant(caller, item.spec.target)
     [outcome] = await service.submit([item], replace=replace)
     if outcome.conflict:
         return Json(
@@ -86,6 +88,8 @@ async def create_jobs(request: Request, body: BatchIn, caller: Writer) -> Any:
     items, problems = _batch_items(body, service.clock.now(), settings.max_payload_bytes)
     if problems:
         return _batch_error("invalid_argument", "some jobs are invalid", problems, 422)
+    for index, item in enumerate(items):
+        require_grant(caller, item.spec.target, f"jobs[{index}].target.type")
     outcomes = await service.submit(items, all_or_nothing=True)
     conflicts = [
         {"index": i, "field": f"jobs[{i}].key", "code": "conflict",

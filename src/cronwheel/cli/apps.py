@@ -53,6 +53,21 @@ def list_apps(server: Server = DEFAULT_SERVER, as_json: AsJson = False) -> None:
     ))
 
 
+@apps_app.command("grant")
+def grant(
+    name: AppName,
+    types: Annotated[list[str] | None, typer.Argument(
+        metavar="TYPE...", help="the code-running job types it may use: shell, python, sql; "
+                                "none to take every grant back")] = None,
+    server: Server = DEFAULT_SERVER,
+) -> None:
+    """Set the worker job types that run code which the app may create."""
+    with _connect(server) as client:
+        app = client.change_app(name, {"grants": {"job_types": types or []}})
+    granted = ", ".join(app["grants"]["job_types"]) or "nothing"
+    typer.echo(f"app {app['name']} may create: {granted}")
+
+
 @apps_app.command("rm")
 def remove_app(name: AppName, server: Server = DEFAULT_SERVER) -> None:
     """Remove an app with its namespace claims and tokens (its jobs stay, for admins)."""

@@ -207,6 +207,10 @@ class Client:
         status, answer = self._call("POST", "/v1/apps", body=body)
         return _object(answer, status)
 
+    def change_app(self, name: str, body: JsonObject) -> JsonObject:
+        status, answer = self._call("PATCH", f"/v1/apps/{quote(name, safe='')}", body=body)
+        return _object(answer, status)
+
     def remove_app(self, name: str) -> None:
         self._call("DELETE", f"/v1/apps/{quote(name, safe='')}")
 
