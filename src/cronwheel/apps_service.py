@@ -215,8 +215,8 @@ class AppService:
             tokenfile.discard(staged)
             return FirstStart(False)
         tokenfile.publish(staged, path)
-        log.warning("apps.admin_token_written", extra={"path": str(path),
-                                                       "token": record.prefix})
+        log.warning("first start: admin token %s written to %s (readable by this user only); "
+                    "the cronwheel CLI on this machine finds it there", record.prefix, path)
         return FirstStart(True, parts.id, path)
 
     async def _provision(

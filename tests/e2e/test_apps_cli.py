@@ -84,6 +84,9 @@ async def test_first_start_then_apps_and_tokens_from_the_cli(
         made = await cronwheel("apps", "create", "team", "-n", "team", "-n", "team-*",
                                server=server, token=None)
         assert made.code == 0 and "created app team: team, team-*" in made.out, made.err
+        granted = await cronwheel("apps", "grant", "team", "shell", "sql", server=server,
+                                  token=None)
+        assert granted.out.strip() == "app team may create: shell, sql", granted.err
         issued = await cronwheel("tokens", "create", "team", "--role", "operator",
                                  "--label", "ci", server=server, token=None)
         assert issued.code == 0 and "shown once" in issued.err, issued.err

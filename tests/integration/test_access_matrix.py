@@ -467,3 +467,20 @@ async def test_health_is_open_and_metrics_need_a_token_unless_public(tmp_path: A
             assert (await anonymous.get("/healthz")).status_code == 200
             assert (await anonymous.get("/metrics")).status_code == want
             assert (await server.client.get("/metrics")).status_code == 200
+
+
+async def test_code_running_job_types_need_a_grant(world: World) -> None:
+    shell = {"key": "etl", "namespace": "team", "schedule": LATER, "target": worker_target()}
+    refused = await outcome(world, "operator", Call("POST", "/v1/jobs", json=shell))
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["field"] == "target.type"
+    batch = {"jobs": [shell | {"key": "web", "target": HTTP}, shell]}
+    refused = await outcome(world, "operator", Call("POST", "/v1/jobs/batch", json=batch))
+    assert refused.status_code == 403 and refused.json()["error"]["field"] == "jobs[1].target.type"
+    await world.ok("PATCH", "/v1/apps/team", 200, json={"grants": {"job_types": ["shell"]}})
+    made = await outcome(world, "operator", Call("POST", "/v1/jobs", json=shell))
+    assert made.status_code == 201, made.text
+    python = shell | {"key": "py", "target": worker_target() | {
+        "type": "python", "spec": {"callable": "json:dumps"}}}
+    refused = await outcome(world, "operator", Call("POST", "/v1/jobs", json=python))
+    assert refused.status_code == 403, refused.text

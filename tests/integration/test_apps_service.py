@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cronwheel.apps_service import AppService, system_claims
+from cronwheel.apps_service import FACTS_TTL_US, AppService, system_claims
 from cronwheel.clock import ManualClock
 from cronwheel.domain.access import (
     AppLimits,
@@ -22,6 +22,7 @@ from cronwheel.domain.access import (
 )
 from cronwheel.domain.errors import Conflict, InvalidField, NotFound
 from cronwheel.domain.time import US_PER_S
+from cronwheel.settings import Settings
 from cronwheel.store.apps import SqlAppStore
 from cronwheel.store.memory_apps import MemoryAppStore
 from cronwheel.store.sql import SqlStore
@@ -213,3 +214,33 @@ async def test_first_start_on_sqlite_survives_a_restart(tmp_path: Path, clock: M
             assert await apps.authenticate(path.read_text().strip()) is not None
         finally:
             await store.close()
+
+
+async def test_other_nodes_see_revocations_at_once_and_claims_within_a_second(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    store = SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    await store.start()
+    try:
+        here, there = (AppService(SqlAppStore.of(store), clock) for _ in range(2))
+        await here.create_app("team", ["team"])
+        issued = await here.create_token("team", Role.OPERATOR)
+        seen = await there.authenticate(issued.token)
+        assert seen is not None and not can_write(seen, "extra")
+        await here.add_namespace("team", "extra")
+        seen = await there.authenticate(issued.token)  # the other node's cached claims
+        assert seen is not None and not can_write(seen, "extra")
+        clock.advance(FACTS_TTL_US)
+        seen = await there.authenticate(issued.token)
+        assert seen is not None and can_write(seen, "extra")
+        await here.revoke_token("team", issued.record.id)
+        assert await there.authenticate(issued.token) is None  # tokens are never cached
+    finally:
+        await store.close()
+
+
+def test_settings_never_show_the_admin_token() -> None:
+    raw, _ = new_token()
+    settings = Settings(admin_token=raw)
+    assert raw not in repr(settings) and raw not in str(settings.model_dump())
+    assert settings.admin_token is not None and settings.admin_token.get_secret_value() == raw

@@ -20,9 +20,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cronwheel.api.errors import error_body
 from cronwheel.api.responses import Json
 from cronwheel.apps_service import AppService
-from cronwheel.domain.access import Principal, Role, can_read, can_write
+from cronwheel.domain.access import Principal, Role, can_read, can_write, may_use_type
 from cronwheel.domain.errors import Forbidden, NotFound
 from cronwheel.domain.runs import Run
+from cronwheel.domain.targets import Target
+from cronwheel.domain.worker_target import WorkerTarget
 
 log = logging.getLogger("cronwheel.auth")
 
@@ -189,3 +191,12 @@ def require_run(principal: Principal, run: Run, write: bool = False) -> None:
         raise hidden_run(run.id)
     if write and not can_write(principal, run.namespace):
         raise Forbidden(f"may not change runs in namespace {run.namespace!r}", "run_id")
+
+
+def require_grant(principal: Principal, target: Target, field: str = "target.type") -> None:
+    """Worker jobs that run code (shell, python, sql) need the app to have been granted the
+    type by an admin."""
+    if isinstance(target, WorkerTarget) and not may_use_type(principal, target.job_type):
+        raise Forbidden(f"app {principal.app!r} may not create {target.job_type!r} jobs: an "
+                        "admin grants job types (PATCH /v1/apps/{app}, cronwheel apps grant)",
+                        field)

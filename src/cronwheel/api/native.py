@@ -14,6 +14,7 @@ from cronwheel.api.auth import (
     Writer,
     hidden_run,
     require_create,
+    require_grant,
     require_read,
     require_write,
 )
@@ -66,6 +67,7 @@ async def create_job(
     require_create(caller, body.namespace)
     service = service_of(request)
     item = submission(body, service.clock.now(), job_types_of(request))
+    require_grant(caller, item.spec.target)
     [outcome] = await service.submit([item], replace=replace)
     if outcome.conflict:
         return Json(
@@ -86,6 +88,8 @@ async def create_jobs(request: Request, body: BatchIn, caller: Writer) -> Any:
     items, problems = _batch_items(body, service.clock.now(), job_types_of(request))
     if problems:
         return _batch_error("invalid_argument", "some jobs are invalid", problems, 422)
+    for index, item in enumerate(items):
+        require_grant(caller, item.spec.target, f"jobs[{index}].target.type")
     try:
         outcomes = await service.submit(items, all_or_nothing=True)
     except ItemErrors as exc:

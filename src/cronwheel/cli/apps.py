@@ -57,6 +57,22 @@ def list_apps(
     ))
 
 
+@apps_app.command("grant")
+def grant(
+    name: AppName,
+    types: Annotated[list[str] | None, typer.Argument(
+        metavar="TYPE...", help="the code-running job types it may use: shell, python, sql; "
+                                "none to take every grant back")] = None,
+    server: Server = DEFAULT_SERVER,
+    api_token: Token = None,
+) -> None:
+    """Set the worker job types that run code which the app may create."""
+    with connect(server, api_token) as client:
+        app = client.update_app(name, {"grants": {"job_types": types or []}})
+    granted = ", ".join(app["grants"]["job_types"]) or "nothing"
+    typer.echo(f"app {app['name']} may create: {granted}")
+
+
 @apps_app.command("rm")
 def remove_app(name: AppName, server: Server = DEFAULT_SERVER, api_token: Token = None) -> None:
     """Remove an app with its namespace claims and tokens (its jobs stay, for admins)."""
