@@ -254,6 +254,7 @@ ROUTES: dict[tuple[str, str], tuple[str, int, Builder]] = {
     ("POST", "/v1/jobs/{key}/trigger"): ("write_ns", 202, on_job("POST", "/trigger", json={})),
     ("GET", "/v1/jobs/{key}/runs"): ("read_ns", 200, on_job("GET", "/runs")),
     ("GET", "/v1/jobs/{key}"): ("read_ns", 200, on_job("GET", "")),
+    ("DELETE", "/v1/jobs/{key}"): ("write_ns", 200, on_job("DELETE", "")),
     ("GET", "/v1/runs/{run_id}"): ("read_ns", 200, _job_run),
     ("GET", "/v1/schedules/preview"): ("any", 200, fixed("GET", "/v1/schedules/preview",
                                                          params={"expr": "every 5m"})),

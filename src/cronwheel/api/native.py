@@ -222,12 +222,14 @@ async def list_runs(
 async def delete_job(
     request: Request,
     key: str,
+    caller: Writer,
     namespace: Namespace = DEFAULT_NAMESPACE,
     runs: Annotated[RunsOnDelete, Query(
         description="keep: runs stay until retention; delete: they go with the job")] = "keep",
 ) -> Json:
     """Remove the job: it fires no more and its key is free. Its unfinished runs are
     cancelled; its runs stay readable by id until retention unless `runs=delete`."""
+    require_write(caller, namespace, key)
     job = await service_of(request).delete(namespace, key, delete_runs=runs == "delete")
     return Json({"job": job_json(job), "runs": "deleted" if runs == "delete" else "kept"})
 
