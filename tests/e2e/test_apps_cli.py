@@ -103,6 +103,12 @@ async def test_first_start_then_apps_and_tokens_from_the_cli(
         assert refused.code == 1 and "does not belong to app 'team'" in refused.err
         denied = await cronwheel("apps", "ls", server=server, token=token)
         assert denied.code == 1 and "operator token may not" in denied.err
+        # a command's own --token is sent, not the admin's token file
+        own = await cronwheel("jobs", "ls", "-n", "team", "--token", token, server=server,
+                              token=None)
+        assert own.code == 0 and "nightly" in own.out, own.err
+        theirs = await cronwheel("apps", "ls", "--token", token, server=server, token=None)
+        assert theirs.code == 1 and "operator token may not" in theirs.err
 
         tokens = await cronwheel("tokens", "ls", "team", "--json", server=server, token=None)
         [entry] = tokens.json()["tokens"]
