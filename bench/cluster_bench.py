@@ -682,7 +682,7 @@ async def environment(cfg: ClusterConfig) -> dict[str, Any]:
         env["packages"]["asyncpg"] = metadata.version("asyncpg")
     env["postgres"] = await postgres_settings(cfg.postgres)
     env["server_env"] = {k: v for k, v in fb.settings_env(cfg.server_env).items()
-                         if k.startswith("CRONWHEEL_")}
+                         if k.startswith("CRONWHEEL_") and k not in fb.TOKEN_SETTINGS}
     env["receiver"] = cfg.receiver_impl
     return env
 
@@ -713,7 +713,7 @@ async def run_all(cfg: ClusterConfig) -> int:
     env = await environment(cfg)
     connector = aiohttp.TCPConnector(limit=256, limit_per_host=0)
     async with (
-        aiohttp.ClientSession(connector=connector) as session,
+        aiohttp.ClientSession(connector=connector, headers=fb.AUTH) as session,
         fb.running_receiver(cfg.receiver_impl, session) as receiver,
     ):
         results = await measure(cfg, ClusterBench(cfg, session, receiver))

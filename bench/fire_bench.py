@@ -44,6 +44,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cronwheel.domain.access import new_token
+
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 HOST = "127.0.0.1"
@@ -296,11 +298,19 @@ def server_argv(port: int, database: Path) -> list[str]:
     return serve_argv(port, f"sqlite:///{database}")
 
 
+# Every server a bench starts is provisioned with this admin token; every request sends it.
+BENCH_TOKEN = new_token()[0]
+AUTH = {"Authorization": f"Bearer {BENCH_TOKEN}"}
+TOKEN_SETTINGS = ("CRONWHEEL_ADMIN_TOKEN", "CRONWHEEL_TOKEN")  # never written to results
+
+
 def settings_env(settings: dict[str, str]) -> dict[str, str]:
-    """This environment plus `settings` (NAME -> value) as CRONWHEEL_NAME, for a server."""
+    """This environment plus `settings` (NAME -> value) as CRONWHEEL_NAME, for a server (and
+    its workers: CRONWHEEL_TOKEN)."""
     env = dict(os.environ)
     env.setdefault("CRONWHEEL_LOG_LEVEL", "warning")
     env["PYTHONUNBUFFERED"] = "1"
+    env["CRONWHEEL_ADMIN_TOKEN"] = env["CRONWHEEL_TOKEN"] = BENCH_TOKEN
     for key, value in settings.items():
         env[f"CRONWHEEL_{key.upper()}"] = value
     return env
@@ -834,7 +844,8 @@ class Bench:
 def environment(cfg: Config) -> dict[str, Any]:
     return {
         **machine_environment(),
-        "server_env": {k: v for k, v in server_env(cfg).items() if k.startswith("CRONWHEEL_")},
+        "server_env": {k: v for k, v in server_env(cfg).items()
+                       if k.startswith("CRONWHEEL_") and k not in TOKEN_SETTINGS},
         "receiver": cfg.receiver_impl,
     }
 
@@ -1013,7 +1024,7 @@ async def run_all(cfg: Config, only: list[Scenario]) -> dict[str, Any]:
     connector = aiohttp.TCPConnector(limit=max(256, cfg.single_concurrency * 2),
                                      limit_per_host=0)
     async with (
-        aiohttp.ClientSession(connector=connector) as session,
+        aiohttp.ClientSession(connector=connector, headers=AUTH) as session,
         running_receiver(cfg.receiver_impl, session) as receiver,
     ):
         bench = Bench(cfg, session, receiver)

@@ -108,7 +108,8 @@ def module_argv(*args: str) -> list[str]:
 
 
 def worker_env() -> dict[str, str]:
-    return dict(os.environ, CRONWHEEL_LOG_LEVEL="warning", PYTHONUNBUFFERED="1")
+    return dict(os.environ, CRONWHEEL_LOG_LEVEL="warning", PYTHONUNBUFFERED="1",
+                CRONWHEEL_TOKEN=fb.BENCH_TOKEN)
 
 
 @dataclass
@@ -813,9 +814,9 @@ async def measure(cfg: WorkerConfig, bench: WorkerBench) -> dict[str, Any]:
 async def run_all(cfg: WorkerConfig) -> int:
     env = fb.machine_environment()
     env["server_env"] = {k: v for k, v in fb.settings_env(cfg.server_env).items()
-                         if k.startswith("CRONWHEEL_")}
+                         if k.startswith("CRONWHEEL_") and k not in fb.TOKEN_SETTINGS}
     connector = aiohttp.TCPConnector(limit=64, limit_per_host=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with aiohttp.ClientSession(connector=connector, headers=fb.AUTH) as session:
         results = await measure(cfg, WorkerBench(cfg, session))
     env["loadavg_end"] = os.getloadavg()
     report(env, results)

@@ -13,7 +13,19 @@ import pytest
 
 from tests.receivers import HttpReceiver
 from tests.servers import RunningServer, running_server
-from tests.support import free_port, port_open, service_missing
+from tests.support import TEST_ADMIN_TOKEN, free_port, port_open, service_missing
+
+
+@pytest.fixture(scope="session", autouse=True)
+def credentials(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Every server the tests start, in process or as a subprocess, is provisioned with the
+    test admin token, and every CLI and worker sends it; a token a server writes at first
+    start lands in a temporary config directory, never the user's own."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+        patch.setenv("CRONWHEEL_ADMIN_TOKEN", TEST_ADMIN_TOKEN)
+        patch.setenv("CRONWHEEL_TOKEN", TEST_ADMIN_TOKEN)
+        yield TEST_ADMIN_TOKEN
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from cronwheel.api.app import create_app
 from cronwheel.runtime import Node
 from cronwheel.settings import Settings
-from tests.support import free_port
+from tests.support import TEST_ADMIN_TOKEN, free_port
 
 
 @dataclass
@@ -49,7 +49,8 @@ async def running_server(
         await asyncio.sleep(0.01)
     base = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        auth = {"Authorization": f"Bearer {TEST_ADMIN_TOKEN}"}
+        async with httpx.AsyncClient(base_url=base, timeout=10, headers=auth) as client:
             yield RunningServer(node, base, client)
     finally:
         server.should_exit = True

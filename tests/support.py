@@ -55,3 +55,9 @@ async def wait_until(check: Callable[[], Any], timeout: float = 10.0, every: flo
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout} s; last seen: {value!r}")
         await asyncio.sleep(every)
+
+
+# The admin token every test server is provisioned with (CRONWHEEL_ADMIN_TOKEN, set for the
+# whole session by tests/conftest.py) and every test client sends. A test value only.
+TEST_ADMIN_TOKEN = "cw_testadm1_" + "T3st-only-admin-secret-not-for-real-use-0001"
+ADMIN_HEADERS = {"Authorization": f"Bearer {TEST_ADMIN_TOKEN}"}

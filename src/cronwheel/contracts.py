@@ -56,6 +56,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from cronwheel.domain.access import App, TokenRecord
 from cronwheel.domain.jobs import Job, JobState, RetryPolicy
 from cronwheel.domain.misfire import FirePlan
 from cronwheel.domain.routing import Candidate
@@ -585,12 +586,78 @@ class NodeStore(Store, Protocol):
     def alerts(self) -> AlertStore: ...
 
     @property
+    def apps(self) -> AppStore: ...
+
+    @property
     def single_node(self) -> bool:
         """Only this process uses the database (SQLite): every lease not its own is a dead
         process's, and no other node needs waking."""
         ...
 
 
+class AppStore(Protocol):
+    """Apps, the namespaces they claim, and their tokens (hashes only).
+
+    Invariants: an app name is unique; a namespace claim (exact name or `prefix*`) belongs to
+    one app; a token id is unique and its token belongs to an existing app; removing an app
+    removes its claims and tokens in the same transaction. A revoked token stays listed (with
+    `revoked_at`) and never becomes live again. Every write is atomic.
+    """
+
+    async def create_app(self, app: App) -> None:
+        """Create the app with its claims (`app.namespaces`), atomically; Conflict if the
+        name is taken or another app holds one of the claims."""
+        ...
+
+    async def get_app(self, name: str) -> App | None:
+        """The app with its claims (`namespaces`, sorted)."""
+        ...
+
+    async def list_apps(self) -> list[App]:
+        """Every app by name, with its claims."""
+        ...
+
+    async def update_app(self, app: App) -> None:
+        """Replace grants, limits and note; raises NotFound."""
+        ...
+
+    async def remove_app(self, name: str) -> None:
+        """Remove the app, its claims and its tokens; raises NotFound."""
+        ...
+
+    async def add_namespace(self, app: str, claim: str, now: Micros) -> None:
+        """Claim a namespace for an app: no-op if it has it; NotFound for an unknown app;
+        Conflict if another app holds this exact claim."""
+        ...
+
+    async def remove_namespace(self, app: str, claim: str) -> None:
+        """Raises NotFound unless the app holds the claim."""
+        ...
+
+    async def claims(self) -> dict[str, str]:
+        """Every claim -> the app holding it."""
+        ...
+
+    async def add_token(self, record: TokenRecord) -> None:
+        """NotFound for an unknown app; Conflict if the id is taken."""
+        ...
+
+    async def get_token(self, token_id: str) -> TokenRecord | None: ...
+
+    async def list_tokens(self, app: str) -> list[TokenRecord]:
+        """The app's tokens, revoked ones included, oldest first."""
+        ...
+
+    async def revoke_token(self, app: str, token_id: str, now: Micros) -> TokenRecord:
+        """Set `revoked_at` (kept if already set); NotFound unless the app has the token."""
+        ...
+
+    async def bootstrap(self, app: App, claims: Sequence[str], record: TokenRecord,
+                        now: Micros, only_if_no_admin: bool = True) -> bool:
+        """First start, atomically: unless a live admin token exists (or regardless, with
+        `only_if_no_admin` off), create `app` if missing, give it the `claims` nobody holds,
+        and add `record` (if its id is free). True if the token was added."""
+        ...
 # -- Kubernetes runs ---------------------------------------------------------------------------
 
 KUBE_CREATING, KUBE_ACTIVE, KUBE_ENDED = "creating", "active", "ended"  # a KubeRun's phase

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from cronwheel import __version__
+from cronwheel import __version__, tokenfile
+from cronwheel.apps_service import AppService, system_claims
 from cronwheel.clock import DatabaseClock, SystemClock
 from cronwheel.contracts import Clock, KubeRunStore, NodeInfo, NodeStore, WorkerTimings
 from cronwheel.delivery import Transports
 from cronwheel.delivery.kubernetes.clusters import Clusters, clusters_from_config
 from cronwheel.delivery.kubernetes.transport import KubernetesTransport
 from cronwheel.delivery.worker import WorkerTransport
+from cronwheel.domain.jobs import DEFAULT_NAMESPACE
 from cronwheel.domain.time import US_PER_MS, US_PER_S
 from cronwheel.engine import Dispatcher, EngineConfig, Scheduler
 from cronwheel.engine.alerts import Alerter
@@ -97,6 +99,7 @@ class Node:
         if run_engine:  # runs ended on workers release their dependents at once
             self.workers.on_settled = self.resolver.settled
         self.alerter = Alerter(self.store.alerts, self.clock, policy)
+        self.apps = AppService(self.store.apps, self.clock)
         self.channel: PgChannel | None = None
         if not self.store.single_node:
             self.channel = PgChannel(settings.database_url, self.scheduler.job_due,
@@ -104,7 +107,8 @@ class Node:
         self.info = NodeInfo(
             owner=self.owner,
             name=settings.node_name,
-            address=settings.advertised_address or f"http://{settings.host}:{settings.port}",
+            address=settings.advertised_address or
+            f"{'https' if settings.tls_cert else 'http'}://{settings.host}:{settings.port}",
             version=__version__,
             started_at=self.db_clock.now(),
         )
@@ -149,6 +153,7 @@ class Node:
 
     async def start(self) -> None:
         await self.store.start()
+        await self._first_start()
         if self.run_engine:
             await self.workers.start()
         await self.duties.start()
@@ -161,6 +166,16 @@ class Node:
             self.resolver.start()
             if self.kube_follower is not None:
                 await self.kube_follower.begin()
+
+    async def _first_start(self) -> None:
+        """Make sure an admin token exists (see AppService.first_start)."""
+        settings = self.settings
+        claims = system_claims(DEFAULT_NAMESPACE, settings.delayjob_namespace,
+                               settings.dispatch_namespace_prefix,
+                               [app.name for app in settings.qschedule_apps])
+        path = tokenfile.token_path(settings.host, settings.port, settings.admin_token_file)
+        provisioned = settings.admin_token.get_secret_value() if settings.admin_token else None
+        await self.apps.first_start(claims, path, provisioned)
 
     async def stop(self) -> None:
         if self.kube_follower is not None:

@@ -7,7 +7,7 @@ import socket
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cronwheel.domain.netpolicy import LOOPBACK, NetPolicy, PolicyError
@@ -161,6 +161,16 @@ class Settings(BaseSettings):
     # Quartz clients' cron expressions and "yyyy-MM-dd HH:mm:ss" dates are in the JVM's zone;
     # the in-house deployments this dialect serves ran on China Standard Time.
     dispatch_timezone: str = "Asia/Shanghai"
+
+    # apps and tokens: the first admin token, provisioned by the operator (stored hashed,
+    # never logged); without it the first start makes one and writes it to admin_token_file
+    # (default: $XDG_CONFIG_HOME or ~/.config, /cronwheel/tokens/<host>_<port>)
+    admin_token: SecretStr | None = None
+    admin_token_file: str | None = None
+    metrics_public: bool = False  # serve /metrics without a token
+    # TLS terminated by the server itself: PEM certificate (chain) and private key files
+    tls_cert: str | None = None
+    tls_key: str | None = None
     # Kubernetes clusters, as JSON: [{"id": "prod", "kubeconfig": "/etc/k/config",
     # "context": "prod"}, {"id": "here", "in_cluster": true}]; see docs/kubernetes.md
     kubernetes_clusters: list[KubeCluster] = Field(default_factory=list)

@@ -21,7 +21,7 @@ import pytest
 
 from tests.receivers import HttpReceiver
 from tests.servers import RunningServer
-from tests.support import free_port
+from tests.support import TEST_ADMIN_TOKEN, free_port
 
 
 def _console_script() -> str:
@@ -43,12 +43,18 @@ class Result:
 
 
 async def cronwheel(*args: str, server: str | None = None, timeout: float = 20.0,
+                    token: str | None = TEST_ADMIN_TOKEN,
                     env_extra: dict[str, str] | None = None) -> Result:
-    """Run `cronwheel ARGS...`; CRONWHEEL_SERVER is `server` when given, else unset."""
+    """Run `cronwheel ARGS...`; CRONWHEEL_SERVER is `server` when given, else unset;
+    CRONWHEEL_TOKEN is `token` (the test servers' admin token unless told otherwise) unless
+    `env_extra` sets it."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("CRONWHEEL_") and k != "COLUMNS"} | (env_extra or {})
+           if not k.startswith("CRONWHEEL_") and k != "COLUMNS"}
     if server is not None:
         env["CRONWHEEL_SERVER"] = server
+    if token is not None:
+        env["CRONWHEEL_TOKEN"] = token
+    env |= env_extra or {}
     proc = await asyncio.create_subprocess_exec(
         _console_script(), *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,

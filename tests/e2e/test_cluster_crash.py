@@ -37,7 +37,7 @@ import pytest
 
 from tests.receivers import HttpReceiver
 from tests.stores import PG_ADMIN_DB, PG_HOST, PG_PORT, PG_USER, pg_url, postgres_database
-from tests.support import free_port, port_open, service_missing
+from tests.support import ADMIN_HEADERS, free_port, port_open, service_missing
 
 pytestmark = pytest.mark.postgres
 
@@ -84,7 +84,8 @@ class ServeProcess:
                 stdout=asyncio.subprocess.DEVNULL, stderr=err,
             )
         await self._wait_healthy()
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=10) as client:
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=10,
+                                     headers=ADMIN_HEADERS) as client:
             self.owner = (await client.get("/v1/cluster")).json()["node"]
 
     async def _wait_healthy(self) -> None:
@@ -171,7 +172,8 @@ async def submit(nodes: Sequence[ServeProcess], jobs: list[dict[str, Any]], batc
     size = -(-len(jobs) // batches)
 
     async def post(node: ServeProcess, chunk: list[dict[str, Any]]) -> None:
-        async with httpx.AsyncClient(base_url=node.base_url, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=node.base_url, timeout=30,
+                                     headers=ADMIN_HEADERS) as client:
             answer = await client.post("/v1/jobs/batch", json={"jobs": chunk})
         assert answer.status_code == 201, answer.text
         assert answer.json()["created"] == len(chunk)
@@ -255,7 +257,8 @@ async def check_history(url: str, receiver: HttpReceiver, keys: set[str]) -> dic
 
 
 async def cluster_view(node: ServeProcess) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=node.base_url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=node.base_url, timeout=10,
+                                 headers=ADMIN_HEADERS) as client:
         answer = await client.get("/v1/cluster")
     assert answer.status_code == 200, answer.text
     view: dict[str, Any] = answer.json()

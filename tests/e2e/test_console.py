@@ -5,10 +5,9 @@ real `cronwheel worker` processes and one browser serve the whole module; each t
 its own browser context (its own cookies) and logs in with a token. Screenshots of every page
 go to tests/e2e/screenshots/ (kept by CI, ignored by git).
 
-Tokens: until issue 10's app service is merged, the console's seam (`ui/session.py`) is given
-`Tokens` below, which answers as issue 10's `domain.access` does (admin everything; operator
-and viewer their app's namespaces; only admin and operator write). At the merge the server
-is provisioned with real tokens and the seam calls the real `authenticate`.
+Tokens: the console's seam (`ui/session.py`) is the real one (`ui/access.AppAccess` over the
+node's app service); the server is provisioned with the test admin token, and the app
+`team-a` with an operator and a viewer token is made through the app service.
 """
 
 from __future__ import annotations
@@ -28,16 +27,17 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from cronwheel.api.app import create_app
 from cronwheel.api.convert import submission
 from cronwheel.api.schemas import JobIn
+from cronwheel.domain.access import Role
 from cronwheel.domain.jobs import JobState
 from cronwheel.domain.worker_target import SpecParsers
 from cronwheel.runtime import Node
+from cronwheel.ui.access import AppAccess
 from cronwheel.ui.app import install
-from cronwheel.ui.session import Principal
 from cronwheel.ui.trends import Trends
 from tests.e2e.test_workers import until, workers
 from tests.receivers import HttpReceiver
 from tests.servers import RunningServer, running_server
-from tests.support import free_port
+from tests.support import TEST_ADMIN_TOKEN, free_port
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.browser]
 
@@ -46,85 +46,8 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 SHOTS = Path(__file__).parent / "screenshots"
 GROUP = "console"
-ADMIN = "cw_admin000_" + "a" * 40
-OPERATOR = "cw_oper0000_" + "o" * 40
-VIEWER = "cw_view0000_" + "v" * 40
+ADMIN = TEST_ADMIN_TOKEN
 WAIT_MS = 15_000
-
-
-@dataclass(frozen=True)
-class TokenPrincipal:
-    app: str
-    role: str
-    namespaces: tuple[str, ...]
-
-
-def _owns(principal: Principal, namespace: str) -> bool:
-    return any(namespace.startswith(c[:-1]) if c.endswith("*") else namespace == c
-               for c in principal.namespaces)
-
-
-@dataclass(frozen=True)
-class AppEntry:
-    name: str
-    created_at: int
-    namespaces: tuple[str, ...]
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class TokenEntry:
-    prefix: str
-    role: str
-    label: str
-    created_at: int
-    expires_at: int | None = None
-    revoked_at: int | None = None
-
-
-class Tokens:
-    """The seam's stand-in for issue 10's app service: a fixed table of tokens, which is
-    also its directory of apps and tokens."""
-
-    needs_login = True
-
-    def __init__(self, table: dict[str, TokenPrincipal]) -> None:
-        self.table = table
-        self.made_at = round(time.time() * 1_000_000)
-
-    @property
-    def directory(self) -> Tokens:
-        return self
-
-    async def list_apps(self) -> list[AppEntry]:
-        names = sorted({p.app for p in self.table.values()})
-        return [AppEntry(name, self.made_at, next(p.namespaces for p in self.table.values()
-                                                  if p.app == name)) for name in names]
-
-    async def list_tokens(self, app: str) -> list[TokenEntry]:
-        return [TokenEntry(token[:11], p.role, f"{p.role} of {app}", self.made_at)
-                for token, p in self.table.items() if p.app == app]
-
-    async def authenticate(self, raw_token: str, address: str | None) -> Principal | None:
-        return self.table.get(raw_token)
-
-    def can_read(self, principal: Principal, namespace: str) -> bool:
-        return principal.role == "admin" or (
-            principal.role in ("operator", "viewer") and _owns(principal, namespace))
-
-    def can_write(self, principal: Principal, namespace: str) -> bool:
-        return principal.role == "admin" or (principal.role == "operator"
-                                             and _owns(principal, namespace))
-
-    def can_admin(self, principal: Principal) -> bool:
-        return principal.role == "admin"
-
-
-TOKENS = Tokens({
-    ADMIN: TokenPrincipal("system", "admin", ("*",)),
-    OPERATOR: TokenPrincipal("team-a", "operator", ("team-a",)),
-    VIEWER: TokenPrincipal("team-a", "viewer", ("team-a",)),
-})
 
 
 @dataclass
@@ -133,7 +56,18 @@ class Console:
     receiver: HttpReceiver
     browser: Browser
     job_types: SpecParsers
+    operator: str = ""  # tokens of the app team-a, made through the app service
+    operator_prefix: str = ""
+    viewer: str = ""
     contexts: dict[str, BrowserContext] = field(default_factory=dict)
+
+    async def make_tokens(self) -> None:
+        apps = self.server.node.apps
+        await apps.create_app("team-a", namespaces=("team-a",))
+        operator = await apps.create_token("team-a", Role.OPERATOR, label="operator of team-a")
+        viewer = await apps.create_token("team-a", Role.VIEWER, label="viewer of team-a")
+        self.operator, self.operator_prefix = operator.token, operator.record.prefix
+        self.viewer = viewer.token
 
     async def page(self, token: str | None = ADMIN) -> Page:
         """A new page at the dashboard, logged in with `token` (one browser context per
@@ -185,7 +119,7 @@ async def console(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Con
 
     def make_app(node: Node) -> FastAPI:
         app = create_app(node=node)
-        install(app, TOKENS, Trends(every_s=0.5))
+        install(app, AppAccess(node.apps), Trends(every_s=0.5))
         made.append(app)
         return app
 
@@ -198,6 +132,7 @@ async def console(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Con
         ):
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             found = Console(server, receiver, browser, made[0].state.job_types)
+            await found.make_tokens()
             # A job that fails every second, for the dashboard's failures.
             await found.add_job("default", "flaky-export", schedule={"kind": "rate", "every": "1s"},
                                 target={"kind": "http", "url": f"http://127.0.0.1:{free_port()}/"},
@@ -394,7 +329,7 @@ async def test_each_role_is_refused_what_it_may_not_do(console: Console) -> None
     await console.add_job("team-a", "mine", schedule=rate, target=log_target)
     await console.add_job("other", "theirs", schedule=rate, target=log_target)
 
-    viewer = await console.page(VIEWER)
+    viewer = await console.page(console.viewer)
     await viewer.goto("/ui/job?namespace=team-a&key=mine")
     await expect(viewer.get_by_role("heading", name="Definition")).to_be_visible()
     await expect(viewer.get_by_role("button", name="Pause")).to_have_count(0)
@@ -406,7 +341,7 @@ async def test_each_role_is_refused_what_it_may_not_do(console: Console) -> None
     await viewer.set_content(await answer.text())
     await shot(viewer, "12-viewer-refused")
 
-    operator = await console.page(OPERATOR)
+    operator = await console.page(console.operator)
     await operator.goto("/ui/jobs")
     await expect(operator.get_by_role("link", name="mine")).to_be_visible()
     await expect(operator.get_by_role("link", name="theirs")).to_have_count(0)
@@ -428,8 +363,8 @@ async def test_each_role_is_refused_what_it_may_not_do(console: Console) -> None
     admin = await console.page(ADMIN)
     await admin.get_by_role("link", name="Apps").click()
     await expect(admin.get_by_role("heading", name="team-a")).to_be_visible()
-    await expect(admin.get_by_text("cw_oper0000_…")).to_be_visible()
-    assert OPERATOR not in await admin.content()  # a token's secret is never shown
+    await expect(admin.get_by_text(f"{console.operator_prefix}_…")).to_be_visible()
+    assert console.operator not in await admin.content()  # a token's secret is never shown
     await shot(admin, "16-apps")
 
     stale = await operator.request.post("/ui/job/resume", form={

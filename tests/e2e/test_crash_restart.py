@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from tests.receivers import HttpReceiver
-from tests.support import free_port
+from tests.support import ADMIN_HEADERS, free_port
 
 
 @contextlib.asynccontextmanager
@@ -83,7 +83,8 @@ async def test_sigkill_mid_window_loses_nothing_and_fires_nothing_twice(
                  "payload": {"n": i}}
                 for i in range(count)
             ]
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
+                                         headers=ADMIN_HEADERS) as client:
                 accepted = await client.post("/v1/jobs/batch", json={"jobs": jobs}, timeout=30)
                 assert accepted.status_code == 201, accepted.text
             await asyncio.sleep(max(0.0, base + 1.0 - time.time()))  # halfway through

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.test_crash_restart import wait_healthy
-from tests.support import free_port
+from tests.support import ADMIN_HEADERS, TEST_ADMIN_TOKEN, free_port
 
 
 @contextlib.asynccontextmanager
@@ -26,7 +26,7 @@ async def serve(tmp_path: Path, **env: str) -> AsyncIterator[tuple[str, list[dic
     variables = {k: v for k, v in os.environ.items() if not k.startswith("CRONWHEEL_")} | {
         "CRONWHEEL_DATABASE_URL": f"sqlite:///{tmp_path / 'cw.db'}",
         "CRONWHEEL_PORT": str(port), "CRONWHEEL_DELAYJOB_GRPC_PORT": "0",
-        "CRONWHEEL_LOG_FORMAT": "json"} | env
+        "CRONWHEEL_LOG_FORMAT": "json", "CRONWHEEL_ADMIN_TOKEN": TEST_ADMIN_TOKEN} | env
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "cronwheel", "serve", env=variables,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
@@ -63,7 +63,8 @@ async def _event(lines: list[dict[str, Any]], name: str, timeout: float = 10,
 
 async def test_a_failed_delivery_is_one_json_line_with_its_fields(tmp_path: Path) -> None:
     closed = free_port()
-    async with serve(tmp_path) as (base, lines), httpx.AsyncClient(base_url=base) as http:
+    async with (serve(tmp_path) as (base, lines),
+                httpx.AsyncClient(base_url=base, headers=ADMIN_HEADERS) as http):
         job = {"key": "invoice-42", "namespace": "billing",
                "schedule": {"kind": "once", "after": 0},
                "target": {"kind": "http", "url": f"http://127.0.0.1:{closed}/due"},
@@ -80,7 +81,7 @@ async def test_a_failed_delivery_is_one_json_line_with_its_fields(tmp_path: Path
 
 async def test_the_access_log_can_be_turned_off(tmp_path: Path) -> None:
     async with serve(tmp_path, CRONWHEEL_ACCESS_LOG="false") as (base, lines):
-        async with httpx.AsyncClient(base_url=base) as http:
+        async with httpx.AsyncClient(base_url=base, headers=ADMIN_HEADERS) as http:
             for _ in range(3):
                 assert (await http.get("/v1/jobs")).status_code == 200
         await asyncio.sleep(0.3)

@@ -25,9 +25,11 @@ from cronwheel.client import (
     JobIn,
     NotFound,
     Retry,
+    Unauthorized,
     Unreachable,
 )
 from cronwheel.client.credentials import find_token
+from cronwheel.domain.access import SYSTEM_APP, Role
 from cronwheel.settings import Settings
 from tests.servers import RunningServer, running_server
 
@@ -182,11 +184,16 @@ async def test_the_token_is_sent_as_a_bearer_header(node: RunningServer) -> None
     async def keep(request: httpx.Request) -> None:
         seen.append(request)
 
-    async with AsyncClient(node.base_url, token="cw_abc_secret") as cw:
+    issued = await node.node.apps.create_token(SYSTEM_APP, Role.VIEWER, label="client test")
+    async with AsyncClient(node.base_url, token=issued.token) as cw:
         cw._http.event_hooks["request"].append(keep)
         await cw.cluster()
-    assert seen[0].headers["authorization"] == "Bearer cw_abc_secret"
+        assert (await cw.whoami())["role"] == "viewer"
+    assert seen[0].headers["authorization"] == f"Bearer {issued.token}"
     assert seen[0].headers["user-agent"].startswith("cronwheel-client/")
+    async with AsyncClient(node.base_url, token="cw_abc_secret") as cw:
+        with pytest.raises(Unauthorized):
+            await cw.cluster()
 
 
 # -- every /v1 route -------------------------------------------------------------------------
@@ -240,6 +247,25 @@ async def _walk_the_api(cw: AsyncClient) -> None:
     await cw.kill_run(pending.id)
     await cw.cluster()
     await cw.stop_worker(worker["id"])
+    await _walk_the_apps(cw)
+
+
+async def _walk_the_apps(cw: AsyncClient) -> None:
+    """The admin's calls: apps, their namespaces and tokens, and who the caller is."""
+    assert (await cw.whoami())["role"] == "admin"
+    await cw.create_app({"name": "walkers", "namespaces": ["walk"]})
+    assert "walkers" in [a["name"] for a in (await cw.apps())["apps"]]
+    await cw.update_app("walkers", {"note": "walked"})
+    assert (await cw.get_app("walkers"))["note"] == "walked"
+    await cw.add_namespace("walkers", "walk-*")
+    assert "walk-*" in (await cw.namespaces("walkers"))["namespaces"]
+    await cw.remove_namespace("walkers", "walk-*")
+    made = await cw.create_token("walkers", {"role": "viewer"})
+    assert made["token"].startswith("cw_")
+    await cw.tokens("walkers")
+    await cw.revoke_token("walkers", made["id"])
+    await cw.remove_app("walkers")
+    assert "walkers" not in [a["name"] for a in (await cw.apps())["apps"]]
 
 
 async def _walk_the_schedules(cw: AsyncClient) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from tests.receivers import HttpReceiver
 from tests.servers import RunningServer, running_server
+from tests.support import TEST_ADMIN_TOKEN
 
 NEVER = {"kind": "once", "at": "2096-01-01T00:00:00Z"}
 HUGE = 2**64  # one past the largest integer orjson can write
@@ -253,12 +254,36 @@ async def test_a_declared_huge_body_is_refused_before_it_is_read(server: Running
 
 async def test_a_chunked_body_is_cut_off_at_the_cap(small_server: RunningServer) -> None:
     head = (b"POST /v1/jobs/batch HTTP/1.1\r\nHost: cron.example.com\r\n"
+            b"Authorization: Bearer " + TEST_ADMIN_TOKEN.encode() + b"\r\n"
             b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
     chunk = b"x" * 16_384
     parts = [b"%x\r\n%s\r\n" % (len(chunk), chunk)] * 8  # 128 KiB: twice the cap
     answer, _ = await _raw(small_server, head, parts)
     assert answer.startswith(b"HTTP/1.1 413 ")
     assert b"body_too_large" in answer
+
+
+async def test_the_door_answers_before_authentication(small_server: RunningServer) -> None:
+    """Without a token: a wrong Host, a cross-site write and a declared oversized body get the
+    hardening's answer (no token is looked up for them); a request that passes the door meets
+    the 401, before its body is read."""
+    async with httpx.AsyncClient(base_url=small_server.base_url) as anonymous:
+        wrong_host = await anonymous.get("/v1/jobs", headers={"Host": "evil.example"})
+        assert (wrong_host.status_code, wrong_host.json()["error"]["code"]) == (
+            400, "host_not_allowed")
+        forged = await anonymous.post("/v1/jobs", json=job(), headers={
+            "Host": "cron.example.com", "Origin": "http://evil.example"})
+        assert (forged.status_code, forged.json()["error"]["code"]) == (403, "cross_site_request")
+        huge = await anonymous.post("/v1/jobs", content=b"x" * (65 * 1024), headers={
+            "Host": "cron.example.com", "Content-Type": "application/json"})
+        assert (huge.status_code, huge.json()["error"]["code"]) == (413, "body_too_large")
+        plain = await anonymous.post("/v1/jobs", content=b"not json", headers={
+            "Host": "cron.example.com", "Content-Type": "application/json"})
+        assert (plain.status_code, plain.json()["error"]["code"]) == (401, "unauthenticated")
+    head = (b"POST /v1/jobs/batch HTTP/1.1\r\nHost: cron.example.com\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+    answer, _ = await _raw(small_server, head, [b"4\r\nxxxx\r\n"])  # the rest never comes
+    assert answer.startswith(b"HTTP/1.1 401 ")
 
 
 async def test_a_body_under_the_cap_passes(small_server: RunningServer) -> None:
@@ -357,8 +382,15 @@ async def test_the_openapi_document_lists_what_the_routes_answer(server: Running
     for path, operations in spec["paths"].items():
         for method in operations:
             assert ("400" in listed(method, path)) == (path not in ("/healthz", "/metrics"))
+            if path.startswith("/v1/") or path == "/metrics":  # dialects have their own 401s
+                assert "401" in listed(method, path), (method, path)
             if method in ("post", "put", "patch", "delete"):
                 assert {"403", "413"} <= listed(method, path), (method, path)
+    # one 403 entry naming both reasons a write can get it
+    forbidden = spec["paths"]["/v1/jobs"]["post"]["responses"]["403"]
+    assert "role" in forbidden["description"] and "cross-site" in forbidden["description"]
+    assert forbidden["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"}
     assert (await client.post("/v1/jobs", json=job())).status_code == 201
     assert (await client.post("/v1/jobs/j/cancel")).status_code == 200
     cases = [
@@ -376,6 +408,8 @@ async def test_the_openapi_document_lists_what_the_routes_answer(server: Running
         ("post", "/v1/jobs", await client.post("/v1/jobs", json=job("o"),
                                                headers={"Origin": "http://evil.example"})),
         ("get", "/v1/jobs", await client.get("/v1/jobs", headers={"Host": "evil.example"})),
+        ("get", "/v1/jobs", await client.get("/v1/jobs", headers={"Authorization": "Bearer x"})),
+        ("get", "/metrics", await client.get("/metrics", headers={"Authorization": "Bearer x"})),
     ]
     for method, path, response in cases:
         assert response.status_code >= 400, (path, response.text)

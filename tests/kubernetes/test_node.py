@@ -16,6 +16,7 @@ from cronwheel.delivery.kubernetes.fake import FakeCluster
 from cronwheel.domain.kubernetes import job_name_for
 from cronwheel.ui.app import create_app as create_console_app
 from tests.servers import RunningServer, running_server
+from tests.support import TEST_ADMIN_TOKEN
 
 
 @pytest.fixture
@@ -107,6 +108,8 @@ async def test_the_console_cluster_page_lists_kubernetes_clusters_and_their_heal
 ) -> None:
     async with running_server(tmp_path / "ui.db", clusters=Clusters({"c1": cluster}),
                               make_app=lambda n: create_console_app(node=n)) as console:
+        login = await console.client.post("/ui/login", data={"token": TEST_ADMIN_TOKEN})
+        assert login.status_code == 303, login.text
         page = (await console.client.get("/ui/cluster")).text
         assert "Kubernetes clusters" in page and "<td>c1</td>" in page
         assert "v1.31.0-fake" in page and "state-online" in page.split("Kubernetes")[1]

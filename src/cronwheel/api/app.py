@@ -10,7 +10,18 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cronwheel import __version__
-from cronwheel.api import cluster, docs, errors, native, preview, schedules, statuses, workers
+from cronwheel.api import (
+    apps,
+    auth,
+    cluster,
+    docs,
+    errors,
+    native,
+    preview,
+    schedules,
+    statuses,
+    workers,
+)
 from cronwheel.api.dialects import delayjob, dispatchserver, kubernetes, qschedule
 from cronwheel.api.dialects.delayjob_grpc import DelayJobGrpcServer
 from cronwheel.api.hardening import Hardening, HostRule
@@ -55,15 +66,19 @@ def create_app(settings: Settings | None = None, node: Node | None = None,
     app.state.job_types = load_job_types() if job_types is None else job_types
     errors.install(app)
     config = node.settings
+    # The last middleware added runs first: Hardening refuses a wrong Host, a cross-site write
+    # or a declared oversized body before AuthMiddleware looks up any token (docs/security.md).
+    auth.install(app, node.apps, config.metrics_public)
     hosts = HostRule.from_settings(config.allowed_hosts, config.host, config.advertised_address)
     app.add_middleware(Hardening, max_body=config.max_body_bytes, hosts=hosts)
-    statuses.document(app)
+    statuses.document(app, config.metrics_public)
     docs.install(app)
     app.include_router(workers.router)  # first: its /v1/jobs/{key}/workers beats /jobs/{key}
     app.include_router(schedules.router)  # before native: /jobs/{key}/schedules beats /jobs/{key}
     app.include_router(native.router)
     app.include_router(preview.router)
     app.include_router(cluster.router)
+    app.include_router(apps.router)
     app.include_router(delayjob.router)
     app.include_router(dispatchserver.router)
     app.include_router(qschedule.router)

@@ -10,19 +10,27 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from cronwheel.api.auth import AUTHENTICATED, RESPONSES, Reader
 from cronwheel.api.schemas import ClusterOut, KubernetesOut, NodeOut
 from cronwheel.domain.time import US_PER_S, to_iso
 
-router = APIRouter(prefix="/v1", tags=["cluster"])
+router = APIRouter(prefix="/v1", tags=["cluster"], dependencies=AUTHENTICATED,
+                   responses=RESPONSES)
 STOPPED_SHOWN_S = 600  # a cleanly stopped node is listed this long after it stopped
 
 
 @router.get("/cluster", response_model=ClusterOut)
-async def cluster(
+async def get_cluster(
     request: Request,
+    caller: Reader,
     include_stopped: Annotated[bool, Query(
         description="also nodes stopped cleanly more than ten minutes ago")] = False,
 ) -> ClusterOut:
+    return await cluster(request, include_stopped)
+
+
+async def cluster(request: Request, include_stopped: bool = False) -> ClusterOut:
+    """The cluster as this node sees it (also the console's cluster page, on its session)."""
     node = request.app.state.node
     now = node.db_clock.now()
     stale = round(node.settings.lease_seconds * US_PER_S)

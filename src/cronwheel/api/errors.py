@@ -16,6 +16,7 @@ from cronwheel.api.responses import Json
 from cronwheel.domain.errors import (
     Conflict,
     DomainError,
+    Forbidden,
     IllegalTransition,
     ItemErrors,
     NotFound,
@@ -23,7 +24,7 @@ from cronwheel.domain.errors import (
 
 log = logging.getLogger("cronwheel.api")
 
-STATUS = {NotFound: 404, Conflict: 409, IllegalTransition: 409}
+STATUS = {NotFound: 404, Conflict: 409, IllegalTransition: 409, Forbidden: 403}
 
 Envelope = Callable[[str, str], dict[str, Any]]
 # Path prefix -> how that dialect shapes an error (code, message), for errors raised before

@@ -7,6 +7,18 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
 
+from cronwheel.api.auth import (
+    AUTHENTICATED,
+    RESPONSES,
+    Reader,
+    Writer,
+    hidden_run,
+    require_create,
+    require_grant,
+    require_read,
+    require_upstreams,
+    require_write,
+)
 from cronwheel.api.convert import (
     graph_json,
     job_json,
@@ -30,12 +42,13 @@ from cronwheel.api.schemas import (
     TriggerIn,
 )
 from cronwheel.contracts import JobFilter
+from cronwheel.domain.access import Principal, can_admin, can_read
 from cronwheel.domain.errors import DomainError, InvalidField, ItemErrors
-from cronwheel.domain.jobs import DEFAULT_NAMESPACE, JobState
+from cronwheel.domain.jobs import DEFAULT_NAMESPACE, Job, JobState
 from cronwheel.domain.worker_target import SpecParsers
-from cronwheel.service import Submission
+from cronwheel.service import Service, Submission
 
-router = APIRouter(prefix="/v1", tags=["jobs"])
+router = APIRouter(prefix="/v1", tags=["jobs"], dependencies=AUTHENTICATED, responses=RESPONSES)
 _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 Namespace = Annotated[str, Query(min_length=1, max_length=255)]
@@ -54,12 +67,16 @@ def _cursor(value: str | None) -> str | None:
 async def create_job(
     request: Request,
     body: JobIn,
+    caller: Writer,
     replace: Annotated[bool, Query(description="overwrite a different existing job")] = False,
 ) -> Any:
     """201 created; 200 the same job existed (or was replaced, with `replace=true`); 409 a
     different job has this key."""
+    require_create(caller, body.namespace)
     service = service_of(request)
     item = submission(body, service.clock.now(), job_types_of(request))
+    require_grant(caller, item.spec.target)
+    require_upstreams(caller, item.spec)
     [outcome] = await service.submit([item], replace=replace)
     if outcome.conflict:
         return Json(
@@ -72,12 +89,17 @@ async def create_job(
 
 
 @router.post("/jobs/batch", response_model=BatchOut, status_code=201)
-async def create_jobs(request: Request, body: BatchIn) -> Any:
+async def create_jobs(request: Request, body: BatchIn, caller: Writer) -> Any:
     """All or nothing: any invalid or conflicting item leaves every job of the batch unwritten."""
+    for index, job in enumerate(body.jobs):
+        require_create(caller, job.namespace, f"jobs[{index}].namespace")
     service = service_of(request)
     items, problems = _batch_items(body, service.clock.now(), job_types_of(request))
     if problems:
         return _batch_error("invalid_argument", "some jobs are invalid", problems, 422)
+    for index, item in enumerate(items):
+        require_grant(caller, item.spec.target, f"jobs[{index}].target.type")
+        require_upstreams(caller, item.spec, f"jobs[{index}].depends_on")
     try:
         outcomes = await service.submit(items, all_or_nothing=True)
     except ItemErrors as exc:
@@ -131,14 +153,16 @@ def _batch_error(code: str, message: str, items: list[dict[str, Any]], status: i
 @router.get("/jobs", response_model=JobPage)
 async def list_jobs(
     request: Request,
+    caller: Reader,
     namespace: Annotated[str | None, Query(max_length=255)] = None,
     state: JobState | None = None,
     key_prefix: Annotated[str | None, Query(max_length=255)] = None,
     limit: Limit = 100,
     cursor: str | None = None,
 ) -> Json:
+    """Only the jobs the caller may read: a namespace it may not see lists empty."""
     where = JobFilter(namespace=namespace, state=state, key_prefix=key_prefix)
-    found = await service_of(request).list_jobs(where, _cursor(cursor), limit + 1)
+    found = await visible_jobs(service_of(request), caller, where, _cursor(cursor), limit + 1)
     more = len(found) > limit
     page = found[:limit]
     return Json({"jobs": [job_json(j) for j in page],
@@ -148,7 +172,10 @@ async def list_jobs(
 @router.post("/jobs/{key:path}/pause", response_model=JobOut)
 @router.post("/jobs/{key:path}/disable", response_model=JobOut,
              description="The same as pause: a disabled job fires nothing until enabled.")
-async def pause_job(request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE) -> Json:
+async def pause_job(
+    request: Request, key: str, caller: Writer, namespace: Namespace = DEFAULT_NAMESPACE
+) -> Json:
+    require_write(caller, namespace, key)
     return Json(job_json(await service_of(request).pause(namespace, key)))
 
 
@@ -156,15 +183,17 @@ async def pause_job(request: Request, key: str, namespace: Namespace = DEFAULT_N
 @router.post("/jobs/{key:path}/enable", response_model=JobOut,
              description="The same as resume; missed occurrences follow the misfire policy.")
 async def resume_job(
-    request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE
+    request: Request, key: str, caller: Writer, namespace: Namespace = DEFAULT_NAMESPACE
 ) -> Json:
+    require_write(caller, namespace, key)
     return Json(job_json(await service_of(request).resume(namespace, key)))
 
 
 @router.post("/jobs/{key:path}/cancel", response_model=JobOut)
 async def cancel_job(
-    request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE
+    request: Request, key: str, caller: Writer, namespace: Namespace = DEFAULT_NAMESPACE
 ) -> Json:
+    require_write(caller, namespace, key)
     return Json(job_json(await service_of(request).cancel(namespace, key)))
 
 
@@ -172,9 +201,11 @@ async def cancel_job(
 async def trigger_job(
     request: Request,
     key: str,
+    caller: Writer,
     namespace: Namespace = DEFAULT_NAMESPACE,
     body: Annotated[TriggerIn | None, Body()] = None,
 ) -> Any:
+    require_write(caller, namespace, key)
     override = body is not None and "payload" in body.model_fields_set
     payload = body.payload if body is not None else None
     run = await service_of(request).trigger(namespace, key, payload, override)
@@ -185,10 +216,12 @@ async def trigger_job(
 async def list_runs(
     request: Request,
     key: str,
+    caller: Reader,
     namespace: Namespace = DEFAULT_NAMESPACE,
     limit: Limit = 100,
     cursor: str | None = None,
 ) -> RunPage:
+    require_read(caller, namespace, key)
     found = await service_of(request).runs(namespace, key, _cursor(cursor), limit + 1)
     more = len(found) > limit
     page = found[:limit]
@@ -199,6 +232,7 @@ async def list_runs(
 async def job_dependencies(
     request: Request,
     key: str,
+    caller: Reader,
     namespace: Namespace = DEFAULT_NAMESPACE,
     window: Annotated[str | None, Query(max_length=32, description="cd (default), h(3)...: "
                                         "the span around now whose runs are shown")] = None,
@@ -206,6 +240,7 @@ async def job_dependencies(
     """The jobs this one waits for (upstream) and the jobs waiting for it (downstream), as
     trees, each with its scheduled runs planned in the window and their states. An upstream
     that does not exist is shown with state `missing`: a run waiting for it expires."""
+    require_read(caller, namespace, key)
     service = service_of(request)
     job, bounds, up, down = await service.dependencies(namespace, key, window)
     runs = await service.store.upstream_history(job.id, *bounds)
@@ -216,23 +251,53 @@ async def job_dependencies(
 async def delete_job(
     request: Request,
     key: str,
+    caller: Writer,
     namespace: Namespace = DEFAULT_NAMESPACE,
     runs: Annotated[RunsOnDelete, Query(
         description="keep: runs stay until retention; delete: they go with the job")] = "keep",
 ) -> Json:
     """Remove the job: it fires no more and its key is free. Its unfinished runs are
     cancelled; its runs stay readable by id until retention unless `runs=delete`."""
+    require_write(caller, namespace, key)
     job = await service_of(request).delete(namespace, key, delete_runs=runs == "delete")
     return Json({"job": job_json(job), "runs": "deleted" if runs == "delete" else "kept"})
 
 
 # Last among /jobs routes: a key may contain '/', so this would shadow the ones above.
 @router.get("/jobs/{key:path}", response_model=JobOut)
-async def get_job(request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE) -> Json:
+async def get_job(
+    request: Request, key: str, caller: Reader, namespace: Namespace = DEFAULT_NAMESPACE
+) -> Json:
+    require_read(caller, namespace, key)
     return Json(job_json(await service_of(request).get(namespace, key)))
 
 
 @router.get("/runs/{run_id}", response_model=RunDetail)
-async def get_run(request: Request, run_id: str) -> RunDetail:
+async def get_run(request: Request, run_id: str, caller: Reader) -> RunDetail:
     run, attempts = await service_of(request).run(run_id)
+    if not can_read(caller, run.namespace):
+        raise hidden_run(run_id)
     return RunDetail(**run_detail_fields(run, attempts))
+
+
+SCAN_CHUNK = 500  # jobs read per step when a caller sees only some namespaces
+
+
+async def visible_jobs(
+    service: Service, caller: Principal, where: JobFilter, after_id: str | None, want: int
+) -> list[Job]:
+    """A page of the jobs the caller may read. Filters as it reads: a caller owning few of
+    many jobs costs a scan, paid only by listings without a namespace."""
+    if can_admin(caller):
+        return await service.list_jobs(where, after_id, want)
+    if where.namespace is not None and not can_read(caller, where.namespace):
+        return []
+    found: list[Job] = []
+    while len(found) < want:
+        step = max(want, SCAN_CHUNK) if where.namespace is None else want
+        batch = await service.list_jobs(where, after_id, step)
+        found.extend(j for j in batch if can_read(caller, j.spec.namespace))
+        if len(batch) < step:
+            break
+        after_id = batch[-1].id
+    return found[:want]

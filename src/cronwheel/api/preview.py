@@ -6,12 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from cronwheel.api.auth import AUTHENTICATED, RESPONSES
 from cronwheel.api.schemas import PreviewOut
 from cronwheel.domain.errors import InvalidField
 from cronwheel.domain.preview import preview
 from cronwheel.domain.time import parse_instant
 
-router = APIRouter(prefix="/v1/schedules", tags=["schedules"])
+# Any token may preview: it reads nothing stored.
+router = APIRouter(prefix="/v1/schedules", tags=["schedules"], dependencies=AUTHENTICATED,
+                   responses={401: RESPONSES[401]})
 
 
 @router.get("/preview", response_model=PreviewOut)

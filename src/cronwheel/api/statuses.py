@@ -5,10 +5,13 @@ FastAPI lists only 2xx and its own 422; clients generated from the document then
 
 * every route but the probes': 400 `host_not_allowed` (api/hardening.py);
 * every write (POST, PUT, PATCH, DELETE): 403 `cross_site_request` and 413 `body_too_large`;
+* every route that needs a token (api/auth.py): 401 `unauthenticated`;
 * the native routes below: 404 and 409 where the route can answer them.
 
-401, 403 (forbidden by role) and 429 come with the applications, tokens and roles of
-issue 10; they belong here once those exist. Dialect routes document their own envelopes.
+A router names the auth statuses its routes answer (`auth.RESPONSES`: 401, and 403 where a
+role may be refused); a status listed twice for two reasons is one entry naming both, with
+the error envelope. 429 comes with the per-app limits. Dialect routes document their own
+envelopes.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from cronwheel.api.auth import RESPONSES, needs_token
 from cronwheel.api.hardening import ANY_HOST_PATHS, WRITES
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
@@ -66,23 +70,33 @@ NATIVE: dict[tuple[str, str], dict[int, str]] = {
 }
 
 
-def _add(schema: dict[str, Any]) -> None:
+def _list(responses: dict[str, Any], status: int, description: str) -> None:
+    """One entry per status: a second reason for it joins the first one's description."""
+    entry = responses.setdefault(str(status), {"description": description})
+    if description not in entry["description"]:
+        entry["description"] += f"; or {description}"
+    entry.setdefault("content", {"application/json": {"schema": ERROR_REF}})
+
+
+def _add(schema: dict[str, Any], metrics_public: bool) -> None:
     schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
             extra = {} if path in ANY_HOST_PATHS else dict(EVERYWHERE)
+            if needs_token(path, metrics_public):
+                extra[401] = RESPONSES[401]["description"]
             if method.upper() in WRITES:
                 extra |= ON_WRITES
             extra |= NATIVE.get((method, path), {})
             responses = operation.setdefault("responses", {})
             for status, description in extra.items():
-                responses.setdefault(str(status), {
-                    "description": description,
-                    "content": {"application/json": {"schema": ERROR_REF}},
-                })
+                _list(responses, status, description)
+            for status in (401, 403):  # the routers' own auth entries get the envelope too
+                if str(status) in responses:
+                    _list(responses, status, responses[str(status)]["description"])
 
 
-def document(app: FastAPI) -> None:
+def document(app: FastAPI, metrics_public: bool = False) -> None:
     """Wrap `app.openapi` so the document, built once on first use, lists these statuses."""
     build: Callable[[], dict[str, Any]] = app.openapi
 
@@ -90,7 +104,7 @@ def document(app: FastAPI) -> None:
         first = app.openapi_schema is None
         schema = build()
         if first:
-            _add(schema)
+            _add(schema, metrics_public)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -14,6 +14,17 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from cronwheel.api.auth import (
+    AUTHENTICATED,
+    RESPONSES,
+    Admin,
+    Reader,
+    WorkerCaller,
+    Writer,
+    require_read,
+    require_run,
+    require_write,
+)
 from cronwheel.api.convert import run_out
 from cronwheel.api.deps import service_of, workers_of
 from cronwheel.api.responses import Json
@@ -27,14 +38,16 @@ from cronwheel.api.schemas import (
     SwitchOut,
     WorkerList,
 )
-from cronwheel.domain.errors import InvalidField
+from cronwheel.domain.access import Principal, can_read, can_work
+from cronwheel.domain.errors import Forbidden, InvalidField
 from cronwheel.domain.jobs import DEFAULT_NAMESPACE, Job
 from cronwheel.domain.jsonlimits import INT64_MAX
 from cronwheel.domain.tasks import Task, TaskWork, WorkerStatus
 from cronwheel.domain.time import to_iso, to_iso_or_none
 from cronwheel.worker_service import LogPage
 
-router = APIRouter(prefix="/v1", tags=["workers"])
+router = APIRouter(prefix="/v1", tags=["workers"], dependencies=AUTHENTICATED,
+                   responses=RESPONSES)
 
 MAX_PIECE = 4 * 1_048_576  # bytes of output per request
 MAX_PAGE = 1_048_576
@@ -81,7 +94,11 @@ class SwitchIn(_Strict):
 
 
 @router.post("/workers", status_code=201)
-async def register(request: Request, body: RegisterIn) -> Json:
+async def register(request: Request, body: RegisterIn, caller: WorkerCaller) -> Json:
+    """Needs a worker token (or an admin's) serving every group the worker names."""
+    for group in body.groups:
+        if not can_work(caller, group):
+            raise Forbidden(f"this token does not serve worker group {group!r}", "groups")
     service = workers_of(request)
     host = body.host or (request.client.host if request.client else "unknown")
     info = await service.register(body.name, host, body.groups, body.capacity, body.version)
@@ -91,13 +108,15 @@ async def register(request: Request, body: RegisterIn) -> Json:
 
 
 @router.post("/workers/{worker_id}/heartbeat")
-async def heartbeat(request: Request, worker_id: str, body: HeartbeatIn) -> Json:
+async def heartbeat(
+    request: Request, worker_id: str, body: HeartbeatIn, caller: WorkerCaller
+) -> Json:
     kill = await workers_of(request).heartbeat(worker_id, body.running)
     return Json({"kill": kill})
 
 
 @router.post("/workers/{worker_id}/lease")
-async def lease(request: Request, worker_id: str, body: LeaseIn) -> Json:
+async def lease(request: Request, worker_id: str, body: LeaseIn, caller: WorkerCaller) -> Json:
     work = await workers_of(request).lease(worker_id, body.max, body.wait,
                                            request.is_disconnected)
     return Json({"tasks": [_work_json(w) for w in work]})
@@ -105,7 +124,7 @@ async def lease(request: Request, worker_id: str, body: LeaseIn) -> Json:
 
 @router.post("/workers/{worker_id}/tasks/{task_id}/output")
 async def output(
-    request: Request, worker_id: str, task_id: str,
+    request: Request, worker_id: str, task_id: str, caller: WorkerCaller,
     stream: Annotated[str, Query()] = "log",
     offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
 ) -> Json:
@@ -117,7 +136,9 @@ async def output(
 
 
 @router.post("/workers/{worker_id}/tasks/{task_id}/finish")
-async def finish(request: Request, worker_id: str, task_id: str, body: FinishIn) -> Json:
+async def finish(
+    request: Request, worker_id: str, task_id: str, body: FinishIn, caller: WorkerCaller
+) -> Json:
     result = None
     if body.result is not None:
         try:
@@ -130,7 +151,7 @@ async def finish(request: Request, worker_id: str, task_id: str, body: FinishIn)
 
 
 @router.post("/workers/{worker_id}/stop")
-async def stop(request: Request, worker_id: str) -> Json:
+async def stop(request: Request, worker_id: str, caller: WorkerCaller) -> Json:
     await workers_of(request).stop(worker_id)
     return Json({"stopped": True})
 
@@ -139,23 +160,25 @@ async def stop(request: Request, worker_id: str) -> Json:
 
 
 @router.get("/workers", response_model=WorkerList)
-async def list_workers(request: Request, include_stopped: bool = False) -> Json:
+async def list_workers(request: Request, caller: Reader, include_stopped: bool = False) -> Json:
     found = await workers_of(request).workers(include_stopped)
     return Json({"workers": [_worker_json(w) for w in found]})
 
 
 @router.post("/workers/switch", response_model=SwitchOut)
-async def switch_for_all_jobs(request: Request, body: SwitchIn) -> Json:
+async def switch_for_all_jobs(request: Request, body: SwitchIn, caller: Admin) -> Json:
     """Take workers off line (false) or back (true) for every job, e.g. before a restart.
-    Refused if a group would be left with no worker."""
+    Refused if a group would be left with no worker. Admins only: it touches every app."""
     await workers_of(request).switch_for_all_jobs(body.workers)
     return Json({"workers": body.workers})
 
 
 @router.get("/workers/{host}/runs", response_model=HostRuns)
-async def runs_on_host(request: Request, host: str) -> Json:
-    """Runs in progress on a host (its address, or a worker's name)."""
-    found = await workers_of(request).runs_on_host(host)
+async def runs_on_host(request: Request, host: str, caller: Reader) -> Json:
+    """Runs in progress on a host (its address, or a worker's name), of the namespaces the
+    caller may read."""
+    found = [row for row in await workers_of(request).runs_on_host(host)
+             if can_read(caller, row[1].namespace)]
     return Json({"host": host, "runs": [
         run_out(run).model_dump(mode="json") | {"task": _task_json(task)}
         for task, run, _job in found
@@ -163,23 +186,25 @@ async def runs_on_host(request: Request, host: str) -> Json:
 
 
 @router.post("/runs/{run_id}/kill", status_code=202, response_model=KillOut)
-async def kill(request: Request, run_id: str) -> Json:
+async def kill(request: Request, run_id: str, caller: Writer) -> Json:
     """Stop a run. On workers the process tree is killed within a heartbeat or two and the
     run ends `killed`; a run waiting for a retry ends `killed` at once."""
+    await _check_run(request, caller, run_id, write=True)
     state = await workers_of(request).kill(run_id)
     return Json({"run_id": run_id, "state": state.value,
                  "killing": state.value == "running"}, 202)
 
 
 @router.get("/runs/{run_id}/tasks", response_model=RunTasks)
-async def run_tasks(request: Request, run_id: str) -> Json:
+async def run_tasks(request: Request, run_id: str, caller: Reader) -> Json:
+    await _check_run(request, caller, run_id)
     tasks = await workers_of(request).tasks(run_id)
     return Json({"run_id": run_id, "tasks": [_task_json(t) for t in tasks]})
 
 
 @router.get("/runs/{run_id}/log", response_model=LogPageOut)
 async def run_log(
-    request: Request, run_id: str,
+    request: Request, run_id: str, caller: Reader,
     offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 65_536,
     stream: Annotated[str, Query(pattern="^(log|result)$")] = "log",
@@ -188,13 +213,14 @@ async def run_log(
 ) -> Json:
     """A page of a run's output by byte offset: `text`, `next_offset` to ask for next, and
     `end` once the run's task has finished and everything was read."""
+    await _check_run(request, caller, run_id)
     page = await workers_of(request).log(run_id, offset, limit, stream, attempt, worker)
     return Json(_page_json(page))
 
 
 @router.get("/runs/{run_id}/log/follow")
 async def follow_log(
-    request: Request, run_id: str,
+    request: Request, run_id: str, caller: Reader,
     offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
     stream: Annotated[str, Query(pattern="^(log|result)$")] = "log",
     attempt: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
@@ -202,6 +228,7 @@ async def follow_log(
 ) -> StreamingResponse:
     """Server-sent events: an `output` event per new piece while the run goes on, then
     `end`. Reconnect with `offset` = the last event's `next_offset` to go on."""
+    await _check_run(request, caller, run_id)
     service = workers_of(request)
     first = await service.log(run_id, offset, MAX_PAGE, stream, attempt, worker)
 
@@ -225,24 +252,32 @@ async def follow_log(
 
 
 @router.get("/jobs/{key:path}/workers", response_model=JobWorkers)
-async def job_workers(request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE) -> Json:
+async def job_workers(
+    request: Request, key: str, caller: Reader, namespace: Namespace = DEFAULT_NAMESPACE
+) -> Json:
+    require_read(caller, namespace, key)
     job = await service_of(request).get(namespace, key)
     return await _job_workers_json(request, job)
 
 
 @router.post("/jobs/{key:path}/workers", response_model=JobWorkers)
 async def switch_job_workers(
-    request: Request, key: str, body: SwitchIn, namespace: Namespace = DEFAULT_NAMESPACE
+    request: Request, key: str, body: SwitchIn, caller: Writer,
+    namespace: Namespace = DEFAULT_NAMESPACE,
 ) -> Json:
     """Take workers off line for this job (false) or back (true). Refused (409) when no
     online worker of the job's group would be left on."""
+    require_write(caller, namespace, key)
     job = await service_of(request).get(namespace, key)
     await workers_of(request).switch_for_job(job, body.workers)
     return await _job_workers_json(request, job)
 
 
 @router.get("/jobs/{key:path}/alerts", response_model=JobAlerts)
-async def job_alerts(request: Request, key: str, namespace: Namespace = DEFAULT_NAMESPACE) -> Json:
+async def job_alerts(
+    request: Request, key: str, caller: Reader, namespace: Namespace = DEFAULT_NAMESPACE
+) -> Json:
+    require_read(caller, namespace, key)
     job = await service_of(request).get(namespace, key)
     failures, found = await workers_of(request).alerts(job)
     return Json({"key": key, "namespace": namespace,
@@ -254,6 +289,14 @@ async def job_alerts(request: Request, key: str, namespace: Namespace = DEFAULT_
                       "error": a.error}
                      for a in found
                  ]})
+
+
+async def _check_run(
+    request: Request, caller: Principal, run_id: str, write: bool = False
+) -> None:
+    """A run of a namespace the caller may not read is as missing as a run that is not."""
+    run, _attempts = await service_of(request).run(run_id)
+    require_run(caller, run, write)
 
 
 async def _job_workers_json(request: Request, job: Job) -> Json:

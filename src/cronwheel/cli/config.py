@@ -13,7 +13,8 @@ if TYPE_CHECKING:  # imported where used: the client commands start faster witho
     from cronwheel.settings import Settings
 
 _DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
-_FLAGS = {"host": "--host", "port": "--port", "database_url": "--database-url"}
+_FLAGS = {"host": "--host", "port": "--port", "database_url": "--database-url",
+          "tls_cert": "--tls-cert", "tls_key": "--tls-key"}
 
 
 def load_settings(**given: Any) -> Settings:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
 
 from cronwheel.cli import job_schedules
+from cronwheel.cli.apps import apps_app, tokens_app
 from cronwheel.cli.common import Server
 from cronwheel.cli.config import load_settings
 from cronwheel.cli.deps import add_deps_command
@@ -22,7 +24,28 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(runs_app, name="runs")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(workers_app, name="workers")
+app.add_typer(apps_app, name="apps")
+app.add_typer(tokens_app, name="tokens")
 app.command("cluster")(cluster)
+
+
+@app.callback()
+def _root(
+    token: Annotated[str | None, typer.Option(
+        "--token", metavar="TOKEN",
+        help="the token every command sends (the same as CRONWHEEL_TOKEN; a command's own "
+             "--token wins); default: CRONWHEEL_TOKEN, else the file a server at --server "
+             "wrote on this machine at first start")] = None,
+) -> None:
+    """cronwheel: a self-hosted job scheduling service."""
+    if token:
+        os.environ["CRONWHEEL_TOKEN"] = token  # read by every client this process makes
+
+
+WorkerToken = Annotated[str | None, typer.Option(
+    "--token", envvar="CRONWHEEL_TOKEN", show_envvar=False, metavar="TOKEN",
+    help="a worker token serving the worker's groups [CRONWHEEL_TOKEN; default: the token "
+         "file a server at SERVER wrote on this machine]")]
 
 
 @app.command()
@@ -30,6 +53,11 @@ def serve(
     host: Annotated[str | None, typer.Option(help="bind address [CRONWHEEL_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="port [CRONWHEEL_PORT]")] = None,
     database_url: Annotated[str | None, typer.Option(help=DATABASE_HELP)] = None,
+    tls_cert: Annotated[str | None, typer.Option(
+        metavar="PEM", help="serve HTTPS with this certificate (chain) [CRONWHEEL_TLS_CERT]")
+    ] = None,
+    tls_key: Annotated[str | None, typer.Option(
+        metavar="PEM", help="the certificate's private key [CRONWHEEL_TLS_KEY]")] = None,
 ) -> None:
     """Run a node: the API on HOST:PORT and the scheduler over DATABASE_URL."""
     import uvicorn
@@ -37,7 +65,10 @@ def serve(
     from cronwheel import logs
     from cronwheel.ui.app import create_app  # the API with the console at /ui
 
-    settings = load_settings(host=host, port=port, database_url=database_url)
+    settings = load_settings(host=host, port=port, database_url=database_url,
+                             tls_cert=tls_cert, tls_key=tls_key)
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise typer.BadParameter("TLS needs both --tls-cert and --tls-key")
     logs.configure(settings.log_level, settings.log_format, settings.access_log)
     uvicorn.run(
         create_app(settings),
@@ -49,6 +80,8 @@ def serve(
         log_config=logs.uvicorn_log_config(),
         access_log=settings.access_log,
         timeout_graceful_shutdown=10,
+        ssl_certfile=settings.tls_cert,
+        ssl_keyfile=settings.tls_key,
     )
 
 
@@ -83,8 +116,10 @@ def worker(
              "CRONWHEEL_WORKER_DATABASES, a JSON object of NAME: URL)")] = None,
     grace: Annotated[float, typer.Option(
         min=0, help="on SIGTERM, seconds running tasks may go on before being killed")] = 30.0,
+    token: WorkerToken = None,
 ) -> None:
     """Run a worker: execute the tasks of worker jobs of its groups, pulled from SERVER."""
+    from cronwheel.client.credentials import find_token
     from cronwheel.worker import WorkerSettings, parse_databases
     from cronwheel.worker import main as run_worker
     from cronwheel.worker.settings import default_name
@@ -93,7 +128,7 @@ def worker(
         settings = WorkerSettings(
             server=server, groups=tuple(group or ["default"]), concurrency=concurrency,
             name=name or default_name(), host=host, databases=parse_databases(database or []),
-            grace_s=grace,
+            grace_s=grace, token=find_token(server, token),
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

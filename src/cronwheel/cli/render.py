@@ -100,6 +100,8 @@ def yes_no(value: Any) -> str:
 
 def api_error(exc: ApiError) -> str:
     line = f"error: {exc.message}"
+    if exc.status == 401:
+        line += " (give a token: --token, CRONWHEEL_TOKEN, or run on the server's machine)"
     if exc.field:
         line += f" (field: {exc.field})"
     lines = [line]

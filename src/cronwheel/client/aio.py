@@ -276,6 +276,44 @@ class AsyncClient:
                 kind: str | None = None) -> PreviewOut:
         return await self.send(calls.preview(expr, tz, after, n, kind))
 
+    # -- apps, namespaces, tokens -----------------------------------------------------------------
+
+    async def whoami(self) -> JsonObject:
+        return await self.send(calls.whoami())
+
+    async def apps(self) -> JsonObject:
+        return await self.send(calls.apps())
+
+    async def create_app(self, body: Mapping[str, Any]) -> JsonObject:
+        return await self.send(calls.create_app(body))
+
+    async def get_app(self, name: str) -> JsonObject:
+        return await self.send(calls.get_app(name))
+
+    async def update_app(self, name: str, body: Mapping[str, Any]) -> JsonObject:
+        return await self.send(calls.update_app(name, body))
+
+    async def remove_app(self, name: str) -> None:
+        return await self.send(calls.remove_app(name))
+
+    async def namespaces(self, app: str) -> JsonObject:
+        return await self.send(calls.namespaces(app))
+
+    async def add_namespace(self, app: str, claim: str) -> JsonObject:
+        return await self.send(calls.add_namespace(app, claim))
+
+    async def remove_namespace(self, app: str, claim: str) -> JsonObject:
+        return await self.send(calls.remove_namespace(app, claim))
+
+    async def tokens(self, app: str) -> JsonObject:
+        return await self.send(calls.tokens(app))
+
+    async def create_token(self, app: str, body: Mapping[str, Any]) -> JsonObject:
+        return await self.send(calls.create_token(app, body))
+
+    async def revoke_token(self, app: str, token_id: str) -> JsonObject:
+        return await self.send(calls.revoke_token(app, token_id))
+
     # -- the workers' protocol -----------------------------------------------------------------
 
     async def register_worker(self, name: str, groups: Sequence[str] = ("default",),

@@ -297,6 +297,69 @@ def preview(
     return Call("GET", "/v1/schedules/preview", _model(PreviewOut), params)
 
 
+# -- apps, namespaces, tokens (admins; whoami for any token; see docs/auth.md) ---------------
+
+
+def _none(status: int, answer: Any) -> None:
+    return None
+
+
+def _app(name: str, tail: str = "") -> str:
+    return f"/v1/apps/{_seg(name)}{tail}"
+
+
+def whoami() -> Call[JsonObject]:
+    return Call("GET", "/v1/whoami", _object)
+
+
+def apps() -> Call[JsonObject]:
+    return Call("GET", "/v1/apps", _object)
+
+
+def create_app(body: Mapping[str, Any]) -> Call[JsonObject]:
+    return Call("POST", "/v1/apps", _object, json=dict(body))
+
+
+def get_app(name: str) -> Call[JsonObject]:
+    return Call("GET", _app(name), _object)
+
+
+def update_app(name: str, body: Mapping[str, Any]) -> Call[JsonObject]:
+    """grants, limits, note: what is given replaces what was there."""
+    return Call("PATCH", _app(name), _object, json=dict(body), idempotent=True)
+
+
+def remove_app(name: str) -> Call[None]:
+    return Call("DELETE", _app(name), _none)
+
+
+def namespaces(app: str) -> Call[JsonObject]:
+    return Call("GET", _app(app, "/namespaces"), _object)
+
+
+def add_namespace(app: str, claim: str) -> Call[JsonObject]:
+    return Call("POST", _app(app, "/namespaces"), _object, json={"namespace": claim},
+                idempotent=True)
+
+
+def remove_namespace(app: str, claim: str) -> Call[JsonObject]:
+    return Call("DELETE", _app(app, f"/namespaces/{_seg(claim)}"), _object)
+
+
+def tokens(app: str) -> Call[JsonObject]:
+    return Call("GET", _app(app, "/tokens"), _object)
+
+
+def create_token(app: str, body: Mapping[str, Any]) -> Call[JsonObject]:
+    """The answer holds the token itself: the only time the server shows it."""
+    return Call("POST", _app(app, "/tokens"), _object, json=dict(body))
+
+
+def revoke_token(app: str, token_id: str) -> Call[JsonObject]:
+    return Call("POST", _app(app, f"/tokens/{_seg(token_id)}/revoke"), _object,
+                idempotent=True)
+
+
 # -- the workers' protocol (what `cronwheel worker` speaks; see docs/workers.md) --------------
 
 

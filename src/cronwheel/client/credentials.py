@@ -8,7 +8,10 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cronwheel import tokenfile
+
 TOKEN_ENV = "CRONWHEEL_TOKEN"
+FILE_ENV = "CRONWHEEL_ADMIN_TOKEN_FILE"  # where the server was told to write it
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -19,7 +22,8 @@ def tokens_dir(environ: dict[str, str] | None = None) -> Path:
 
 
 def token_file(server: str, environ: dict[str, str] | None = None) -> Path | None:
-    """The file a server at `server` (a base URL) writes its first token to."""
+    """The file a server at `server` (a base URL) writes its first token to: the path the
+    server itself uses (`tokenfile.file_name`), or CRONWHEEL_ADMIN_TOKEN_FILE when set."""
     try:
         parts = urlsplit(server)
         port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
@@ -27,7 +31,10 @@ def token_file(server: str, environ: dict[str, str] | None = None) -> Path | Non
         return None
     if not parts.hostname or port is None:
         return None
-    return tokens_dir(environ) / f"{parts.hostname}_{port}"
+    env = os.environ if environ is None else environ
+    if env.get(FILE_ENV):
+        return Path(env[FILE_ENV]).expanduser()
+    return tokens_dir(environ) / tokenfile.file_name(parts.hostname, port)
 
 
 def find_token(

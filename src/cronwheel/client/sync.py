@@ -273,6 +273,44 @@ class Client:
                 kind: str | None = None) -> PreviewOut:
         return self.send(calls.preview(expr, tz, after, n, kind))
 
+    # -- apps, namespaces, tokens -----------------------------------------------------------------
+
+    def whoami(self) -> JsonObject:
+        return self.send(calls.whoami())
+
+    def apps(self) -> JsonObject:
+        return self.send(calls.apps())
+
+    def create_app(self, body: Mapping[str, Any]) -> JsonObject:
+        return self.send(calls.create_app(body))
+
+    def get_app(self, name: str) -> JsonObject:
+        return self.send(calls.get_app(name))
+
+    def update_app(self, name: str, body: Mapping[str, Any]) -> JsonObject:
+        return self.send(calls.update_app(name, body))
+
+    def remove_app(self, name: str) -> None:
+        return self.send(calls.remove_app(name))
+
+    def namespaces(self, app: str) -> JsonObject:
+        return self.send(calls.namespaces(app))
+
+    def add_namespace(self, app: str, claim: str) -> JsonObject:
+        return self.send(calls.add_namespace(app, claim))
+
+    def remove_namespace(self, app: str, claim: str) -> JsonObject:
+        return self.send(calls.remove_namespace(app, claim))
+
+    def tokens(self, app: str) -> JsonObject:
+        return self.send(calls.tokens(app))
+
+    def create_token(self, app: str, body: Mapping[str, Any]) -> JsonObject:
+        return self.send(calls.create_token(app, body))
+
+    def revoke_token(self, app: str, token_id: str) -> JsonObject:
+        return self.send(calls.revoke_token(app, token_id))
+
     # -- the workers' protocol -----------------------------------------------------------------
 
     def register_worker(self, name: str, groups: Sequence[str] = ("default",),

@@ -70,6 +70,8 @@ def unreachable(server: str, exc: Exception) -> Unreachable:
 
 def decode(response: httpx.Response) -> Any:
     """The answer's JSON, or the error it carries raised as an ApiError."""
+    if response.status_code == 204:
+        return None
     try:
         answer = response.json()
     except ValueError:

@@ -49,3 +49,9 @@ class ItemErrors(DomainError):
         self.code = first.code
         self.items = items
         self.first = first
+
+
+class Forbidden(DomainError):
+    """The caller is known but its role or app may not do this."""
+
+    code = "permission_denied"

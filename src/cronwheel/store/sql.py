@@ -2,7 +2,7 @@
 
 `SqlStore` is a thin facade over the modules named for what they hold: `connection` (engines,
 SQLite pragmas, the file lock), `jobs`, `runs` (fires, claims, results), `dependencies`
-(waiting runs), `nodes`, `upkeep`, and beside them `workers` and `alerts`, exposed as
+(waiting runs), `nodes`, `upkeep`, and beside them `workers`, `alerts` and `apps`, exposed as
 attributes typed by their contracts.
 """
 
@@ -34,6 +34,7 @@ from cronwheel.domain.jobs import Job
 from cronwheel.domain.runs import Attempt, Run
 from cronwheel.domain.time import Micros
 from cronwheel.store.alerts import SqlAlertStore
+from cronwheel.store.apps import SqlAppStore
 from cronwheel.store.connection import Database
 from cronwheel.store.dependencies import SqlDependencies
 from cronwheel.store.jobs import SqlJobs
@@ -63,6 +64,7 @@ class SqlStore:
         self._overview = SqlOverview(self._db)
         self.workers: WorkerStore = SqlWorkerStore(self._db)
         self.alerts: AlertStore = SqlAlertStore(self._db)
+        self.apps = SqlAppStore(self._db)
         self.kube: KubeRunStore = KubeStore(self._db)  # runs on Kubernetes need SQL
 
     @property

@@ -17,6 +17,7 @@ from cronwheel.domain.worker_target import SpecParsers
 from cronwheel.runtime import Node
 from cronwheel.settings import Settings
 from cronwheel.ui import apps, jobs, login, overview, runs
+from cronwheel.ui.access import AppAccess
 from cronwheel.ui.session import Access, OpenAccess, Sessions
 from cronwheel.ui.trends import Trends
 
@@ -54,7 +55,8 @@ def install(app: FastAPI, access: Access | None = None, trends: Trends | None = 
 
 def create_app(settings: Settings | None = None, node: Node | None = None,
                job_types: SpecParsers | None = None, access: Access | None = None) -> FastAPI:
-    """The API's app with the console on it: what `cronwheel serve` runs."""
+    """The API's app with the console on it: what `cronwheel serve` runs. The console logs in
+    with the node's tokens (`AppAccess`) unless another seam is given."""
     app = create_api_app(settings, node, job_types)
-    install(app, access)
+    install(app, access or AppAccess(app.state.node.apps))
     return app

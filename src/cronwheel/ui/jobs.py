@@ -11,9 +11,11 @@ from zoneinfo import ZoneInfo
 import orjson
 from fastapi import APIRouter, Request, Response
 
+from cronwheel.api.auth import require_grant
 from cronwheel.api.convert import job_json, submission
 from cronwheel.api.deps import job_types_of, service_of, settings_of, workers_of
 from cronwheel.contracts import JobFilter
+from cronwheel.domain.access import Principal
 from cronwheel.domain.errors import DomainError, InvalidField, ItemErrors
 from cronwheel.domain.jobs import Job, JobState
 from cronwheel.domain.worker_target import WorkerTarget
@@ -184,6 +186,8 @@ async def create_job(request: Request) -> Response:
         caller.require_write(body.namespace, "create jobs there")
         service = service_of(request)
         item = submission(body, service.clock.now(), job_types_of(request))
+        if isinstance(caller.principal, Principal):  # code-running types need a grant
+            require_grant(caller.principal, item.spec.target)
         [outcome] = await service.submit([item])
     except (InvalidField, ItemErrors) as exc:
         return _form_error(request, caller, values, exc)

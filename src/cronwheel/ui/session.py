@@ -7,10 +7,10 @@ TLS). Every request authenticates the token again, so a revoked token ends its s
 next click. What a principal may do is asked of `Access` too, so the console refuses exactly
 what the API refuses.
 
-Until issue 10's branch is merged the server has no credentials and the API is open:
-`OpenAccess` says so (no login, everyone is an admin of an open server, no apps page). At the
-merge, `Access` is the app service's `authenticate` with `cronwheel.domain.access`'s
-`can_read`, `can_write` and `can_admin`; nothing else in the console changes.
+`cronwheel serve` gives the console `ui/access.AppAccess`: the app service's `authenticate`
+with `cronwheel.domain.access`'s `can_read`, `can_write` and `can_admin`. `OpenAccess` (no
+login, everyone an admin, no apps page) is left for an app installed without a node's
+tokens, e.g. a test of the pages alone.
 """
 
 from __future__ import annotations

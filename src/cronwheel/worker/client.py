@@ -26,13 +26,13 @@ CALL_TIMEOUT_S = 10.0
 MAX_LEASE_WAIT_S = 30.0
 
 
-def credentials() -> dict[str, str]:
+def credentials(token: str | None) -> dict[str, str]:
     """The headers that authenticate this worker to the server: the one place credentials go.
 
-    Empty for now: the server has no authentication yet. Every request asks again, so a
-    token that changes (a refreshed one) is picked up without restarting the worker.
+    A worker token (`cronwheel tokens create APP --role worker --group G`) serving the
+    worker's groups; the server refuses registration without one.
     """
-    return {}
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 class ClientError(Exception):
@@ -108,8 +108,10 @@ class WorkerClient:
     """`client = WorkerClient(url)`; `await client.register(...)`; ...; `await client.close()`."""
 
     def __init__(self, server: str = DEFAULT_SERVER,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 token: str | None = None) -> None:
         self.server = server.strip().rstrip("/")
+        self._token = token
         if not self.server.startswith(("http://", "https://")):
             raise ValueError(f"the server must be an http:// or https:// URL: {server!r}")
         self._http = httpx.AsyncClient(base_url=self.server, timeout=CALL_TIMEOUT_S,
@@ -173,7 +175,7 @@ class WorkerClient:
         try:
             response = await self._http.post(
                 path, json=json, content=content, params=params, timeout=timeout,
-                headers={**credentials(), **(headers or {})},
+                headers={**credentials(self._token), **(headers or {})},
             )
         except httpx.TransportError as exc:
             raise Unreachable(f"{self.server}: {type(exc).__name__} {exc}".strip()) from None

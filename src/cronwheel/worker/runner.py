@@ -46,7 +46,7 @@ class Worker:
         self.settings = settings
         # What this worker can run: the built-in types and the installed plugins, found once.
         self.job_types = load_job_types() if job_types is None else job_types
-        self.client = client or WorkerClient(settings.server)
+        self.client = client or WorkerClient(settings.server, token=settings.token)
         self._own_client = client is None
         self.registration: Registration | None = None
         self.running: dict[str, Execution] = {}  # task id -> its execution

@@ -27,6 +27,7 @@ class WorkerSettings:
     grace_s: float = 30.0  # on SIGTERM: how long running tasks may go on before being killed
     lease_wait_s: float = 20.0  # long-poll wait of one lease call (the protocol allows 30)
     kill_grace_s: float = 2.0  # SIGTERM to SIGKILL of a task's process group
+    token: str | None = field(default=None, repr=False)  # sent as Authorization: Bearer
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
