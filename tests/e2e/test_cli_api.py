@@ -111,7 +111,7 @@ async def test_the_token_is_sent_from_the_option_the_environment_or_the_file(
                     env_extra=home | {"CRONWHEEL_TOKEN": "cw_1_env"})
     await cronwheel("jobs", "show", "k", "--server", base,
                     env_extra=home | {"CRONWHEEL_TOKEN": "cw_1_env"})
-    await cronwheel("jobs", "show", "k", "--server", base, env_extra=home)
+    await cronwheel("jobs", "show", "k", "--server", base, token=None, env_extra=home)
     sent = [r.headers.get("Authorization") for r in await receiver.wait_for(3)]
     assert sent == ["Bearer cw_1_flag", "Bearer cw_1_env", "Bearer cw_1_fromfile"]
 
@@ -122,7 +122,7 @@ async def test_bash_completion_completes_commands_and_choices() -> None:
         return {"_CRONWHEEL_COMPLETE": "complete_bash", "COMP_WORDS": line,
                 "COMP_CWORD": str(len(words) - 1)}
 
-    command = await cronwheel(env_extra=completing("cronwheel jobs de"))
+    command = await cronwheel(env_extra=completing("cronwheel jobs del"))
     assert command.out.split() == ["delete"]
     choice = await cronwheel(env_extra=completing("cronwheel jobs add k --concurrency f"))
     assert choice.out.split() == ["forbid"]
