@@ -326,6 +326,11 @@ class Store(Protocol):
         """Every job whose `depends_on` names this one (known or not), by (namespace, key)."""
         ...
 
+    async def upstream_ids(self) -> set[str]:
+        """The ids of the existing jobs that some job depends on: one read that lets the
+        resolver pass over the ends of all other runs without a query each."""
+        ...
+
     async def upstream_history(self, job_id: str, start: Micros, end: Micros) -> list[Run]:
         """The job's scheduled runs planned in [start, end), by (planned time, id); manual
         runs are not part of a dependency window."""

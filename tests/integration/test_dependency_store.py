@@ -85,6 +85,19 @@ async def test_the_reverse_lookup_follows_the_definition(store: Store) -> None:
     assert found.spec.depends_on == ON_A  # the definition round-trips
 
 
+async def test_upstream_ids_are_the_existing_jobs_something_waits_for(store: Store) -> None:
+    """What lets the resolver pass over the ends of every other run without a query."""
+    assert await store.upstream_ids() == set()
+    a, b, lone = make_job("a"), make_job("b", depends_on=ON_A), make_job("lone")
+    await store.add_jobs([b], True)
+    assert await store.upstream_ids() == set()  # "a" is named but does not exist yet
+    await store.add_jobs([a, lone], True)
+    assert await store.upstream_ids() == {a.id}
+    [outcome] = await store.add_jobs([replace(make_job("b"), id=new_id())], True, replace=True)
+    assert outcome.replaced
+    assert await store.upstream_ids() == set()  # b no longer waits for a
+
+
 async def test_a_waiting_run_is_released_once_and_due_not_before_its_time(store: Store) -> None:
     job = make_job("b", depends_on=ON_A)
     await store.add_jobs([job], True)

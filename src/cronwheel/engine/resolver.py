@@ -59,20 +59,31 @@ class Resolver:
         self._config = config
         self._task: asyncio.Task[None] | None = None
         self._followers_after: str | None = None  # the sweep's place among follower jobs
+        # Ids of jobs others depend on, re-read at most once a second: the end of any other
+        # run then costs no query (at a thousand ends a second, two reads each were most of
+        # the engine's time). A dependency made within that second on another node is caught
+        # by the sweep, as a lost event would be.
+        self._upstreams: set[str] = set()
+        self._upstreams_at: Micros | None = None
 
     # -- events --------------------------------------------------------------------------------
 
     async def waiting_created(self, runs: Sequence[Run]) -> None:
-        """Runs just created waiting: their dependencies may hold already."""
+        """Runs just created waiting: their dependencies may hold already. Their jobs'
+        upstreams are read again at the next end, so no event for them is passed over."""
+        self._upstreams_at = None
         await self.judge(runs)
 
     async def runs_ended(self, ended: Iterable[tuple[str, str, RunState]]) -> None:
         """(job id, run id, state) of runs that just ended: start the runs of jobs that
         follow their upstreams, then judge every waiting run of the jobs depending on them."""
         now = self._clock.now()
+        upstreams = await self._upstream_ids(now)
         seen = _Pass()
         dependents: dict[str, Job] = {}
         for job_id, run_id, state in ended:
+            if job_id not in upstreams:
+                continue
             upstream = await self._job_by_id(seen, job_id)
             if upstream is None or state not in TERMINAL:
                 continue
@@ -84,6 +95,12 @@ class Resolver:
         if dependents:
             waiting = await self._store.waiting_runs(sorted(dependents), self._config.batch)
             await self.judge(waiting, seen)
+
+    async def _upstream_ids(self, now: Micros) -> set[str]:
+        if self._upstreams_at is None or now - self._upstreams_at >= US_PER_S:
+            self._upstreams = await self._store.upstream_ids()
+            self._upstreams_at = now
+        return self._upstreams
 
     async def settled(self, settled: Sequence[Settled]) -> None:
         """Runs whose attempt on workers ended (reported or reaped)."""

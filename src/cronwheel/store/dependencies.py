@@ -45,6 +45,14 @@ class SqlDependencies:
             rows = (await conn.execute(query)).mappings().all()
         return [job_from_row(row) for row in rows]
 
+    async def upstream_ids(self) -> set[str]:
+        query = (select(jobs.c.id).distinct()
+                 .join(job_dependencies,
+                       (job_dependencies.c.upstream_namespace == jobs.c.namespace)
+                       & (job_dependencies.c.upstream_key == jobs.c.key)))
+        async with self._db.read() as conn:
+            return set((await conn.execute(query)).scalars())
+
     async def upstream_history(self, job_id: str, start: Micros, end: Micros) -> list[Run]:
         query = (select(runs)
                  .where(runs.c.job_id == job_id, runs.c.kind == RunKind.SCHEDULED.value,

@@ -568,6 +568,10 @@ class MemoryStore:
         found = [self._jobs[i].job for i in self._dependents.get((namespace, key), ())]
         return sorted(found, key=_name)
 
+    async def upstream_ids(self) -> set[str]:
+        return {self._names[name] for name, ids in self._dependents.items()
+                if ids and name in self._names}
+
     async def upstream_history(self, job_id: str, start: Micros, end: Micros) -> list[Run]:
         found = [self._runs[i].run for i in self._runs_of.get(job_id, [])]
         return sorted((r for r in found if r.kind is RunKind.SCHEDULED

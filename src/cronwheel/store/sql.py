@@ -178,6 +178,9 @@ class SqlStore:
     async def dependents_of(self, namespace: str, key: str) -> list[Job]:
         return await self._deps.dependents_of(namespace, key)
 
+    async def upstream_ids(self) -> set[str]:
+        return await self._deps.upstream_ids()
+
     async def upstream_history(self, job_id: str, start: Micros, end: Micros) -> list[Run]:
         return await self._deps.upstream_history(job_id, start, end)
 
