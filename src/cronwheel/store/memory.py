@@ -46,10 +46,10 @@ from cronwheel.store.bulk import apply_change
 from cronwheel.store.dependencies import EXPIRED
 from cronwheel.store.duequeue import DueQueue, SortKey
 from cronwheel.store.memory_alerts import MemoryAlertStore
+from cronwheel.store.new_runs import fired_run, manual_run
 from cronwheel.store.reruns import sort_reruns
 
 REPLACED = "replaced by a newer occurrence (concurrency: replace)"
-FORBIDDEN = "the previous run was still in flight (concurrency: forbid)"
 ABANDONED = "lease expired before the attempt reported an outcome"
 
 
@@ -299,35 +299,7 @@ class MemoryStore:
     def _new_run(
         self, fire: Fire, owner: str, now: Micros, lease_until: Micros, busy: bool
     ) -> _RunRow:
-        job = fire.job
-        lease: Micros | None = None
-        if not fire.plan.fire:
-            state, due, attempts = RunState.MISSED, None, 0
-        elif busy:
-            state, due, attempts = RunState.SKIPPED, None, 0
-        elif job.spec.depends_on:  # the resolver releases it once its dependencies hold
-            state, due, attempts = RunState.WAITING, None, 0
-        elif fire.deliver_now:
-            state, due, attempts, lease = RunState.RUNNING, lease_until, 1, lease_until
-        else:
-            state, due, attempts = RunState.PENDING, now, 0
-        running = state is RunState.RUNNING
-        run = Run(
-            id=fire.run_id,
-            job_id=job.id,
-            namespace=job.spec.namespace,
-            job_key=job.spec.key,
-            kind=RunKind.SCHEDULED,
-            state=state,
-            scheduled_at=fire.plan.scheduled_at,
-            fired_at=now,
-            attempts=attempts,
-            due_at=due,
-            started_at=now if running else None,
-            finished_at=now if state in (RunState.MISSED, RunState.SKIPPED) else None,
-            node=self.node if running else None,
-            last_error=FORBIDDEN if busy else None,
-        )
+        run, lease = fired_run(fire, self.node, now, lease_until, busy)
         return _RunRow(run, owner if lease is not None else None, lease)
 
     def _advance(self, fire: Fire, now: Micros) -> None:
@@ -341,19 +313,7 @@ class MemoryStore:
     async def add_manual_run(
         self, job: Job, run_id: str, now: Micros, payload: Any, has_override: bool
     ) -> Run:
-        run = Run(
-            id=run_id,
-            job_id=job.id,
-            namespace=job.spec.namespace,
-            job_key=job.spec.key,
-            kind=RunKind.MANUAL,
-            state=RunState.PENDING,
-            scheduled_at=now,
-            fired_at=now,
-            due_at=now,
-            payload_override=payload if has_override else None,
-            has_override=has_override,
-        )
+        run = manual_run(job, run_id, now, payload, has_override)
         stored = replace_fields(run, payload_override=_json_copy(run.payload_override))
         if not self._insert_run(_RunRow(stored)):
             raise ValueError(f"a run with id {run_id!r} exists already")

@@ -16,6 +16,7 @@ from cronwheel.domain.time import Micros
 from cronwheel.store.alerts import count_outcomes
 from cronwheel.store.batches import chunks
 from cronwheel.store.connection import Database
+from cronwheel.store.new_runs import fired_run, manual_run
 from cronwheel.store.pg import RUN_CHANNEL
 from cronwheel.store.reruns import sort_reruns
 from cronwheel.store.rows import (
@@ -120,34 +121,7 @@ class SqlRuns:
     def _new_run(
         self, fire: Fire, owner: str, now: Micros, lease_until: Micros, busy: bool
     ) -> tuple[Run, dict[str, Any]]:
-        job = fire.job
-        if not fire.plan.fire:
-            state, due, lease, attempts_ = RunState.MISSED, None, None, 0
-        elif busy:
-            state, due, lease, attempts_ = RunState.SKIPPED, None, None, 0
-        elif job.spec.depends_on:  # the resolver releases it once its dependencies hold
-            state, due, lease, attempts_ = RunState.WAITING, None, None, 0
-        elif fire.deliver_now:
-            state, due, lease, attempts_ = RunState.RUNNING, lease_until, lease_until, 1
-        else:
-            state, due, lease, attempts_ = RunState.PENDING, now, None, 0
-        run = Run(
-            id=fire.run_id,
-            job_id=job.id,
-            namespace=job.spec.namespace,
-            job_key=job.spec.key,
-            kind=RunKind.SCHEDULED,
-            state=state,
-            scheduled_at=fire.plan.scheduled_at,
-            fired_at=now,
-            attempts=attempts_,
-            due_at=due,
-            started_at=now if state is RunState.RUNNING else None,
-            finished_at=now if state in (RunState.MISSED, RunState.SKIPPED) else None,
-            node=self.node if state is RunState.RUNNING else None,
-            last_error="the previous run was still in flight (concurrency: forbid)"
-            if busy else None,
-        )
+        run, lease = fired_run(fire, self.node, now, lease_until, busy)
         values = run_values(run)
         values["lease_owner"] = owner if lease is not None else None
         values["lease_until"] = lease
@@ -156,19 +130,7 @@ class SqlRuns:
     async def add_manual_run(
         self, job: Job, run_id: str, now: Micros, payload: Any, has_override: bool
     ) -> Run:
-        run = Run(
-            id=run_id,
-            job_id=job.id,
-            namespace=job.spec.namespace,
-            job_key=job.spec.key,
-            kind=RunKind.MANUAL,
-            state=RunState.PENDING,
-            scheduled_at=now,
-            fired_at=now,
-            due_at=now,
-            payload_override=payload if has_override else None,
-            has_override=has_override,
-        )
+        run = manual_run(job, run_id, now, payload, has_override)
 
         async def op(conn: AsyncConnection) -> Run:
             await conn.execute(insert(runs).values(**run_values(run)))
