@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace as replace_fields
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cronwheel.contracts import AddOutcome
 from cronwheel.domain.errors import DomainError, ItemErrors, NotFound
-from cronwheel.domain.jobs import Job
+from cronwheel.domain.jobs import Job, JobState
 from cronwheel.store.batches import chunks
 from cronwheel.store.rows import job_from_row
 from cronwheel.store.tables import jobs
@@ -49,3 +51,13 @@ def apply_change(
     if failures:
         raise ItemErrors(failures)
     return changed
+
+
+def rewrite_of(job: Job, outcome: AddOutcome, overwrite: bool) -> Job | None:
+    """What an add writes over the job it found (same id, same history): a cancelled job comes
+    back with the new definition, a conflicting one is overwritten only with `overwrite`;
+    None leaves it as it is."""
+    revive = not outcome.created and outcome.job.state is JobState.CANCELLED
+    if not ((outcome.conflict and overwrite) or revive):
+        return None
+    return replace_fields(job, id=outcome.job.id, created_at=outcome.job.created_at)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace as replace_fields
 from typing import Any
 
 from sqlalchemy import Select, delete, insert, or_, select, tuple_, update
@@ -98,11 +97,10 @@ class SqlJobs:
         this transaction, so the decision is taken on the rows as they are now."""
         replaced: list[AddOutcome] = []
         for job, outcome in zip(new, outcomes, strict=True):
-            revive = not outcome.created and outcome.job.state is JobState.CANCELLED
-            if not ((outcome.conflict and overwrite) or revive):
+            fresh = bulk.rewrite_of(job, outcome, overwrite)
+            if fresh is None:
                 replaced.append(outcome)
                 continue
-            fresh = replace_fields(job, id=outcome.job.id, created_at=outcome.job.created_at)
             await _rewrite_job(conn, fresh)
             await conn.execute(delete(job_dependencies)
                                .where(job_dependencies.c.downstream_id == fresh.id))

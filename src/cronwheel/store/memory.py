@@ -42,7 +42,7 @@ from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunStat
 from cronwheel.domain.schedules import AfterUpstream
 from cronwheel.domain.tasks import WORKERS_OWNER
 from cronwheel.domain.time import Micros
-from cronwheel.store.bulk import apply_change
+from cronwheel.store.bulk import apply_change, rewrite_of
 from cronwheel.store.dependencies import EXPIRED
 from cronwheel.store.duequeue import DueQueue, SortKey
 from cronwheel.store.memory_alerts import MemoryAlertStore
@@ -146,11 +146,10 @@ class MemoryStore:
         overwrite each conflicting one in place (same id, same runs)."""
         replaced: list[AddOutcome] = []
         for job, outcome in zip(new, outcomes, strict=True):
-            revive = not outcome.created and outcome.job.state is JobState.CANCELLED
-            if not ((outcome.conflict and overwrite) or revive):
+            fresh = rewrite_of(job, outcome, overwrite)
+            if fresh is None:
                 replaced.append(outcome)
                 continue
-            fresh = replace_fields(job, id=outcome.job.id, created_at=outcome.job.created_at)
             self._rewrite(fresh)
             replaced.append(AddOutcome(fresh, created=False, replaced=True))
         return replaced
