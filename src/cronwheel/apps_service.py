@@ -309,6 +309,14 @@ class AppService:
     async def remove_qschedule(self, app: str, qid: int) -> None:
         await self._admission_store().remove_qschedule(app, qid)
 
+    async def app_principal(self, name: str, address: str | None,
+                            user: str | None = None) -> Principal | None:
+        """An operator of app `name` (from the cache), for a dialect that found the app by
+        its own credential; None if the app is gone."""
+        facts = await self._current_facts(self.clock.now())
+        app = facts.apps.get(name)
+        return None if app is None else admitted_principal(app, facts.claims, address, user)
+
     async def qschedule_app(self, token: bytes) -> QscheduleApp | None:
         """The qschedule application whose Q-Server-Token this is (read on every request)."""
         if self.admission is None:

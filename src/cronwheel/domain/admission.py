@@ -21,6 +21,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cronwheel.domain.access import (
     SYSTEM_APP,
@@ -101,7 +102,12 @@ class AdmissionRule:
 
     @property
     def parsed(self) -> Network:
-        return ipaddress.ip_network(self.network)
+        return _network(self.network)
+
+
+@lru_cache(maxsize=4096)
+def _network(text: str) -> Network:
+    return ipaddress.ip_network(text)
 
 
 def new_rule(dialect: str, network: str, app: str, namespace: str, token: bool = False,
