@@ -103,6 +103,8 @@ async def test_every_dialect_path_refuses_outsiders_and_admits_insiders(world: W
     problems: list[str] = []
     for method, path in operations:
         dialect = dialect_of(path)
+        outsiders: dict[str, tuple[str, dict[str, str]]]
+        insiders: dict[str, tuple[str, dict[str, str]]]
         if dialect in NETWORK_DIALECTS:
             outsiders = {"outside": (OUTSIDE, {})}
             insiders = {"inside": (INSIDE, {})}
