@@ -369,8 +369,7 @@ def add_admission_rule(app: str, body: Mapping[str, Any]) -> Call[JsonObject]:
 
 
 def remove_admission_rule(app: str, dialect: str, network: str) -> Call[None]:
-    return Call("DELETE", _app(app, f"/admission/{_seg(dialect)}/{quote(network, safe='/')}"),
-                _none)
+    return Call("DELETE", _app(app, f"/admission/{_seg(dialect)}/{_seg(network)}"), _none)
 
 
 def qschedule_apps(app: str) -> Call[JsonObject]:
