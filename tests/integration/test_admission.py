@@ -307,7 +307,7 @@ async def test_the_qschedule_setting_is_imported_once_and_kept_as_a_hash(
     assert QS_TOKEN.encode() not in path.read_bytes()
     async with running_server(path, qschedule_apps=QS_APPS) as server:  # again: nothing new
         assert len((await ok(server, "GET", "/v1/apps/system/qschedule", 200))["qschedule"]) == 1
-        # the app data wins over the setting: removed, it stays removed until re-added
+        # removed through the API: refused at once
         await ok(server, "DELETE", "/v1/apps/system/qschedule/163", 204)
         assert (await qs_info(server, QS_TOKEN)).status_code == 401
     async with running_server(path) as server:  # the setting gone: the app data serves
