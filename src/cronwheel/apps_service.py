@@ -28,6 +28,7 @@ from cronwheel.domain.access import (
     check_app_name,
     check_claim,
     check_token_fields,
+    foreign_claims,
     hash_token,
     new_token,
     parse_token,
@@ -68,6 +69,14 @@ class _Facts:
     apps: dict[str, App]
     claims: dict[str, str]
     rules: dict[str, tuple[AdmissionRule, ...]] = field(default_factory=dict)  # by dialect
+    foreign: dict[str, tuple[str, ...]] = field(default_factory=dict)  # by app, as computed
+
+    def foreign_of(self, app: str) -> tuple[str, ...]:
+        """Other apps' claims carved out of `app`'s, computed once per read of the facts."""
+        found = self.foreign.get(app)
+        if found is None:
+            found = self.foreign[app] = foreign_claims(app, self.claims)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +247,8 @@ class AppService:
         prefix = ""
         if rule.token:
             prefix = await self._rule_token(rule, bearer, host)
-        return Admitted(rule, admitted_principal(app, facts.claims, host, user, prefix))
+        return Admitted(rule, admitted_principal(app, facts.claims, host, user, prefix,
+                                                 facts.foreign_of(app.name)))
 
     async def _rule_token(self, rule: AdmissionRule, bearer: str | None,
                           host: str | None) -> str:
@@ -315,7 +325,10 @@ class AppService:
         its own credential; None if the app is gone."""
         facts = await self._current_facts(self.clock.now())
         app = facts.apps.get(name)
-        return None if app is None else admitted_principal(app, facts.claims, address, user)
+        if app is None:
+            return None
+        return admitted_principal(app, facts.claims, address, user,
+                                  foreign=facts.foreign_of(name))
 
     async def qschedule_app(self, token: bytes) -> QscheduleApp | None:
         """The qschedule application whose Q-Server-Token this is (read on every request)."""

@@ -207,12 +207,13 @@ class NotAdmitted(Exception):
 
 def admitted_principal(
     app: App, claims: Mapping[str, str], address: str | None, user: str | None = None,
-    token_prefix: str = "",
+    token_prefix: str = "", foreign: tuple[str, ...] | None = None,
 ) -> Principal:
-    """The principal of an admitted dialect request: an operator of the rule's app."""
+    """The principal of an admitted dialect request: an operator of the rule's app.
+    `foreign` is foreign_claims(app, claims) when the caller has it already."""
     return Principal(
-        app=app.name, role=Role.OPERATOR, token_prefix=token_prefix,
-        namespaces=app.namespaces, foreign=foreign_claims(app.name, claims),
+        app=app.name, role=Role.OPERATOR, token_prefix=token_prefix, namespaces=app.namespaces,
+        foreign=foreign_claims(app.name, claims) if foreign is None else foreign,
         job_types=app.grants.job_types, user=user, address=address, limits=app.limits,
     )
 

@@ -35,7 +35,13 @@ from cronwheel.service import Service, Submission
 
 NAMESPACE = KUBERNETES_NAMESPACE  # that of the built-in loopback rule
 ONCE, CRON = "once_job", "cron_job"
-router = APIRouter(prefix="/api", tags=["kubernetes job service dialect"])
+# Every route answers these before it looks at the request (the admission policy).
+ADMISSION: dict[int | str, dict[str, Any]] = {
+    401: {"description": "code 401: the client's rule needs a token (Authorization: Bearer "
+                         "cw_...), and none or a refused one was sent"},
+    403: {"description": "code 403: the client's network is not admitted"},
+}
+router = APIRouter(prefix="/api", tags=["kubernetes job service dialect"], responses=ADMISSION)
 for _prefix in ("/api/once_job/", "/api/cron_job/", "/api/job_logs/"):  # 404s, 405s
     register_envelope(_prefix, lambda code, message: envelope_error(-1, f"{code}: {message}"))
 
