@@ -128,6 +128,10 @@ class AppService:
     def _changed(self) -> None:
         self._facts = None
 
+    async def warm(self) -> None:
+        """Read the facts now (at start), so the first request does not wait for them."""
+        await self._current_facts(self.clock.now())
+
     # -- apps --------------------------------------------------------------------------------
 
     async def create_app(

@@ -179,6 +179,7 @@ class Node:
         # CRONWHEEL_QSCHEDULE_APPS becomes app data (idempotent; the tokens kept as hashes)
         await self.apps.import_qschedule(
             (app.id, app.name, app.token) for app in settings.qschedule_apps)
+        await self.apps.warm()
 
     async def stop(self) -> None:
         if self.kube_follower is not None:
