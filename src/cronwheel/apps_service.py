@@ -10,12 +10,13 @@ on another PostgreSQL node within that second.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cronwheel import tokenfile
-from cronwheel.contracts import AppStore, Clock
+from cronwheel.contracts import AdmissionStore, AppStore, Clock
 from cronwheel.domain.access import (
     SYSTEM_APP,
     App,
@@ -27,11 +28,30 @@ from cronwheel.domain.access import (
     check_app_name,
     check_claim,
     check_token_fields,
+    foreign_claims,
     hash_token,
     new_token,
     parse_token,
     principal_for,
     token_matches,
+)
+from cronwheel.domain.admission import (
+    AdmissionRule,
+    NotAdmitted,
+    QscheduleApp,
+    admitted_principal,
+    check_dialect,
+    check_qschedule,
+    check_qschedule_token,
+    check_rule_owned,
+    choose,
+    client_address,
+    new_rule,
+    owns_namespace,
+    parse_network,
+    qschedule_token_hash,
+    rule_owned,
+    rules_by_dialect,
 )
 from cronwheel.domain.errors import Conflict, InvalidField, NotFound
 from cronwheel.domain.time import Micros
@@ -48,6 +68,27 @@ class _Facts:
     read_at: Micros
     apps: dict[str, App]
     claims: dict[str, str]
+    rules: dict[str, tuple[AdmissionRule, ...]] = field(default_factory=dict)  # by dialect
+    foreign: dict[str, tuple[str, ...]] = field(default_factory=dict)  # by app, as computed
+
+    def foreign_of(self, app: str) -> tuple[str, ...]:
+        """Other apps' claims carved out of `app`'s, computed once per read of the facts."""
+        found = self.foreign.get(app)
+        if found is None:
+            found = self.foreign[app] = foreign_claims(app, self.claims)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A dialect request the policy admitted: the rule that did, and who the client is."""
+
+    rule: AdmissionRule
+    principal: Principal
+
+    @property
+    def namespace(self) -> str:
+        return self.rule.namespace
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,21 +109,28 @@ class FirstStart:
 
 
 class AppService:
-    def __init__(self, store: AppStore, clock: Clock) -> None:
+    def __init__(self, store: AppStore, clock: Clock,
+                 admission: AdmissionStore | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.admission = admission
         self._facts: _Facts | None = None
 
     async def _current_facts(self, now: Micros) -> _Facts:
         facts = self._facts
         if facts is None or not 0 <= now - facts.read_at < FACTS_TTL_US:
             apps = {app.name: app for app in await self.store.list_apps()}
-            facts = _Facts(now, apps, await self.store.claims())
+            rules = [] if self.admission is None else await self.admission.rules()
+            facts = _Facts(now, apps, await self.store.claims(), rules_by_dialect(rules))
             self._facts = facts
         return facts
 
     def _changed(self) -> None:
         self._facts = None
+
+    async def warm(self) -> None:
+        """Read the facts now (at start), so the first request does not wait for them."""
+        await self._current_facts(self.clock.now())
 
     # -- apps --------------------------------------------------------------------------------
 
@@ -178,6 +226,146 @@ class AppService:
         if app is None:
             return None
         return principal_for(record, app, facts.claims, address)
+
+    # -- dialect admission (docs/auth.md, "Dialects") ----------------------------------------
+
+    async def admit(
+        self, dialect: str, host: str | None, defaults: Sequence[AdmissionRule],
+        bearer: str | None = None, user: str | None = None,
+    ) -> Admitted:
+        """Judge one dialect request by its client's address (and token, where its rule asks
+        for one). Rules and apps come from the cache (a second old at most): an admitted
+        request without a token costs no query. Raises NotAdmitted."""
+        now = self.clock.now()
+        facts = await self._current_facts(now)
+        rule = choose(facts.rules.get(dialect) or defaults, client_address(host))
+        if rule is None:
+            raise NotAdmitted(403, f"clients from {host or 'an unknown address'} are not "
+                                   f"admitted to the {dialect} dialect")
+        app = facts.apps.get(rule.app)
+        if app is None and rule.builtin:  # before the first start made it
+            app = App(name=rule.app, created_at=0)
+        if app is None or not (rule.builtin or rule_owned(rule, facts.claims)):
+            raise NotAdmitted(403, f"the {dialect} rule for {rule.network} names app "
+                                   f"{rule.app!r}, which does not own {rule.namespace!r} now")
+        prefix = ""
+        if rule.token:
+            prefix = await self._rule_token(rule, bearer, host)
+        return Admitted(rule, admitted_principal(app, facts.claims, host, user, prefix,
+                                                 facts.foreign_of(app.name)))
+
+    async def _rule_token(self, rule: AdmissionRule, bearer: str | None,
+                          host: str | None) -> str:
+        needed = f"'Authorization: Bearer <an operator token of app {rule.app}>'"
+        if bearer is None:
+            raise NotAdmitted(401, f"clients from {rule.network} must send {needed}")
+        principal = await self.authenticate(bearer, host)
+        if principal is None:
+            raise NotAdmitted(401, "the token is unknown, expired or revoked")
+        if principal.app != rule.app or principal.role not in (Role.ADMIN, Role.OPERATOR):
+            raise NotAdmitted(403, f"clients from {rule.network} must send {needed}; this "
+                                   f"is a {principal.role.value} token of app "
+                                   f"{principal.app!r}")
+        return principal.token_prefix
+
+    def _admission_store(self) -> AdmissionStore:
+        if self.admission is None:
+            raise RuntimeError("this node's store keeps no admission rules")
+        return self.admission
+
+    async def add_rule(self, app: str, dialect: str, network: str, namespace: str,
+                       token: bool = False, note: str = "") -> AdmissionRule:
+        """Admit `dialect` clients of `network` as `app`, writing `namespace` (which the app
+        must own; a prefix it owns entirely for dispatchserver)."""
+        await self.get_app(app)
+        rule = new_rule(dialect, network, app, namespace, token, note, self.clock.now())
+        check_rule_owned(rule, await self.store.claims())
+        await self._admission_store().add_rule(rule)
+        self._changed()
+        log.info("admission.rule_added", extra={"app": app, "dialect": dialect,
+                                                "network": rule.network})
+        return rule
+
+    async def list_rules(self, app: str | None = None) -> list[AdmissionRule]:
+        if app is not None:
+            await self.get_app(app)
+        rules = [] if self.admission is None else await self.admission.rules()
+        return [r for r in rules if app is None or r.app == app]
+
+    async def remove_rule(self, app: str, dialect: str, network: str) -> None:
+        check_dialect(dialect)
+        await self._admission_store().remove_rule(app, dialect, str(parse_network(network)))
+        self._changed()
+
+    # -- qschedule applications --------------------------------------------------------------
+
+    async def add_qschedule(
+        self, app: str, qid: int, name: str, token: str | None = None, note: str = "",
+    ) -> tuple[str, QscheduleApp]:
+        """A qschedule application of `app` (its jobs are in namespace `name`, which the app
+        must own). Its Q-Server-Token is `token`, or a new random one; returned once."""
+        await self.get_app(app)
+        check_qschedule(qid, name)
+        raw = secrets.token_urlsafe(24) if token is None else check_qschedule_token(token)
+        if not owns_namespace(app, name, await self.store.claims()):
+            raise InvalidField(f"app {app!r} does not own namespace {name!r}: give it the "
+                               "claim first", "name")
+        record = QscheduleApp(qid, name, app, qschedule_token_hash(raw.encode()),
+                              self.clock.now(), _note(note))
+        await self._admission_store().add_qschedule(record)
+        return raw, record
+
+    async def list_qschedule(self, app: str | None = None) -> list[QscheduleApp]:
+        if app is not None:
+            await self.get_app(app)
+        return [] if self.admission is None else await self.admission.qschedule_apps(app)
+
+    async def remove_qschedule(self, app: str, qid: int) -> None:
+        await self._admission_store().remove_qschedule(app, qid)
+
+    async def app_principal(self, name: str, address: str | None,
+                            user: str | None = None) -> Principal | None:
+        """An operator of app `name` (from the cache), for a dialect that found the app by
+        its own credential; None if the app is gone."""
+        facts = await self._current_facts(self.clock.now())
+        app = facts.apps.get(name)
+        if app is None:
+            return None
+        return admitted_principal(app, facts.claims, address, user,
+                                  foreign=facts.foreign_of(name))
+
+    async def qschedule_app(self, token: bytes) -> QscheduleApp | None:
+        """The qschedule application whose Q-Server-Token this is (read on every request)."""
+        if self.admission is None:
+            return None
+        return await self.admission.qschedule_by_hash(qschedule_token_hash(token))
+
+    async def import_qschedule(self, entries: Iterable[tuple[int, str, str]]) -> int:
+        """Bring CRONWHEEL_QSCHEDULE_APPS (id, name, token) into app data, idempotently: an
+        entry already imported is skipped; one that clashes with app data is logged and
+        left out (the app data wins). Each goes to the app owning its namespace (`system`
+        when none does). Returns how many were imported now."""
+        if self.admission is None:
+            return 0
+        claims = await self.store.claims()
+        imported = 0
+        for qid, name, token in entries:
+            owner = next((a for a in {*claims.values(), SYSTEM_APP}
+                          if owns_namespace(a, name, claims)), SYSTEM_APP)
+            record = QscheduleApp(qid, name, owner, qschedule_token_hash(token.encode()),
+                                  self.clock.now(), "imported from CRONWHEEL_QSCHEDULE_APPS")
+            try:
+                added = await self.admission.add_qschedule(record, if_absent=True)
+            except (Conflict, NotFound) as exc:
+                log.warning("qschedule app %s (%s) in CRONWHEEL_QSCHEDULE_APPS not imported: "
+                            "%s; the app data is kept", qid, name, exc.message)
+                continue
+            if added:
+                imported += 1
+                log.warning("qschedule app %s (%s) imported from CRONWHEEL_QSCHEDULE_APPS into "
+                            "app %r; its token is now kept as a hash (the setting can go)",
+                            qid, name, owner)
+        return imported
 
     # -- first start -------------------------------------------------------------------------
 

@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cronwheel.domain.access import App, TokenRecord
+from cronwheel.domain.admission import AdmissionRule, QscheduleApp
 from cronwheel.domain.jobs import Job, JobState, RetryPolicy
 from cronwheel.domain.misfire import FirePlan
 from cronwheel.domain.routing import Candidate
@@ -594,6 +595,9 @@ class NodeStore(Store, Protocol):
     def apps(self) -> AppStore: ...
 
     @property
+    def admission(self) -> AdmissionStore: ...
+
+    @property
     def single_node(self) -> bool:
         """Only this process uses the database (SQLite): every lease not its own is a dead
         process's, and no other node needs waking."""
@@ -663,6 +667,42 @@ class AppStore(Protocol):
         `only_if_no_admin` off), create `app` if missing, give it the `claims` nobody holds,
         and add `record` (if its id is free). True if the token was added."""
         ...
+
+
+class AdmissionStore(Protocol):
+    """The dialects' network rules and the qschedule applications (issue 10 point 4).
+
+    Invariants: one rule per (dialect, network) and one qschedule app per id, per name and
+    per token hash; a rule or a qschedule app belongs to an existing app, and goes with it.
+    Every write is atomic.
+    """
+
+    async def add_rule(self, rule: AdmissionRule) -> None:
+        """NotFound for an unknown app; Conflict if the (dialect, network) has a rule."""
+        ...
+
+    async def remove_rule(self, app: str, dialect: str, network: str) -> None:
+        """NotFound unless the app has this rule."""
+        ...
+
+    async def rules(self) -> list[AdmissionRule]:
+        """Every stored rule, by dialect and network."""
+        ...
+
+    async def add_qschedule(self, record: QscheduleApp, if_absent: bool = False) -> bool:
+        """NotFound for an unknown app; Conflict if its id, name or token is taken. With
+        `if_absent`, a record with the same id, name, app and token is not an error: False."""
+        ...
+
+    async def remove_qschedule(self, app: str, qid: int) -> None:
+        """NotFound unless the app has this qschedule app."""
+        ...
+
+    async def qschedule_apps(self, app: str | None = None) -> list[QscheduleApp]:
+        """The qschedule apps (of one app, or all), by id."""
+        ...
+
+    async def qschedule_by_hash(self, token_hash: str) -> QscheduleApp | None: ...
 # -- Kubernetes runs ---------------------------------------------------------------------------
 
 KUBE_CREATING, KUBE_ACTIVE, KUBE_ENDED = "creating", "active", "ended"  # a KubeRun's phase

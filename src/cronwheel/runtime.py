@@ -99,7 +99,7 @@ class Node:
         if run_engine:  # runs ended on workers release their dependents at once
             self.workers.on_settled = self.resolver.settled
         self.alerter = Alerter(self.store.alerts, self.clock, policy)
-        self.apps = AppService(self.store.apps, self.clock)
+        self.apps = AppService(self.store.apps, self.clock, self.store.admission)
         self.channel: PgChannel | None = None
         if not self.store.single_node:
             self.channel = PgChannel(settings.database_url, self.scheduler.job_due,
@@ -176,6 +176,10 @@ class Node:
         path = tokenfile.token_path(settings.host, settings.port, settings.admin_token_file)
         provisioned = settings.admin_token.get_secret_value() if settings.admin_token else None
         await self.apps.first_start(claims, path, provisioned)
+        # CRONWHEEL_QSCHEDULE_APPS becomes app data (idempotent; the tokens kept as hashes)
+        await self.apps.import_qschedule(
+            (app.id, app.name, app.token) for app in settings.qschedule_apps)
+        await self.apps.warm()
 
     async def stop(self) -> None:
         if self.kube_follower is not None:

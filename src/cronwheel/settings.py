@@ -82,8 +82,9 @@ class Settings(BaseSettings):
     # a waiting lease re-reads the database this often; hand-offs on the same node (and on
     # PostgreSQL, on any node) wake it at once
     worker_poll_seconds: float = Field(0.5, ge=0.05, le=60)
-    # qschedule dialect: the applications and their Q-Server-Token, as JSON:
-    # [{"id": 163, "name": "qschedule.demo", "token": "..."}]; each app is a namespace
+    # qschedule dialect, as earlier versions configured it: the applications and their
+    # Q-Server-Token, as JSON: [{"id": 163, "name": "qschedule.demo", "token": "..."}]; each
+    # is imported into app data at start-up (docs/auth.md), where the dialect reads them
     qschedule_apps: list[QscheduleApp] = Field(default_factory=list)
 
     # target guard (docs/security.md): internal networks jobs may reach (loopback by default,

@@ -157,7 +157,7 @@ async def test_a_taken_port_stops_the_node_only_when_it_was_asked_for(
     port = holder.add_insecure_port("127.0.0.1:0")
     await holder.start()
     node = Node(Settings(database_url=f"sqlite:///{tmp_path / 'a.db'}", delayjob_grpc_port=port))
-    server = DelayJobGrpcServer(node.service, node.settings, required=required)
+    server = DelayJobGrpcServer(node.service, node.settings, node.apps, required=required)
     try:
         if required:
             with pytest.raises(RuntimeError, match="Failed to bind"):

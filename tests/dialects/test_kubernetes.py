@@ -12,9 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.requests import Request
 
-from cronwheel.api.dialects.kubernetes import DialectError, admit_legacy
 from cronwheel.clock import SystemClock
 from cronwheel.delivery.kubernetes.clusters import Clusters
 from cronwheel.delivery.kubernetes.fake import FakeCluster
@@ -205,17 +203,7 @@ async def test_cron_jobs_create_list_describe_suspend_resume_update_delete(
     assert (await _describe(node, job_id))["code"] == 153
 
 
-def _request(host: str) -> Request:
-    return Request({"type": "http", "client": (host, 40000), "headers": [], "method": "GET",
-                    "path": "/api/once_job/lists", "query_string": b""})
-
-
-def test_only_loopback_clients_are_admitted_by_default() -> None:
-    admit_legacy(_request("127.0.0.1"))
-    admit_legacy(_request("::1"))
-    with pytest.raises(DialectError) as refused:
-        admit_legacy(_request("10.1.2.3"))
-    assert refused.value.code == 403 and "10.1.2.3" in refused.value.cause
+# Who is admitted (loopback by default, then the policy): tests/integration/test_admission.py
 
 
 async def test_every_endpoint_and_method_is_in_the_openapi_document(node: RunningServer) -> None:

@@ -159,3 +159,47 @@ async def test_half_a_tls_configuration_is_refused(tmp_path: Path) -> None:
     result = await cronwheel("serve", "--tls-cert", str(tmp_path / "cert.pem"),
                              "--port", str(free_port()))
     assert result.code == 2 and "both --tls-cert and --tls-key" in result.err
+
+
+async def test_admission_rules_and_qschedule_apps_from_the_cli(
+    tmp_path: Path, config_home: Path
+) -> None:
+    port = free_port()
+    server = f"http://127.0.0.1:{port}"
+    async with serve(tmp_path, port):
+        made = await cronwheel("apps", "create", "team", "-n", "team-*", server=server,
+                               token=None)
+        assert made.code == 0, made.err
+        admitted = await cronwheel("apps", "admit", "team", "delayjob", "127.0.0.2/32", "-n",
+                                   "team-dj", server=server, token=None)
+        assert admitted.out.strip() == ("delayjob clients of 127.0.0.2/32 are app team, "
+                                        "writing team-dj"), admitted.err
+        refused = await cronwheel("apps", "admit", "team", "delayjob", "10.0.0.0/8", "-n",
+                                  "billing", server=server, token=None)
+        assert refused.code == 1 and "does not own namespace 'billing'" in refused.err
+        listed = await cronwheel("apps", "admitted", "team", "--json", server=server,
+                                 token=None)
+        assert [r["network"] for r in listed.json()["rules"]] == ["127.0.0.2/32"]
+        # the rule in force: a delay-job client on 127.0.0.1 is outside it now
+        async with httpx.AsyncClient() as client:
+            answer = await client.post(f"{server}/api/v1/submit/job", json={
+                "outJobNo": "j", "triggerTime": 4_000_000_000, "callbackProtocol": "LOG",
+                "callbackEndpoint": "LOG"})
+        assert answer.status_code == 403 and answer.json()["code"] == "forbidden"
+        gone = await cronwheel("apps", "unadmit", "team", "delayjob", "127.0.0.2/32",
+                               server=server, token=None)
+        assert gone.code == 0, gone.err
+
+        issued = await cronwheel("apps", "qschedule", "add", "team", "--id", "7", "--name",
+                                 "team-qs", server=server, token=None)
+        assert issued.code == 0 and "shown once" in issued.err, issued.err
+        qs_token = issued.out.strip()
+        async with httpx.AsyncClient() as client:
+            answer = await client.get(f"{server}/api2/jobs/none.do",
+                                      headers={"Q-Server-Token": qs_token})
+        assert answer.status_code == 404  # admitted: the job is just not there
+        apps = await cronwheel("apps", "qschedule", "ls", "team", server=server, token=None)
+        assert "team-qs" in apps.out and qs_token not in apps.out
+        removed = await cronwheel("apps", "qschedule", "rm", "team", "7", server=server,
+                                  token=None)
+        assert removed.code == 0, removed.err

@@ -1,5 +1,8 @@
 """Every /v1 route of the OpenAPI spec × every kind of caller: the exact status and envelope.
 
+(The dialect paths × clients inside and outside the admission policy:
+test_dialect_access_matrix.py.)
+
 The routes come from the running app's spec; each must have an entry in `ROUTES` (how to call
 it, which policy it follows, what a permitted caller gets), so a new route fails this test
 until someone decides who may call it.
@@ -218,6 +221,37 @@ async def _revoke(world: World, permitted: bool) -> Call:
     return Call("POST", f"/v1/apps/team/tokens/{token_id}/revoke")
 
 
+def _network() -> str:
+    n = next(_names)
+    return f"10.{n // 250 % 250}.{n % 250}.0/24"
+
+
+async def _add_rule(world: World, _permitted: bool) -> Call:
+    return Call("POST", "/v1/apps/team/admission", json={
+        "dialect": "delayjob", "network": _network(), "namespace": "team"})
+
+
+async def _remove_rule(world: World, permitted: bool) -> Call:
+    network = _network()
+    if permitted:
+        await world.ok("POST", "/v1/apps/team/admission", 201, json={
+            "dialect": "kubernetes", "network": network, "namespace": "team"})
+    return Call("DELETE", f"/v1/apps/team/admission/kubernetes/{network}")
+
+
+async def _add_qschedule(world: World, _permitted: bool) -> Call:
+    n = next(_names)
+    return Call("POST", "/v1/apps/team/qschedule", json={"id": 1000 + n, "name": f"team-qs{n}"})
+
+
+async def _remove_qschedule(world: World, permitted: bool) -> Call:
+    n = next(_names)
+    if permitted:
+        await world.ok("POST", "/v1/apps/team/qschedule", 201,
+                       json={"id": 1000 + n, "name": f"team-qs{n}"})
+    return Call("DELETE", f"/v1/apps/team/qschedule/{1000 + n}")
+
+
 RATE = {"kind": "rate", "every": "5m"}
 
 
@@ -308,6 +342,12 @@ ROUTES: dict[tuple[str, str], tuple[str, int, Builder]] = {
         "POST", "/v1/apps/team/tokens", json={"role": "viewer"})),
     ("GET", "/v1/apps/{app}/tokens"): ("admin", 200, fixed("GET", "/v1/apps/team/tokens")),
     ("POST", "/v1/apps/{app}/tokens/{token_id}/revoke"): ("admin", 200, _revoke),
+    ("GET", "/v1/apps/{app}/admission"): ("admin", 200, fixed("GET", "/v1/apps/team/admission")),
+    ("POST", "/v1/apps/{app}/admission"): ("admin", 201, _add_rule),
+    ("DELETE", "/v1/apps/{app}/admission/{dialect}/{network}"): ("admin", 204, _remove_rule),
+    ("GET", "/v1/apps/{app}/qschedule"): ("admin", 200, fixed("GET", "/v1/apps/team/qschedule")),
+    ("POST", "/v1/apps/{app}/qschedule"): ("admin", 201, _add_qschedule),
+    ("DELETE", "/v1/apps/{app}/qschedule/{qid}"): ("admin", 204, _remove_qschedule),
 }
 
 

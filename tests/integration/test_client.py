@@ -264,6 +264,13 @@ async def _walk_the_apps(cw: AsyncClient) -> None:
     assert made["token"].startswith("cw_")
     await cw.tokens("walkers")
     await cw.revoke_token("walkers", made["id"])
+    rule = {"dialect": "delayjob", "network": "10.0.0.0/8", "namespace": "walk"}
+    assert (await cw.add_admission_rule("walkers", rule))["network"] == "10.0.0.0/8"
+    assert len((await cw.admission_rules("walkers"))["rules"]) == 1
+    await cw.remove_admission_rule("walkers", "delayjob", "10.0.0.0/8")
+    issued = await cw.add_qschedule_app("walkers", {"id": 9, "name": "walk"})
+    assert issued["token"] and (await cw.qschedule_apps("walkers"))["qschedule"][0]["id"] == 9
+    await cw.remove_qschedule_app("walkers", 9)
     await cw.remove_app("walkers")
     assert "walkers" not in [a["name"] for a in (await cw.apps())["apps"]]
 

@@ -73,8 +73,9 @@ def test_a_session_is_found_by_its_id_until_it_expires_or_closes() -> None:
 
 
 def test_a_jobs_dialect_is_read_from_its_namespace() -> None:
-    settings = Settings(qschedule_apps=[{"id": 1, "name": "qschedule.demo", "token": "t" * 8}])
-    assert dialect_of("delayjob", settings) == "delayjob"
-    assert dialect_of("dispatch:billing", settings) == "dispatchserver"
-    assert dialect_of("qschedule.demo", settings) == "qschedule"
-    assert dialect_of("default", settings) == "native"
+    settings, qschedule = Settings(), {"qschedule.demo"}  # the qschedule apps (app data)
+    assert dialect_of("delayjob", settings, qschedule) == "delayjob"
+    assert dialect_of("dispatch:billing", settings, qschedule) == "dispatchserver"
+    assert dialect_of("qschedule.demo", settings, qschedule) == "qschedule"
+    assert dialect_of("qschedule.demo", settings) == "native"
+    assert dialect_of("default", settings, qschedule) == "native"

@@ -1,6 +1,9 @@
 """/v1/apps: apps, their namespaces and their tokens (admins), and /v1/whoami (any token).
 
-A new token is in the answer of its creation only; lists show its prefix, never the token.
+Also the app data of the dialects (admins): the networks whose clients of a credential-less
+dialect are the app (`/admission`), and its qschedule applications (`/qschedule`).
+A new token (or Q-Server-Token) is in the answer of its creation only; lists show its prefix,
+never the token.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from cronwheel.domain.access import (
     TokenRecord,
     can_admin,
 )
+from cronwheel.domain.admission import AdmissionRule, QscheduleApp
 from cronwheel.domain.errors import NotFound
 from cronwheel.domain.time import parse_instant, to_iso, to_iso_or_none
 
@@ -63,6 +67,27 @@ class TokenIn(_Strict):
                               description="worker tokens: the worker groups they serve")
     label: str = Field("", max_length=255)
     expires_at: str | None = Field(None, description="ISO 8601 instant; never when absent")
+
+
+class RuleIn(_Strict):
+    dialect: str = Field(description="delayjob, delayjob-grpc, dispatchserver or kubernetes")
+    network: str = Field(min_length=1, max_length=64,
+                         description="the clients' network in CIDR form (10.0.0.0/8)")
+    namespace: str = Field(min_length=1, max_length=255,
+                           description="where the dialect's jobs go: a namespace of the app "
+                                       "(for dispatchserver, a prefix the app owns)")
+    token: bool = Field(False, description="clients must also send 'Authorization: Bearer "
+                                           "<operator token of the app>'")
+    note: str = Field("", max_length=1_000)
+
+
+class QscheduleIn(_Strict):
+    id: int = Field(gt=0, lt=2**63, description="the qschedule app id its clients know")
+    name: str = Field(min_length=1, max_length=255,
+                      description="the qschedule app name: the namespace of its jobs")
+    token: str | None = Field(None, min_length=8, max_length=512,
+                              description="its Q-Server-Token; a new random one when absent")
+    note: str = Field("", max_length=1_000)
 
 
 def apps_of(request: Request) -> AppService:
@@ -149,6 +174,66 @@ async def revoke_token(request: Request, app: AppName, token_id: str, caller: Ad
     """Refused from the next request on; the token stays listed as revoked."""
     service = apps_of(request)
     return Json(token_json(await service.revoke_token(app, token_id), service.clock.now()))
+
+
+@router.get("/apps/{app}/admission")
+async def list_rules(request: Request, app: AppName, caller: Admin) -> Json:
+    """The networks whose dialect clients are this app (docs/auth.md, "Dialects")."""
+    rules = await apps_of(request).list_rules(app)
+    return Json({"app": app, "rules": [rule_json(r) for r in rules]})
+
+
+@router.post("/apps/{app}/admission", status_code=201,
+             responses={409: {"description": "this dialect and network have a rule"}})
+async def add_rule(request: Request, app: AppName, body: RuleIn, caller: Admin) -> Json:
+    """Admit a dialect's clients of a network as this app, writing the given namespace.
+    While a dialect has no rule, loopback clients are the `system` app."""
+    rule = await apps_of(request).add_rule(app, body.dialect, body.network, body.namespace,
+                                           body.token, body.note)
+    return Json(rule_json(rule), 201)
+
+
+@router.delete("/apps/{app}/admission/{dialect}/{network:path}", status_code=204)
+async def remove_rule(request: Request, app: AppName, dialect: str, network: str,
+                      caller: Admin) -> Response:
+    await apps_of(request).remove_rule(app, dialect, network)
+    return Response(status_code=204)
+
+
+@router.get("/apps/{app}/qschedule")
+async def list_qschedule(request: Request, app: AppName, caller: Admin) -> Json:
+    """The app's qschedule applications (never their tokens)."""
+    found = await apps_of(request).list_qschedule(app)
+    return Json({"app": app, "qschedule": [qschedule_json(q) for q in found]})
+
+
+@router.post("/apps/{app}/qschedule", status_code=201,
+             responses={409: {"description": "the id, name or token is taken"}})
+async def add_qschedule(request: Request, app: AppName, body: QscheduleIn,
+                        caller: Admin) -> Json:
+    """A qschedule application of this app; its Q-Server-Token is in this answer only."""
+    token, record = await apps_of(request).add_qschedule(app, body.id, body.name, body.token,
+                                                         body.note)
+    return Json({"token": token} | qschedule_json(record), 201)
+
+
+@router.delete("/apps/{app}/qschedule/{qid}", status_code=204)
+async def remove_qschedule(request: Request, app: AppName, qid: Annotated[int, Path(gt=0)],
+                           caller: Admin) -> Response:
+    """Its token is refused from the next request on; its jobs stay."""
+    await apps_of(request).remove_qschedule(app, qid)
+    return Response(status_code=204)
+
+
+def rule_json(rule: AdmissionRule) -> dict[str, Any]:
+    return {"dialect": rule.dialect, "network": rule.network, "app": rule.app,
+            "namespace": rule.namespace, "token": rule.token, "note": rule.note,
+            "created_at": to_iso(rule.created_at)}
+
+
+def qschedule_json(record: QscheduleApp) -> dict[str, Any]:
+    return {"id": record.id, "name": record.name, "app": record.app, "note": record.note,
+            "created_at": to_iso(record.created_at)}
 
 
 def _own_or_admin(caller: Principal, app: str) -> None:

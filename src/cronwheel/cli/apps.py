@@ -1,4 +1,7 @@
-"""`cronwheel apps` and `cronwheel tokens`: tenants and their credentials, over the API (admins)."""
+"""`cronwheel apps` and `cronwheel tokens`: tenants and their credentials, over the API (admins).
+
+Also the dialects' app data: `apps admit|admitted|unadmit` (network rules) and `apps qschedule`.
+"""
 
 from __future__ import annotations
 
@@ -138,3 +141,121 @@ def revoke_token(
     with connect(server, api_token) as client:
         revoked = client.revoke_token(app, token)
     typer.echo(f"revoked token {revoked['prefix']} of {app}")
+
+
+# -- the dialects' app data: admission rules and qschedule applications --------------------
+
+qschedule_app = typer.Typer(help="qschedule applications of an app (their Q-Server-Tokens).",
+                            no_args_is_help=True)
+apps_app.add_typer(qschedule_app, name="qschedule")
+
+
+@apps_app.command("admit")
+def admit(
+    name: AppName,
+    dialect: Annotated[str, typer.Argument(
+        metavar="DIALECT", help="delayjob, delayjob-grpc, dispatchserver or kubernetes")],
+    network: Annotated[str, typer.Argument(metavar="CIDR",
+                                           help="the clients' network, such as 10.0.0.0/8")],
+    namespace: Annotated[str, typer.Option(
+        "--namespace", "-n", help="where the dialect's jobs go: a namespace the app owns "
+                                  "(dispatchserver: a namespace prefix it owns)")],
+    token: Annotated[bool, typer.Option(
+        "--token", help="clients must also send 'Authorization: Bearer <operator token of "
+                        "the app>'")] = False,
+    note: Annotated[str, typer.Option(help="who these clients are")] = "",
+    server: Server = DEFAULT_SERVER,
+    api_token: Token = None,
+) -> None:
+    """Admit a dialect's clients of a network as the app (longest prefix wins)."""
+    body: JsonObject = {"dialect": dialect, "network": network, "namespace": namespace,
+                        "token": token, "note": note}
+    with connect(server, api_token) as client:
+        rule = client.add_admission_rule(name, body)
+    needs = " with a token" if rule["token"] else ""
+    typer.echo(f"{rule['dialect']} clients of {rule['network']}{needs} are app {rule['app']}, "
+               f"writing {rule['namespace']}")
+
+
+@apps_app.command("admitted")
+def admitted(
+    name: AppName, server: Server = DEFAULT_SERVER, api_token: Token = None,
+    as_json: AsJson = False,
+) -> None:
+    """List the networks whose dialect clients are the app."""
+    with connect(server, api_token) as client:
+        found = client.admission_rules(name)
+    render.output(found, as_json, lambda f: render.simple_table(
+        f"admission rules of {name}", ("dialect", "network", "namespace", "token", "note"),
+        ((str(r["dialect"]), str(r["network"]), str(r["namespace"]),
+          render.yes_no(r["token"]), str(r["note"])) for r in f.get("rules", [])),
+    ))
+
+
+@apps_app.command("unadmit")
+def unadmit(
+    name: AppName,
+    dialect: Annotated[str, typer.Argument(metavar="DIALECT")],
+    network: Annotated[str, typer.Argument(metavar="CIDR")],
+    server: Server = DEFAULT_SERVER,
+    api_token: Token = None,
+) -> None:
+    """Remove an admission rule: its clients are judged by the remaining rules."""
+    with connect(server, api_token) as client:
+        client.remove_admission_rule(name, dialect, network)
+    typer.echo(f"{dialect} clients of {network} are no longer app {name}")
+
+
+@qschedule_app.command("add")
+def add_qschedule(
+    name: AppName,
+    qid: Annotated[int, typer.Option("--id", help="the qschedule app id its clients know")],
+    qname: Annotated[str, typer.Option(
+        "--name", help="the qschedule app name: the namespace its jobs are in")],
+    token: Annotated[str | None, typer.Option(
+        help="its existing Q-Server-Token; a new random one when absent")] = None,
+    note: Annotated[str, typer.Option(help="what it is")] = "",
+    server: Server = DEFAULT_SERVER,
+    api_token: Token = None,
+    as_json: AsJson = False,
+) -> None:
+    """Add a qschedule application; its Q-Server-Token is printed once, on stdout."""
+    body: JsonObject = {"id": qid, "name": qname, "note": note}
+    if token is not None:
+        body["token"] = token
+    with connect(server, api_token) as client:
+        made = client.add_qschedule_app(name, body)
+    if as_json:
+        render.print_json(made)
+        return
+    typer.echo(made["token"])
+    typer.echo(f"qschedule app {made['id']} ({made['name']}) of {made['app']}: its "
+               "Q-Server-Token is shown once, keep it now", err=True)
+
+
+@qschedule_app.command("ls")
+def list_qschedule(
+    name: AppName, server: Server = DEFAULT_SERVER, api_token: Token = None,
+    as_json: AsJson = False,
+) -> None:
+    """List the app's qschedule applications (never their tokens)."""
+    with connect(server, api_token) as client:
+        found = client.qschedule_apps(name)
+    render.output(found, as_json, lambda f: render.simple_table(
+        f"qschedule apps of {name}", ("id", "name", "created", "note"),
+        ((str(q["id"]), str(q["name"]), render.timestamp(q["created_at"]), str(q["note"]))
+         for q in f.get("qschedule", [])),
+    ))
+
+
+@qschedule_app.command("rm")
+def remove_qschedule(
+    name: AppName,
+    qid: Annotated[int, typer.Argument(metavar="ID")],
+    server: Server = DEFAULT_SERVER,
+    api_token: Token = None,
+) -> None:
+    """Remove a qschedule application: its token is refused from the next request on."""
+    with connect(server, api_token) as client:
+        client.remove_qschedule_app(name, qid)
+    typer.echo(f"removed qschedule app {qid} of {name}")

@@ -314,6 +314,24 @@ class AsyncClient:
     async def revoke_token(self, app: str, token_id: str) -> JsonObject:
         return await self.send(calls.revoke_token(app, token_id))
 
+    async def admission_rules(self, app: str) -> JsonObject:
+        return await self.send(calls.admission_rules(app))
+
+    async def add_admission_rule(self, app: str, body: Mapping[str, Any]) -> JsonObject:
+        return await self.send(calls.add_admission_rule(app, body))
+
+    async def remove_admission_rule(self, app: str, dialect: str, network: str) -> None:
+        return await self.send(calls.remove_admission_rule(app, dialect, network))
+
+    async def qschedule_apps(self, app: str) -> JsonObject:
+        return await self.send(calls.qschedule_apps(app))
+
+    async def add_qschedule_app(self, app: str, body: Mapping[str, Any]) -> JsonObject:
+        return await self.send(calls.add_qschedule_app(app, body))
+
+    async def remove_qschedule_app(self, app: str, qid: int) -> None:
+        return await self.send(calls.remove_qschedule_app(app, qid))
+
     # -- the workers' protocol -----------------------------------------------------------------
 
     async def register_worker(self, name: str, groups: Sequence[str] = ("default",),

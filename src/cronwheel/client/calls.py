@@ -360,6 +360,31 @@ def revoke_token(app: str, token_id: str) -> Call[JsonObject]:
                 idempotent=True)
 
 
+def admission_rules(app: str) -> Call[JsonObject]:
+    return Call("GET", _app(app, "/admission"), _object)
+
+
+def add_admission_rule(app: str, body: Mapping[str, Any]) -> Call[JsonObject]:
+    return Call("POST", _app(app, "/admission"), _object, json=dict(body))
+
+
+def remove_admission_rule(app: str, dialect: str, network: str) -> Call[None]:
+    return Call("DELETE", _app(app, f"/admission/{_seg(dialect)}/{_seg(network)}"), _none)
+
+
+def qschedule_apps(app: str) -> Call[JsonObject]:
+    return Call("GET", _app(app, "/qschedule"), _object)
+
+
+def add_qschedule_app(app: str, body: Mapping[str, Any]) -> Call[JsonObject]:
+    """The answer holds the Q-Server-Token: the only time the server shows it."""
+    return Call("POST", _app(app, "/qschedule"), _object, json=dict(body))
+
+
+def remove_qschedule_app(app: str, qid: int) -> Call[None]:
+    return Call("DELETE", _app(app, f"/qschedule/{qid}"), _none)
+
+
 # -- the workers' protocol (what `cronwheel worker` speaks; see docs/workers.md) --------------
 
 

@@ -311,6 +311,24 @@ class Client:
     def revoke_token(self, app: str, token_id: str) -> JsonObject:
         return self.send(calls.revoke_token(app, token_id))
 
+    def admission_rules(self, app: str) -> JsonObject:
+        return self.send(calls.admission_rules(app))
+
+    def add_admission_rule(self, app: str, body: Mapping[str, Any]) -> JsonObject:
+        return self.send(calls.add_admission_rule(app, body))
+
+    def remove_admission_rule(self, app: str, dialect: str, network: str) -> None:
+        return self.send(calls.remove_admission_rule(app, dialect, network))
+
+    def qschedule_apps(self, app: str) -> JsonObject:
+        return self.send(calls.qschedule_apps(app))
+
+    def add_qschedule_app(self, app: str, body: Mapping[str, Any]) -> JsonObject:
+        return self.send(calls.add_qschedule_app(app, body))
+
+    def remove_qschedule_app(self, app: str, qid: int) -> None:
+        return self.send(calls.remove_qschedule_app(app, qid))
+
     # -- the workers' protocol -----------------------------------------------------------------
 
     def register_worker(self, name: str, groups: Sequence[str] = ("default",),

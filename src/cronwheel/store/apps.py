@@ -31,6 +31,7 @@ from cronwheel.contracts import AppStore, NodeStore
 from cronwheel.domain.access import App, AppLimits, Grants, Role, TokenRecord
 from cronwheel.domain.errors import Conflict, NotFound
 from cronwheel.domain.time import Micros
+from cronwheel.store.admission import remove_app_admission
 from cronwheel.store.connection import Database
 from cronwheel.store.tables import metadata
 
@@ -164,6 +165,7 @@ class SqlAppStore:
             if not await _exists(conn, apps.c.name, name):
                 raise NotFound(f"no app {name!r}", "app")
             await conn.execute(delete(tokens).where(tokens.c.app == name))
+            await remove_app_admission(conn, name)
             await conn.execute(delete(app_namespaces).where(app_namespaces.c.app == name))
             await conn.execute(delete(apps).where(apps.c.name == name))
 

@@ -33,6 +33,7 @@ from cronwheel.dburl import async_url
 from cronwheel.domain.jobs import Job
 from cronwheel.domain.runs import Attempt, Run
 from cronwheel.domain.time import Micros
+from cronwheel.store.admission import SqlAdmissionStore
 from cronwheel.store.alerts import SqlAlertStore
 from cronwheel.store.apps import SqlAppStore
 from cronwheel.store.connection import Database
@@ -65,6 +66,7 @@ class SqlStore:
         self.workers: WorkerStore = SqlWorkerStore(self._db)
         self.alerts: AlertStore = SqlAlertStore(self._db)
         self.apps = SqlAppStore(self._db)
+        self.admission = SqlAdmissionStore(self._db)
         self.kube: KubeRunStore = KubeStore(self._db)  # runs on Kubernetes need SQL
 
     @property

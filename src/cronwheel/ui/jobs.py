@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -36,14 +36,15 @@ DIALECTS = ("native", "delayjob", "dispatchserver", "qschedule")
 ACTIONS = ("pause", "resume", "cancel", "trigger", "delete")
 
 
-def dialect_of(namespace: str, settings: Settings) -> str:
+def dialect_of(namespace: str, settings: Settings,
+               qschedule: Collection[str] = frozenset()) -> str:
     """Which API a job's namespace belongs to: each dialect keeps its jobs in its own
-    namespaces (docs/dialects/)."""
+    namespaces (docs/dialects/); `qschedule` names the qschedule apps (app data)."""
     if namespace == settings.delayjob_namespace:
         return "delayjob"
     if namespace.startswith(settings.dispatch_namespace_prefix):
         return "dispatchserver"
-    if any(app.name == namespace for app in settings.qschedule_apps):
+    if namespace in qschedule:
         return "qschedule"
     return "native"
 
@@ -57,6 +58,7 @@ class _Wanted:
     schedule: str
     target: str
     dialect: str
+    qschedule: frozenset[str] = frozenset()
 
     def __call__(self, job: Job) -> bool:
         spec = job.spec
@@ -64,7 +66,7 @@ class _Wanted:
                 and (not self.schedule or spec.schedule.kind == self.schedule)
                 and (not self.target or spec.target.kind == self.target)
                 and (not self.dialect
-                     or dialect_of(spec.namespace, self.settings) == self.dialect))
+                     or dialect_of(spec.namespace, self.settings, self.qschedule) == self.dialect))
 
 
 async def _page_of_jobs(
@@ -109,7 +111,8 @@ async def list_jobs(request: Request) -> Response:
     settings = settings_of(request)
     if q["dialect"] and q["dialect"] not in DIALECTS:
         raise InvalidField(f"dialect must be one of {', '.join(DIALECTS)}", "dialect")
-    wanted = _Wanted(caller, settings, q["schedule"], q["target"], q["dialect"])
+    qschedule = frozenset(a.name for a in await request.app.state.node.apps.list_qschedule())
+    wanted = _Wanted(caller, settings, q["schedule"], q["target"], q["dialect"], qschedule)
     found, more = await _page_of_jobs(service_of(request), wanted, where, cursor)
     next_url = None
     if more:
@@ -118,7 +121,7 @@ async def list_jobs(request: Request) -> Response:
                 states=list(JobState), schedule_kinds=("cron", "rate", "every", "simple",
                                                        "once", "iso8601"),
                 target_kinds=("http", "grpc", "kafka", "tcp", "log", "worker"),
-                dialects=DIALECTS, dialect_of=lambda ns: dialect_of(ns, settings),
+                dialects=DIALECTS, dialect_of=lambda ns: dialect_of(ns, settings, qschedule),
                 deletable=_deleter(service_of(request)) is not None)
 
 

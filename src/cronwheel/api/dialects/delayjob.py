@@ -14,9 +14,11 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from cronwheel.api.dialects import delayjob_jobs as jobs
+from cronwheel.api.dialects.admission import NotAdmitted, admit
 from cronwheel.api.dialects.common import service_of, settings_of
 from cronwheel.api.errors import register_envelope
 from cronwheel.api.responses import Json
+from cronwheel.domain.admission import DELAYJOB
 
 router = APIRouter(prefix="/api/v1", tags=["delay-job dialect"])
 register_envelope("/api/v1/", lambda code, message: {"code": code, "message": message})
@@ -37,10 +39,16 @@ async def parse_json(request: Request) -> Any:
 
 
 async def answer(request: Request, use_case: jobs.UseCase) -> Json:
-    """Read the body, run the use case and shape every outcome into the dialect envelope."""
+    """Admit the client, read the body, run the use case in the namespace of the client's
+    rule and shape every outcome into the dialect envelope."""
 
     async def work() -> None:
-        await use_case(service_of(request), settings_of(request), await parse_json(request))
+        try:
+            admitted = await admit(request, DELAYJOB)
+        except NotAdmitted as exc:
+            raise jobs.refused(exc) from None
+        await use_case(service_of(request), settings_of(request), await parse_json(request),
+                       admitted.namespace)
 
     code, message, status = await jobs.outcome(work(), request.url.path)
     return Json({"code": code, "message": message}, status)
@@ -48,6 +56,10 @@ async def answer(request: Request, use_case: jobs.UseCase) -> Json:
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Envelope, "description": "invalid JSON or an invalid field"},
+    401: {"model": Envelope, "description": "unauthorized: the client's rule needs a token "
+                                            "(Authorization: Bearer cw_...) and none or a "
+                                            "refused one was sent"},
+    403: {"model": Envelope, "description": "forbidden: the client's network is not admitted"},
     404: {"model": Envelope, "description": "no job with this outJobNo"},
     409: {"model": Envelope, "description": "a conflicting job, or a refused state change"},
 }

@@ -1,7 +1,9 @@
 """The delay-job management API over gRPC: service delay.job.Job on its own port (1990).
 
 The server starts with the API (see api/app.py). grpc is imported only when the port is set,
-so nodes that turn this API off do not pay for it. The servicer is in delayjob_grpc_service.
+so nodes that turn this API off do not pay for it. The servicer is in delayjob_grpc_service;
+it admits each call by the `delayjob-grpc` rules, so the port may listen beyond loopback
+(CRONWHEEL_DELAYJOB_GRPC_HOST; loopback by default).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from cronwheel.apps_service import AppService
 from cronwheel.service import Service
 from cronwheel.settings import Settings
 
@@ -25,9 +28,11 @@ def bind_address(host: str, port: int) -> str:
 class DelayJobGrpcServer:
     """Started and stopped with the API; off when `delayjob_grpc_port` is 0."""
 
-    def __init__(self, service: Service, settings: Settings, required: bool | None = None) -> None:
+    def __init__(self, service: Service, settings: Settings, apps: AppService,
+                 required: bool | None = None) -> None:
         self._service = service
         self._settings = settings
+        self._apps = apps
         # A port asked for by name must be served; the default one may be another node's.
         self._required = (
             "delayjob_grpc_port" in settings.model_fields_set if required is None else required
@@ -48,7 +53,7 @@ class DelayJobGrpcServer:
         # this node must not reach some other server's jobs.
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         pb_grpc.add_JobServicer_to_server(  # type: ignore[no-untyped-call]
-            JobServicer(self._service, settings), server
+            JobServicer(self._service, settings, self._apps), server
         )
         address = bind_address(settings.delayjob_grpc_host, settings.delayjob_grpc_port)
         try:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
 from cronwheel.api.convert import body_fingerprint
 from cronwheel.api.dialects.common import json_kind, shown
+from cronwheel.domain.admission import NotAdmitted
 from cronwheel.domain.delayjob_body import UNIT_MS, trigger_time
 from cronwheel.domain.errors import (
     Conflict,
@@ -75,6 +76,9 @@ JOB_IS_TRIGGERED = "job_is_triggered"
 CANNOT_CANCEL_JOB = "cannot_cancel_job"
 JOB_IS_CANCEL = "job_is_cancel"
 UNKNOWN_ERROR = "unknown_error"
+# cronwheel's own codes: the admission policy refused the client (docs/auth.md)
+UNAUTHORIZED = "unauthorized"
+FORBIDDEN = "forbidden"
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -90,6 +94,12 @@ class Reject(Exception):
 
 def invalid(field: str, problem: str) -> Reject:
     return Reject(INVALID_PARAMS, 400, field, problem)
+
+
+def refused(exc: NotAdmitted) -> Reject:
+    """The admission policy's refusal, in this dialect's envelope ('client: ...')."""
+    return Reject(UNAUTHORIZED if exc.status == 401 else FORBIDDEN, exc.status, "client",
+                  exc.message)
 
 
 OutJobNo = Annotated[str, Field(min_length=1, max_length=MAX_OUT_JOB_NO)]
@@ -211,13 +221,15 @@ def payload_of(job: DelayJobIn, at: Micros, unit: str) -> dict[str, Any]:
     return {"outJobNo": job.outJobNo, "triggerTime": sent, "jobInfo": job.jobInfo}
 
 
-def submission_of(job: DelayJobIn, settings: Settings, prefix: str = "") -> Submission:
-    """A delay job is a one-shot job; type 10 makes it a countdown that keeps its time paused."""
+def submission_of(job: DelayJobIn, settings: Settings, prefix: str = "",
+                  namespace: str | None = None) -> Submission:
+    """A delay job is a one-shot job; type 10 makes it a countdown that keeps its time paused.
+    It goes to the namespace the client's admission rule names (the setting's by default)."""
     try:
         at = from_seconds(job.triggerTime, "triggerTime")
         payload = payload_of(job, at, settings.delayjob_callback_time_unit)
         spec = JobSpec(
-            namespace=settings.delayjob_namespace,
+            namespace=namespace or settings.delayjob_namespace,
             key=job.outJobNo,
             schedule=OneShot(at=at, countdown=job.type == TYPE_COUNTDOWN),
             target=target_of(job, settings),
@@ -249,20 +261,23 @@ def exists(field: str, key: str) -> Reject:
                   f"job {key!r} exists with a different definition")
 
 
-async def submit_one(service: Service, settings: Settings, body: Any) -> None:
+async def submit_one(service: Service, settings: Settings, body: Any,
+                     namespace: str | None = None) -> None:
     if isinstance(body, list):
         raise invalid("body", "expected a JSON object; send arrays to /api/v1/submit/jobs")
     job = validated(DelayJobIn, body)
-    [outcome] = await service.submit([submission_of(job, settings)])
+    [outcome] = await service.submit([submission_of(job, settings, namespace=namespace)])
     if outcome.conflict:
         raise exists("outJobNo", job.outJobNo)
 
 
-async def submit_many(service: Service, settings: Settings, body: Any) -> None:
+async def submit_many(service: Service, settings: Settings, body: Any,
+                      namespace: str | None = None) -> None:
     if not isinstance(body, list):
         raise invalid("body", f"expected a JSON array of jobs, got {json_kind(body)}")
     try:
-        outcomes = await service.submit(batch_items(body, settings), all_or_nothing=True)
+        outcomes = await service.submit(batch_items(body, settings, namespace),
+                                        all_or_nothing=True)
     except ItemErrors as exc:
         index, error = exc.items[0]
         field, problem = dialect_problem(error)
@@ -272,7 +287,8 @@ async def submit_many(service: Service, settings: Settings, body: Any) -> None:
             raise exists(f"[{index}].outJobNo", outcome.job.spec.key)
 
 
-def batch_items(body: Sequence[Any], settings: Settings) -> list[Submission]:
+def batch_items(body: Sequence[Any], settings: Settings,
+                namespace: str | None = None) -> list[Submission]:
     """Every item valid and no outJobNo twice, or the whole batch is refused."""
     items: list[Submission] = []
     first_at: dict[str, int] = {}
@@ -284,7 +300,7 @@ def batch_items(body: Sequence[Any], settings: Settings) -> list[Submission]:
             problem = f"{job.outJobNo!r} is already item [{first}] of this batch"
             raise invalid(f"{prefix}outJobNo", problem)
         first_at[job.outJobNo] = index
-        items.append(submission_of(job, settings, prefix))
+        items.append(submission_of(job, settings, prefix, namespace))
     return items
 
 
@@ -294,22 +310,28 @@ def is_countdown(job: Job) -> bool:
 
 
 Change = Callable[[str, str], Awaitable[Job]]
-UseCase = Callable[[Service, Settings, Any], Awaitable[None]]
+class UseCase(Protocol):
+    """One use case: the decoded request, and the namespace the client's rule names."""
+
+    def __call__(self, service: Service, settings: Settings, body: Any,
+                 namespace: str | None = None) -> Awaitable[None]: ...
 
 
 def changer(op: str) -> UseCase:
     """The use case of one state change, shaped like the submits."""
 
-    async def run(service: Service, settings: Settings, body: Any) -> None:
-        await change(service, settings, body, op)
+    async def run(service: Service, settings: Settings, body: Any,
+                  namespace: str | None = None) -> None:
+        await change(service, settings, body, op, namespace)
 
     return run
 
 
-async def change(service: Service, settings: Settings, body: Any, op: str) -> None:
+async def change(service: Service, settings: Settings, body: Any, op: str,
+                 in_namespace: str | None = None) -> None:
     """Pause, resume or cancel; a refused change answers the code for the job's state."""
     key = validated(JobRef, body).outJobNo
-    namespace = settings.delayjob_namespace
+    namespace = in_namespace or settings.delayjob_namespace
     if op == "pause" and not is_countdown(await service.get(namespace, key)):
         raise Reject(INVALID_PARAMS, 409, "outJobNo",
                      f"only type {TYPE_COUNTDOWN} (pausable countdown) jobs can be paused; "

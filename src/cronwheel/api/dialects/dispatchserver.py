@@ -4,13 +4,16 @@ A thin adapter (see docs/dialects/dispatchserver.md). Java clients post form fie
 are JSON strings, newer ones post a JSON object; both are parsed here by hand so that every
 failure answers in the dialect's `{"success", "error", "resultValue"}` envelope, never in
 FastAPI's 422 shape. A task is an ordinary job keyed by `jobCode` in the namespace
-`<dispatch_namespace_prefix><groupCode>`, driven through the same `Service` use cases as the
-native API.
+`<prefix><groupCode>`, or `<prefix><tenantid>:<sysid>:<groupCode>` when the client sends the
+iuap tenant cookies, driven through the same `Service` use cases as the native API. The prefix
+is the one of the client's admission rule (`CRONWHEEL_DISPATCH_NAMESPACE_PREFIX` for the
+built-in loopback rule); the `userid` cookie is the principal's user.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import re
@@ -26,6 +29,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from cronwheel.api.convert import body_fingerprint
+from cronwheel.api.dialects.admission import NotAdmitted, admit
 from cronwheel.api.dialects.common import (
     STATUS,
     json_kind,
@@ -35,6 +39,7 @@ from cronwheel.api.dialects.common import (
 )
 from cronwheel.api.errors import register_envelope
 from cronwheel.api.responses import Json
+from cronwheel.domain.admission import DISPATCHSERVER
 from cronwheel.domain.cron import CronExpr, CronSchedule
 from cronwheel.domain.errors import DomainError, InvalidField, ItemErrors, NotFound
 from cronwheel.domain.intervals import MIN_STEP_US, UNITS_US, SimpleTrigger
@@ -85,6 +90,9 @@ SPEC_FIELDS = {
     "priority": "taskConfig.priority",
 }
 _WHOLE = re.compile(r"^[+-]?\d{1,19}$")
+_COOKIE_VALUE = re.compile(r"^[^\s:*\x00-\x1f\x7f]{1,100}$")  # no ':' keeps tenants apart
+TENANT_COOKIES = ("tenantid", "sysid")
+USER_COOKIE = "userid"
 _MILLIS = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
 
 
@@ -411,7 +419,7 @@ def repeat_count(config: Section) -> int | None:
 
 
 def parse_add(
-    fields: Mapping[str, Any], settings: Settings, now: Micros
+    fields: Mapping[str, Any], settings: Settings, now: Micros, where: Where | None = None,
 ) -> tuple[Submission, bool]:
     """The submission for one add.do request, and its `replace` flag."""
     top = Section(fields)
@@ -423,7 +431,7 @@ def parse_add(
     task = parse_task(task_section, settings.dispatch_timezone, now)
     try:
         spec = JobSpec(
-            namespace=settings.dispatch_namespace_prefix + task.group,
+            namespace=(where or Where(settings.dispatch_namespace_prefix)).of(task.group),
             key=task.key,
             schedule=task.schedule,
             target=target,
@@ -461,18 +469,62 @@ async def add(request: Request) -> None:
     """A task deleted with delete.do is gone, as in Quartz: adding it again brings it back
     with the new definition (`revive`, decided in the store's own transaction)."""
     service, settings = service_of(request), settings_of(request)
+    where = await admitted(request)
     fields = await read_fields(request)
-    item, replace = parse_add(fields, settings, service.clock.now())
+    item, replace = parse_add(fields, settings, service.clock.now(), where)
     spec = item.spec
     try:
         [outcome] = await service.submit([item], replace=replace, revive=True)
     except ItemErrors as exc:
         raise from_domain(exc.first, refused_field(exc.first, spec.schedule)) from None
     if outcome.conflict:
-        group = spec.namespace.removeprefix(settings.dispatch_namespace_prefix)
+        group = Section(fields).section("taskConfig").get("groupCode")
         raise Reject(409, "taskConfig.jobCode",
                      f"task {spec.key!r} of group {group!r} exists with a different "
                      "definition; send replace=true to overwrite it")
+
+
+# -- who is asking: the admission rule and the tenant cookies -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Where a client's tasks live: its rule's prefix, and its tenant and system (cookies)."""
+
+    prefix: str
+    tenant: str | None = None
+    system: str = ""
+
+    def of(self, group: str) -> str:
+        if self.tenant is None:
+            return self.prefix + group
+        return f"{self.prefix}{self.tenant}:{self.system}:{group}"
+
+
+def cookie(request: Request, name: str) -> str | None:
+    value = request.cookies.get(name, "").strip()
+    if not value:
+        return None
+    if not _COOKIE_VALUE.match(value):
+        raise invalid(f"cookie.{name}", "must be 1-100 characters without spaces, ':' or '*', "
+                                        f"got {shown(value)}")
+    return value
+
+
+async def admitted(request: Request) -> Where:
+    """Admit the client (or refuse it in this envelope), then read its tenant cookies; the
+    userid cookie becomes the principal's user (the audit trail's)."""
+    try:
+        found = await admit(request, DISPATCHSERVER)
+    except NotAdmitted as exc:
+        raise Reject(exc.status, "client", exc.message) from None
+    tenant, system = (cookie(request, name) for name in TENANT_COOKIES)
+    user = cookie(request, USER_COOKIE)
+    if user is not None:
+        request.state.principal = dataclasses.replace(found.principal, user=user)
+    if tenant is None and system is not None:
+        raise invalid("cookie.tenantid", "is required with cookie.sysid")
+    return Where(found.namespace, tenant, system or "")
 
 
 async def find_job(service: Service, namespace: str, key: str) -> Job | None:
@@ -486,11 +538,13 @@ async def find_job(service: Service, namespace: str, key: str) -> Job | None:
 
 
 async def live_job(request: Request) -> Job:
-    """The task named by jobName and groupName; a deleted one is gone, as in Quartz."""
+    """The task named by jobName and groupName (of the client's tenant); a deleted one is
+    gone, as in Quartz."""
+    where = await admitted(request)
     fields = Section(await read_fields(request))
     key = fields.text("jobName")
     group = fields.text("groupName")
-    namespace = settings_of(request).dispatch_namespace_prefix + group
+    namespace = where.of(group)
     job = await find_job(service_of(request), namespace, key)
     if job is None or job.state is JobState.CANCELLED:
         raise Reject(404, "jobName", f"no task {key!r} in group {group!r}")
@@ -548,6 +602,10 @@ async def answer(request: Request, work: Awaitable[str | None], field: str = "jo
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Envelope, "description": "a malformed body or an invalid field"},
+    401: {"model": Envelope, "description": "the client's rule needs a token "
+                                            "(Authorization: Bearer cw_...): none or a "
+                                            "refused one was sent"},
+    403: {"model": Envelope, "description": "the client's network is not admitted"},
     404: {"model": Envelope, "description": "no task with this jobName in this groupName"},
     409: {"model": Envelope, "description": "a different task exists, or a refused state change"},
 }

@@ -11,7 +11,6 @@ lists show it back. See docs/dialects/kubernetes.md for every choice.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,10 +18,12 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 
+from cronwheel.api.dialects.admission import KUBERNETES_NAMESPACE, NotAdmitted, admit
 from cronwheel.api.dialects.common import service_of
 from cronwheel.api.errors import register_envelope
 from cronwheel.api.responses import Json
 from cronwheel.contracts import KUBE_CREATING, JobFilter, KubeRunStore
+from cronwheel.domain.admission import KUBERNETES
 from cronwheel.domain.errors import Conflict, DomainError, IllegalTransition, InvalidField
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobSpec, JobState
 from cronwheel.domain.runs import RunState
@@ -32,24 +33,32 @@ from cronwheel.domain.time import US_PER_S
 from cronwheel.domain.worker_target import NO_JOB_TYPES
 from cronwheel.service import Service, Submission
 
-NAMESPACE = "k8s-job"
+NAMESPACE = KUBERNETES_NAMESPACE  # that of the built-in loopback rule
 ONCE, CRON = "once_job", "cron_job"
-router = APIRouter(prefix="/api", tags=["kubernetes job service dialect"])
+# Every route answers these before it looks at the request (the admission policy).
+ADMISSION: dict[int | str, dict[str, Any]] = {
+    401: {"description": "code 401: the client's rule needs a token (Authorization: Bearer "
+                         "cw_...), and none or a refused one was sent"},
+    403: {"description": "code 403: the client's network is not admitted"},
+}
+router = APIRouter(prefix="/api", tags=["kubernetes job service dialect"], responses=ADMISSION)
 for _prefix in ("/api/once_job/", "/api/cron_job/", "/api/job_logs/"):  # 404s, 405s
     register_envelope(_prefix, lambda code, message: envelope_error(-1, f"{code}: {message}"))
 
 # The real service's failure codes (its pkg/errors), with its messages.
 INVALID, NO_JOB_ID, DECODE, VERIFY, EXISTS, CLOSING = 100, 101, 103, 105, 106, 107
 SUBMITTED, NOT_FOUND, FORBIDDEN = 254, 153, 403  # 403: cronwheel's own, not the service's
+UNAUTHORIZED = 401  # cronwheel's own: the client's rule needs a token
 MESSAGES = {
     INVALID: "invalid parameter.", NO_JOB_ID: "job_id is empty.",
     DECODE: "http body decode failed.", VERIFY: "verify Job failed.",
     EXISTS: "data already exists.", CLOSING: "server is closing.",
     SUBMITTED: "job Submitted", NOT_FOUND: "db query failed.",
-    FORBIDDEN: "client not admitted.",
+    FORBIDDEN: "client not admitted.", UNAUTHORIZED: "client not authenticated.",
 }
 HTTP_STATUS = {INVALID: 400, NO_JOB_ID: 400, DECODE: 400, VERIFY: 422, EXISTS: 409,
-               SUBMITTED: 409, NOT_FOUND: 404, FORBIDDEN: 403, CLOSING: 503}
+               SUBMITTED: 409, NOT_FOUND: 404, FORBIDDEN: 403, UNAUTHORIZED: 401,
+               CLOSING: 503}
 # job_status, as the real service numbers its states
 SUBMIT, CREATED, FAILED, SUCCEEDED, DELETED = -1, 0, 1, 2, 3
 # the request's field for each target field a check may name
@@ -82,19 +91,22 @@ def _ok(data: Any) -> Json:
     return Json({"code": 200, "cause": "", "error_msg": "", "data": data})
 
 
-def admit_legacy(request: Request) -> None:
-    """Who may use this dialect, which carries no credentials. The documented default
-    policy is loopback only: a client on this machine (or behind a local proxy). The
-    apps-and-credentials work replaces this one function with its network policy mapping
-    client addresses to an app."""
-    host = request.client.host if request.client else ""
+async def admit_client(request: Request) -> None:
+    """Who may use this dialect, which carries no credentials: the `kubernetes` rules of the
+    admission policy (loopback as the `system` app in `k8s-job` by default). The rule's
+    namespace is where this request's jobs are created and looked up."""
     try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise DialectError(FORBIDDEN, f"clients from {host or 'unknown'} are not admitted; "
-                           "this dialect answers loopback clients only")
+        admitted = await admit(request, KUBERNETES)
+    except NotAdmitted as exc:
+        raise DialectError(UNAUTHORIZED if exc.status == 401 else FORBIDDEN,
+                           f"client: {exc.message}") from None
+    request.state.k8s_namespace = admitted.namespace
+
+
+def _ns(request: Request) -> str:
+    """The namespace of the admitted client's rule."""
+    namespace: str = request.state.k8s_namespace
+    return namespace
 
 
 Handler = Callable[[Request, Service, Any], Awaitable[Any]]
@@ -102,7 +114,7 @@ Handler = Callable[[Request, Service, Any], Awaitable[Any]]
 
 async def _answer(request: Request, handler: Handler, body: bool = True) -> Json:
     try:
-        admit_legacy(request)
+        await admit_client(request)
         data: Any = None
         if body:
             raw = await request.body()
@@ -239,18 +251,18 @@ def _spec(request: Request, kind: str, data: dict[str, Any], name: str) -> JobSp
                               job_types=NO_JOB_TYPES)
     stored = {k: data.get(k) for k in ("job_name", "job_exec_time", "namespace", "metadata",
                                         "image", "command", "timeout", "route", "schedule")}
-    return JobSpec(NAMESPACE, name, schedule, target, payload={"kind": kind} | stored,
+    return JobSpec(_ns(request), name, schedule, target, payload={"kind": kind} | stored,
                    concurrency=_concurrency(data.get("metadata")))
 
 
 # -- the jobs -------------------------------------------------------------------------------
 
 
-async def _job_of(service: Service, kind: str, job_id: Any) -> Job:
+async def _job_of(service: Service, kind: str, job_id: Any, namespace: str) -> Job:
     if not isinstance(job_id, str) or not job_id:
         raise DialectError(NO_JOB_ID, "job_id: required")
     job = await service.store.get_job_by_id(job_id)
-    if job is None or job.spec.namespace != NAMESPACE or \
+    if job is None or job.spec.namespace != namespace or \
             (job.spec.payload or {}).get("kind") != kind:
         raise DialectError(NOT_FOUND, f"job_id: no {kind} {job_id!r}")
     return job
@@ -259,7 +271,7 @@ async def _job_of(service: Service, kind: str, job_id: Any) -> Job:
 async def _create(request: Request, service: Service, kind: str, data: Any) -> dict[str, str]:
     body = _object(data)
     name = _text(body, "job_name")
-    if await service.store.get_job(NAMESPACE, name) is not None:
+    if await service.store.get_job(_ns(request), name) is not None:
         raise DialectError(EXISTS, f"job_name: {name!r} is taken")
     (outcome,) = await service.submit([Submission(_spec(request, kind, body, name))])
     if outcome.conflict or not outcome.created:
@@ -286,7 +298,7 @@ async def _update(request: Request, service: Service, kind: str, data: Any) -> s
     """Delete and recreate: the running Job goes, the new definition replaces the old
     (same job_id and history)."""
     body = _object(data)
-    job = await _job_of(service, kind, body.get("job_id"))
+    job = await _job_of(service, kind, body.get("job_id"), _ns(request))
     spec = _spec(request, kind, body | {"job_name": job.spec.key}, job.spec.key)
     await _stop_runs(request, service, job)
     await service.submit([Submission(spec)], replace=True)
@@ -294,10 +306,10 @@ async def _update(request: Request, service: Service, kind: str, data: Any) -> s
 
 
 async def _delete(request: Request, service: Service, kind: str, job_id: str) -> dict[str, str]:
-    job = await _job_of(service, kind, job_id)
+    job = await _job_of(service, kind, job_id, _ns(request))
     await _stop_runs(request, service, job)
     if job.state in (JobState.ACTIVE, JobState.PAUSED):  # a fired once job is completed
-        await service.cancel(NAMESPACE, job.spec.key)
+        await service.cancel(job.spec.namespace, job.spec.key)
     return {"job_id": job.id}
 
 
@@ -359,7 +371,7 @@ def _page_args(request: Request, data: Any) -> tuple[int, int]:
 
 async def _list(request: Request, service: Service, kind: str, data: Any) -> dict[str, Any]:
     page_num, page_size = _page_args(request, data)
-    found = await service.list_jobs(JobFilter(namespace=NAMESPACE), None, MAX_LISTED)
+    found = await service.list_jobs(JobFilter(namespace=_ns(request)), None, MAX_LISTED)
     mine = [j for j in found if (j.spec.payload or {}).get("kind") == kind]
     start = (page_num - 1) * page_size
     chosen = mine[start:start + page_size]
@@ -370,7 +382,7 @@ async def _list(request: Request, service: Service, kind: str, data: Any) -> dic
 async def _logs(request: Request, service: Service, job_id: str) -> list[dict[str, Any]]:
     """One entry per pod of the job's runs, newest run first."""
     job = await service.store.get_job_by_id(job_id) if job_id else None
-    if job is None or job.spec.namespace != NAMESPACE:
+    if job is None or job.spec.namespace != _ns(request):
         raise DialectError(NOT_FOUND, f"job_id: no job {job_id!r}")
     store = request.app.state.node.store
     entries: list[dict[str, Any]] = []
@@ -405,7 +417,7 @@ def _routes(kind: str) -> None:
 
     async def describe(request: Request, job_id: str) -> Json:
         async def one(_r: Request, s: Service, _d: Any) -> dict[str, Any]:
-            return await _shown(s, await _job_of(s, kind, job_id), 1)
+            return await _shown(s, await _job_of(s, kind, job_id, _ns(_r)), 1)
 
         return await _answer(request, one, body=False)
 
@@ -427,11 +439,11 @@ _routes(CRON)
 
 async def _switch(request: Request, job_id: str, pause: bool) -> Json:
     async def change(_r: Request, s: Service, _d: Any) -> dict[str, str]:
-        job = await _job_of(s, CRON, job_id)
+        job = await _job_of(s, CRON, job_id, _ns(_r))
         if pause:
-            await s.pause(NAMESPACE, job.spec.key)
+            await s.pause(job.spec.namespace, job.spec.key)
         else:
-            await s.resume(NAMESPACE, job.spec.key)
+            await s.resume(job.spec.namespace, job.spec.key)
         return {"job_id": job.id}
 
     return await _answer(request, change, body=False)

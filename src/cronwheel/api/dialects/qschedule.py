@@ -1,8 +1,9 @@
 """The qschedule dialect: qschedule's "http interface(new)" (`/api2/*.do`, `/api/check/*.do`).
 
 A thin adapter (see docs/dialects/qschedule.md). A qschedule application is a namespace: the
-app's `name` (configured in `settings.qschedule_apps` with its id and `Q-Server-Token`) is the
-namespace, a qschedule job name is a job key in it. Bodies are parsed here by hand so that
+app's `name` (app data of a cronwheel app, with its numeric id and the hash of its
+`Q-Server-Token`; `/v1/apps/{app}/qschedule`) is the namespace, a qschedule job name is a job
+key in it. Bodies are parsed here by hand so that
 every failure answers in the dialect's `{"ret", "message"}` envelope with the document's own
 messages, never in FastAPI's 422 shape. Jobs are driven through the same `Service` and
 `WorkerService` use cases as the native API.
@@ -10,7 +11,6 @@ messages, never in FastAPI's 422 shape. Jobs are driven through the same `Servic
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import logging
 import re
@@ -22,10 +22,12 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from cronwheel.api.deps import workers_of
-from cronwheel.api.dialects.common import service_of, settings_of
+from cronwheel.api.dialects.common import service_of
 from cronwheel.api.errors import register_envelope
 from cronwheel.api.responses import Json
+from cronwheel.apps_service import AppService
 from cronwheel.domain import jobs as job_rules
+from cronwheel.domain.admission import QscheduleApp
 from cronwheel.domain.cron import CronSchedule
 from cronwheel.domain.errors import (
     DomainError,
@@ -39,7 +41,6 @@ from cronwheel.domain.runs import RunState
 from cronwheel.domain.time import US_PER_MS, Micros
 from cronwheel.domain.worker_target import WorkerTarget
 from cronwheel.service import Service
-from cronwheel.settings import QscheduleApp
 from cronwheel.worker_service import WorkerService
 
 log = logging.getLogger("cronwheel.api.qschedule")
@@ -151,8 +152,14 @@ async def answer(request: Request, work: Awaitable[Json], fault: str) -> Json:
 # -- authorisation and request bodies --------------------------------------------------------------
 
 
-def app_of(request: Request) -> QscheduleApp:
-    """The app whose token the request carries; every token is compared, in constant time."""
+def apps_of(request: Request) -> AppService:
+    apps: AppService = request.app.state.node.apps
+    return apps
+
+
+async def app_of(request: Request) -> QscheduleApp:
+    """The qschedule app whose token the request carries, found by the token's hash (app
+    data, read on every request); its cronwheel app's operator becomes the principal."""
     raw = request.headers.get(TOKEN_HEADER)
     if raw is None:
         raise Reject(401, UNAUTHORIZED)
@@ -160,12 +167,15 @@ def app_of(request: Request) -> QscheduleApp:
     if len(token) >= 2 and token[0] == token[-1] == '"':  # as the document writes it
         token = token[1:-1]
     given = token.encode("latin-1")  # the header's bytes (Starlette decodes them as latin-1)
-    found: QscheduleApp | None = None
-    for app in settings_of(request).qschedule_apps:
-        if hmac.compare_digest(given, app.token.encode()) and found is None:
-            found = app
+    apps = apps_of(request)
+    found = await apps.qschedule_app(given) if given else None
     if found is None:
         raise Reject(401, UNAUTHORIZED)
+    client = request.client.host if request.client else None
+    principal = await apps.app_principal(found.app, client)
+    if principal is None:
+        raise Reject(401, UNAUTHORIZED)
+    request.state.principal = principal
     return found
 
 
@@ -289,7 +299,7 @@ async def switch_jobs(request: Request, enable: bool) -> Json:
     """All or nothing, in one transaction of the service: a name that is unknown, cancelled or
     completed refuses the request and nothing changes. A job already in the asked state counts
     as done."""
-    app = app_of(request)
+    app = await app_of(request)
     names = job_names((await read_object(request)).get("jobs"))
     rule = job_rules.enable if enable else job_rules.disable
     try:
@@ -307,7 +317,7 @@ async def switch_jobs(request: Request, enable: bool) -> Json:
 
 
 async def job_detail(request: Request, name: str) -> Json:
-    app = app_of(request)
+    app = await app_of(request)
     job = await app_job(request, app, job_name(name, "job"))
     [info] = await infos_of(workers_of(request), [(job, app.id, app.name)])
     return done(info)
@@ -315,7 +325,7 @@ async def job_detail(request: Request, name: str) -> Json:
 
 async def run_now(request: Request) -> Json:
     """Trigger now; `param` (an object) is this run's payload. The message is the run id."""
-    app = app_of(request)
+    app = await app_of(request)
     body = await read_object(request)
     name = job_name(body.get("job"), "job")
     param = body.get("param")
@@ -353,7 +363,7 @@ def worker_switches(value: Any) -> dict[str, bool]:
 async def set_workers(request: Request) -> Json:
     """Switch the named workers on or off for one job. Names that are not workers of the job's
     group are left alone (the others are switched) and the answer says so."""
-    app = app_of(request)
+    app = await app_of(request)
     body = await read_object(request)
     name = job_name(body.get("jobName"), "jobName")
     changes = worker_switches(body.get("workers"))
@@ -376,7 +386,7 @@ async def set_workers(request: Request) -> Json:
 
 
 async def list_workers(request: Request, name: str) -> Json:
-    app = app_of(request)
+    app = await app_of(request)
     job = await app_job(request, app, job_name(name, "job"))
     if not isinstance(job.spec.target, WorkerTarget):
         raise Reject(409, QUERY_FAILED, "job")
@@ -435,7 +445,7 @@ async def check_host(request: Request, ip: str) -> Json:
     """The jobs with runs in progress on a host, with their app when the namespace is one."""
     forms = host_forms(ip)
     workers = workers_of(request)
-    apps = {app.name: app for app in settings_of(request).qschedule_apps}
+    apps = {app.name: app for app in await apps_of(request).list_qschedule()}
     jobs: dict[str, Job] = {}
     for host in forms:
         for _task, _run, job in await workers.runs_on_host(host):
