@@ -7,17 +7,18 @@ itself and runs the next task.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.e2e.test_cli import cronwheel
 from tests.e2e.test_workers import (
     LEASE_S,
     finished,
     read_all,
-    server,  # noqa: F401  (the fixture)
     submit,
     until,
     workers,
@@ -25,7 +26,11 @@ from tests.e2e.test_workers import (
 from tests.servers import RunningServer, running_server
 from tests.support import free_port
 
-__all__ = ["server"]
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
+    async with running_server(tmp_path / "cw.db", worker_lease_seconds=LEASE_S) as running:
+        yield running
 
 
 async def worker_token(server: RunningServer, app: str, group: str) -> dict[str, Any]:
@@ -50,7 +55,7 @@ async def tasks_of(server: RunningServer, run_id: str) -> list[dict[str, Any]]:
 
 
 async def test_a_worker_cannot_act_beyond_its_token(
-    server: RunningServer, tmp_path: Path,  # noqa: F811
+    server: RunningServer, tmp_path: Path,
 ) -> None:
     a = await worker_token(server, "alpha", "a")
     b = await worker_token(server, "beta", "b")
@@ -107,7 +112,7 @@ async def _offline(server: RunningServer, name: str) -> bool:
 
 
 async def test_a_stopped_worker_registers_again_and_runs_the_next_task(
-    server: RunningServer,  # noqa: F811
+    server: RunningServer,
 ) -> None:
     async with workers(server, "comeback"):
         first = (await listed(server))["comeback"]["id"]

@@ -27,7 +27,7 @@ ID = re.compile(r"^w_([a-z0-9]{8})_([0-9a-f]{32})$")
 async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
     async with running_server(tmp_path / "cw.db", worker_lease_seconds=LEASE_S,
                               worker_heartbeat_seconds=0.2, heartbeat_seconds=0.2) as running:
-        for app, groups in (("alpha", ["a"]), ("beta", ["b"])):
+        for app in ("alpha", "beta"):
             answer = await running.client.post("/v1/apps", json={"name": app,
                                                                   "namespaces": [app]})
             assert answer.status_code == 201, answer.text
