@@ -494,8 +494,9 @@ class WorkerStore(Protocol):
         self, worker_id: str, limit: int, now: Micros, lease_until: Micros
     ) -> list[TaskWork]:
         """Start up to `limit` of the worker's assigned tasks, oldest first, and return what
-        to run. A task whose run ended meanwhile, or whose job left workers, is ended here
-        instead (killed or error) and its attempt settled."""
+        to run. A task whose run ended meanwhile, or whose job left workers or the worker's
+        registered groups, is ended here instead (killed or error) and its attempt settled.
+        Raises UnknownWorker when the worker is unknown or stopped."""
         ...
 
     async def append_output(
@@ -503,7 +504,8 @@ class WorkerStore(Protocol):
     ) -> int:
         """Store a piece of the task's "log" or "result" at its byte offset; returns the
         stream's size after it. The part already stored is ignored. Raises NotFound for a
-        task not of this worker, Conflict for an offset past the stored size."""
+        task not of this worker (UnknownWorker when the worker itself is unknown or stopped),
+        Conflict for an offset past the stored size."""
         ...
 
     async def read_output(

@@ -21,14 +21,13 @@ from cronwheel.contracts import (
     Settled,
     WorkerTimings,
 )
-from cronwheel.domain.errors import InvalidField, NotFound
+from cronwheel.domain.errors import InvalidField, NotFound, UnknownWorker
 from cronwheel.domain.jobs import Job
 from cronwheel.domain.output import cut_utf8
 from cronwheel.domain.runs import Run, RunState
 from cronwheel.domain.tasks import FINISH_STATES, Task, TaskWork, WorkerInfo, WorkerStatus
 from cronwheel.domain.time import US_PER_S, Micros
 from cronwheel.domain.worker_target import WorkerTarget, check_group
-from cronwheel.ids import new_id
 from cronwheel.service import NoWakeups, Wakeups
 
 log = logging.getLogger("cronwheel.workers")
@@ -111,8 +110,11 @@ class WorkerService:
     # -- the worker's side -------------------------------------------------------------
 
     async def register(
-        self, name: str, host: str, groups: Sequence[str], capacity: int, version: str
+        self, name: str, host: str, groups: Sequence[str], capacity: int, version: str,
+        worker_id: str,
     ) -> WorkerInfo:
+        """`worker_id` is chosen by the caller's side of the server (domain/worker_ids.py),
+        never by the worker: it binds the worker to its token."""
         if not 1 <= len(name) <= 255:
             raise InvalidField("name must be 1 to 255 characters", "name")
         if not groups:
@@ -120,7 +122,7 @@ class WorkerService:
         checked = tuple(check_group(g, "groups") for g in groups)
         if not 1 <= capacity <= MAX_CAPACITY:
             raise InvalidField(f"capacity must be between 1 and {MAX_CAPACITY}", "capacity")
-        info = WorkerInfo(new_id(), name, host[:255], checked, capacity, version[:32])
+        info = WorkerInfo(worker_id, name, host[:255], checked, capacity, version[:32])
         await self.store.workers.register(info, self.clock.now())
         self.hub.changed()
         return info
@@ -129,7 +131,7 @@ class WorkerService:
         now = self.clock.now()
         kill = await self.store.workers.heartbeat(worker_id, running, now, now + self.lease_us)
         if kill is None:
-            raise NotFound("unknown worker: register again", "worker_id")
+            raise UnknownWorker()
         return kill
 
     async def lease(

@@ -37,8 +37,9 @@ async def workers(
     extra: tuple[str, ...] = (), path: tuple[Path, ...] = (),
 ) -> AsyncIterator[dict[str, asyncio.subprocess.Process]]:
     """Worker processes, registered with the server before this yields; `path` goes before
-    the repository on their PYTHONPATH."""
-    pythonpath = os.pathsep.join(str(p) for p in (*path, REPO))
+    the repository (its sources first, so they run this checkout's code) on their
+    PYTHONPATH."""
+    pythonpath = os.pathsep.join(str(p) for p in (*path, REPO / "src", REPO))
     env = os.environ | {"PYTHONPATH": pythonpath, "CRONWHEEL_LOG_LEVEL": "warning"}
     procs: dict[str, asyncio.subprocess.Process] = {}
     for name in names:

@@ -85,9 +85,14 @@ class World:
                             params={"namespace": "team"}, json={})
         return str(run["id"])
 
-    async def worker(self, name: str | None = None, group: str = GROUP) -> str:
+    async def worker(self, name: str | None = None, group: str = GROUP,
+                     token: str = TEST_ADMIN_TOKEN) -> str:
+        """A worker registered with `token`: only that token (or an admin's) may act for it."""
         body = {"name": name or f"w-{next(_names)}", "groups": [group]}
-        return str((await self.ok("POST", "/v1/workers", 201, json=body))["id"])
+        answer = await self.admin.post("/v1/workers", json=body,
+                                       headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["id"])
 
     async def task(self, worker_id: str, group: str) -> str:
         """A task of a fresh worker-job run, leased by `worker_id`, alone in `group`."""
@@ -160,11 +165,14 @@ def fixed_later(make: Callable[[World], Call]) -> Builder:
 
 
 def protocol(suffix: str, json: Any = None, task: bool = False) -> Builder:
-    """A worker-protocol call as a fresh worker (with a fresh task when it needs one)."""
+    """A worker-protocol call as a fresh worker (with a fresh task when it needs one),
+    registered with the worker token: the worker token acts for its own worker, an admin
+    for any (tests/integration/test_worker_identity.py covers other tokens' workers)."""
 
     async def build(world: World, permitted: bool) -> Call:
         group = f"{GROUP}-{next(_names)}"  # its own group: the task can go to no other worker
-        worker_id = await world.worker(group=group) if permitted else "not-checked"
+        worker_id = (await world.worker(group=group, token=str(world.tokens["worker"]))
+                     if permitted else "not-checked")
         task_id = await world.task(worker_id, group) if permitted and task else "not-checked"
         path = f"/v1/workers/{worker_id}{suffix}".replace("{task}", task_id)
         return Call("POST", path, json=json)

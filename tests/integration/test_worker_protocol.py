@@ -337,9 +337,12 @@ async def test_heartbeats_keep_a_long_task_alive(server: RunningServer) -> None:
 
 
 async def test_an_unknown_worker_is_told_to_register_again(server: RunningServer) -> None:
-    answer = await server.client.post("/v1/workers/nobody/heartbeat", json={"running": []})
-    assert answer.status_code == 404
-    assert answer.json()["error"]["field"] == "worker_id"
+    for call, body in (("heartbeat", {"running": []}), ("lease", {"max": 1, "wait": 0}),
+                       ("tasks/some-task/output", None)):
+        answer = await server.client.post(f"/v1/workers/nobody/{call}", json=body)
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["error"]["code"] == "unknown_worker"  # what the worker waits for
+        assert answer.json()["error"]["field"] == "worker_id"
 
 
 async def test_kill_reaches_the_worker_in_its_heartbeat_and_ends_the_run_killed(

@@ -20,11 +20,13 @@ from cronwheel.domain.errors import (
     IllegalTransition,
     ItemErrors,
     NotFound,
+    UnknownWorker,
 )
 
 log = logging.getLogger("cronwheel.api")
 
-STATUS = {NotFound: 404, Conflict: 409, IllegalTransition: 409, Forbidden: 403}
+STATUS = {NotFound: 404, UnknownWorker: 404, Conflict: 409, IllegalTransition: 409,
+          Forbidden: 403}
 
 Envelope = Callable[[str, str], dict[str, Any]]
 # Path prefix -> how that dialect shapes an error (code, message), for errors raised before

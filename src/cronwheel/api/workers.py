@@ -39,11 +39,12 @@ from cronwheel.api.schemas import (
     WorkerList,
 )
 from cronwheel.domain.access import Principal, can_read, can_work
-from cronwheel.domain.errors import Forbidden, InvalidField
+from cronwheel.domain.errors import Forbidden, InvalidField, UnknownWorker
 from cronwheel.domain.jobs import DEFAULT_NAMESPACE, Job
 from cronwheel.domain.jsonlimits import INT64_MAX
 from cronwheel.domain.tasks import Task, TaskWork, WorkerStatus
 from cronwheel.domain.time import to_iso, to_iso_or_none
+from cronwheel.domain.worker_ids import may_act_for, new_worker_id
 from cronwheel.worker_service import LogPage
 
 router = APIRouter(prefix="/v1", tags=["workers"], dependencies=AUTHENTICATED,
@@ -95,13 +96,16 @@ class SwitchIn(_Strict):
 
 @router.post("/workers", status_code=201)
 async def register(request: Request, body: RegisterIn, caller: WorkerCaller) -> Json:
-    """Needs a worker token (or an admin's) serving every group the worker names."""
+    """Needs a worker token (or an admin's) serving every group the worker names. The
+    server issues the worker's id, bound to this token: only it (or an admin) may act for
+    the worker afterwards."""
     for group in body.groups:
         if not can_work(caller, group):
             raise Forbidden(f"this token does not serve worker group {group!r}", "groups")
     service = workers_of(request)
     host = body.host or (request.client.host if request.client else "unknown")
-    info = await service.register(body.name, host, body.groups, body.capacity, body.version)
+    info = await service.register(body.name, host, body.groups, body.capacity, body.version,
+                                  worker_id=new_worker_id(caller))
     return Json({"id": info.id, "name": info.name, "host": info.host,
                  "heartbeat_s": service.timings.heartbeat_s,
                  "lease_s": service.timings.lease_s}, 201)
@@ -111,12 +115,14 @@ async def register(request: Request, body: RegisterIn, caller: WorkerCaller) -> 
 async def heartbeat(
     request: Request, worker_id: str, body: HeartbeatIn, caller: WorkerCaller
 ) -> Json:
+    _act_as(caller, worker_id)
     kill = await workers_of(request).heartbeat(worker_id, body.running)
     return Json({"kill": kill})
 
 
 @router.post("/workers/{worker_id}/lease")
 async def lease(request: Request, worker_id: str, body: LeaseIn, caller: WorkerCaller) -> Json:
+    _act_as(caller, worker_id)
     work = await workers_of(request).lease(worker_id, body.max, body.wait,
                                            request.is_disconnected)
     return Json({"tasks": [_work_json(w) for w in work]})
@@ -128,6 +134,7 @@ async def output(
     stream: Annotated[str, Query()] = "log",
     offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
 ) -> Json:
+    _act_as(caller, worker_id)
     data = await request.body()
     if len(data) > MAX_PIECE:
         raise InvalidField(f"send at most {MAX_PIECE} bytes per request", "body")
@@ -139,6 +146,7 @@ async def output(
 async def finish(
     request: Request, worker_id: str, task_id: str, body: FinishIn, caller: WorkerCaller
 ) -> Json:
+    _act_as(caller, worker_id)
     result = None
     if body.result is not None:
         try:
@@ -152,8 +160,16 @@ async def finish(
 
 @router.post("/workers/{worker_id}/stop")
 async def stop(request: Request, worker_id: str, caller: WorkerCaller) -> Json:
+    _act_as(caller, worker_id)
     await workers_of(request).stop(worker_id)
     return Json({"stopped": True})
+
+
+def _act_as(caller: Principal, worker_id: str) -> None:
+    """Only the token that registered a worker (or an admin's) acts for it; any other id
+    is answered as a worker the server does not know, so ids of others leak nothing."""
+    if not may_act_for(caller, worker_id):
+        raise UnknownWorker()
 
 
 # -- operators ---------------------------------------------------------------------------

@@ -55,3 +55,13 @@ class Forbidden(DomainError):
     """The caller is known but its role or app may not do this."""
 
     code = "permission_denied"
+
+
+class UnknownWorker(NotFound):
+    """A worker id the server does not know (never issued, forgotten, stopped, or another
+    token's): the worker registers again. One answer for all, so nothing leaks."""
+
+    code = "unknown_worker"
+
+    def __init__(self) -> None:
+        super().__init__("unknown worker: register again", "worker_id")

@@ -88,7 +88,7 @@ def summarise(ends: Sequence[TaskEnd], kill_requested: bool) -> AttemptSummary:
 
 @dataclass(frozen=True, slots=True)
 class WorkerInfo:
-    id: str  # fresh per process start
+    id: str  # issued by the server per registration, bound to its token (worker_ids.py)
     name: str  # stable across restarts
     host: str
     groups: tuple[str, ...]

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from cronwheel.contracts import ALL_JOBS, HandOff, Settled
-from cronwheel.domain.errors import Conflict, IllegalTransition, NotFound
+from cronwheel.domain.errors import Conflict, IllegalTransition, NotFound, UnknownWorker
 from cronwheel.domain.jobs import Job
 from cronwheel.domain.retry import after_attempt
 from cronwheel.domain.routing import Candidate
@@ -79,6 +79,15 @@ def _worker_status(row: Any, busy: int, online_after: Micros) -> WorkerStatus:
     online = row["stopped_at"] is None and row["heartbeat_at"] >= online_after
     return WorkerStatus(info, row["started_at"], row["heartbeat_at"], row["stopped_at"],
                         online, busy)
+
+
+async def _groups_of(conn: AsyncConnection, worker_id: str) -> frozenset[str]:
+    """The groups a registered, running worker serves; UnknownWorker for any other id."""
+    found = (await conn.execute(select(workers.c.groups).where(
+        workers.c.id == worker_id, workers.c.stopped_at.is_(None)))).scalar_one_or_none()
+    if found is None:
+        raise UnknownWorker()
+    return frozenset(g for g in str(found).split(",") if g)
 
 
 class SqlWorkerStore:
@@ -300,7 +309,11 @@ class SqlWorkerStore:
     async def lease(
         self, worker_id: str, limit: int, now: Micros, lease_until: Micros
     ) -> list[TaskWork]:
+        """Tasks handed to this worker. Its groups are the ones it registered with (never
+        what a lease asks for): a task of a job moved to another group is not sent."""
+
         async def op(conn: AsyncConnection) -> list[TaskWork]:
+            groups = await _groups_of(conn, worker_id)
             query = self._db.skip_locked(
                 select(tasks.c.id).where(tasks.c.worker_id == worker_id,
                                          tasks.c.state == TaskState.ASSIGNED.value)
@@ -315,7 +328,7 @@ class SqlWorkerStore:
                 .returning(*tasks.c)
             )
             leased = [task_from_row(r) for r in taken.mappings()]
-            work, stale = await self._work(conn, leased)
+            work, stale = await self._work(conn, leased, groups)
             for task, state, reason in stale:  # never sent: end them here
                 await conn.execute(update(tasks).where(tasks.c.id == task.id).values(
                     state=state.value, finished_at=now, error=reason))
@@ -325,10 +338,11 @@ class SqlWorkerStore:
         return await self._db.write(op, urgent=True)
 
     async def _work(
-        self, conn: AsyncConnection, leased: list[Task]
+        self, conn: AsyncConnection, leased: list[Task], groups: frozenset[str]
     ) -> tuple[list[TaskWork], list[tuple[Task, TaskState, str]]]:
         """What to send for each leased task; and the tasks not worth sending, with why:
-        their run was killed or replaced meanwhile, or the job no longer runs on workers."""
+        their run was killed or replaced meanwhile, or the job no longer runs on workers of
+        the worker's groups."""
         run_rows = await conn.execute(select(runs).where(runs.c.id.in_([t.run_id for t in leased])))
         by_run = {r["id"]: run_from_row(r) for r in run_rows.mappings()}
         job_rows = await conn.execute(select(jobs).where(jobs.c.id.in_([t.job_id for t in leased])))
@@ -343,6 +357,10 @@ class SqlWorkerStore:
             target = job.spec.target
             if not isinstance(target, WorkerTarget):
                 stale.append((task, TaskState.ERROR, "the job no longer runs on workers"))
+                continue
+            if target.group not in groups:
+                stale.append((task, TaskState.ERROR,
+                              f"the job now runs on group {target.group!r}, not this worker's"))
                 continue
             payload = run.payload_override if run.has_override else job.spec.payload
             work.append(TaskWork(task, job.spec.namespace, job.spec.key, target.job_type,
@@ -360,10 +378,14 @@ class SqlWorkerStore:
 
         async def op(conn: AsyncConnection) -> int:
             found = await conn.execute(
-                select(size_col).where(tasks.c.id == task_id, tasks.c.worker_id == worker_id)
+                select(size_col).select_from(tasks.join(workers,
+                                                        workers.c.id == tasks.c.worker_id))
+                .where(tasks.c.id == task_id, tasks.c.worker_id == worker_id,
+                       workers.c.stopped_at.is_(None))
             )
             size = found.scalar_one_or_none()
             if size is None:
+                await _groups_of(conn, worker_id)  # a stopped or forgotten worker: register
                 raise NotFound(f"no task {task_id!r} of this worker", "task_id")
             if offset > size:
                 raise Conflict(f"offset {offset} is past the stored size {size}", "offset")

@@ -54,7 +54,8 @@ class ApiError(ClientError):
 
 
 class UnknownWorker(ApiError):
-    """404 `unknown_worker`: the server has forgotten this worker id; register again."""
+    """404 `unknown_worker`: the server does not know this worker id (it forgot it, or its
+    database was reset, or the id is not this token's); register again."""
 
 
 class Gap(ApiError):
@@ -197,11 +198,17 @@ def _answer(response: httpx.Response,
     error = error if isinstance(error, dict) else {}
     code = str(error.get("code") or f"http_{status}")
     message = str(error.get("message") or response.reason_phrase)
-    if status == 404 and code == "unknown_worker":
+    if status == 404 and (code == "unknown_worker" or _old_unknown(code, error)):
         raise UnknownWorker(status, code, message, body)
     if status == 409 and conflict is not None:
         raise conflict(status, code, message, body)
     raise ApiError(status, code, message, body)
+
+
+def _old_unknown(code: str, error: dict[str, Any]) -> bool:
+    """Earlier servers answered a forgotten worker's heartbeat `not_found` on field
+    `worker_id`: still understood, so a newer worker comes back to an older server."""
+    return code == "not_found" and error.get("field") == "worker_id"
 
 
 def _gap(status: int, code: str, message: str, body: Any) -> ApiError:
