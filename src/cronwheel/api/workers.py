@@ -66,6 +66,9 @@ class RegisterIn(_Strict):
     groups: list[str] = Field(default_factory=lambda: ["default"], min_length=1, max_length=64)
     capacity: int = Field(4, ge=1, le=10_000)
     version: str = Field("", max_length=32)
+    types: list[str] | None = Field(
+        None, max_length=64, description="the job types it accepts (built-in, plugin and "
+        "command types); absent: the built-in ones")
 
 
 class HeartbeatIn(_Strict):
@@ -101,7 +104,8 @@ async def register(request: Request, body: RegisterIn, caller: WorkerCaller) -> 
             raise Forbidden(f"this token does not serve worker group {group!r}", "groups")
     service = workers_of(request)
     host = body.host or (request.client.host if request.client else "unknown")
-    info = await service.register(body.name, host, body.groups, body.capacity, body.version)
+    info = await service.register(body.name, host, body.groups, body.capacity, body.version,
+                                  types=body.types)
     return Json({"id": info.id, "name": info.name, "host": info.host,
                  "heartbeat_s": service.timings.heartbeat_s,
                  "lease_s": service.timings.lease_s}, 201)
@@ -333,7 +337,8 @@ def _task_json(task: Task) -> dict[str, Any]:
 
 def _worker_json(w: WorkerStatus) -> dict[str, Any]:
     return {"id": w.info.id, "name": w.info.name, "host": w.info.host,
-            "groups": list(w.info.groups), "capacity": w.info.capacity, "busy": w.busy,
+            "groups": list(w.info.groups), "types": list(w.info.accepted),
+            "capacity": w.info.capacity, "busy": w.busy,
             "online": w.online, "version": w.info.version,
             "started_at": to_iso(w.started_at), "heartbeat_at": to_iso(w.heartbeat_at),
             "stopped_at": to_iso_or_none(w.stopped_at)}
