@@ -63,7 +63,7 @@ class TestTemplates:
         assert not (tmp_path / "content").exists()  # no {script}: no file
 
     def test_a_task_the_command_cannot_take_ends_in_error(self, tmp_path: Path) -> None:
-        with pytest.raises(LaunchError, match="needs the param.*day"):
+        with pytest.raises(LaunchError, match=r"needs the param.*day"):
             _launch("beeline --day {params.day} -f {script}", {"content": "x"}, tmp_path)
         with pytest.raises(LaunchError, match="content_type is 'text'"):
             _launch("spark-submit {jar}", {"content": "x.jar"}, tmp_path)
@@ -81,7 +81,7 @@ class TestTemplates:
         ("hive={script}", "the program must be named"),
     ])
     def test_a_bad_template_is_refused_when_the_worker_starts(self, pair: str, says: str) -> None:
-        with pytest.raises(ValueError, match=None) as caught:
+        with pytest.raises(ValueError) as caught:
             parse_command_type(pair)
         assert says in str(caught.value)
 
