@@ -79,10 +79,11 @@ async def test_each_task_goes_only_to_a_worker_that_accepts_its_type(
     assert await lease(server, shell_only, wait=2.0) == ["shell"]
 
 
-async def test_a_worker_that_does_not_say_takes_the_built_in_types_only(
+async def test_a_worker_that_does_not_say_takes_the_servers_types_never_a_command_type(
     server: RunningServer,
 ) -> None:
-    """Workers older than declared types: they run what every worker can run."""
+    """Workers older than declared types: they get what they got before (the server has no
+    plugin here, so the built-in types)."""
     old = await register(server, "old-worker")
     listed = (await server.client.get("/v1/workers")).json()["workers"]
     assert [w["types"] for w in listed] == [["http", "python", "shell", "sql"]]

@@ -26,7 +26,7 @@ from cronwheel.api.auth import (
     require_write,
 )
 from cronwheel.api.convert import run_out
-from cronwheel.api.deps import service_of, workers_of
+from cronwheel.api.deps import job_types_of, service_of, workers_of
 from cronwheel.api.responses import Json
 from cronwheel.api.schemas import (
     HostRuns,
@@ -68,7 +68,7 @@ class RegisterIn(_Strict):
     version: str = Field("", max_length=32)
     types: list[str] | None = Field(
         None, max_length=64, description="the job types it accepts (built-in, plugin and "
-        "command types); absent: the built-in ones")
+        "command types); absent: the server's built-in and plugin types")
 
 
 class HeartbeatIn(_Strict):
@@ -104,8 +104,11 @@ async def register(request: Request, body: RegisterIn, caller: WorkerCaller) -> 
             raise Forbidden(f"this token does not serve worker group {group!r}", "groups")
     service = workers_of(request)
     host = body.host or (request.client.host if request.client else "unknown")
+    # a worker that does not say which types it accepts runs the server's own (built-in and
+    # plugin types, as before workers declared types), never a command type
+    types = job_types_of(request).names() if body.types is None else body.types
     info = await service.register(body.name, host, body.groups, body.capacity, body.version,
-                                  types=body.types)
+                                  types=types)
     return Json({"id": info.id, "name": info.name, "host": info.host,
                  "heartbeat_s": service.timings.heartbeat_s,
                  "lease_s": service.timings.lease_s}, 201)

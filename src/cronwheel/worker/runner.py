@@ -15,7 +15,6 @@ import signal
 from collections.abc import Awaitable
 from typing import Any
 
-from cronwheel.domain.command_types import BUILTIN_TYPES
 from cronwheel.jobtypes.registry import JobTypes, load_job_types
 from cronwheel.worker.client import (
     ApiError,
@@ -110,7 +109,7 @@ class Worker:
             try:
                 self.registration = await self.client.register(
                     settings.name, list(settings.groups), settings.concurrency, settings.host,
-                    types=None if set(self.types) == BUILTIN_TYPES else list(self.types))
+                    types=list(self.types))
             except Unreachable as exc:
                 log.warning("cannot register with %s (%s); retrying", self.client.server, exc)
                 await _first(asyncio.sleep(backoff), until.wait())
