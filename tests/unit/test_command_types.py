@@ -139,7 +139,7 @@ class TestWorkerSettings:
         assert parse_types([]) is None
         assert parse_types(["shell,http", "hive", "shell"]) == ("shell", "http", "hive")
         with pytest.raises(ValueError, match="--types"):
-            WorkerSettings(types=("Shell",))
+            WorkerSettings(types=("shell", "hive rm"))
 
     def test_a_worker_takes_every_type_it_can_run_unless_told(self) -> None:
         types = builtin_job_types()

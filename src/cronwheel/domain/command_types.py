@@ -23,6 +23,9 @@ MAX_CONTENT = 1_048_576  # characters of content: a query or a script, not a dat
 MAX_PARAMS = 64
 TYPE_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,62}$")
 PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# a type a worker declares may also be a plugin's, named by its entry point: looser, but never
+# a comma (the store's separator) nor a space
+DECLARED_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _KEYS = {"content", "content_type", "params"}
 MAX_TYPES = 64  # types a worker may declare
 
@@ -36,10 +39,14 @@ def check_type_name(value: Any, field: str) -> str:
 
 
 def check_type_names(values: Any, field: str) -> tuple[str, ...]:
-    """A list of job type names, without repeats, in the order given."""
+    """The job types a worker declares, without repeats, in the order given."""
     if not isinstance(values, list | tuple) or not values or len(values) > MAX_TYPES:
         raise InvalidField(f"give 1 to {MAX_TYPES} job type names", field)
-    return tuple(dict.fromkeys(check_type_name(v, field) for v in values))
+    for value in values:
+        if not isinstance(value, str) or not DECLARED_NAME.match(value):
+            raise InvalidField("a declared job type is 1-64 letters, digits, '_', '.', ':' or "
+                               f"'-': bad {value!r}", field)
+    return tuple(dict.fromkeys(values))
 
 
 def parse_command_spec(spec: Mapping[str, Any], prefix: str) -> dict[str, Any]:

@@ -96,7 +96,7 @@ def _types_from_text(text: str | None) -> tuple[str, ...] | None:
 def _accepts(job_type: str) -> ColumnElement[bool]:
     """Workers that take tasks of `job_type`: those listing it, and for a built-in type those
     that list none (they registered before workers declared types)."""
-    listed = workers.c.types.like(f"%,{job_type},%")
+    listed = workers.c.types.contains(f",{job_type},", autoescape=True)  # '_' is literal
     return or_(listed, workers.c.types.is_(None)) if job_type in BUILTIN_TYPES else listed
 
 
