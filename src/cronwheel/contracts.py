@@ -478,8 +478,11 @@ class WorkerStore(Protocol):
         the switched workers) would be left with no online worker switched on."""
         ...
 
-    async def candidates(self, group: str, online_after: Micros) -> list[Candidate]:
-        """Online workers of the group with their live task counts; switches not applied."""
+    async def candidates(
+        self, group: str, online_after: Micros, job_type: str | None = None
+    ) -> list[Candidate]:
+        """Online workers of the group that accept `job_type` (WorkerInfo.accepts; any type
+        when None) with their live task counts; switches not applied."""
         ...
 
     async def hand_off(

@@ -21,6 +21,7 @@ from cronwheel.contracts import (
     Settled,
     WorkerTimings,
 )
+from cronwheel.domain.command_types import check_type_names
 from cronwheel.domain.errors import InvalidField, NotFound, UnknownWorker
 from cronwheel.domain.jobs import Job
 from cronwheel.domain.output import cut_utf8
@@ -111,10 +112,11 @@ class WorkerService:
 
     async def register(
         self, name: str, host: str, groups: Sequence[str], capacity: int, version: str,
-        worker_id: str,
+        worker_id: str, types: Sequence[str] | None = None,
     ) -> WorkerInfo:
         """`worker_id` is chosen by the caller's side of the server (domain/worker_ids.py),
-        never by the worker: it binds the worker to its token."""
+        never by the worker: it binds the worker to its token. `types`: the job types the
+        worker accepts; None (a worker that does not say) the built-in ones."""
         if not 1 <= len(name) <= 255:
             raise InvalidField("name must be 1 to 255 characters", "name")
         if not groups:
@@ -122,7 +124,9 @@ class WorkerService:
         checked = tuple(check_group(g, "groups") for g in groups)
         if not 1 <= capacity <= MAX_CAPACITY:
             raise InvalidField(f"capacity must be between 1 and {MAX_CAPACITY}", "capacity")
-        info = WorkerInfo(worker_id, name, host[:255], checked, capacity, version[:32])
+        accepted = None if types is None else check_type_names(list(types), "types")
+        info = WorkerInfo(worker_id, name, host[:255], checked, capacity, version[:32],
+                          accepted)
         await self.store.workers.register(info, self.clock.now())
         self.hub.changed()
         return info
@@ -279,7 +283,7 @@ class WorkerService:
         return [
             JobWorker(w, switches.get(w.info.name, True))
             for w in await self.workers()
-            if target.group in w.info.groups
+            if target.group in w.info.groups and w.info.accepts(target.job_type)
         ]
 
     async def switch_for_job(self, job: Job, changes: dict[str, bool]) -> None:

@@ -65,7 +65,7 @@ async def test_a_worker_cannot_act_beyond_its_token(
         # group b's run is never handed to (nor run by) the group-a worker
         alone = await submit(server, "b-alone", "shell", b_script, group="b")
         assert (await finished(server, alone))["last_error"] == (
-            "no online worker of group 'b' may run this job")
+            "no online worker of group 'b' that accepts 'shell' jobs may run this job")
         assert not touched.exists()
         # nor may its token register a worker into group b
         sneaky = await cronwheel("worker", "--server", server.base_url, "--group", "b",
@@ -100,7 +100,7 @@ async def test_a_worker_cannot_act_beyond_its_token(
                     LEASE_S + 10)
         after = await submit(server, "a-after", "shell", {"command": "true"}, group="a")
         assert (await finished(server, after))["last_error"] == (
-            "no online worker of group 'a' may run this job")
+            "no online worker of group 'a' that accepts 'shell' jobs may run this job")
 
 
 async def _running(server: RunningServer, run_id: str) -> list[dict[str, Any]]:

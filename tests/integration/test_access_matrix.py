@@ -569,6 +569,33 @@ async def test_code_running_job_types_need_a_grant(world: World) -> None:
     assert refused.status_code == 403, refused.text
 
 
+async def test_command_types_need_a_grant_naming_them(world: World) -> None:
+    """A type the server does not have is a command type: a worker runs code with it."""
+    def hive_target(name: str) -> dict[str, Any]:
+        return worker_target() | {"type": name, "spec": {"content": "select 1"}}
+
+    hive: dict[str, Any] = {"key": "nightly", "namespace": "team", "schedule": LATER,
+                            "target": hive_target("hive")}
+    refused = await outcome(world, "operator", Call("POST", "/v1/jobs", json=hive))
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["field"] == "target.type"
+    assert "'hive'" in refused.json()["error"]["message"]
+    for wildcard in ("*", "Hive", "hive*"):  # a grant names one type: there is no wildcard
+        bad = await world.admin.patch("/v1/apps/team",
+                                      json={"grants": {"job_types": ["shell", wildcard]}})
+        assert bad.status_code == 422, bad.text
+        assert bad.json()["error"]["field"] == "grants.job_types"
+    await world.ok("PATCH", "/v1/apps/team", 200, json={"grants": {"job_types": ["hive"]}})
+    made = await outcome(world, "operator", Call("POST", "/v1/jobs", json=hive))
+    assert made.status_code == 201, made.text
+    presto = hive | {"key": "presto", "target": hive_target("presto")}
+    refused = await outcome(world, "operator", Call("POST", "/v1/jobs", json=presto))
+    assert refused.status_code == 403 and "'presto'" in refused.text
+    shell = hive | {"key": "sh", "target": worker_target()}
+    refused = await outcome(world, "operator", Call("POST", "/v1/jobs", json=shell))
+    assert refused.status_code == 403, refused.text  # hive's grant is not shell's
+
+
 async def test_a_job_may_wait_only_for_jobs_its_caller_may_read(world: World) -> None:
     """Otherwise the dependency graph would show another app's jobs and runs."""
     theirs = await world.job("other")

@@ -224,7 +224,7 @@ async def _walk_the_api(cw: AsyncClient) -> None:
     await cw.delete_job("b2", delete_runs=True)
     await _walk_the_schedules(cw)
     await _walk_the_dependencies(cw)
-    worker = await cw.register_worker("walker", version="test")
+    worker = await cw.register_worker("walker", version="test", types=["shell", "hive"])
     await cw.worker_heartbeat(worker["id"])
     run = await cw.trigger_job("w")
     [task] = (await cw.lease_tasks(worker["id"], most=1, wait=5))["tasks"]

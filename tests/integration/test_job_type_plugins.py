@@ -34,9 +34,14 @@ async def test_a_plugin_installed_before_start_up_checks_its_specs(
         assert shell.status_code == 201, shell.text
 
 
-async def test_without_the_plugin_its_type_is_refused_naming_the_field(tmp_path: Path) -> None:
+async def test_without_the_plugin_its_type_is_a_command_type(tmp_path: Path) -> None:
+    """A type the server does not have is one a worker may run with a command line
+    (docs/workers.md): its spec must be a command type's, and the error says why."""
     async with running_server(tmp_path / "cronwheel.db", run_engine=False) as server:
-        refused = await server.client.post("/v1/jobs", json=_job("rsync", {}))
+        refused = await server.client.post("/v1/jobs", json=_job("rsync", {"text": "hi"}))
         assert refused.status_code == 422, refused.text
-        assert "target.type" in refused.text
-        assert "shell" in refused.text  # it says which types there are
+        assert refused.json()["error"]["field"] == "target.spec.text"
+        assert "shell" in refused.text and "command type" in refused.text
+        badly_named = await server.client.post("/v1/jobs", json=_job("Rsync!", {}))
+        assert badly_named.status_code == 422, badly_named.text
+        assert badly_named.json()["error"]["field"] == "target.type"

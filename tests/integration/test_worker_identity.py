@@ -154,7 +154,7 @@ async def test_a_token_registers_only_its_groups_and_leases_only_their_tasks(
         await asyncio.sleep(0.3)
         assert await mine.lease(10, 0.5) == []  # group b's run is never handed to it
         assert (await run_of(server, b_run))["last_error"] == (
-            "no online worker of group 'b' may run this job")
+            "no online worker of group 'b' that accepts 'shell' jobs may run this job")
         await mine.beat()  # online again (a lease here is a second)
         a_run = await trigger(server, await job(server, group="a"))
         assert (await leased(mine))["run_id"] == a_run

@@ -64,12 +64,26 @@ class TestRegistry:
                              job_types=types)
         assert info.value.field == "target.spec.command"
 
-    def test_an_unknown_type_is_refused(self) -> None:
+    def test_a_type_no_job_type_could_be_named_is_refused(self) -> None:
+        for name in ("No Pe", "Hive", "", 5, "1st", "x" * 64):
+            with pytest.raises(InvalidField) as info:
+                target_from_dict({"kind": "worker", "type": name, "spec": {}}, "target",
+                                 job_types=builtin_job_types())
+            assert info.value.field == "target.type"
+            assert "shell" in info.value.message and "command type" in info.value.message
+
+    def test_an_unknown_well_named_type_is_a_command_type(self) -> None:
+        """A worker may run it with a command line: its spec is the command types' spec."""
         with pytest.raises(InvalidField) as info:
             target_from_dict({"kind": "worker", "type": "nope", "spec": {}}, "target",
                              job_types=builtin_job_types())
-        assert info.value.field == "target.type"
-        assert "shell" in info.value.message
+        assert info.value.field == "target.spec.content"
+        assert "'nope' is not one of ['http', 'python', 'shell', 'sql']" in info.value.message
+        target = target_from_dict({"kind": "worker", "type": "spark-sql", "spec": {
+            "content": "select 1", "content_type": "script"}}, "target",
+            job_types=builtin_job_types())
+        assert isinstance(target, WorkerTarget) and target.job_type == "spark-sql"
+        assert target.spec == {"content": "select 1", "content_type": "script", "params": {}}
 
     def test_a_new_type_is_one_object_with_name_parse_and_launch(self) -> None:
         class Echo:

@@ -26,6 +26,7 @@ from cronwheel.domain.access import (
     can_admin,
 )
 from cronwheel.domain.admission import AdmissionRule, QscheduleApp
+from cronwheel.domain.command_types import check_type_name
 from cronwheel.domain.errors import NotFound
 from cronwheel.domain.time import parse_instant, to_iso, to_iso_or_none
 
@@ -39,7 +40,8 @@ class _Strict(BaseModel):
 
 class GrantsIn(_Strict):
     job_types: list[str] = Field(default_factory=list, max_length=64,
-                                 description="worker job types that run code: shell, python, sql")
+                                 description="worker job types that run code: shell, python, sql, "
+                                             "command types (hive, ...); no wildcard")
 
 
 class AppIn(_Strict):
@@ -242,7 +244,12 @@ def _own_or_admin(caller: Principal, app: str) -> None:
 
 
 def _grants(body: GrantsIn | None) -> Grants | None:
-    return None if body is None else Grants.from_json({"job_types": body.job_types})
+    """Each grant names one job type: there is no wildcard (docs/workers.md)."""
+    if body is None:
+        return None
+    for name in body.job_types:
+        check_type_name(name, "grants.job_types")
+    return Grants.from_json({"job_types": body.job_types})
 
 
 def _limits(body: dict[str, Any] | None) -> AppLimits | None:

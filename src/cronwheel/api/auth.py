@@ -10,7 +10,7 @@ see is 404 with the same message as a job that does not exist.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -20,7 +20,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cronwheel.api.errors import error_body
 from cronwheel.api.responses import Json
 from cronwheel.apps_service import AppService
-from cronwheel.domain.access import Principal, Role, can_read, can_write, may_use_type
+from cronwheel.domain.access import (
+    NO_CODE_TYPES,
+    Principal,
+    Role,
+    can_read,
+    can_write,
+    may_use_type,
+)
 from cronwheel.domain.errors import Forbidden, NotFound
 from cronwheel.domain.jobs import JobSpec
 from cronwheel.domain.runs import Run
@@ -203,10 +210,12 @@ def require_upstreams(principal: Principal, spec: JobSpec, field: str = "depends
                            f"{field}[{index}].namespace")
 
 
-def require_grant(principal: Principal, target: Target, field: str = "target.type") -> None:
-    """Worker jobs that run code (shell, python, sql) need the app to have been granted the
-    type by an admin."""
-    if isinstance(target, WorkerTarget) and not may_use_type(principal, target.job_type):
+def require_grant(principal: Principal, target: Target, field: str = "target.type",
+                  installed: Collection[str] = NO_CODE_TYPES) -> None:
+    """Worker jobs that run code (shell, python, sql, command types: any type not among the
+    server's `installed` ones) need the app to have been granted the type by an admin."""
+    if isinstance(target, WorkerTarget) and not may_use_type(principal, target.job_type,
+                                                             installed):
         raise Forbidden(f"app {principal.app!r} may not create {target.job_type!r} jobs: an "
                         "admin grants job types (PATCH /v1/apps/{app}, cronwheel apps grant)",
                         field)

@@ -75,7 +75,7 @@ async def create_job(
     require_create(caller, body.namespace)
     service = service_of(request)
     item = submission(body, service.clock.now(), job_types_of(request))
-    require_grant(caller, item.spec.target)
+    require_grant(caller, item.spec.target, installed=job_types_of(request).names())
     require_upstreams(caller, item.spec)
     [outcome] = await service.submit([item], replace=replace)
     if outcome.conflict:
@@ -98,7 +98,8 @@ async def create_jobs(request: Request, body: BatchIn, caller: Writer) -> Any:
     if problems:
         return _batch_error("invalid_argument", "some jobs are invalid", problems, 422)
     for index, item in enumerate(items):
-        require_grant(caller, item.spec.target, f"jobs[{index}].target.type")
+        require_grant(caller, item.spec.target, f"jobs[{index}].target.type",
+                      job_types_of(request).names())
         require_upstreams(caller, item.spec, f"jobs[{index}].depends_on")
     try:
         outcomes = await service.submit(items, all_or_nothing=True)

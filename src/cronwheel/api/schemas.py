@@ -259,6 +259,7 @@ class WorkerOut(BaseModel):
     name: str
     host: str
     groups: list[str]
+    types: list[str] = Field(description="the job types it accepts (`cronwheel worker --types`)")
     capacity: int
     busy: int
     online: bool

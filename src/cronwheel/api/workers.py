@@ -26,7 +26,7 @@ from cronwheel.api.auth import (
     require_write,
 )
 from cronwheel.api.convert import run_out
-from cronwheel.api.deps import service_of, workers_of
+from cronwheel.api.deps import job_types_of, service_of, workers_of
 from cronwheel.api.responses import Json
 from cronwheel.api.schemas import (
     HostRuns,
@@ -67,6 +67,9 @@ class RegisterIn(_Strict):
     groups: list[str] = Field(default_factory=lambda: ["default"], min_length=1, max_length=64)
     capacity: int = Field(4, ge=1, le=10_000)
     version: str = Field("", max_length=32)
+    types: list[str] | None = Field(
+        None, max_length=64, description="the job types it accepts (built-in, plugin and "
+        "command types); absent: the server's built-in and plugin types")
 
 
 class HeartbeatIn(_Strict):
@@ -104,8 +107,11 @@ async def register(request: Request, body: RegisterIn, caller: WorkerCaller) -> 
             raise Forbidden(f"this token does not serve worker group {group!r}", "groups")
     service = workers_of(request)
     host = body.host or (request.client.host if request.client else "unknown")
+    # a worker that does not say which types it accepts runs the server's own (built-in and
+    # plugin types, as before workers declared types), never a command type
+    types = job_types_of(request).names() if body.types is None else body.types
     info = await service.register(body.name, host, body.groups, body.capacity, body.version,
-                                  worker_id=new_worker_id(caller))
+                                  worker_id=new_worker_id(caller), types=types)
     return Json({"id": info.id, "name": info.name, "host": info.host,
                  "heartbeat_s": service.timings.heartbeat_s,
                  "lease_s": service.timings.lease_s}, 201)
@@ -349,7 +355,8 @@ def _task_json(task: Task) -> dict[str, Any]:
 
 def _worker_json(w: WorkerStatus) -> dict[str, Any]:
     return {"id": w.info.id, "name": w.info.name, "host": w.info.host,
-            "groups": list(w.info.groups), "capacity": w.info.capacity, "busy": w.busy,
+            "groups": list(w.info.groups), "types": list(w.info.accepted),
+            "capacity": w.info.capacity, "busy": w.busy,
             "online": w.online, "version": w.info.version,
             "started_at": to_iso(w.started_at), "heartbeat_at": to_iso(w.heartbeat_at),
             "stopped_at": to_iso_or_none(w.stopped_at)}

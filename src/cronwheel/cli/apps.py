@@ -27,7 +27,7 @@ def create_app(
                                   "repeatable")] = None,
     grant: Annotated[list[str] | None, typer.Option(
         "--grant", metavar="TYPE", help="a code-running worker job type it may use (shell, "
-                                        "python, sql); repeatable")] = None,
+                                        "python, sql, a command type); repeatable")] = None,
     note: Annotated[str, typer.Option(help="what the app is for")] = "",
     server: Server = DEFAULT_SERVER,
     api_token: Token = None,
@@ -64,7 +64,8 @@ def list_apps(
 def grant(
     name: AppName,
     types: Annotated[list[str] | None, typer.Argument(
-        metavar="TYPE...", help="the code-running job types it may use: shell, python, sql; "
+        metavar="TYPE...", help="the code-running job types it may use: shell, python, sql, "
+                                "command types such as hive (each by name: no wildcard); "
                                 "none to take every grant back")] = None,
     server: Server = DEFAULT_SERVER,
     api_token: Token = None,

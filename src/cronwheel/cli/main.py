@@ -117,18 +117,28 @@ def worker(
     grace: Annotated[float, typer.Option(
         min=0, help="on SIGTERM, seconds running tasks may go on before being killed")] = 30.0,
     token: WorkerToken = None,
+    types: Annotated[list[str] | None, typer.Option(
+        "--types", metavar="TYPE,...",
+        help="the only job types to accept, e.g. shell,http (default: every type this worker "
+             "can run: built-in, plugin and command types)")] = None,
+    command_type: Annotated[list[str] | None, typer.Option(
+        "--command-type", metavar="NAME=COMMAND",
+        help="run jobs of type NAME with COMMAND, {script} being a file holding the job's "
+             "content, e.g. hive='beeline -f {script}'; repeatable (also "
+             "CRONWHEEL_WORKER_COMMAND_TYPES, a JSON object of NAME: COMMAND)")] = None,
 ) -> None:
     """Run a worker: execute the tasks of worker jobs of its groups, pulled from SERVER."""
     from cronwheel.client.credentials import find_token
     from cronwheel.worker import WorkerSettings, parse_databases
     from cronwheel.worker import main as run_worker
-    from cronwheel.worker.settings import default_name
+    from cronwheel.worker.settings import default_name, parse_command_types, parse_types
 
     try:
         settings = WorkerSettings(
             server=server, groups=tuple(group or ["default"]), concurrency=concurrency,
             name=name or default_name(), host=host, databases=parse_databases(database or []),
-            grace_s=grace, token=find_token(server, token),
+            grace_s=grace, token=find_token(server, token), types=parse_types(types or []),
+            command_types=parse_command_types(command_type or []),
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

@@ -77,13 +77,15 @@ def list_workers(
         "--include-stopped", help="also workers that stopped")] = False,
     server: Server = DEFAULT_SERVER, token: Token = None, as_json: AsJson = False,
 ) -> None:
-    """List workers: groups, load, liveness."""
+    """List workers: groups, the job types they accept, load, liveness."""
     with connect(server, token) as client:
         found = plain(client.workers(include_stopped))
     render.output(found, as_json, lambda f: render.simple_table(
-        "workers", ("name", "host", "groups", "busy", "capacity", "online", "heartbeat"),
+        "workers", ("name", "host", "groups", "types", "busy", "capacity", "online",
+                    "heartbeat"),
         ((str(w.get("name")), str(w.get("host")), ",".join(w.get("groups", [])),
-          str(w.get("busy")), str(w.get("capacity")), render.yes_no(w.get("online")),
+          ",".join(w.get("types", [])), str(w.get("busy")), str(w.get("capacity")),
+          render.yes_no(w.get("online")),
           render.timestamp(w.get("heartbeat_at")))
          for w in f.get("workers", [])),
     ))

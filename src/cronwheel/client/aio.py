@@ -336,8 +336,9 @@ class AsyncClient:
 
     async def register_worker(self, name: str, groups: Sequence[str] = ("default",),
                         capacity: int = 4, host: str | None = None,
-                        version: str = "") -> JsonObject:
-        return await self.send(calls.register_worker(name, groups, capacity, host, version))
+                        version: str = "", types: Sequence[str] | None = None) -> JsonObject:
+        return await self.send(calls.register_worker(name, groups, capacity, host, version,
+                                                     types))
 
     async def worker_heartbeat(self, worker_id: str, running: Sequence[str] = ()) -> JsonObject:
         return await self.send(calls.worker_heartbeat(worker_id, running))

@@ -390,12 +390,15 @@ def remove_qschedule_app(app: str, qid: int) -> Call[None]:
 
 def register_worker(
     name: str, groups: Sequence[str] = ("default",), capacity: int = 4,
-    host: str | None = None, version: str = "",
+    host: str | None = None, version: str = "", types: Sequence[str] | None = None,
 ) -> Call[JsonObject]:
+    """`types`: the job types the worker accepts (None: the built-in ones)."""
     body: JsonObject = {"name": name, "groups": list(groups), "capacity": capacity,
                         "version": version}
     if host is not None:
         body["host"] = host
+    if types is not None:
+        body["types"] = list(types)
     return Call("POST", "/v1/workers", _object, json=body)
 
 

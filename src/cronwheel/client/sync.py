@@ -333,8 +333,8 @@ class Client:
 
     def register_worker(self, name: str, groups: Sequence[str] = ("default",),
                         capacity: int = 4, host: str | None = None,
-                        version: str = "") -> JsonObject:
-        return self.send(calls.register_worker(name, groups, capacity, host, version))
+                        version: str = "", types: Sequence[str] | None = None) -> JsonObject:
+        return self.send(calls.register_worker(name, groups, capacity, host, version, types))
 
     def worker_heartbeat(self, worker_id: str, running: Sequence[str] = ()) -> JsonObject:
         return self.send(calls.worker_heartbeat(worker_id, running))

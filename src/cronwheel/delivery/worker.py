@@ -50,7 +50,8 @@ class WorkerTransport:
         self._owner = owner
         self._lease_us = timings.lease_us
         self._turns: OrderedDict[str, int] = OrderedDict()
-        self._groups: dict[str, tuple[float, int, list[Candidate]]] = {}
+        # (group, job type) -> when read, hub epoch, candidates
+        self._groups: dict[tuple[str, str], tuple[float, int, list[Candidate]]] = {}
         self._off: OrderedDict[str, tuple[float, int, frozenset[str]]] = OrderedDict()
         self._batch: list[tuple[HandOff, asyncio.Future[bool]]] = []
         self._flushing: asyncio.Task[None] | None = None
@@ -67,12 +68,14 @@ class WorkerTransport:
     def _fresh(self, at: float, epoch: int) -> bool:
         return epoch == self._hub.epoch and time.monotonic() - at < FRESH_S
 
-    async def _group(self, group: str) -> list[Candidate]:
+    async def _group(self, group: tuple[str, str]) -> list[Candidate]:
+        """The workers of (group, job type): of the group, accepting the type."""
         cached = self._groups.get(group)
         if cached is not None and cached[2] and self._fresh(cached[0], cached[1]):
             return cached[2]
         epoch = self._hub.epoch
-        found = await self._workers.candidates(group, self._clock.now() - self._lease_us)
+        found = await self._workers.candidates(group[0], self._clock.now() - self._lease_us,
+                                               group[1])
         self._groups[group] = (time.monotonic(), epoch, found)
         return found
 
@@ -89,7 +92,7 @@ class WorkerTransport:
             self._off.popitem(last=False)
         return off
 
-    def _took(self, group: str, picks: list[Candidate]) -> None:
+    def _took(self, group: tuple[str, str], picks: list[Candidate]) -> None:
         """Count the hand-off in the cached load, so least-busy spreads between reads."""
         cached = self._groups.get(group)
         if cached is None:
@@ -102,19 +105,21 @@ class WorkerTransport:
         target = delivery.target
         assert isinstance(target, WorkerTarget)
         off = await self._switched_off(delivery.job_id)
-        candidates = [c for c in await self._group(target.group) if c.name not in off]
+        group = (target.group, target.job_type)
+        candidates = [c for c in await self._group(group) if c.name not in off]
         picks = choose(target.route, candidates, delivery.key, self._turn(delivery.job_id),
                        random.random())
         if not picks:
             return DeliveryResult(
                 AttemptOutcome.ERROR, retryable=True,
-                error=f"no online worker of group {target.group!r} may run this job",
+                error=f"no online worker of group {target.group!r} that accepts "
+                      f"{target.job_type!r} jobs may run this job",
             )
         handed = await self._hand_off(HandOff(
             delivery.run_id, delivery.attempt, delivery.job_id,
             tuple((new_id(), c.id, c.name, c.host) for c in picks)))
         if handed:
-            self._took(target.group, picks)
+            self._took(group, picks)
             for pick in picks:
                 self._hub.notify(pick.id)
         return DeliveryResult(AttemptOutcome.SUCCESS, handed_off=True)

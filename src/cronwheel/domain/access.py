@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
@@ -38,7 +38,8 @@ _GROUP = re.compile(r"^[^\s*]{1,255}\*?$|^\*$")
 MAX_LABEL = 255
 ALL = "*"
 SYSTEM_APP = "system"
-CODE_TYPES = frozenset({"shell", "python", "sql"})  # worker job types that run code: granted
+CODE_TYPES = frozenset({"shell", "python", "sql"})  # built-in worker job types that run code
+NO_CODE_TYPES = frozenset({"http"})  # built-in worker job types that run none
 
 
 class Role(StrEnum):
@@ -310,9 +311,20 @@ def can_work(principal: Principal, group: str) -> bool:
                                                  for g in principal.groups)
 
 
-def may_use_type(principal: Principal, job_type: str) -> bool:
-    """Worker job types that run code need a grant; the others are open to writers."""
-    if principal.role is Role.ADMIN or job_type not in CODE_TYPES:
+def runs_code(job_type: str, installed: Collection[str] = NO_CODE_TYPES) -> bool:
+    """shell, python and sql run code, and so does every command type: a type the server does
+    not have `installed` (built in or a plugin) is one a worker runs with its own command line
+    and the job's content (domain/command_types.py). http and plugins do not."""
+    return job_type in CODE_TYPES or job_type not in installed
+
+
+def may_use_type(
+    principal: Principal, job_type: str, installed: Collection[str] = NO_CODE_TYPES
+) -> bool:
+    """Worker job types that run code need a grant naming the type (there is no wildcard:
+    a command type a worker starts to offer later must not become usable unasked); the others
+    are open to writers."""
+    if principal.role is Role.ADMIN or not runs_code(job_type, installed):
         return True
     return job_type in principal.job_types
 

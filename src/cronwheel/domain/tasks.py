@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from cronwheel.domain.command_types import BUILTIN_TYPES
 from cronwheel.domain.runs import AttemptOutcome
 from cronwheel.domain.time import Micros
 
@@ -94,6 +95,14 @@ class WorkerInfo:
     groups: tuple[str, ...]
     capacity: int
     version: str
+    types: tuple[str, ...] | None = None  # job types it accepts; None: the built-in ones
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        return tuple(sorted(BUILTIN_TYPES)) if self.types is None else self.types
+
+    def accepts(self, job_type: str) -> bool:
+        return job_type in self.accepted
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,7 +122,10 @@ def parse_worker_target(data: dict[str, Any], prefix: str,
     """Check `{"kind": "worker", "type", "spec", ...}` against the given job types."""
     name = data.get("type")
     if not isinstance(name, str) or (parser := job_types.spec_parser(name)) is None:
-        raise InvalidField(f"type must be one of {job_types.names()}", f"{prefix}.type")
+        known = job_types.names()
+        command = (", or a command type's name (a-z, 0-9, '_', '.', '-', starting with a "
+                   "letter)") if known else ""
+        raise InvalidField(f"type must be one of {known}{command}", f"{prefix}.type")
     spec = data.get("spec", {})
     if not isinstance(spec, dict):
         raise InvalidField("spec must be an object", f"{prefix}.spec")

@@ -9,11 +9,15 @@ needs it: the server's API parses worker targets with it (it satisfies the domai
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from importlib.metadata import entry_points
+from typing import Any
 
+from cronwheel.domain.command_types import TYPE_NAME, parse_command_spec
+from cronwheel.domain.errors import InvalidField
 from cronwheel.domain.worker_target import SpecParser
 from cronwheel.jobtypes import JobType, http, python, shell, sql
+from cronwheel.jobtypes.command import CommandTemplate, CommandType
 
 ENTRY_POINT_GROUP = "cronwheel.job_types"
 BUILTIN: tuple[JobType, ...] = (shell, http, python, sql)
@@ -39,8 +43,31 @@ class JobTypes:
         return sorted(self._types)
 
     def spec_parser(self, name: str) -> SpecParser | None:
+        """The type's parser; for a well-named type this process does not have, the command
+        types' (cronwheel.domain.command_types): a worker may run it with a command line."""
         job_type = self._types.get(name)
-        return None if job_type is None else job_type.parse
+        if job_type is not None:
+            return job_type.parse
+        return self._command_parser(name) if TYPE_NAME.match(name) else None
+
+    def _command_parser(self, name: str) -> SpecParser:
+        def parse(spec: dict[str, Any], prefix: str) -> dict[str, Any]:
+            try:
+                return parse_command_spec(spec, prefix)
+            except InvalidField as exc:  # say why a misspelt "shel" wants content
+                raise InvalidField(f"{exc.message} ({name!r} is not one of {self.names()}, "
+                                   "so it is a command type)", exc.field) from None
+
+        return parse
+
+    def add_commands(self, templates: Mapping[str, CommandTemplate]) -> None:
+        """A worker's command types; ValueError when one is named like a type it has."""
+        taken = sorted(set(templates) & set(self._types))
+        if taken:
+            raise ValueError(f"command type(s) {', '.join(taken)} would replace a built-in or "
+                             "plugin job type of the same name")
+        for name, template in templates.items():
+            self.register(CommandType(name, template))
 
     def discover(self, group: str = ENTRY_POINT_GROUP) -> None:
         """Register the third-party types of the entry-point group; a broken one is logged and

@@ -141,6 +141,7 @@ workers = Table(
     Column("started_at", BigInteger, nullable=False),
     Column("heartbeat_at", BigInteger, nullable=False),  # database clock
     Column("stopped_at", BigInteger, nullable=True),
+    Column("types", Text, nullable=True),  # ",shell,hive," accepted; NULL: the built-ins
 )
 Index("ix_workers_name", workers.c.name)
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from cronwheel.contracts import ALL_JOBS, HandOff, Settled
+from cronwheel.domain.command_types import BUILTIN_TYPES
 from cronwheel.domain.errors import Conflict, IllegalTransition, NotFound, UnknownWorker
 from cronwheel.domain.jobs import Job
 from cronwheel.domain.retry import after_attempt
@@ -75,7 +76,7 @@ def task_from_row(row: Any) -> Task:
 def _worker_status(row: Any, busy: int, online_after: Micros) -> WorkerStatus:
     info = WorkerInfo(row["id"], row["name"], row["host"],
                       tuple(g for g in row["groups"].split(",") if g), row["capacity"],
-                      row["version"])
+                      row["version"], _types_from_text(row["types"]))
     online = row["stopped_at"] is None and row["heartbeat_at"] >= online_after
     return WorkerStatus(info, row["started_at"], row["heartbeat_at"], row["stopped_at"],
                         online, busy)
@@ -90,6 +91,24 @@ async def _groups_of(conn: AsyncConnection, worker_id: str) -> frozenset[str]:
     return frozenset(g for g in str(found).split(",") if g)
 
 
+# -- the job types a worker accepts (cronwheel worker --types) ------------------------------
+
+
+def _types_text(types: tuple[str, ...] | None) -> str | None:
+    return None if types is None else "," + ",".join(types) + ","
+
+
+def _types_from_text(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(t for t in text.split(",") if t)
+
+
+def _accepts(job_type: str) -> ColumnElement[bool]:
+    """Workers that take tasks of `job_type`: those listing it, and for a built-in type those
+    that list none (they registered before workers declared types)."""
+    listed = workers.c.types.contains(f",{job_type},", autoescape=True)  # '_' is literal
+    return or_(listed, workers.c.types.is_(None)) if job_type in BUILTIN_TYPES else listed
+
+
 class SqlWorkerStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -101,7 +120,7 @@ class SqlWorkerStore:
             "id": worker.id, "name": worker.name, "host": worker.host,
             "groups": "," + ",".join(worker.groups) + ",", "capacity": worker.capacity,
             "version": worker.version, "started_at": now, "heartbeat_at": now,
-            "stopped_at": None,
+            "stopped_at": None, "types": _types_text(worker.types),
         }
 
         async def op(conn: AsyncConnection) -> None:
@@ -251,13 +270,18 @@ class SqlWorkerStore:
 
     # -- assignment ----------------------------------------------------------------------
 
-    async def candidates(self, group: str, online_after: Micros) -> list[Candidate]:
-        """Online workers of the group, with their load (the caller applies switches)."""
+    async def candidates(
+        self, group: str, online_after: Micros, job_type: str | None = None
+    ) -> list[Candidate]:
+        """Online workers of the group that accept the job type (any, when None), with their
+        load (the caller applies switches)."""
         query = select(workers).where(
             workers.c.stopped_at.is_(None),
             workers.c.heartbeat_at >= online_after,
             workers.c.groups.like(f"%,{group},%"),
         )
+        if job_type is not None:
+            query = query.where(_accepts(job_type))
         async with self._db.read() as conn:
             rows = list((await conn.execute(query)).mappings())
             busy = await self._busy(conn)

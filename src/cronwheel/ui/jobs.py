@@ -190,7 +190,8 @@ async def create_job(request: Request) -> Response:
         service = service_of(request)
         item = submission(body, service.clock.now(), job_types_of(request))
         if isinstance(caller.principal, Principal):  # code-running types need a grant
-            require_grant(caller.principal, item.spec.target)
+            require_grant(caller.principal, item.spec.target,
+                          installed=job_types_of(request).names())
         [outcome] = await service.submit([item])
     except (InvalidField, ItemErrors) as exc:
         return _form_error(request, caller, values, exc)

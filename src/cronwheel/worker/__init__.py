@@ -28,3 +28,6 @@ def main(settings: WorkerSettings) -> None:
     except ApiError as exc:
         logging.getLogger(__name__).error("the server refused this worker: %s", exc)
         raise SystemExit(1) from None
+    except ValueError as exc:  # --types or --command-type that do not fit its job types
+        logging.getLogger(__name__).error("cannot start the worker: %s", exc)
+        raise SystemExit(2) from None

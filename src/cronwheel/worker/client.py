@@ -123,11 +123,14 @@ class WorkerClient:
         await self._http.aclose()
 
     async def register(self, name: str, groups: list[str], capacity: int,
-                       host: str | None = None) -> Registration:
+                       host: str | None = None, types: list[str] | None = None
+                       ) -> Registration:
         body: dict[str, Any] = {"name": name, "groups": groups, "capacity": capacity,
                                 "version": __version__}
         if host:
             body["host"] = host
+        if types is not None:  # the job types it accepts; absent means the built-in ones
+            body["types"] = types
         answer = await self._call("/v1/workers", json=body)
         return Registration(str(answer["id"]), float(answer.get("heartbeat_s") or 1.0),
                             float(answer.get("lease_s") or 5.0))

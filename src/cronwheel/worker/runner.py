@@ -46,6 +46,8 @@ class Worker:
         self.settings = settings
         # What this worker can run: the built-in types and the installed plugins, found once.
         self.job_types = load_job_types() if job_types is None else job_types
+        self.job_types.add_commands(settings.command_types)  # ValueError on a clash
+        self.types = accepted_types(settings.types, self.job_types)  # what it registers for
         self.client = client or WorkerClient(settings.server, token=settings.token)
         self._own_client = client is None
         self.registration: Registration | None = None
@@ -106,14 +108,16 @@ class Worker:
         while not until.is_set():
             try:
                 self.registration = await self.client.register(
-                    settings.name, list(settings.groups), settings.concurrency, settings.host)
+                    settings.name, list(settings.groups), settings.concurrency, settings.host,
+                    types=list(self.types))
             except Unreachable as exc:
                 log.warning("cannot register with %s (%s); retrying", self.client.server, exc)
                 await _first(asyncio.sleep(backoff), until.wait())
                 backoff = min(backoff * 2, 10.0)
                 continue
-            log.info("registered as %s (%s) for groups %s, %d slots", self.registration.id,
-                     settings.name, ",".join(settings.groups), settings.concurrency)
+            log.info("registered as %s (%s) for groups %s, %d slots, types %s",
+                     self.registration.id, settings.name, ",".join(settings.groups),
+                     settings.concurrency, ",".join(self.types))
             return True
         return False
 
@@ -313,6 +317,19 @@ async def _unless(stop: asyncio.Event, call: Awaitable[list[Task]]) -> list[Task
     if job.cancelled():
         return None
     return job.result()
+
+
+def accepted_types(wanted: tuple[str, ...] | None, job_types: JobTypes) -> tuple[str, ...]:
+    """The types a worker registers for: those asked (`--types`), which it must be able to
+    run, or every one it can. ValueError names the types it cannot run."""
+    can = job_types.names()
+    if wanted is None:
+        return tuple(can)
+    unknown = [t for t in wanted if t not in can]
+    if unknown:
+        raise ValueError(f"--types names {', '.join(unknown)}, which this worker cannot run "
+                         f"(it has {', '.join(can)}; add a --command-type for a new one)")
+    return wanted
 
 
 def run_worker(settings: WorkerSettings) -> None:

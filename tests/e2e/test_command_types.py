@@ -1,0 +1,123 @@
+"""Real `cronwheel worker` processes with command types and declared types (docs/workers.md).
+
+A stand-in program (tests/e2e/fake_beeline.py) plays the data platform's client; workers are
+started with the command line the docs give, `--command-type hive='... -f {script}'`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from tests.e2e.test_workers import (
+    REPO,
+    finished,
+    read_all,
+    server,  # noqa: F401  (the fixture)
+    submit,
+    workers,
+)
+from tests.receivers import HttpReceiver
+from tests.servers import RunningServer
+
+STAND_IN = REPO / "tests" / "e2e" / "fake_beeline.py"
+SRC = (REPO / "src",)  # the workers run this checkout's cronwheel, whatever is installed
+HIVE = (f"hive={shlex.quote(sys.executable)} {shlex.quote(str(STAND_IN))} "
+        "-u jdbc:hive2://db:10000 --hivevar day={params.day} --exit {params.exit} -f {script}")
+
+
+def _env() -> dict[str, str]:
+    return os.environ | {"PYTHONPATH": os.pathsep.join(str(p) for p in (*SRC, REPO)),
+                         "COLUMNS": "400"}  # typer's error box must not wrap the message
+
+
+def _exists(path: str) -> bool:
+    return Path(path).exists()
+
+
+def _seen(log: str) -> dict[str, object]:
+    found: dict[str, object] = json.loads(log.splitlines()[0])
+    return found
+
+
+async def test_a_hive_job_runs_through_its_command_and_the_output_reaches_the_run(
+    server: RunningServer,  # noqa: F811
+) -> None:
+    async with workers(server, "etl-1", extra=("--command-type", HIVE), path=SRC):
+        ok = await submit(server, "nightly", "hive", {
+            "content": "select count(*) from t;\n", "content_type": "script",
+            "params": {"day": "2026-12-01", "exit": "0"}})
+        bad = await submit(server, "broken", "hive", {
+            "content": "select nonsense", "params": {"day": "x", "exit": "3"}})
+        ok_run, bad_run = await finished(server, ok), await finished(server, bad)
+    assert ok_run["state"] == "succeeded", ok_run
+    log = await read_all(server, ok)
+    seen = _seen(log)
+    assert seen["args"] == ["-u", "jdbc:hive2://db:10000", "--hivevar", "day=2026-12-01",
+                            "--exit", "0", "-f", seen["path"]]
+    assert seen["content"] == "select count(*) from t;\n" and seen["mode"] == "0o600"
+    assert "stand-in: done" in log  # stderr is in the log too
+    assert not _exists(str(seen["path"]))  # the content file is removed after
+    assert json.loads(await read_all(server, ok, "result")) == {"exit_code": 0}
+    assert bad_run["state"] == "failed"
+    assert bad_run["attempt_log"][0]["status_code"] == 3
+    assert json.loads(await read_all(server, bad, "result")) == {"exit_code": 3}
+
+
+async def test_content_and_params_are_data_never_read_by_a_shell(
+    server: RunningServer, tmp_path: Path,  # noqa: F811
+) -> None:
+    marker = tmp_path / "pwned"
+    nasty = (f"it's \"q\" $(touch {marker}) `touch {marker}`; touch {marker} &&\n"
+             f"second line | touch {marker} \\")
+    async with workers(server, "etl-1", extra=("--command-type", HIVE), path=SRC):
+        run_id = await submit(server, "nasty", "hive", {
+            "content": nasty, "params": {"day": nasty, "exit": "0"}})
+        run = await finished(server, run_id)
+    assert run["state"] == "succeeded", run
+    seen = _seen(await read_all(server, run_id))
+    assert seen["content"] == nasty
+    assert seen["args"][3] == f"day={nasty}"  # type: ignore[index]
+    await asyncio.sleep(0.2)
+    assert not _exists(str(marker))
+
+
+async def test_a_worker_limited_to_shell_takes_no_http_task(
+    server: RunningServer, receiver: HttpReceiver,  # noqa: F811
+) -> None:
+    async with workers(server, "shell-only", extra=("--types", "shell"), path=SRC), \
+            workers(server, "anything", path=SRC):
+        listed = {w["name"]: w["types"] for w in
+                  (await server.client.get("/v1/workers")).json()["workers"]}
+        assert listed["shell-only"] == ["shell"]
+        assert {"http", "shell", "python", "sql"} <= set(listed["anything"])
+        nodes = []
+        for n in range(4):  # round-robin would give the shell-only worker two of them
+            run_id = await submit(server, f"ping-{n}", "http", {"url": receiver.url})
+            nodes.append((await finished(server, run_id))["attempt_log"][0]["node"])
+        shell = await submit(server, "sh", "shell", {"command": "true"})
+        shell_nodes = {(await finished(server, shell))["attempt_log"][0]["node"]}
+    assert nodes == ["anything"] * 4
+    assert len(receiver.received) == 4
+    assert shell_nodes <= {"shell-only", "anything"}
+
+
+async def test_a_worker_asked_for_a_type_it_cannot_run_does_not_start(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cronwheel", "worker", "--server", "http://127.0.0.1:9",
+        "--types", "shell,hive", "--token", "cw_aaaaaaaa_" + "b" * 43, cwd=REPO, env=_env(),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2, (out, err)
+    assert b"hive, which this worker cannot run" in err
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cronwheel", "worker", "--server", "http://127.0.0.1:9",
+        "--command-type", "hive=beeline -e 'select 1'", cwd=REPO, env=_env(),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2, (out, err)
+    assert b"never hands over the job's content" in err
