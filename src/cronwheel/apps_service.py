@@ -434,6 +434,7 @@ def _note(note: str) -> str:
 
 
 def system_claims(default: str, delayjob: str, dispatch_prefix: str,
-                  qschedule_apps: Iterable[str]) -> list[str]:
+                  qschedule_apps: Iterable[str], kubernetes: str | None = None) -> list[str]:
     """The namespaces the built-in dialects write today, all given to the `system` app."""
-    return sorted({default, delayjob, f"{dispatch_prefix}*", *qschedule_apps})
+    extra = () if kubernetes is None else (kubernetes,)
+    return sorted({default, delayjob, f"{dispatch_prefix}*", *qschedule_apps, *extra})

@@ -10,6 +10,7 @@ from cronwheel.delivery import Transports
 from cronwheel.delivery.kubernetes.clusters import Clusters, clusters_from_config
 from cronwheel.delivery.kubernetes.transport import KubernetesTransport
 from cronwheel.delivery.worker import WorkerTransport
+from cronwheel.domain.admission import KUBERNETES_NAMESPACE
 from cronwheel.domain.jobs import DEFAULT_NAMESPACE
 from cronwheel.domain.time import US_PER_MS, US_PER_S
 from cronwheel.engine import Dispatcher, EngineConfig, Scheduler
@@ -172,7 +173,8 @@ class Node:
         settings = self.settings
         claims = system_claims(DEFAULT_NAMESPACE, settings.delayjob_namespace,
                                settings.dispatch_namespace_prefix,
-                               [app.name for app in settings.qschedule_apps])
+                               [app.name for app in settings.qschedule_apps],
+                               KUBERNETES_NAMESPACE)
         path = tokenfile.token_path(settings.host, settings.port, settings.admin_token_file)
         provisioned = settings.admin_token.get_secret_value() if settings.admin_token else None
         await self.apps.first_start(claims, path, provisioned)

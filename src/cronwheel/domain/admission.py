@@ -44,6 +44,7 @@ KUBERNETES = "kubernetes"
 DIALECTS = (DELAYJOB, DELAYJOB_GRPC, DISPATCHSERVER, KUBERNETES)
 PREFIX_DIALECTS = frozenset({DISPATCHSERVER})  # their rule names a namespace prefix
 LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
+KUBERNETES_NAMESPACE = "k8s-job"  # where the Kubernetes dialect's built-in rule writes
 MAX_NAMESPACE = 255
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -19,15 +19,15 @@ from cronwheel.domain.admission import (
     DELAYJOB_GRPC,
     DISPATCHSERVER,
     KUBERNETES,
+    KUBERNETES_NAMESPACE,
     AdmissionRule,
     NotAdmitted,
     default_rules,
 )
 from cronwheel.settings import Settings
 
-__all__ = ["Admitted", "NotAdmitted", "admit", "defaults_for"]
+__all__ = ["KUBERNETES_NAMESPACE", "Admitted", "NotAdmitted", "admit", "defaults_for"]
 
-KUBERNETES_NAMESPACE = "k8s-job"  # the namespace the Kubernetes dialect wrote before rules
 
 
 @lru_cache(maxsize=64)
