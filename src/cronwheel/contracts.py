@@ -663,6 +663,23 @@ class AppStore(Protocol):
         `only_if_no_admin` off), create `app` if missing, give it the `claims` nobody holds,
         and add `record` (if its id is free). True if the token was added."""
         ...
+
+    async def set_secret(self, app: str, kind: str, sealed: str, now: Micros) -> None:
+        """Store (or replace) the app's secret of this kind, already sealed under the server
+        key (cronwheel.secretbox); NotFound for an unknown app. Removed with the app."""
+        ...
+
+    async def get_secret(self, app: str, kind: str) -> str | None:
+        """The sealed secret, or None."""
+        ...
+
+    async def remove_secret(self, app: str, kind: str) -> bool:
+        """True if there was one."""
+        ...
+
+    async def sealed_secrets(self) -> list[tuple[str, str, str]]:
+        """Every (app, kind, sealed): a key rotation re-seals them."""
+        ...
 # -- Kubernetes runs ---------------------------------------------------------------------------
 
 KUBE_CREATING, KUBE_ACTIVE, KUBE_ENDED = "creating", "active", "ended"  # a KubeRun's phase

@@ -218,6 +218,12 @@ async def _revoke(world: World, permitted: bool) -> Call:
     return Call("POST", f"/v1/apps/team/tokens/{token_id}/revoke")
 
 
+async def _remove_sentinel_key(world: World, permitted: bool) -> Call:
+    if permitted:
+        await world.ok("POST", "/v1/apps/team/sentinel-key", 201, json={})
+    return Call("DELETE", "/v1/apps/team/sentinel-key")
+
+
 RATE = {"kind": "rate", "every": "5m"}
 
 
@@ -308,6 +314,11 @@ ROUTES: dict[tuple[str, str], tuple[str, int, Builder]] = {
         "POST", "/v1/apps/team/tokens", json={"role": "viewer"})),
     ("GET", "/v1/apps/{app}/tokens"): ("admin", 200, fixed("GET", "/v1/apps/team/tokens")),
     ("POST", "/v1/apps/{app}/tokens/{token_id}/revoke"): ("admin", 200, _revoke),
+    ("POST", "/v1/apps/{app}/sentinel-key"): ("admin", 201, fixed(
+        "POST", "/v1/apps/team/sentinel-key", json={})),
+    ("GET", "/v1/apps/{app}/sentinel-key"): ("admin", 200,
+                                             fixed("GET", "/v1/apps/team/sentinel-key")),
+    ("DELETE", "/v1/apps/{app}/sentinel-key"): ("admin", 204, _remove_sentinel_key),
 }
 
 

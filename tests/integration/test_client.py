@@ -264,6 +264,10 @@ async def _walk_the_apps(cw: AsyncClient) -> None:
     assert made["token"].startswith("cw_")
     await cw.tokens("walkers")
     await cw.revoke_token("walkers", made["id"])
+    key = (await cw.set_sentinel_key("walkers"))["app_key"]
+    assert len(key) == 32 and (await cw.sentinel_key("walkers"))["set"] is True
+    await cw.remove_sentinel_key("walkers")
+    assert (await cw.sentinel_key("walkers"))["set"] is False
     await cw.remove_app("walkers")
     assert "walkers" not in [a["name"] for a in (await cw.apps())["apps"]]
 

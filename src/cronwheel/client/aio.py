@@ -314,6 +314,15 @@ class AsyncClient:
     async def revoke_token(self, app: str, token_id: str) -> JsonObject:
         return await self.send(calls.revoke_token(app, token_id))
 
+    async def set_sentinel_key(self, app: str, app_key: str | None = None) -> JsonObject:
+        return await self.send(calls.set_sentinel_key(app, app_key))
+
+    async def sentinel_key(self, app: str) -> JsonObject:
+        return await self.send(calls.sentinel_key(app))
+
+    async def remove_sentinel_key(self, app: str) -> None:
+        return await self.send(calls.remove_sentinel_key(app))
+
     # -- the workers' protocol -----------------------------------------------------------------
 
     async def register_worker(self, name: str, groups: Sequence[str] = ("default",),

@@ -360,6 +360,21 @@ def revoke_token(app: str, token_id: str) -> Call[JsonObject]:
                 idempotent=True)
 
 
+def set_sentinel_key(app: str, app_key: str | None = None) -> Call[JsonObject]:
+    """The answer holds the appKey: the only time the server shows it."""
+    body = {} if app_key is None else {"app_key": app_key}
+    return Call("POST", _app(app, "/sentinel-key"), _object, json=body)
+
+
+def sentinel_key(app: str) -> Call[JsonObject]:
+    """Whether the app has a Sentinel appKey (`set`), never the key."""
+    return Call("GET", _app(app, "/sentinel-key"), _object)
+
+
+def remove_sentinel_key(app: str) -> Call[None]:
+    return Call("DELETE", _app(app, "/sentinel-key"), _none)
+
+
 # -- the workers' protocol (what `cronwheel worker` speaks; see docs/workers.md) --------------
 
 

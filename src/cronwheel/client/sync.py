@@ -311,6 +311,15 @@ class Client:
     def revoke_token(self, app: str, token_id: str) -> JsonObject:
         return self.send(calls.revoke_token(app, token_id))
 
+    def set_sentinel_key(self, app: str, app_key: str | None = None) -> JsonObject:
+        return self.send(calls.set_sentinel_key(app, app_key))
+
+    def sentinel_key(self, app: str) -> JsonObject:
+        return self.send(calls.sentinel_key(app))
+
+    def remove_sentinel_key(self, app: str) -> None:
+        return self.send(calls.remove_sentinel_key(app))
+
     # -- the workers' protocol -----------------------------------------------------------------
 
     def register_worker(self, name: str, groups: Sequence[str] = ("default",),
