@@ -61,6 +61,7 @@ from cronwheel.domain.jobs import Job, JobState, RetryPolicy
 from cronwheel.domain.misfire import FirePlan
 from cronwheel.domain.routing import Candidate
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunState
+from cronwheel.domain.sentinel import SentinelJob
 from cronwheel.domain.targets import Target
 from cronwheel.domain.tasks import Task, TaskState, TaskWork, WorkerInfo, WorkerStatus
 from cronwheel.domain.time import US_PER_S, Micros
@@ -594,6 +595,9 @@ class NodeStore(Store, Protocol):
     def apps(self) -> AppStore: ...
 
     @property
+    def sentinel(self) -> SentinelStore: ...
+
+    @property
     def single_node(self) -> bool:
         """Only this process uses the database (SQLite): every lease not its own is a dead
         process's, and no other node needs waking."""
@@ -680,6 +684,37 @@ class AppStore(Protocol):
     async def sealed_secrets(self) -> list[tuple[str, str, str]]:
         """Every (app, kind, sealed): a key rotation re-seals them."""
         ...
+class SentinelStore(Protocol):
+    """The Sentinel dialect's numeric ids: a jobId per job it made (the job's key is
+    `str(jobId)`), with Sentinel's own fields, and a taskId per run, given the first time the
+    run is shown and never changed."""
+
+    async def add_job(self, job: SentinelJob) -> SentinelJob:
+        """Store a new row; the answer carries its new id."""
+        ...
+
+    async def update_job(self, job: SentinelJob) -> None:
+        """Replace name, department, bizGroups and info; NotFound for an unknown id."""
+        ...
+
+    async def drop_job(self, job_id: int) -> None: ...
+
+    async def get_job(self, job_id: int) -> SentinelJob | None: ...
+
+    async def list_jobs(self, app: str, department: str | None, biz_group: str | None,
+                        after_id: int, limit: int) -> list[SentinelJob]:
+        """The app's jobs by id, filtered by department and one bizGroups id."""
+        ...
+
+    async def task_ids(self, job_id: int, run_ids: Sequence[str]) -> dict[str, int]:
+        """The taskId of each run, given now to those without one."""
+        ...
+
+    async def task(self, task_id: int) -> tuple[str, int] | None:
+        """(run id, jobId) of a taskId, or None."""
+        ...
+
+
 # -- Kubernetes runs ---------------------------------------------------------------------------
 
 KUBE_CREATING, KUBE_ACTIVE, KUBE_ENDED = "creating", "active", "ended"  # a KubeRun's phase

@@ -161,6 +161,9 @@ class Settings(BaseSettings):
     # Quartz clients' cron expressions and "yyyy-MM-dd HH:mm:ss" dates are in the JVM's zone;
     # the in-house deployments this dialect serves ran on China Standard Time.
     dispatch_timezone: str = "Asia/Shanghai"
+    # Sentinel dialect: the zone of its cron expressions and 'yyyy-MM-dd HH:mm:ss' rate starts
+    # (Jarvis ran on China Standard Time)
+    sentinel_timezone: str = "Asia/Shanghai"
 
     # apps and tokens: the first admin token, provisioned by the operator (stored hashed,
     # never logged); without it the first start makes one and writes it to admin_token_file

@@ -27,6 +27,7 @@ from cronwheel.contracts import (
     Rerun,
     RerunOutcome,
     RunFilter,
+    SentinelStore,
     WorkerStore,
 )
 from cronwheel.dburl import async_url
@@ -42,6 +43,7 @@ from cronwheel.store.kubernetes import KubeStore
 from cronwheel.store.nodes import SqlNodes
 from cronwheel.store.overview import SqlOverview
 from cronwheel.store.runs import SqlRuns
+from cronwheel.store.sentinel import SqlSentinelStore
 from cronwheel.store.upkeep import SqlUpkeep
 from cronwheel.store.workers import SqlWorkerStore
 
@@ -65,6 +67,7 @@ class SqlStore:
         self.workers: WorkerStore = SqlWorkerStore(self._db)
         self.alerts: AlertStore = SqlAlertStore(self._db)
         self.apps = SqlAppStore(self._db)
+        self.sentinel: SentinelStore = SqlSentinelStore(self._db)
         self.kube: KubeRunStore = KubeStore(self._db)  # runs on Kubernetes need SQL
 
     @property
