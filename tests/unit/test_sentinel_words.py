@@ -67,6 +67,7 @@ def test_expression_changes_keep_ids_and_need_them_to_edit() -> None:
 def test_numbers_may_be_strings_and_lists_may_be_text() -> None:
     assert whole({"n": "42"}, "n") == 42 and whole({"n": 7.0}, "n") == 7
     assert whole({}, "n") is None
+    bad: object
     for bad in (True, "4x", 1.5, [], 2**64):
         with pytest.raises(InvalidField):
             whole({"n": bad}, "n")
