@@ -265,6 +265,12 @@ class Store(Protocol):
         """A pending run due now, outside the schedule (no uniqueness on its time)."""
         ...
 
+    async def remove_run(self, run_id: str, now: Micros) -> Run:
+        """End a run not started yet `cancelled`, keeping its record (domain.runs.removed);
+        NotFound, or IllegalTransition for a run that has started, ended or is being
+        delivered. Conditional on the state read, so it never races a claim."""
+        ...
+
     async def rerun_occurrences(self, reruns: Sequence[Rerun], now: Micros) -> RerunOutcome:
         """In one transaction: each occurrence gets a scheduled run due now, its ended run
         made pending again (a new attempt of the same run), or is left alone when in flight."""

@@ -300,3 +300,24 @@ async def test_no_request_gets_a_server_error_and_every_refusal_names_its_field(
     assert body["code"] in (0, 1)
     if body["code"] == 1:
         assert body["field"], body
+
+
+@module_loop
+async def test_a_waiting_task_is_removed_and_kept(shared: tuple[RunningServer, str]) -> None:
+    server, key = shared
+    never = await submit(server, key, jobName="upstream at 02:00")
+    waiter = await submit(server, key, jobName="waits", scheduleExpressionList=[
+        {"operatorMode": 1, "expressionType": 3, "expression": "s(1)"}],
+        dependencyList=[{"operatorMode": 1, "preJobId": never, "offsetStrategy": "cy"}])
+    for _ in range(100):
+        listed = ok(await post(server, "/api/task/query/taskIds", {"jobId": waiter}, key))
+        if listed["taskIds"]:
+            break
+        await asyncio.sleep(0.1)
+    [task] = listed["list"]
+    assert (task["status"], task["state"]) == (1, "waiting")
+    ok(await post(server, "/api/task/remove", {"taskIds": [task["taskId"]]}, key))
+    gone = ok(await post(server, "/api/task/query/status", {"taskId": task["taskId"]}, key))
+    assert (gone["status"], gone["state"]) == (99, "cancelled")
+    again = await post(server, "/api/task/remove", {"taskIds": [task["taskId"]]}, key)
+    assert str(task["taskId"]) in refused(again, 409, "taskIds")["data"]["failed"]

@@ -142,6 +142,9 @@ class SqlStore:
     async def rerun_occurrences(self, reruns: Sequence[Rerun], now: Micros) -> RerunOutcome:
         return await self._runs.rerun_occurrences(reruns, now)
 
+    async def remove_run(self, run_id: str, now: Micros) -> Run:
+        return await self._runs.remove_run(run_id, now)
+
     async def record_attempts(self, owner: str, records: Sequence[AttemptRecord]) -> None:
         await self._runs.record_attempts(owner, records)
 

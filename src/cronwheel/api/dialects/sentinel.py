@@ -460,22 +460,24 @@ async def rerun(request: Request, call: Call) -> dict[str, Any]:
 
 
 async def remove(request: Request, call: Call) -> dict[str, Any]:
-    """Jarvis's task remove: a task that has not started is stopped and kept as removed."""
+    """Jarvis's task remove: a task not started yet ends removed (99) and stays listed; one
+    that has started must be killed."""
     ids = words.id_list(call.params, "taskIds", MAX_IDS)
     failed: dict[str, str] = {}
+    missing = 0
     for index, task_id in enumerate(ids):
         try:
             _job_id, run = await task_run(request, call.principal, task_id,
                                           f"taskIds[{index}]")
             require_run(call.principal, run, write=True)
-            if run.started_at is not None:
-                raise IllegalTransition("the task has started: kill it instead", "taskIds")
-            await workers_of(request).kill(run.id)
+            await service_of(request).remove_run(run.id)
         except (NotFound, IllegalTransition) as exc:
             failed[str(task_id)] = exc.message
+            missing += isinstance(exc, NotFound)
     if failed:
-        raise Refusal(409, f"{len(failed)} of {len(ids)} tasks could not be removed",
-                      "taskIds", {"failed": failed})
+        raise Refusal(404 if missing == len(ids) else 409,
+                      f"{len(failed)} of {len(ids)} tasks could not be removed", "taskIds",
+                      {"failed": failed})
     return {"taskIds": ids}
 
 
