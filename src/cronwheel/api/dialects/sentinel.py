@@ -34,7 +34,7 @@ from cronwheel.domain.dependencies import parse_dependencies
 from cronwheel.domain.errors import IllegalTransition, InvalidField, NotFound
 from cronwheel.domain.job_schedules import Change, Op
 from cronwheel.domain.jobs import Job, JobSpec, JobState, RetryPolicy
-from cronwheel.domain.runs import Run, RunKind
+from cronwheel.domain.runs import Run, RunKind, RunState
 from cronwheel.domain.schedules import schedule_from_dict
 from cronwheel.domain.sentinel import JobFields, JobStatus, SentinelJob
 from cronwheel.domain.targets import target_from_dict
@@ -412,7 +412,10 @@ async def kill(request: Request, call: Call) -> dict[str, Any]:
             _job_id, run = await task_run(request, call.principal, task_id,
                                           f"taskIds[{index}]")
             require_run(call.principal, run, write=True)
-            await workers_of(request).kill(run.id)
+            if run.state is RunState.WAITING:  # never started: nothing to stop, it ends
+                await service_of(request).remove_run(run.id)
+            else:
+                await workers_of(request).kill(run.id)
         except (NotFound, IllegalTransition) as exc:
             failed[str(task_id)] = exc.message
             missing += isinstance(exc, NotFound)

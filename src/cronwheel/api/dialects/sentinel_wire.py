@@ -25,6 +25,7 @@ from cronwheel.api.responses import Json
 from cronwheel.domain.access import Principal
 from cronwheel.domain.app_keys import CredentialRefused
 from cronwheel.domain.errors import DomainError, ItemErrors
+from cronwheel.secretbox import SecretKeyError
 
 log = logging.getLogger("cronwheel.api.sentinel")
 
@@ -108,10 +109,12 @@ async def answer(request: Request, handler: Handler, rename: Callable[[str], str
         status = status_of(exc)
         return envelope(400 if status == 422 else status, FAILURE, first.message, None,
                         rename(first.field or "parameters"))
-    except Exception as exc:
+    except SecretKeyError:  # logged by the app service: this node lacks the cluster's key
+        return envelope(503, SYSTEM_ERROR, "system error: the server key cannot open the "
+                                           "app's appKey; see the server log")
+    except Exception:
         log.exception("sentinel.unexpected_error", extra={"path": request.url.path})
-        status = 503 if type(exc).__name__ == "SecretKeyError" else 500
-        return envelope(status, SYSTEM_ERROR, "system error; see the server log")
+        return envelope(500, SYSTEM_ERROR, "system error; see the server log")
     return envelope(200, OK, "success", data)
 
 
