@@ -51,6 +51,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (403, "the app may not do this (code 1, field)"),
         (404, "no such job or task of this app (code 1, field)"),
         (409, "the state does not allow it (code 1, field)"),
+        (500, "a fault of the server (code 9999)"),
         (503, "the server key cannot open the app's appKey (code 9999)"),
     )
 }
