@@ -260,8 +260,12 @@ class AppService:
             if box.current(sealed):
                 continue
             context = _context(app, kind)
-            await self.store.set_secret(app, kind, box.seal(box.open(sealed, context), context),
-                                        self.clock.now())
+            try:
+                opened = box.open(sealed, context)
+            except SecretKeyError as exc:  # this node lacks the key: it still schedules
+                log.error("apps.secret_unreadable: %s", exc, extra={"app": app, "kind": kind})
+                continue
+            await self.store.set_secret(app, kind, box.seal(opened, context), self.clock.now())
             count += 1
         if count:
             log.warning("apps.secrets_resealed", extra={"count": count, "key": box.key_id})

@@ -271,7 +271,7 @@ async def test_a_temporary_job_has_one_task_and_its_status(
     refused(await post(server, "/api/task/kill", {"taskIds": [424242]}, key), 404, "taskIds")
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
 @given(path=st.sampled_from(["/api/job/submit", "/api/job/edit", "/api/task/kill",
                              "/api/task/query/status", "/api/log/readExecuteLog",
                              "/api/job/dependency/set", "/api/job/scheduleExp/set",
@@ -288,13 +288,14 @@ async def test_a_temporary_job_has_one_task_and_its_status(
                              ["operatorMode", "preJobId", "expressionId", "expressionType",
                               "expression", "commonStrategy", "offsetStrategy"]),
                              st.one_of(st.integers(), st.text(max_size=12))), max_size=2))),
-           st.text(max_size=30)))
+           st.text(max_size=30)),
+       as_json=st.booleans())
 @module_loop
 async def test_no_request_gets_a_server_error_and_every_refusal_names_its_field(
-    shared: tuple[RunningServer, str], path: str, params: Any,
+    shared: tuple[RunningServer, str], path: str, params: Any, as_json: bool,
 ) -> None:
     server, key = shared
-    answer = await post(server, path, params, key)
+    answer = await post(server, path, params, key, as_json=as_json)
     assert answer.status_code < 500, answer.text
     body = answer.json()
     assert body["code"] in (0, 1)

@@ -296,3 +296,5 @@ async def test_a_key_rotation_reseals_every_secret(apps: AppService, clock: Manu
     apps.box = SecretBox(new)  # the old key can go now
     token = app_token(key, clock.now() // US_PER_S)
     assert (await apps.sentinel_principal("etl", token)).app == "etl"
+    apps.box = SecretBox(old)  # a node started with another key: it starts, and says so
+    assert await apps.reseal_secrets() == 0
