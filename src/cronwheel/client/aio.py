@@ -231,6 +231,9 @@ class AsyncClient:
     async def get_run(self, run_id: str) -> RunDetail:
         return await self.send(calls.get_run(run_id))
 
+    async def remove_run(self, run_id: str) -> RunDetail:
+        return await self.send(calls.remove_run(run_id))
+
     async def kill_run(self, run_id: str) -> KillOut:
         return await self.send(calls.kill_run(run_id))
 

@@ -242,6 +242,11 @@ def get_run(run_id: str) -> Call[RunDetail]:
     return Call("GET", f"/v1/runs/{_seg(run_id)}", _model(RunDetail))
 
 
+def remove_run(run_id: str) -> Call[RunDetail]:
+    """End a run not started yet `cancelled` (it stays listed); a started one is killed."""
+    return Call("POST", f"/v1/runs/{_seg(run_id)}/remove", _model(RunDetail))
+
+
 def kill_run(run_id: str) -> Call[KillOut]:
     return Call("POST", f"/v1/runs/{_seg(run_id)}/kill", _model(KillOut))
 

@@ -229,6 +229,9 @@ class Client:
     def get_run(self, run_id: str) -> RunDetail:
         return self.send(calls.get_run(run_id))
 
+    def remove_run(self, run_id: str) -> RunDetail:
+        return self.send(calls.remove_run(run_id))
+
     def kill_run(self, run_id: str) -> KillOut:
         return self.send(calls.kill_run(run_id))
 
