@@ -322,3 +322,36 @@ async def test_a_waiting_task_is_removed_and_kept(shared: tuple[RunningServer, s
     assert (gone["status"], gone["state"]) == (99, "cancelled")
     again = await post(server, "/api/task/remove", {"taskIds": [task["taskId"]]}, key)
     assert str(task["taskId"]) in refused(again, 409, "taskIds")["data"]["failed"]
+
+
+@module_loop
+async def test_a_failed_task_is_retried_and_a_range_rerun(
+    shared: tuple[RunningServer, str],
+) -> None:
+    server, key = shared
+    job_id = await submit(server, key, isTemp=True, scheduleExpressionList=None,
+                          workerGroupId=99)  # no worker serves group 99: the task fails
+    for _ in range(100):
+        tasks = ok(await post(server, "/api/task/query/taskIds", {"jobId": job_id}, key))
+        if tasks["list"] and tasks["list"][0]["status"] == 5:
+            break
+        await asyncio.sleep(0.1)
+    [task] = tasks["list"]
+    assert (task["status"], task["attemptId"]) == (5, 1)
+    ok(await post(server, "/api/task/retry", {"taskId": task["taskId"]}, key))
+    retried = ok(await post(server, "/api/task/query/status", {"taskId": task["taskId"]}, key))
+    assert retried["attemptId"] >= 1 and retried["taskId"] == task["taskId"]
+    refused(await post(server, "/api/task/retry", {"taskId": 0}, key), 400, "taskId")
+
+    daily = await submit(server, key, jobName="daily", scheduleExpressionList=[
+        {"operatorMode": 1, "expressionType": 4, "expression": "R/2026-01-01T00:00:00Z/P1D"}])
+    done = ok(await post(server, "/api/task/rerun", {
+        "jobIdList": [daily], "startDate": 1_767_225_600_000,  # 2026-01-01 00:00 UTC
+        "endDate": 1_767_398_400_000}, key))  # 2026-01-03 00:00 UTC: three instants
+    # the job fired its first instant when made (a missed occurrence fires once): rerun
+    assert done["created"] + done["rerun"] + done["inFlight"] == 3 and done["created"] >= 2
+    listed = ok(await post(server, "/api/task/query/taskIds", {"jobId": daily}, key))["list"]
+    assert sorted(t["scheduleTime"] for t in listed)[:3] == [
+        1_767_225_600_000, 1_767_312_000_000, 1_767_398_400_000]
+    refused(await post(server, "/api/task/rerun", {"jobIdList": [daily], "startDate": 5,
+                                                   "endDate": 4}, key), 400, "endDate")

@@ -442,14 +442,15 @@ async def retry(request: Request, call: Call) -> dict[str, Any]:
 
 async def rerun(request: Request, call: Call) -> dict[str, Any]:
     """Jarvis's rerun: every planned instant of the jobs in [startDate, endDate] (ms) again,
-    a new task where there was none, a new attempt where there was one."""
+    a new task where there was none, a new attempt where there was one (one still in
+    progress is left alone: `inFlight`)."""
     ids = words.id_list(call.params, "jobIdList", MAX_IDS)
     start = words.required_whole(call.params, "startDate", 0, 2**62 // US_PER_MS)
     end = words.required_whole(call.params, "endDate", 0, 2**62 // US_PER_MS)
     found = [await sentinel_job(request, call.principal, job_id, f"jobIdList[{index}]")
              for index, job_id in enumerate(ids)]
     schedules = Schedules(service_of(request))
-    counts = {"created": 0, "rerun": 0}
+    counts = {"created": 0, "rerun": 0, "inFlight": 0}
     for row, _job in found:
         try:
             outcome = await schedules.rerun(
@@ -459,6 +460,7 @@ async def rerun(request: Request, call: Call) -> dict[str, Any]:
             raise InvalidField(exc.message, field) from None
         counts["created"] += len(outcome.created)
         counts["rerun"] += len(outcome.rerun)
+        counts["inFlight"] += len(outcome.in_flight)
     return counts
 
 
