@@ -355,3 +355,18 @@ async def test_a_failed_task_is_retried_and_a_range_rerun(
         1_767_225_600_000, 1_767_312_000_000, 1_767_398_400_000]
     refused(await post(server, "/api/task/rerun", {"jobIdList": [daily], "startDate": 5,
                                                    "endDate": 4}, key), 400, "endDate")
+
+
+@module_loop
+async def test_a_native_job_holding_the_next_key_is_never_taken_over(
+    shared: tuple[RunningServer, str],
+) -> None:
+    server, key = shared
+    last = await submit(server, key, jobName="before")
+    squatter = {"key": str(last + 1), "namespace": APP, "target": {
+        "kind": "http", "url": "http://127.0.0.1:9/x"},
+        "schedule": {"kind": "once", "at": "2099-01-01T00:00:00Z"}}
+    assert (await server.client.post("/v1/jobs", json=squatter)).status_code == 201
+    assert await submit(server, key) == last + 2  # the squatted id is skipped
+    assert (await native(server, last + 1))["target"]["kind"] == "http"  # untouched
+    assert await submit(server, key) == last + 3

@@ -47,6 +47,9 @@ async def test_job_ids_count_up_and_rows_read_back(store: SentinelStore) -> None
     assert [j.id for j in await store.list_jobs("etl", None, None, first.id, 10)] == [second.id]
     await store.drop_job(first.id)
     assert await store.get_job(first.id) is None
+    last = (await store.list_jobs("other", None, None, 0, 10))[-1]
+    await store.drop_job(last.id)
+    assert (await store.add_job(row())).id > last.id  # a dropped id is never given again
 
 
 async def test_a_run_keeps_the_task_id_it_was_first_given(store: SentinelStore) -> None:

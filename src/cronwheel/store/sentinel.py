@@ -43,6 +43,7 @@ sentinel_jobs = Table(
     Column("biz_groups", Text, nullable=False),  # ",1,2,", as sent
     Column("info", Text, nullable=False),  # JSON: the other Sentinel fields, as last set
     Column("created_at", BigInteger, nullable=False),
+    sqlite_autoincrement=True,  # a jobId is never given twice, even after a drop
 )
 Index("ix_sentinel_jobs_app", sentinel_jobs.c.app, sentinel_jobs.c.department)
 
@@ -52,6 +53,7 @@ sentinel_tasks = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),  # the taskId
     Column("run_id", String(36), nullable=False, unique=True),
     Column("job_id", Integer, nullable=False),
+    sqlite_autoincrement=True,
 )
 Index("ix_sentinel_tasks_job", sentinel_tasks.c.job_id)
 

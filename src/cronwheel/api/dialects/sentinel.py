@@ -50,6 +50,7 @@ MAX_PAGE = 1_048_576
 MAX_WHOLE = 4 * 1_048_576  # readAllResult / readAllExecuteLog: more must be paged
 MAX_TASKS = 1_000
 MAX_IDS = 1_000
+KEY_TRIES = 5  # jobIds skipped when other APIs' jobs hold their keys
 STREAMS = {"result": "result", "log": "log"}
 
 # core field -> the Sentinel field it came from
@@ -252,17 +253,25 @@ async def submit(request: Request, call: Call) -> dict[str, Any]:
     info = info_of(fields, {})
     schedule = schedule_for(fields, info, bool(depends_on))
     store = request.app.state.node.store.sentinel
-    row = await store.add_job(SentinelJob(0, principal.app, namespace, fields.name or "",
-                                          fields.department or "", fields.biz_groups or "",
-                                          info, now))
-    try:
-        spec = spec_of(request, row, schedule, depends_on)
-        require_grant(principal, spec.target, "jobType")
-        require_upstreams(principal, spec, "dependencyList")
-        await service.submit([Submission(spec)])
-    except BaseException:
+    blank = SentinelJob(0, principal.app, namespace, fields.name or "",
+                        fields.department or "", fields.biz_groups or "", info, now)
+    for _try in range(KEY_TRIES):
+        row = await store.add_job(blank)
+        try:
+            spec = spec_of(request, row, schedule, depends_on)
+            require_grant(principal, spec.target, "jobType")
+            require_upstreams(principal, spec, "dependencyList")
+            [outcome] = await service.submit([Submission(spec)])
+        except BaseException:
+            await store.drop_job(row.id)
+            raise
+        if outcome.created:
+            break
+        # a job another API made holds this key: never take it over; ids are never reused
         await store.drop_job(row.id)
-        raise
+    else:
+        raise Refusal(409, f"namespace {namespace!r} holds jobs made by other APIs under the "
+                           "next jobIds; try again", "jobName")
     if info["status"] != JobStatus.VALID:
         await apply_status(request, await service.get(namespace, row.key),
                            JobStatus(info["status"]))

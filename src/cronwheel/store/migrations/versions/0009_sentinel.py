@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("biz_groups", sa.Text, nullable=False),
         sa.Column("info", sa.Text, nullable=False),
         sa.Column("created_at", sa.BigInteger, nullable=False),
+        sqlite_autoincrement=True,  # a jobId is never given twice, even after a drop
     )
     op.create_index("ix_sentinel_jobs_app", "sentinel_jobs", ["app", "department"])
     op.create_table(
@@ -43,6 +44,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("run_id", sa.String(36), nullable=False, unique=True),
         sa.Column("job_id", sa.Integer, nullable=False),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_sentinel_tasks_job", "sentinel_tasks", ["job_id"])
 
