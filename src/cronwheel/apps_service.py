@@ -53,12 +53,28 @@ from cronwheel.domain.admission import (
     rule_owned,
     rules_by_dialect,
 )
+from cronwheel.domain.app_keys import (
+    CredentialRefused,
+    TokenVerdict,
+    check_app_key,
+    check_app_token,
+    new_app_key,
+)
 from cronwheel.domain.errors import Conflict, InvalidField, NotFound
 from cronwheel.domain.time import Micros
+from cronwheel.secretbox import SecretBox, SecretKeyError
 
 log = logging.getLogger("cronwheel.apps")
 MAX_NOTE = 1_000
 FACTS_TTL_US = 1_000_000
+SENTINEL_KEY = "sentinel"  # the kind of an app's Sentinel appKey among its sealed secrets
+_REFUSALS = {
+    TokenVerdict.MALFORMED: "appToken must be 10 digits of unix seconds and 32 lowercase hex "
+                            "characters of MD5(appKey + those digits)",
+    TokenVerdict.STALE: "appToken is stale: its time is more than 180 s from the server's "
+                        "clock",
+    TokenVerdict.FORGED: "appToken does not match the app's appKey",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +126,11 @@ class FirstStart:
 
 class AppService:
     def __init__(self, store: AppStore, clock: Clock,
-                 admission: AdmissionStore | None = None) -> None:
+                 admission: AdmissionStore | None = None, box: SecretBox | None = None) -> None:
         self.store = store
         self.clock = clock
         self.admission = admission
+        self.box = box  # the server key; the node sets it at first start
         self._facts: _Facts | None = None
 
     async def _current_facts(self, now: Micros) -> _Facts:
@@ -367,6 +384,80 @@ class AppService:
                             qid, name, owner)
         return imported
 
+    # -- Sentinel appKeys --------------------------------------------------------------------
+
+    def _box(self) -> SecretBox:
+        if self.box is None:
+            raise RuntimeError("the server key is not loaded yet (the node loads it at start)")
+        return self.box
+
+    async def set_sentinel_key(self, app: str, key: str | None = None) -> str:
+        """Give the app a Sentinel appKey (a new random one unless `key` is given), stored
+        sealed under the server key; the key is returned to be shown once."""
+        await self.get_app(app)
+        chosen = new_app_key() if key is None else check_app_key(key)
+        sealed = self._box().seal(chosen, _context(app, SENTINEL_KEY))
+        await self.store.set_secret(app, SENTINEL_KEY, sealed, self.clock.now())
+        return chosen
+
+    async def remove_sentinel_key(self, app: str) -> None:
+        await self.get_app(app)
+        if not await self.store.remove_secret(app, SENTINEL_KEY):
+            raise NotFound(f"app {app!r} has no Sentinel appKey", "app")
+
+    async def has_sentinel_key(self, app: str) -> bool:
+        return await self.store.get_secret(app, SENTINEL_KEY) is not None
+
+    async def sentinel_principal(
+        self, app_name: str, app_token: str, user: str | None = None,
+        address: str | None = None,
+    ) -> Principal:
+        """The app (as an operator) whose appKey made `app_token` within 180 s of now;
+        CredentialRefused (field `appName` or `appToken`) otherwise."""
+        now = self.clock.now()
+        facts = await self._current_facts(now)
+        app = facts.apps.get(app_name)
+        if app is None:  # made on another node within the second, or unknown
+            self._changed()
+            facts = await self._current_facts(now)
+            app = facts.apps.get(app_name)
+        sealed = None if app is None else await self.store.get_secret(app_name, SENTINEL_KEY)
+        if app is None or sealed is None:
+            raise CredentialRefused(f"no app {app_name!r} with a Sentinel appKey", "appName")
+        try:
+            key = self._box().open(sealed, _context(app_name, SENTINEL_KEY))
+        except SecretKeyError:
+            log.exception("apps.sentinel_key_unreadable", extra={"app": app_name})
+            raise
+        verdict = check_app_token(app_token, key, now)
+        if verdict is not TokenVerdict.OK:
+            raise CredentialRefused(_REFUSALS[verdict], "appToken")
+        return Principal(
+            app=app.name, role=Role.OPERATOR, token_prefix=f"sentinel:{app.name}",
+            namespaces=app.namespaces, foreign=foreign_claims(app.name, facts.claims),
+            job_types=app.grants.job_types, user=user, address=address, limits=app.limits,
+        )
+
+    async def reseal_secrets(self) -> int:
+        """Re-seal every secret not under the current server key (after a rotation: the
+        old key is in CRONWHEEL_PREVIOUS_SECRET_KEYS); how many were re-sealed."""
+        box = self._box()
+        count = 0
+        for app, kind, sealed in await self.store.sealed_secrets():
+            if box.current(sealed):
+                continue
+            context = _context(app, kind)
+            try:
+                opened = box.open(sealed, context)
+            except SecretKeyError as exc:  # this node lacks the key: it still schedules
+                log.error("apps.secret_unreadable: %s", exc, extra={"app": app, "kind": kind})
+                continue
+            await self.store.set_secret(app, kind, box.seal(opened, context), self.clock.now())
+            count += 1
+        if count:
+            log.warning("apps.secrets_resealed", extra={"count": count, "key": box.key_id})
+        return count
+
     # -- first start -------------------------------------------------------------------------
 
     async def first_start(
@@ -425,6 +516,11 @@ class AppService:
         created = await self.store.bootstrap(system, claims, record, now, only_if_no_admin=False)
         self._changed()
         return FirstStart(created, parts.id)
+
+
+def _context(app: str, kind: str) -> str:
+    """What a sealed secret is bound to: it opens only as this app's secret of this kind."""
+    return f"cronwheel app secret\0{app}\0{kind}"
 
 
 def _note(note: str) -> str:

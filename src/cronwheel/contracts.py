@@ -62,6 +62,7 @@ from cronwheel.domain.jobs import Job, JobState, RetryPolicy
 from cronwheel.domain.misfire import FirePlan
 from cronwheel.domain.routing import Candidate
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunState
+from cronwheel.domain.sentinel import SentinelJob
 from cronwheel.domain.targets import Target
 from cronwheel.domain.tasks import Task, TaskState, TaskWork, WorkerInfo, WorkerStatus
 from cronwheel.domain.time import US_PER_S, Micros
@@ -263,6 +264,12 @@ class Store(Protocol):
         self, job: Job, run_id: str, now: Micros, payload: Any, has_override: bool
     ) -> Run:
         """A pending run due now, outside the schedule (no uniqueness on its time)."""
+        ...
+
+    async def remove_run(self, run_id: str, now: Micros) -> Run:
+        """End a run not started yet `cancelled`, keeping its record (domain.runs.removed);
+        NotFound, or IllegalTransition for a run that has started, ended or is being
+        delivered. Conditional on the state read, so it never races a claim."""
         ...
 
     async def rerun_occurrences(self, reruns: Sequence[Rerun], now: Micros) -> RerunOutcome:
@@ -603,6 +610,9 @@ class NodeStore(Store, Protocol):
     def admission(self) -> AdmissionStore: ...
 
     @property
+    def sentinel(self) -> SentinelStore: ...
+
+    @property
     def single_node(self) -> bool:
         """Only this process uses the database (SQLite): every lease not its own is a dead
         process's, and no other node needs waking."""
@@ -673,6 +683,23 @@ class AppStore(Protocol):
         and add `record` (if its id is free). True if the token was added."""
         ...
 
+    async def set_secret(self, app: str, kind: str, sealed: str, now: Micros) -> None:
+        """Store (or replace) the app's secret of this kind, already sealed under the server
+        key (cronwheel.secretbox); NotFound for an unknown app. Removed with the app."""
+        ...
+
+    async def get_secret(self, app: str, kind: str) -> str | None:
+        """The sealed secret, or None."""
+        ...
+
+    async def remove_secret(self, app: str, kind: str) -> bool:
+        """True if there was one."""
+        ...
+
+    async def sealed_secrets(self) -> list[tuple[str, str, str]]:
+        """Every (app, kind, sealed): a key rotation re-seals them."""
+        ...
+
 
 class AdmissionStore(Protocol):
     """The dialects' network rules and the qschedule applications (issue 10 point 4).
@@ -708,6 +735,39 @@ class AdmissionStore(Protocol):
         ...
 
     async def qschedule_by_hash(self, token_hash: str) -> QscheduleApp | None: ...
+
+
+class SentinelStore(Protocol):
+    """The Sentinel dialect's numeric ids: a jobId per job it made (the job's key is
+    `str(jobId)`), with Sentinel's own fields, and a taskId per run, given the first time the
+    run is shown and never changed."""
+
+    async def add_job(self, job: SentinelJob) -> SentinelJob:
+        """Store a new row; the answer carries its new id."""
+        ...
+
+    async def update_job(self, job: SentinelJob) -> None:
+        """Replace name, department, bizGroups and info; NotFound for an unknown id."""
+        ...
+
+    async def drop_job(self, job_id: int) -> None: ...
+
+    async def get_job(self, job_id: int) -> SentinelJob | None: ...
+
+    async def list_jobs(self, app: str, department: str | None, biz_group: str | None,
+                        after_id: int, limit: int) -> list[SentinelJob]:
+        """The app's jobs by id, filtered by department and one bizGroups id."""
+        ...
+
+    async def task_ids(self, job_id: int, run_ids: Sequence[str]) -> dict[str, int]:
+        """The taskId of each run, given now to those without one."""
+        ...
+
+    async def task(self, task_id: int) -> tuple[str, int] | None:
+        """(run id, jobId) of a taskId, or None."""
+        ...
+
+
 # -- Kubernetes runs ---------------------------------------------------------------------------
 
 KUBE_CREATING, KUBE_ACTIVE, KUBE_ENDED = "creating", "active", "ended"  # a KubeRun's phase

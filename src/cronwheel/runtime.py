@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from cronwheel import __version__, tokenfile
+from pathlib import Path
+
+from cronwheel import __version__, secretbox, tokenfile
 from cronwheel.apps_service import AppService, system_claims
 from cronwheel.clock import DatabaseClock, SystemClock
 from cronwheel.contracts import Clock, KubeRunStore, NodeInfo, NodeStore, WorkerTimings
@@ -178,6 +180,8 @@ class Node:
         path = tokenfile.token_path(settings.host, settings.port, settings.admin_token_file)
         provisioned = settings.admin_token.get_secret_value() if settings.admin_token else None
         await self.apps.first_start(claims, path, provisioned)
+        self.apps.box = server_box(settings, path)
+        await self.apps.reseal_secrets()
         # CRONWHEEL_QSCHEDULE_APPS becomes app data (idempotent; the tokens kept as hashes)
         await self.apps.import_qschedule(
             (app.id, app.name, app.token) for app in settings.qschedule_apps)
@@ -197,3 +201,17 @@ class Node:
         if self.channel is not None:
             await self.channel.close()
         await self.store.close()
+
+
+def server_box(settings: Settings, admin_token_path: Path) -> secretbox.SecretBox:
+    """The server key: the setting, or the key file beside the admin token file (made now,
+    0600, if missing); the previous keys of a rotation open what they sealed."""
+    if settings.secret_key is not None:
+        key = secretbox.parse_key(settings.secret_key.get_secret_value())
+    else:
+        key = secretbox.load_or_create(secretbox.key_path(admin_token_path))
+    previous = settings.previous_secret_keys
+    old = [] if previous is None else [
+        secretbox.parse_key(text, "CRONWHEEL_PREVIOUS_SECRET_KEYS")
+        for text in previous.get_secret_value().split(",") if text.strip()]
+    return secretbox.SecretBox(key, old)

@@ -226,6 +226,11 @@ class Service:
         job = await self.get(namespace, key)
         return await self.store.list_runs(job.id, before_id, limit)
 
+    async def remove_run(self, run_id: str) -> Run:
+        """A run not started yet ends `cancelled` and stays listed (Sentinel's task remove);
+        the jobs waiting on it see it as removed (satisfied) at the resolver's next sweep."""
+        return await self.store.remove_run(run_id, self.clock.now())
+
     async def run(self, run_id: str) -> tuple[Run, list[Attempt]]:
         found = await self.store.get_run(run_id)
         if found is None:

@@ -162,12 +162,20 @@ class Settings(BaseSettings):
     # Quartz clients' cron expressions and "yyyy-MM-dd HH:mm:ss" dates are in the JVM's zone;
     # the in-house deployments this dialect serves ran on China Standard Time.
     dispatch_timezone: str = "Asia/Shanghai"
+    # Sentinel dialect: the zone of its cron expressions and 'yyyy-MM-dd HH:mm:ss' rate starts
+    # (Jarvis ran on China Standard Time)
+    sentinel_timezone: str = "Asia/Shanghai"
 
     # apps and tokens: the first admin token, provisioned by the operator (stored hashed,
     # never logged); without it the first start makes one and writes it to admin_token_file
     # (default: $XDG_CONFIG_HOME or ~/.config, /cronwheel/tokens/<host>_<port>)
     admin_token: SecretStr | None = None
     admin_token_file: str | None = None
+    # the server key sealing secrets it must read back (Sentinel appKeys): base64 of 32
+    # bytes, the same on every node; unset: a key file made beside admin_token_file (0600).
+    # Keys being rotated out stay in previous_secret_keys (comma-separated) until re-sealed.
+    secret_key: SecretStr | None = None
+    previous_secret_keys: SecretStr | None = None
     metrics_public: bool = False  # serve /metrics without a token
     # TLS terminated by the server itself: PEM certificate (chain) and private key files
     tls_cert: str | None = None

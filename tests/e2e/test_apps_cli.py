@@ -17,6 +17,7 @@ import httpx
 import pytest
 import trustme
 
+from cronwheel.domain.app_keys import app_token
 from tests.e2e.test_cli import cronwheel
 from tests.support import free_port
 
@@ -87,6 +88,7 @@ async def test_first_start_then_apps_and_tokens_from_the_cli(
         granted = await cronwheel("apps", "grant", "team", "shell", "sql", server=server,
                                   token=None)
         assert granted.out.strip() == "app team may create: shell, sql", granted.err
+        await _sentinel_key_from_the_cli(server, written)
         issued = await cronwheel("tokens", "create", "team", "--role", "operator",
                                  "--label", "ci", server=server, token=None)
         assert issued.code == 0 and "shown once" in issued.err, issued.err
@@ -203,3 +205,25 @@ async def test_admission_rules_and_qschedule_apps_from_the_cli(
         removed = await cronwheel("apps", "qschedule", "rm", "team", "7", server=server,
                                   token=None)
         assert removed.code == 0, removed.err
+
+
+async def _sentinel_key_from_the_cli(server: str, token_file: Path) -> None:
+    """The server key was made at first start beside the token file (0600); an appKey set
+    from the CLI is shown once and admits a Sentinel request signed with it."""
+    key_file = token_file.with_name(f"{token_file.name}.secret-key")
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    keyed = await cronwheel("apps", "sentinel-key", "team", server=server, token=None)
+    assert keyed.code == 0 and "shown once" in keyed.out, keyed.err
+    app_key = keyed.out.strip().splitlines()[-1]
+    assert len(app_key) == 32 and app_key not in key_file.read_text()
+    form = {"appName": "team", "appToken": app_token(app_key, int(time.time())),
+            "user": "cli", "parameters": '{"taskId": 1}'}
+    async with httpx.AsyncClient(base_url=server) as client:
+        answer = (await client.post("/api/task/query/status", data=form)).json()
+    assert (answer["code"], answer["field"]) == (1, "taskId")  # admitted; no such task
+    removed = await cronwheel("apps", "sentinel-key", "team", "--remove", server=server,
+                              token=None)
+    assert removed.code == 0, removed.err
+    async with httpx.AsyncClient(base_url=server) as client:
+        answer = (await client.post("/api/task/query/status", data=form)).json()
+    assert (answer["code"], answer["field"]) == (1, "appName")

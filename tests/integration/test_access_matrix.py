@@ -10,6 +10,7 @@ until someone decides who may call it.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -84,6 +85,17 @@ class World:
         run = await self.ok("POST", f"/v1/jobs/{key}/trigger", 202,
                             params={"namespace": "team"}, json={})
         return str(run["id"])
+
+    async def held_run(self) -> str:
+        """A run that never starts: it waits for an upstream that does not exist."""
+        key = await self.job(schedule={"kind": "once", "after": 0},
+                             depends_on=[{"job": "never-made", "strategy": "all"}])
+        for _ in range(200):
+            runs = await self.ok("GET", f"/v1/jobs/{key}/runs", 200, params={"namespace": "team"})
+            if runs["runs"]:
+                return str(runs["runs"][0]["id"])
+            await asyncio.sleep(0.05)
+        raise AssertionError("the held run was not made")
 
     async def worker(self, name: str | None = None, group: str = GROUP,
                      token: str = TEST_ADMIN_TOKEN) -> str:
@@ -201,6 +213,11 @@ async def _kill(world: World, permitted: bool) -> Call:
     return Call("POST", f"/v1/runs/{run_id}/kill")
 
 
+async def _remove_run(world: World, permitted: bool) -> Call:
+    run_id = await world.held_run() if permitted else world.worker_run
+    return Call("POST", f"/v1/runs/{run_id}/remove")
+
+
 async def _job_run(world: World, _permitted: bool) -> Call:
     return Call("GET", f"/v1/runs/{world.worker_run}")
 
@@ -260,6 +277,12 @@ async def _remove_qschedule(world: World, permitted: bool) -> Call:
     return Call("DELETE", f"/v1/apps/team/qschedule/{1000 + n}")
 
 
+async def _remove_sentinel_key(world: World, permitted: bool) -> Call:
+    if permitted:
+        await world.ok("POST", "/v1/apps/team/sentinel-key", 201, json={})
+    return Call("DELETE", "/v1/apps/team/sentinel-key")
+
+
 RATE = {"kind": "rate", "every": "5m"}
 
 
@@ -301,6 +324,7 @@ ROUTES: dict[tuple[str, str], tuple[str, int, Builder]] = {
     ("GET", "/v1/workers/{host}/runs"): ("read_any", 200,
                                          fixed("GET", "/v1/workers/127.0.0.1/runs")),
     ("POST", "/v1/runs/{run_id}/kill"): ("write_ns", 202, _kill),
+    ("POST", "/v1/runs/{run_id}/remove"): ("write_ns", 200, _remove_run),
     ("GET", "/v1/runs/{run_id}/tasks"): ("read_ns", 200, on_worker_run("/tasks")),
     ("GET", "/v1/runs/{run_id}/log"): ("read_ns", 200, on_worker_run("/log")),
     ("GET", "/v1/runs/{run_id}/log/follow"): ("read_ns", 200, on_worker_run("/log/follow")),
@@ -356,6 +380,11 @@ ROUTES: dict[tuple[str, str], tuple[str, int, Builder]] = {
     ("GET", "/v1/apps/{app}/qschedule"): ("admin", 200, fixed("GET", "/v1/apps/team/qschedule")),
     ("POST", "/v1/apps/{app}/qschedule"): ("admin", 201, _add_qschedule),
     ("DELETE", "/v1/apps/{app}/qschedule/{qid}"): ("admin", 204, _remove_qschedule),
+    ("POST", "/v1/apps/{app}/sentinel-key"): ("admin", 201, fixed(
+        "POST", "/v1/apps/team/sentinel-key", json={})),
+    ("GET", "/v1/apps/{app}/sentinel-key"): ("admin", 200,
+                                             fixed("GET", "/v1/apps/team/sentinel-key")),
+    ("DELETE", "/v1/apps/{app}/sentinel-key"): ("admin", 204, _remove_sentinel_key),
 }
 
 

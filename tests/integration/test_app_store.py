@@ -159,3 +159,21 @@ async def test_bootstrap_can_add_a_provisioned_admin_beside_live_ones(apps: AppS
     assert await apps.bootstrap(system, ["default"], extra, T0, only_if_no_admin=False)
     assert not await apps.bootstrap(system, ["default"], extra, T0, only_if_no_admin=False)
     assert len(await apps.list_tokens("system")) == 2
+
+
+async def test_sealed_secrets_are_kept_per_app_and_kind_and_go_with_the_app(
+    apps: AppStore,
+) -> None:
+    await apps.create_app(App("billing", T0))
+    with pytest.raises(NotFound):
+        await apps.set_secret("nobody", "sentinel", "k1:xx", T0)
+    await apps.set_secret("billing", "sentinel", "k1:aa", T0)
+    await apps.set_secret("billing", "sentinel", "k1:bb", T0)  # replaced
+    assert await apps.get_secret("billing", "sentinel") == "k1:bb"
+    assert await apps.get_secret("billing", "other") is None
+    assert await apps.sealed_secrets() == [("billing", "sentinel", "k1:bb")]
+    assert await apps.remove_secret("billing", "sentinel") is True
+    assert await apps.remove_secret("billing", "sentinel") is False
+    await apps.set_secret("billing", "sentinel", "k1:cc", T0)
+    await apps.remove_app("billing")
+    assert await apps.sealed_secrets() == []

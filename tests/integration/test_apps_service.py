@@ -244,3 +244,57 @@ def test_settings_never_show_the_admin_token() -> None:
     settings = Settings(admin_token=raw)
     assert raw not in repr(settings) and raw not in str(settings.model_dump())
     assert settings.admin_token is not None and settings.admin_token.get_secret_value() == raw
+
+
+# -- Sentinel appKeys ----------------------------------------------------------------------
+
+
+async def test_a_sentinel_key_is_stored_sealed_and_admits_its_app(
+    apps: AppService, clock: ManualClock
+) -> None:
+    from cronwheel.domain.app_keys import CredentialRefused, app_token
+    from cronwheel.secretbox import SecretBox
+
+    apps.box = SecretBox(bytes(32))
+    await apps.create_app("etl", ["etl"], grants=Grants(frozenset({"shell"})))
+    key = await apps.set_sentinel_key("etl")
+    sealed = await apps.store.get_secret("etl", "sentinel")
+    assert sealed is not None and key not in sealed
+    now_s = clock.now() // US_PER_S
+    principal = await apps.sentinel_principal("etl", app_token(key, now_s), "alice", "10.0.0.9")
+    assert (principal.app, principal.role, principal.user) == ("etl", Role.OPERATOR, "alice")
+    assert can_write(principal, "etl") and "shell" in principal.job_types
+    for app, token, field in [
+        ("etl", app_token(key, now_s - 181), "appToken"),
+        ("etl", app_token("not-the-key-0123", now_s), "appToken"),
+        ("nobody", app_token(key, now_s), "appName"),
+    ]:
+        with pytest.raises(CredentialRefused) as refused:
+            await apps.sentinel_principal(app, token)
+        assert refused.value.field == field
+    await apps.create_app("keyless")
+    with pytest.raises(CredentialRefused):
+        await apps.sentinel_principal("keyless", app_token(key, now_s))
+    assert await apps.set_sentinel_key("etl", "a-chosen-key-0001") == "a-chosen-key-0001"
+    with pytest.raises(CredentialRefused):  # the old key no longer admits
+        await apps.sentinel_principal("etl", app_token(key, now_s))
+    await apps.remove_sentinel_key("etl")
+    assert not await apps.has_sentinel_key("etl")
+
+
+async def test_a_key_rotation_reseals_every_secret(apps: AppService, clock: ManualClock) -> None:
+    from cronwheel.domain.app_keys import app_token
+    from cronwheel.secretbox import SecretBox
+
+    old, new = bytes(32), bytes(range(32))
+    apps.box = SecretBox(old)
+    await apps.create_app("etl")
+    key = await apps.set_sentinel_key("etl")
+    apps.box = SecretBox(new, previous=[old])
+    assert await apps.reseal_secrets() == 1
+    assert await apps.reseal_secrets() == 0
+    apps.box = SecretBox(new)  # the old key can go now
+    token = app_token(key, clock.now() // US_PER_S)
+    assert (await apps.sentinel_principal("etl", token)).app == "etl"
+    apps.box = SecretBox(old)  # a node started with another key: it starts, and says so
+    assert await apps.reseal_secrets() == 0

@@ -245,6 +245,7 @@ async def _walk_the_api(cw: AsyncClient) -> None:
     await cw.workers()
     pending = await cw.trigger_job("w")
     await cw.kill_run(pending.id)
+    await _remove_a_waiting_run(cw)
     await cw.cluster()
     await cw.stop_worker(worker["id"])
     await _walk_the_apps(cw)
@@ -271,6 +272,10 @@ async def _walk_the_apps(cw: AsyncClient) -> None:
     issued = await cw.add_qschedule_app("walkers", {"id": 9, "name": "walk"})
     assert issued["token"] and (await cw.qschedule_apps("walkers"))["qschedule"][0]["id"] == 9
     await cw.remove_qschedule_app("walkers", 9)
+    key = (await cw.set_sentinel_key("walkers"))["app_key"]
+    assert len(key) == 32 and (await cw.sentinel_key("walkers"))["set"] is True
+    await cw.remove_sentinel_key("walkers")
+    assert (await cw.sentinel_key("walkers"))["set"] is False
     await cw.remove_app("walkers")
     assert "walkers" not in [a["name"] for a in (await cw.apps())["apps"]]
 
@@ -323,3 +328,18 @@ async def test_every_v1_route_is_reachable_from_the_client(node: RunningServer) 
     assert len(routes) >= 25  # the document was read
     missing = sorted(set(routes) - hit)
     assert not missing, f"routes the client cannot reach: {missing}"
+
+
+async def _remove_a_waiting_run(cw: AsyncClient) -> None:
+    """A run waiting for an upstream that never runs is removed: cancelled, still listed."""
+    await cw.create_job(job("held", schedule={"kind": "once", "after": 0},
+                            depends_on=[{"job": "never-made", "strategy": "all"}]))
+    for _ in range(200):
+        runs = (await cw.job_runs("held")).runs
+        if runs:
+            break
+        await asyncio.sleep(0.05)
+    assert runs[0].state == "waiting"
+    removed = await cw.remove_run(runs[0].id)
+    assert removed.state == "cancelled" and removed.last_error == "removed on request"
+    assert [run.state for run in (await cw.job_runs("held")).runs] == ["cancelled"]

@@ -569,3 +569,25 @@ async def test_overview_reads_runs_across_jobs_and_jobs_by_next_fire(store: Stor
     assert [r.id for r in await store.find_runs(window, None, 10)] == [made[1].id]
     assert await store.find_runs(RunFilter(state=RunState.FAILED), None, 10) == []
     assert await store.find_runs(RunFilter(finished_from=T0), None, 10) == []  # none ended
+
+
+async def test_a_run_not_started_is_removed_and_kept_one_started_is_not(store: Store) -> None:
+    await store.add_jobs([make_job("rm")], True)
+    [job] = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    await store.record_fires("a", T0, [fire_of(job, T0, deliver_now=False)], T0 + LEASE)
+    [waiting] = await store.list_runs(job.id, None, 10)
+    assert waiting.state is RunState.PENDING
+    other = await store.add_manual_run(job, new_id(), T0, None, False)
+    [(started, _job)] = await store.acquire_due_runs("a", T0, 1, T0 + LEASE)
+    not_started = other if started.id == waiting.id else waiting
+    removed = await store.remove_run(not_started.id, T0 + 7)
+    assert (removed.state, removed.finished_at, removed.last_error) == (
+        RunState.CANCELLED, T0 + 7, "removed on request")
+    found = await store.get_run(not_started.id)
+    assert found is not None and found[0].state is RunState.CANCELLED  # kept, listed
+    with pytest.raises(IllegalTransition):
+        await store.remove_run(not_started.id, T0 + 8)  # already ended
+    with pytest.raises(IllegalTransition):
+        await store.remove_run(started.id, T0 + 8)  # being delivered: kill it instead
+    with pytest.raises(NotFound):
+        await store.remove_run(new_id(), T0)

@@ -22,7 +22,7 @@ from cronwheel.api import (
     statuses,
     workers,
 )
-from cronwheel.api.dialects import delayjob, dispatchserver, kubernetes, qschedule
+from cronwheel.api.dialects import delayjob, dispatchserver, kubernetes, qschedule, sentinel
 from cronwheel.api.dialects.delayjob_grpc import DelayJobGrpcServer
 from cronwheel.api.hardening import Hardening, HostRule
 from cronwheel.api.responses import Json
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None,
     app.include_router(dispatchserver.router)
     app.include_router(qschedule.router)
     app.include_router(kubernetes.router)
+    app.include_router(sentinel.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> Response:

@@ -238,6 +238,36 @@ def qschedule_json(record: QscheduleApp) -> dict[str, Any]:
             "created_at": to_iso(record.created_at)}
 
 
+class SentinelKeyIn(_Strict):
+    app_key: str | None = Field(None, min_length=1, max_length=128,
+                                description="the appKey to set; a random one when absent")
+
+
+@router.post("/apps/{app}/sentinel-key", status_code=201)
+async def set_sentinel_key(
+    request: Request, app: AppName, caller: Admin, body: SentinelKeyIn | None = None,
+) -> Json:
+    """Set (or replace) the app's Sentinel appKey, stored sealed under the server key. The
+    key is in this answer only: Sentinel clients compute appToken from it."""
+    key = await apps_of(request).set_sentinel_key(app, None if body is None else body.app_key)
+    return Json({"app": app, "app_key": key}, 201)
+
+
+@router.get("/apps/{app}/sentinel-key")
+async def has_sentinel_key(request: Request, app: AppName, caller: Admin) -> Json:
+    """Whether the app has a Sentinel appKey (never the key)."""
+    service = apps_of(request)
+    await service.get_app(app)
+    return Json({"app": app, "set": await service.has_sentinel_key(app)})
+
+
+@router.delete("/apps/{app}/sentinel-key", status_code=204)
+async def remove_sentinel_key(request: Request, app: AppName, caller: Admin) -> Response:
+    """Sentinel requests of the app are refused from the next one on."""
+    await apps_of(request).remove_sentinel_key(app)
+    return Response(status_code=204)
+
+
 def _own_or_admin(caller: Principal, app: str) -> None:
     if not can_admin(caller) and caller.app != app:
         raise NotFound(f"no app {app!r}", "app")

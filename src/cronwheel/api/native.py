@@ -16,6 +16,7 @@ from cronwheel.api.auth import (
     require_create,
     require_grant,
     require_read,
+    require_run,
     require_upstreams,
     require_write,
 )
@@ -279,6 +280,18 @@ async def get_run(request: Request, run_id: str, caller: Reader) -> RunDetail:
     if not can_read(caller, run.namespace):
         raise hidden_run(run_id)
     return RunDetail(**run_detail_fields(run, attempts))
+
+
+@router.post("/runs/{run_id}/remove", response_model=RunDetail,
+             responses={409: {"description": "the run has started or ended: kill it instead"}})
+async def remove_run(request: Request, run_id: str, caller: Writer) -> RunDetail:
+    """End a run that has not started yet (waiting for its dependencies, or pending and never
+    attempted) `cancelled`; it stays listed. A started run is killed instead."""
+    service = service_of(request)
+    run, _attempts = await service.run(run_id)
+    require_run(caller, run, write=True)
+    removed = await service.remove_run(run_id)
+    return RunDetail(**run_detail_fields(removed, (await service.run(run_id))[1]))
 
 
 SCAN_CHUNK = 500  # jobs read per step when a caller sees only some namespaces

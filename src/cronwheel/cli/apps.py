@@ -85,6 +85,33 @@ def remove_app(name: AppName, server: Server = DEFAULT_SERVER, api_token: Token 
     typer.echo(f"removed app {name}")
 
 
+@apps_app.command("sentinel-key")
+def sentinel_key(
+    name: AppName,
+    key: Annotated[str | None, typer.Option(
+        "--key", help="the appKey to set (16-128 printable characters); a random one when "
+                      "absent")] = None,
+    remove: Annotated[bool, typer.Option(
+        "--remove", help="take the app's appKey away: its Sentinel requests are refused")] = False,
+    server: Server = DEFAULT_SERVER,
+    api_token: Token = None,
+    as_json: AsJson = False,
+) -> None:
+    """Set the app's Sentinel appKey (printed once; stored sealed under the server key)."""
+    with connect(server, api_token) as client:
+        if remove:
+            client.remove_sentinel_key(name)
+            typer.echo(f"app {name} has no Sentinel appKey now")
+            return
+        made = client.set_sentinel_key(name, key)
+    if as_json:
+        render.print_json(made)
+    else:
+        typer.echo(f"Sentinel appKey of app {name} (shown once; clients send appName={name} "
+                   f"and appToken=<unix seconds>+md5(appKey+<unix seconds>)):")
+        typer.echo(str(made["app_key"]))
+
+
 @tokens_app.command("create")
 def create_token(
     app: AppName,

@@ -231,6 +231,9 @@ class AsyncClient:
     async def get_run(self, run_id: str) -> RunDetail:
         return await self.send(calls.get_run(run_id))
 
+    async def remove_run(self, run_id: str) -> RunDetail:
+        return await self.send(calls.remove_run(run_id))
+
     async def kill_run(self, run_id: str) -> KillOut:
         return await self.send(calls.kill_run(run_id))
 
@@ -331,6 +334,15 @@ class AsyncClient:
 
     async def remove_qschedule_app(self, app: str, qid: int) -> None:
         return await self.send(calls.remove_qschedule_app(app, qid))
+
+    async def set_sentinel_key(self, app: str, app_key: str | None = None) -> JsonObject:
+        return await self.send(calls.set_sentinel_key(app, app_key))
+
+    async def sentinel_key(self, app: str) -> JsonObject:
+        return await self.send(calls.sentinel_key(app))
+
+    async def remove_sentinel_key(self, app: str) -> None:
+        return await self.send(calls.remove_sentinel_key(app))
 
     # -- the workers' protocol -----------------------------------------------------------------
 

@@ -242,6 +242,11 @@ def get_run(run_id: str) -> Call[RunDetail]:
     return Call("GET", f"/v1/runs/{_seg(run_id)}", _model(RunDetail))
 
 
+def remove_run(run_id: str) -> Call[RunDetail]:
+    """End a run not started yet `cancelled` (it stays listed); a started one is killed."""
+    return Call("POST", f"/v1/runs/{_seg(run_id)}/remove", _model(RunDetail))
+
+
 def kill_run(run_id: str) -> Call[KillOut]:
     return Call("POST", f"/v1/runs/{_seg(run_id)}/kill", _model(KillOut))
 
@@ -383,6 +388,21 @@ def add_qschedule_app(app: str, body: Mapping[str, Any]) -> Call[JsonObject]:
 
 def remove_qschedule_app(app: str, qid: int) -> Call[None]:
     return Call("DELETE", _app(app, f"/qschedule/{qid}"), _none)
+
+
+def set_sentinel_key(app: str, app_key: str | None = None) -> Call[JsonObject]:
+    """The answer holds the appKey: the only time the server shows it."""
+    body = {} if app_key is None else {"app_key": app_key}
+    return Call("POST", _app(app, "/sentinel-key"), _object, json=body)
+
+
+def sentinel_key(app: str) -> Call[JsonObject]:
+    """Whether the app has a Sentinel appKey (`set`), never the key."""
+    return Call("GET", _app(app, "/sentinel-key"), _object)
+
+
+def remove_sentinel_key(app: str) -> Call[None]:
+    return Call("DELETE", _app(app, "/sentinel-key"), _none)
 
 
 # -- the workers' protocol (what `cronwheel worker` speaks; see docs/workers.md) --------------

@@ -229,6 +229,9 @@ class Client:
     def get_run(self, run_id: str) -> RunDetail:
         return self.send(calls.get_run(run_id))
 
+    def remove_run(self, run_id: str) -> RunDetail:
+        return self.send(calls.remove_run(run_id))
+
     def kill_run(self, run_id: str) -> KillOut:
         return self.send(calls.kill_run(run_id))
 
@@ -328,6 +331,15 @@ class Client:
 
     def remove_qschedule_app(self, app: str, qid: int) -> None:
         return self.send(calls.remove_qschedule_app(app, qid))
+
+    def set_sentinel_key(self, app: str, app_key: str | None = None) -> JsonObject:
+        return self.send(calls.set_sentinel_key(app, app_key))
+
+    def sentinel_key(self, app: str) -> JsonObject:
+        return self.send(calls.sentinel_key(app))
+
+    def remove_sentinel_key(self, app: str) -> None:
+        return self.send(calls.remove_sentinel_key(app))
 
     # -- the workers' protocol -----------------------------------------------------------------
 

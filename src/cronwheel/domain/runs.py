@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -89,3 +89,17 @@ class Run:
     payload_override: Any = None
     has_override: bool = False
     last_error: str | None = None
+
+
+REMOVED = "removed on request"
+
+
+def removed(run: Run, now: Micros) -> Run:
+    """A run that has not started, ended `cancelled` and kept (Sentinel's "removed"): only a
+    waiting run, or a pending one never attempted; one that has started must be killed."""
+    if run.state not in (RunState.WAITING, RunState.PENDING) or run.attempts or run.started_at:
+        raise IllegalTransition(f"the run is {run.state.value} and has started or ended: "
+                                "only a run not started yet can be removed (kill it instead)",
+                                "run_id")
+    return replace(run, state=RunState.CANCELLED, due_at=None, finished_at=now,
+                   last_error=REMOVED)

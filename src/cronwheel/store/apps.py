@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Index,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -70,6 +71,18 @@ tokens = Table(
     Column("revoked_at", BigInteger, nullable=True),
 )
 Index("ix_tokens_app", tokens.c.app)
+
+# Secrets the server must read back (a Sentinel appKey), sealed under the server key: never
+# in clear (0009).
+app_secrets = Table(
+    "app_secrets",
+    metadata,
+    Column("app", String(63), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("sealed", Text, nullable=False),  # <key id>:<base64 nonce + AES-GCM ciphertext>
+    Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("app", "kind", name="pk_app_secrets"),
+)
 
 
 def _app_from_row(row: Any, claims: Sequence[str]) -> App:
@@ -166,6 +179,7 @@ class SqlAppStore:
                 raise NotFound(f"no app {name!r}", "app")
             await conn.execute(delete(tokens).where(tokens.c.app == name))
             await remove_app_admission(conn, name)
+            await conn.execute(delete(app_secrets).where(app_secrets.c.app == name))
             await conn.execute(delete(app_namespaces).where(app_namespaces.c.app == name))
             await conn.execute(delete(apps).where(apps.c.name == name))
 
@@ -265,6 +279,40 @@ class SqlAppStore:
             return True
 
         return await self._db.write(op)
+
+    # -- sealed secrets ----------------------------------------------------------------------
+
+    async def set_secret(self, app: str, kind: str, sealed: str, now: Micros) -> None:
+        async def op(conn: AsyncConnection) -> None:
+            if not await _exists(conn, apps.c.name, app):
+                raise NotFound(f"no app {app!r}", "app")
+            mine = (app_secrets.c.app == app) & (app_secrets.c.kind == kind)
+            await conn.execute(delete(app_secrets).where(mine))
+            await conn.execute(insert(app_secrets).values(app=app, kind=kind, sealed=sealed,
+                                                          updated_at=now))
+
+        await self._db.write(op)
+
+    async def get_secret(self, app: str, kind: str) -> str | None:
+        mine = (app_secrets.c.app == app) & (app_secrets.c.kind == kind)
+        async with self._db.read() as conn:
+            found: str | None = (await conn.execute(select(app_secrets.c.sealed).where(mine))
+                                 ).scalar()
+        return found
+
+    async def remove_secret(self, app: str, kind: str) -> bool:
+        async def op(conn: AsyncConnection) -> bool:
+            mine = (app_secrets.c.app == app) & (app_secrets.c.kind == kind)
+            return bool((await conn.execute(delete(app_secrets).where(mine))).rowcount)
+
+        return await self._db.write(op)
+
+    async def sealed_secrets(self) -> list[tuple[str, str, str]]:
+        query = select(app_secrets.c.app, app_secrets.c.kind, app_secrets.c.sealed)
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query.order_by(app_secrets.c.app,
+                                                      app_secrets.c.kind))).all()
+        return [(app, kind, sealed) for app, kind, sealed in rows]
 
 
 async def _exists(conn: AsyncConnection, column: Any, value: str) -> bool:

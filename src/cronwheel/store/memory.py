@@ -35,10 +35,10 @@ from cronwheel.contracts import (
     RerunOutcome,
     RunFilter,
 )
-from cronwheel.domain.errors import NotFound
+from cronwheel.domain.errors import IllegalTransition, NotFound
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
 from cronwheel.domain.kubernetes import KUBE_OWNER
-from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState
+from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState, removed
 from cronwheel.domain.schedules import AfterUpstream
 from cronwheel.domain.tasks import WORKERS_OWNER
 from cronwheel.domain.time import Micros
@@ -481,6 +481,16 @@ class MemoryStore:
         ids = self._runs_of.get(job_id, [])
         end = len(ids) if before_id is None else bisect.bisect_left(ids, before_id)
         return [self._runs[run_id].run for run_id in reversed(ids[max(0, end - limit):end])]
+
+    async def remove_run(self, run_id: str, now: Micros) -> Run:
+        row = self._runs.get(run_id)
+        if row is None:
+            raise NotFound(f"no run {run_id!r}", "run_id")
+        if row.lease_owner is not None:
+            raise IllegalTransition("the run is being delivered: kill it instead", "run_id")
+        ended = removed(row.run, now)
+        self._set_run(row, ended)
+        return ended
 
     async def get_run(self, run_id: str) -> tuple[Run, list[Attempt]] | None:
         row = self._runs.get(run_id)

@@ -18,6 +18,7 @@ class MemoryAppStore:
         self._apps: dict[str, App] = {}  # without their claims: those live in `_claims`
         self._claims: dict[str, str] = {}
         self._tokens: dict[str, TokenRecord] = {}
+        self._secrets: dict[tuple[str, str], str] = {}
 
     async def start(self) -> None:
         return None
@@ -56,6 +57,7 @@ class MemoryAppStore:
         del self._apps[name]
         self._claims = {c: owner for c, owner in self._claims.items() if owner != name}
         self._tokens = {i: t for i, t in self._tokens.items() if t.app != name}
+        self._secrets = {k: v for k, v in self._secrets.items() if k[0] != name}
 
     def _require(self, name: str) -> App:
         app = self._apps.get(name)
@@ -113,3 +115,16 @@ class MemoryAppStore:
             self._claims.setdefault(claim, app.name)
         self._tokens[record.id] = replace(record, app=app.name)
         return True
+
+    async def set_secret(self, app: str, kind: str, sealed: str, now: Micros) -> None:
+        self._require(app)
+        self._secrets[(app, kind)] = sealed
+
+    async def get_secret(self, app: str, kind: str) -> str | None:
+        return self._secrets.get((app, kind))
+
+    async def remove_secret(self, app: str, kind: str) -> bool:
+        return self._secrets.pop((app, kind), None) is not None
+
+    async def sealed_secrets(self) -> list[tuple[str, str, str]]:
+        return [(app, kind, sealed) for (app, kind), sealed in sorted(self._secrets.items())]

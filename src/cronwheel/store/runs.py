@@ -10,8 +10,17 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cronwheel.contracts import AttemptRecord, Fire, FiresRecorded, Rerun, RerunOutcome
+from cronwheel.domain.errors import IllegalTransition, NotFound
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
-from cronwheel.domain.runs import TERMINAL, Attempt, AttemptOutcome, Run, RunKind, RunState
+from cronwheel.domain.runs import (
+    TERMINAL,
+    Attempt,
+    AttemptOutcome,
+    Run,
+    RunKind,
+    RunState,
+    removed,
+)
 from cronwheel.domain.time import Micros
 from cronwheel.store.alerts import count_outcomes
 from cronwheel.store.batches import chunks
@@ -138,6 +147,27 @@ class SqlRuns:
             return run
 
         return await self._db.write(op)
+
+    async def remove_run(self, run_id: str, now: Micros) -> Run:
+        async def op(conn: AsyncConnection) -> Run:
+            row = (await conn.execute(select(runs).where(runs.c.id == run_id))
+                   ).mappings().first()
+            if row is None:
+                raise NotFound(f"no run {run_id!r}", "run_id")
+            run = run_from_row(row)
+            if row["lease_owner"] is not None:
+                raise IllegalTransition("the run is being delivered: kill it instead", "run_id")
+            ended = removed(run, now)
+            done = await conn.execute(
+                update(runs).where(runs.c.id == run_id, runs.c.state == run.state.value,
+                                   runs.c.lease_owner.is_(None))
+                .values(state=ended.state.value, due_at=None, finished_at=now,
+                        last_error=ended.last_error))
+            if not done.rowcount:
+                raise IllegalTransition("the run changed meanwhile: ask again", "run_id")
+            return ended
+
+        return await self._db.write(op, urgent=True)
 
     async def acquire_due_runs(
         self, owner: str, now: Micros, limit: int, lease_until: Micros

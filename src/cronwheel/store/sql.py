@@ -27,6 +27,7 @@ from cronwheel.contracts import (
     Rerun,
     RerunOutcome,
     RunFilter,
+    SentinelStore,
     WorkerStore,
 )
 from cronwheel.dburl import async_url
@@ -43,6 +44,7 @@ from cronwheel.store.kubernetes import KubeStore
 from cronwheel.store.nodes import SqlNodes
 from cronwheel.store.overview import SqlOverview
 from cronwheel.store.runs import SqlRuns
+from cronwheel.store.sentinel import SqlSentinelStore
 from cronwheel.store.upkeep import SqlUpkeep
 from cronwheel.store.workers import SqlWorkerStore
 
@@ -67,6 +69,7 @@ class SqlStore:
         self.alerts: AlertStore = SqlAlertStore(self._db)
         self.apps = SqlAppStore(self._db)
         self.admission = SqlAdmissionStore(self._db)
+        self.sentinel: SentinelStore = SqlSentinelStore(self._db)
         self.kube: KubeRunStore = KubeStore(self._db)  # runs on Kubernetes need SQL
 
     @property
@@ -140,6 +143,9 @@ class SqlStore:
 
     async def rerun_occurrences(self, reruns: Sequence[Rerun], now: Micros) -> RerunOutcome:
         return await self._runs.rerun_occurrences(reruns, now)
+
+    async def remove_run(self, run_id: str, now: Micros) -> Run:
+        return await self._runs.remove_run(run_id, now)
 
     async def record_attempts(self, owner: str, records: Sequence[AttemptRecord]) -> None:
         await self._runs.record_attempts(owner, records)
