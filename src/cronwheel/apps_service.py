@@ -10,7 +10,7 @@ on another PostgreSQL node within that second.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -72,6 +72,8 @@ class AppService:
         self.store = store
         self.clock = clock
         self._facts: _Facts | None = None
+        # told when an app or claim changed on this node (the per-app limits re-read them)
+        self.on_change: Callable[[], None] | None = None
 
     async def _current_facts(self, now: Micros) -> _Facts:
         facts = self._facts
@@ -83,6 +85,8 @@ class AppService:
 
     def _changed(self) -> None:
         self._facts = None
+        if self.on_change is not None:
+            self.on_change()
 
     # -- apps --------------------------------------------------------------------------------
 

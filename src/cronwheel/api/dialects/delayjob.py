@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from cronwheel.api.dialects import delayjob_jobs as jobs
-from cronwheel.api.dialects.common import service_of, settings_of
+from cronwheel.api.dialects.common import caller_of, service_of, settings_of
 from cronwheel.api.errors import register_envelope
 from cronwheel.api.responses import Json
 
@@ -40,16 +40,21 @@ async def answer(request: Request, use_case: jobs.UseCase) -> Json:
     """Read the body, run the use case and shape every outcome into the dialect envelope."""
 
     async def work() -> None:
-        await use_case(service_of(request), settings_of(request), await parse_json(request))
+        await use_case(service_of(request), settings_of(request), await parse_json(request),
+                       caller_of(request))
 
-    code, message, status = await jobs.outcome(work(), request.url.path)
-    return Json({"code": code, "message": message}, status)
+    found = await jobs.settle(work(), request.url.path)
+    headers = {} if found.retry_after is None else {"Retry-After": str(found.retry_after)}
+    return Json({"code": found.code, "message": found.message}, found.status, headers=headers)
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Envelope, "description": "invalid JSON or an invalid field"},
     404: {"model": Envelope, "description": "no job with this outJobNo"},
+    403: {"model": Envelope, "description": "limit_exceeded: the app holds its max_jobs"},
     409: {"model": Envelope, "description": "a conflicting job, or a refused state change"},
+    429: {"model": Envelope, "description": "rate_limited: over the app's submits per "
+          "second; Retry-After says when to try again"},
 }
 
 
