@@ -151,7 +151,7 @@ class Scheduler:
         if self._heap:
             wake = min(wake, self._heap[0][0] - self._config.fire_lead_us)
         if self._delayed:
-            wake = min(wake, self._delayed[0][0] - self._config.fire_lead_us)
+            wake = min(wake, self._delayed[0][0])
         metrics.LOOKAHEAD.set(len(self._heap))
         return wake
 
@@ -185,7 +185,9 @@ class Scheduler:
         while self._heap and self._heap[0][0] <= until:
             job = heapq.heappop(self._heap)[3]
             due.setdefault((job.id, job.next_fire_at), job)
-        while self._delayed and self._delayed[0][0] <= until:
+        # a delayed fire is due at its slot itself: its run's time has passed, so the
+        # delivery would not wait for a lead
+        while self._delayed and self._delayed[0][0] <= until - self._config.fire_lead_us:
             job = heapq.heappop(self._delayed)[2]
             due.setdefault((job.id, job.next_fire_at), job)
         return list(due.values())
@@ -200,18 +202,16 @@ class Scheduler:
         except Exception:  # apps unreadable for now: fire on the last known limits
             log.exception("scheduler.quotas_failed")
         ready = []
-        until = now + self._config.fire_lead_us
         for job in sorted(due, key=lambda j: -j.spec.priority):
             assert job.next_fire_at is not None
             key = (job.id, job.next_fire_at)
             held = self._slots.get(key)
             if held is None:
                 at = max(job.next_fire_at, now)
-                slot = self.quotas.fire_at(job.spec.namespace, at)
-                held = (slot, at)
-                if slot > until:
+                held = (self.quotas.fire_at(job.spec.namespace, at), at)
+                if held[0] > at:
                     self._slots[key] = held
-            if held[0] <= until:
+            if held[0] <= held[1] or held[0] <= now:
                 ready.append(job)
             else:
                 heapq.heappush(self._delayed, (held[0], next(self._seq), job))
