@@ -290,3 +290,15 @@ async def test_kubernetes_answers_limited_flow(tmp_path: Path) -> None:
         second = await client.post("/api/once_job/create", json=once("b"))
         assert second.status_code == 429 and second.headers["Retry-After"] == "1"
         assert second.json()["code"] == 104
+
+
+async def test_the_openapi_document_lists_429_where_the_rate_may_refuse(strict: Apps) -> None:
+    spec = (await strict.server.client.get("/openapi.json")).json()
+    paths = spec["paths"]
+    for method, path in (("post", "/v1/jobs"), ("post", "/v1/jobs/batch"),
+                         ("post", "/v1/jobs/{key}/trigger"), ("post", "/v1/jobs/{key}/rerun"),
+                         ("put", "/v1/jobs/{key}/schedules/{schedule_id}")):
+        assert "429" in paths[path][method]["responses"], (method, path)
+    assert "429" not in paths["/v1/jobs/{key}/pause"]["post"]["responses"]
+    assert "429" in paths["/api/v1/submit/job"]["post"]["responses"]
+    assert "429" in paths["/dispatchserver/add.do"]["post"]["responses"]
