@@ -569,3 +569,13 @@ async def test_overview_reads_runs_across_jobs_and_jobs_by_next_fire(store: Stor
     assert [r.id for r in await store.find_runs(window, None, 10)] == [made[1].id]
     assert await store.find_runs(RunFilter(state=RunState.FAILED), None, 10) == []
     assert await store.find_runs(RunFilter(finished_from=T0), None, 10) == []  # none ended
+
+
+async def test_held_jobs_are_counted_per_namespace_without_ended_ones(store: Store) -> None:
+    """The count the per-app max_jobs limit reads: active and paused jobs only."""
+    jobs = [make_job(k) for k in ("a", "b", "c", "d")]
+    other = rules.new_job(new_id(), JobSpec("other", "x", OneShot(T0), TARGET), T0 - US_PER_S)
+    await store.add_jobs([*jobs, other], True)
+    await store.change_job("ns", "b", lambda job: rules.pause(job, T0 - US_PER_S))
+    await store.change_job("ns", "c", lambda job: rules.cancel(job, T0 - US_PER_S))
+    assert await store.count_held_jobs() == {"ns": 3, "other": 1}
