@@ -56,6 +56,7 @@ class Quotas:
         self.system_limited = system_limited
         self._directory: _Directory | None = None
         self._owners: dict[str, str] = {}
+        self._quotas: dict[str, Quota] = {}  # per app, as last read (the engine's per fire)
         self._counts: _Counts | None = None
         self._submits: dict[str, Bucket] = {}
         self._fires: dict[str, Bucket] = {}
@@ -65,6 +66,7 @@ class Quotas:
     def invalidate(self) -> None:
         """An app or claim changed on this node: read them again on next use."""
         self._directory = None
+        self._quotas = {}
 
     async def fresh(self, now: Micros) -> None:
         """Re-read apps and claims when older than a second (or invalidated)."""
@@ -73,6 +75,7 @@ class Quotas:
             apps = {app.name: app for app in await self._apps.list_apps()}
             self._directory = _Directory(now, apps, await self._apps.claims())
             self._owners = {}
+            self._quotas = {}
 
     def app_of(self, namespace: str) -> str:
         """The app owning the namespace (as last read); unclaimed ones are the system app's."""
@@ -88,10 +91,15 @@ class Quotas:
     def quota(self, app: str, overrides: AppLimits | None = None) -> Quota:
         """The app's limits: `overrides` as the caller's credential carried them, else the
         app's as last read."""
-        if overrides is None:
+        if overrides is not None:
+            return quota_for(app, overrides, self.defaults, self.system_limited)
+        quota = self._quotas.get(app)
+        if quota is None:
             found = self._directory.apps.get(app) if self._directory is not None else None
-            overrides = found.limits if found is not None else AppLimits()
-        return quota_for(app, overrides, self.defaults, self.system_limited)
+            limits = found.limits if found is not None else AppLimits()
+            quota = self._quotas[app] = quota_for(app, limits, self.defaults,
+                                                   self.system_limited)
+        return quota
 
     async def quota_of_owner(self, namespace: str, now: Micros) -> Quota:
         await self.fresh(now)
