@@ -302,3 +302,20 @@ async def test_the_openapi_document_lists_429_where_the_rate_may_refuse(strict: 
     assert "429" not in paths["/v1/jobs/{key}/pause"]["post"]["responses"]
     assert "429" in paths["/api/v1/submit/job"]["post"]["responses"]
     assert "429" in paths["/dispatchserver/add.do"]["post"]["responses"]
+
+
+async def test_qschedule_tasks_do_answers_429_in_its_envelope(tmp_path: Path) -> None:
+    token = "IGbpF3fyuEVyzkNKuwZZESxPx3IhsHm5LnUSM1"
+    qs_app = {"id": 163, "name": "qschedule.demo", "token": token}
+    async for apps in serving(tmp_path, qschedule_apps=[qs_app], app_limits_system=True,
+                              app_submits_per_second=1, app_submit_burst=2):
+        client = apps.server.client
+        made = await client.post("/v1/jobs", json=job("job1", "qschedule.demo"))
+        assert made.status_code == 201, made.text  # the native create took one token
+        headers = {"Q-Server-Token": token, "Content-Type": "application/json"}
+        body = json.dumps({"job": "job1", "param": {}})
+        first = await client.post("/api2/tasks.do", content=body, headers=headers)
+        assert first.status_code == 200, first.text
+        second = await client.post("/api2/tasks.do", content=body, headers=headers)
+        assert second.status_code == 429 and second.headers["Retry-After"] == "1"
+        assert second.json()["ret"] is False and second.json()["message"] == "请求过于频繁"
