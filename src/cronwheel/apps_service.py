@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -132,6 +132,8 @@ class AppService:
         self.admission = admission
         self.box = box  # the server key; the node sets it at first start
         self._facts: _Facts | None = None
+        # told when an app or claim changed on this node (the per-app limits re-read them)
+        self.on_change: Callable[[], None] | None = None
 
     async def _current_facts(self, now: Micros) -> _Facts:
         facts = self._facts
@@ -144,6 +146,8 @@ class AppService:
 
     def _changed(self) -> None:
         self._facts = None
+        if self.on_change is not None:
+            self.on_change()
 
     async def warm(self) -> None:
         """Read the facts now (at start), so the first request does not wait for them."""

@@ -389,6 +389,26 @@ class Store(Protocol):
         """The `limit` jobs that fire soonest (the live index on next_fire_at)."""
         ...
 
+    async def count_held_jobs(self) -> dict[str, int]:
+        """Jobs held (active or paused) per namespace, for the per-app `max_jobs` limit: one
+        grouped count, which quotas.Quotas reads at most once a second."""
+        ...
+
+
+class JobCounter(Protocol):
+    """What the per-app limits read of the jobs (a Store is one)."""
+
+    async def count_held_jobs(self) -> dict[str, int]: ...
+
+
+class AppDirectory(Protocol):
+    """What the engine and the per-app limits read of the apps (an AppStore is one): each
+    app with its limits, and which app owns which namespace claim."""
+
+    async def list_apps(self) -> list[App]: ...
+
+    async def claims(self) -> dict[str, str]: ...
+
 
 class Transport(Protocol):
     async def deliver(self, delivery: Delivery) -> DeliveryResult: ...

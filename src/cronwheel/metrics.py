@@ -9,6 +9,8 @@ _LATENESS_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 5
 JOBS_SUBMITTED = Counter("cronwheel_jobs_submitted_total", "Jobs created", ["namespace"])
 RUNS_FIRED = Counter("cronwheel_runs_fired_total", "Runs created by the scheduler", ["kind"])
 RUNS_MISSED = Counter("cronwheel_runs_missed_total", "Occurrences skipped by misfire policy")
+FIRES_DELAYED = Counter("cronwheel_fires_delayed_total",
+                        "Fires held back by their app's fires_per_second limit")
 FIRE_LATENESS = Histogram(
     "cronwheel_fire_lateness_seconds",
     "Time from an occurrence's scheduled instant to the start of its delivery",

@@ -22,6 +22,7 @@ from cronwheel.engine.duties import Duties, DutyConfig
 from cronwheel.engine.kubefollow import FollowConfig, KubeFollower, admit_clusters
 from cronwheel.engine.resolver import Resolver, ResolverConfig, attach
 from cronwheel.ids import new_id
+from cronwheel.quotas import Quotas
 from cronwheel.service import Limits, Service
 from cronwheel.settings import Settings
 from cronwheel.store import SqlStore, make_store
@@ -93,9 +94,13 @@ class Node:
         sweep = round(settings.dependency_sweep_seconds * US_PER_S)
         self.resolver = Resolver(self.store, self.clock, self._run_due, ResolverConfig(sweep))
         attach(self.resolver, self.scheduler, self.dispatcher)
+        # per-app limits, per node, in memory (docs/security.md, "Limits")
+        self.quotas = Quotas(self.store.apps, self.store, settings.app_limit_defaults(),
+                             settings.app_limits_system)
+        self.scheduler.quotas = self.quotas
         self.service = Service(self.store, self.clock, self.scheduler if run_engine else None,
                                Limits(settings.max_batch, settings.max_payload_bytes,
-                                      settings.max_backfill), policy)
+                                      settings.max_backfill), policy, self.quotas)
         self.service.admit = admit_clusters(self.clusters)
         self.workers = WorkerService(self.store, self.clock,
                                      self.scheduler if run_engine else None, self.hub, timings)
@@ -103,6 +108,7 @@ class Node:
             self.workers.on_settled = self.resolver.settled
         self.alerter = Alerter(self.store.alerts, self.clock, policy)
         self.apps = AppService(self.store.apps, self.clock, self.store.admission)
+        self.apps.on_change = self.quotas.invalidate
         self.channel: PgChannel | None = None
         if not self.store.single_node:
             self.channel = PgChannel(settings.database_url, self.scheduler.job_due,

@@ -12,8 +12,10 @@ from typing import Any
 
 from cronwheel.contracts import Rerun, RerunOutcome
 from cronwheel.domain import job_schedules as rules
+from cronwheel.domain.access import Principal
 from cronwheel.domain.errors import IllegalTransition, InvalidField
 from cronwheel.domain.jobs import Job, JobState
+from cronwheel.domain.limits import Quota, check_interval
 from cronwheel.domain.schedules import AfterUpstream
 from cronwheel.domain.time import Micros
 from cronwheel.domain.union import MAX_ITEMS, Item
@@ -38,44 +40,62 @@ class Schedules:
         job = await self.service.get(namespace, key)
         return list(rules.schedules_of(job).items)
 
-    async def add(self, namespace: str, key: str, data: Mapping[str, Any]) -> tuple[Job, Item]:
+    async def add(
+        self, namespace: str, key: str, data: Mapping[str, Any], caller: Principal | None = None
+    ) -> tuple[Job, Item]:
         """The new expression gets the id it names, or the smallest free number."""
         job = await self._change(namespace, key,
-                                 lambda job, now: rules.add_schedule(job, data, now))
+                                 lambda job, now: rules.add_schedule(job, data, now), caller)
         return job, rules.schedules_of(job).items[-1]
 
     async def edit(
-        self, namespace: str, key: str, item_id: str, data: Mapping[str, Any]
+        self, namespace: str, key: str, item_id: str, data: Mapping[str, Any],
+        caller: Principal | None = None,
     ) -> tuple[Job, Item]:
-        job = await self._change(namespace, key,
-                                 lambda job, now: rules.edit_schedule(job, item_id, data, now))
+        job = await self._change(
+            namespace, key, lambda job, now: rules.edit_schedule(job, item_id, data, now), caller)
         return job, rules.schedules_of(job).item(item_id)
 
-    async def remove(self, namespace: str, key: str, item_id: str) -> Job:
-        return await self._change(namespace, key,
-                                  lambda job, now: rules.remove_schedule(job, item_id, now))
+    async def remove(
+        self, namespace: str, key: str, item_id: str, caller: Principal | None = None
+    ) -> Job:
+        return await self._change(
+            namespace, key, lambda job, now: rules.remove_schedule(job, item_id, now), caller)
 
-    async def change(self, namespace: str, key: str, changes: Sequence[rules.Change]) -> Job:
+    async def change(
+        self, namespace: str, key: str, changes: Sequence[rules.Change],
+        caller: Principal | None = None,
+    ) -> Job:
         """Several adds, edits and removals in one transaction, all or none."""
         if not 1 <= len(changes) <= MAX_ITEMS:
             raise InvalidField(f"changes must hold 1 to {MAX_ITEMS} items", "changes")
-        return await self._change(namespace, key,
-                                  lambda job, now: rules.change_schedules(job, changes, now))
+        return await self._change(
+            namespace, key, lambda job, now: rules.change_schedules(job, changes, now), caller)
 
     async def _change(
-        self, namespace: str, key: str, rule: Callable[[Job, Micros], Job]
+        self, namespace: str, key: str, rule: Callable[[Job, Micros], Job],
+        caller: Principal | None = None,
     ) -> Job:
+        """One submit against the caller's app's rate; the result may repeat no more often
+        than the app's `min_interval_seconds` (InvalidField `schedule`, or the union item's
+        `schedule.items[i]`, naming the one that does)."""
+        quota = await self.service.quota(caller)
+        self.service.take_submits(quota)
         now = self.service.clock.now()
-        job = await self.service.store.change_job(namespace, key, lambda job: rule(job, now))
+        job = await self.service.store.change_job(
+            namespace, key, lambda job: _within(rule(job, now), quota, now))
         self.service.wake.job_due(job.next_fire_at)
         return job
 
-    async def rerun(self, namespace: str, key: str, request: RerunRequest) -> RerunOutcome:
+    async def rerun(
+        self, namespace: str, key: str, request: RerunRequest, caller: Principal | None = None
+    ) -> RerunOutcome:
         """Every planned instant of the job in the range gets a run due now: a new scheduled
         run, or, when the occurrence has an ended run, a new attempt of it. With `downstream`,
         the jobs depending on it (in dependency order) over the same range, in the same
         transaction. Refused before anything is written when the range is open, in the
-        future, or holds more instants than the limit."""
+        future, or holds more instants than the limit. One submit against the app's rate."""
+        self.service.take_submits(await self.service.quota(caller))
         now = self.service.clock.now()
         start, end = _bounded(request, now)
         job = await self.service.get(namespace, key)
@@ -90,6 +110,11 @@ class Schedules:
         if outcome.created or outcome.rerun:
             self.service.wake.run_due(now)
         return outcome
+
+
+def _within(job: Job, quota: Quota, now: Micros) -> Job:
+    check_interval(job.spec.schedule, quota.min_interval_seconds, now)
+    return job
 
 
 def _bounded(request: RerunRequest, now: Micros) -> tuple[Micros, Micros]:

@@ -12,6 +12,7 @@ import orjson
 from cronwheel import metrics
 from cronwheel.contracts import AddOutcome, Clock, JobFilter, RunFilter, Store
 from cronwheel.domain import jobs as job_rules
+from cronwheel.domain.access import SYSTEM_APP, Principal
 from cronwheel.domain.errors import (
     DomainError,
     IllegalTransition,
@@ -20,6 +21,7 @@ from cronwheel.domain.errors import (
     NotFound,
 )
 from cronwheel.domain.jobs import Job, JobSpec, JobState, zone_of
+from cronwheel.domain.limits import Quota, check_interval
 from cronwheel.domain.netpolicy import NetPolicy
 from cronwheel.domain.runs import Attempt, Run
 from cronwheel.domain.target_policy import check_spec
@@ -27,6 +29,7 @@ from cronwheel.domain.time import Micros
 from cronwheel.domain.windows import parse_window
 from cronwheel.graph import GraphNode, check_cycles, dependency_graph, downstream_order
 from cronwheel.ids import new_id
+from cronwheel.quotas import Quotas
 
 
 class Wakeups(Protocol):
@@ -71,11 +74,15 @@ class Service:
     def __init__(
         self, store: Store, clock: Clock, wake: Wakeups | None = None,
         limits: Limits | None = None, policy: NetPolicy | None = None,
+        quotas: Quotas | None = None,
     ) -> None:
+        """`quotas` enforces the per-app limits (docs/security.md, "Limits"); without it only
+        the server-wide `limits` apply."""
         self.store = store
         self.clock = clock
         self.wake: Wakeups = wake or NoWakeups()
         self.limits = limits or Limits()
+        self.quotas = quotas
         self.policy = policy or NetPolicy()  # the target guard's; per app later (issue 10)
         # The jobs depending on a job, in dependency order: a rerun with `downstream` reruns
         # theirs too. The dependency graph's order; a seam so a caller may narrow it.
@@ -83,15 +90,40 @@ class Service:
         # checks what the configuration knows (a Kubernetes target's cluster); the node sets it
         self.admit: Callable[[JobSpec], None] = lambda _spec: None
 
-    def check_batch(self, count: int) -> None:
-        """Raises InvalidField `jobs` unless a request of `count` items is allowed."""
-        most = self.limits.max_batch
-        if not 1 <= count <= most:
-            raise InvalidField(f"jobs must hold 1 to {most} items, got {count}", "jobs")
+    async def quota(self, caller: Principal | None) -> Quota:
+        """The limits of the caller's app; a request without a principal (a dialect before
+        its admission policy names an app) counts as the system app's."""
+        if self.quotas is None:
+            return Quota(caller.app if caller else SYSTEM_APP, max_batch=self.limits.max_batch,
+                         max_payload_bytes=self.limits.max_payload_bytes)
+        if caller is not None:
+            return self.quotas.quota(caller.app, caller.limits)
+        await self.quotas.fresh(self.clock.now())
+        return self.quotas.quota(SYSTEM_APP)
 
-    def check_payload(self, payload: Any) -> None:
+    def check_batch(self, count: int, quota: Quota | None = None) -> None:
+        """Raises InvalidField `jobs` unless a request of `count` items is allowed: the app's
+        `max_batch`, and never more than its submit bucket holds (such a batch could never
+        pass the rate)."""
+        most = self.limits.max_batch if quota is None or quota.max_batch is None \
+            else quota.max_batch
+        why = ""
+        if quota is not None and quota.submits_per_second is not None and quota.burst < most:
+            most, why = quota.burst, f" (the app's submit_burst is {quota.burst})"
+        elif quota is not None and quota.max_batch is not None:
+            why = f" (the app's max_batch is {most})"
+        if not 1 <= count <= most:
+            raise InvalidField(f"jobs must hold 1 to {most} items, got {count}{why}", "jobs")
+
+    def take_submits(self, quota: Quota, count: int = 1) -> None:
+        """Count `count` submits against the app's rate, or raise RateLimited (a 429)."""
+        if self.quotas is not None:
+            self.quotas.take_submits(quota, count, self.clock.now())
+
+    def check_payload(self, payload: Any, quota: Quota | None = None) -> None:
         """Raises InvalidField `payload` for a payload larger than the limit as JSON."""
-        most = self.limits.max_payload_bytes
+        most = self.limits.max_payload_bytes if quota is None or \
+            quota.max_payload_bytes is None else quota.max_payload_bytes
         try:
             size = len(orjson.dumps(payload))
         except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits
@@ -101,7 +133,7 @@ class Service:
 
     async def submit(
         self, items: Sequence[Submission], all_or_nothing: bool = True, replace: bool = False,
-        revive: bool = False,
+        revive: bool = False, caller: Principal | None = None,
     ) -> list[AddOutcome]:
         """Create jobs; an equal re-submit returns the existing job, a different one conflicts
         (or, with `replace`, overwrites it and restarts its schedule). With `revive`, a
@@ -111,15 +143,25 @@ class Service:
         With `all_or_nothing`, one conflict leaves every job of the call unwritten. Items
         that break a limit, name a target the policy refuses or can never fire raise
         `ItemErrors` and nothing is written.
+
+        The caller's app's limits apply (`caller`; the system app's without one): batch size,
+        submits per second (RateLimited), payload size and shortest repeat per item, and the
+        jobs its namespaces may hold (LimitExceeded).
         """
-        self.check_batch(len(items))
+        quota = await self.quota(caller)
+        self.check_batch(len(items), quota)
+        self.take_submits(quota, len(items))
         now = self.clock.now()
-        await self._check_items(items, now)
+        await self._check_items(items, now, quota)
+        if self.quotas is not None:
+            await self.quotas.check_held(Counter(i.spec.namespace for i in items), now)
         new = [job_rules.new_job(new_id(), i.spec, now, i.fingerprint) for i in items]
         outcomes = await self.store.add_jobs(new, all_or_nothing, replace, revive)
         if all_or_nothing and any(o.conflict for o in outcomes):
             return outcomes
         created = [o.job for o in outcomes if o.created or o.replaced]
+        if self.quotas is not None:
+            self.quotas.added(Counter(o.job.spec.namespace for o in outcomes if o.created))
         for namespace, count in Counter(job.spec.namespace for job in created).items():
             metrics.JOBS_SUBMITTED.labels(namespace).inc(count)
         due = [job.next_fire_at for job in created if job.next_fire_at is not None]
@@ -127,15 +169,19 @@ class Service:
             self.wake.job_due(min(due))
         return outcomes
 
-    async def _check_items(self, items: Sequence[Submission], now: Micros) -> None:
+    async def _check_items(
+        self, items: Sequence[Submission], now: Micros, quota: Quota | None = None
+    ) -> None:
         """Every item within the limits and able to fire, or ItemErrors listing each that is
         not. A schedule that can no longer fire is still an idempotent re-submit of a live
         job with the same definition (a retry after its time passed): that one passes, as the
         store answers it with the job it has and writes nothing."""
         problems: list[tuple[int, DomainError]] = []
+        gaps = _GapCheck(quota.min_interval_seconds if quota else None, now)
         for index, item in enumerate(items):
             try:
-                self.check_payload(item.spec.payload)
+                self.check_payload(item.spec.payload, quota)
+                gaps.check(item.spec)
                 # a literal refused address in its target or alert webhook
                 check_spec(item.spec, self.policy, item.target_field)
                 self.admit(item.spec)  # what the configuration knows (a target's cluster)
@@ -161,13 +207,14 @@ class Service:
                 and have.state is not JobState.CANCELLED)
 
     async def change_jobs(
-        self, namespace: str, keys: Sequence[str], rule: Callable[[Job, int], Job]
+        self, namespace: str, keys: Sequence[str], rule: Callable[[Job, int], Job],
+        caller: Principal | None = None,
     ) -> list[Job]:
         """Apply `rule` to every named job in one transaction: all of them change, or (when
         one is missing or refuses) none does and `ItemErrors` lists each failure by its index
         in the distinct `keys`."""
         unique = list(dict.fromkeys(keys))
-        self.check_batch(len(unique))
+        self.check_batch(len(unique), await self.quota(caller))
         now = self.clock.now()
         changed = await self.store.change_jobs(namespace, unique, lambda job: rule(job, now))
         due = [job.next_fire_at for job in changed if job.next_fire_at is not None]
@@ -209,11 +256,15 @@ class Service:
         return await self.store.delete_job(namespace, key, self.clock.now(), delete_runs)
 
     async def trigger(
-        self, namespace: str, key: str, payload: Any = None, override: bool = False
+        self, namespace: str, key: str, payload: Any = None, override: bool = False,
+        caller: Principal | None = None,
     ) -> Run:
-        """An extra run now, outside the schedule; the schedule does not move."""
+        """An extra run now, outside the schedule; the schedule does not move. It counts as
+        one submit against the caller's app's rate."""
+        quota = await self.quota(caller)
+        self.take_submits(quota)
         if override:
-            self.check_payload(payload)
+            self.check_payload(payload, quota)
         job = await self.get(namespace, key)
         if job.state is JobState.CANCELLED:
             raise IllegalTransition("a cancelled job cannot be triggered; create it again")
@@ -268,3 +319,25 @@ class Service:
     async def upcoming(self, limit: int) -> list[Job]:
         """The jobs that fire soonest."""
         return await self.store.upcoming_jobs(limit)
+
+
+class _GapCheck:
+    """The app's shortest repeat, checked once per distinct schedule of a request (a batch
+    often repeats one cron)."""
+
+    def __init__(self, min_seconds: float | None, now: Micros) -> None:
+        self.min_seconds = min_seconds
+        self.now = now
+        self.passed: set[object] = set()
+
+    def check(self, spec: JobSpec) -> None:
+        if self.min_seconds is None:
+            return
+        try:
+            if spec.schedule in self.passed:
+                return
+        except TypeError:  # an unhashable schedule: checked every time
+            check_interval(spec.schedule, self.min_seconds, self.now)
+            return
+        check_interval(spec.schedule, self.min_seconds, self.now)
+        self.passed.add(spec.schedule)

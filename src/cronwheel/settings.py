@@ -10,6 +10,7 @@ import orjson
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from cronwheel.domain.access import AppLimits
 from cronwheel.domain.netpolicy import LOOPBACK, NetPolicy, PolicyError
 
 # A list setting from the environment: comma-separated, or a JSON array.
@@ -123,6 +124,17 @@ class Settings(BaseSettings):
         return NetPolicy.from_settings(self.target_allow, self.target_deny,
                                        self.target_schemes, self.target_follow_redirects)
 
+    def app_limit_defaults(self) -> AppLimits:
+        """The server's default per-app limits (None: unlimited)."""
+        return AppLimits(
+            max_jobs=self.app_max_jobs or None,
+            submits_per_second=self.app_submits_per_second or None,
+            submit_burst=self.app_submit_burst or None,
+            max_batch=self.max_batch, max_payload_bytes=self.max_payload_bytes,
+            min_interval_seconds=self.app_min_interval_seconds or None,
+            fires_per_second=self.app_fires_per_second or None,
+        )
+
     @property
     def kafka_brokers(self) -> tuple[str, ...]:
         return tuple(b.strip() for b in self.kafka_bootstrap.split(",") if b.strip())
@@ -146,6 +158,15 @@ class Settings(BaseSettings):
     max_batch: int = Field(10_000, ge=1, le=100_000)
     max_payload_bytes: int = Field(1_048_576, ge=1_024)
     max_backfill: int = Field(1_000, ge=1, le=100_000)  # planned instants per rerun request
+    # per-app limits (docs/security.md, "Limits"): the defaults for every app but `system`
+    # (unlimited unless app_limits_system); an app's own limits (`cronwheel apps limits`)
+    # win; 0 means unlimited. max_batch and max_payload_bytes above apply to every app.
+    app_max_jobs: int = Field(1_000_000, ge=0)  # active or paused jobs an app holds
+    app_submits_per_second: float = Field(1_000.0, ge=0, le=1e9)  # per node (token bucket)
+    app_submit_burst: int = Field(10_000, ge=0, le=1_000_000_000)  # the bucket's size
+    app_min_interval_seconds: float = Field(1.0, ge=0, le=1e9)  # shortest repeat of a schedule
+    app_fires_per_second: float = Field(1_000.0, ge=0, le=1e9)  # per node; more fires wait
+    app_limits_system: bool = False  # the system app (quick start, bench) gets the defaults too
     delayjob_namespace: str = "delayjob"
     # delay-job callbacks' triggerTime: "ms" as the service's code sends it, or "s" as its
     # document says (for receivers written from the document); see docs/dialects/delayjob.md

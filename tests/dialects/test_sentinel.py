@@ -39,8 +39,9 @@ async def post(server: RunningServer, path: str, parameters: Any, key: str,
             "parameters": parameters if isinstance(parameters, str)
             else json.dumps(parameters)} | fields
     async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
-        if as_json:
-            return await client.post(path, json=body | {"parameters": parameters})
+        if as_json:  # json.dumps, not httpx's encoder: NaN and Infinity are fuzzed too
+            return await client.post(path, content=json.dumps(body | {"parameters": parameters}),
+                                     headers={"Content-Type": "application/json"})
         return await client.post(path, data=body)
 
 

@@ -89,6 +89,9 @@ async def test_first_start_then_apps_and_tokens_from_the_cli(
                                   token=None)
         assert granted.out.strip() == "app team may create: shell, sql", granted.err
         await _sentinel_key_from_the_cli(server, written)
+        limited = await cronwheel("apps", "limits", "team", "max_jobs=1",
+                                  "submits_per_second=50", server=server, token=None)
+        assert limited.out.strip() == "app team: max_jobs=1, submits_per_second=50", limited.err
         issued = await cronwheel("tokens", "create", "team", "--role", "operator",
                                  "--label", "ci", server=server, token=None)
         assert issued.code == 0 and "shown once" in issued.err, issued.err
@@ -99,6 +102,14 @@ async def test_first_start_then_apps_and_tokens_from_the_cli(
         added = await cronwheel("--token", token, "jobs", "add", "nightly", "-n", "team",
                                 "--every", "1h", "--url", "http://127.0.0.1:9/x", server=server)
         assert added.code == 0, added.err
+        full = await cronwheel("--token", token, "jobs", "add", "second", "-n", "team",
+                               "--every", "1h", "--url", "http://127.0.0.1:9/x", server=server)
+        assert full.code == 1 and "its limit max_jobs is 1" in full.err, full.err
+        dropped = await cronwheel("apps", "limits", "team", "max_jobs=default", server=server,
+                                  token=None)
+        assert dropped.out.strip() == "app team: submits_per_second=50", dropped.err
+        bad = await cronwheel("apps", "limits", "team", "fires=3", server=server, token=None)
+        assert bad.code == 2 and "LIMIT=VALUE" in bad.err
         refused = await cronwheel("--token", token, "jobs", "add", "x", "-n", "default",
                                   "--every", "1h", "--url", "http://127.0.0.1:9/x",
                                   server=server)

@@ -591,3 +591,13 @@ async def test_a_run_not_started_is_removed_and_kept_one_started_is_not(store: S
         await store.remove_run(started.id, T0 + 8)  # being delivered: kill it instead
     with pytest.raises(NotFound):
         await store.remove_run(new_id(), T0)
+
+
+async def test_held_jobs_are_counted_per_namespace_without_ended_ones(store: Store) -> None:
+    """The count the per-app max_jobs limit reads: active and paused jobs only."""
+    jobs = [make_job(k) for k in ("a", "b", "c", "d")]
+    other = rules.new_job(new_id(), JobSpec("other", "x", OneShot(T0), TARGET), T0 - US_PER_S)
+    await store.add_jobs([*jobs, other], True)
+    await store.change_job("ns", "b", lambda job: rules.pause(job, T0 - US_PER_S))
+    await store.change_job("ns", "c", lambda job: rules.cancel(job, T0 - US_PER_S))
+    assert await store.count_held_jobs() == {"ns": 3, "other": 1}

@@ -22,11 +22,12 @@ from cronwheel.domain.errors import (
     NotFound,
     UnknownWorker,
 )
+from cronwheel.domain.limits import LimitExceeded, RateLimited
 
 log = logging.getLogger("cronwheel.api")
 
 STATUS = {NotFound: 404, UnknownWorker: 404, Conflict: 409, IllegalTransition: 409,
-          Forbidden: 403}
+          Forbidden: 403, LimitExceeded: 403, RateLimited: 429}
 
 Envelope = Callable[[str, str], dict[str, Any]]
 # Path prefix -> how that dialect shapes an error (code, message), for errors raised before
@@ -49,6 +50,13 @@ def shaped_error(path: str, code: str, message: str) -> dict[str, Any]:
     """An error body in the envelope of the API that owns `path` (native by default)."""
     envelope = _envelope_for(path)
     return envelope(code, message) if envelope is not None else error_body(code, message)
+
+
+def retry_headers(error: DomainError) -> dict[str, str]:
+    """`Retry-After` (whole seconds) for a refusal by the app's rate; none for the rest."""
+    if isinstance(error, ItemErrors):
+        error = error.first
+    return {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else {}
 
 
 def status_of(error: DomainError) -> int:
@@ -99,7 +107,8 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> Json:
-        return Json(error_body(exc.code, exc.message, exc.field), status_of(exc))
+        return Json(error_body(exc.code, exc.message, exc.field), status_of(exc),
+                    headers=retry_headers(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> Json:

@@ -78,7 +78,7 @@ async def create_job(
     item = submission(body, service.clock.now(), job_types_of(request))
     require_grant(caller, item.spec.target, installed=job_types_of(request).names())
     require_upstreams(caller, item.spec)
-    [outcome] = await service.submit([item], replace=replace)
+    [outcome] = await service.submit([item], replace=replace, caller=caller)
     if outcome.conflict:
         return Json(
             error_body("conflict", f"job {body.key!r} exists with a different definition",
@@ -103,7 +103,7 @@ async def create_jobs(request: Request, body: BatchIn, caller: Writer) -> Any:
                       job_types_of(request).names())
         require_upstreams(caller, item.spec, f"jobs[{index}].depends_on")
     try:
-        outcomes = await service.submit(items, all_or_nothing=True)
+        outcomes = await service.submit(items, all_or_nothing=True, caller=caller)
     except ItemErrors as exc:
         refused = [_item_problem(index, error) for index, error in exc.items]
         return _batch_error("invalid_argument", "some jobs are invalid", refused, 422)
@@ -210,7 +210,7 @@ async def trigger_job(
     require_write(caller, namespace, key)
     override = body is not None and "payload" in body.model_fields_set
     payload = body.payload if body is not None else None
-    run = await service_of(request).trigger(namespace, key, payload, override)
+    run = await service_of(request).trigger(namespace, key, payload, override, caller)
     return Json(run_out(run).model_dump(mode="json") | {"attempt_log": []}, 202)
 
 

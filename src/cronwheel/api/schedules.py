@@ -71,7 +71,8 @@ async def add_schedule(
 ) -> Json:
     """Adds a time expression: the job fires at the union of its expressions' instants."""
     require_write(caller, namespace, key)
-    job, item = await Schedules(service_of(request)).add(namespace, key, _schedule_body(body))
+    job, item = await Schedules(service_of(request)).add(namespace, key, _schedule_body(body),
+                                                        caller)
     return Json({"schedule": _item(item), "job": job_json(job)}, 201)
 
 
@@ -87,7 +88,8 @@ async def edit_schedule(
     """Replaces one expression; it counts from now, and the next fire time is recomputed."""
     require_write(caller, namespace, key)
     schedules = Schedules(service_of(request))
-    job, item = await schedules.edit(namespace, key, schedule_id, _schedule_body(body))
+    job, item = await schedules.edit(namespace, key, schedule_id, _schedule_body(body),
+                                     caller)
     return Json({"schedule": _item(item), "job": job_json(job)})
 
 
@@ -101,7 +103,7 @@ async def change_schedules(
     require_write(caller, namespace, key)
     changes = [Change(c.op, c.id, None if c.schedule is None else _schedule_body(c.schedule))
                for c in body.changes]
-    job = await Schedules(service_of(request)).change(namespace, key, changes)
+    job = await Schedules(service_of(request)).change(namespace, key, changes, caller)
     return Json(job_json(job))
 
 
@@ -112,7 +114,7 @@ async def remove_schedule(
 ) -> Json:
     """409 (field `schedules`) when it is the job's only expression."""
     require_write(caller, namespace, key)
-    job = await Schedules(service_of(request)).remove(namespace, key, schedule_id)
+    job = await Schedules(service_of(request)).remove(namespace, key, schedule_id, caller)
     return Json(job_json(job))
 
 
@@ -132,7 +134,7 @@ async def rerun(
                                 f"{job.spec.namespace!r}) is not the caller's to rerun",
                                 "downstream")
     wanted = RerunRequest(_instant(body.from_, "from"), _instant(body.to, "to"), body.downstream)
-    outcome = await Schedules(service_of(request)).rerun(namespace, key, wanted)
+    outcome = await Schedules(service_of(request)).rerun(namespace, key, wanted, caller)
     return Json(_rerun_json(outcome), 202)
 
 

@@ -10,7 +10,8 @@ FastAPI lists only 2xx and its own 422; clients generated from the document then
 
 A router names the auth statuses its routes answer (`auth.RESPONSES`: 401, and 403 where a
 role may be refused); a status listed twice for two reasons is one entry naming both, with
-the error envelope. 429 comes with the per-app limits. Dialect routes document their own
+the error envelope. 429 (with `Retry-After`) where the caller's app's submits per second
+may refuse the request (docs/security.md, "Limits"). Dialect routes document their own
 envelopes.
 """
 
@@ -38,17 +39,21 @@ ON_WRITES = {
 }
 NOT_FOUND = "no such job, run, worker or task"
 CONFLICT = "conflicts with the current state (an existing job, a cancelled job, a lost task)"
+LIMITED = ("over the app's submits per second (code rate_limited); Retry-After says how many "
+           "seconds to wait")
 
 # (method, path): the extra statuses the route answers
 NATIVE: dict[tuple[str, str], dict[int, str]] = {
-    ("post", "/v1/jobs"): {409: CONFLICT},
-    ("post", "/v1/jobs/batch"): {409: CONFLICT},
+    ("post", "/v1/jobs"): {409: CONFLICT, 429: LIMITED},
+    ("post", "/v1/jobs/batch"): {409: CONFLICT, 429: LIMITED},
     ("get", "/v1/jobs/{key}/schedules"): {404: NOT_FOUND},
-    ("post", "/v1/jobs/{key}/schedules"): {404: NOT_FOUND, 409: CONFLICT},
-    ("patch", "/v1/jobs/{key}/schedules"): {404: NOT_FOUND, 409: CONFLICT},
-    ("put", "/v1/jobs/{key}/schedules/{schedule_id}"): {404: NOT_FOUND, 409: CONFLICT},
-    ("delete", "/v1/jobs/{key}/schedules/{schedule_id}"): {404: NOT_FOUND, 409: CONFLICT},
-    ("post", "/v1/jobs/{key}/rerun"): {404: NOT_FOUND, 409: CONFLICT},
+    ("post", "/v1/jobs/{key}/schedules"): {404: NOT_FOUND, 409: CONFLICT, 429: LIMITED},
+    ("patch", "/v1/jobs/{key}/schedules"): {404: NOT_FOUND, 409: CONFLICT, 429: LIMITED},
+    ("put", "/v1/jobs/{key}/schedules/{schedule_id}"): {404: NOT_FOUND, 409: CONFLICT,
+                                                        429: LIMITED},
+    ("delete", "/v1/jobs/{key}/schedules/{schedule_id}"): {404: NOT_FOUND, 409: CONFLICT,
+                                                           429: LIMITED},
+    ("post", "/v1/jobs/{key}/rerun"): {404: NOT_FOUND, 409: CONFLICT, 429: LIMITED},
     ("get", "/v1/jobs/{key}"): {404: NOT_FOUND},
     ("get", "/v1/jobs/{key}/runs"): {404: NOT_FOUND},
     ("get", "/v1/jobs/{key}/workers"): {404: NOT_FOUND},
@@ -66,8 +71,8 @@ NATIVE: dict[tuple[str, str], dict[int, str]] = {
     ("post", "/v1/workers/{worker_id}/stop"): {404: NOT_FOUND},
 } | {
     ("post", f"/v1/jobs/{{key}}/{action}"): {404: NOT_FOUND, 409: CONFLICT}
-    for action in ("pause", "resume", "disable", "enable", "cancel", "trigger")
-}
+    for action in ("pause", "resume", "disable", "enable", "cancel")
+} | {("post", "/v1/jobs/{key}/trigger"): {404: NOT_FOUND, 409: CONFLICT, 429: LIMITED}}
 
 
 def _list(responses: dict[str, Any], status: int, description: str) -> None:

@@ -77,6 +77,53 @@ def grant(
     typer.echo(f"app {app['name']} may create: {granted}")
 
 
+LIMITS = ("max_jobs", "submits_per_second", "submit_burst", "max_batch", "max_payload_bytes",
+          "min_interval_seconds", "fires_per_second")
+
+
+@apps_app.command("limits")
+def limits(
+    name: AppName,
+    values: Annotated[list[str] | None, typer.Argument(
+        metavar="LIMIT=VALUE...", help=f"limits to override: {', '.join(LIMITS)}; "
+                                       "LIMIT=default drops an override")] = None,
+    server: Server = DEFAULT_SERVER,
+    api_token: Token = None,
+    as_json: AsJson = False,
+) -> None:
+    """Show the app's limit overrides, or change some (docs/security.md, "Limits"): e.g.
+    `cronwheel apps limits team submits_per_second=50 max_jobs=100000`."""
+    with connect(server, api_token) as client:
+        app = client.get_app(name)
+        if values:
+            app = client.update_app(name, {"limits": _changed_limits(app["limits"], values)})
+    if as_json:
+        render.print_json(app["limits"])
+        return
+    shown = app["limits"]
+    typer.echo(f"app {app['name']}: " + (", ".join(f"{k}={v}" for k, v in shown.items())
+                                          or "the server's defaults"))
+
+
+def _changed_limits(current: JsonObject, values: list[str]) -> JsonObject:
+    changed = dict(current)
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or key not in LIMITS:
+            raise typer.BadParameter(f"{value!r}: expected LIMIT=VALUE, LIMIT one of "
+                                     f"{', '.join(LIMITS)}", param_hint="LIMIT=VALUE")
+        if text == "default":
+            changed.pop(key, None)
+            continue
+        try:
+            number = float(text)
+            changed[key] = int(number) if number.is_integer() and "." not in text else number
+        except ValueError:
+            raise typer.BadParameter(f"{value!r}: the value is a number",
+                                     param_hint="LIMIT=VALUE") from None
+    return changed
+
+
 @apps_app.command("rm")
 def remove_app(name: AppName, server: Server = DEFAULT_SERVER, api_token: Token = None) -> None:
     """Remove an app with its namespace claims and tokens (its jobs stay, for admins)."""

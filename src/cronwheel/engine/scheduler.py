@@ -22,6 +22,7 @@ from cronwheel.domain.runs import Run
 from cronwheel.domain.time import US_PER_MS, US_PER_S, Micros
 from cronwheel.engine.dispatcher import Dispatcher
 from cronwheel.ids import new_id
+from cronwheel.quotas import Quotas
 
 log = logging.getLogger("cronwheel.scheduler")
 
@@ -80,6 +81,12 @@ class Scheduler:
         self._task: asyncio.Task[None] | None = None
         # told of the runs a fire leaves waiting for dependencies (the resolver)
         self.on_waiting: Callable[[Sequence[Run]], Awaitable[None]] | None = None
+        # per-app fires per second: a fire beyond its app's rate waits in `_delayed` (held
+        # outside the claim limit, so other apps' claims go on) until the slot its app's
+        # bucket gave it; `_slots` holds each delayed occurrence's (slot, instant it was due)
+        self.quotas: Quotas | None = None
+        self._delayed: list[tuple[Micros, int, Job]] = []
+        self._slots: dict[tuple[str, Micros | None], tuple[Micros, Micros]] = {}
 
     # -- wake-ups from the services (after their commit) ---------------------------------------
 
@@ -143,6 +150,8 @@ class Scheduler:
         wake = min(self._next_claim, self._next_run_poll)
         if self._heap:
             wake = min(wake, self._heap[0][0] - self._config.fire_lead_us)
+        if self._delayed:
+            wake = min(wake, self._delayed[0][0])
         metrics.LOOKAHEAD.set(len(self._heap))
         return wake
 
@@ -158,6 +167,8 @@ class Scheduler:
         )
         for job in jobs:
             assert job.next_fire_at is not None
+            if (job.id, job.next_fire_at) in self._slots:  # held, delayed: its lease renewed
+                continue
             heapq.heappush(
                 self._heap, (job.next_fire_at, -job.spec.priority, next(self._seq), job)
             )
@@ -174,15 +185,54 @@ class Scheduler:
         while self._heap and self._heap[0][0] <= until:
             job = heapq.heappop(self._heap)[3]
             due.setdefault((job.id, job.next_fire_at), job)
+        # a delayed fire is due at its slot itself: its run's time has passed, so the
+        # delivery would not wait for a lead
+        while self._delayed and self._delayed[0][0] <= until - self._config.fire_lead_us:
+            job = heapq.heappop(self._delayed)[2]
+            due.setdefault((job.id, job.next_fire_at), job)
         return list(due.values())
 
+    async def _throttle(self, due: list[Job], now: Micros) -> list[Job]:
+        """The fires that may happen now; each other one waits in `_delayed` for the slot its
+        app's fires-per-second bucket gave it (taken once per occurrence)."""
+        if self.quotas is None:
+            return due
+        try:
+            await self.quotas.fresh(now)
+        except Exception:  # apps unreadable for now: fire on the last known limits
+            log.exception("scheduler.quotas_failed")
+        ready = []
+        for job in sorted(due, key=lambda j: -j.spec.priority):
+            assert job.next_fire_at is not None
+            key = (job.id, job.next_fire_at)
+            held = self._slots.get(key)
+            if held is None:
+                at = max(job.next_fire_at, now)
+                held = (self.quotas.fire_at(job.spec.namespace, at), at)
+                if held[0] > at:
+                    self._slots[key] = held
+            if held[0] <= held[1] or held[0] <= now:
+                ready.append(job)
+            else:
+                heapq.heappush(self._delayed, (held[0], next(self._seq), job))
+        if len(ready) < len(due):
+            metrics.FIRES_DELAYED.inc(len(due) - len(ready))
+        return ready
+
     async def _fire(self, due: list[Job], now: Micros) -> None:
+        due = await self._throttle(due, now)
+        if not due:
+            return
         room = self._dispatcher.room()
         fires = []
         for job in sorted(due, key=lambda j: -j.spec.priority):
             assert job.next_fire_at is not None
             spec = job.spec
-            decision = plan(spec.schedule, job.next_fire_at, now, spec.misfire,
+            # a fire its app's rate delayed is planned as of when it was due: the delay is
+            # the limit's, not a misfire (a skip policy must not drop it)
+            held = self._slots.pop((job.id, job.next_fire_at), None)
+            as_of = now if held is None else min(now, held[1])
+            decision = plan(spec.schedule, job.next_fire_at, as_of, spec.misfire,
                             spec.misfire_grace_us)
             deliver_now = decision.fire and room > 0
             room -= deliver_now
@@ -243,4 +293,6 @@ class Scheduler:
     async def release(self) -> None:
         """Hand back the claimed window so another node (or the next start) fires it at once."""
         self._heap.clear()
+        self._delayed.clear()
+        self._slots.clear()
         await self._store.release(self._owner)

@@ -638,6 +638,11 @@ class MemoryStore:
         due.sort(key=lambda job: (job.next_fire_at, job.id))
         return due[:limit]
 
+    async def count_held_jobs(self) -> dict[str, int]:
+        held = Counter(row.job.spec.namespace for row in self._jobs.values()
+                       if row.job.state in (JobState.ACTIVE, JobState.PAUSED))
+        return dict(held)
+
 
 def _run_matches(run: Run, where: RunFilter) -> bool:
     return ((where.namespace is None or run.namespace == where.namespace)

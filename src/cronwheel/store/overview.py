@@ -4,10 +4,10 @@ Each is one bounded query on an index or the primary key, newest or soonest firs
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from cronwheel.contracts import RunFilter
-from cronwheel.domain.jobs import Job
+from cronwheel.domain.jobs import Job, JobState
 from cronwheel.domain.runs import Run
 from cronwheel.store.connection import Database
 from cronwheel.store.rows import job_from_row, run_from_row
@@ -42,3 +42,11 @@ class SqlOverview:
         async with self._db.read() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [job_from_row(row) for row in rows]
+
+    async def count_held_jobs(self) -> dict[str, int]:
+        held = (JobState.ACTIVE.value, JobState.PAUSED.value)
+        query = (select(jobs.c.namespace, func.count()).where(jobs.c.state.in_(held))
+                 .group_by(jobs.c.namespace))
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return {namespace: count for namespace, count in rows}

@@ -216,6 +216,9 @@ class SqlStore:
     async def upcoming_jobs(self, limit: int) -> list[Job]:
         return await self._overview.upcoming_jobs(limit)
 
+    async def count_held_jobs(self) -> dict[str, int]:
+        return await self._overview.count_held_jobs()
+
 
 def make_store(url: str, node: str = "node") -> NodeStore:
     return SqlStore(url, node=node)

@@ -189,10 +189,11 @@ async def create_job(request: Request) -> Response:
         caller.require_write(body.namespace, "create jobs there")
         service = service_of(request)
         item = submission(body, service.clock.now(), job_types_of(request))
-        if isinstance(caller.principal, Principal):  # code-running types need a grant
-            require_grant(caller.principal, item.spec.target,
+        principal = caller.principal if isinstance(caller.principal, Principal) else None
+        if principal is not None:  # code-running types need a grant
+            require_grant(principal, item.spec.target,
                           installed=job_types_of(request).names())
-        [outcome] = await service.submit([item])
+        [outcome] = await service.submit([item], caller=principal)  # the app's limits
     except (InvalidField, ItemErrors) as exc:
         return _form_error(request, caller, values, exc)
     except DomainError as exc:

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+from fastapi import Request
+
 from cronwheel.api.deps import service_of, settings_of
-from cronwheel.domain.errors import Conflict, IllegalTransition, NotFound
+from cronwheel.domain.access import Principal
+from cronwheel.domain.errors import Conflict, DomainError, IllegalTransition, NotFound
+from cronwheel.domain.limits import LimitExceeded, RateLimited
 
-__all__ = ["SHOWN_CHARS", "STATUS", "json_kind", "service_of", "settings_of", "shown"]
+__all__ = ["SHOWN_CHARS", "STATUS", "caller_of", "json_kind", "retry_after", "service_of",
+           "settings_of", "shown"]
 
-STATUS = {NotFound: 404, Conflict: 409, IllegalTransition: 409}
+STATUS = {NotFound: 404, Conflict: 409, IllegalTransition: 409, LimitExceeded: 403,
+          RateLimited: 429}
+
+
+def caller_of(request: Request) -> Principal | None:
+    """The app a dialect request was admitted as (its admission policy sets it); None counts
+    as the system app for the per-app limits."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    return principal
+
+
+def retry_after(error: BaseException) -> dict[str, str]:
+    """The `Retry-After` header of a refusal by the app's submit rate (none for the rest)."""
+    if isinstance(error, DomainError) and isinstance(getattr(error, "first", None), RateLimited):
+        error = error.first  # type: ignore[attr-defined]
+    return {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else {}
 SHOWN_CHARS = 80
 
 

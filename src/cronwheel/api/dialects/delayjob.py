@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from cronwheel.api.dialects import delayjob_jobs as jobs
 from cronwheel.api.dialects.admission import NotAdmitted, admit
-from cronwheel.api.dialects.common import service_of, settings_of
+from cronwheel.api.dialects.common import caller_of, service_of, settings_of
 from cronwheel.api.errors import register_envelope
 from cronwheel.api.responses import Json
 from cronwheel.domain.admission import DELAYJOB
@@ -48,10 +48,11 @@ async def answer(request: Request, use_case: jobs.UseCase) -> Json:
         except NotAdmitted as exc:
             raise jobs.refused(exc) from None
         await use_case(service_of(request), settings_of(request), await parse_json(request),
-                       admitted.namespace)
+                       admitted.namespace, caller_of(request))
 
-    code, message, status = await jobs.outcome(work(), request.url.path)
-    return Json({"code": code, "message": message}, status)
+    found = await jobs.settle(work(), request.url.path)
+    headers = {} if found.retry_after is None else {"Retry-After": str(found.retry_after)}
+    return Json({"code": found.code, "message": found.message}, found.status, headers=headers)
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -59,9 +60,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Envelope, "description": "unauthorized: the client's rule needs a token "
                                             "(Authorization: Bearer cw_...) and none or a "
                                             "refused one was sent"},
-    403: {"model": Envelope, "description": "forbidden: the client's network is not admitted"},
+    403: {"model": Envelope, "description": "forbidden: the client's network is not "
+                                            "admitted; or limit_exceeded: the app holds its "
+                                            "max_jobs"},
     404: {"model": Envelope, "description": "no job with this outJobNo"},
     409: {"model": Envelope, "description": "a conflicting job, or a refused state change"},
+    429: {"model": Envelope, "description": "rate_limited: over the app's submits per "
+          "second; Retry-After says when to try again"},
 }
 
 

@@ -76,7 +76,8 @@ class JobServicer(pb_grpc.JobServicer):
     async def _run(self, name: str, use_case: jobs.UseCase, body: Any,
                    context: Any) -> pb.JobResp:
         admitted = await self._admit(context)
-        work = use_case(self._service, self._settings, body, admitted.namespace)
+        work = use_case(self._service, self._settings, body, admitted.namespace,
+                        admitted.principal)  # the app's limits apply
         code, message, _status = await jobs.outcome(work, f"delay.job.Job/{name}")
         return pb.JobResp(code=code, message=message)
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated, Any, Protocol, TypeVar
+from typing import Annotated, Any, NamedTuple, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
 from cronwheel.api.convert import body_fingerprint
 from cronwheel.api.dialects.common import json_kind, shown
+from cronwheel.domain.access import Principal
 from cronwheel.domain.admission import NotAdmitted
 from cronwheel.domain.delayjob_body import UNIT_MS, trigger_time
 from cronwheel.domain.errors import (
@@ -28,6 +29,7 @@ from cronwheel.domain.errors import (
     NotFound,
 )
 from cronwheel.domain.jobs import Job, JobSpec, JobState
+from cronwheel.domain.limits import LimitExceeded, RateLimited
 from cronwheel.domain.log_target import LogTarget
 from cronwheel.domain.schedules import OneShot
 from cronwheel.domain.targets import (
@@ -79,6 +81,8 @@ UNKNOWN_ERROR = "unknown_error"
 # cronwheel's own codes: the admission policy refused the client (docs/auth.md)
 UNAUTHORIZED = "unauthorized"
 FORBIDDEN = "forbidden"
+RATE_LIMITED = "rate_limited"  # cronwheel's: the app's submits per second (HTTP 429)
+LIMIT_EXCEEDED = "limit_exceeded"  # cronwheel's: the app's max_jobs (HTTP 403)
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -262,22 +266,24 @@ def exists(field: str, key: str) -> Reject:
 
 
 async def submit_one(service: Service, settings: Settings, body: Any,
-                     namespace: str | None = None) -> None:
+                     namespace: str | None = None, caller: Principal | None = None) -> None:
     if isinstance(body, list):
         raise invalid("body", "expected a JSON object; send arrays to /api/v1/submit/jobs")
     job = validated(DelayJobIn, body)
-    [outcome] = await service.submit([submission_of(job, settings, namespace=namespace)])
+    [outcome] = await service.submit([submission_of(job, settings, namespace=namespace)],
+                                   caller=caller)
     if outcome.conflict:
         raise exists("outJobNo", job.outJobNo)
 
 
 async def submit_many(service: Service, settings: Settings, body: Any,
-                      namespace: str | None = None) -> None:
+                      namespace: str | None = None, caller: Principal | None = None) -> None:
     if not isinstance(body, list):
         raise invalid("body", f"expected a JSON array of jobs, got {json_kind(body)}")
     try:
         outcomes = await service.submit(batch_items(body, settings, namespace),
-                                        all_or_nothing=True)
+                                        all_or_nothing=True,
+                                        caller=caller)
     except ItemErrors as exc:
         index, error = exc.items[0]
         field, problem = dialect_problem(error)
@@ -310,18 +316,23 @@ def is_countdown(job: Job) -> bool:
 
 
 Change = Callable[[str, str], Awaitable[Job]]
+
+
 class UseCase(Protocol):
-    """One use case: the decoded request, and the namespace the client's rule names."""
+    """One use case: the decoded request, the namespace the client's rule names, and the app
+    the request was admitted as (its limits apply)."""
 
     def __call__(self, service: Service, settings: Settings, body: Any,
-                 namespace: str | None = None) -> Awaitable[None]: ...
+                 namespace: str | None = None,
+                 caller: Principal | None = None) -> Awaitable[None]: ...
+
 
 
 def changer(op: str) -> UseCase:
     """The use case of one state change, shaped like the submits."""
 
     async def run(service: Service, settings: Settings, body: Any,
-                  namespace: str | None = None) -> None:
+                  namespace: str | None = None, caller: Principal | None = None) -> None:
         await change(service, settings, body, op, namespace)
 
     return run
@@ -361,20 +372,36 @@ DOMAIN_CODES: dict[type[DomainError], tuple[str, int]] = {
     NotFound: (JOB_NOT_EXIST, 404),
     Conflict: (OUT_JOB_NO_IS_EXIST, 409),
     IllegalTransition: (INVALID_PARAMS, 409),
+    LimitExceeded: (LIMIT_EXCEEDED, 403),
+    RateLimited: (RATE_LIMITED, 429),
 }
+
+
+class Outcome(NamedTuple):
+    code: str
+    message: str
+    status: int
+    retry_after: int | None = None  # seconds, for a refusal by the app's submit rate
 
 
 async def outcome(work: Awaitable[None], where: str) -> tuple[str, str, int]:
     """Run one use case: (code, message, HTTP status), the same for HTTP and gRPC callers."""
+    code, message, status, _retry = await settle(work, where)
+    return code, message, status
+
+
+async def settle(work: Awaitable[None], where: str) -> Outcome:
+    """`outcome`, with the seconds a rate-limited caller should wait (HTTP's Retry-After)."""
     try:
         await work
     except Reject as exc:
-        return exc.code, exc.message, exc.status
+        return Outcome(exc.code, exc.message, exc.status)
     except DomainError as exc:
         field, problem = dialect_problem(exc)
         code, status = DOMAIN_CODES.get(type(exc), (INVALID_PARAMS, 400))
-        return code, f"{field}: {problem}", status
+        wait = exc.retry_after if isinstance(exc, RateLimited) else None
+        return Outcome(code, f"{field}: {problem}", status, wait)
     except Exception:
         log.exception("delayjob.unexpected_error", extra={"path": where})
-        return UNKNOWN_ERROR, "server: internal error; see the server log", 500
-    return OK, "success", 200
+        return Outcome(UNKNOWN_ERROR, "server: internal error; see the server log", 500)
+    return Outcome(OK, "success", 200)

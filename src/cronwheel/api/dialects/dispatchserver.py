@@ -32,7 +32,9 @@ from cronwheel.api.convert import body_fingerprint
 from cronwheel.api.dialects.admission import NotAdmitted, admit
 from cronwheel.api.dialects.common import (
     STATUS,
+    caller_of,
     json_kind,
+    retry_after,
     service_of,
     settings_of,
     shown,
@@ -44,6 +46,7 @@ from cronwheel.domain.cron import CronExpr, CronSchedule
 from cronwheel.domain.errors import DomainError, InvalidField, ItemErrors, NotFound
 from cronwheel.domain.intervals import MIN_STEP_US, UNITS_US, SimpleTrigger
 from cronwheel.domain.jobs import Job, JobSpec, JobState
+from cronwheel.domain.limits import TooFrequent
 from cronwheel.domain.schedules import Schedule
 from cronwheel.domain.targets import Target, target_from_dict
 from cronwheel.domain.tcp_target import parse_tcp_target
@@ -457,6 +460,8 @@ def refused_field(error: DomainError, schedule: Schedule) -> str:
     SimpleTrigger without an end always fires at its start)."""
     if error.field == "payload":
         return "recallConfig.data"
+    if isinstance(error, TooFrequent):  # the app's shortest repeat
+        return "taskConfig.cronExpress"
     if error.field and error.field.startswith(OPTION):  # the target guard's refusal
         return error.field
     if error.field == "schedule":
@@ -474,7 +479,8 @@ async def add(request: Request) -> None:
     item, replace = parse_add(fields, settings, service.clock.now(), where)
     spec = item.spec
     try:
-        [outcome] = await service.submit([item], replace=replace, revive=True)
+        [outcome] = await service.submit([item], replace=replace, revive=True,
+                                         caller=caller_of(request))
     except ItemErrors as exc:
         raise from_domain(exc.first, refused_field(exc.first, spec.schedule)) from None
     if outcome.conflict:
@@ -570,7 +576,8 @@ async def delete(request: Request) -> None:
 async def trigger(request: Request) -> str:
     """An extra run now with the task's data; the schedule does not move."""
     job = await live_job(request)
-    run = await service_of(request).trigger(job.spec.namespace, job.spec.key)
+    run = await service_of(request).trigger(job.spec.namespace, job.spec.key,
+                                            caller=caller_of(request))
     return run.id
 
 
@@ -581,8 +588,10 @@ async def trigger(request: Request) -> str:
 
 
 
-def envelope(status: int, error: str | None = None, result: str | None = None) -> Json:
-    return Json({"success": error is None, "error": error, "resultValue": result}, status)
+def envelope(status: int, error: str | None = None, result: str | None = None,
+             headers: dict[str, str] | None = None) -> Json:
+    return Json({"success": error is None, "error": error, "resultValue": result}, status,
+                headers=headers)
 
 
 async def answer(request: Request, work: Awaitable[str | None], field: str = "jobName") -> Json:
@@ -593,7 +602,7 @@ async def answer(request: Request, work: Awaitable[str | None], field: str = "jo
         return envelope(exc.status, exc.message)
     except DomainError as exc:
         refused = from_domain(exc, field)
-        return envelope(refused.status, refused.message)
+        return envelope(refused.status, refused.message, headers=retry_after(exc))
     except Exception:
         log.exception("dispatchserver.unexpected_error", extra={"path": request.url.path})
         return envelope(500, "server: internal error; see the server log")
@@ -605,9 +614,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Envelope, "description": "the client's rule needs a token "
                                             "(Authorization: Bearer cw_...): none or a "
                                             "refused one was sent"},
-    403: {"model": Envelope, "description": "the client's network is not admitted"},
+    403: {"model": Envelope, "description": "the client's network is not admitted, or the "
+                                            "app holds its max_jobs"},
     404: {"model": Envelope, "description": "no task with this jobName in this groupName"},
     409: {"model": Envelope, "description": "a different task exists, or a refused state change"},
+    429: {"model": Envelope, "description": "over the app's submits per second; Retry-After "
+          "says when to try again"},
 }
 _CONFIG = {"oneOf": [{"type": "string", "description": "JSON text"}, {"type": "object"}]}
 _ADD_SCHEMA = {

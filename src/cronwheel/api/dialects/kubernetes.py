@@ -19,13 +19,14 @@ import orjson
 from fastapi import APIRouter, Request
 
 from cronwheel.api.dialects.admission import KUBERNETES_NAMESPACE, NotAdmitted, admit
-from cronwheel.api.dialects.common import service_of
+from cronwheel.api.dialects.common import caller_of, retry_after, service_of
 from cronwheel.api.errors import register_envelope
 from cronwheel.api.responses import Json
 from cronwheel.contracts import KUBE_CREATING, JobFilter, KubeRunStore
 from cronwheel.domain.admission import KUBERNETES
 from cronwheel.domain.errors import Conflict, DomainError, IllegalTransition, InvalidField
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobSpec, JobState
+from cronwheel.domain.limits import LimitExceeded, RateLimited
 from cronwheel.domain.runs import RunState
 from cronwheel.domain.schedules import OneShot, Schedule, schedule_from_dict
 from cronwheel.domain.targets import target_from_dict
@@ -49,16 +50,18 @@ for _prefix in ("/api/once_job/", "/api/cron_job/", "/api/job_logs/"):  # 404s, 
 INVALID, NO_JOB_ID, DECODE, VERIFY, EXISTS, CLOSING = 100, 101, 103, 105, 106, 107
 SUBMITTED, NOT_FOUND, FORBIDDEN = 254, 153, 403  # 403: cronwheel's own, not the service's
 UNAUTHORIZED = 401  # cronwheel's own: the client's rule needs a token
+LIMITED_FLOW = 104  # the document's public code for a request refused by rate limiting
 MESSAGES = {
     INVALID: "invalid parameter.", NO_JOB_ID: "job_id is empty.",
     DECODE: "http body decode failed.", VERIFY: "verify Job failed.",
     EXISTS: "data already exists.", CLOSING: "server is closing.",
     SUBMITTED: "job Submitted", NOT_FOUND: "db query failed.",
     FORBIDDEN: "client not admitted.", UNAUTHORIZED: "client not authenticated.",
+    LIMITED_FLOW: "request limited.",
 }
 HTTP_STATUS = {INVALID: 400, NO_JOB_ID: 400, DECODE: 400, VERIFY: 422, EXISTS: 409,
                SUBMITTED: 409, NOT_FOUND: 404, FORBIDDEN: 403, UNAUTHORIZED: 401,
-               CLOSING: 503}
+               CLOSING: 503, LIMITED_FLOW: 429}
 # job_status, as the real service numbers its states
 SUBMIT, CREATED, FAILED, SUCCEEDED, DELETED = -1, 0, 1, 2, 3
 # the request's field for each target field a check may name
@@ -126,12 +129,13 @@ async def _answer(request: Request, handler: Handler, body: bool = True) -> Json
     except DialectError as exc:
         return Json(envelope_error(exc.code, exc.cause), HTTP_STATUS.get(exc.code, 400))
     except DomainError as exc:
-        code = {Conflict: EXISTS, IllegalTransition: SUBMITTED}.get(type(exc), VERIFY)
+        code = {Conflict: EXISTS, IllegalTransition: SUBMITTED, RateLimited: LIMITED_FLOW,
+                LimitExceeded: FORBIDDEN}.get(type(exc), VERIFY)
         if exc.code == "not_found":
             code = NOT_FOUND
         field = FIELDS.get(exc.field or "", exc.field)
         cause = f"{field}: {exc.message}" if field else exc.message
-        return Json(envelope_error(code, cause), HTTP_STATUS[code])
+        return Json(envelope_error(code, cause), HTTP_STATUS[code], headers=retry_after(exc))
 
 
 # -- reading a request ----------------------------------------------------------------------
@@ -273,7 +277,8 @@ async def _create(request: Request, service: Service, kind: str, data: Any) -> d
     name = _text(body, "job_name")
     if await service.store.get_job(_ns(request), name) is not None:
         raise DialectError(EXISTS, f"job_name: {name!r} is taken")
-    (outcome,) = await service.submit([Submission(_spec(request, kind, body, name))])
+    (outcome,) = await service.submit([Submission(_spec(request, kind, body, name))],
+                                      caller=caller_of(request))
     if outcome.conflict or not outcome.created:
         raise DialectError(EXISTS, f"job_name: {name!r} is taken")
     return {"job_id": outcome.job.id}
@@ -301,7 +306,7 @@ async def _update(request: Request, service: Service, kind: str, data: Any) -> s
     job = await _job_of(service, kind, body.get("job_id"), _ns(request))
     spec = _spec(request, kind, body | {"job_name": job.spec.key}, job.spec.key)
     await _stop_runs(request, service, job)
-    await service.submit([Submission(spec)], replace=True)
+    await service.submit([Submission(spec)], replace=True, caller=caller_of(request))
     return job.id
 
 

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from cronwheel.api.deps import workers_of
-from cronwheel.api.dialects.common import service_of
+from cronwheel.api.dialects.common import caller_of, retry_after, service_of
 from cronwheel.api.errors import register_envelope
 from cronwheel.api.responses import Json
 from cronwheel.apps_service import AppService
@@ -37,6 +37,7 @@ from cronwheel.domain.errors import (
     NotFound,
 )
 from cronwheel.domain.jobs import Job, JobState, MisfirePolicy, check_name
+from cronwheel.domain.limits import RateLimited
 from cronwheel.domain.runs import RunState
 from cronwheel.domain.time import US_PER_MS, Micros
 from cronwheel.domain.worker_target import WorkerTarget
@@ -60,6 +61,7 @@ ALL_OFF = "所有机器不能全部下线"
 PARTLY_DONE = "可能存在未操作成功的机器,请调用查看接口验证"
 FAILED = "操作失败"
 DONE = "操作成功"
+RATE_LIMITED = "请求过于频繁"  # cronwheel's: over the app's submits per second (429)
 
 TOKEN_HEADER = "Q-Server-Token"
 JOB_TYPE = "remote"  # every job is run elsewhere (by a worker or a receiver), never in-process
@@ -105,6 +107,7 @@ class Reject(Exception):
         self.message = message
         self.field = field
         self.data = data
+        self.headers: dict[str, str] = {}
 
 
 def bad(field: str) -> Reject:
@@ -125,13 +128,13 @@ class Envelope(BaseModel):
 
 
 def envelope(status: int, ret: bool, message: str, field: str | None = None,
-             data: Any = None) -> Json:
+             data: Any = None, headers: dict[str, str] | None = None) -> Json:
     body: dict[str, Any] = {"ret": ret, "message": message}
     if field is not None:
         body["field"] = field
     if data is not None:
         body["data"] = data
-    return Json(body, status)
+    return Json(body, status, headers=headers)
 
 
 def done(data: Any = None, message: str = DONE) -> Json:
@@ -143,7 +146,7 @@ async def answer(request: Request, work: Awaitable[Json], fault: str) -> Json:
     try:
         return await work
     except Reject as exc:
-        return envelope(exc.status, False, exc.message, exc.field, exc.data)
+        return envelope(exc.status, False, exc.message, exc.field, exc.data, exc.headers)
     except Exception:
         log.exception("qschedule.unexpected_error", extra={"path": request.url.path})
         return envelope(500, False, fault)
@@ -303,7 +306,7 @@ async def switch_jobs(request: Request, enable: bool) -> Json:
     names = job_names((await read_object(request)).get("jobs"))
     rule = job_rules.enable if enable else job_rules.disable
     try:
-        await service_of(request).change_jobs(app.name, names, rule)
+        await service_of(request).change_jobs(app.name, names, rule, caller_of(request))
     except ItemErrors as exc:
         failed = {names[index]: failure_reason(error) for index, error in exc.items}
         raise Reject(409, ENABLE_FAILED if enable else DISABLE_FAILED,
@@ -334,7 +337,12 @@ async def run_now(request: Request) -> Json:
     job = await app_job(request, app, name)
     try:
         run = await service_of(request).trigger(app.name, job.spec.key, param,
-                                                override=param is not None)
+                                                override=param is not None,
+                                                caller=caller_of(request))
+    except RateLimited as exc:  # the app's submits per second
+        refused = Reject(429, RATE_LIMITED, "job")
+        refused.headers = retry_after(exc)
+        raise refused from None
     except InvalidField:  # the service's payload limit
         raise bad("param") from None
     except (IllegalTransition, NotFound):
@@ -465,6 +473,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": Envelope, "description": "job不存在"},
     409: {"model": Envelope, "description": "a refused change: 启用失败, 停止失败, 重试失败, "
                                             "所有机器不能全部下线, 可能存在…, 操作失败"},
+    429: {"model": Envelope, "description": "请求过于频繁: tasks.do over the app's submits per "
+          "second; Retry-After says when to try again"},
     500: {"model": Envelope, "description": "a server fault (logged)"},
 }
 _JOBS_SCHEMA = {"type": "object", "required": ["jobs"],
