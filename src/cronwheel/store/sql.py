@@ -17,6 +17,7 @@ from cronwheel.contracts import (
     AddOutcome,
     AlertStore,
     AttemptRecord,
+    AuditStore,
     Fire,
     FiresRecorded,
     JobFilter,
@@ -35,6 +36,7 @@ from cronwheel.domain.runs import Attempt, Run
 from cronwheel.domain.time import Micros
 from cronwheel.store.alerts import SqlAlertStore
 from cronwheel.store.apps import SqlAppStore
+from cronwheel.store.audit import SqlAuditStore
 from cronwheel.store.connection import Database
 from cronwheel.store.dependencies import SqlDependencies
 from cronwheel.store.jobs import SqlJobs
@@ -65,6 +67,7 @@ class SqlStore:
         self.workers: WorkerStore = SqlWorkerStore(self._db)
         self.alerts: AlertStore = SqlAlertStore(self._db)
         self.apps = SqlAppStore(self._db)
+        self.audit: AuditStore = SqlAuditStore(self._db)
         self.kube: KubeRunStore = KubeStore(self._db)  # runs on Kubernetes need SQL
 
     @property
