@@ -308,6 +308,7 @@ ROUTES: dict[tuple[str, str], tuple[str, int, Builder]] = {
         "POST", "/v1/apps/team/tokens", json={"role": "viewer"})),
     ("GET", "/v1/apps/{app}/tokens"): ("admin", 200, fixed("GET", "/v1/apps/team/tokens")),
     ("POST", "/v1/apps/{app}/tokens/{token_id}/revoke"): ("admin", 200, _revoke),
+    ("GET", "/v1/audit"): ("admin", 200, fixed("GET", "/v1/audit")),
 }
 
 

@@ -20,12 +20,14 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import re
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.routing import Match
+from fastapi.routing import iter_route_contexts
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cronwheel.contracts import CURRENT_CHANGE, AuditStore, Clock, PendingChange
@@ -56,6 +58,14 @@ def note(state: Any, **facts: Any) -> None:
         current = {}
         setattr(state, FACTS, current)
     current.update(facts)
+
+
+def judge(decide: Callable[[Any], str]) -> None:
+    """Let the change's write decide its outcome from its result (a create that found a
+    different job wrote nothing: `conflict`, not `ok`)."""
+    change = CURRENT_CHANGE.get()
+    if change is not None:
+        change.judge = decide
 
 
 def action_of(endpoint: Callable[..., Any]) -> str:
@@ -147,6 +157,7 @@ class AuditMiddleware:
         self.app = app
         self.trail = trail
         self.routes = routes
+        self._table: Table | None = None  # built on the first refusal before routing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in CHANGING:
@@ -187,13 +198,32 @@ class AuditMiddleware:
         self.trail.later(entry_of(scope, at, outcome, status))
 
     def _route_of(self, scope: Scope) -> Callable[..., Any] | None:
-        for route in self.routes():
-            match, child = route.matches(scope)
-            if match is Match.FULL:
-                scope.setdefault("path_params", child.get("path_params", {}))
-                endpoint: Callable[..., Any] | None = child.get("endpoint")
+        """The endpoint the request would have reached, with its path parameters."""
+        if self._table is None:
+            self._table = _route_table(self.routes())
+        for methods, pattern, convertors, endpoint in self._table:
+            found = pattern.match(scope["path"])
+            if found and scope["method"] in methods:
+                scope.setdefault("path_params", {
+                    name: convertors[name].convert(value)
+                    for name, value in found.groupdict().items()})
                 return endpoint
         return None
+
+
+Table = list[tuple[set[str], re.Pattern[str], dict[str, Any], Callable[..., Any]]]
+
+
+def _route_table(routes: Iterable[Any]) -> Table:
+    """Every route's methods, path pattern and endpoint, in the order routing tries them."""
+    table: Table = []
+    for context in iter_route_contexts(list(routes)):
+        methods = getattr(context, "methods", None)
+        if not methods or not context.path or not callable(context.endpoint):
+            continue
+        pattern, _format, convertors = compile_path(context.path)
+        table.append((set(methods), pattern, convertors, context.endpoint))
+    return table
 
 
 def _audited(endpoint: Callable[..., Any] | None) -> bool:
