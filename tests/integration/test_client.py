@@ -266,6 +266,11 @@ async def _walk_the_apps(cw: AsyncClient) -> None:
     await cw.revoke_token("walkers", made["id"])
     await cw.remove_app("walkers")
     assert "walkers" not in [a["name"] for a in (await cw.apps())["apps"]]
+    # the audit trail saw each change, newest first, under the admin's app
+    page = await cw.audit(action="create_app", limit=1)
+    assert [(e.action, e.target) for e in page.entries] == [("create_app", "walkers")]
+    actions = [e.action async for e in cw.iter_audit(app="system", page_size=2)]
+    assert actions[:3] == ["remove_app", "revoke_token", "create_token"]
 
 
 async def _walk_the_schedules(cw: AsyncClient) -> None:

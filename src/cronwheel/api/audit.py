@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from cronwheel.api.auth import AUTHENTICATED, RESPONSES, Admin
 from cronwheel.api.responses import Json
+from cronwheel.api.schemas import AuditPage
 from cronwheel.contracts import AuditStore
 from cronwheel.domain.audit import OUTCOMES, AuditCursor, AuditEntry, AuditFilter
 from cronwheel.domain.errors import InvalidField
@@ -47,7 +48,7 @@ def audit_filter(app: str | None = None, namespace: str | None = None,
         until=parse_instant(until, "until") if until else None)
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=AuditPage)
 async def list_audit(
     request: Request,
     caller: Admin,
