@@ -181,7 +181,8 @@ class AuditMiddleware:
             await self.app(scope, receive, sending)
         finally:
             CURRENT_CHANGE.reset(token)
-            if not change.recorded:
+            recorded, change.recorded = change.recorded, True  # closed: a task the request
+            if not recorded:                                   # started cannot claim it now
                 self._record_after(scope, at, status)
 
     def _record_after(self, scope: Scope, at: int, status: int) -> None:

@@ -98,7 +98,7 @@ class Database:
         a caller's change (`contracts.PendingChange`) writes its audit entry in the same
         transaction: both commit, or neither."""
         change = change_to_record()
-        if change is None:  # the engine's writes, reads' bookkeeping: nothing to add
+        if change is None:  # the engine's writes (no request in their context): nothing more
             return await self.writes.run(op, urgent=urgent)
         result = await self.writes.run(_audited(op, change), urgent=urgent)
         change.recorded = True
