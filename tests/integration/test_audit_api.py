@@ -178,3 +178,59 @@ async def test_a_flood_of_refusals_is_dropped_beyond_the_bound_and_counted() -> 
     assert dropped.detail == {"count": 7}
     await trail.close()
 
+
+
+async def test_every_kind_of_change_is_recorded_with_its_change(server: RunningServer) -> None:
+    """Jobs (batch, schedules, trigger, kill, backfill, cancel), apps, grants, limits,
+    namespaces and tokens: each change once, `ok`, written with the change itself."""
+    client = server.client
+    ns = {"namespace": "team"}
+
+    async def ok(method: str, path: str, **kwargs: Any) -> Any:
+        answer = await client.request(method, path, **kwargs)
+        assert answer.is_success, (method, path, answer.text)
+        return answer.json() if answer.content else None
+
+    rate = {"kind": "rate", "every": "5m", "start": "2026-01-01T00:00:00Z"}
+    retry = {"max_attempts": 10, "initial_backoff": 3600, "max_backoff": 3600}
+    await ok("POST", "/v1/jobs/batch", json={"jobs": [
+        {"key": "a", "namespace": "team", "schedule": rate, "target": HTTP, "retry": retry},
+        {"key": "b", "namespace": "team", "schedule": LATER, "target": HTTP}]})
+    await ok("POST", "/v1/jobs/a/schedules", params=ns, json={"kind": "rate", "every": "1h",
+                                                              "id": "2"})
+    await ok("DELETE", "/v1/jobs/a/schedules/2", params=ns)
+    run = await ok("POST", "/v1/jobs/a/trigger", params=ns)
+    await ok("POST", f"/v1/runs/{run['id']}/kill")
+    await ok("POST", "/v1/jobs/a/rerun", params=ns,
+             json={"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:10:00Z"})
+    await ok("POST", "/v1/jobs/b/cancel", params=ns)
+    await ok("PATCH", "/v1/apps/team", json={"grants": {"job_types": ["shell"]},
+                                              "limits": {"max_jobs": 10}})
+    await ok("DELETE", "/v1/apps/team/namespaces/team")
+    made = await ok("POST", "/v1/apps/team/tokens", json={"role": "viewer"})
+    await ok("POST", f"/v1/apps/team/tokens/{made['id']}/revoke")
+
+    found = await entries(server, app="system", limit=1000)
+    seen = [(e["action"], e["target"]) for e in reversed(found) if e["outcome"] == "ok"]
+    assert seen[-11:] == [
+        ("create_jobs", None), ("add_schedule", "a"), ("remove_schedule", "a/2"),
+        ("trigger_job", "a"), ("kill", run["id"]), ("rerun", "a"), ("cancel_job", "b"),
+        ("change_app", "team"), ("remove_namespace", "team/team"), ("create_token", "team"),
+        ("revoke_token", f"team/{made['id']}"),
+    ]
+    batch = next(e for e in found if e["action"] == "create_jobs")
+    assert batch["namespace"] == "team" and batch["detail"]["jobs"] == 2
+    assert not [e for e in found if e["outcome"] != "ok"]
+
+
+async def test_upkeep_deletes_entries_past_retention(tmp_path: Path) -> None:
+    async with running_server(tmp_path / "db.sqlite", run_engine=False, upkeep_seconds=0.2,
+                              audit_retention_days=1.0 / 86_400) as server:
+        answer = await server.client.post("/v1/apps", json={"name": "short-lived"})
+        assert answer.status_code == 201
+        assert await server.node.store.audit.find(AuditFilter(action="create_app"), None, 10)
+
+        async def gone() -> bool:
+            return not await server.node.store.audit.find(AuditFilter(), None, 10)
+
+        await wait_until(gone, timeout=10)  # older than a second: the upkeep took it
