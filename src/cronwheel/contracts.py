@@ -53,11 +53,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cronwheel.domain.access import App, TokenRecord
 from cronwheel.domain.admission import AdmissionRule, QscheduleApp
+from cronwheel.domain.audit import AuditCursor, AuditEntry, AuditFilter
 from cronwheel.domain.jobs import Job, JobState, RetryPolicy
 from cronwheel.domain.misfire import FirePlan
 from cronwheel.domain.routing import Candidate
@@ -633,6 +635,9 @@ class NodeStore(Store, Protocol):
     def sentinel(self) -> SentinelStore: ...
 
     @property
+    def audit(self) -> AuditStore: ...
+
+    @property
     def single_node(self) -> bool:
         """Only this process uses the database (SQLite): every lease not its own is a dead
         process's, and no other node needs waking."""
@@ -872,3 +877,53 @@ class KubeRunStore(Protocol):
     async def callback_sent(
         self, run: KubeRun, ok: bool, retryable: bool, now: Micros
     ) -> str: ...
+
+
+# -- the audit trail ---------------------------------------------------------------------------
+
+
+class AuditStore(Protocol):
+    """The audit trail. A change's entry is written by the change's own write (see
+    `PendingChange`); `record` is for entries with no change to ride on (refusals, failures),
+    many at once in one transaction. Entries are listed newest first by (at, id)."""
+
+    # Whether a change's own write carries its entry (SQL); False: the memory store, where
+    # the API records a change once it has succeeded.
+    transactional: bool
+
+    async def record(self, entries: Sequence[AuditEntry]) -> None: ...
+
+    async def find(
+        self, where: AuditFilter, after: AuditCursor | None, limit: int
+    ) -> list[AuditEntry]: ...
+
+    async def purge(self, before: Micros, limit: int) -> int:
+        """Delete up to `limit` entries older than `before`; how many went."""
+        ...
+
+
+@dataclass(slots=True)
+class PendingChange:
+    """The audit entry of the change a request is making, waiting for that change's write.
+
+    The API puts one in `CURRENT_CHANGE` for a request that changes something; the SQL store
+    writes `describe(outcome)` inside the transaction of the first write made while it is
+    `armed`, then marks it `recorded`. A write that fails rolls the entry back with it; the
+    API then records the refusal or failure on its own. `judge` turns the write's result into
+    an outcome when a write can end without changing anything (a conflicting create)."""
+
+    describe: Callable[[str], AuditEntry]
+    armed: Callable[[], bool] = lambda: True  # the request reached a route that changes
+    recorded: bool = False
+    judge: Callable[[Any], str] | None = None
+
+
+CURRENT_CHANGE: ContextVar[PendingChange | None] = ContextVar("cronwheel_change", default=None)
+
+
+def change_to_record() -> PendingChange | None:
+    """The pending change a write made now must carry, if any."""
+    change = CURRENT_CHANGE.get()
+    if change is None or change.recorded or not change.armed():
+        return None
+    return change

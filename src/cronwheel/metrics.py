@@ -25,3 +25,7 @@ DELIVERY_SECONDS = Histogram(
 )
 INFLIGHT = Gauge("cronwheel_deliveries_in_flight", "Deliveries held in memory")
 LOOKAHEAD = Gauge("cronwheel_lookahead_jobs", "Claimed jobs waiting in the look-ahead window")
+AUDIT_DROPPED = Counter(
+    "cronwheel_audit_dropped_total",
+    "Audit entries of refused requests dropped because too many waited to be written",
+)

@@ -126,9 +126,12 @@ class Node:
             DutyConfig(heartbeat_s=settings.heartbeat_seconds,
                        upkeep_s=settings.upkeep_seconds,
                        retention_us=round(settings.retention_days * 86_400 * US_PER_S),
-                       log_retention_us=round(settings.log_retention_days * 86_400 * US_PER_S)),
+                       log_retention_us=round(settings.log_retention_days * 86_400 * US_PER_S),
+                       audit_retention_us=round(
+                           settings.audit_retention_days * 86_400 * US_PER_S)),
             reconnect=self._listen,  # API-only nodes too: workers long-poll them
             every_beat=[self.workers.reap, self.alerter.send_due] if run_engine else [],
+            purge_audit=self.store.audit.purge,
         )
 
     def _kubernetes(

@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     retention_days: float = Field(30.0, gt=0, le=36_500)  # finished runs kept this long
     # output (logs and results) of runs on workers is kept this long, at most as long as runs
     log_retention_days: float = Field(7.0, gt=0, le=36_500)
+    audit_retention_days: float = Field(90.0, gt=0, le=36_500)  # audit entries kept this long
     advertised_address: str | None = None  # shown in /v1/cluster; default http://host:port
     clock_offset_ms: int = 0  # skews this node's own clock: for testing clock skew only
     shutdown_grace_seconds: float = Field(10.0, ge=0, le=600)  # for deliveries under way

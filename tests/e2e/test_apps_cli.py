@@ -132,6 +132,17 @@ async def test_first_start_then_apps_and_tokens_from_the_cli(
         after = await cronwheel("jobs", "ls", server=server, token=token)
         assert after.code == 1 and "unknown, expired or revoked" in after.err
 
+        # the audit trail: the operator's change and its refusal, the admin's revocation
+        trail = await cronwheel("audit", "--app", "team", "--json", server=server, token=None)
+        assert trail.code == 0, trail.err
+        seen = [(e["action"], e["outcome"], e["namespace"]) for e in trail.json()["entries"]]
+        assert ("create_job", "ok", "team") in seen
+        assert ("create_job", "forbidden", "default") in seen
+        table = await cronwheel("audit", "--action", "revoke_token", server=server, token=None)
+        assert table.code == 0 and "revoke_token" in table.out and "ok 200" in table.out, table
+        mine = await cronwheel("audit", server=server, token=token)
+        assert mine.code == 1 and "unknown, expired or revoked" in mine.err  # admins only
+
         removed = await cronwheel("apps", "rm", "team", server=server, token=None)
         assert removed.code == 0 and "removed app team" in removed.out
         nobody = await cronwheel("jobs", "ls", server=f"http://127.0.0.1:{free_port()}",

@@ -446,3 +446,39 @@ async def test_a_job_page_shows_the_jobs_it_waits_for_and_those_waiting_for_it(
         "link", name="default/load")).to_be_visible()
     await expect(page.get_by_role("region", name="Dependencies")).to_contain_text(
         "Waits for (upstream) Nothing.")
+
+
+async def test_an_admin_reads_the_audit_trail_and_others_may_not(console: Console) -> None:
+    rate = {"kind": "rate", "every": "1h"}
+    await console.add_job("team-a", "audited", schedule=rate, target={"kind": "log"})
+    operator = await console.page(console.operator)
+    await operator.goto("/ui/jobs?namespace=team-a")
+    await operator.get_by_role("button", name="Pause audited").click()
+    await expect(operator.get_by_role("status")).to_contain_text("pause done")
+    csrf = await operator.locator("input[name=csrf]").first.input_value()
+    refused = await operator.request.post("/ui/job/pause", form={
+        "csrf": csrf, "namespace": "default", "key": "flaky-export"})
+    assert refused.status == 404  # another app's job: refused as if it did not exist
+    # not an admin: no link, and the page itself is refused
+    await expect(operator.get_by_role("link", name="Audit", exact=True)).to_have_count(0)
+    denied = await operator.request.get("/ui/audit")
+    assert denied.status == 403, await denied.text()
+
+    admin = await console.page(ADMIN)
+    errors = script_errors(admin)
+    await admin.get_by_role("link", name="Audit", exact=True).click()
+    await expect(admin.get_by_role("heading", name="Audit trail")).to_be_visible()
+    await admin.get_by_label("App").fill("team-a")
+    await admin.get_by_label("Action").fill("console.pause_job")
+    await admin.get_by_role("button", name="Filter").click()
+    rows = admin.locator("tbody tr")
+    await expect(rows.filter(has_text="audited")).to_contain_text("ok")
+    await expect(rows.filter(has_text="audited")).to_contain_text(console.operator_prefix)
+    await expect(rows.filter(has_text="flaky-export")).to_contain_text("not_found")
+    await admin.get_by_label("Outcome").select_option("not_found")
+    await admin.get_by_role("button", name="Filter").click()
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("flaky-export")
+    await admin.goto("/ui/audit")
+    await shot(admin, "17-audit")
+    assert not errors

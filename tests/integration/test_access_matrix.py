@@ -385,6 +385,7 @@ ROUTES: dict[tuple[str, str], tuple[str, int, Builder]] = {
     ("GET", "/v1/apps/{app}/sentinel-key"): ("admin", 200,
                                              fixed("GET", "/v1/apps/team/sentinel-key")),
     ("DELETE", "/v1/apps/{app}/sentinel-key"): ("admin", 204, _remove_sentinel_key),
+    ("GET", "/v1/audit"): ("admin", 200, fixed("GET", "/v1/audit")),
 }
 
 

@@ -278,6 +278,13 @@ async def _walk_the_apps(cw: AsyncClient) -> None:
     assert (await cw.sentinel_key("walkers"))["set"] is False
     await cw.remove_app("walkers")
     assert "walkers" not in [a["name"] for a in (await cw.apps())["apps"]]
+    # the audit trail saw each change, newest first, under the admin's app
+    page = await cw.audit(action="create_app", limit=1)
+    assert [(e.action, e.target) for e in page.entries] == [("create_app", "walkers")]
+    actions = [e.action async for e in cw.iter_audit(app="system", page_size=2)]
+    assert actions[:9] == ["remove_app", "remove_sentinel_key", "set_sentinel_key",
+                           "remove_qschedule", "add_qschedule", "remove_rule", "add_rule",
+                           "revoke_token", "create_token"]
 
 
 async def _walk_the_schedules(cw: AsyncClient) -> None:

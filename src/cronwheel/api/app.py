@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from cronwheel import __version__
 from cronwheel.api import (
     apps,
+    audit,
     auth,
     cluster,
     docs,
@@ -22,6 +23,7 @@ from cronwheel.api import (
     statuses,
     workers,
 )
+from cronwheel.api.auditing import AuditMiddleware, AuditTrail
 from cronwheel.api.dialects import delayjob, dispatchserver, kubernetes, qschedule, sentinel
 from cronwheel.api.dialects.delayjob_grpc import DelayJobGrpcServer
 from cronwheel.api.hardening import Hardening, HostRule
@@ -38,6 +40,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None,
     built-in types and the installed plugins, discovered here, once."""
     node = node or Node(settings or Settings())
     delayjob_grpc = DelayJobGrpcServer(node.service, node.settings, node.apps)
+    trail = AuditTrail(node.store.audit, node.clock)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -51,6 +54,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None,
             yield
         finally:
             await delayjob_grpc.stop()
+            await trail.close()
             await node.stop()
 
     app = FastAPI(
@@ -63,6 +67,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None,
     )
     app.state.node = node
     app.state.delayjob_grpc = delayjob_grpc
+    app.state.audit_trail = trail
     app.state.job_types = load_job_types() if job_types is None else job_types
     errors.install(app)
     config = node.settings
@@ -71,6 +76,8 @@ def create_app(settings: Settings | None = None, node: Node | None = None,
     auth.install(app, node.apps, config.metrics_public)
     hosts = HostRule.from_settings(config.allowed_hosts, config.host, config.advertised_address)
     app.add_middleware(Hardening, max_body=config.max_body_bytes, hosts=hosts)
+    # Outermost: its entry records refusals by any layer inside, Hardening's and auth's too.
+    app.add_middleware(AuditMiddleware, trail=trail, routes=lambda: app.router.routes)
     statuses.document(app, config.metrics_public)
     docs.install(app)
     app.include_router(workers.router)  # first: its /v1/jobs/{key}/workers beats /jobs/{key}
@@ -79,6 +86,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None,
     app.include_router(preview.router)
     app.include_router(cluster.router)
     app.include_router(apps.router)
+    app.include_router(audit.router)
     app.include_router(delayjob.router)
     app.include_router(dispatchserver.router)
     app.include_router(qschedule.router)

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from cronwheel.api import auditing
 from cronwheel.api.auth import AUTHENTICATED, RESPONSES, Admin, Caller, Reader
 from cronwheel.api.responses import Json
 from cronwheel.apps_service import AppService
@@ -105,6 +106,7 @@ async def whoami(caller: Caller) -> Json:
 
 @router.post("/apps", status_code=201)
 async def create_app(request: Request, body: AppIn, caller: Admin) -> Json:
+    auditing.note(request.state, target=body.name)
     app = await apps_of(request).create_app(
         body.name, body.namespaces, _grants(body.grants), _limits(body.limits), body.note)
     return Json(app_json(app), 201)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
 
+from cronwheel.api import auditing
 from cronwheel.api.auth import (
     AUTHENTICATED,
     RESPONSES,
@@ -42,8 +43,9 @@ from cronwheel.api.schemas import (
     RunPage,
     TriggerIn,
 )
-from cronwheel.contracts import JobFilter
+from cronwheel.contracts import AddOutcome, JobFilter
 from cronwheel.domain.access import Principal, can_admin, can_read
+from cronwheel.domain.audit import OK
 from cronwheel.domain.errors import DomainError, InvalidField, ItemErrors
 from cronwheel.domain.jobs import DEFAULT_NAMESPACE, Job, JobState
 from cronwheel.domain.worker_target import SpecParsers
@@ -73,11 +75,13 @@ async def create_job(
 ) -> Any:
     """201 created; 200 the same job existed (or was replaced, with `replace=true`); 409 a
     different job has this key."""
+    auditing.note(request.state, namespace=body.namespace, target=body.key)
     require_create(caller, body.namespace)
     service = service_of(request)
     item = submission(body, service.clock.now(), job_types_of(request))
     require_grant(caller, item.spec.target, installed=job_types_of(request).names())
     require_upstreams(caller, item.spec)
+    auditing.judge(_conflicted)
     [outcome] = await service.submit([item], replace=replace, caller=caller)
     if outcome.conflict:
         return Json(
@@ -92,6 +96,9 @@ async def create_job(
 @router.post("/jobs/batch", response_model=BatchOut, status_code=201)
 async def create_jobs(request: Request, body: BatchIn, caller: Writer) -> Any:
     """All or nothing: any invalid or conflicting item leaves every job of the batch unwritten."""
+    namespaces = sorted({job.namespace for job in body.jobs})
+    auditing.note(request.state, namespace=namespaces[0] if len(namespaces) == 1 else None,
+                  detail={"jobs": len(body.jobs), "namespaces": namespaces[:20]})
     for index, job in enumerate(body.jobs):
         require_create(caller, job.namespace, f"jobs[{index}].namespace")
     service = service_of(request)
@@ -102,6 +109,7 @@ async def create_jobs(request: Request, body: BatchIn, caller: Writer) -> Any:
         require_grant(caller, item.spec.target, f"jobs[{index}].target.type",
                       job_types_of(request).names())
         require_upstreams(caller, item.spec, f"jobs[{index}].depends_on")
+    auditing.judge(_conflicted)
     try:
         outcomes = await service.submit(items, all_or_nothing=True, caller=caller)
     except ItemErrors as exc:
@@ -118,6 +126,11 @@ async def create_jobs(request: Request, body: BatchIn, caller: Writer) -> Any:
     created = sum(o.created for o in outcomes)
     return Json({"jobs": [job_json(o.job) for o in outcomes], "created": created,
                  "existing": len(outcomes) - created}, 201)
+
+
+def _conflicted(outcomes: list[AddOutcome]) -> str:
+    """A create that found a different job wrote nothing: the audit trail says so."""
+    return "conflict" if any(o.conflict for o in outcomes) else OK
 
 
 def _batch_items(

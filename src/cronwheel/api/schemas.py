@@ -400,3 +400,27 @@ class RerunOut(BaseModel):
     rerun: int = Field(description="ended runs given a new attempt, due now")
     in_flight: int = Field(description="runs pending or running already, left as they are")
     runs: list[RunOut]
+
+
+class AuditEntryOut(BaseModel):
+    id: str
+    at: str = Field(description="when the change was asked for (ISO 8601, UTC)")
+    action: str = Field(description="the operation: create_job, revoke_token, "
+                        "delayjob.submit_job, console.pause_job...")
+    outcome: str = Field(description="ok, no_change, or the refusal: unauthenticated, "
+                         "forbidden, not_found, conflict, invalid, too_large, rate_limited, "
+                         "error")
+    status: int = Field(description="the HTTP status the caller was answered")
+    app: str | None = Field(description="the caller's app; null without a valid credential")
+    token_prefix: str | None
+    role: str | None
+    user: str | None = Field(description="a dialect's end user, where it names one")
+    address: str | None = Field(description="the client's address")
+    namespace: str | None
+    target: str | None = Field(description="what was changed: a job key, run id, app...")
+    detail: dict[str, Any] = Field(description="the method and path, and small facts")
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditEntryOut]
+    next_cursor: str | None

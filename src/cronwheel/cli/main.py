@@ -9,6 +9,7 @@ import typer
 
 from cronwheel.cli import job_schedules
 from cronwheel.cli.apps import apps_app, tokens_app
+from cronwheel.cli.audit import audit
 from cronwheel.cli.common import Server
 from cronwheel.cli.config import load_settings
 from cronwheel.cli.deps import add_deps_command
@@ -27,6 +28,7 @@ app.add_typer(workers_app, name="workers")
 app.add_typer(apps_app, name="apps")
 app.add_typer(tokens_app, name="tokens")
 app.command("cluster")(cluster)
+app.command("audit")(audit)
 
 
 @app.callback()

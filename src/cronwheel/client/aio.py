@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 import httpx
 
 from cronwheel.api.schemas import (
+    AuditEntryOut,
+    AuditPage,
     BatchOut,
     ClusterOut,
     DeletedOut,
@@ -278,6 +280,31 @@ class AsyncClient:
     async def preview(self, expr: str, tz: str | None = None, after: str | None = None, n: int = 10,
                 kind: str | None = None) -> PreviewOut:
         return await self.send(calls.preview(expr, tz, after, n, kind))
+
+    # -- the audit trail (admins) ----------------------------------------------------------
+
+    async def audit(self, app: str | None = None, namespace: str | None = None,
+              action: str | None = None, outcome: str | None = None,
+              token_prefix: str | None = None, since: str | None = None,
+              until: str | None = None, limit: int = 100,
+              cursor: str | None = None) -> AuditPage:
+        return await self.send(calls.audit(app, namespace, action, outcome, token_prefix, since,
+                                     until, limit, cursor))
+
+    async def iter_audit(self, app: str | None = None, namespace: str | None = None,
+                   action: str | None = None, outcome: str | None = None,
+                   token_prefix: str | None = None, since: str | None = None,
+                   until: str | None = None, page_size: int = 100) -> AsyncIterator[AuditEntryOut]:
+        """Every matching entry, newest first, a page at a time."""
+        cursor: str | None = None
+        while True:
+            page = await self.audit(app, namespace, action, outcome, token_prefix, since, until,
+                                    page_size, cursor)
+            for entry in page.entries:
+                yield entry
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
 
     # -- apps, namespaces, tokens -----------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from pydantic import BaseModel
 
 from cronwheel.api.schemas import (
+    AuditPage,
     BatchOut,
     ClusterOut,
     DeletedOut,
@@ -300,6 +301,18 @@ def preview(
 ) -> Call[PreviewOut]:
     params = _params(expr=expr, tz=tz, after=after, n=n, kind=kind)
     return Call("GET", "/v1/schedules/preview", _model(PreviewOut), params)
+
+
+def audit(
+    app: str | None = None, namespace: str | None = None, action: str | None = None,
+    outcome: str | None = None, token_prefix: str | None = None, since: str | None = None,
+    until: str | None = None, limit: int = 100, cursor: str | None = None,
+) -> Call[AuditPage]:
+    """A page of the audit trail, newest first (admins)."""
+    params = _params(app=app, namespace=namespace, action=action, outcome=outcome,
+                     token_prefix=token_prefix, since=since, until=until, limit=limit,
+                     cursor=cursor)
+    return Call("GET", "/v1/audit", _model(AuditPage), params)
 
 
 # -- apps, namespaces, tokens (admins; whoami for any token; see docs/auth.md) ---------------

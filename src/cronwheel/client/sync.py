@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 import httpx
 
 from cronwheel.api.schemas import (
+    AuditEntryOut,
+    AuditPage,
     BatchOut,
     ClusterOut,
     DeletedOut,
@@ -275,6 +277,30 @@ class Client:
     def preview(self, expr: str, tz: str | None = None, after: str | None = None, n: int = 10,
                 kind: str | None = None) -> PreviewOut:
         return self.send(calls.preview(expr, tz, after, n, kind))
+
+    # -- the audit trail (admins) ----------------------------------------------------------
+
+    def audit(self, app: str | None = None, namespace: str | None = None,
+              action: str | None = None, outcome: str | None = None,
+              token_prefix: str | None = None, since: str | None = None,
+              until: str | None = None, limit: int = 100,
+              cursor: str | None = None) -> AuditPage:
+        return self.send(calls.audit(app, namespace, action, outcome, token_prefix, since,
+                                     until, limit, cursor))
+
+    def iter_audit(self, app: str | None = None, namespace: str | None = None,
+                   action: str | None = None, outcome: str | None = None,
+                   token_prefix: str | None = None, since: str | None = None,
+                   until: str | None = None, page_size: int = 100) -> Iterator[AuditEntryOut]:
+        """Every matching entry, newest first, a page at a time."""
+        cursor: str | None = None
+        while True:
+            page = self.audit(app, namespace, action, outcome, token_prefix, since, until,
+                                    page_size, cursor)
+            yield from page.entries
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
 
     # -- apps, namespaces, tokens -----------------------------------------------------------------
 

@@ -29,6 +29,7 @@ class DutyConfig:
     upkeep_s: float = 60.0
     retention_us: Micros = 30 * 86_400 * US_PER_S
     log_retention_us: Micros = 7 * 86_400 * US_PER_S
+    audit_retention_us: Micros = 90 * 86_400 * US_PER_S
 
 
 class Duties:
@@ -41,6 +42,7 @@ class Duties:
         config: DutyConfig = DutyConfig(),
         reconnect: Callable[[], Awaitable[None]] | None = None,
         every_beat: Sequence[Callable[[], Awaitable[None]]] = (),
+        purge_audit: Callable[[Micros, int], Awaitable[int]] | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -49,6 +51,7 @@ class Duties:
         self._config = config
         self._reconnect = reconnect
         self._every_beat = list(every_beat)  # more duties at the heartbeat's pace
+        self._purge_audit = purge_audit  # the audit trail's retention (AuditStore.purge)
         self._tasks: list[asyncio.Task[None]] = []
         self.leader = False
 
@@ -101,3 +104,8 @@ class Duties:
         for _round in range(PURGE_ROUNDS):
             if await self._store.purge_output(logs_before, PURGE_BATCH) < PURGE_BATCH:
                 break
+        if self._purge_audit is not None:
+            audit_before = self._clock.now() - self._config.audit_retention_us
+            for _round in range(PURGE_ROUNDS):
+                if await self._purge_audit(audit_before, PURGE_BATCH) < PURGE_BATCH:
+                    break

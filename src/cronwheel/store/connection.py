@@ -8,11 +8,15 @@ import os
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, event, text
+from sqlalchemy import Select, event, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from cronwheel.contracts import PendingChange, change_to_record
+from cronwheel.domain.audit import OK
 from cronwheel.domain.time import Micros
+from cronwheel.store.rows import audit_values
+from cronwheel.store.tables import audit
 from cronwheel.store.writer import WriteOp, WriteQueue
 
 T = TypeVar("T")
@@ -90,8 +94,15 @@ class Database:
     # -- how the modules use it ------------------------------------------------------------
 
     async def write(self, op: WriteOp[T], urgent: bool = False) -> T:
-        """Run `op` in a write transaction (grouped with others on SQLite)."""
-        return await self.writes.run(op, urgent=urgent)
+        """Run `op` in a write transaction (grouped with others on SQLite). A write made for
+        a caller's change (`contracts.PendingChange`) writes its audit entry in the same
+        transaction: both commit, or neither."""
+        change = change_to_record()
+        if change is None:  # the engine's writes (no request in their context): nothing more
+            return await self.writes.run(op, urgent=urgent)
+        result = await self.writes.run(_audited(op, change), urgent=urgent)
+        change.recorded = True
+        return result
 
     def read(self) -> AbstractAsyncContextManager[AsyncConnection]:
         return self.read_engine.connect()
@@ -122,3 +133,16 @@ class Database:
         if about is not None and not self.is_sqlite:
             await conn.execute(text("SELECT pg_notify(:c, :v)"),
                                {"c": channel, "v": str(about)})
+
+
+def _audited(op: WriteOp[T], change: PendingChange) -> WriteOp[T]:
+    """`op`, then the change's audit entry, in the transaction `op` runs in (again on a
+    replay: a rolled-back group took the first entry with it)."""
+
+    async def with_entry(conn: AsyncConnection) -> T:
+        result = await op(conn)
+        outcome = change.judge(result) if change.judge is not None else OK
+        await conn.execute(insert(audit), [audit_values(change.describe(outcome))])
+        return result
+
+    return with_entry

@@ -46,6 +46,7 @@ from cronwheel.store.bulk import apply_change, rewrite_of
 from cronwheel.store.dependencies import EXPIRED
 from cronwheel.store.duequeue import DueQueue, SortKey
 from cronwheel.store.memory_alerts import MemoryAlertStore
+from cronwheel.store.memory_audit import MemoryAuditStore
 from cronwheel.store.new_runs import fired_run, manual_run
 from cronwheel.store.reruns import sort_reruns
 
@@ -95,6 +96,7 @@ class MemoryStore:
         self._attempts: dict[str, dict[int, Attempt]] = {}
         self._nodes: dict[str, _NodeRow] = {}
         self.alerts = MemoryAlertStore(self._name_of, self._failures_of)
+        self.audit = MemoryAuditStore()
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from cronwheel.domain.audit import AuditEntry
 from cronwheel.domain.dependencies import Dependency, Strategy
 from cronwheel.domain.jobs import (
     DEFAULT_EXPIRY_US,
@@ -177,3 +178,22 @@ def attempt_values(attempt: Attempt) -> dict[str, Any]:
         "response": attempt.response,
         "error": attempt.error,
     }
+
+
+def audit_values(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id, "at": entry.at, "action": entry.action[:64], "outcome": entry.outcome,
+        "status": entry.status, "app": entry.app, "token_prefix": entry.token_prefix,
+        "role": entry.role, "end_user": entry.user, "address": entry.address,
+        "namespace": entry.namespace, "target": entry.target,
+        "detail": orjson.dumps(entry.detail).decode(),
+    }
+
+
+def audit_from_row(row: Mapping[Any, Any]) -> AuditEntry:
+    return AuditEntry(
+        id=row["id"], at=row["at"], action=row["action"], outcome=row["outcome"],
+        status=row["status"], app=row["app"], token_prefix=row["token_prefix"],
+        role=row["role"], user=row["end_user"], address=row["address"],
+        namespace=row["namespace"], target=row["target"], detail=orjson.loads(row["detail"]),
+    )

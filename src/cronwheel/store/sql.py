@@ -17,6 +17,7 @@ from cronwheel.contracts import (
     AddOutcome,
     AlertStore,
     AttemptRecord,
+    AuditStore,
     Fire,
     FiresRecorded,
     JobFilter,
@@ -37,6 +38,7 @@ from cronwheel.domain.time import Micros
 from cronwheel.store.admission import SqlAdmissionStore
 from cronwheel.store.alerts import SqlAlertStore
 from cronwheel.store.apps import SqlAppStore
+from cronwheel.store.audit import SqlAuditStore
 from cronwheel.store.connection import Database
 from cronwheel.store.dependencies import SqlDependencies
 from cronwheel.store.jobs import SqlJobs
@@ -70,6 +72,7 @@ class SqlStore:
         self.apps = SqlAppStore(self._db)
         self.admission = SqlAdmissionStore(self._db)
         self.sentinel: SentinelStore = SqlSentinelStore(self._db)
+        self.audit: AuditStore = SqlAuditStore(self._db)
         self.kube: KubeRunStore = KubeStore(self._db)  # runs on Kubernetes need SQL
 
     @property

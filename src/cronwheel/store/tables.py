@@ -231,3 +231,30 @@ job_dependencies = Table(
 )
 Index("ix_job_dependencies_upstream", job_dependencies.c.upstream_namespace,
       job_dependencies.c.upstream_key)
+
+# -- the audit trail (migration 0010) ----------------------------------------------------------
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("at", BigInteger, nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("app", String(63)),
+    Column("token_prefix", String(16)),
+    Column("role", String(16)),
+    Column("end_user", String(255)),
+    Column("address", String(255)),
+    Column("namespace", String(255)),
+    Column("target", String(255)),
+    Column("detail", Text, nullable=False),  # JSON object
+)
+# Newest first, by (at, id): every listing pages on these; each filter has its own prefix.
+Index("ix_audit_at", audit.c.at, audit.c.id)
+Index("ix_audit_app", audit.c.app, audit.c.at, audit.c.id)
+Index("ix_audit_namespace", audit.c.namespace, audit.c.at, audit.c.id)
+Index("ix_audit_action", audit.c.action, audit.c.at, audit.c.id)
+partial_index("ix_audit_refused", audit.c.outcome, audit.c.at, audit.c.id,
+              where="outcome <> 'ok'")

@@ -16,7 +16,7 @@ from cronwheel.api.app import create_app as create_api_app
 from cronwheel.domain.worker_target import SpecParsers
 from cronwheel.runtime import Node
 from cronwheel.settings import Settings
-from cronwheel.ui import apps, jobs, login, overview, runs
+from cronwheel.ui import apps, audit, jobs, login, overview, runs
 from cronwheel.ui.access import AppAccess
 from cronwheel.ui.session import Access, OpenAccess, Sessions
 from cronwheel.ui.trends import Trends
@@ -30,7 +30,7 @@ def install(app: FastAPI, access: Access | None = None, trends: Trends | None = 
     app.state.console_trends = sampler
     app.mount("/ui/static", StaticFiles(packages=[("cronwheel.ui", "static")]),
               name="console-static")
-    for module in (login, overview, jobs, runs, apps):
+    for module in (login, overview, jobs, runs, apps, audit):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

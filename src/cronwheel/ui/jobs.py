@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from fastapi import APIRouter, Request, Response
 
+from cronwheel.api import auditing
 from cronwheel.api.auth import require_grant
 from cronwheel.api.convert import job_json, submission
 from cronwheel.api.deps import job_types_of, service_of, settings_of, workers_of
@@ -183,6 +184,8 @@ async def new_job_form(request: Request) -> Response:
 @router.post("/jobs/new")
 async def create_job(request: Request) -> Response:
     caller, form = await posted(request)
+    auditing.note(request.state, namespace=form.get("namespace", "default"),
+                  target=form.get("key"))
     values = dict(forms.DEFAULTS) | form
     try:
         body = forms.job_body(form)
@@ -228,6 +231,8 @@ def _deleter(service: Service) -> Callable[..., Any] | None:
 async def act_on_job(request: Request, action: str) -> Response:
     caller, form = await posted(request)
     namespace, key = form.get("namespace", "default"), form.get("key", "")
+    auditing.note(request.state, action=f"console.{action[:20]}_job", namespace=namespace,
+                  target=key)
     target = local(form.get("back"), "/ui/job?" + urlencode({"namespace": namespace,
                                                              "key": key}))
     if action not in ACTIONS:
@@ -272,6 +277,7 @@ async def _act(service: Service, action: str, namespace: str, key: str,
 async def switch_worker(request: Request) -> Response:
     caller, form = await posted(request)
     namespace, key = form.get("namespace", "default"), form.get("key", "")
+    auditing.note(request.state, namespace=namespace, target=key)
     caller.require_write(namespace, "switch workers")
     job = await service_of(request).get(namespace, key)
     worker, enabled = form.get("worker", ""), form.get("enabled") == "on"

@@ -23,6 +23,7 @@ from typing import Protocol
 
 from fastapi import Request
 
+from cronwheel.domain.access import Principal as DomainPrincipal
 from cronwheel.domain.errors import DomainError, NotFound
 
 COOKIE = "cw_console"
@@ -261,4 +262,8 @@ async def principal_of(request: Request) -> Caller | None:
         return None
     address = request.client.host if request.client else None
     principal = await access.authenticate(session.token, address)
-    return None if principal is None else Caller(principal, session, access)
+    if principal is None:
+        return None
+    if isinstance(principal, DomainPrincipal):
+        request.state.principal = principal  # who the audit trail names for this request
+    return Caller(principal, session, access)
