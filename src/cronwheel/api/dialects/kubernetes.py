@@ -34,7 +34,26 @@ from cronwheel.service import Service, Submission
 
 NAMESPACE = "k8s-job"
 ONCE, CRON = "once_job", "cron_job"
-router = APIRouter(prefix="/api", tags=["kubernetes job service dialect"])
+_ENVELOPE = {"type": "object", "required": ["code", "cause", "error_msg", "data"],
+             "properties": {"code": {"type": "integer"}, "cause": {"type": "string"},
+                            "error_msg": {"type": "string"}, "data": {}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": _ENVELOPE}}}
+
+
+# Every route's failures, in the envelope (code 100-107, 153, 254 or 403; see HTTP_STATUS).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("invalid parameter, no job_id, or a body that is not JSON"),
+    403: _error("a client this dialect does not admit"),
+    404: _error("no job with this job_id"),
+    409: _error("a job of this job_name exists, or a Job of it was submitted"),
+    422: _error("the job does not verify (a field the target refuses)"),
+    503: _error("the server is closing"),
+}
+router = APIRouter(prefix="/api", tags=["kubernetes job service dialect"], responses=ERRORS)
 for _prefix in ("/api/once_job/", "/api/cron_job/", "/api/job_logs/"):  # 404s, 405s
     register_envelope(_prefix, lambda code, message: envelope_error(-1, f"{code}: {message}"))
 
