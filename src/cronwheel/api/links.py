@@ -24,8 +24,9 @@ PRODUCERS: dict[tuple[str, str, str], tuple[str, dict[str, str]]] = {
 
 
 def _name(method: str, path: str) -> str:
-    words = [w.strip("{}") for w in path.split("/") if w and w != "v1"]
-    return method.capitalize() + "".join(w[:1].upper() + w[1:] for w in words)
+    """`post /v1/runs/{run_id}/kill` -> `PostRunsRunIdKill`."""
+    words = path.replace("_", "/").replace("{", "").replace("}", "").split("/")
+    return method.capitalize() + "".join(w[:1].upper() + w[1:] for w in words if w != "v1")
 
 
 def _parameters(operation: dict[str, Any]) -> set[str]:
