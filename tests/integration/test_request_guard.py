@@ -416,6 +416,60 @@ async def test_the_openapi_document_lists_what_the_routes_answer(server: Running
         assert str(response.status_code) in listed(method, path), (method, path, response.text)
 
 
+async def test_statuses_found_by_fuzzing_are_documented(server: RunningServer) -> None:
+    """Answers schemathesis found missing from the document (tests/integration/
+    test_schemathesis.py), each asserted here on its own."""
+    client = server.client
+    spec = (await client.get("/openapi.json")).json()
+    assert (await client.post("/v1/apps", json={"name": "dup"})).status_code == 201
+    cases = [
+        ("get", "/v1/jobs/{key}/dependencies", 404, await client.get("/v1/jobs/no/dependencies")),
+        ("delete", "/v1/jobs/{key}", 404, await client.delete("/v1/jobs/no")),
+        ("post", "/v1/apps", 409, await client.post("/v1/apps", json={"name": "dup"})),
+        ("get", "/v1/apps/{app}", 404, await client.get("/v1/apps/no")),
+        ("patch", "/v1/apps/{app}", 404, await client.patch("/v1/apps/no", json={})),
+        ("delete", "/v1/apps/{app}", 404, await client.delete("/v1/apps/no")),
+        ("get", "/v1/apps/{app}/tokens", 404, await client.get("/v1/apps/no/tokens")),
+        ("post", "/v1/apps/{app}/tokens", 404,
+         await client.post("/v1/apps/no/tokens", json={"role": "viewer"})),
+        ("get", "/api/once_job/describe/{job_id}", 404,
+         await client.get("/api/once_job/describe/no")),
+        ("post", "/api/cron_job/suspend/{job_id}", 404,
+         await client.post("/api/cron_job/suspend/no")),
+    ]
+    for method, path, status, response in cases:
+        assert response.status_code == status, (method, path, response.text)
+        documented = spec["paths"][path][method]["responses"]
+        assert str(status) in documented, (method, path)
+    # the Kubernetes dialect documents its own envelope, not the native one
+    envelope = spec["paths"]["/api/once_job/describe/{job_id}"]["get"]["responses"]["404"]
+    schema = envelope["content"]["application/json"]["schema"]
+    assert set(schema["required"]) == set(cases[-1][3].json())
+    metrics = spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(metrics) == ["text/plain"]
+
+
+async def test_a_body_that_is_not_text_is_a_422_naming_it(server: RunningServer) -> None:
+    """Bytes that are not UTF-8 used to be a 400 `http_error` naming nothing."""
+    response = await server.client.post(
+        "/v1/jobs", content=b"\xd5", headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "body"
+
+
+async def test_a_created_job_links_to_what_can_be_done_with_it(server: RunningServer) -> None:
+    """The OpenAPI links that clients and the stateful fuzzer follow from a created job."""
+    spec = (await server.client.get("/openapi.json")).json()
+    links = spec["paths"]["/v1/jobs"]["post"]["responses"]["201"]["links"]
+    read = links["GetJobsKey"]
+    assert read["operationRef"] == "#/paths/~1v1~1jobs~1{key}/get"
+    assert read["parameters"] == {"key": "$response.body#/key",
+                                  "namespace": "$response.body#/namespace"}
+    assert {"PostJobsKeyTrigger", "DeleteJobsKey", "PostJobsKeyPause"} <= set(links)
+    trigger = spec["paths"]["/v1/jobs/{key}/trigger"]["post"]["responses"]["202"]["links"]
+    assert trigger["GetRunsRunId"]["parameters"] == {"run_id": "$response.body#/id"}
+
+
 @pytest.mark.parametrize(("option", "words"), [
     ({"url": "http://[::1/cb"}, "url"),
     ({"url": "http://169.254.169.254/latest/meta-data"}, "recallConfig.option.url: target refused"),

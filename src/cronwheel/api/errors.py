@@ -102,6 +102,9 @@ def _allowed_methods(request: Request) -> str:
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+# What FastAPI answers (400) for a body it cannot decode at all, such as bytes that are not
+# UTF-8; a body that is text but not JSON is already a 422 naming `body`, and so is this.
+_UNPARSED_BODY = "There was an error parsing the body"
 
 
 def install(app: FastAPI) -> None:
@@ -122,6 +125,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Json:
+        if (exc.status_code == 400 and exc.detail == _UNPARSED_BODY
+                and _envelope_for(request.url.path) is None):
+            body = error_body("invalid_argument", "body: not valid JSON text", "body")
+            return Json(body, 422)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         body = shaped_error(request.url.path, code, str(exc.detail))
         headers = dict(exc.headers or {})

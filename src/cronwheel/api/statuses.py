@@ -24,6 +24,7 @@ from fastapi import FastAPI
 
 from cronwheel.api.auth import RESPONSES, needs_token
 from cronwheel.api.hardening import ANY_HOST_PATHS, WRITES
+from cronwheel.api.links import add_links
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 ERROR_SCHEMA: dict[str, Any] = {
@@ -41,6 +42,9 @@ NOT_FOUND = "no such job, run, worker or task"
 CONFLICT = "conflicts with the current state (an existing job, a cancelled job, a lost task)"
 LIMITED = ("over the app's submits per second (code rate_limited); Retry-After says how many "
            "seconds to wait")
+NO_APP = "no such app, namespace claim or token"
+APP_EXISTS = "an app or namespace claim of that name exists"
+NO_RULE = "no such app, or it has no such rule, qschedule app or key"
 
 # (method, path): the extra statuses the route answers
 NATIVE: dict[tuple[str, str], dict[int, str]] = {
@@ -69,6 +73,29 @@ NATIVE: dict[tuple[str, str], dict[int, str]] = {
     ("post", "/v1/workers/{worker_id}/tasks/{task_id}/output"): {404: NOT_FOUND, 409: CONFLICT},
     ("post", "/v1/workers/{worker_id}/tasks/{task_id}/finish"): {404: NOT_FOUND, 409: CONFLICT},
     ("post", "/v1/workers/{worker_id}/stop"): {404: NOT_FOUND},
+    ("get", "/v1/jobs/{key}/dependencies"): {404: NOT_FOUND},
+    ("delete", "/v1/jobs/{key}"): {404: NOT_FOUND},
+    ("post", "/v1/apps"): {409: APP_EXISTS},
+    ("get", "/v1/apps/{app}"): {404: NO_APP},
+    ("patch", "/v1/apps/{app}"): {404: NO_APP},
+    ("delete", "/v1/apps/{app}"): {404: NO_APP},
+    ("get", "/v1/apps/{app}/namespaces"): {404: NO_APP},
+    ("post", "/v1/apps/{app}/namespaces"): {404: NO_APP, 409: APP_EXISTS},
+    ("delete", "/v1/apps/{app}/namespaces/{claim}"): {404: NO_APP},
+    ("get", "/v1/apps/{app}/tokens"): {404: NO_APP},
+    ("post", "/v1/apps/{app}/tokens"): {404: NO_APP},
+    ("post", "/v1/apps/{app}/tokens/{token_id}/revoke"): {404: NO_APP},
+    ("get", "/v1/apps/{app}/admission"): {404: NO_APP},
+    ("post", "/v1/apps/{app}/admission"): {404: NO_APP, 409: "this dialect and network have "
+                                                              "a rule"},
+    ("delete", "/v1/apps/{app}/admission/{dialect}/{network}"): {404: NO_RULE},
+    ("get", "/v1/apps/{app}/qschedule"): {404: NO_APP},
+    ("post", "/v1/apps/{app}/qschedule"): {404: NO_APP, 409: "the id, name or token is taken"},
+    ("delete", "/v1/apps/{app}/qschedule/{qid}"): {404: NO_RULE},
+    ("get", "/v1/apps/{app}/sentinel-key"): {404: NO_APP},
+    ("post", "/v1/apps/{app}/sentinel-key"): {404: NO_APP},
+    ("delete", "/v1/apps/{app}/sentinel-key"): {404: NO_RULE},
+    ("post", "/v1/runs/{run_id}/remove"): {404: NOT_FOUND, 409: CONFLICT},
 } | {
     ("post", f"/v1/jobs/{{key}}/{action}"): {404: NOT_FOUND, 409: CONFLICT}
     for action in ("pause", "resume", "disable", "enable", "cancel")
@@ -102,7 +129,8 @@ def _add(schema: dict[str, Any], metrics_public: bool) -> None:
 
 
 def document(app: FastAPI, metrics_public: bool = False) -> None:
-    """Wrap `app.openapi` so the document, built once on first use, lists these statuses."""
+    """Wrap `app.openapi` so the document, built once on first use, lists these statuses
+    (and the links of api/links.py)."""
     build: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -110,6 +138,7 @@ def document(app: FastAPI, metrics_public: bool = False) -> None:
         schema = build()
         if first:
             _add(schema, metrics_public)
+            add_links(schema)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -36,13 +36,31 @@ from cronwheel.service import Service, Submission
 
 NAMESPACE = KUBERNETES_NAMESPACE  # that of the built-in loopback rule
 ONCE, CRON = "once_job", "cron_job"
-# Every route answers these before it looks at the request (the admission policy).
-ADMISSION: dict[int | str, dict[str, Any]] = {
-    401: {"description": "code 401: the client's rule needs a token (Authorization: Bearer "
-                         "cw_...), and none or a refused one was sent"},
-    403: {"description": "code 403: the client's network is not admitted"},
+_ENVELOPE = {"type": "object", "required": ["code", "cause", "error_msg", "data"],
+             "properties": {"code": {"type": "integer"}, "cause": {"type": "string"},
+                            "error_msg": {"type": "string"}, "data": {}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": _ENVELOPE}}}
+
+
+# Every route's failures, in the envelope (see HTTP_STATUS); 401 and 403 come from the
+# admission policy, before the route looks at the request.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("invalid parameter, no job_id, or a body that is not JSON"),
+    401: _error("code 401: the client's rule needs a token (Authorization: Bearer cw_...), "
+                "and none or a refused one was sent"),
+    403: _error("code 403: the client's network is not admitted"),
+    404: _error("no job with this job_id"),
+    409: _error("a job of this job_name exists, or a Job of it was submitted"),
+    422: _error("the job does not verify (a field the target refuses)"),
+    429: _error("code 104: over the app's submits per second; Retry-After says when to "
+                "try again"),
+    503: _error("the server is closing"),
 }
-router = APIRouter(prefix="/api", tags=["kubernetes job service dialect"], responses=ADMISSION)
+router = APIRouter(prefix="/api", tags=["kubernetes job service dialect"], responses=ERRORS)
 for _prefix in ("/api/once_job/", "/api/cron_job/", "/api/job_logs/"):  # 404s, 405s
     register_envelope(_prefix, lambda code, message: envelope_error(-1, f"{code}: {message}"))
 
