@@ -83,9 +83,8 @@ class Failover:
     async def check(self) -> None:
         try:
             survey = await self._liveness.survey(self._clock.now() - self._lease_us)
-        except Exception:
+        except Exception:  # slow or failed, but the session (so the lock) is still there
             log.warning("failover.check_failed", exc_info=True)
-            self.lost()
             return
         if survey is None:
             self.lost()

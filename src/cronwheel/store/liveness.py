@@ -29,7 +29,8 @@ log = logging.getLogger("cronwheel.liveness")
 
 NODE_LOCK_CLASS = 0x6E6F6465  # "node": first key of every node lock; the second is hashtext(owner)
 APPLICATION_NAME = "cronwheel-liveness"  # how the lock sessions show in pg_stat_activity
-TIMEOUT_S = 1.0  # a lock connection that does not answer within this is taken as lost
+CONNECT_TIMEOUT_S = 2.0
+QUERY_TIMEOUT_S = 5.0  # a slow survey is given up (the lock stays with its session)
 
 _SURVEY = """
 SELECT n.owner, EXISTS (
@@ -55,30 +56,42 @@ class PgLiveness:
 
     async def survey(self, since: Micros) -> list[tuple[str, bool]] | None:
         """Take (or confirm) this node's lock, then list the nodes not stopped that heartbeat
-        at or after `since`, each with whether its lock is held. None while ours is not."""
+        at or after `since`, each with whether its lock is held. None while ours is not.
+
+        A slow answer raises TimeoutError but keeps the session, and so the lock: only a
+        session that ended (or could not be opened) means the lock is gone."""
         async with self._busy:
+            if (self._conn is None or self._conn.is_closed()) and not await self._take():
+                return None
+            conn = self._conn
+            assert conn is not None
             try:
-                lapsed = self._conn is None or self._conn.is_closed()
-                if lapsed and not await self._take():
-                    return None
-                assert self._conn is not None
-                rows = await self._conn.fetch(_SURVEY, NODE_LOCK_CLASS, since, self._owner,
-                                              timeout=TIMEOUT_S)
-            except (OSError, TimeoutError, asyncpg.PostgresError,
-                    asyncpg.InterfaceError):
+                rows = await conn.fetch(_SURVEY, NODE_LOCK_CLASS, since, self._owner,
+                                        timeout=QUERY_TIMEOUT_S)
+            except Exception:
+                if not conn.is_closed():
+                    raise
                 await self._drop()
-                raise
+                return None
         return [(str(r["owner"]), bool(r["alive"])) for r in rows]
 
     async def _take(self) -> bool:
         await self._drop()
-        conn = await asyncpg.connect(self._dsn, timeout=TIMEOUT_S,
-                                     server_settings={"application_name": APPLICATION_NAME})
-        got = await conn.fetchval("SELECT pg_try_advisory_lock($1, hashtext($2))",
-                                  NODE_LOCK_CLASS, self._owner, timeout=TIMEOUT_S)
+        try:
+            conn = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT_S,
+                                         server_settings={"application_name": APPLICATION_NAME})
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            log.warning("liveness.connect_failed", exc_info=True)
+            return False
+        try:
+            got = await conn.fetchval("SELECT pg_try_advisory_lock($1, hashtext($2))",
+                                      NODE_LOCK_CLASS, self._owner, timeout=QUERY_TIMEOUT_S)
+        except BaseException:
+            await conn.close(timeout=CONNECT_TIMEOUT_S)
+            raise
         if not got:  # a peer is releasing us this instant, or (1 in 2^32) a hash twin
             log.warning("liveness.lock_busy", extra={"owner": self._owner})
-            await conn.close()
+            await conn.close(timeout=CONNECT_TIMEOUT_S)
             return False
         conn.add_termination_listener(self._terminated)
         self._conn = conn
@@ -94,7 +107,7 @@ class PgLiveness:
         if conn is not None:
             conn.remove_termination_listener(self._terminated)
             with contextlib.suppress(Exception):
-                await conn.close(timeout=TIMEOUT_S)
+                await conn.close(timeout=CONNECT_TIMEOUT_S)
 
     async def release_dead(self, owner: str) -> bool:
         """Hand back a dead node's claims and make its runs due now, while holding its lock in
