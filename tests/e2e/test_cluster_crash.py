@@ -90,7 +90,7 @@ class ServeProcess:
             self.owner = (await client.get("/v1/cluster")).json()["node"]
 
     async def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # three nodes starting at once on a busy machine
         async with httpx.AsyncClient() as client:
             while time.monotonic() < deadline:
                 if not self.running:
