@@ -83,7 +83,7 @@ async def test_a_killed_nodes_claims_fire_within_a_second_and_once(tmp_path: Pat
             await settled(url, count, deadline)
             settled_at = time.time()
 
-            first = {}
+            first: dict[str, float] = {}
             for request in receiver.received:
                 key = request.json()["key"]
                 first.setdefault(key, request.at)
@@ -93,7 +93,7 @@ async def test_a_killed_nodes_claims_fire_within_a_second_and_once(tmp_path: Pat
             # lease would be at least lease - window = 6 s late. Found by its free lock, it is
             # late by the check (250 ms), the release and a claim: under 1.5 s on a quiet
             # machine (bench/README.md); the bounds here leave room for a shared, busy one.
-            assert p99 < 2.5, (p99, worst)
+            assert p99 < 3.0, (p99, worst)
             assert worst < LEASE_S - 3.0, (p99, worst)
             fired = await fetch(url, "SELECT job_id, node FROM runs WHERE job_id = ANY($1)",
                                 sorted(victim_jobs))
