@@ -29,7 +29,7 @@ log = logging.getLogger("cronwheel.liveness")
 
 NODE_LOCK_CLASS = 0x6E6F6465  # "node": first key of every node lock; the second is hashtext(owner)
 APPLICATION_NAME = "cronwheel-liveness"  # how the lock sessions show in pg_stat_activity
-CONNECT_TIMEOUT_S = 2.0
+CONNECT_TIMEOUT_S = 10.0  # a loaded machine can take seconds to open a connection
 QUERY_TIMEOUT_S = 5.0  # a slow survey is given up (the lock stays with its session)
 
 _SURVEY = """
