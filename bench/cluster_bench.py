@@ -10,6 +10,10 @@ callback. Two scenarios:
   the first one is due. Reported: callbacks/s at the receiver between first and last arrival.
 * lateness: `--rate` fires/s for `--duration` seconds; every `--tick` a batch of jobs due
   `--lead` seconds later goes to the next node's API. Reported: lateness p50/p99/max.
+* failover (2+ nodes): `--failover-jobs` jobs due in `--failover-bursts` bursts (all of a
+  burst at one instant, `--failover-gap` s apart); `--failover-kill` s after the first burst the
+  node holding the most claims is SIGKILLed. Reported: lateness p50/p99/max over every job (the
+  dead node's claims included), claims held per node at the kill, duplicates.
 
 Both check for duplicates twice: at the receiver (the same run id delivered again is a
 redelivery; two run ids for one job is a DUPLICATE RUN) and in the database (one scheduled run
@@ -68,6 +72,7 @@ class Backend(StrEnum):
 class Scenario(StrEnum):
     THROUGHPUT = "throughput"
     LATENESS = "lateness"
+    FAILOVER = "failover"
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,10 @@ class ClusterConfig:
     batch_size: int
     batch_concurrency: int  # per node
     drain_timeout: float
+    failover_jobs: int
+    failover_bursts: int
+    failover_gap: float
+    failover_kill: float
     receiver_impl: str
     server_env: dict[str, str]
     quiet_wait: float
@@ -559,12 +568,81 @@ class ClusterBench:
             **await self.audit(cluster, "lat", submitted.jobs),
         }
 
+    async def failover(self, cluster: Cluster) -> dict[str, Any]:
+        """Bursts of due jobs, and the node holding the most claims SIGKILLed between them."""
+        cfg = self.cfg
+        await self.warm(cluster)
+        per_burst = max(1, cfg.failover_jobs // cfg.failover_bursts)
+        count = per_burst * cfg.failover_bursts
+        first = time.time() + cfg.lead + 2.0  # submitting 3,000 takes about a second
+        gap_us = round(cfg.failover_gap * 1e6)
+        first_us = round(first * 1e6)
+        loaded = await submit_spread(
+            self.session, cluster, count, cfg.batch_size, cfg.batch_concurrency,
+            lambda i: fb.job(f"fo-{i}", first_us + (i // per_burst) * gap_us, self.url))
+        if time.time() > first:
+            console.print("[yellow]failover: submission ran past the first burst[/yellow]")
+        meter = self.meter(cluster)
+        await asyncio.sleep(max(0.0, first + cfg.failover_kill - time.time()))
+        held = await claims_by_node(cluster)
+        victim = max(range(len(cluster.nodes)), key=lambda i: held.get(cluster.names[i], 0))
+        cluster.nodes[victim].proc.kill()
+        killed_at = time.time()
+        await asyncio.to_thread(cluster.nodes[victim].proc.wait, 10)
+        survivors = Survivors([n for i, n in enumerate(cluster.nodes) if i != victim])
+        last_due = first + (cfg.failover_bursts - 1) * cfg.failover_gap
+        await fb.wait_callbacks(self.session, self.receiver, loaded.jobs,
+                                last_due + cfg.drain_timeout, survivors, settle=0.0)
+        cpu = meter.read()
+        settled_after = time.time() - killed_at
+        await asyncio.sleep(1.0)  # late duplicates
+        stats = await fb.receiver_call(self.session, self.receiver, "GET", "stats")
+        return {
+            "jobs": loaded.jobs,
+            "submit_errors": loaded.errors,
+            "bursts": cfg.failover_bursts,
+            "kill_after_first_burst_s": cfg.failover_kill,
+            "killed": cluster.names[victim],
+            **{f"held_at_kill_node{i + 1}": held.get(name, 0)
+               for i, name in enumerate(cluster.names)},
+            "callbacks_settled_after_kill_s": fb.rounded(settled_after, 2),
+            **fb.callback_summary(stats, loaded.jobs, "lateness"),
+            **cpu,
+            **await self.audit(cluster, "fo", loaded.jobs),
+        }
+
     async def run(self, layout: Layout, scenario: Scenario) -> dict[str, Any]:
-        steps = {Scenario.THROUGHPUT: self.throughput, Scenario.LATENESS: self.lateness}
+        steps = {Scenario.THROUGHPUT: self.throughput, Scenario.LATENESS: self.lateness,
+                 Scenario.FAILOVER: self.failover}
         async with running_cluster(self.cfg, layout, self.session, scenario.value) as cluster:
             result = await steps[scenario](cluster)
             result["node_names"] = cluster.names
             return result
+
+
+@dataclass
+class Survivors:
+    """The nodes left after a kill, watched while waiting for callbacks."""
+
+    nodes: list[fb.Child]
+
+    def check_alive(self) -> None:
+        for node in self.nodes:
+            node.check_alive()
+
+
+async def claims_by_node(cluster: Cluster) -> dict[str, int]:
+    """Claimed jobs and running runs held by each node name, right now."""
+    rows = await db_rows(cluster.database_url, """
+        SELECT lease_owner, count(*) FROM (
+            SELECT lease_owner FROM jobs WHERE lease_owner IS NOT NULL
+            UNION ALL
+            SELECT lease_owner FROM runs WHERE lease_owner IS NOT NULL AND state = 'running'
+        ) AS held GROUP BY lease_owner""")
+    out: dict[str, int] = defaultdict(int)
+    for owner, n in rows:
+        out[str(owner).rsplit(":", 1)[0]] += int(n)  # owner ids are <node name>:<random>
+    return dict(out)
 
 
 # -- reporting -------------------------------------------------------------------------------
@@ -612,6 +690,8 @@ def table_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
         tp = by_scenario.get(Scenario.THROUGHPUT.value, {"runs": [], "median": {}})
         lat = by_scenario.get(Scenario.LATENESS.value, {"runs": [], "median": {}})
         every = tp["runs"] + lat["runs"]
+        if not every:
+            continue
         rows.append([
             name, str(layout.nodes),
             cell(tp["runs"], tp["median"], "callbacks_per_s"),
@@ -647,6 +727,26 @@ def verdicts(results: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+FAILOVER_COLUMNS = ("config", "held at kill (per node)", "p50 ms", "p99 ms", "max ms",
+                    "idle CPU %", "redelivered", "DUPLICATE RUNS", "missing")
+
+
+def failover_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for name, by_scenario in results.items():
+        fo = by_scenario.get(Scenario.FAILOVER.value)
+        if not fo:
+            continue
+        runs, median = fo["runs"], fo["median"]
+        held = " / ".join(fb.fmt(median.get(f"held_at_kill_node{i + 1}", math.nan))
+                          for i in range(LAYOUTS[name].nodes))
+        rows.append([name, held, cell(runs, median, "lateness_p50_ms"),
+                     cell(runs, median, "lateness_p99_ms"), cell(runs, median, "lateness_max_ms"),
+                     cell(runs, median, "idle_pct"), fb.fmt(total(runs, "rx_redeliveries")),
+                     fb.fmt(sum(duplicate_runs(r) for r in runs)), fb.fmt(total(runs, "missing"))])
+    return rows
+
+
 def report(env: dict[str, Any], results: dict[str, dict[str, Any]]) -> None:
     console.print(f"[bold]environment[/bold]: {env['nproc']} CPUs ({env['cpu']}), "
                   f"{env['mem_total_gb']} GB, Python {env['python']}, SQLite {env['sqlite']}, "
@@ -665,6 +765,12 @@ def report(env: dict[str, Any], results: dict[str, dict[str, Any]]) -> None:
     print("|" + "---|" * len(COLUMNS))
     for row in rows:
         print("| " + " | ".join(row) + " |")
+    failover = failover_rows(results)
+    if failover:
+        print("\n| " + " | ".join(FAILOVER_COLUMNS) + " |")
+        print("|" + "---|" * len(FAILOVER_COLUMNS))
+        for row in failover:
+            print("| " + " | ".join(row) + " |")
     for run in (r for s in results.values() for v in s.values() for r in v["runs"]):
         if duplicate_runs(run):
             console.print(f"[bold red]DUPLICATE RUNS in {run['layout']} {run['scenario']} run "
@@ -694,6 +800,8 @@ async def measure(cfg: ClusterConfig, bench: ClusterBench) -> dict[str, dict[str
     for index in range(cfg.repeat):
         for name in cfg.layouts:
             for scenario in cfg.scenarios:
+                if scenario is Scenario.FAILOVER and LAYOUTS[name].nodes < 2:
+                    continue  # nobody to fail over to
                 console.print(f"[cyan]{name} {scenario.value} run {index + 1}/{cfg.repeat}"
                               "[/cyan]")
                 quiet = await fb.wait_quiet(cfg.quiet_wait)
@@ -750,6 +858,12 @@ def main(
         min=1, max=64, help="batch requests under way per node")] = 2,
     drain_timeout: Annotated[float, typer.Option(
         min=1.0, max=3600, help="seconds to wait for callbacks after the last due time")] = 60.0,
+    failover_jobs: Annotated[int, typer.Option(min=4, max=1_000_000)] = 3_000,
+    failover_bursts: Annotated[int, typer.Option(min=1, max=100)] = 4,
+    failover_gap: Annotated[float, typer.Option(
+        min=0.1, max=60, help="seconds between failover bursts")] = 1.0,
+    failover_kill: Annotated[float, typer.Option(
+        min=0.0, max=60, help="seconds after the first burst the busiest node is killed")] = 1.5,
     receiver: Annotated[str, typer.Option(help="receiver implementation: raw or aiohttp")
                         ] = "raw",
     set_: Annotated[list[str] | None, typer.Option(
@@ -786,6 +900,8 @@ def main(
         throughput_jobs=throughput_jobs, throughput_span=throughput_span,
         throughput_lead=throughput_lead, rate=rate, duration=duration, lead=lead, tick=tick,
         batch_size=batch_size, batch_concurrency=batch_concurrency, drain_timeout=drain_timeout,
+        failover_jobs=failover_jobs, failover_bursts=failover_bursts, failover_gap=failover_gap,
+        failover_kill=failover_kill,
         receiver_impl=receiver, server_env=settings, quiet_wait=quiet_wait, keep=keep,
         postgres=Postgres(pg_host, pg_port, pg_user, pg_admin_db),
     )

@@ -171,6 +171,25 @@ class NodeInfo:
     started_at: Micros
 
 
+class Liveness(Protocol):
+    """Which nodes are alive, by what the database knows of their sessions (PostgreSQL): each
+    node holds a lock for as long as its connection lives."""
+
+    on_lost: Callable[[], None] | None  # told at once when this node's lock connection ends
+
+    async def survey(self, since: Micros) -> list[tuple[str, bool]] | None:
+        """Take or confirm this node's lock; then each node not stopped that heartbeat at or
+        after `since`, with whether it holds its lock. None while this node does not."""
+        ...
+
+    async def release_dead(self, owner: str) -> bool:
+        """Give up a node's claims if its lock is free, fenced so it cannot retake the lock
+        meanwhile; its runs become due now. False if the lock was held."""
+        ...
+
+    async def close(self) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class NodeStatus:
     info: NodeInfo
@@ -246,10 +265,14 @@ class Store(Protocol):
         ...
 
     async def acquire_due_jobs(
-        self, owner: str, now: Micros, horizon: Micros, limit: int, lease_until: Micros
+        self, owner: str, now: Micros, horizon: Micros, limit: int, lease_until: Micros,
+        share: tuple[int, int] | None = None,
     ) -> list[Job]:
         """Lease to `owner` up to `limit` jobs due by `horizon` whose lease is free or lapsed
-        at `now`, earliest first; no two owners hold one job at once."""
+        at `now`, earliest first; no two owners hold one job at once.
+
+        `share` (i, n): only the jobs whose id hashes to i modulo n, node i's share of n live
+        nodes (PostgreSQL; a store with one node ignores it)."""
         ...
 
     async def record_fires(

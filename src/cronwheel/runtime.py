@@ -19,6 +19,7 @@ from cronwheel.engine import Dispatcher, EngineConfig, Scheduler
 from cronwheel.engine.alerts import Alerter
 from cronwheel.engine.dispatcher import DispatchConfig
 from cronwheel.engine.duties import Duties, DutyConfig
+from cronwheel.engine.failover import Failover
 from cronwheel.engine.kubefollow import FollowConfig, KubeFollower, admit_clusters
 from cronwheel.engine.resolver import Resolver, ResolverConfig, attach
 from cronwheel.ids import new_id
@@ -113,6 +114,7 @@ class Node:
         if not self.store.single_node:
             self.channel = PgChannel(settings.database_url, self.scheduler.job_due,
                                      self.scheduler.run_due, self.hub.notify)
+        self.failover = self._failover(lease) if run_engine else None
         self.info = NodeInfo(
             owner=self.owner,
             name=settings.node_name,
@@ -152,6 +154,20 @@ class Node:
             kube, self.clusters, self.clock, self.owner, lease_us, follower.wake))
         return kube, follower
 
+    def _failover(self, lease_us: int) -> Failover | None:
+        """On PostgreSQL: this node's session lock, the fast release of dead nodes' claims, and
+        each live node's share of the claims."""
+        liveness = self.store.liveness(self.owner) if isinstance(self.store, SqlStore) else None
+        if liveness is None:
+            return None
+        failover = Failover(liveness, lambda: self.store.release(self.owner), self.db_clock,
+                            self.owner, lease_us)
+        failover.on_lost += [self.scheduler.drop]
+        failover.on_released += [lambda: self.scheduler.job_due(0),
+                                 lambda: self.scheduler.run_due(0)]
+        self.scheduler.gate = self.dispatcher.gate = failover
+        return failover
+
     async def _lead(self) -> bool:
         return True if self.channel is None else await self.channel.lead()
 
@@ -168,6 +184,8 @@ class Node:
         await self._first_start()
         if self.run_engine:
             await self.workers.start()
+        if self.failover is not None:  # the lock first: a node listed alive holds it
+            await self.failover.start()
         await self.duties.start()
         if self.run_engine:
             if self.store.single_node:  # one node per file: every old lease is a dead process's
@@ -205,6 +223,8 @@ class Node:
             await self.scheduler.stop()
             await self.dispatcher.close(self.settings.shutdown_grace_seconds)
             await self.scheduler.release()
+        if self.failover is not None:  # after handing back: a free lock means nothing held
+            await self.failover.stop()
         await self.duties.stop()
         await self.alerter.aclose()
         if self.channel is not None:

@@ -63,6 +63,7 @@ class ServeProcess:
     port: int = field(default_factory=free_port)
     proc: asyncio.subprocess.Process | None = None
     owner: str = ""  # this life's owner id, as the node reports it
+    env: dict[str, str] = field(default_factory=dict)  # settings over NODE_ENV
 
     @property
     def base_url(self) -> str:
@@ -73,7 +74,7 @@ class ServeProcess:
         return self.proc is not None and self.proc.returncode is None
 
     async def start(self) -> None:
-        env = os.environ | NODE_ENV | {
+        env = os.environ | NODE_ENV | self.env | {
             "CRONWHEEL_DATABASE_URL": self.database_url,
             "CRONWHEEL_PORT": str(self.port),
             "CRONWHEEL_NODE_NAME": self.name,
@@ -89,7 +90,7 @@ class ServeProcess:
             self.owner = (await client.get("/v1/cluster")).json()["node"]
 
     async def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # three nodes starting at once on a busy machine
         async with httpx.AsyncClient() as client:
             while time.monotonic() < deadline:
                 if not self.running:
@@ -137,8 +138,9 @@ async def migrate(url: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def cluster(url: str, names: Sequence[str], logs: Path) -> AsyncIterator[list[ServeProcess]]:
-    nodes = [ServeProcess(name, url, logs / f"{name}.log") for name in names]
+async def cluster(url: str, names: Sequence[str], logs: Path,
+                  env: dict[str, str] | None = None) -> AsyncIterator[list[ServeProcess]]:
+    nodes = [ServeProcess(name, url, logs / f"{name}.log", env=env or {}) for name in names]
     try:
         await migrate(url)
         started = await asyncio.gather(*(n.start() for n in nodes), return_exceptions=True)
@@ -445,10 +447,11 @@ async def wait_side_channels(url: str, nodes: int, deadline: float) -> dict[str,
         [row] = await fetch(url, """
             SELECT (SELECT count(*) FROM pg_stat_activity
                     WHERE datname = current_database() AND pid <> pg_backend_pid()
+                      AND application_name <> 'cronwheel-liveness'
                       AND (query LIKE 'LISTEN %' OR query LIKE '%pg_try_advisory_lock%'))
                        AS channels,
                    (SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
-                    WHERE l.locktype = 'advisory' AND l.granted
+                    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
                       AND d.datname = current_database()) AS leaders""")
         if row["channels"] == nodes and row["leaders"] == 1:
             return dict(row)

@@ -21,6 +21,7 @@ from cronwheel.domain.jobs import RetryPolicy
 from cronwheel.domain.retry import after_attempt
 from cronwheel.domain.runs import Attempt, RunState
 from cronwheel.domain.time import US_PER_S, Micros, to_iso
+from cronwheel.engine.failover import Failover
 from cronwheel.logs import target_label
 
 log = logging.getLogger("cronwheel.dispatcher")
@@ -67,6 +68,7 @@ class Dispatcher:
         self._idle = asyncio.Event()
         self._idle.set()
         self._background: list[asyncio.Task[None]] = []
+        self.gate: Failover | None = None  # a PostgreSQL node delivers only while it holds its lock
 
     def start(self) -> None:
         self._background = [
@@ -86,7 +88,8 @@ class Dispatcher:
         return self._config.lease_us
 
     def submit(self, delivery: Delivery, retry: RetryPolicy) -> None:
-        task = asyncio.create_task(self._deliver(delivery, retry))
+        epoch = 0 if self.gate is None else self.gate.epoch
+        task = asyncio.create_task(self._deliver(delivery, retry, epoch))
         self._held[delivery.run_id] = task
         self._idle.clear()
         metrics.INFLIGHT.set(len(self._held))
@@ -98,11 +101,20 @@ class Dispatcher:
             if task is not None:
                 task.cancel()
 
-    async def _deliver(self, delivery: Delivery, retry: RetryPolicy) -> None:
+    def _may_deliver(self, epoch: int) -> bool:
+        """Still the holder of the claim it was given: another node takes the runs of a node
+        whose lock was lost, so from then on a delivery here could double theirs."""
+        return self.gate is None or (self.gate.holding and self.gate.epoch == epoch)
+
+    async def _deliver(self, delivery: Delivery, retry: RetryPolicy, epoch: int = 0) -> None:
         try:
             async with self._per_target[delivery.target.slot], self._global:
                 # Fired a moment early (the fire lead): go out on the instant, never before it.
                 await self._clock.sleep_until(delivery.scheduled_at)
+                if not self._may_deliver(epoch):
+                    log.info("delivery.dropped", extra={"run_id": delivery.run_id,
+                                                        "reason": "node lock lost"})
+                    return
                 started = self._clock.now()
                 if delivery.attempt == 1:
                     metrics.FIRE_LATENESS.observe(max(0, started - delivery.scheduled_at) / 1e6)
@@ -195,7 +207,7 @@ class Dispatcher:
         while True:
             await self._clock.sleep_until(self._clock.now() + interval)
             held = list(self._held)
-            if not held:
+            if not held or not self._may_deliver(0 if self.gate is None else self.gate.epoch):
                 continue
             try:
                 await self._store.renew_runs(

@@ -21,6 +21,7 @@ from cronwheel.domain.misfire import plan
 from cronwheel.domain.runs import Run
 from cronwheel.domain.time import US_PER_MS, US_PER_S, Micros
 from cronwheel.engine.dispatcher import Dispatcher
+from cronwheel.engine.failover import Failover
 from cronwheel.ids import new_id
 from cronwheel.quotas import Quotas
 
@@ -87,6 +88,8 @@ class Scheduler:
         self.quotas: Quotas | None = None
         self._delayed: list[tuple[Micros, int, Job]] = []
         self._slots: dict[tuple[str, Micros | None], tuple[Micros, Micros]] = {}
+        # in a PostgreSQL cluster: whether this node may act, and its share of the claims
+        self.gate: Failover | None = None
 
     # -- wake-ups from the services (after their commit) ---------------------------------------
 
@@ -95,6 +98,14 @@ class Scheduler:
         if fire_at is not None and fire_at <= self._claimed_until:
             self._next_claim = 0
             self._wake.set()
+
+    def drop(self) -> None:
+        """Forget the claimed window: this node lost its claims (its lock connection ended)."""
+        self._heap.clear()
+        self._delayed.clear()  # delayed fires are claims too
+        self._slots.clear()
+        self._claimed_until = -1
+        self._next_claim = 0
 
     def run_due(self, due_at: Micros) -> None:
         # Kept until a poll at or after it: a poll between now and then must not forget it.
@@ -159,12 +170,23 @@ class Scheduler:
         room = self._config.claim_limit - len(self._heap)
         horizon = now + self._config.window_us
         self._next_claim = now + self._config.window_us // 2
-        if room <= 0:
+        if room <= 0 or not self._may_act():
             return
         limit = min(room, self._config.claim_batch)
-        jobs = await self._store.acquire_due_jobs(
-            self._owner, now, horizon, limit, now + self._config.job_lease_us
-        )
+        epoch = self._epoch()
+        lease_until = now + self._config.job_lease_us
+        share = self.gate.share if self.gate is not None else None
+        jobs = await self._store.acquire_due_jobs(self._owner, now, horizon, limit, lease_until,
+                                                  share)
+        if share is not None and len(jobs) < limit:
+            # Another node's share left unclaimed this close to its time (that node is gone,
+            # full, or counts the nodes differently): take it. Its owner claims a whole window
+            # ahead, so this finds only what it missed.
+            jobs += await self._store.acquire_due_jobs(
+                self._owner, now, now + self._config.window_us // 2, limit - len(jobs),
+                lease_until)
+        if epoch != self._epoch():
+            return  # claimed under a lock since lost: handed back when it is held again
         for job in jobs:
             assert job.next_fire_at is not None
             if (job.id, job.next_fire_at) in self._slots:  # held, delayed: its lease renewed
@@ -219,24 +241,20 @@ class Scheduler:
             metrics.FIRES_DELAYED.inc(len(due) - len(ready))
         return ready
 
+    def _may_act(self) -> bool:
+        return self.gate is None or self.gate.holding
+
+    def _epoch(self) -> int:
+        return 0 if self.gate is None else self.gate.epoch
+
     async def _fire(self, due: list[Job], now: Micros) -> None:
+        if not self._may_act():
+            return
+        epoch = self._epoch()
         due = await self._throttle(due, now)
         if not due:
             return
-        room = self._dispatcher.room()
-        fires = []
-        for job in sorted(due, key=lambda j: -j.spec.priority):
-            assert job.next_fire_at is not None
-            spec = job.spec
-            # a fire its app's rate delayed is planned as of when it was due: the delay is
-            # the limit's, not a misfire (a skip policy must not drop it)
-            held = self._slots.pop((job.id, job.next_fire_at), None)
-            as_of = now if held is None else min(now, held[1])
-            decision = plan(spec.schedule, job.next_fire_at, as_of, spec.misfire,
-                            spec.misfire_grace_us)
-            deliver_now = decision.fire and room > 0
-            room -= deliver_now
-            fires.append(Fire(job, decision, new_id(), deliver_now))
+        fires = self._plan_fires(due, now)
         lease_until = now + self._dispatcher.lease_us
         try:
             recorded = await self._store.record_fires(self._owner, now, fires, lease_until)
@@ -246,7 +264,7 @@ class Scheduler:
                 heapq.heappush(self._heap, (now + self._config.error_backoff_us,
                                             -job.spec.priority, next(self._seq), job))
             return
-        runs = recorded.started
+        runs = recorded.started if epoch == self._epoch() else []  # lost meanwhile: not ours
         self._dispatcher.cancel(recorded.replaced)
         await self._tell_waiting(recorded.waiting)
         by_id = {f.job.id: f.job for f in fires}
@@ -265,6 +283,24 @@ class Scheduler:
                for f in fires):
             self._next_claim = now  # a next occurrence falls inside the window: claim it now
 
+    def _plan_fires(self, due: list[Job], now: Micros) -> list[Fire]:
+        """What each due job's fire does, by priority; as many deliver now as there is room."""
+        room = self._dispatcher.room()
+        fires = []
+        for job in sorted(due, key=lambda j: -j.spec.priority):
+            assert job.next_fire_at is not None
+            spec = job.spec
+            # a fire its app's rate delayed is planned as of when it was due: the delay is
+            # the limit's, not a misfire (a skip policy must not drop it)
+            held = self._slots.pop((job.id, job.next_fire_at), None)
+            as_of = now if held is None else min(now, held[1])
+            decision = plan(spec.schedule, job.next_fire_at, as_of, spec.misfire,
+                            spec.misfire_grace_us)
+            deliver_now = decision.fire and room > 0
+            room -= deliver_now
+            fires.append(Fire(job, decision, new_id(), deliver_now))
+        return fires
+
     async def _tell_waiting(self, waiting: Sequence[Run]) -> None:
         if not waiting or self.on_waiting is None:
             return
@@ -280,11 +316,14 @@ class Scheduler:
         if self._run_dues:
             self._next_run_poll = min(self._next_run_poll, self._run_dues[0])
         room = self._dispatcher.room()
-        if room <= 0:
+        if room <= 0 or not self._may_act():
             return
+        epoch = self._epoch()
         claimed = await self._store.acquire_due_runs(
             self._owner, now, min(room, 1_000), now + self._dispatcher.lease_us
         )
+        if epoch != self._epoch():
+            return
         for run, job in claimed:
             self._dispatcher.submit(delivery_for(run, job), job.spec.retry)
         if len(claimed) >= min(room, 1_000):

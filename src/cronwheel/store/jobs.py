@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, delete, insert, or_, select, tuple_, update
+from sqlalchemy import Select, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cronwheel.contracts import AddOutcome, JobFilter
@@ -177,10 +177,11 @@ class SqlJobs:
         return await self._db.write(op)
 
     async def acquire_due_jobs(
-        self, owner: str, now: Micros, horizon: Micros, limit: int, lease_until: Micros
+        self, owner: str, now: Micros, horizon: Micros, limit: int, lease_until: Micros,
+        share: tuple[int, int] | None = None,
     ) -> list[Job]:
         async def op(conn: AsyncConnection) -> list[Job]:
-            due = self._db.skip_locked(
+            picked = (
                 select(jobs.c.id)
                 .where(
                     jobs.c.next_fire_at <= horizon,
@@ -189,6 +190,11 @@ class SqlJobs:
                 .order_by(jobs.c.next_fire_at, jobs.c.priority.desc())
                 .limit(limit)
             )
+            if share is not None and not self._db.is_sqlite:
+                index, nodes = share
+                hashed = func.hashtext(jobs.c.id).op("&")(0x7FFFFFFF)
+                picked = picked.where(hashed.op("%")(nodes) == index)
+            due = self._db.skip_locked(picked)
             stmt = (
                 update(jobs)
                 .where(jobs.c.id.in_(due.scalar_subquery()))

@@ -249,8 +249,11 @@ class MemoryStore:
         return job
 
     async def acquire_due_jobs(
-        self, owner: str, now: Micros, horizon: Micros, limit: int, lease_until: Micros
+        self, owner: str, now: Micros, horizon: Micros, limit: int, lease_until: Micros,
+        share: tuple[int, int] | None = None,
     ) -> list[Job]:
+        del share  # one process: every job is its share
+
         def free(job_id: str) -> bool:
             until = self._jobs[job_id].lease_until
             return until is None or until < now

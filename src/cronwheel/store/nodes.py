@@ -14,6 +14,7 @@ from cronwheel.domain.runs import RunState
 from cronwheel.domain.tasks import WORKERS_OWNER
 from cronwheel.domain.time import Micros
 from cronwheel.store.connection import Database
+from cronwheel.store.pg import DUE_CHANNEL, RUN_CHANNEL
 from cronwheel.store.tables import jobs, nodes, runs
 
 
@@ -64,16 +65,23 @@ class SqlNodes:
         """Drop job leases; make held runs due now so they are re-delivered at once."""
 
         async def op(conn: AsyncConnection) -> None:
-            job_cond: ColumnElement[bool] = jobs.c.lease_owner.is_not(None)
-            run_cond: ColumnElement[bool] = and_(
-                runs.c.state == RunState.RUNNING.value,
-                runs.c.lease_owner.not_in((WORKERS_OWNER, KUBE_OWNER)),  # held by workers, clusters
-            )
-            if owner is not None:
-                job_cond = and_(job_cond, jobs.c.lease_owner == owner)
-                run_cond = and_(run_cond, runs.c.lease_owner == owner)
-            await conn.execute(update(jobs).where(job_cond).values(lease_owner=None,
-                                                                   lease_until=None))
-            await conn.execute(update(runs).where(run_cond).values(lease_until=0, due_at=0))
+            await release_leases(conn, owner)
+            await self._db.notify(conn, DUE_CHANNEL, 0)  # other nodes take them at once
+            await self._db.notify(conn, RUN_CHANNEL, 0)
 
         await self._db.write(op, urgent=True)
+
+
+async def release_leases(conn: AsyncConnection, owner: str | None) -> None:
+    """The job leases `owner` holds (every owner's when None) dropped, and the runs it was
+    delivering made due now: whoever polls next delivers them again, under the same key."""
+    job_cond: ColumnElement[bool] = jobs.c.lease_owner.is_not(None)
+    run_cond: ColumnElement[bool] = and_(
+        runs.c.state == RunState.RUNNING.value,
+        runs.c.lease_owner.not_in((WORKERS_OWNER, KUBE_OWNER)),  # held by workers, clusters
+    )
+    if owner is not None:
+        job_cond = and_(job_cond, jobs.c.lease_owner == owner)
+        run_cond = and_(run_cond, runs.c.lease_owner == owner)
+    await conn.execute(update(jobs).where(job_cond).values(lease_owner=None, lease_until=None))
+    await conn.execute(update(runs).where(run_cond).values(lease_until=0, due_at=0))

@@ -229,10 +229,6 @@ class SqlRuns:
 
     async def record_attempts(self, owner: str, records: Sequence[AttemptRecord]) -> None:
         async def op(conn: AsyncConnection) -> None:
-            await conn.execute(
-                self._db.insert(attempts).on_conflict_do_nothing(),
-                [attempt_values(r.attempt) for r in records],
-            )
             stmt = (
                 update(runs)
                 .where(
@@ -250,7 +246,13 @@ class SqlRuns:
                     lease_until=None,
                 )
             )
+            # The runs first, then their attempts: a rescuer locks a run, then writes its
+            # abandoned attempt; the other order deadlocks against it.
             await conn.execute(stmt, [_attempt_update(r) for r in records])
+            await conn.execute(
+                self._db.insert(attempts).on_conflict_do_nothing(),
+                [attempt_values(r.attempt) for r in records],
+            )
             ended = [(r.job_id, r.attempt.run_id, r.next_state)
                      for r in records if r.alerting and r.next_state is not RunState.PENDING]
             if ended:

@@ -43,6 +43,7 @@ from cronwheel.store.connection import Database
 from cronwheel.store.dependencies import SqlDependencies
 from cronwheel.store.jobs import SqlJobs
 from cronwheel.store.kubernetes import KubeStore
+from cronwheel.store.liveness import PgLiveness
 from cronwheel.store.nodes import SqlNodes
 from cronwheel.store.overview import SqlOverview
 from cronwheel.store.runs import SqlRuns
@@ -118,9 +119,10 @@ class SqlStore:
         return await self._jobs.change_job(namespace, key, change, cancel_runs)
 
     async def acquire_due_jobs(
-        self, owner: str, now: Micros, horizon: Micros, limit: int, lease_until: Micros
+        self, owner: str, now: Micros, horizon: Micros, limit: int, lease_until: Micros,
+        share: tuple[int, int] | None = None,
     ) -> list[Job]:
-        return await self._jobs.acquire_due_jobs(owner, now, horizon, limit, lease_until)
+        return await self._jobs.acquire_due_jobs(owner, now, horizon, limit, lease_until, share)
 
     async def delete_job(
         self, namespace: str, key: str, now: Micros, delete_runs: bool = False
@@ -166,6 +168,10 @@ class SqlStore:
 
     async def release(self, owner: str | None) -> None:
         await self._nodes.release(owner)
+
+    def liveness(self, owner: str) -> PgLiveness | None:
+        """This node's session lock and its view of the others' (PostgreSQL only)."""
+        return None if self.is_sqlite else PgLiveness(self.url, self._db, owner)
 
     async def db_now(self) -> Micros:
         return await self._nodes.db_now()
