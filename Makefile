@@ -25,8 +25,18 @@ install-test: $(BIN)/python
 serve: install
 	$(BIN)/cronwheel serve
 
+# Most tests wait on sockets, servers and workers rather than the CPU, so XDIST_WORKERS run at
+# once (pytest-xdist); the tests marked `serial` restart shared services (PostgreSQL) and run
+# alone afterwards. PYTEST_ARGS (a selection, -k, ...) runs exactly that, in one process.
+XDIST_WORKERS ?= 4
+
 test: lint
+ifeq ($(strip $(PYTEST_ARGS)),)
+	$(BIN)/pytest -q -n $(XDIST_WORKERS) -m "not serial"
+	$(BIN)/pytest -q -m serial
+else
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+endif
 
 lint: install-test
 	$(BIN)/ruff check .

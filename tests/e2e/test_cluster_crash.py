@@ -460,6 +460,7 @@ async def wait_side_channels(url: str, nodes: int, deadline: float) -> dict[str,
         await asyncio.sleep(0.2)
 
 
+@pytest.mark.serial  # restarts PostgreSQL: runs alone, after the parallel part (Makefile)
 @pytest.mark.parametrize("down_s", [0.0, 4.0], ids=["restart", "down-4s"])
 async def test_nodes_carry_on_when_postgresql_restarts(tmp_path: Path, down_s: float) -> None:
     pg = local_pg_cluster()
