@@ -477,6 +477,7 @@ async def test_an_admin_reads_the_audit_trail_and_others_may_not(console: Consol
     await expect(rows.filter(has_text="flaky-export")).to_contain_text("not_found")
     await admin.get_by_label("Outcome").select_option("not_found")
     await admin.get_by_role("button", name="Filter").click()
+    await admin.wait_for_url("**outcome=not_found**")  # the filtered page, not the last one
     await expect(rows).to_have_count(1)
     await expect(rows.first).to_contain_text("flaky-export")
     await admin.goto("/ui/audit")
