@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 FORMATS = ("text", "json")
+LEVELS = ("critical", "error", "warning", "info", "debug")
 ACCESS_LOGGER = "uvicorn.access"
 # What every LogRecord has: anything else on a record is a field of its event.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {

@@ -3,6 +3,7 @@ a mistyped environment variable must not read as a crash."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
@@ -30,6 +31,22 @@ def load_settings(**given: Any) -> Settings:
         _stop(_problem(exc, chosen))
     _check_database(settings.database_url, "database_url" in chosen)
     return settings
+
+
+def log_options() -> tuple[str, str]:
+    """CRONWHEEL_LOG_LEVEL and CRONWHEEL_LOG_FORMAT for `worker`, which reads none of the
+    server's other settings (a worker host need not have them)."""
+    from cronwheel.logs import FORMATS, LEVELS
+
+    chosen = []
+    for name, allowed, default in (("LOG_LEVEL", LEVELS, "info"),
+                                   ("LOG_FORMAT", FORMATS, "text")):
+        given = os.environ.get(f"CRONWHEEL_{name}", default)
+        value = given.strip().lower()
+        if value not in allowed:
+            _stop(f"CRONWHEEL_{name}: must be one of {', '.join(allowed)} (got {given!r})")
+        chosen.append(value)
+    return chosen[0], chosen[1]
 
 
 def _problem(exc: ValidationError, chosen: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ from cronwheel.cli import job_schedules
 from cronwheel.cli.apps import apps_app, tokens_app
 from cronwheel.cli.audit import audit
 from cronwheel.cli.common import Server
-from cronwheel.cli.config import load_settings
+from cronwheel.cli.config import load_settings, log_options
 from cronwheel.cli.deps import add_deps_command
 from cronwheel.cli.jobs import cluster, jobs_app, runs_app
 from cronwheel.cli.schedule import schedule_app
@@ -130,6 +130,7 @@ def worker(
              "CRONWHEEL_WORKER_COMMAND_TYPES, a JSON object of NAME: COMMAND)")] = None,
 ) -> None:
     """Run a worker: execute the tasks of worker jobs of its groups, pulled from SERVER."""
+    from cronwheel import logs
     from cronwheel.client.credentials import find_token
     from cronwheel.worker import WorkerSettings, parse_databases
     from cronwheel.worker import main as run_worker
@@ -144,6 +145,8 @@ def worker(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    level, fmt = log_options()  # as `serve` logs: events, text or JSON lines on stderr
+    logs.configure(level, fmt, access_log=False)
     run_worker(settings)
 
 

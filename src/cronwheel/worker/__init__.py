@@ -7,7 +7,6 @@ In-process use: `await Worker(WorkerSettings(server=url, groups=("etl",))).run()
 from __future__ import annotations
 
 import logging
-import os
 
 from cronwheel.worker.client import ApiError, WorkerClient, credentials
 from cronwheel.worker.executor import Execution, Outcome
@@ -19,15 +18,16 @@ __all__ = ["Execution", "Outcome", "Worker", "WorkerClient", "WorkerSettings", "
 
 
 def main(settings: WorkerSettings) -> None:
-    """The `cronwheel worker` command: log to stderr, run until SIGTERM/SIGINT."""
-    level = os.environ.get("CRONWHEEL_LOG_LEVEL", "info").upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    """The `cronwheel worker` command: run until SIGTERM/SIGINT. Where its log goes and in
+    which format is the caller's to set (the CLI sends it through cronwheel.logs)."""
+    # one line per lease poll and heartbeat would bury the events
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    log = logging.getLogger(__name__)
     try:
         run_worker(settings)
     except ApiError as exc:
-        logging.getLogger(__name__).error("the server refused this worker: %s", exc)
+        log.error("worker.refused", extra={"server": settings.server, "error": str(exc)})
         raise SystemExit(1) from None
     except ValueError as exc:  # --types or --command-type that do not fit its job types
-        logging.getLogger(__name__).error("cannot start the worker: %s", exc)
+        log.error("worker.cannot_start", extra={"error": str(exc)})
         raise SystemExit(2) from None

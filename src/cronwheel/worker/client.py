@@ -308,8 +308,8 @@ class OutputStream:
             await asyncio.wait_for(asyncio.shield(self._task), timeout)
         except TimeoutError:
             self._task.cancel()
-            log.warning("task %s: gave up uploading %d bytes of its %s", self.task_id,
-                        len(self._buf), self.stream)
+            log.warning("worker.upload_abandoned", extra={
+                "task_id": self.task_id, "stream": self.stream, "bytes": len(self._buf)})
 
     def _dropping(self) -> bool:
         since = self._unreachable_since
@@ -351,10 +351,12 @@ class OutputStream:
         except (Unreachable, UnknownWorker) as exc:  # an unknown worker registers again soon
             if self._unreachable_since is None:
                 self._unreachable_since = time.monotonic()
-                log.warning("task %s: cannot upload its %s: %s", self.task_id, self.stream, exc)
+                log.warning("worker.upload_failed", extra={
+                    "task_id": self.task_id, "stream": self.stream, "error": str(exc)})
             return False
         except ApiError as exc:
-            log.warning("task %s: the server refused its %s: %s", self.task_id, self.stream, exc)
+            log.warning("worker.upload_refused", extra={
+                "task_id": self.task_id, "stream": self.stream, "error": str(exc)})
             self.gone = True
             self._buf.clear()
             self._space.set()

@@ -200,12 +200,14 @@ class Execution:
             await asyncio.wait({pump}, timeout=0.5)
             stalled = time.monotonic() - self._progress > DRAIN_STALL_S
             if not pump.done() and stalled and not self._writing:
-                log.warning("task %s: its output pipe is still open after its processes "
-                            "ended; a process escaped its group", self.task.task_id)
+                # a process that left the task's group still holds the pipe
+                log.warning("worker.output_pipe_open", extra={
+                    "task_id": self.task.task_id, "run_id": self.task.run_id})
                 return
         if not pump.cancelled() and pump.exception() is not None:
-            log.error("task %s: output streaming failed", self.task.task_id,
-                      exc_info=pump.exception())
+            log.error("worker.output_failed", extra={
+                "task_id": self.task.task_id, "run_id": self.task.run_id},
+                exc_info=pump.exception())
 
     async def _send_result(self, launch: Launch, code: int) -> None:
         if launch.result_file is None:
@@ -290,5 +292,6 @@ async def kill_group(pgid: int, grace: float = 2.0) -> bool:
     _signal(pgid, signal.SIGKILL)
     if await _gone_within(pgid, 5.0):
         return True
-    log.error("process group %d survived SIGKILL: %s", pgid, group_members(pgid))
+    log.error("worker.kill_failed", extra={
+        "pgid": pgid, "survivors": group_members(pgid), "error": "survived SIGKILL"})
     return False

@@ -37,7 +37,7 @@ class Guard:
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
             )
         except OSError:  # tasks still run; only the dead-worker cleanup is lost
-            log.exception("cannot start the guard process")
+            log.exception("worker.guard_failed")
 
     def watch(self, pgid: int) -> None:
         self._say(f"+{pgid}\n")

@@ -4,6 +4,9 @@ Three loops share one registration: the heartbeat (renews the leases of running 
 kills), the lease loop (long-polls for as many tasks as there are free slots), and one
 coroutine per running task (executes, uploads, finishes). A server that forgot the worker
 (404 `unknown_worker`) gets a fresh registration; running tasks go on under the new id.
+
+Its log is events as the server's are (cronwheel.logs): the message is the event's name
+(`worker.task_started`), the `extra` fields say which task, run, job and attempt, and why.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Awaitable
 from typing import Any
 
@@ -74,8 +78,9 @@ class Worker:
     def signal_received(self, signum: int) -> None:
         """The first SIGTERM/SIGINT stops gracefully; a second one stops now."""
         hurry = self._stopping.is_set()
-        log.info("%s: %s", signal.Signals(signum).name,
-                 "killing running tasks now" if hurry else "stopping gracefully")
+        log.info("worker.stopping", extra={
+            "signal": signal.Signals(signum).name, "running": len(self.running),
+            "grace_s": 0 if hurry else self.settings.grace_s})
         self.request_stop()
 
     async def run(self) -> None:
@@ -111,13 +116,15 @@ class Worker:
                     settings.name, list(settings.groups), settings.concurrency, settings.host,
                     types=list(self.types))
             except Unreachable as exc:
-                log.warning("cannot register with %s (%s); retrying", self.client.server, exc)
+                log.warning("worker.register_failed", extra={
+                    "server": self.client.server, "error": str(exc), "retry_in_s": backoff})
                 await _first(asyncio.sleep(backoff), until.wait())
                 backoff = min(backoff * 2, 10.0)
                 continue
-            log.info("registered as %s (%s) for groups %s, %d slots, types %s",
-                     self.registration.id, settings.name, ",".join(settings.groups),
-                     settings.concurrency, ",".join(self.types))
+            log.info("worker.registered", extra={
+                "worker_id": self.registration.id, "worker": settings.name,
+                "server": self.client.server, "groups": ",".join(settings.groups),
+                "slots": settings.concurrency, "types": ",".join(self.types)})
             return True
         return False
 
@@ -126,12 +133,13 @@ class Worker:
         async with self._register_lock:
             if self.registration is not None and self.registration.id != stale_id:
                 return
-            log.warning("the server forgot worker %s; registering again", stale_id)
+            log.warning("worker.reregistering", extra={"worker_id": stale_id})
             try:
                 if await self._register(self._abandon):  # running tasks still need reporting
                     return
             except ApiError as exc:
-                log.error("the server refused to register this worker again: %s", exc)
+                log.error("worker.reregister_refused", extra={
+                    "worker_id": stale_id, "error": str(exc)})
             await asyncio.sleep(1.0)  # whoever calls next will try again, not in a tight loop
 
     # -- loops -----------------------------------------------------------------------------
@@ -151,10 +159,10 @@ class Worker:
                 continue
             except (Unreachable, ApiError) as exc:
                 if not quiet:
-                    log.warning("heartbeat failed: %s", exc)
+                    log.warning("worker.heartbeat_failed", extra={"error": str(exc)})
                 quiet = True
             except Exception:  # never let the beat stop: leases would lapse
-                log.exception("heartbeat failed")
+                log.exception("worker.heartbeat_failed")
             else:
                 quiet = False
                 self._kill(kills)
@@ -164,7 +172,7 @@ class Worker:
         for task_id in task_ids:
             execution = self.running.get(task_id)
             if execution is not None:
-                log.info("task %s: kill requested by the server", task_id)
+                log.info("worker.kill_requested", extra=task_fields(execution.task))
                 execution.kill()
 
     async def _lease_loop(self) -> None:
@@ -184,7 +192,8 @@ class Worker:
                 await self._register_again(registration.id)
                 continue
             except (Unreachable, ApiError) as exc:
-                log.warning("lease failed: %s; retrying in %.1f s", exc, backoff)
+                log.warning("worker.lease_failed", extra={
+                    "worker_id": registration.id, "error": str(exc), "retry_in_s": backoff})
                 await self._pause(backoff)
                 backoff = min(backoff * 2, 10.0)
                 continue
@@ -206,7 +215,7 @@ class Worker:
                               guard=self.guard, job_types=self.job_types)
         full = len(self.running) >= self.settings.concurrency  # the server sent more than max
         if task.task_id in self.running:
-            log.warning("task %s: leased again while it runs here; ignored", task.task_id)
+            log.warning("worker.task_leased_twice", extra=task_fields(task))
             return
         self.running[task.task_id] = execution
         job = asyncio.create_task(self._execute(execution, logs, result, full),
@@ -219,20 +228,23 @@ class Worker:
     async def _execute(self, execution: Execution, logs: OutputStream, result: InlineResult,
                        full: bool) -> None:
         task = execution.task
+        fields = task_fields(task)
+        started = time.monotonic()
         try:
             if full:
                 outcome = Outcome("error", error="the worker had no free slot for this task")
             else:
-                log.info("task %s: %s job %s/%s, attempt %d", task.task_id, task.type,
-                         task.namespace, task.key, task.attempt)
+                log.info("worker.task_started", extra=fields)
                 outcome = await execution.run()
-            log.info("task %s: %s%s", task.task_id, outcome.outcome,
-                     f" ({outcome.error})" if outcome.error else "")
+            ended = fields | outcome.to_json() | {  # outcome, exit_code and error when known
+                "duration_s": round(time.monotonic() - started, 3)}
+            log.log(logging.INFO if outcome.outcome == "success" else logging.WARNING,
+                    "worker.task_finished", extra=ended)
             await logs.close(STREAM_CLOSE_S)
             await result.close(STREAM_CLOSE_S)
             await self._finish(task, outcome.to_json() | result.finish_fields())
         except Exception:
-            log.exception("task %s: the worker failed running it", task.task_id)
+            log.exception("worker.task_crashed", extra=fields)
         finally:
             del self.running[task.task_id]
             self._slot_free.set()
@@ -242,24 +254,26 @@ class Worker:
         backoff = 0.5
         while not self._abandon.is_set():
             worker_id = self.worker_id
+            fields = task_fields(task) | {"outcome": body.get("outcome")}
             try:
                 await self.client.finish(worker_id, task.task_id, body)
                 return
-            except TaskGone:
-                log.warning("task %s: the server gave it away; its outcome is not recorded",
-                            task.task_id)
+            except TaskGone:  # the server gave it away: its outcome is not recorded
+                log.warning("worker.report_gone", extra=fields)
                 return
             except UnknownWorker:
                 await self._register_again(worker_id)
                 await _first(asyncio.sleep(backoff), self._abandon.wait())
             except Unreachable as exc:
-                log.warning("task %s: cannot report it (%s); retrying", task.task_id, exc)
+                log.warning("worker.report_failed", extra=fields | {
+                    "error": str(exc), "retry_in_s": backoff})
                 await _first(asyncio.sleep(backoff), self._abandon.wait())
                 backoff = min(backoff * 2, 10.0)
             except ApiError as exc:
-                log.error("task %s: the server refused its outcome: %s", task.task_id, exc)
+                log.error("worker.report_refused", extra=fields | {"error": str(exc)})
                 return
-        log.error("task %s: leaving without reporting %s", task.task_id, body.get("outcome"))
+        log.error("worker.report_abandoned", extra=task_fields(task) | {
+            "outcome": body.get("outcome")})
 
     # -- shutdown --------------------------------------------------------------------------
 
@@ -267,12 +281,13 @@ class Worker:
         """Let running tasks finish within the grace period, then kill and report the rest."""
         if not self._tasks:
             return
-        log.info("waiting up to %g s for %d running task(s)", self.settings.grace_s,
-                 len(self._tasks))
+        log.info("worker.draining", extra={"running": len(self._tasks),
+                                           "grace_s": self.settings.grace_s})
         await _first(asyncio.wait(set(self._tasks), timeout=self.settings.grace_s),
                      self._hurry.wait())
         if self._tasks:
-            log.info("killing %d task(s) still running", len(self.running))
+            log.warning("worker.killing_tasks", extra={
+                "task_ids": ",".join(self.running), "running": len(self.running)})
             for execution in list(self.running.values()):
                 execution.kill("killed: the worker is stopping")
             await asyncio.wait(set(self._tasks), timeout=REPORT_AFTER_KILL_S)
@@ -288,9 +303,10 @@ class Worker:
         try:
             await asyncio.wait_for(self.client.stop(self.registration.id), STOP_CALL_S)
         except (ClientError, TimeoutError) as exc:
-            log.warning("could not deregister: %s", exc)
+            log.warning("worker.deregister_failed", extra={
+                "worker_id": self.registration.id, "error": str(exc) or type(exc).__name__})
         else:
-            log.info("deregistered %s", self.registration.id)
+            log.info("worker.deregistered", extra={"worker_id": self.registration.id})
 
     async def _pause(self, seconds: float) -> None:
         """Sleep, but wake up when asked to stop."""
@@ -317,6 +333,12 @@ async def _unless(stop: asyncio.Event, call: Awaitable[list[Task]]) -> list[Task
     if job.cancelled():
         return None
     return job.result()
+
+
+def task_fields(task: Task) -> dict[str, Any]:
+    """Which task a log event is about, named as the server's events name them."""
+    return {"task_id": task.task_id, "run_id": task.run_id, "job_key": task.key,
+            "namespace": task.namespace, "attempt": task.attempt, "type": task.type}
 
 
 def accepted_types(wanted: tuple[str, ...] | None, job_types: JobTypes) -> tuple[str, ...]:
