@@ -222,6 +222,12 @@ class AppService:
         await self.get_app(app)
         return await self.store.list_tokens(app)
 
+    async def token_ids(self, app: str) -> frozenset[str]:
+        """The ids of every token the app holds, revoked and expired ones included (one
+        query): a worker's id names its registering token (domain/worker_ids.py), so these
+        tell which workers are the app's. A removed app's tokens are gone with it."""
+        return frozenset(record.id for record in await self.store.list_tokens(app))
+
     async def revoke_token(self, app: str, token: str) -> TokenRecord:
         """Revoke by id (`abcd1234`) or prefix (`cw_abcd1234`)."""
         return await self.store.revoke_token(app, token.removeprefix("cw_"), self.clock.now())

@@ -40,8 +40,8 @@ def create_app(settings: Settings | None = None, node: Node | None = None,
     """The app over `node`; worker targets are checked against `job_types`, by default the
     built-in types and the installed plugins, discovered here, once."""
     node = node or Node(settings or Settings())
-    delayjob_grpc = DelayJobGrpcServer(node.service, node.settings, node.apps)
     trail = AuditTrail(node.store.audit, node.clock)
+    delayjob_grpc = DelayJobGrpcServer(node.service, node.settings, node.apps, trail=trail)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -22,7 +22,7 @@ import contextvars
 import logging
 import re
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -30,9 +30,9 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cronwheel.contracts import CURRENT_CHANGE, AuditStore, Clock, PendingChange
+from cronwheel.contracts import CURRENT_CHANGE, AddOutcome, AuditStore, Clock, PendingChange
 from cronwheel.domain.access import SYSTEM_APP, Principal
-from cronwheel.domain.audit import OK, AuditEntry, clip, outcome_of_status
+from cronwheel.domain.audit import OK, WRITTEN_STATUS, AuditEntry, clip, outcome_of_status
 from cronwheel.domain.jobs import DEFAULT_NAMESPACE
 from cronwheel.ids import new_id
 from cronwheel.metrics import AUDIT_DROPPED
@@ -66,6 +66,11 @@ def judge(decide: Callable[[Any], str]) -> None:
     change = CURRENT_CHANGE.get()
     if change is not None:
         change.judge = decide
+
+
+def conflicted(outcomes: Sequence[AddOutcome]) -> str:
+    """A judge for a create: one that found a different job wrote nothing (`conflict`)."""
+    return "conflict" if any(o.conflict for o in outcomes) else OK
 
 
 def action_of(endpoint: Callable[..., Any]) -> str:
@@ -173,7 +178,7 @@ class AuditMiddleware:
             await send(message)
 
         def describe(outcome: str) -> AuditEntry:
-            return entry_of(scope, at, outcome, 200 if outcome == OK else status)
+            return entry_of(scope, at, outcome, WRITTEN_STATUS.get(outcome, status))
 
         change = PendingChange(describe, armed=lambda: _audited(scope.get("endpoint")))
         token = CURRENT_CHANGE.set(change)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from cronwheel.apps_service import AppService
 from cronwheel.domain.worker_target import SpecParsers
 from cronwheel.service import Service
 from cronwheel.settings import Settings
@@ -14,6 +15,11 @@ from cronwheel.worker_service import WorkerService
 def service_of(request: Request) -> Service:
     service: Service = request.app.state.node.service
     return service
+
+
+def apps_of(request: Request) -> AppService:
+    apps: AppService = request.app.state.node.apps
+    return apps
 
 
 def workers_of(request: Request) -> WorkerService:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -26,7 +26,7 @@ from cronwheel.api.auth import (
     require_write,
 )
 from cronwheel.api.convert import run_out
-from cronwheel.api.deps import job_types_of, service_of, workers_of
+from cronwheel.api.deps import apps_of, job_types_of, service_of, workers_of
 from cronwheel.api.responses import Json
 from cronwheel.api.schemas import (
     HostRuns,
@@ -38,7 +38,8 @@ from cronwheel.api.schemas import (
     SwitchOut,
     WorkerList,
 )
-from cronwheel.domain.access import Principal, can_read, can_work
+from cronwheel.api.worker_scope import visible
+from cronwheel.domain.access import Principal, can_admin, can_read, can_work
 from cronwheel.domain.errors import Forbidden, InvalidField, UnknownWorker
 from cronwheel.domain.jobs import DEFAULT_NAMESPACE, Job
 from cronwheel.domain.jsonlimits import INT64_MAX
@@ -55,6 +56,7 @@ MAX_PAGE = 1_048_576
 FOLLOW_POLL_S = 0.25
 MAX_INLINE_B64 = 4 * (64 * 1024 + 2) // 3 + 4  # 64 KB of result, base64-encoded
 Namespace = Annotated[str, Query(min_length=1, max_length=255)]
+T = TypeVar("T")
 
 
 class _Strict(BaseModel):
@@ -183,7 +185,10 @@ def _act_as(caller: Principal, worker_id: str) -> None:
 
 @router.get("/workers", response_model=WorkerList)
 async def list_workers(request: Request, caller: Reader, include_stopped: bool = False) -> Json:
-    found = await workers_of(request).workers(include_stopped)
+    """Every worker for an admin; for anyone else the workers its own app's tokens
+    registered."""
+    found = await _visible(request, caller, await workers_of(request).workers(include_stopped),
+                           lambda w: w.info.id)
     return Json({"workers": [_worker_json(w) for w in found]})
 
 
@@ -277,9 +282,11 @@ async def follow_log(
 async def job_workers(
     request: Request, key: str, caller: Reader, namespace: Namespace = DEFAULT_NAMESPACE
 ) -> Json:
+    """The workers of the job's group and whether each may run it: every one for an admin,
+    for anyone else those its own app's tokens registered."""
     require_read(caller, namespace, key)
     job = await service_of(request).get(namespace, key)
-    return await _job_workers_json(request, job)
+    return await _job_workers_json(request, caller, job)
 
 
 @router.post("/jobs/{key:path}/workers", response_model=JobWorkers)
@@ -292,7 +299,7 @@ async def switch_job_workers(
     require_write(caller, namespace, key)
     job = await service_of(request).get(namespace, key)
     await workers_of(request).switch_for_job(job, body.workers)
-    return await _job_workers_json(request, job)
+    return await _job_workers_json(request, caller, job)
 
 
 @router.get("/jobs/{key:path}/alerts", response_model=JobAlerts)
@@ -321,8 +328,14 @@ async def _check_run(
     require_run(caller, run, write)
 
 
-async def _job_workers_json(request: Request, job: Job) -> Json:
-    found = await workers_of(request).job_workers(job)
+async def _visible(request: Request, caller: Principal, found: Sequence[T],
+                   worker_id: Callable[[T], str]) -> list[T]:
+    return await visible(apps_of(request), caller.app, can_admin(caller), found, worker_id)
+
+
+async def _job_workers_json(request: Request, caller: Principal, job: Job) -> Json:
+    found = await _visible(request, caller, await workers_of(request).job_workers(job),
+                           lambda w: w.status.info.id)
     return Json({"key": job.spec.key, "namespace": job.spec.namespace, "workers": [
         _worker_json(w.status) | {"enabled": w.enabled} for w in found
     ]})

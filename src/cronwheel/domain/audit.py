@@ -21,6 +21,9 @@ _REFUSALS = {400: "invalid", 401: "unauthenticated", 403: "forbidden", 404: "not
 OUTCOMES = ("ok", "no_change", "invalid", "unauthenticated", "forbidden", "not_found", "conflict",
             "too_large", "rate_limited", "error")
 MAX_TEXT = 255
+# The status an outcome stands for when its entry is written inside the change's own
+# transaction, before the answer (and its status) exists.
+WRITTEN_STATUS = {OK: 200, "conflict": 409}
 
 
 def outcome_of_status(status: int) -> str:

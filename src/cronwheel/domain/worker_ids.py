@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Collection
 
 from cronwheel.domain.access import TOKEN_ID_LENGTH, TOKEN_SCHEME, Principal, Role
 from cronwheel.domain.errors import Forbidden
@@ -34,6 +35,13 @@ def registered_by(worker_id: str) -> str | None:
     issued in this form (an old-style id, or a made-up one)."""
     found = _WORKER_ID.match(worker_id)
     return found.group(1) if found else None
+
+
+def registered_by_any(worker_id: str, token_ids: Collection[str]) -> bool:
+    """Whether one of `token_ids` registered the worker (the tokens of one app: its
+    workers); an id of the old form is nobody's."""
+    token_id = registered_by(worker_id)
+    return token_id is not None and token_id in token_ids
 
 
 def may_act_for(principal: Principal, worker_id: str) -> bool:

@@ -25,7 +25,7 @@ from cronwheel.settings import Settings
 from cronwheel.ui import forms
 from cronwheel.ui.render import back, page
 from cronwheel.ui.session import Caller
-from cronwheel.ui.web import ConsoleRoute, caller_of, local, posted
+from cronwheel.ui.web import ConsoleRoute, caller_of, local, posted, visible_workers
 
 router = APIRouter(prefix="/ui", route_class=ConsoleRoute, include_in_schema=False)
 PAGE = 50
@@ -159,7 +159,9 @@ async def job_page(request: Request) -> Response:
     runs, more = found[:PAGE], len(found) > PAGE
     workers = None
     if isinstance(job.spec.target, WorkerTarget):
-        workers = await workers_of(request).job_workers(job)
+        workers = await visible_workers(request, caller,
+                                        await workers_of(request).job_workers(job),
+                                        lambda w: w.status.info.id)
     times, zone = _next_fires(job, service.clock.now())
     definition = job_json(job)
     return page(

@@ -18,7 +18,7 @@ from cronwheel.ui.charts import SLOTS, lateness_lines, outcome_bars
 from cronwheel.ui.render import page
 from cronwheel.ui.session import Caller
 from cronwheel.ui.trends import OUTCOMES, Trends
-from cronwheel.ui.web import ConsoleRoute, caller_of
+from cronwheel.ui.web import ConsoleRoute, caller_of, visible_workers
 
 router = APIRouter(prefix="/ui", route_class=ConsoleRoute, include_in_schema=False)
 SHOWN = 10
@@ -99,7 +99,9 @@ async def dashboard(request: Request) -> Response:
 @router.get("/workers")
 async def workers(request: Request) -> Response:
     caller = await caller_of(request)
-    found = await workers_of(request).workers(include_stopped=True)
+    found = await visible_workers(request, caller,
+                                  await workers_of(request).workers(include_stopped=True),
+                                  lambda w: w.info.id)
     found.sort(key=lambda w: (not w.online, w.info.name))
     return page(request, caller, "workers.html", workers=found)
 

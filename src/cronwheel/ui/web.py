@@ -4,20 +4,23 @@ POST (checked against the session's CSRF token), and errors shown as pages."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote
 
 from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
+from cronwheel.api.deps import apps_of
+from cronwheel.api.worker_scope import visible
 from cronwheel.domain.errors import DomainError, NotFound
 from cronwheel.ui.render import page
 from cronwheel.ui.session import Caller, Forbidden, principal_of
 
 log = logging.getLogger("cronwheel.ui")
 MAX_FORM = 2 * 1_048_576  # a payload may be up to 1 MiB of JSON, as text in a form
+T = TypeVar("T")
 STATUS = {"not_found": 404, "forbidden": 403, "conflict": 409, "illegal_state": 409}
 
 
@@ -90,3 +93,11 @@ def local(url: str | None, default: str = "/ui") -> str:
     if url and url.startswith("/ui") and not url.startswith("//") and "\\" not in url:
         return url
     return default
+
+
+async def visible_workers(request: Request, caller: Caller, found: Sequence[T],
+                          worker_id: Callable[[T], str]) -> list[T]:
+    """The workers the caller may see, as on the API: all for an admin, else its app's."""
+    if caller.admin:  # an open console's callers too: it has no apps
+        return list(found)
+    return await visible(apps_of(request), caller.principal.app, False, found, worker_id)

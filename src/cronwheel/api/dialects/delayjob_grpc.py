@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from cronwheel.api.auditing import AuditTrail
 from cronwheel.apps_service import AppService
 from cronwheel.service import Service
 from cronwheel.settings import Settings
@@ -29,10 +30,11 @@ class DelayJobGrpcServer:
     """Started and stopped with the API; off when `delayjob_grpc_port` is 0."""
 
     def __init__(self, service: Service, settings: Settings, apps: AppService,
-                 required: bool | None = None) -> None:
+                 required: bool | None = None, trail: AuditTrail | None = None) -> None:
         self._service = service
         self._settings = settings
         self._apps = apps
+        self._trail = trail  # where the calls' audit entries go
         # A port asked for by name must be served; the default one may be another node's.
         self._required = (
             "delayjob_grpc_port" in settings.model_fields_set if required is None else required
@@ -53,7 +55,7 @@ class DelayJobGrpcServer:
         # this node must not reach some other server's jobs.
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         pb_grpc.add_JobServicer_to_server(  # type: ignore[no-untyped-call]
-            JobServicer(self._service, settings, self._apps), server
+            JobServicer(self._service, settings, self._apps, self._trail), server
         )
         address = bind_address(settings.delayjob_grpc_host, settings.delayjob_grpc_port)
         try:

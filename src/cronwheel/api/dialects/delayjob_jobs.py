@@ -15,6 +15,7 @@ from typing import Annotated, Any, NamedTuple, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
+from cronwheel.api import auditing
 from cronwheel.api.convert import body_fingerprint
 from cronwheel.api.dialects.common import json_kind, shown
 from cronwheel.domain.access import Principal
@@ -270,6 +271,7 @@ async def submit_one(service: Service, settings: Settings, body: Any,
     if isinstance(body, list):
         raise invalid("body", "expected a JSON object; send arrays to /api/v1/submit/jobs")
     job = validated(DelayJobIn, body)
+    auditing.judge(auditing.conflicted)  # a different job under this outJobNo: nothing written
     [outcome] = await service.submit([submission_of(job, settings, namespace=namespace)],
                                    caller=caller)
     if outcome.conflict:
@@ -280,6 +282,7 @@ async def submit_many(service: Service, settings: Settings, body: Any,
                       namespace: str | None = None, caller: Principal | None = None) -> None:
     if not isinstance(body, list):
         raise invalid("body", f"expected a JSON array of jobs, got {json_kind(body)}")
+    auditing.judge(auditing.conflicted)
     try:
         outcomes = await service.submit(batch_items(body, settings, namespace),
                                         all_or_nothing=True,
