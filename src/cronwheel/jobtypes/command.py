@@ -139,7 +139,7 @@ class CommandType:
         if missing:
             raise LaunchError(f"the {self.name} command needs the param(s) "
                               f"{', '.join(missing)}, which the job does not give")
-        return Launch(self.template.argv(values))
+        return Launch(self.template.argv(values), stdout=spec.get("stdout", "log"))
 
 
 def _private_file(ctx: LaunchContext, content: str) -> os.PathLike[str]:
