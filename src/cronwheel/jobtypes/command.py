@@ -15,6 +15,9 @@ however many quotes, `$(...)` or newlines it holds. Placeholders:
 - `{content_type}`: "text", "script" or "jar";
 - `{params.NAME}`: the job's param NAME (a task whose job lacks it ends in error);
 - `{{` and `}}`: literal braces.
+
+With `"stdout": "result"` in the spec the program's stdout is the task's result and its stderr
+the log (see cronwheel.worker.executor).
 """
 
 from __future__ import annotations
