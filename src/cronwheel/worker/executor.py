@@ -190,7 +190,8 @@ class Execution:
             await exited
             await self._drain(pump)
         finally:
-            for job in (killed, exited, pump, *pumps):
+            jobs: list[asyncio.Future[Any]] = [killed, exited, pump, *pumps]
+            for job in jobs:
                 job.cancel()
         return reason
 
