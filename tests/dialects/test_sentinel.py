@@ -128,7 +128,8 @@ async def test_a_submit_with_every_field_of_the_document(
     assert items[1]["kind"] == "iso8601" and items[1]["expr"].endswith("/PT6H")
     assert job["target"] | {"timeout": 0} == {
         "kind": "worker", "type": "shell", "group": "7", "route": "round-robin",
-        "spec": {"script": "echo hello", "interpreter": "/bin/bash", "env": {"DAY": "today"}},
+        "spec": {"script": "echo hello", "interpreter": "/bin/bash", "env": {"DAY": "today"},
+                 "stdout": "result"},
         "timeout": 0}
     assert job["retry"]["max_attempts"] == 3 and job["retry"]["initial_backoff"] == 30
     assert (job["expiry"], job["priority"]) == (7200, 3)

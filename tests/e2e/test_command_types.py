@@ -121,3 +121,29 @@ async def test_a_worker_asked_for_a_type_it_cannot_run_does_not_start(tmp_path: 
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2, (out, err)
     assert b"never hands over the job's content" in err
+
+
+async def test_stdout_as_the_result_for_shell_and_a_command_type(
+    server: RunningServer,  # noqa: F811
+) -> None:
+    """`"stdout": "result"`: stdout is the result stream (paged like the log), stderr the log,
+    the exit code the attempt's; without the option both stay in the log."""
+    rows = "".join(f"row {i}\n" for i in range(1, 20_001))  # ~190 KB: past the inline limit
+    async with workers(server, "etl-1", extra=("--command-type", HIVE), path=SRC):
+        shell = await submit(server, "split-shell", "shell", {
+            "command": "seq -f 'row %g' 1 20000; echo warn >&2; exit 2", "stdout": "result"})
+        hive = await submit(server, "split-hive", "hive", {
+            "content": "select 1", "params": {"day": "d", "exit": "0"}, "stdout": "result"})
+        plain = await submit(server, "plain-shell", "shell", {"command": "echo o; echo e >&2"})
+        shell_run, hive_run = await finished(server, shell), await finished(server, hive)
+        await finished(server, plain)
+    assert shell_run["state"] == "failed"
+    assert shell_run["attempt_log"][0]["status_code"] == 2
+    assert await read_all(server, shell, "result", limit=4096) == rows
+    assert await read_all(server, shell) == "warn\n"
+    assert hive_run["state"] == "succeeded", hive_run
+    result = await read_all(server, hive, "result", limit=7)
+    assert _seen(result)["content"] == "select 1" and result.endswith("select 1\n")
+    assert await read_all(server, hive) == "stand-in: done\n"
+    assert await read_all(server, plain) == "o\ne\n"
+    assert json.loads(await read_all(server, plain, "result")) == {"exit_code": 0}

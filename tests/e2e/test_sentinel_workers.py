@@ -1,6 +1,7 @@
 """The Sentinel dialect end to end, as its clients send it (form bodies, real MD5 appTokens),
 with real `cronwheel worker` processes: a shell job fired by a cron expression and a job
-depending on it run in that order; a task is killed; logs are paged by offset to the end."""
+depending on it run in that order; a task is killed; its result (stdout) and execute log
+(stderr) are paged by offset to the end."""
 
 from __future__ import annotations
 
@@ -84,14 +85,17 @@ async def test_a_cron_job_and_its_dependent_run_in_order_then_a_kill_and_paged_l
             await call(server, key, "/api/job/status/set",
                        {"jobIds": [upstream, downstream], "status": 5})
 
-            log, pages = await page_to_the_end(server, key, "/api/log/readExecuteLog",
-                                               first_up["taskId"], size=500)
+            # as Jarvis keeps them: the result is the task's stdout, the execute log its stderr
+            result, pages = await page_to_the_end(server, key, "/api/log/readResult",
+                                                  first_up["taskId"], size=500)
             assert pages > 10
-            expected = "".join(f"row {i} of the orders\n" for i in range(1, LINES + 1))
-            assert log == expected + "done\n"
-            result, _pages = await page_to_the_end(server, key, "/api/log/readResult",
-                                                   first_up["taskId"], size=4)
-            assert json.loads(result) == {"exit_code": 0}
+            assert result == "".join(f"row {i} of the orders\n" for i in range(1, LINES + 1))
+            log, _pages = await page_to_the_end(server, key, "/api/log/readExecuteLog",
+                                                first_up["taskId"], size=2)
+            assert log == "done\n"
+            whole = await call(server, key, "/api/log/readAllResult",
+                               {"taskId": first_up["taskId"]})
+            assert whole["log"] == result and whole["isEnd"] is True
             whole = await call(server, key, "/api/log/readAllExecuteLog",
                                {"taskId": first_up["taskId"]})
             assert whole["log"] == log and whole["isEnd"] is True

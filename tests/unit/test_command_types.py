@@ -96,6 +96,12 @@ class TestSpec:
         assert parse_command_spec({"content": "select 1"}, "target.spec") == {
             "content": "select 1", "content_type": "text", "params": {}}
 
+    def test_stdout_goes_to_the_log_unless_the_result_is_asked(self) -> None:
+        plain = parse_command_spec({"content": "x", "stdout": "log"}, "target.spec")
+        assert "stdout" not in plain  # the default is not stored: old specs stay equal
+        split = parse_command_spec({"content": "x", "stdout": "result"}, "target.spec")
+        assert split["stdout"] == "result"
+
     @pytest.mark.parametrize(("spec", "field"), [
         ({}, "target.spec.content"),
         ({"content": "  "}, "target.spec.content"),
@@ -106,6 +112,7 @@ class TestSpec:
         ({"content": "x", "params": {"a-b": "1"}}, "target.spec.params"),
         ({"content": "x", "params": {"day": 1}}, "target.spec.params.day"),
         ({"content": "x", "script": "y"}, "target.spec.script"),
+        ({"content": "x", "stdout": "stderr"}, "target.spec.stdout"),
     ])
     def test_a_bad_spec_names_its_field(self, spec: dict[str, object], field: str) -> None:
         with pytest.raises(InvalidField) as caught:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from cronwheel.jobtypes.command import parse_command_type
+from cronwheel.jobtypes.registry import builtin_job_types
 from cronwheel.worker.executor import Execution, group_members
 from tests.worker.support import Recorder, execute, make_task
 
@@ -203,3 +205,54 @@ async def test_100_mb_of_output_streams_through_in_bounded_memory() -> None:
     assert log.size == 100_000_000
     assert log.writes >= 100_000_000 // (64 * 1024)  # streamed in chunks, not gathered
     assert growth_mb < 50, f"the worker grew by {growth_mb:.0f} MB"
+
+
+# -- stdout as the result ("stdout": "result") ------------------------------------------------
+
+
+async def test_stdout_as_the_result_splits_it_from_stderr() -> None:
+    command = "for i in 1 2 3; do echo out $i; echo err $i >&2; done; exit 4"
+    ran = await execute(make_task("shell", {"command": command, "stdout": "result"}))
+    assert ran.outcome.to_json() == {"outcome": "failure", "exit_code": 4}  # the exit code
+    assert ran.result.text == "out 1\nout 2\nout 3\n"  # exactly stdout, no {"exit_code"}
+    assert ran.log.text == "err 1\nerr 2\nerr 3\n"
+
+
+async def test_stdout_as_the_result_for_a_command_type(tmp_path: Path) -> None:
+    types = builtin_job_types()
+    types.add_commands(dict([parse_command_type("hive=/bin/sh {script}")]))
+    spec = {"content": "echo rows; echo progress >&2", "stdout": "result"}
+    log, result = Recorder(), Recorder()
+    outcome = await Execution(make_task("hive", spec), log, result, job_types=types).run()
+    assert outcome.to_json() == {"outcome": "success", "exit_code": 0}
+    assert (result.text, log.text) == ("rows\n", "progress\n")
+    default = Recorder()
+    spec.pop("stdout")
+    await Execution(make_task("hive", spec), default, Recorder(), job_types=types).run()
+    assert default.text == "rows\nprogress\n"  # without the option: both in the log
+
+
+async def test_a_large_stdout_streams_to_the_live_result_sink() -> None:
+    command = "head -c 3000000 /dev/zero | tr '\\0' a; echo done >&2"
+    log, result, live = Recorder(), Recorder(), Recorder()
+    outcome = await Execution(make_task("shell", {"command": command, "stdout": "result"}),
+                              log, result, live_result=live).run()
+    assert outcome.outcome == "success"
+    assert live.size == 3_000_000 and live.writes > 1 and set(live.text) == {"a"}
+    assert result.size == 0  # nothing held back for the finish call
+    assert log.text == "done\n"
+
+
+async def test_a_timed_out_split_task_says_so_in_its_log() -> None:
+    task = make_task("shell", {"command": "echo partial; sleep 30", "stdout": "result"},
+                     timeout=0.5)
+    ran = await execute(task)
+    assert ran.outcome.outcome == "timeout"
+    assert ran.result.text == "partial\n"
+    assert "timed out after 0.5 s" in ran.log.text
+
+
+async def test_the_stdout_option_is_checked() -> None:
+    bad = await execute(make_task("shell", {"command": "true", "stdout": "both"}))
+    assert bad.outcome.outcome == "error"
+    assert (bad.outcome.error or "").startswith("spec.stdout")

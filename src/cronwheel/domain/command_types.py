@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cronwheel.domain.errors import InvalidField
+from cronwheel.domain.output import stdout_option
 
 BUILTIN_TYPES = frozenset({"shell", "http", "python", "sql"})
 """What a worker that declares no types (one older than declared types) is given."""
@@ -26,7 +27,7 @@ PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # a type a worker declares may also be a plugin's, named by its entry point: looser, but never
 # a comma (the store's separator) nor a space
 DECLARED_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-_KEYS = {"content", "content_type", "params"}
+_KEYS = {"content", "content_type", "params", "stdout"}
 MAX_TYPES = 64  # types a worker may declare
 
 
@@ -50,7 +51,8 @@ def check_type_names(values: Any, field: str) -> tuple[str, ...]:
 
 
 def parse_command_spec(spec: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    """`{"content": str, "content_type": "text"|"script"|"jar", "params"?: {str: str}}`.
+    """`{"content": str, "content_type": "text"|"script"|"jar", "params"?: {str: str},
+    "stdout"?: "log"|"result"}`.
 
     content_type defaults to "text"; params are named like identifiers, so that a command
     template can refer to them as `{params.NAME}`."""
@@ -72,7 +74,8 @@ def parse_command_spec(spec: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     if "\x00" in content:  # {jar} makes it a program's argument
         raise InvalidField("content must not contain NUL characters", f"{prefix}.content")
     return {"content": content, "content_type": content_type,
-            "params": _params(spec.get("params", {}), f"{prefix}.params")}
+            "params": _params(spec.get("params", {}), f"{prefix}.params"),
+            **stdout_option(spec, prefix)}
 
 
 def _params(params: Any, field: str) -> dict[str, str]:

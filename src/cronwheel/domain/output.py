@@ -1,6 +1,24 @@
-"""Byte pages of UTF-8 output."""
+"""A task's output: where its stdout goes, and byte pages of UTF-8 output."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cronwheel.domain.errors import InvalidField
+
+STDOUT_TO = ("log", "result")
+"""Where a shell or command task's stdout goes: with stderr into the `log` stream (the
+default), or alone into the `result` stream (stderr then is the log, and the exit code is
+only the finish call's `exit_code`)."""
+
+
+def stdout_option(spec: Mapping[str, Any], prefix: str) -> dict[str, str]:
+    """The spec's `stdout` key, normalised: `{"stdout": "result"}`, or {} for the default."""
+    value = spec.get("stdout", "log")
+    if value not in STDOUT_TO:
+        raise InvalidField(f"stdout must be one of {list(STDOUT_TO)}", f"{prefix}.stdout")
+    return {} if value == "log" else {"stdout": value}
 
 
 def cut_utf8(data: bytes) -> int:

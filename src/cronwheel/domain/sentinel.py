@@ -416,7 +416,8 @@ def _shifted(moment: datetime, step: relativedelta, where: str) -> datetime:
 def worker_target(job_type: str, content: str, content_type: int, group: int,
                   params: Mapping[str, str]) -> dict[str, Any]:
     """shell runs the content as a script; any other type is the worker command type of the
-    same name, handed the content (and its kind: text, script, jar)."""
+    same name, handed the content (and its kind: text, script, jar). Either way the task's
+    stdout is its result and its stderr its log, as Jarvis keeps them."""
     if job_type == SHELL:
         spec: dict[str, Any] = {"script": content}
         if params:
@@ -425,6 +426,7 @@ def worker_target(job_type: str, content: str, content_type: int, group: int,
         spec = {"content": content, "content_type": CONTENT_TYPES[content_type]}
         if params:
             spec["params"] = dict(params)
+    spec["stdout"] = "result"
     return {"kind": "worker", "group": str(group), "type": job_type, "spec": spec}
 
 

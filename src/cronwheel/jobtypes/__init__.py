@@ -36,13 +36,16 @@ class Launch:
     """How to start a task's child process. `env` is added to the worker's environment.
 
     When `result_file` is set, the worker streams that file as the task's result after the
-    child exits; otherwise the result is `{"exit_code": N}`.
+    child exits; otherwise the result is `{"exit_code": N}`. `stdout` "result" sends the
+    child's stdout to the result stream as it comes, and its stderr alone to the log (no
+    other result is then sent: the exit code travels in the finish call).
     """
 
     argv: list[str]
     cwd: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     result_file: Path | None = None
+    stdout: str = "log"  # "log" (with stderr) or "result"
 
 
 class LaunchError(Exception):

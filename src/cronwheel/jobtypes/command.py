@@ -15,6 +15,9 @@ however many quotes, `$(...)` or newlines it holds. Placeholders:
 - `{content_type}`: "text", "script" or "jar";
 - `{params.NAME}`: the job's param NAME (a task whose job lacks it ends in error);
 - `{{` and `}}`: literal braces.
+
+With `"stdout": "result"` in the spec the program's stdout is the task's result and its stderr
+the log (see cronwheel.worker.executor).
 """
 
 from __future__ import annotations
@@ -139,7 +142,7 @@ class CommandType:
         if missing:
             raise LaunchError(f"the {self.name} command needs the param(s) "
                               f"{', '.join(missing)}, which the job does not give")
-        return Launch(self.template.argv(values))
+        return Launch(self.template.argv(values), stdout=spec.get("stdout", "log"))
 
 
 def _private_file(ctx: LaunchContext, content: str) -> os.PathLike[str]:

@@ -1,7 +1,8 @@
 """`shell`: a command (`/bin/sh -c`) or a script (written to a file, run by an interpreter).
 
 Spec: `{"command": str}` or `{"script": str, "interpreter"?: "/bin/bash"}`, plus `"cwd"?` and
-`"env"?: {name: value}`. Exit code 0 is success; the result is `{"exit_code": N}`.
+`"env"?: {name: value}` and `"stdout"?: "log"|"result"`. Exit code 0 is success; the result is
+`{"exit_code": N}`, or with `"stdout": "result"` the command's stdout (stderr is the log).
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from cronwheel.domain.errors import InvalidField
+from cronwheel.domain.output import stdout_option
 from cronwheel.jobtypes import Launch, LaunchContext, LaunchError, check_keys, env_map, text
 
 name = "shell"
 DEFAULT_INTERPRETER = "/bin/bash"
-_KEYS = {"command", "script", "interpreter", "cwd", "env"}
+_KEYS = {"command", "script", "interpreter", "cwd", "env", "stdout"}
 
 
 def parse(spec: dict[str, Any], prefix: str) -> dict[str, Any]:
@@ -41,6 +43,7 @@ def parse(spec: dict[str, Any], prefix: str) -> dict[str, Any]:
     if cwd is not None:
         out["cwd"] = cwd
     out["env"] = env_map(spec, prefix)
+    out.update(stdout_option(spec, prefix))
     return out
 
 
@@ -55,4 +58,4 @@ def launch(spec: dict[str, Any], ctx: LaunchContext) -> Launch:
     cwd = spec.get("cwd")
     if cwd is not None and not Path(cwd).is_dir():
         raise LaunchError(f"cwd {cwd!r} is not a directory on this worker")
-    return Launch(argv, cwd, dict(spec.get("env", {})))
+    return Launch(argv, cwd, dict(spec.get("env", {})), stdout=spec.get("stdout", "log"))

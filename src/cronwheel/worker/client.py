@@ -404,8 +404,9 @@ class InlineResult:
         await self.stream.write(data)
 
     async def close(self, timeout: float | None = None) -> None:
-        if self.spilled:
-            await self.stream.close(timeout)
+        """Upload what spilled, or what was written to `stream` directly (a task whose
+        stdout is its result writes there as it comes)."""
+        await self.stream.close(timeout)
 
     def finish_fields(self) -> dict[str, str]:
         """What to add to the finish body: the held result, base64-encoded."""

@@ -4,7 +4,9 @@ Every task is a child in a session (and process group) of its own, so stopping i
 process it started: SIGTERM to the group, SIGKILL after a short grace, then a check that no
 live member is left. The same happens to stragglers when the task ends by itself, so a task's
 processes never outlive it. stdout and stderr share one pipe, read in chunks and handed to the
-`log` sink as they come; the result goes to the `result` sink after the child exits.
+`log` sink as they come; the result goes to the `result` sink after the child exits. A type
+whose launch says `stdout="result"` gets two pipes instead: stdout to the result (the
+`live_result` sink, uploaded as it comes), stderr to the log.
 """
 
 from __future__ import annotations
@@ -91,10 +93,13 @@ class Execution:
     guard: Guard | None = None  # kills the task's processes if the worker dies
     job_types: JobTypes = field(default_factory=builtin_job_types)  # the worker's, plugins too
     pgid: int | None = None  # the task's process group, once started
+    # where stdout goes when the type sends it to the result: a sink that uploads as it comes
+    # (the `result` sink when None)
+    live_result: Sink | None = None
     _kill: asyncio.Event = field(default_factory=asyncio.Event)
     _kill_reason: str = "killed on request"
     _progress: float = 0.0
-    _writing: bool = False
+    _writing: int = 0  # pumps handing a chunk to a sink right now
 
     def kill(self, reason: str = "killed on request") -> None:
         """Ask for the task to be stopped (outcome `killed`); safe before or after it runs."""
@@ -116,10 +121,11 @@ class Execution:
     async def _run(self, scratch: Path) -> Outcome:
         try:
             launch = self._launch(scratch)
+            split = launch.stdout == "result"
             proc = await asyncio.create_subprocess_exec(
                 *launch.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT, cwd=launch.cwd, env=self._env(launch),
-                start_new_session=True, limit=CHUNK,
+                stderr=asyncio.subprocess.PIPE if split else asyncio.subprocess.STDOUT,
+                cwd=launch.cwd, env=self._env(launch), start_new_session=True, limit=CHUNK,
             )
         except (LaunchError, InvalidField, OSError) as exc:
             message = _start_error(exc)
@@ -129,7 +135,7 @@ class Execution:
         if self.guard is not None:
             self.guard.watch(self.pgid)
         try:
-            reason = await self._supervise(proc)
+            reason = await self._supervise(proc, split)
         finally:
             if self.guard is not None:
                 self.guard.forget(self.pgid)
@@ -143,7 +149,8 @@ class Execution:
             return Outcome("killed", error=self._kill_reason)
         code = proc.returncode
         assert code is not None
-        await self._send_result(launch, code)
+        if not split:  # split: stdout was the result; the exit code goes with the finish call
+            await self._send_result(launch, code)
         return _exited(code)
 
     def _launch(self, scratch: Path) -> Launch:
@@ -161,11 +168,18 @@ class Execution:
         env.update(task_env(self.task, self.worker))
         return env
 
-    async def _supervise(self, proc: asyncio.subprocess.Process) -> str:
-        """Wait for exit, timeout or kill; stop the group; drain the pipe. Returns which."""
+    async def _supervise(self, proc: asyncio.subprocess.Process, split: bool) -> str:
+        """Wait for exit, timeout or kill; stop the group; drain the pipes. Returns which."""
         assert proc.stdout is not None and self.pgid is not None
         self._progress = time.monotonic()
-        pump = asyncio.create_task(self._pump(proc.stdout))
+        if split:
+            assert proc.stderr is not None
+            result = self.live_result if self.live_result is not None else self.result
+            pumps = [asyncio.create_task(self._pump(proc.stdout, result)),
+                     asyncio.create_task(self._pump(proc.stderr, self.log))]
+        else:
+            pumps = [asyncio.create_task(self._pump(proc.stdout, self.log))]
+        pump = asyncio.ensure_future(asyncio.gather(*pumps))
         exited = asyncio.create_task(proc.wait())
         killed = asyncio.create_task(self._kill.wait())
         try:
@@ -176,24 +190,25 @@ class Execution:
             await exited
             await self._drain(pump)
         finally:
-            for job in (killed, exited, pump):
+            jobs: list[asyncio.Future[Any]] = [killed, exited, pump, *pumps]
+            for job in jobs:
                 job.cancel()
         return reason
 
-    async def _pump(self, stdout: asyncio.StreamReader) -> None:
+    async def _pump(self, pipe: asyncio.StreamReader, sink: Sink) -> None:
         while True:
-            data = await stdout.read(CHUNK)
+            data = await pipe.read(CHUNK)
             self._progress = time.monotonic()
             if not data:
                 return
-            self._writing = True
+            self._writing += 1
             try:
-                await self.log.write(data)
+                await sink.write(data)
             finally:
-                self._writing = False
+                self._writing -= 1
                 self._progress = time.monotonic()
 
-    async def _drain(self, pump: asyncio.Task[None]) -> None:
+    async def _drain(self, pump: asyncio.Future[Any]) -> None:
         """Let the pump read to the end, unless the pipe stays open with no one writing (a
         process that left the group holds it)."""
         while not pump.done():

@@ -212,7 +212,8 @@ class Worker:
                                            drop_after=None))
         execution = Execution(task, logs, result, self.settings.databases,
                               self.settings.kill_grace_s, worker=self.settings.name,
-                              guard=self.guard, job_types=self.job_types)
+                              guard=self.guard, job_types=self.job_types,
+                              live_result=result.stream)
         full = len(self.running) >= self.settings.concurrency  # the server sent more than max
         if task.task_id in self.running:
             log.warning("worker.task_leased_twice", extra=task_fields(task))
