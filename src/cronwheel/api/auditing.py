@@ -31,7 +31,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cronwheel.contracts import CURRENT_CHANGE, AddOutcome, AuditStore, Clock, PendingChange
-from cronwheel.domain.access import SYSTEM_APP, Principal
+from cronwheel.domain.access import Principal
 from cronwheel.domain.audit import OK, WRITTEN_STATUS, AuditEntry, clip, outcome_of_status
 from cronwheel.domain.jobs import DEFAULT_NAMESPACE
 from cronwheel.ids import new_id
@@ -254,9 +254,7 @@ def entry_of(scope: Scope, at: int, outcome: str, status: int) -> AuditEntry:
     target = facts.get("target") or "/".join(str(v) for v in params.values()) or None
     detail = {"method": scope["method"], "path": clip(scope["path"], 512)}
     detail |= facts.get("detail") or {}
-    app = principal.app if principal is not None else None
-    if principal is None and ".dialects." in getattr(endpoint, "__module__", ""):
-        app = SYSTEM_APP  # dialects not yet admitted per app act as the system app
+    app = principal.app if principal is not None else None  # None: a refused dialect client
     return AuditEntry(
         id=new_id(), at=at, action=clip(action, 64) or "unknown", outcome=outcome,
         status=status, app=app,
