@@ -298,14 +298,17 @@ async def test_sigkill_and_restart_of_nodes_mid_window(tmp_path: Path) -> None:
             await sleep_until(base + 1.2)
             victim = await busiest(url, [a, c])
             survivor = c if victim is a else a
-            await victim.kill()
-            killed_at = time.time()
-            await asyncio.sleep(0.2)  # a commit already sent when it died lands, or not
+            # What it holds as it dies, read just before: survivors now release a dead node's
+            # claims within a lock survey (a quarter second), so a read after the kill may
+            # find them gone already. What it fired in between is its own, checked below.
             held_jobs = [r["id"] for r in await fetch(
                 url, "SELECT id FROM jobs WHERE lease_owner = $1", victim.owner)]
             held_runs = [r["id"] for r in await fetch(
                 url, "SELECT id FROM runs WHERE lease_owner = $1 AND state = 'running'",
                 victim.owner)]
+            await victim.kill()
+            killed_at = time.time()
+            await asyncio.sleep(0.2)  # a commit already sent when it died lands, or not
             delivered_at_kill = len(delivered_keys(receiver))
             assert 0 < delivered_at_kill < count, "the kill should land mid-window"
             assert held_jobs or held_runs, "the killed node held nothing"
@@ -323,18 +326,23 @@ async def test_sigkill_and_restart_of_nodes_mid_window(tmp_path: Path) -> None:
             settled_at = time.time()
 
             # Rescue: the dead node's claimed jobs were fired by others ...
+            # (once each; the few it fired in the last moment before dying are its own) ...
             fired = await fetch(url, "SELECT job_id, node FROM runs WHERE job_id = ANY($1)",
                                 held_jobs)
             assert sorted(r["job_id"] for r in fired) == sorted(held_jobs)
-            assert victim.name not in {r["node"] for r in fired}
-            # ... and its runs in flight were recorded abandoned and delivered again by others.
+            rescued = [r["job_id"] for r in fired if r["node"] != victim.name]
+            # ... and its runs in flight were recorded abandoned and delivered again by others
+            # (unless it finished them itself before it died).
             lost = await fetch(url, "SELECT run_id, outcome, node FROM attempts "
                                     "WHERE run_id = ANY($1)", held_runs)
             abandoned = {r["run_id"] for r in lost
                          if r["outcome"] == "abandoned" and r["node"] == victim.name}
             succeeded = {r["run_id"] for r in lost
                          if r["outcome"] == "success" and r["node"] != victim.name}
-            assert abandoned == succeeded == set(held_runs)
+            own = {r["run_id"] for r in lost
+                   if r["outcome"] == "success" and r["node"] == victim.name}
+            assert abandoned == succeeded and abandoned | own == set(held_runs)
+            assert rescued or abandoned, "nothing the dead node held was rescued"
 
             # The cluster view, a lease after the kill: the dead node is not alive.
             await sleep_until(killed_at + LEASE_S + 0.5)

@@ -91,7 +91,9 @@ async def test_json_lines_name_each_event_and_carry_the_tasks_fields(
         assert line["type"] == "shell" and line["task_id"]
     assert (ended["outcome"], ended["exit_code"], ended["level"]) == ("failure", 3, "warning")
     assert ended["duration_s"] >= 0
-    assert [line["event"] for line in every][-2:] == ["worker.stopping", "worker.deregistered"]
+    events = [line["event"] for line in every]
+    # stopping, then (when the finished task's report is still under way) draining, then gone
+    assert events[-1] == "worker.deregistered" and "worker.stopping" in events[-3:-1], events
 
 
 async def test_text_lines_show_the_event_name_then_key_value_fields(
