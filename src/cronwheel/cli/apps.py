@@ -179,12 +179,7 @@ def create_token(
         body["expires_at"] = expires
     with connect(server, api_token) as client:
         made = client.create_token(app, body)
-    if as_json:
-        render.print_json(made)
-        return
-    typer.echo(made["token"])
-    typer.echo(f"token {made['prefix']} ({made['role']} of {made['app']}): shown once, "
-               "keep it now", err=True)
+    _shown_once(made, as_json, f"token {made['prefix']} ({made['role']} of {made['app']}):")
 
 
 @tokens_app.command("ls")
@@ -300,12 +295,9 @@ def add_qschedule(
         body["token"] = token
     with connect(server, api_token) as client:
         made = client.add_qschedule_app(name, body)
-    if as_json:
-        render.print_json(made)
-        return
-    typer.echo(made["token"])
-    typer.echo(f"qschedule app {made['id']} ({made['name']}) of {made['app']}: its "
-               "Q-Server-Token is shown once, keep it now", err=True)
+    _shown_once(made, as_json,
+                f"qschedule app {made['id']} ({made['name']}) of {made['app']}: its "
+                "Q-Server-Token is")
 
 
 @qschedule_app.command("ls")
@@ -334,3 +326,13 @@ def remove_qschedule(
     with connect(server, api_token) as client:
         client.remove_qschedule_app(name, qid)
     typer.echo(f"removed qschedule app {qid} of {name}")
+
+
+def _shown_once(made: JsonObject, as_json: bool, what: str) -> None:
+    """A new secret (`made["token"]`) alone on stdout, so scripts can capture it, and on
+    stderr that this is the only time the server shows it."""
+    if as_json:
+        render.print_json(made)
+        return
+    typer.echo(made["token"])
+    typer.echo(f"{what} shown once, keep it now", err=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from cronwheel.api.deps import service_of, settings_of
+from cronwheel.api.errors import retry_headers
 from cronwheel.domain.access import Principal
 from cronwheel.domain.errors import Conflict, DomainError, IllegalTransition, NotFound
 from cronwheel.domain.limits import LimitExceeded, RateLimited
@@ -25,9 +26,7 @@ def caller_of(request: Request) -> Principal | None:
 
 def retry_after(error: BaseException) -> dict[str, str]:
     """The `Retry-After` header of a refusal by the app's submit rate (none for the rest)."""
-    if isinstance(error, DomainError) and isinstance(getattr(error, "first", None), RateLimited):
-        error = error.first  # type: ignore[attr-defined]
-    return {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else {}
+    return retry_headers(error) if isinstance(error, DomainError) else {}
 SHOWN_CHARS = 80
 
 

@@ -9,7 +9,7 @@ API, with the app's Principal: the same grants (shell needs one), limits and cyc
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -413,6 +413,20 @@ async def query_status(request: Request, call: Call) -> dict[str, Any]:
 
 async def kill(request: Request, call: Call) -> dict[str, Any]:
     """Section 5: kill tasks. Each is killed on its own; those that cannot be are listed."""
+
+    async def stop(run: Run) -> None:
+        if run.state is RunState.WAITING:  # never started: nothing to stop, it ends
+            await service_of(request).remove_run(run.id)
+        else:
+            await workers_of(request).kill(run.id)
+
+    return await _each_task(request, call, "killed", stop)
+
+
+async def _each_task(request: Request, call: Call, done: str,
+                     act: Callable[[Run], Awaitable[Any]]) -> dict[str, Any]:
+    """`act` on each of the `taskIds` the caller may change; those it cannot act on are
+    listed in the refusal (404 when none was found, else 409)."""
     ids = words.id_list(call.params, "taskIds", MAX_IDS)
     failed: dict[str, str] = {}
     missing = 0
@@ -421,16 +435,13 @@ async def kill(request: Request, call: Call) -> dict[str, Any]:
             _job_id, run = await task_run(request, call.principal, task_id,
                                           f"taskIds[{index}]")
             require_run(call.principal, run, write=True)
-            if run.state is RunState.WAITING:  # never started: nothing to stop, it ends
-                await service_of(request).remove_run(run.id)
-            else:
-                await workers_of(request).kill(run.id)
+            await act(run)
         except (NotFound, IllegalTransition) as exc:
             failed[str(task_id)] = exc.message
             missing += isinstance(exc, NotFound)
     if failed:
         raise Refusal(404 if missing == len(ids) else 409,
-                      f"{len(failed)} of {len(ids)} tasks could not be killed", "taskIds",
+                      f"{len(failed)} of {len(ids)} tasks could not be {done}", "taskIds",
                       {"failed": failed})
     return {"taskIds": ids}
 
@@ -476,23 +487,8 @@ async def rerun(request: Request, call: Call) -> dict[str, Any]:
 async def remove(request: Request, call: Call) -> dict[str, Any]:
     """Jarvis's task remove: a task not started yet ends removed (99) and stays listed; one
     that has started must be killed."""
-    ids = words.id_list(call.params, "taskIds", MAX_IDS)
-    failed: dict[str, str] = {}
-    missing = 0
-    for index, task_id in enumerate(ids):
-        try:
-            _job_id, run = await task_run(request, call.principal, task_id,
-                                          f"taskIds[{index}]")
-            require_run(call.principal, run, write=True)
-            await service_of(request).remove_run(run.id)
-        except (NotFound, IllegalTransition) as exc:
-            failed[str(task_id)] = exc.message
-            missing += isinstance(exc, NotFound)
-    if failed:
-        raise Refusal(404 if missing == len(ids) else 409,
-                      f"{len(failed)} of {len(ids)} tasks could not be removed", "taskIds",
-                      {"failed": failed})
-    return {"taskIds": ids}
+    return await _each_task(request, call, "removed",
+                            lambda run: service_of(request).remove_run(run.id))
 
 
 # -- logs --------------------------------------------------------------------------------------
