@@ -11,23 +11,25 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-from tests.e2e.test_workers import (
-    REPO,
-    finished,
-    read_all,
-    server,  # noqa: F401  (the fixture)
-    submit,
-    workers,
-)
+import pytest
+
+from tests.e2e.test_workers import LEASE_S, REPO, finished, read_all, submit, workers
 from tests.receivers import HttpReceiver
-from tests.servers import RunningServer
+from tests.servers import RunningServer, running_server
 
 STAND_IN = REPO / "tests" / "e2e" / "fake_beeline.py"
 SRC = (REPO / "src",)  # the workers run this checkout's cronwheel, whatever is installed
 HIVE = (f"hive={shlex.quote(sys.executable)} {shlex.quote(str(STAND_IN))} "
         "-u jdbc:hive2://db:10000 --hivevar day={params.day} --exit {params.exit} -f {script}")
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
+    async with running_server(tmp_path / "cw.db", worker_lease_seconds=LEASE_S) as running:
+        yield running
 
 
 def _env() -> dict[str, str]:
@@ -45,7 +47,7 @@ def _seen(log: str) -> dict[str, object]:
 
 
 async def test_a_hive_job_runs_through_its_command_and_the_output_reaches_the_run(
-    server: RunningServer,  # noqa: F811
+    server: RunningServer,
 ) -> None:
     async with workers(server, "etl-1", extra=("--command-type", HIVE), path=SRC):
         ok = await submit(server, "nightly", "hive", {
@@ -69,7 +71,7 @@ async def test_a_hive_job_runs_through_its_command_and_the_output_reaches_the_ru
 
 
 async def test_content_and_params_are_data_never_read_by_a_shell(
-    server: RunningServer, tmp_path: Path,  # noqa: F811
+    server: RunningServer, tmp_path: Path,
 ) -> None:
     marker = tmp_path / "pwned"
     nasty = (f"it's \"q\" $(touch {marker}) `touch {marker}`; touch {marker} &&\n"
@@ -87,7 +89,7 @@ async def test_content_and_params_are_data_never_read_by_a_shell(
 
 
 async def test_a_worker_limited_to_shell_takes_no_http_task(
-    server: RunningServer, receiver: HttpReceiver,  # noqa: F811
+    server: RunningServer, receiver: HttpReceiver,
 ) -> None:
     async with workers(server, "shell-only", extra=("--types", "shell"), path=SRC), \
             workers(server, "anything", path=SRC):
@@ -124,7 +126,7 @@ async def test_a_worker_asked_for_a_type_it_cannot_run_does_not_start(tmp_path: 
 
 
 async def test_stdout_as_the_result_for_shell_and_a_command_type(
-    server: RunningServer,  # noqa: F811
+    server: RunningServer,
 ) -> None:
     """`"stdout": "result"`: stdout is the result stream (paged like the log), stderr the log,
     the exit code the attempt's; without the option both stay in the log."""
