@@ -24,7 +24,7 @@ from tests.servers import RunningServer
 from tests.support import TEST_ADMIN_TOKEN, free_port
 
 
-def _console_script() -> str:
+def console_script() -> str:
     here = os.path.dirname(sys.executable)
     found = shutil.which("cronwheel", path=here) or shutil.which("cronwheel")
     if found is None:
@@ -56,7 +56,7 @@ async def cronwheel(*args: str, server: str | None = None, timeout: float = 20.0
         env["CRONWHEEL_TOKEN"] = token
     env |= env_extra or {}
     proc = await asyncio.create_subprocess_exec(
-        _console_script(), *args,
+        console_script(), *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )
     try:

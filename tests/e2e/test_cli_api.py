@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
-from tests.e2e.test_cli import cronwheel
+from tests.e2e.test_cli import console_script, cronwheel
 from tests.receivers import HttpReceiver
 from tests.servers import RunningServer
 
@@ -126,8 +127,14 @@ async def test_bash_completion_completes_commands_and_choices() -> None:
     assert command.out.split() == ["delete"]
     choice = await cronwheel(env_extra=completing("cronwheel jobs add k --concurrency f"))
     assert choice.out.split() == ["forbid"]
-    script = await cronwheel("--show-completion", "bash")
-    assert "_CRONWHEEL_COMPLETE=complete_bash" in script.out
+    # What a bash user puts in ~/.bashrc. Typer picks the script by the calling shell, so it
+    # must be asked from bash itself (CI's own shell is sh, which it does not support).
+    loaded = await asyncio.create_subprocess_exec(
+        "bash", "-c", 'eval "$("$0" --show-completion)" && complete -p cronwheel',
+        console_script(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(loaded.communicate(), 20)
+    assert loaded.returncode == 0, err.decode()
+    assert out.decode().split()[-2:] == ["_cronwheel_completion", "cronwheel"]
 
 
 async def test_cluster_shows_each_node_state(server: RunningServer) -> None:
