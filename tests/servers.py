@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from cronwheel.api.app import create_app
 from cronwheel.runtime import Node
 from cronwheel.settings import Settings
+from tests.stores import sqlite_file
 from tests.support import TEST_ADMIN_TOKEN, free_port
 
 
@@ -31,7 +32,10 @@ async def running_server(
     database: Path | str, run_engine: bool = True,
     make_app: Callable[[Node], FastAPI] | None = None, **settings: Any
 ) -> AsyncIterator[RunningServer]:
-    """`make_app` builds the ASGI app over the node (the API's app by default)."""
+    """`make_app` builds the ASGI app over the node (the API's app by default). A SQLite file
+    that does not exist yet starts as a copy of one already migrated."""
+    if isinstance(database, Path):
+        sqlite_file(database.parent, database.name, keep=True)
     url = database if isinstance(database, str) else f"sqlite:///{database}"
     port = settings.pop("port", None) or free_port()
     settings.setdefault("delayjob_grpc_port", 0)  # port 1990 is for a real server

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import orjson
@@ -35,24 +36,54 @@ async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         url, worker_lease_seconds=LEASE_S, worker_heartbeat_seconds=0.2,
         heartbeat_seconds=0.2,
     ) as running:
-        yield running
+        try:
+            yield running
+        finally:
+            beating = [w.quiet() for w in FakeWorker.alive]
+            FakeWorker.alive.clear()
+            await asyncio.gather(*beating)
 
 
 @dataclass
 class FakeWorker:
-    """A worker played by the test, over the protocol."""
+    """A worker played by the test, over the protocol. Like a real worker it heartbeats in the
+    background (`alive`, as `worker()` registers it), listing the tasks it holds, so a test slowed
+    by a busy machine never loses its workers to the one-second lease; tests of silence pass
+    `alive=False`. Whoever makes it alive stops it (`quiet`): this module's fixture does."""
 
     client: httpx.AsyncClient
     name: str
     id: str = ""
+    held: set[str] = field(default_factory=set)
+    beating: asyncio.Task[None] | None = None
+    alive: ClassVar[list[FakeWorker]] = []
 
-    async def register(self, groups: list[str] | None = None, capacity: int = 4) -> FakeWorker:
+    async def register(self, groups: list[str] | None = None, capacity: int = 4,
+                       alive: bool = False) -> FakeWorker:
         answer = await self.client.post("/v1/workers", json={
             "name": self.name, "groups": groups or ["default"], "capacity": capacity,
             "version": "test"})
         assert answer.status_code == 201, answer.text
         self.id = answer.json()["id"]
+        if alive:
+            self.beating = asyncio.create_task(self._beat_on())
+            FakeWorker.alive.append(self)
         return self
+
+    async def _beat_on(self) -> None:
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                await self.client.post(f"/v1/workers/{self.id}/heartbeat",
+                                       json={"running": sorted(self.held)})
+            await asyncio.sleep(0.2)
+
+    async def quiet(self) -> None:
+        """Stop heartbeating: from now on the worker is silent, as if it had died."""
+        beating, self.beating = self.beating, None
+        if beating is not None:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
 
     async def beat(self, running: list[str] | None = None) -> list[str]:
         answer = await self.client.post(f"/v1/workers/{self.id}/heartbeat",
@@ -66,6 +97,7 @@ class FakeWorker:
                                         json={"max": limit, "wait": wait})
         assert answer.status_code == 200, answer.text
         tasks: list[dict[str, Any]] = answer.json()["tasks"]
+        self.held.update(t["task_id"] for t in tasks)
         return tasks
 
     async def out(self, task: str, data: bytes, offset: int, stream: str = "log") -> httpx.Response:
@@ -74,13 +106,14 @@ class FakeWorker:
             params={"stream": stream, "offset": offset}, content=data)
 
     async def finish(self, task: str, outcome: str = "success", **extra: Any) -> httpx.Response:
+        self.held.discard(task)
         return await self.client.post(f"/v1/workers/{self.id}/tasks/{task}/finish",
                                       json={"outcome": outcome, **extra})
 
 
 async def worker(server: RunningServer, name: str, groups: list[str] | None = None,
-                 capacity: int = 4) -> FakeWorker:
-    return await FakeWorker(server.client, name).register(groups, capacity)
+                 capacity: int = 4, alive: bool = True) -> FakeWorker:
+    return await FakeWorker(server.client, name).register(groups, capacity, alive)
 
 
 async def job(server: RunningServer, route: str = "round-robin", group: str = "default",
@@ -297,17 +330,13 @@ async def test_a_failed_attempt_is_retried_as_the_next_attempt_of_the_same_run(
 
 
 async def test_a_silent_worker_loses_its_task_to_another(server: RunningServer) -> None:
-    dead = await worker(server, "dies", ["lost"])
+    dead = await worker(server, "dies", ["lost"], alive=False)
     alive = await worker(server, "lives", ["lost"])
     key = await job(server, "failover", "lost", retry={"max_attempts": 2,
                                                        "initial_backoff": 0.1})
     run_id = await trigger(server, key)
     task = await lease_one(dead)  # dies: never beats again
-    beating = asyncio.create_task(_keep_beating(alive))
-    try:
-        second = await lease_one(alive, wait=10.0)
-    finally:
-        beating.cancel()
+    second = await lease_one(alive, wait=10.0)
     assert (second["run_id"], second["attempt"]) == (run_id, 2)
     assert (await dead.finish(task["task_id"])).status_code == 409  # too late
     answer = await server.client.post(f"/v1/workers/{dead.id}/heartbeat", json={"running": []})
@@ -318,14 +347,8 @@ async def test_a_silent_worker_loses_its_task_to_another(server: RunningServer) 
     assert done["attempt_log"][0]["node"] == "dies"
 
 
-async def _keep_beating(w: FakeWorker) -> None:
-    while True:
-        await w.beat()
-        await asyncio.sleep(0.2)
-
-
 async def test_heartbeats_keep_a_long_task_alive(server: RunningServer) -> None:
-    w = await worker(server, "steady")
+    w = await worker(server, "steady", alive=False)  # only its own beats
     key = await job(server)
     run_id = await trigger(server, key)
     task = await lease_one(w)
@@ -539,7 +562,7 @@ async def test_runs_in_progress_on_a_host_are_listed(server: RunningServer) -> N
 
 
 async def test_workers_list_shows_load_and_liveness(server: RunningServer) -> None:
-    w = await worker(server, "listed", ["a", "b"], capacity=3)
+    w = await worker(server, "listed", ["a", "b"], capacity=3, alive=False)
     await trigger(server, await job(server, group="a"))
     await lease_one(w)
     [shown] = (await server.client.get("/v1/workers")).json()["workers"]
@@ -583,14 +606,12 @@ async def test_consecutive_failures_alert_the_webhook_and_a_success_resets_them(
         await w.finish(task["task_id"], outcome, exit_code=0 if outcome == "success" else 1)
         await until_state(server, run_id, "succeeded", "failed")
 
-    beating = asyncio.create_task(_keep_beating(w))  # stays online through the pauses
     await one("failure")
     await one("success")  # resets the streak
     await one("failure")
     await asyncio.sleep(1.5)
     assert receiver.received == []
     await one("failure")  # two in a row
-    beating.cancel()
     [alert] = await receiver.wait_for(1)
     body = alert.json()
     assert (body["alert"], body["key"], body["failures"]) == ("consecutive_failures", key, 2)
