@@ -9,6 +9,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -61,11 +62,14 @@ async def _postgres_template(admin: object) -> str:
             await admin.execute(f'CREATE DATABASE "{building}"')
             await migrate_schema(pg_url(building))
             await admin.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
-        # Templates of other schemas are left by older checkouts: they only take disk.
-        for (old,) in await admin.fetch(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'cw\\_tpl\\_%' AND datname <> $1"
-            " AND datname NOT LIKE '%\\_building'", name):
-            await admin.execute(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)')
+            await admin.execute(f"COMMENT ON DATABASE \"{name}\" IS 'made {time.time():.0f}'")
+        # Other schemas' templates belong to other checkouts, maybe testing at this moment
+        # (a branch with a new migration): only those made over a day ago are dropped.
+        for old, note in await admin.fetch(
+                "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
+                " WHERE datname LIKE 'cw\\_tpl\\_%' AND datname <> $1", name):
+            if note and note.startswith("made ") and float(note[5:]) < time.time() - 86_400:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)')
     finally:
         await admin.execute("SELECT pg_advisory_unlock($1)", _TEMPLATE_LOCK)
     _pg_template = name
