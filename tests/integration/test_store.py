@@ -206,7 +206,8 @@ async def test_missed_occurrence_is_recorded_without_delivery(store: Store) -> N
 async def test_manual_run_and_listing(store: Store) -> None:
     await store.add_jobs([make_job(f"k{i:02}") for i in range(12)], True)
     page1 = await store.list_jobs(JobFilter(namespace="ns"), None, 5)
-    page2 = await store.list_jobs(JobFilter(namespace="ns"), page1[-1].id, 100)
+    last = page1[-1].spec
+    page2 = await store.list_jobs(JobFilter(namespace="ns"), (last.namespace, last.key), 100)
     assert len(page1) == 5 and len(page2) == 7
     assert {j.spec.key for j in page1}.isdisjoint({j.spec.key for j in page2})
     prefixed = await store.list_jobs(JobFilter(key_prefix="k1"), None, 100)
