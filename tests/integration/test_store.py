@@ -219,6 +219,25 @@ async def test_manual_run_and_listing(store: Store) -> None:
     assert claimed.has_override and claimed.payload_override == {"override": True}
 
 
+async def test_listing_reads_the_claimed_namespaces_in_code_point_order(store: Store) -> None:
+    names = [("B", "k"), ("a", "Z"), ("a", "b"), ("a-1", "k"), ("a-é", "k"), ("ab", "k"),
+             ("b", "k"), ("é", "k"), ("a😀", "k")]
+    await store.add_jobs([rules.new_job(new_id(), JobSpec(ns, key, OneShot(T0), TARGET), T0)
+                          for ns, key in names], True)
+    walked: list[tuple[str, str]] = []
+    after = None
+    while page := await store.list_jobs(JobFilter(), after, 2):
+        walked += [(j.spec.namespace, j.spec.key) for j in page]
+        after = walked[-1]
+    assert walked == sorted(names, key=lambda n: (n[0].encode(), n[1].encode()))
+    claimed = JobFilter(claims=("a-*", "b", "é*"))
+    found = await store.list_jobs(claimed, None, 100)
+    assert [j.spec.namespace for j in found] == ["a-1", "a-é", "b", "é"]
+    rest = await store.list_jobs(claimed, ("a-é", "k"), 100)
+    assert [j.spec.namespace for j in rest] == ["b", "é"]
+    assert await store.list_jobs(JobFilter(namespace="ab", claims=("a-*",)), None, 9) == []
+
+
 async def _fire_twice(
     store: Store, key: str, policy: rules.ConcurrencyPolicy
 ) -> tuple[Job, Run, FiresRecorded]:
