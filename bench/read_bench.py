@@ -188,6 +188,8 @@ async def measure_reads(session: aiohttp.ClientSession, server: Child, runs_job:
         "jobs, namespace + key_prefix": (
             "/v1/jobs?limit=100&namespace=bulk-05&key_prefix=job-00500", AUTH),
         "jobs, viewer of 1,000": ("/v1/jobs?limit=100", viewer),
+        "jobs, state=paused (none are)": ("/v1/jobs?limit=100&state=paused", AUTH),
+        "jobs, key_prefix in any namespace": ("/v1/jobs?limit=100&key_prefix=job-00500", AUTH),
         "runs, first page": (f"{runs_path}&limit=100", AUTH),
         "runs, deep page": (f"{runs_path}&limit=100&cursor={deep['runs']}", AUTH),
         "/metrics": ("/metrics", AUTH),

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cronwheel.api import native
 from cronwheel.domain.paging import encode_cursor
 from tests.servers import RunningServer, running_server
 from tests.stores import database_url
@@ -113,3 +114,24 @@ async def test_a_cursor_never_reaches_another_apps_jobs(server: RunningServer) -
         assert hidden.status_code == 200 and hidden.json()["jobs"] == []
         prefixed = (await client.get("/v1/jobs", params={"key_prefix": "k00"})).json()
         assert {j["namespace"] for j in prefixed["jobs"]} == set(OURS)
+
+
+async def test_a_sparse_filter_reads_a_bounded_window_per_page(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(native, "MAX_SCAN", 6)
+    await server.client.post("/v1/jobs/batch", json=jobs("team-a", range(30)))
+    paused = [f"k{i:03d}" for i in (3, 4, 17, 29)]
+    for key in paused:
+        await server.client.post(f"/v1/jobs/{key}/pause", params={"namespace": "team-a"})
+    pages: list[list[str]] = []
+    cursor = None
+    while True:
+        page = (await server.client.get("/v1/jobs", params={
+            "state": "paused", "limit": 3} | ({"cursor": cursor} if cursor else {}))).json()
+        pages.append([j["key"] for j in page["jobs"]])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert [key for page in pages for key in page] == paused
+    assert len(pages) >= 5 and [] in pages  # pages of at most 6 rows read: some hold none

@@ -236,6 +236,11 @@ async def test_listing_reads_the_claimed_namespaces_in_code_point_order(store: S
     rest = await store.list_jobs(claimed, ("a-é", "k"), 100)
     assert [j.spec.namespace for j in rest] == ["b", "é"]
     assert await store.list_jobs(JobFilter(namespace="ab", claims=("a-*",)), None, 9) == []
+    assert await store.listing_bound(claimed, None, 3) == ("b", "k")
+    assert await store.listing_bound(claimed, ("a-1", "k"), 3) == ("é", "k")
+    assert await store.listing_bound(claimed, ("a-1", "k"), 4) is None
+    until = await store.list_jobs(JobFilter(until=("a-é", "k")), ("a", "b"), 9)
+    assert [j.spec.namespace for j in until] == ["a-1", "a-é"]
 
 
 async def _fire_twice(

@@ -344,6 +344,7 @@ async def remove_run(request: Request, run_id: str, caller: Writer) -> RunDetail
 
 
 MAX_ROUNDS = 8  # queries for one page when another app's claims hide some of the rows read
+MAX_SCAN = 5_000  # jobs a page of a sparse filter (state, key prefix in any namespace) reads
 
 
 async def visible_jobs(
@@ -351,19 +352,32 @@ async def visible_jobs(
 ) -> tuple[list[Job], JobPosition | None]:
     """Up to `want` of the jobs the caller may read, and where to go on if the page was cut
     short. The store reads only the namespaces the caller's app claims; rows of a namespace
-    carved out by another app's more specific claim are dropped here, and a page of mostly
-    those stops after MAX_ROUNDS reads (with a position to go on from) instead of scanning."""
-    if can_admin(caller):
-        return await service.list_jobs(where, after, want), None
-    if where.namespace is not None and not can_read(caller, where.namespace):
-        return [], None
-    scoped = replace(where, claims=caller.namespaces)
+    carved out by another app's more specific claim are dropped here. A page stops early
+    (with a position to go on from) rather than scan: after MAX_ROUNDS reads of mostly
+    hidden rows, or MAX_SCAN jobs read for a sparse filter."""
+    if not can_admin(caller):
+        if where.namespace is not None and not can_read(caller, where.namespace):
+            return [], None
+        where = replace(where, claims=caller.namespaces)
     found: list[Job] = []
     for _round in range(MAX_ROUNDS):
         asked = want - len(found)
-        batch = await service.list_jobs(scoped, after, asked)
+        batch, resume = await _bounded_page(service, where, after, asked)
         found.extend(j for j in batch if can_read(caller, j.spec.namespace))
+        if resume is not None:
+            return found, resume
         if len(batch) < asked or len(found) >= want:
             return found, None
         after = _position(batch[-1])
     return found, after
+
+
+async def _bounded_page(
+    service: Service, where: JobFilter, after: JobPosition | None, want: int
+) -> tuple[list[Job], JobPosition | None]:
+    """A page that reads at most MAX_SCAN jobs, and where it stopped if it stopped short."""
+    if not where.sparse:
+        return await service.list_jobs(where, after, want), None
+    until = await service.store.listing_bound(where, after, MAX_SCAN)
+    found = await service.list_jobs(replace(where, until=until), after, want)
+    return found, until if until is not None and len(found) < want else None

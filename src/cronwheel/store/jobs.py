@@ -155,6 +155,22 @@ class SqlJobs:
                     break
         return found
 
+    async def listing_bound(
+        self, where: JobFilter, after: JobPosition | None, scan: int
+    ) -> JobPosition | None:
+        left = scan
+        async with self._db.read() as conn:
+            for span in namespace_spans(where.namespace, where.claims):
+                if after is not None and span.before(after):
+                    continue
+                counted = await conn.execute(self._listing.count(span, after, left))
+                have = int(counted.scalar_one())
+                if have == left:
+                    row = (await conn.execute(self._listing.nth(span, after, left))).one()
+                    return str(row[0]), str(row[1])
+                left -= have
+        return None
+
     async def change_job(
         self, namespace: str, key: str, change: Callable[[Job], Job], cancel_runs: bool = False
     ) -> Job:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
 from cronwheel.contracts import JobFilter
@@ -28,8 +28,33 @@ class JobListing:
     def page(
         self, span: Span, where: JobFilter, after: JobPosition | None, limit: int
     ) -> Select[Any]:
+        query = self._range(select(jobs), span, after).limit(limit)
+        key = self._ordered(jobs.c.key)
+        if where.until is not None:
+            query = query.where(tuple_(self._ordered(jobs.c.namespace), key) <= tuple_(
+                *where.until))
+        if where.state is not None:
+            query = query.where(jobs.c.state == where.state.value)
+        if where.key_prefix:
+            end = prefix_end(where.key_prefix)
+            query = query.where(key >= where.key_prefix)
+            if end is not None:
+                query = query.where(key < end)
+        return query
+
+    def count(self, span: Span, after: JobPosition | None, most: int) -> Select[Any]:
+        """How many jobs (up to `most`) follow `after` in the span: an index-only read."""
+        window = self._range(select(jobs.c.namespace), span, after).limit(most).subquery()
+        return select(func.count()).select_from(window)
+
+    def nth(self, span: Span, after: JobPosition | None, n: int) -> Select[Any]:
+        """The position of the `n`th job after `after` in the span."""
+        query = self._range(select(jobs.c.namespace, jobs.c.key), span, after)
+        return query.offset(n - 1).limit(1)
+
+    def _range(self, query: Select[Any], span: Span, after: JobPosition | None) -> Select[Any]:
+        """`query` over the span's jobs after `after`, in listing order."""
         namespace, key = self._ordered(jobs.c.namespace), self._ordered(jobs.c.key)
-        query = select(jobs).limit(limit)
         if span.exact:
             query = query.where(namespace == span.low).order_by(key)
             if after is not None and after[0] == span.low:
@@ -43,11 +68,4 @@ class JobListing:
                 query = query.where(namespace >= span.low)
             if span.high is not None:
                 query = query.where(namespace < span.high)
-        if where.state is not None:
-            query = query.where(jobs.c.state == where.state.value)
-        if where.key_prefix:
-            end = prefix_end(where.key_prefix)
-            query = query.where(key >= where.key_prefix)
-            if end is not None:
-                query = query.where(key < end)
         return query

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from dataclasses import replace as replace_fields
 from typing import Any
@@ -226,18 +226,33 @@ class MemoryStore:
         self, where: JobFilter, after: JobPosition | None, limit: int
     ) -> list[Job]:
         found: list[Job] = []
+        for name in self._listed(where, after):
+            if len(found) >= limit or (where.until is not None and name > where.until):
+                break
+            job = self._jobs[self._names[name]].job
+            if _matches(job, where):
+                found.append(job)
+        return found
+
+    async def listing_bound(
+        self, where: JobFilter, after: JobPosition | None, scan: int
+    ) -> JobPosition | None:
+        for count, name in enumerate(self._listed(where, after), 1):
+            if count == scan:
+                return name
+        return None
+
+    def _listed(self, where: JobFilter, after: JobPosition | None) -> Iterator[tuple[str, str]]:
+        """The names in the namespaces `where` reads, after `after`, in listing order."""
         for span in namespace_spans(where.namespace, where.claims):
             if after is not None and span.before(after):
                 continue
             start = max((span.low, ""), after) if after is not None else (span.low, "")
             index = bisect.bisect_right(self._sorted_names, start)
             for name in self._sorted_names[index:]:
-                if len(found) >= limit or (span.high is not None and name[0] >= span.high):
+                if span.high is not None and name[0] >= span.high:
                     break
-                job = self._jobs[self._names[name]].job
-                if _matches(job, where):
-                    found.append(job)
-        return found
+                yield name
 
     async def change_job(
         self, namespace: str, key: str, change: Callable[[Job], Job], cancel_runs: bool = False

@@ -116,6 +116,11 @@ class SqlStore:
     ) -> list[Job]:
         return await self._jobs.list_jobs(where, after, limit)
 
+    async def listing_bound(
+        self, where: JobFilter, after: JobPosition | None, scan: int
+    ) -> JobPosition | None:
+        return await self._jobs.listing_bound(where, after, scan)
+
     async def change_job(
         self, namespace: str, key: str, change: Callable[[Job], Job], cancel_runs: bool = False
     ) -> Job:
