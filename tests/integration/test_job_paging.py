@@ -1,5 +1,5 @@
-"""`GET /v1/jobs` pages by keyset: every job once while others are added, a tampered cursor
-refused naming the field, and an app's caller never shown another app's jobs."""
+"""`GET /v1/jobs` and a job's runs page by keyset: every item once while others are added, a
+tampered cursor refused naming the field, and an app's caller never shown another app's jobs."""
 
 from __future__ import annotations
 
@@ -127,11 +127,30 @@ async def test_a_sparse_filter_reads_a_bounded_window_per_page(
     pages: list[list[str]] = []
     cursor = None
     while True:
-        page = (await server.client.get("/v1/jobs", params={
-            "state": "paused", "limit": 3} | ({"cursor": cursor} if cursor else {}))).json()
+        params: dict[str, Any] = {"state": "paused", "limit": 3}
+        page = (await server.client.get("/v1/jobs", params=params | (
+            {"cursor": cursor} if cursor else {}))).json()
         pages.append([j["key"] for j in page["jobs"]])
         cursor = page["next_cursor"]
         if cursor is None:
             break
     assert [key for page in pages for key in page] == paused
     assert len(pages) >= 5 and [] in pages  # pages of at most 6 rows read: some hold none
+
+
+async def test_runs_page_newest_first_with_a_next_link(server: RunningServer) -> None:
+    await server.client.post("/v1/jobs/batch", json=jobs("team-a", range(1)))
+    made = [(await server.client.post("/v1/jobs/k000/trigger", params={"namespace": "team-a"})
+             ).json()["id"] for _ in range(7)]
+    seen: list[str] = []
+    url: str | None = "/v1/jobs/k000/runs?namespace=team-a&limit=3"
+    while url is not None:
+        answer = await server.client.get(url)
+        seen += [run["id"] for run in answer.json()["runs"]]
+        link = answer.headers.get("link")
+        url = link[1:link.index(">")] if link else None
+    assert seen == made[::-1]
+    for cursor in ("garbage", "x" * 40):
+        bad = await server.client.get("/v1/jobs/k000/runs",
+                                      params={"namespace": "team-a", "cursor": cursor})
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "cursor", bad.text

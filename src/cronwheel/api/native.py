@@ -6,7 +6,7 @@ import re
 from dataclasses import replace
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Query, Request, Response
 
 from cronwheel.api import auditing
 from cronwheel.api.auth import (
@@ -263,20 +263,31 @@ async def trigger_job(
     return Json(run_out(run).model_dump(mode="json") | {"attempt_log": []}, 202)
 
 
+RunCursor = Annotated[str | None, Query(
+    max_length=36, description="where the page starts: the `next_cursor` of the page before "
+                               "(a run id). Pages go newest first.")]
+
+
 @router.get("/jobs/{key:path}/runs", response_model=RunPage)
 async def list_runs(
     request: Request,
+    response: Response,
     key: str,
     caller: Reader,
     namespace: Namespace = DEFAULT_NAMESPACE,
     limit: Limit = 100,
-    cursor: str | None = None,
+    cursor: RunCursor = None,
 ) -> RunPage:
+    """The job's runs, newest first, a page per call at the same cost however many there
+    are (keyset paging on the job's runs index); the next page is at `next_cursor`, also
+    given as a `Link: <...>; rel="next"` header."""
     require_read(caller, namespace, key)
     found = await service_of(request).runs(namespace, key, _cursor(cursor), limit + 1)
     more = len(found) > limit
     page = found[:limit]
-    return RunPage(runs=[run_out(r) for r in page], next_cursor=page[-1].id if more else None)
+    following = page[-1].id if more else None
+    response.headers.update(_next_link(request, following) or {})
+    return RunPage(runs=[run_out(r) for r in page], next_cursor=following)
 
 
 @router.get("/jobs/{key:path}/dependencies", response_model=DependenciesOut)
