@@ -205,9 +205,9 @@ async def measure_reads(session: aiohttp.ClientSession, server: Child, runs_job:
 
 
 async def measure_load(session: aiohttp.ClientSession, server: Child, clients: int,
-                       seconds: float, rate: int) -> dict[str, Any]:
-    """`clients` reading `GET /v1/jobs?limit=100` in a loop while `rate` jobs/s come due;
-    lateness from the server's own histogram is coarse, so each job's run is read back."""
+                       seconds: float, rate: int, path: str) -> dict[str, Any]:
+    """`clients` reading `path` in a loop while `rate` jobs/s come due; lateness from the
+    server's own histogram is coarse, so each job's run is read back (fired - scheduled)."""
     base = server.base_url
     stop = asyncio.Event()
     reads: list[float] = []
@@ -215,14 +215,14 @@ async def measure_load(session: aiohttp.ClientSession, server: Child, clients: i
     async def reader() -> None:
         while not stop.is_set():
             started = time.perf_counter()
-            await _get(session, f"{base}/v1/jobs?limit=100", AUTH)
+            await _get(session, base + path, AUTH)
             reads.append((time.perf_counter() - started) * 1000)
 
     now = time.time()
     due = [now + 3 + i / rate for i in range(int(seconds * rate))]
     jobs = [{"namespace": "load", "key": f"due-{i:06d}",
              "schedule": {"kind": "once", "at": iso(int(at * US))},
-             "target": {"kind": "http", "url": "http://127.0.0.1:9/none"}}
+             "target": {"kind": "log"}}
             for i, at in enumerate(due)]
     for offset in range(0, len(jobs), 500):
         async with session.post(f"{base}/v1/jobs/batch", json={"jobs": jobs[offset:offset + 500]},
@@ -236,7 +236,7 @@ async def measure_load(session: aiohttp.ClientSession, server: Child, clients: i
     wall = time.monotonic() - wall0
     late = await _lateness(session, base, len(jobs))
     reads.sort()
-    return {"clients": clients, "jobs_due": len(jobs), "rate_per_s": rate,
+    return {"clients": clients, "path": path, "jobs_due": len(jobs), "rate_per_s": rate,
             "read_p50_ms": rounded(quantile(reads, 0.5), 1),
             "read_p99_ms": rounded(quantile(reads, 0.99), 1),
             "reads_per_s": rounded(len(reads) / wall, 1),
@@ -268,7 +268,7 @@ def _ms(instant: str) -> float:
 
 
 async def run(base_file: Path, calls: int, load: int, load_seconds: float, rate: int,
-              label: str) -> dict[str, Any]:
+              load_path: str, label: str) -> dict[str, Any]:
     meta_path = base_file.with_suffix(".json")
     if not meta_path.exists():
         console.print(f"filling {base_file} ...")
@@ -287,9 +287,10 @@ async def run(base_file: Path, calls: int, load: int, load_seconds: float, rate:
             result["start_s"] = rounded(time.monotonic() - started, 1)
             deep = deep_cursors(base_file, meta["runs_job"])
             result["reads"] = await measure_reads(session, server, meta["runs_job"], deep,
-                                                  calls)
+                                                  calls) if calls else {}
             if load:
-                result["load"] = await measure_load(session, server, load, load_seconds, rate)
+                result["load"] = await measure_load(session, server, load, load_seconds, rate,
+                                                    load_path)
                 console.print(f"  load: {result['load']}")
         finally:
             server.stop()
@@ -303,9 +304,13 @@ def main(
     load: Annotated[int, typer.Option(help="clients reading during firing (0: skip)")] = 0,
     load_seconds: Annotated[float, typer.Option()] = 10.0,
     rate: Annotated[int, typer.Option(help="jobs coming due per second under load")] = 200,
+    load_path: Annotated[str, typer.Option(help="what the clients read under load")] = (
+        "/v1/jobs?limit=100&namespace=bulk-05"),
+    skip_reads: Annotated[bool, typer.Option(help="only the load measurement")] = False,
     label: Annotated[str, typer.Option(help="names the result file")] = "reads",
 ) -> None:
-    result = asyncio.run(run(base, calls, load, load_seconds, rate, label))
+    result = asyncio.run(run(base, 0 if skip_reads else calls, load, load_seconds, rate,
+                             load_path, label))
     table = Table(title=f"reads at {result['fill']['jobs']:,} jobs ({label})")
     for column in ("case", "p50 ms", "p99 ms", "server CPU ms/call"):
         table.add_column(column)
