@@ -62,6 +62,7 @@ from cronwheel.domain.admission import AdmissionRule, QscheduleApp
 from cronwheel.domain.audit import AuditCursor, AuditEntry, AuditFilter
 from cronwheel.domain.jobs import Job, JobState, RetryPolicy
 from cronwheel.domain.misfire import FirePlan
+from cronwheel.domain.paging import JobPosition
 from cronwheel.domain.routing import Candidate
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunState
 from cronwheel.domain.sentinel import SentinelJob
@@ -201,9 +202,21 @@ class NodeStatus:
 
 @dataclass(frozen=True, slots=True)
 class JobFilter:
+    """Jobs of one namespace (or any), in a state, whose key starts with a prefix. `claims`
+    narrows to the namespaces a caller may read (exact names or `prefix*`; None: all);
+    `until` ends the listing at a position (inclusive), to bound what a sparse filter reads."""
+
     namespace: str | None = None
     state: JobState | None = None
     key_prefix: str | None = None
+    claims: tuple[str, ...] | None = None
+    until: JobPosition | None = None
+
+    @property
+    def sparse(self) -> bool:
+        """Whether rows are filtered beyond the index range: a page may read many to keep few."""
+        return self.state is not None or (self.key_prefix is not None
+                                          and self.namespace is None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,8 +255,21 @@ class Store(Protocol):
 
     async def get_job_by_id(self, job_id: str) -> Job | None: ...
 
-    async def list_jobs(self, where: JobFilter, after_id: str | None, limit: int) -> list[Job]:
-        """Up to `limit` matching jobs in id order, after `after_id` (a page)."""
+    async def list_jobs(
+        self, where: JobFilter, after: JobPosition | None, limit: int
+    ) -> list[Job]:
+        """Up to `limit` matching jobs in (namespace, key) order, compared as code points,
+        after the position `after` (a page). A page reads one index range per namespace span
+        (see domain/paging.py), never the rows before it."""
+        ...
+
+    async def listing_bound(
+        self, where: JobFilter, after: JobPosition | None, scan: int
+    ) -> JobPosition | None:
+        """The position `scan` jobs past `after` in the namespaces `where` reads, counting
+        every job there whatever its state or key (None: fewer are left). A sparse filter's
+        page ends there, so it never reads more than `scan` rows; the reads are of the index
+        alone."""
         ...
 
     async def change_job(

@@ -23,6 +23,7 @@ from cronwheel.domain.errors import (
 from cronwheel.domain.jobs import Job, JobSpec, JobState, zone_of
 from cronwheel.domain.limits import Quota, check_interval
 from cronwheel.domain.netpolicy import NetPolicy
+from cronwheel.domain.paging import JobPosition
 from cronwheel.domain.runs import Attempt, Run
 from cronwheel.domain.target_policy import check_spec
 from cronwheel.domain.time import Micros
@@ -228,8 +229,10 @@ class Service:
             raise NotFound(f"no job {key!r} in namespace {namespace!r}", "key")
         return job
 
-    async def list_jobs(self, where: JobFilter, after_id: str | None, limit: int) -> list[Job]:
-        return await self.store.list_jobs(where, after_id, limit)
+    async def list_jobs(
+        self, where: JobFilter, after: JobPosition | None, limit: int
+    ) -> list[Job]:
+        return await self.store.list_jobs(where, after, limit)
 
     async def _change(
         self, namespace: str, key: str, rule: Callable[[Job, int], Job], cancel_runs: bool = False

@@ -206,7 +206,8 @@ async def test_missed_occurrence_is_recorded_without_delivery(store: Store) -> N
 async def test_manual_run_and_listing(store: Store) -> None:
     await store.add_jobs([make_job(f"k{i:02}") for i in range(12)], True)
     page1 = await store.list_jobs(JobFilter(namespace="ns"), None, 5)
-    page2 = await store.list_jobs(JobFilter(namespace="ns"), page1[-1].id, 100)
+    last = page1[-1].spec
+    page2 = await store.list_jobs(JobFilter(namespace="ns"), (last.namespace, last.key), 100)
     assert len(page1) == 5 and len(page2) == 7
     assert {j.spec.key for j in page1}.isdisjoint({j.spec.key for j in page2})
     prefixed = await store.list_jobs(JobFilter(key_prefix="k1"), None, 100)
@@ -216,6 +217,30 @@ async def test_manual_run_and_listing(store: Store) -> None:
     [(claimed, _)] = await store.acquire_due_runs("a", T0, 10, T0 + LEASE)
     assert claimed.id == run.id and claimed.kind is RunKind.MANUAL
     assert claimed.has_override and claimed.payload_override == {"override": True}
+
+
+async def test_listing_reads_the_claimed_namespaces_in_code_point_order(store: Store) -> None:
+    names = [("B", "k"), ("a", "Z"), ("a", "b"), ("a-1", "k"), ("a-é", "k"), ("ab", "k"),
+             ("b", "k"), ("é", "k"), ("a😀", "k")]
+    await store.add_jobs([rules.new_job(new_id(), JobSpec(ns, key, OneShot(T0), TARGET), T0)
+                          for ns, key in names], True)
+    walked: list[tuple[str, str]] = []
+    after = None
+    while page := await store.list_jobs(JobFilter(), after, 2):
+        walked += [(j.spec.namespace, j.spec.key) for j in page]
+        after = walked[-1]
+    assert walked == sorted(names, key=lambda n: (n[0].encode(), n[1].encode()))
+    claimed = JobFilter(claims=("a-*", "b", "é*"))
+    found = await store.list_jobs(claimed, None, 100)
+    assert [j.spec.namespace for j in found] == ["a-1", "a-é", "b", "é"]
+    rest = await store.list_jobs(claimed, ("a-é", "k"), 100)
+    assert [j.spec.namespace for j in rest] == ["b", "é"]
+    assert await store.list_jobs(JobFilter(namespace="ab", claims=("a-*",)), None, 9) == []
+    assert await store.listing_bound(claimed, None, 3) == ("b", "k")
+    assert await store.listing_bound(claimed, ("a-1", "k"), 3) == ("é", "k")
+    assert await store.listing_bound(claimed, ("a-1", "k"), 4) is None
+    until = await store.list_jobs(JobFilter(until=("a-é", "k")), ("a", "b"), 9)
+    assert [j.spec.namespace for j in until] == ["a-1", "a-é"]
 
 
 async def _fire_twice(

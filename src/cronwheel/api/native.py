@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Query, Request, Response
 
 from cronwheel.api import auditing
 from cronwheel.api.auth import (
@@ -48,6 +49,7 @@ from cronwheel.domain.access import Principal, can_admin, can_read
 from cronwheel.domain.audit import OK
 from cronwheel.domain.errors import DomainError, InvalidField, ItemErrors
 from cronwheel.domain.jobs import DEFAULT_NAMESPACE, Job, JobState
+from cronwheel.domain.paging import MAX_CURSOR, JobPosition, decode_cursor, encode_cursor
 from cronwheel.domain.worker_target import SpecParsers
 from cronwheel.service import Service, Submission
 
@@ -165,6 +167,12 @@ def _batch_error(code: str, message: str, items: list[dict[str, Any]], status: i
     return Json(body, status)
 
 
+JobCursor = Annotated[str | None, Query(
+    max_length=MAX_CURSOR,
+    description="where the page starts: the `next_cursor` of the page before (opaque; a job "
+                "id, the format before, is still taken). Pages go in (namespace, key) order.")]
+
+
 @router.get("/jobs", response_model=JobPage)
 async def list_jobs(
     request: Request,
@@ -173,15 +181,43 @@ async def list_jobs(
     state: JobState | None = None,
     key_prefix: Annotated[str | None, Query(max_length=255)] = None,
     limit: Limit = 100,
-    cursor: str | None = None,
+    cursor: JobCursor = None,
 ) -> Json:
-    """Only the jobs the caller may read: a namespace it may not see lists empty."""
+    """Only the jobs the caller may read: a namespace it may not see lists empty. Each page
+    costs the same however many jobs there are (keyset paging on an index); the next one is
+    at `next_cursor`, also given as a `Link: <...>; rel="next"` header."""
+    service = service_of(request)
     where = JobFilter(namespace=namespace, state=state, key_prefix=key_prefix)
-    found = await visible_jobs(service_of(request), caller, where, _cursor(cursor), limit + 1)
-    more = len(found) > limit
+    after = await _job_position(service, cursor)
+    found, resume = await visible_jobs(service, caller, where, after, limit + 1)
     page = found[:limit]
-    return Json({"jobs": [job_json(j) for j in page],
-                 "next_cursor": page[-1].id if more else None})
+    if len(found) > limit:
+        resume = _position(page[-1])
+    following = encode_cursor(resume) if resume is not None else None
+    return Json({"jobs": [job_json(j) for j in page], "next_cursor": following},
+                headers=_next_link(request, following))
+
+
+async def _job_position(service: Service, cursor: str | None) -> JobPosition | None:
+    if cursor is None:
+        return None
+    if not _ID.match(cursor):
+        return decode_cursor(cursor)
+    job = await service.store.get_job_by_id(cursor)  # a cursor of the id-paged API
+    if job is None:
+        raise InvalidField("cursor names no job: start again without it", "cursor")
+    return _position(job)
+
+
+def _position(job: Job) -> JobPosition:
+    return job.spec.namespace, job.spec.key
+
+
+def _next_link(request: Request, cursor: str | None) -> dict[str, str] | None:
+    """RFC 8288's `next` link: the same query, from the next page's cursor."""
+    if cursor is None:
+        return None
+    return {"Link": f'<{request.url.include_query_params(cursor=cursor)}>; rel="next"'}
 
 
 @router.post("/jobs/{key:path}/pause", response_model=JobOut)
@@ -227,20 +263,31 @@ async def trigger_job(
     return Json(run_out(run).model_dump(mode="json") | {"attempt_log": []}, 202)
 
 
+RunCursor = Annotated[str | None, Query(
+    max_length=36, description="where the page starts: the `next_cursor` of the page before "
+                               "(a run id). Pages go newest first.")]
+
+
 @router.get("/jobs/{key:path}/runs", response_model=RunPage)
 async def list_runs(
     request: Request,
+    response: Response,
     key: str,
     caller: Reader,
     namespace: Namespace = DEFAULT_NAMESPACE,
     limit: Limit = 100,
-    cursor: str | None = None,
+    cursor: RunCursor = None,
 ) -> RunPage:
+    """The job's runs, newest first, a page per call at the same cost however many there
+    are (keyset paging on the job's runs index); the next page is at `next_cursor`, also
+    given as a `Link: <...>; rel="next"` header."""
     require_read(caller, namespace, key)
     found = await service_of(request).runs(namespace, key, _cursor(cursor), limit + 1)
     more = len(found) > limit
     page = found[:limit]
-    return RunPage(runs=[run_out(r) for r in page], next_cursor=page[-1].id if more else None)
+    following = page[-1].id if more else None
+    response.headers.update(_next_link(request, following) or {})
+    return RunPage(runs=[run_out(r) for r in page], next_cursor=following)
 
 
 @router.get("/jobs/{key:path}/dependencies", response_model=DependenciesOut)
@@ -307,24 +354,41 @@ async def remove_run(request: Request, run_id: str, caller: Writer) -> RunDetail
     return RunDetail(**run_detail_fields(removed, (await service.run(run_id))[1]))
 
 
-SCAN_CHUNK = 500  # jobs read per step when a caller sees only some namespaces
+MAX_ROUNDS = 8  # queries for one page when another app's claims hide some of the rows read
+MAX_SCAN = 5_000  # jobs a page of a sparse filter (state, key prefix in any namespace) reads
 
 
 async def visible_jobs(
-    service: Service, caller: Principal, where: JobFilter, after_id: str | None, want: int
-) -> list[Job]:
-    """A page of the jobs the caller may read. Filters as it reads: a caller owning few of
-    many jobs costs a scan, paid only by listings without a namespace."""
-    if can_admin(caller):
-        return await service.list_jobs(where, after_id, want)
-    if where.namespace is not None and not can_read(caller, where.namespace):
-        return []
+    service: Service, caller: Principal, where: JobFilter, after: JobPosition | None, want: int
+) -> tuple[list[Job], JobPosition | None]:
+    """Up to `want` of the jobs the caller may read, and where to go on if the page was cut
+    short. The store reads only the namespaces the caller's app claims; rows of a namespace
+    carved out by another app's more specific claim are dropped here. A page stops early
+    (with a position to go on from) rather than scan: after MAX_ROUNDS reads of mostly
+    hidden rows, or MAX_SCAN jobs read for a sparse filter."""
+    if not can_admin(caller):
+        if where.namespace is not None and not can_read(caller, where.namespace):
+            return [], None
+        where = replace(where, claims=caller.namespaces)
     found: list[Job] = []
-    while len(found) < want:
-        step = max(want, SCAN_CHUNK) if where.namespace is None else want
-        batch = await service.list_jobs(where, after_id, step)
+    for _round in range(MAX_ROUNDS):
+        asked = want - len(found)
+        batch, resume = await _bounded_page(service, where, after, asked)
         found.extend(j for j in batch if can_read(caller, j.spec.namespace))
-        if len(batch) < step:
-            break
-        after_id = batch[-1].id
-    return found[:want]
+        if resume is not None:
+            return found, resume
+        if len(batch) < asked or len(found) >= want:
+            return found, None
+        after = _position(batch[-1])
+    return found, after
+
+
+async def _bounded_page(
+    service: Service, where: JobFilter, after: JobPosition | None, want: int
+) -> tuple[list[Job], JobPosition | None]:
+    """A page that reads at most MAX_SCAN jobs, and where it stopped if it stopped short."""
+    if not where.sparse:
+        return await service.list_jobs(where, after, want), None
+    until = await service.store.listing_bound(where, after, MAX_SCAN)
+    found = await service.list_jobs(replace(where, until=until), after, want)
+    return found, until if until is not None and len(found) < want else None

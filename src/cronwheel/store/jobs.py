@@ -11,11 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cronwheel.contracts import AddOutcome, JobFilter
 from cronwheel.domain.errors import NotFound
 from cronwheel.domain.jobs import Job, JobState
+from cronwheel.domain.paging import JobPosition, namespace_spans
 from cronwheel.domain.runs import RunState
 from cronwheel.domain.time import Micros
 from cronwheel.store import bulk
 from cronwheel.store.batches import chunks
 from cronwheel.store.connection import Database
+from cronwheel.store.listing import JobListing
 from cronwheel.store.pg import DUE_CHANNEL
 from cronwheel.store.rows import dependency_rows, job_from_row, job_values
 from cronwheel.store.tables import (
@@ -33,6 +35,7 @@ from cronwheel.store.tables import (
 class SqlJobs:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._listing = JobListing(db.is_sqlite)
 
     async def add_jobs(
         self, new: Sequence[Job], all_or_nothing: bool, replace: bool = False,
@@ -137,20 +140,36 @@ class SqlJobs:
             row = (await conn.execute(query)).mappings().first()
         return job_from_row(row) if row is not None else None
 
-    async def list_jobs(self, where: JobFilter, after_id: str | None, limit: int) -> list[Job]:
-        query = select(jobs).order_by(jobs.c.id).limit(limit)
-        if where.namespace is not None:
-            query = query.where(jobs.c.namespace == where.namespace)
-        if where.state is not None:
-            query = query.where(jobs.c.state == where.state.value)
-        if where.key_prefix:
-            escaped = where.key_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            query = query.where(jobs.c.key.like(f"{escaped}%", escape="\\"))
-        if after_id is not None:
-            query = query.where(jobs.c.id > after_id)
+    async def list_jobs(
+        self, where: JobFilter, after: JobPosition | None, limit: int
+    ) -> list[Job]:
+        found: list[Job] = []
         async with self._db.read() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [job_from_row(row) for row in rows]
+            for span in namespace_spans(where.namespace, where.claims):
+                if after is not None and span.before(after):
+                    continue
+                query = self._listing.page(span, where, after, limit - len(found))
+                rows = (await conn.execute(query)).mappings().all()
+                found.extend(job_from_row(row) for row in rows)
+                if len(found) >= limit:
+                    break
+        return found
+
+    async def listing_bound(
+        self, where: JobFilter, after: JobPosition | None, scan: int
+    ) -> JobPosition | None:
+        left = scan
+        async with self._db.read() as conn:
+            for span in namespace_spans(where.namespace, where.claims):
+                if after is not None and span.before(after):
+                    continue
+                counted = await conn.execute(self._listing.count(span, after, left))
+                have = int(counted.scalar_one())
+                if have == left:
+                    row = (await conn.execute(self._listing.nth(span, after, left))).one()
+                    return str(row[0]), str(row[1])
+                left -= have
+        return None
 
     async def change_job(
         self, namespace: str, key: str, change: Callable[[Job], Job], cancel_runs: bool = False

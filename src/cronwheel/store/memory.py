@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from dataclasses import replace as replace_fields
 from typing import Any
@@ -38,6 +38,7 @@ from cronwheel.contracts import (
 from cronwheel.domain.errors import IllegalTransition, NotFound
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
 from cronwheel.domain.kubernetes import KUBE_OWNER
+from cronwheel.domain.paging import JobPosition, namespace_spans
 from cronwheel.domain.runs import Attempt, AttemptOutcome, Run, RunKind, RunState, removed
 from cronwheel.domain.schedules import AfterUpstream
 from cronwheel.domain.tasks import WORKERS_OWNER
@@ -85,6 +86,7 @@ class MemoryStore:
         self._jobs: dict[str, _JobRow] = {}
         self._names: dict[tuple[str, str], str] = {}
         self._job_ids: list[str] = []  # sorted: pages of jobs go by id
+        self._sorted_names: list[tuple[str, str]] = []  # listings go by (namespace, key)
         self._due_jobs = DueQueue()
         self._runs: dict[str, _RunRow] = {}
         self._runs_of: dict[str, list[str]] = {}  # job id -> its run ids, sorted
@@ -169,6 +171,7 @@ class MemoryStore:
         self._jobs[job.id] = _JobRow(job)
         self._names[_name(job)] = job.id
         bisect.insort(self._job_ids, job.id)
+        bisect.insort(self._sorted_names, _name(job))
         self._due_jobs.set(job.id, _job_key(job))
 
     def _delete_job(self, job_id: str) -> None:
@@ -176,6 +179,7 @@ class MemoryStore:
         self._edges(row.job, add=False)
         del self._names[_name(row.job)]
         del self._job_ids[bisect.bisect_left(self._job_ids, job_id)]
+        del self._sorted_names[bisect.bisect_left(self._sorted_names, _name(row.job))]
         self._due_jobs.set(job_id, None)
 
     def _rewrite(self, job: Job) -> None:
@@ -218,16 +222,37 @@ class MemoryStore:
         row = self._jobs.get(job_id)
         return None if row is None else row.job
 
-    async def list_jobs(self, where: JobFilter, after_id: str | None, limit: int) -> list[Job]:
-        start = 0 if after_id is None else bisect.bisect_right(self._job_ids, after_id)
+    async def list_jobs(
+        self, where: JobFilter, after: JobPosition | None, limit: int
+    ) -> list[Job]:
         found: list[Job] = []
-        for job_id in self._job_ids[start:]:
-            if len(found) >= limit:
+        for name in self._listed(where, after):
+            if len(found) >= limit or (where.until is not None and name > where.until):
                 break
-            job = self._jobs[job_id].job
+            job = self._jobs[self._names[name]].job
             if _matches(job, where):
                 found.append(job)
         return found
+
+    async def listing_bound(
+        self, where: JobFilter, after: JobPosition | None, scan: int
+    ) -> JobPosition | None:
+        for count, name in enumerate(self._listed(where, after), 1):
+            if count == scan:
+                return name
+        return None
+
+    def _listed(self, where: JobFilter, after: JobPosition | None) -> Iterator[tuple[str, str]]:
+        """The names in the namespaces `where` reads, after `after`, in listing order."""
+        for span in namespace_spans(where.namespace, where.claims):
+            if after is not None and span.before(after):
+                continue
+            start = max((span.low, ""), after) if after is not None else (span.low, "")
+            index = bisect.bisect_right(self._sorted_names, start)
+            for name in self._sorted_names[index:]:
+                if span.high is not None and name[0] >= span.high:
+                    break
+                yield name
 
     async def change_job(
         self, namespace: str, key: str, change: Callable[[Job], Job], cancel_runs: bool = False

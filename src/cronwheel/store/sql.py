@@ -33,6 +33,7 @@ from cronwheel.contracts import (
 )
 from cronwheel.dburl import async_url
 from cronwheel.domain.jobs import Job
+from cronwheel.domain.paging import JobPosition
 from cronwheel.domain.runs import Attempt, Run
 from cronwheel.domain.time import Micros
 from cronwheel.store.admission import SqlAdmissionStore
@@ -110,8 +111,15 @@ class SqlStore:
     async def get_job_by_id(self, job_id: str) -> Job | None:
         return await self._jobs.get_job_by_id(job_id)
 
-    async def list_jobs(self, where: JobFilter, after_id: str | None, limit: int) -> list[Job]:
-        return await self._jobs.list_jobs(where, after_id, limit)
+    async def list_jobs(
+        self, where: JobFilter, after: JobPosition | None, limit: int
+    ) -> list[Job]:
+        return await self._jobs.list_jobs(where, after, limit)
+
+    async def listing_bound(
+        self, where: JobFilter, after: JobPosition | None, scan: int
+    ) -> JobPosition | None:
+        return await self._jobs.listing_bound(where, after, scan)
 
     async def change_job(
         self, namespace: str, key: str, change: Callable[[Job], Job], cancel_runs: bool = False

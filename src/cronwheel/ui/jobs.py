@@ -19,6 +19,7 @@ from cronwheel.contracts import JobFilter
 from cronwheel.domain.access import Principal
 from cronwheel.domain.errors import DomainError, InvalidField, ItemErrors
 from cronwheel.domain.jobs import Job, JobState
+from cronwheel.domain.paging import JobPosition, decode_cursor, encode_cursor
 from cronwheel.domain.worker_target import WorkerTarget
 from cronwheel.service import Service
 from cronwheel.settings import Settings
@@ -71,7 +72,7 @@ class _Wanted:
 
 
 async def _page_of_jobs(
-    service: Service, wanted: _Wanted, where: JobFilter, after: str | None
+    service: Service, wanted: _Wanted, where: JobFilter, after: JobPosition | None
 ) -> tuple[list[Job], str | None]:
     """Up to PAGE jobs the caller may see and the filters keep, reading at most MAX_SCAN
     rows; the cursor goes on from the last row read."""
@@ -85,11 +86,15 @@ async def _page_of_jobs(
                 found.append(job)
                 if len(found) == PAGE:
                     more = index < len(batch) - 1 or len(batch) == SCAN
-                    return found, job.id if more else None
+                    return found, encode_cursor(_position(job)) if more else None
         if len(batch) < SCAN:
             return found, None
-        after = batch[-1].id
-    return found, after
+        after = _position(batch[-1])
+    return found, encode_cursor(after) if after is not None else None
+
+
+def _position(job: Job) -> JobPosition:
+    return job.spec.namespace, job.spec.key
 
 
 def _state(text: str) -> JobState | None:
@@ -109,12 +114,13 @@ async def list_jobs(request: Request) -> Response:
                       state=_state(q["state"]),
                       key_prefix=q["key"] or None)
     cursor = request.query_params.get("cursor") or None
+    after = decode_cursor(cursor) if cursor else None
     settings = settings_of(request)
     if q["dialect"] and q["dialect"] not in DIALECTS:
         raise InvalidField(f"dialect must be one of {', '.join(DIALECTS)}", "dialect")
     qschedule = frozenset(a.name for a in await request.app.state.node.apps.list_qschedule())
     wanted = _Wanted(caller, settings, q["schedule"], q["target"], q["dialect"], qschedule)
-    found, more = await _page_of_jobs(service_of(request), wanted, where, cursor)
+    found, more = await _page_of_jobs(service_of(request), wanted, where, after)
     next_url = None
     if more:
         next_url = "/ui/jobs?" + urlencode({k: v for k, v in q.items() if v} | {"cursor": more})
