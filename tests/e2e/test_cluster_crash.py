@@ -39,7 +39,7 @@ from tests.receivers import HttpReceiver
 from tests.stores import PG_ADMIN_DB, PG_HOST, PG_PORT, PG_USER, pg_url, postgres_database
 from tests.support import ADMIN_HEADERS, free_port, port_open, service_missing
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.timing]
 
 LEASE_S = 3.0  # short, so a dead node's work moves within the test
 NODE_ENV = {

@@ -33,7 +33,7 @@ from tests.receivers import HttpReceiver
 from tests.stores import postgres_database
 from tests.support import ADMIN_HEADERS
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.timing]
 
 LEASE_S = 8.0  # the default: a failover that waited for it would show
 FAILOVER_ENV = {"CRONWHEEL_LEASE_SECONDS": str(LEASE_S)}

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.receivers import HttpReceiver
 from tests.support import ADMIN_HEADERS, free_port
@@ -66,6 +67,7 @@ def history(database: Path) -> tuple[dict[str, int], dict[str, str]]:
     return per_job, states
 
 
+@pytest.mark.timing
 async def test_sigkill_mid_window_loses_nothing_and_fires_nothing_twice(
     tmp_path: Path,
 ) -> None:

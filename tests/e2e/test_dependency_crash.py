@@ -25,7 +25,7 @@ from tests.e2e.test_cluster_crash import (
 from tests.receivers import HttpReceiver
 from tests.stores import postgres_database
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.timing]
 
 CHAINS = 150
 SPREAD_S = 3.0  # chains start over this long

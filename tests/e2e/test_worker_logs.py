@@ -128,6 +128,7 @@ async def test_a_wrong_log_format_stops_the_worker_with_one_line_naming_it() -> 
         "error: CRONWHEEL_LOG_FORMAT: must be one of text, json (got 'xml')"]
 
 
+@pytest.mark.timing
 async def test_the_sync_client_follows_a_running_worker_jobs_log_to_its_end(
     tmp_path: Path,
 ) -> None:

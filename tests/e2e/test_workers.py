@@ -377,6 +377,7 @@ async def test_a_large_log_pages_through_by_offset(server: RunningServer) -> Non
 # -- a worker dies mid-run -----------------------------------------------------------------
 
 
+@pytest.mark.timing
 async def test_a_worker_killed_mid_run_has_its_run_retried_on_another(tmp_path: Path) -> None:
     async with postgres_database() as url, running_server(
         url, worker_lease_seconds=LEASE_S
