@@ -4,8 +4,9 @@ and one-server file lock, the write queue, and the few places the two dialects d
 from __future__ import annotations
 
 import fcntl
+import operator
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
@@ -127,10 +128,8 @@ class Database:
             return
         many = self._compiled(conn, stmt, (*rows[0], *(shared or {})))
         base = many.fixed if shared is None else {**many.fixed, **shared}
-        names = many.names
-        await conn.exec_driver_sql(
-            many.sql, [tuple([{**base, **row}[n] for n in names]) for row in rows]
-        )
+        values = many.values
+        await conn.exec_driver_sql(many.sql, [values({**base, **row}) for row in rows])
 
     def _compiled(self, conn: AsyncConnection, stmt: UpdateBase, keys: tuple[str, ...]) -> _Many:
         key = (id(stmt), keys)
@@ -183,8 +182,10 @@ class _Many:
                  fixed: dict[str, Any]) -> None:
         self.stmt = stmt  # held, so its id() is not reused while cached
         self.sql = sql
-        self.names = names
         self.fixed = fixed
+        pick = operator.itemgetter(*names)  # one name: a value, not a tuple
+        self.values: Callable[[Mapping[str, Any]], tuple[Any, ...]] = (
+            pick if len(names) > 1 else lambda row: (pick(row),))
 
     @classmethod
     def compile(cls, stmt: UpdateBase, dialect: Any, keys: tuple[str, ...]) -> _Many:
