@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cronwheel.dburl import async_url
@@ -56,3 +57,20 @@ async def test_a_statement_needing_python_defaults_is_refused(db: Database) -> N
 
     with pytest.raises(TypeError, match="not a statement for execute_many"):
         await db.write(op)
+
+
+async def test_the_writer_replaces_a_connection_that_failed(db: Database) -> None:
+    """The writer holds one connection between groups: once it breaks, the next group
+    gets a new one instead of failing for good."""
+    async def breaks(conn: AsyncConnection) -> None:
+        await conn.close()  # as a dropped database connection leaves it
+        raise OSError("connection lost")
+
+    async def adds(conn: AsyncConnection) -> None:
+        await db.execute_many(conn, ADD, [attempt("r3", 1)])
+
+    with pytest.raises(SQLAlchemyError):
+        await db.write(breaks)
+    await db.write(adds)
+    async with db.read() as conn:
+        assert (await conn.execute(select(attempts.c.run_id))).scalars().all() == ["r3"]

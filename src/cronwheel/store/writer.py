@@ -81,6 +81,9 @@ class WriteQueue:
                         conn = await self._engine.connect()
                     if not await self._commit_group(conn, group):
                         await self._replay_alone(conn, group)
+                    if conn.closed or conn.invalidated:  # lost: its ops failed one by one
+                        await _dropped(conn)
+                        conn = None
                 except Exception as exc:  # the connection itself failed
                     log.exception("writer.connection_failed")
                     _fail_all(group, exc)
