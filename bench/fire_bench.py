@@ -22,6 +22,7 @@ import math
 import os
 import platform
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -363,8 +364,11 @@ class Profiler:
             return
         exe = Path(sys.executable).parent / "py-spy"
         if not exe.exists():
-            console.print("[yellow]--profile: py-spy not installed in the venv[/yellow]")
-            return
+            found = shutil.which("py-spy")
+            if found is None:
+                console.print("[yellow]--profile: py-spy not in the venv or on PATH[/yellow]")
+                return
+            exe = Path(found)
         out.parent.mkdir(parents=True, exist_ok=True)
         self._proc = subprocess.Popen(
             [str(exe), "record", "--pid", str(pid), "--rate", "200", "--nonblocking",

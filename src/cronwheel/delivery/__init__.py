@@ -71,7 +71,9 @@ class Transports:
 
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
         try:
-            transport = await self._get(delivery.target.kind)
+            transport = self._by_kind.get(delivery.target.kind)  # loaded: no extra coroutine
+            if transport is None:
+                transport = await self._get(delivery.target.kind)
             return await transport.deliver(delivery)
         except asyncio.CancelledError:
             raise

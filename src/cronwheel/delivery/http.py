@@ -1,16 +1,19 @@
-"""HTTP(S) callbacks with aiohttp: one pooled session, JSON bodies, idempotency headers."""
+"""HTTP(S) callbacks: JSON bodies, idempotency headers; plain http through the lean keep-alive
+client of http1.py, the rest (https, followed redirects) through one pooled aiohttp session."""
 
 from __future__ import annotations
 
-import asyncio
+import functools
 
 import aiohttp
+import httptools
 import orjson
 
 from cronwheel.contracts import Delivery, DeliveryResult
 from cronwheel.delivery import RESPONSE_LIMIT, USER_AGENT, metadata_headers
 from cronwheel.delivery.answers import refused_code
 from cronwheel.delivery.guard import Lookup, guarded_connector, refusal_of, refused, system_lookup
+from cronwheel.delivery.http1 import Endpoint, Http1Client
 from cronwheel.domain.delayjob_body import UNIT_MS, body_due
 from cronwheel.domain.netpolicy import NetPolicy
 from cronwheel.domain.runs import AttemptOutcome
@@ -29,11 +32,10 @@ def classify(status: int) -> tuple[AttemptOutcome, bool]:
     return AttemptOutcome.FAILURE, status >= 500 or status in RETRYABLE_4XX
 
 
-def _error(response: aiohttp.ClientResponse) -> str:
-    if 300 <= response.status < 400 and "Location" in response.headers:
-        where = response.headers["Location"][:200]
-        return f"HTTP {response.status}: redirect to {where} not followed (target policy)"
-    return f"HTTP {response.status}"
+def _error(status: int, location: str | None) -> str:
+    if 300 <= status < 400 and location is not None:
+        return f"HTTP {status}: redirect to {location[:200]} not followed (target policy)"
+    return f"HTTP {status}"
 
 
 def read_code(status: int, text: str) -> DeliveryResult:
@@ -57,6 +59,7 @@ class HttpTransport:
         self._policy = policy or NetPolicy()
         self._lookup = lookup
         self._session: aiohttp.ClientSession | None = None
+        self._lean: Http1Client | None = None  # plain-http targets (see http1.py)
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     def _client(self) -> aiohttp.ClientSession:
@@ -83,33 +86,83 @@ class HttpTransport:
             if target.success == SUCCESS_CODE_OK:  # the delay-job contract: the time it was due
                 payload = body_due(payload, delivery.scheduled_at, self._delayjob_unit)
             body = orjson.dumps(payload)
-        timeout = self._timeouts.get(target.timeout)
-        if timeout is None:
-            timeout = self._timeouts[target.timeout] = aiohttp.ClientTimeout(total=target.timeout)
+        endpoint = None if self._policy.follow_redirects else _endpoint(target.url)
         try:
-            async with self._client().request(
-                target.method, target.url, data=body, headers=headers, timeout=timeout,
-                allow_redirects=self._policy.follow_redirects,
-            ) as response:
-                outcome, retryable = classify(response.status)
-                if outcome is AttemptOutcome.SUCCESS and target.success == SUCCESS_CODE_OK:
-                    answer = await response.content.read(CODE_ANSWER_LIMIT)
-                    return read_code(response.status, answer.decode("utf-8", "replace"))
-                text = (await response.content.read(RESPONSE_LIMIT)).decode("utf-8", "replace")
-                error = None if outcome is AttemptOutcome.SUCCESS else _error(response)
-                return DeliveryResult(outcome, retryable, response.status, text, error)
+            if endpoint is not None:
+                return await self._send_lean(target, endpoint, headers, body)
+            return await self._send_aiohttp(target, headers, body)
         except TimeoutError:
             return DeliveryResult(
                 AttemptOutcome.TIMEOUT, True, error=f"no answer within {target.timeout:g}s"
             )
-        except (aiohttp.ClientError, OSError) as exc:
+        except (aiohttp.ClientError, OSError, httptools.HttpParserError) as exc:
             refusal = refusal_of(exc)
             if refusal is not None:
                 return refused(refusal)
             return DeliveryResult(AttemptOutcome.ERROR, True, error=f"{type(exc).__name__}: {exc}")
-        except asyncio.CancelledError:
-            raise
+
+    async def _send_lean(
+        self, target: HttpTarget, endpoint: Endpoint, headers: dict[str, str],
+        body: bytes | None,
+    ) -> DeliveryResult:
+        """Plain http, redirects not followed: the keep-alive client of http1.py."""
+        if self._lean is None:
+            self._lean = Http1Client(self._policy, self._lookup)
+        request = _request_bytes(target.method, endpoint, headers, body)
+        answer = await self._lean.request(endpoint, request, _keep(target), target.timeout)
+        return answered(target, answer.status, answer.body, answer.location)
+
+    async def _send_aiohttp(
+        self, target: HttpTarget, headers: dict[str, str], body: bytes | None
+    ) -> DeliveryResult:
+        timeout = self._timeouts.get(target.timeout)
+        if timeout is None:
+            timeout = self._timeouts[target.timeout] = aiohttp.ClientTimeout(total=target.timeout)
+        async with self._client().request(
+            target.method, target.url, data=body, headers=headers, timeout=timeout,
+            allow_redirects=self._policy.follow_redirects,
+        ) as response:
+            answer = await response.content.read(_keep(target))
+            return answered(target, response.status, answer, response.headers.get("Location"))
 
     async def aclose(self) -> None:
+        if self._lean is not None:
+            self._lean.close()
         if self._session is not None:
             await self._session.close()
+
+
+def _keep(target: HttpTarget) -> int:
+    """How much of an answer is read: all of a delay-job answer (its `code` decides)."""
+    return CODE_ANSWER_LIMIT if target.success == SUCCESS_CODE_OK else RESPONSE_LIMIT
+
+
+def answered(target: HttpTarget, status: int, body: bytes, location: str | None) -> DeliveryResult:
+    """The result of an answer, whichever client got it."""
+    outcome, retryable = classify(status)
+    if outcome is AttemptOutcome.SUCCESS and target.success == SUCCESS_CODE_OK:
+        return read_code(status, body.decode("utf-8", "replace"))
+    text = body[:RESPONSE_LIMIT].decode("utf-8", "replace")
+    error = None if outcome is AttemptOutcome.SUCCESS else _error(status, location)
+    return DeliveryResult(outcome, retryable, status, text, error)
+
+
+@functools.lru_cache(maxsize=4096)
+def _endpoint(url: str) -> Endpoint | None:
+    return Endpoint.of(url)
+
+
+def _request_bytes(
+    method: str, endpoint: Endpoint, headers: dict[str, str], body: bytes | None
+) -> bytes:
+    """The request head (and body): the target's headers, then ours; a target's own
+    User-Agent wins, as with aiohttp's session default."""
+    lines = [f"{method} {endpoint.target} HTTP/1.1", f"Host: {endpoint.host_header}"]
+    if not any(name.lower() == "user-agent" for name in headers):
+        lines.append(f"User-Agent: {USER_AGENT}")
+    lines.append("Accept: */*")
+    lines.extend(f"{name}: {value}" for name, value in headers.items())
+    if body is not None:
+        lines.append(f"Content-Length: {len(body)}")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    return head if body is None else head + body

@@ -121,7 +121,7 @@ class Dispatcher:
                 result = await self._transports.deliver(delivery)
                 finished = self._clock.now()
             if result.handed_off:
-                metrics.DELIVERIES.labels(delivery.target.kind, "handed_off").inc()
+                metrics.deliveries(delivery.target.kind, "handed_off").inc()
             else:
                 self._record(delivery, retry, result, started, finished)
         finally:
@@ -139,8 +139,8 @@ class Dispatcher:
         finished: Micros,
     ) -> None:
         kind = delivery.target.kind
-        metrics.DELIVERIES.labels(kind, result.outcome.value).inc()
-        metrics.DELIVERY_SECONDS.labels(kind).observe((finished - started) / 1e6)
+        metrics.deliveries(kind, result.outcome.value).inc()
+        metrics.delivery_seconds(kind).observe((finished - started) / 1e6)
         state, due = after_attempt(retry, delivery.attempt, result.outcome, result.retryable,
                                    finished, random.random())
         if state is not RunState.SUCCEEDED:

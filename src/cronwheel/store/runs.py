@@ -43,6 +43,8 @@ class SqlRuns:
     def __init__(self, db: Database, node: str) -> None:
         self._db = db
         self.node = node  # recorded on the runs this node starts
+        # built once, like the module's other statements run per fire or attempt
+        self._add_attempts = db.insert(attempts).on_conflict_do_nothing()
 
     async def record_fires(
         self, owner: str, now: Micros, fires: Sequence[Fire], lease_until: Micros
@@ -62,20 +64,7 @@ class SqlRuns:
                     result = await conn.execute(stmt, [values for _run, values in chunk])
                     inserted.update(result.scalars())
             advance = [_advance_values(f, now) for f in live]
-            if advance:
-                stmt = (
-                    update(jobs)
-                    .where(jobs.c.id == _bind("b_id"))
-                    .values(
-                        next_fire_at=_bind("b_next"),
-                        last_fire_at=_bind("b_last"),
-                        state=_bind("b_state"),
-                        lease_owner=None,
-                        lease_until=None,
-                        updated_at=now,
-                    )
-                )
-                await conn.execute(stmt, advance)
+            await self._db.execute_many(conn, _ADVANCE_JOBS, advance, {"b_now": now})
             started = [run for run, _v in new_runs
                        if run.state is RunState.RUNNING and run.id in inserted]
             waiting = [run for run, _v in new_runs
@@ -229,30 +218,12 @@ class SqlRuns:
 
     async def record_attempts(self, owner: str, records: Sequence[AttemptRecord]) -> None:
         async def op(conn: AsyncConnection) -> None:
-            stmt = (
-                update(runs)
-                .where(
-                    runs.c.id == _bind("b_id"),
-                    runs.c.lease_owner == owner,
-                    runs.c.attempts == _bind("b_number"),
-                    runs.c.state == RunState.RUNNING.value,
-                )
-                .values(
-                    state=_bind("b_state"),
-                    due_at=_bind("b_due"),
-                    finished_at=_bind("b_finished"),
-                    last_error=_bind("b_error"),
-                    lease_owner=None,
-                    lease_until=None,
-                )
-            )
             # The runs first, then their attempts: a rescuer locks a run, then writes its
             # abandoned attempt; the other order deadlocks against it.
-            await conn.execute(stmt, [_attempt_update(r) for r in records])
-            await conn.execute(
-                self._db.insert(attempts).on_conflict_do_nothing(),
-                [attempt_values(r.attempt) for r in records],
-            )
+            await self._db.execute_many(conn, _SETTLE_RUNS, [_attempt_update(r) for r in records],
+                                        {"b_owner": owner})
+            await self._db.execute_many(conn, self._add_attempts,
+                                        [attempt_values(r.attempt) for r in records])
             ended = [(r.job_id, r.attempt.run_id, r.next_state)
                      for r in records if r.alerting and r.next_state is not RunState.PENDING]
             if ended:
@@ -344,6 +315,24 @@ async def _occurrence_runs(
 
 def _bind(name: str) -> Any:
     return bindparam(name)
+
+
+# Statements run once per fire or attempt: module-level, so Database.execute_many compiles
+# each once. A fired job moves on to its next occurrence, its lease released.
+_ADVANCE_JOBS = (
+    update(jobs)
+    .where(jobs.c.id == _bind("b_id"))
+    .values(next_fire_at=_bind("b_next"), last_fire_at=_bind("b_last"), state=_bind("b_state"),
+            lease_owner=None, lease_until=None, updated_at=_bind("b_now"))
+)
+# An attempt's outcome settles its run, if the run is still this owner's attempt.
+_SETTLE_RUNS = (
+    update(runs)
+    .where(runs.c.id == _bind("b_id"), runs.c.lease_owner == _bind("b_owner"),
+           runs.c.attempts == _bind("b_number"), runs.c.state == RunState.RUNNING.value)
+    .values(state=_bind("b_state"), due_at=_bind("b_due"), finished_at=_bind("b_finished"),
+            last_error=_bind("b_error"), lease_owner=None, lease_until=None)
+)
 
 
 def run_values(run: Run) -> dict[str, Any]:
