@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     access_log: bool = True  # one http.request event per API request
 
     # engine
+    # `serve` runs the engine (firing, delivery) in a child process of its own, so API load
+    # never takes its CPU (docs/design.md, "Processes")
+    engine_process: bool = False
     window_ms: int = Field(2_000, ge=50, le=60_000)
     claim_limit: int = Field(5_000, ge=10, le=100_000)
     fire_lead_ms: float = Field(100.0, ge=0, le=1_000)
