@@ -8,6 +8,8 @@ The two talk over a Unix socket pair, one JSON array per line, `[kind, value]`:
   which SQLite commits pass on here instead (`Database.relay`); on PostgreSQL NOTIFY reaches
   both processes and the link carries none;
 - `ready` (engine to API, the engine's owner id) once the engine runs;
+- `settled` (API to engine): runs whose attempt on a worker ended, for the resolver to release
+  their dependents at once (as `WorkerService.on_settled` does in one process);
 - `metrics?` (API to engine) and `metrics` (the engine's Prometheus text), for /metrics.
 
 The engine dies with the API process: Linux kills it when its parent dies (PR_SET_PDEATHSIG),
@@ -27,12 +29,14 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
 from pydantic import SecretStr
 
+from cronwheel.contracts import Settled
+from cronwheel.domain.runs import RunState
 from cronwheel.ids import new_id
 from cronwheel.settings import Settings
 from cronwheel.store.pg import DUE_CHANNEL, RUN_CHANNEL, WORKER_CHANNEL
@@ -40,8 +44,10 @@ from cronwheel.store.pg import DUE_CHANNEL, RUN_CHANNEL, WORKER_CHANNEL
 log = logging.getLogger("cronwheel.engine_process")
 
 READY = "ready"
+SETTLED = "settled"  # runs whose attempt on workers ended, reported to the API process
 METRICS_ASK = "metrics?"
 METRICS = "metrics"
+METRICS_MAX_AGE_S = 1.0
 LINE_LIMIT = 64 * 1_048_576  # a Prometheus page fits on one line
 START_TIMEOUT_S = 120.0  # imports and migrations on a busy machine
 RESTART_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0)  # after successive early deaths
@@ -105,9 +111,12 @@ class LinkChannel:
         self._on_run: Callable[[int], None] = _ignore
         self._on_worker: Callable[[str], None] = _ignore
         self.on_ready: Callable[[str], None] = _ignore
+        self.on_settled: Callable[[Sequence[Settled]], Awaitable[None]] | None = None
+        self._tasks: set[asyncio.Future[None]] = set()
         self.metrics_page: Callable[[], bytes] | None = None  # the engine's: answers metrics?
         self._metrics_wait: asyncio.Future[str] | None = None
         self._asking = asyncio.Lock()
+        self._page: tuple[float, str] | None = None  # (when, page): the last page asked for
 
     def listen(self, on_due: Callable[[int], None], on_run: Callable[[int], None],
                on_worker: Callable[[str], None]) -> None:
@@ -125,6 +134,12 @@ class LinkChannel:
             self._on_worker(value)
         elif kind == READY:
             self.on_ready(value)
+        elif kind == SETTLED and self.on_settled is not None:
+            items = [(str(r), RunState(s), None if d is None else int(d))
+                     for r, s, d in orjson.loads(value)]
+            task = asyncio.ensure_future(self.on_settled(items))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         elif kind == METRICS_ASK and self.metrics_page is not None:
             self.send(METRICS, self.metrics_page().decode())
         elif kind == METRICS and self._metrics_wait is not None \
@@ -135,22 +150,32 @@ class LinkChannel:
         if self._link is not None:
             self._link.send(kind, value)
 
+    async def send_settled(self, settled: Sequence[Settled]) -> None:
+        """For `WorkerService.on_settled` in the API process: the engine's resolver hears."""
+        self.send(SETTLED, orjson.dumps([[r, s.value, d] for r, s, d in settled]).decode())
+
     def send_notes(self, notes: list[tuple[str, str]]) -> None:
         """A commit's wake-ups, for the other process (`Database.relay`)."""
         for channel, value in notes:
             self.send(channel, value)
 
     async def ask_metrics(self, timeout_s: float = 2.0) -> str | None:
-        """The engine's metrics page, or None if it does not answer in time."""
+        """The engine's metrics page, or None if it does not answer in time. A page less than
+        METRICS_MAX_AGE_S old is reused: however often /metrics is read, the engine renders
+        at most one page that often."""
         async with self._asking:
+            if self._page is not None and time.monotonic() - self._page[0] < METRICS_MAX_AGE_S:
+                return self._page[1]
             self._metrics_wait = asyncio.get_running_loop().create_future()
             self.send(METRICS_ASK, "")
             try:
-                return await asyncio.wait_for(self._metrics_wait, timeout_s)
+                page = await asyncio.wait_for(self._metrics_wait, timeout_s)
             except TimeoutError:
                 return None
             finally:
                 self._metrics_wait = None
+            self._page = (time.monotonic(), page)
+            return page
 
     # -- what the node asks of a channel -----------------------------------------------------
 

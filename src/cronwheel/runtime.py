@@ -117,8 +117,6 @@ class Node:
         self.service.admit = admit_clusters(self.clusters)
         self.workers = WorkerService(self.store, self.clock,
                                      self.scheduler if run_engine else None, self.hub, timings)
-        if run_engine:  # runs ended on workers release their dependents at once
-            self.workers.on_settled = self.resolver.settled
         self.alerter = Alerter(self.store.alerts, self.clock, policy)
         self.apps = AppService(self.store.apps, self.clock, self.store.admission)
         self.apps.on_change = self.quotas.invalidate
@@ -136,6 +134,13 @@ class Node:
             self.channel = link
         if link is not None:
             link.listen(self.scheduler.job_due, self.scheduler.run_due, self.hub.notify)
+        # runs ended on workers release their dependents at once, across the link if need be
+        if run_engine:
+            self.workers.on_settled = self.resolver.settled
+            if link is not None:
+                link.on_settled = self.resolver.settled
+        elif self.engine_process is not None:
+            self.workers.on_settled = self.engine_process.channel.send_settled
         self.failover = self._failover(lease) if run_engine else None
         self.info = NodeInfo(
             owner=self.owner,
