@@ -133,8 +133,8 @@ async def one_run(session: aiohttp.ClientSession, split: bool, args: dict[str, A
             stop = asyncio.Event()
             reads = asyncio.create_task(read_until(session, server.base_url, stop,
                                                    args["readers"]))
-            loaded = await submit_for(session, server.base_url, url, fire_s, args["submitters"],
-                                      "loaded")
+            loaded = await submit_for(session, server.base_url, url, fire_s,
+                                      args["loaded_submitters"], "loaded")
             await wait_callbacks(session, receiver, jobs, t0 + fire_s + 60, server)
             stop.set()
             read = await reads
@@ -157,10 +157,13 @@ def main(
     readers: Annotated[int, typer.Option(help="concurrent read clients")] = 50,
     submitters: Annotated[int, typer.Option(help="concurrent submit clients")] = 4,
     submit_s: Annotated[float, typer.Option(help="seconds of quiet submits")] = 4.0,
+    loaded_submitters: Annotated[int | None, typer.Option(
+        help="submit clients during the firing (default: --submitters)")] = None,
     lead_s: Annotated[float, typer.Option(help="seconds from submit to the first due")] = 6.0,
 ) -> None:
     args = {"jobs": jobs, "fire_s": fire_s, "readers": readers, "submitters": submitters,
-            "submit_s": submit_s, "lead_s": lead_s}
+            "submit_s": submit_s, "lead_s": lead_s,
+            "loaded_submitters": submitters if loaded_submitters is None else loaded_submitters}
 
     async def run() -> list[dict[str, Any]]:
         connector = aiohttp.TCPConnector(limit=readers + submitters + 8)
@@ -175,8 +178,8 @@ def main(
 
     results = asyncio.run(run())
     RESULTS_DIR.mkdir(exist_ok=True)
-    (RESULTS_DIR / "split.json").write_text(json.dumps({"args": args, "runs": results},
-                                                       indent=2))
+    name = f"split-{readers}r-{args['loaded_submitters']}s.json"
+    (RESULTS_DIR / name).write_text(json.dumps({"args": args, "runs": results}, indent=2))
     keys = ("lateness_p50_ms", "lateness_p99_ms", "lateness_max_ms", "reads_per_s",
             "submits_quiet_per_s", "submits_loaded_per_s", "api_cpu_s", "engine_cpu_s",
             "loadavg", "missing", "duplicate_runs")

@@ -124,16 +124,18 @@ class Node:
                                if settings.engine_process and not run_engine else None)
         if self.engine_process is not None:
             link = self.engine_process.channel
+        # an API-only node's scheduler never runs: wake-ups for it would only pile up
+        job_due, run_due = ((self.scheduler.job_due, self.scheduler.run_due) if run_engine
+                            else (_unheard, _unheard))
         self.channel: PgChannel | LinkChannel | None = None
         if not self.store.single_node:
-            self.channel = PgChannel(settings.database_url, self.scheduler.job_due,
-                                     self.scheduler.run_due, self.hub.notify)
+            self.channel = PgChannel(settings.database_url, job_due, run_due, self.hub.notify)
         elif link is not None and isinstance(self.store, SqlStore):
             # SQLite's wake-ups cross the link; the API process holds the file lock
             self.store.split_server(link.send_notes, holds_lock=not run_engine)
             self.channel = link
         if link is not None:
-            link.listen(self.scheduler.job_due, self.scheduler.run_due, self.hub.notify)
+            link.listen(job_due, run_due, self.hub.notify)
         # runs ended on workers release their dependents at once, across the link if need be
         if run_engine:
             self.workers.on_settled = self.resolver.settled
@@ -268,6 +270,10 @@ class Node:
         if self.channel is not None:
             await self.channel.close()
         await self.store.close()
+
+
+def _unheard(_due_at: int | None) -> None:
+    return None
 
 
 def server_box(settings: Settings, admin_token_path: Path) -> secretbox.SecretBox:
