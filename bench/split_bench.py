@@ -19,6 +19,7 @@ them with the load (`uptime`) printed beside them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -52,9 +53,12 @@ READ_PATHS = ("/v1/jobs?limit=100", "/metrics")
 
 
 def children_cpu(pid: int) -> float:
-    """CPU seconds of `pid`'s live children (the engine process)."""
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    kids = [int(p) for p in path.read_text().split()] if path.exists() else []
+    """CPU seconds of `pid`'s live children (the engine process), whichever thread started
+    them."""
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            kids += [int(p) for p in (task / "children").read_text().split()]
     return sum(cpu_seconds(kid) for kid in kids)
 
 

@@ -23,13 +23,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -203,7 +207,12 @@ class EngineProcess:
         self.channel.on_ready = self._ready
         self.owner: str | None = None  # the running engine's owner id
         self.starts = 0
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: subprocess.Popen[str] | None = None
+        self._exited: asyncio.Future[int] | None = None  # the running engine's exit code
+        # Engines are started from this thread, never reniced: each is born at the priority
+        # the server was started with, and Linux kills it when this thread's process dies.
+        self._spawner = ThreadPoolExecutor(1, thread_name_prefix="cronwheel-spawner")
+        self._reniced = False
         self._link: Link | None = None
         self._started = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
@@ -221,14 +230,16 @@ class EngineProcess:
         ours, theirs = socket.socketpair()
         owner = f"{self._settings.node_name}:{new_id()[-12:]}"  # fresh per engine start
         self._started.clear()
+        argv = [sys.executable, "-m", "cronwheel", "engine", "--link-fd", str(theirs.fileno()),
+                "--owner", owner, "--parent", str(os.getpid())]
+        loop = asyncio.get_running_loop()
         try:
-            self._proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "cronwheel", "engine", "--link-fd", str(theirs.fileno()),
-                "--owner", owner, "--parent", str(os.getpid()),
-                env=self._env(), pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL,
-            )
+            self._proc = proc = await loop.run_in_executor(self._spawner, functools.partial(
+                subprocess.Popen, argv, env=self._env(), pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL))
         finally:
             theirs.close()
+        self._exited = loop.run_in_executor(None, proc.wait)
         if self._link is not None:
             await self._link.close()
         self._link = Link(ours, self.channel.message)
@@ -236,11 +247,31 @@ class EngineProcess:
         self.channel.attach(self._link)
         self.starts += 1
         await self._wait_started(owner)
+        if not self._reniced:
+            self._reniced = True
+            await self._lower_own_priority()
+
+    async def _lower_own_priority(self) -> None:
+        """Make this process (the API) yield the CPU to the engine under contention: every
+        thread but the spawner's goes `api_nice` steps down (Linux keeps a priority per
+        thread; threads started later inherit their starter's)."""
+        step = self._settings.api_nice
+        if step <= 0 or not sys.platform.startswith("linux"):
+            return
+        spawner = await asyncio.get_running_loop().run_in_executor(self._spawner,
+                                                                    threading.get_native_id)
+        for entry in os.listdir("/proc/self/task"):
+            tid = int(entry)
+            if tid == spawner:
+                continue
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, tid,
+                               min(19, os.getpriority(os.PRIO_PROCESS, tid) + step))
 
     async def _wait_started(self, owner: str) -> None:
-        assert self._proc is not None
-        waits = [asyncio.create_task(self._started.wait()),
-                 asyncio.create_task(self._proc.wait())]
+        assert self._proc is not None and self._exited is not None
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._started.wait()),
+                                            asyncio.shield(self._exited)]
         try:
             await asyncio.wait(waits, timeout=START_TIMEOUT_S,
                                return_when=asyncio.FIRST_COMPLETED)
@@ -248,7 +279,7 @@ class EngineProcess:
             for task in waits:
                 task.cancel()
         if not self._started.is_set():
-            code = self._proc.returncode
+            code = self._proc.poll()
             await self._end(0.0)
             raise RuntimeError(f"the engine process did not start (exit code {code})")
         log.info("engine.started", extra={"owner": owner, "pid": self._proc.pid})
@@ -266,9 +297,9 @@ class EngineProcess:
     async def _supervise(self) -> None:
         failures = 0
         while not self._stopping:
-            assert self._proc is not None
+            assert self._exited is not None
             began = time.monotonic()
-            code = await self._proc.wait()
+            code = await asyncio.shield(self._exited)
             if self._stopping:
                 return
             self.owner = None
@@ -290,18 +321,19 @@ class EngineProcess:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
         await self._end(grace_s)
+        self._spawner.shutdown(wait=False)
 
     async def _end(self, grace_s: float) -> None:
-        proc = self._proc
-        if proc is not None and proc.returncode is None:
+        proc, exited = self._proc, self._exited
+        if proc is not None and exited is not None and not exited.done():
             with contextlib.suppress(ProcessLookupError):
                 proc.terminate()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), grace_s + 5.0)
-            if proc.returncode is None:
+                await asyncio.wait_for(asyncio.shield(exited), grace_s + 5.0)
+            if not exited.done():
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
-                await proc.wait()
+                await exited
         if self._link is not None:
             await self._link.close()
             self._link = None

@@ -29,9 +29,12 @@ SPLIT = {"CRONWHEEL_ENGINE_PROCESS": "1", "CRONWHEEL_LEASE_SECONDS": "3"}
 
 
 def children(pid: int) -> list[int]:
-    """The live child processes of `pid` (Linux's /proc)."""
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
+    """The live child processes of `pid`, whichever of its threads started them (/proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(p) for p in (task / "children").read_text().split()]
+    return found
 
 
 @contextlib.asynccontextmanager
@@ -114,8 +117,9 @@ async def test_workers_long_polling_the_api_process_get_tasks_the_engine_hands_o
     resolver's sweep is an hour apart: only the link can have told it)."""
     receiver = await HttpReceiver().start()
     try:
+        # api_nice=0: the API process here is pytest's, which runs other tests after this one
         async with running_server(tmp_path / "cw.db", run_engine=False, engine_process=True,
-                                  worker_lease_seconds=2.0,
+                                  api_nice=0, worker_lease_seconds=2.0,
                                   dependency_sweep_seconds=3600) as server:
             assert server.node.engine_process is not None
             assert server.node.engine_process.pid is not None
