@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
 _LATENESS_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300)
 
@@ -45,3 +49,44 @@ AUDIT_DROPPED = Counter(
     "cronwheel_audit_dropped_total",
     "Audit entries of refused requests dropped because too many waited to be written",
 )
+
+
+def merge_pages(api: str, engine: str) -> bytes:
+    """One /metrics page for a server in two processes (`serve --engine-process`): each
+    sample is the sum of both processes' (each counts its own work; the other's copy of a
+    metric stays at zero), creation times the earliest, and the engine process's own
+    platform metrics (process_*, python_*) renamed cronwheel_engine_*."""
+    values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+    heads: dict[str, Metric] = {}
+    for page, prefix in ((api, ""), (engine, "cronwheel_engine_")):
+        for family in text_string_to_metric_families(page):
+            renamed = prefix if family.name.startswith(("process_", "python_")) else ""
+            name = renamed + family.name
+            heads.setdefault(name, Metric(name, family.documentation, family.type))
+            samples = values.setdefault(name, {})
+            for sample in family.samples:
+                key = (renamed + sample.name, tuple(sorted(sample.labels.items())))
+                if key not in samples:
+                    samples[key] = sample.value
+                elif sample.name.endswith("_created"):
+                    samples[key] = min(samples[key], sample.value)
+                else:
+                    samples[key] += sample.value
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Merged([_filled(heads[n], values[n]) for n in heads]))
+    return generate_latest(registry)
+
+
+def _filled(head: Metric, samples: dict[tuple[str, tuple[tuple[str, str], ...]], float]
+            ) -> Metric:
+    for (name, labels), value in samples.items():
+        head.add_sample(name, dict(labels), value)
+    return head
+
+
+class _Merged(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families

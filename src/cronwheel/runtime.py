@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import os
+import signal
+import socket
 from pathlib import Path
+
+from prometheus_client import generate_latest
 
 from cronwheel import __version__, secretbox, tokenfile
 from cronwheel.apps_service import AppService, system_claims
@@ -22,6 +29,7 @@ from cronwheel.engine.duties import Duties, DutyConfig
 from cronwheel.engine.failover import Failover
 from cronwheel.engine.kubefollow import FollowConfig, KubeFollower, admit_clusters
 from cronwheel.engine.resolver import Resolver, ResolverConfig, attach
+from cronwheel.enginelink import READY, EngineProcess, Link, LinkChannel, die_with_parent
 from cronwheel.ids import new_id
 from cronwheel.quotas import Quotas
 from cronwheel.service import Limits, Service
@@ -40,14 +48,18 @@ class Node:
         run_engine: bool = True,
         clusters: Clusters | None = None,
         store: NodeStore | None = None,
+        owner: str | None = None,
+        link: LinkChannel | None = None,
     ) -> None:
         """`clock`, `transports` and `store` are for tests (cronwheel.testing); a server
-        builds its own from the settings."""
+        builds its own from the settings. With `settings.engine_process` an API-only node
+        (`run_engine=False`) starts its engine as a child process; that engine's node is
+        built with the `owner` and the `link` its parent gave it (`engine_main`)."""
         self.settings = settings
         self.db_clock = DatabaseClock(SystemClock(settings.clock_offset_ms * US_PER_MS))
         self.clock: Clock = clock or self.db_clock
         # A fresh owner per start: a restarted node never mistakes old leases for its own.
-        self.owner = f"{settings.node_name}:{new_id()[-12:]}"
+        self.owner = owner or f"{settings.node_name}:{new_id()[-12:]}"
         self.store: NodeStore = store or make_store(settings.database_url,
                                                     node=settings.node_name)
         self.run_engine = run_engine
@@ -105,15 +117,32 @@ class Node:
         self.service.admit = admit_clusters(self.clusters)
         self.workers = WorkerService(self.store, self.clock,
                                      self.scheduler if run_engine else None, self.hub, timings)
-        if run_engine:  # runs ended on workers release their dependents at once
-            self.workers.on_settled = self.resolver.settled
         self.alerter = Alerter(self.store.alerts, self.clock, policy)
         self.apps = AppService(self.store.apps, self.clock, self.store.admission)
         self.apps.on_change = self.quotas.invalidate
-        self.channel: PgChannel | None = None
+        self.engine_process = (EngineProcess(settings)
+                               if settings.engine_process and not run_engine else None)
+        if self.engine_process is not None:
+            link = self.engine_process.channel
+        # an API-only node's scheduler never runs: wake-ups for it would only pile up
+        job_due, run_due = ((self.scheduler.job_due, self.scheduler.run_due) if run_engine
+                            else (_unheard, _unheard))
+        self.channel: PgChannel | LinkChannel | None = None
         if not self.store.single_node:
-            self.channel = PgChannel(settings.database_url, self.scheduler.job_due,
-                                     self.scheduler.run_due, self.hub.notify)
+            self.channel = PgChannel(settings.database_url, job_due, run_due, self.hub.notify)
+        elif link is not None and isinstance(self.store, SqlStore):
+            # SQLite's wake-ups cross the link; the API process holds the file lock
+            self.store.split_server(link.send_notes, holds_lock=not run_engine)
+            self.channel = link
+        if link is not None:
+            link.listen(job_due, run_due, self.hub.notify)
+        # runs ended on workers release their dependents at once, across the link if need be
+        if run_engine:
+            self.workers.on_settled = self.resolver.settled
+            if link is not None:
+                link.on_settled = self.resolver.settled
+        elif self.engine_process is not None:
+            self.workers.on_settled = self.engine_process.channel.send_settled
         self.failover = self._failover(lease) if run_engine else None
         self.info = NodeInfo(
             owner=self.owner,
@@ -179,6 +208,13 @@ class Node:
     def _run_due(self, due_at: int) -> None:
         self.scheduler.run_due(due_at)
 
+    @property
+    def engine_owner(self) -> str | None:
+        """The owner id the engine firing for this server claims under, if it runs."""
+        if self.engine_process is not None:
+            return self.engine_process.owner
+        return self.owner if self.run_engine else None
+
     async def start(self) -> None:
         await self.store.start()
         await self._first_start()
@@ -196,6 +232,8 @@ class Node:
             self.resolver.start()
             if self.kube_follower is not None:
                 await self.kube_follower.begin()
+        if self.engine_process is not None:  # once the API's node is set up: no first-start race
+            await self.engine_process.start()
 
     async def _first_start(self) -> None:
         """Make sure an admin token exists (see AppService.first_start)."""
@@ -215,6 +253,8 @@ class Node:
         await self.apps.warm()
 
     async def stop(self) -> None:
+        if self.engine_process is not None:  # first: it hands its claims back
+            await self.engine_process.stop(self.settings.shutdown_grace_seconds)
         if self.kube_follower is not None:
             await self.kube_follower.stop()
         await self.clusters.aclose()
@@ -232,6 +272,10 @@ class Node:
         await self.store.close()
 
 
+def _unheard(_due_at: int | None) -> None:
+    return None
+
+
 def server_box(settings: Settings, admin_token_path: Path) -> secretbox.SecretBox:
     """The server key: the setting, or the key file beside the admin token file (made now,
     0600, if missing); the previous keys of a rotation open what they sealed."""
@@ -244,3 +288,28 @@ def server_box(settings: Settings, admin_token_path: Path) -> secretbox.SecretBo
         secretbox.parse_key(text, "CRONWHEEL_PREVIOUS_SECRET_KEYS")
         for text in previous.get_secret_value().split(",") if text.strip()]
     return secretbox.SecretBox(key, old)
+
+
+async def engine_main(settings: Settings, link_fd: int, owner: str, parent: int) -> None:
+    """The engine process of a server (`cronwheel engine`, started by `serve`): a node that
+    fires and delivers and serves no API, until SIGTERM; gone at once with its parent."""
+    die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the parent's to act on
+    channel = LinkChannel(leader=True)
+    channel.metrics_page = generate_latest
+    link = Link(socket.socket(fileno=link_fd), channel.message)
+    await link.open()
+    channel.attach(link)
+    node = Node(settings, owner=owner, link=channel)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await node.start()
+    gc.collect()
+    gc.freeze()  # as the API process does: keep start-up's objects out of full collections
+    link.send(READY, node.owner)
+    ended = [asyncio.create_task(stop.wait()), asyncio.create_task(link.closed.wait())]
+    await asyncio.wait(ended, return_when=asyncio.FIRST_COMPLETED)
+    if not stop.is_set():  # the parent is gone without stopping us: a crash, not a stop
+        os._exit(70)
+    await node.stop()
+    await link.close()

@@ -87,7 +87,8 @@ class ServeProcess:
         await self._wait_healthy()
         async with httpx.AsyncClient(base_url=self.base_url, timeout=10,
                                      headers=ADMIN_HEADERS) as client:
-            self.owner = (await client.get("/v1/cluster")).json()["node"]
+            view = (await client.get("/v1/cluster")).json()
+            self.owner = view.get("engine") or view["node"]  # who claims: maybe a child
 
     async def _wait_healthy(self) -> None:
         deadline = time.monotonic() + 120  # three nodes starting at once on a busy machine

@@ -31,6 +31,7 @@ from cronwheel.api.hardening import Hardening, HostRule
 from cronwheel.api.responses import Json
 from cronwheel.domain.worker_target import SpecParsers
 from cronwheel.jobtypes.registry import load_job_types
+from cronwheel.metrics import merge_pages
 from cronwheel.runtime import Node
 from cronwheel.settings import Settings
 
@@ -107,6 +108,11 @@ def create_app(settings: Settings | None = None, node: Node | None = None,
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     async def metrics_endpoint() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        page = generate_latest()
+        if node.engine_process is not None:  # the firing is counted in the engine process
+            engine_page = await node.engine_process.channel.ask_metrics()
+            if engine_page is not None:
+                page = merge_pages(page.decode(), engine_page)
+        return Response(page, media_type=CONTENT_TYPE_LATEST)
 
     return app

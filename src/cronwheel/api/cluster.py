@@ -43,6 +43,7 @@ async def cluster(request: Request, include_stopped: bool = False) -> ClusterOut
         now=to_iso(now),
         node=node.owner,
         leader=node.duties.leader,
+        engine=node.engine_owner,
         nodes=[
             NodeOut(
                 owner=s.info.owner, name=s.info.name, address=s.info.address,

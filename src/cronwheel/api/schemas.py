@@ -238,6 +238,9 @@ class ClusterOut(BaseModel):
     now: str = Field(description="the database's clock")
     node: str = Field(description="the owner id of the node that answered")
     leader: bool = Field(description="whether the answering node holds the singleton duties")
+    engine: str | None = Field(
+        None, description="the owner id the engine firing for this server claims under: the "
+        "node itself, its engine process (`serve --engine-process`), or none")
     nodes: list[NodeOut]
     kubernetes: list[KubernetesOut] = Field(
         default_factory=list, description="configured Kubernetes clusters, checked now")

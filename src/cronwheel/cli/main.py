@@ -60,20 +60,26 @@ def serve(
     ] = None,
     tls_key: Annotated[str | None, typer.Option(
         metavar="PEM", help="the certificate's private key [CRONWHEEL_TLS_KEY]")] = None,
+    engine_process: Annotated[bool | None, typer.Option(
+        "--engine-process/--no-engine-process",
+        help="fire and deliver in a child process of their own, so API load never slows "
+             "firing [CRONWHEEL_ENGINE_PROCESS; default: off]")] = None,
 ) -> None:
     """Run a node: the API on HOST:PORT and the scheduler over DATABASE_URL."""
     import uvicorn
 
     from cronwheel import logs
+    from cronwheel.runtime import Node
     from cronwheel.ui.app import create_app  # the API with the console at /ui
 
     settings = load_settings(host=host, port=port, database_url=database_url,
-                             tls_cert=tls_cert, tls_key=tls_key)
+                             tls_cert=tls_cert, tls_key=tls_key, engine_process=engine_process)
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise typer.BadParameter("TLS needs both --tls-cert and --tls-key")
     logs.configure(settings.log_level, settings.log_format, settings.access_log)
+    node = Node(settings, run_engine=not settings.engine_process)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, node),
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -85,6 +91,23 @@ def serve(
         ssl_certfile=settings.tls_cert,
         ssl_keyfile=settings.tls_key,
     )
+
+
+@app.command(hidden=True)
+def engine(
+    link_fd: Annotated[int, typer.Option(help="the socket to the API process")],
+    owner: Annotated[str, typer.Option(help="the owner id to claim under")],
+    parent: Annotated[int, typer.Option(help="the API process's pid")],
+) -> None:
+    """A server's engine process, started by `serve` with the engine process on."""
+    import uvloop
+
+    from cronwheel import logs
+    from cronwheel.runtime import engine_main
+
+    settings = load_settings()
+    logs.configure(settings.log_level, settings.log_format, settings.access_log)
+    uvloop.run(engine_main(settings, link_fd, owner, parent))
 
 
 @app.command()

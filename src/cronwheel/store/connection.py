@@ -20,7 +20,7 @@ from cronwheel.domain.audit import OK
 from cronwheel.domain.time import Micros
 from cronwheel.store.rows import audit_values
 from cronwheel.store.tables import audit
-from cronwheel.store.writer import WriteOp, WriteQueue
+from cronwheel.store.writer import NOTES, Note, WriteOp, WriteQueue
 
 T = TypeVar("T")
 Q = TypeVar("Q", bound=Select[Any])
@@ -50,6 +50,8 @@ class Database:
         """`url` names an async driver already (sqlite+aiosqlite, postgresql+asyncpg)."""
         self.is_sqlite = url.startswith("sqlite")
         self._lock_fd: int | None = None  # held open for the node's life: the flock lives on it
+        self.lock_file = True  # False in a server's engine process: its API process holds it
+        self._relay = False  # SQLite: pass committed wake-ups to the other process
         if self.is_sqlite:
             self.engine = create_async_engine(url, pool_size=1, max_overflow=0)
             self.read_engine = create_async_engine(url, pool_size=4, max_overflow=4)
@@ -62,7 +64,7 @@ class Database:
         self._many: dict[tuple[int, tuple[str, ...]], _Many] = {}
 
     async def start(self, migrate: bool = True) -> None:
-        if self.is_sqlite:
+        if self.is_sqlite and self.lock_file:
             self._lock_sqlite_file()
         if migrate:
             from cronwheel.store.migrate import upgrade
@@ -151,14 +153,25 @@ class Database:
         """Rows to change after reading them: lock them on PostgreSQL."""
         return query if self.is_sqlite else query.with_for_update()
 
+    def relay(self, send: Callable[[list[Note]], None]) -> None:
+        """SQLite, a server split in two processes: `send` gets each commit's wake-ups, as
+        PostgreSQL would deliver its NOTIFYs (docs/design.md, "The engine process")."""
+        self._relay = True
+        self.writes.on_commit = send
+
     async def notify(
         self, conn: AsyncConnection, channel: str, about: Micros | str | None
     ) -> None:
         """Tell every node (at commit) that work became due, or for whom: they wake if it
-        concerns them. SQLite has one node, woken in process."""
-        if about is not None and not self.is_sqlite:
+        concerns them. SQLite has one node, woken in process, or a server's two processes,
+        linked by a socket."""
+        if about is None:
+            return
+        if not self.is_sqlite:
             await conn.execute(text("SELECT pg_notify(:c, :v)"),
                                {"c": channel, "v": str(about)})
+        elif self._relay:
+            conn.info.setdefault(NOTES, []).append((channel, str(about)))
 
 
 def _audited(op: WriteOp[T], change: PendingChange) -> WriteOp[T]:

@@ -51,6 +51,7 @@ from cronwheel.store.runs import SqlRuns
 from cronwheel.store.sentinel import SqlSentinelStore
 from cronwheel.store.upkeep import SqlUpkeep
 from cronwheel.store.workers import SqlWorkerStore
+from cronwheel.store.writer import Note
 
 
 class SqlStore:
@@ -85,6 +86,15 @@ class SqlStore:
 
     async def start(self, migrate: bool = True) -> None:
         await self._db.start(migrate)
+
+    def split_server(self, send: Callable[[list[Note]], None], holds_lock: bool) -> None:
+        """A server in two processes on SQLite: the API process holds the one-server file
+        lock (`holds_lock`), the engine process it started opens the file under it, and each
+        passes its commits' wake-ups to the other through `send`. Nothing on PostgreSQL,
+        whose NOTIFY reaches both."""
+        if self.is_sqlite:
+            self._db.lock_file = holds_lock
+            self._db.relay(send)
 
     async def close(self) -> None:
         await self._db.close()

@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from cronwheel.domain.errors import DomainError
 
 T = TypeVar("T")
+NOTES = "cronwheel_notes"  # conn.info key: wake-ups a transaction holds until it commits
+Note = tuple[str, str]  # (channel, value), as PostgreSQL's NOTIFY carries them
 WriteOp = Callable[[AsyncConnection], Awaitable[T]]
 Pending = tuple[WriteOp[Any], asyncio.Future[Any]]
 
@@ -31,6 +33,8 @@ log = logging.getLogger("cronwheel.writer")
 class WriteQueue:
     def __init__(self, engine: AsyncEngine, max_group: int = 256) -> None:
         self._engine = engine
+        # told the wake-ups of each committed transaction (SQLite's engine process link)
+        self.on_commit: Callable[[list[Note]], None] | None = None
         self._max_group = max_group
         self._urgent: deque[Pending] = deque()
         self._normal: deque[Pending] = deque()
@@ -49,8 +53,11 @@ class WriteQueue:
 
     async def run(self, op: WriteOp[T], urgent: bool = False) -> T:
         if self._task is None:  # not started: run inline (migrations, tools)
-            async with self._engine.begin() as conn:
-                return await op(conn)
+            async with self._engine.connect() as conn:
+                async with conn.begin():
+                    result = await op(conn)
+                self._committed(conn)
+                return result
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         (self._urgent if urgent else self._normal).append((op, future))
         self._ready.set()
@@ -105,7 +112,9 @@ class WriteQueue:
                         outcomes.append((future, None, exc))
         except Exception:
             log.warning("writer.group_rolled_back", exc_info=True, extra={"size": len(group)})
+            conn.info.pop(NOTES, None)  # the replay notes them again
             return False
+        self._committed(conn)
         for future, result, error in outcomes:
             _settle(future, result, error)
         return True
@@ -116,9 +125,18 @@ class WriteQueue:
                 async with conn.begin():
                     result = await op(conn)
             except Exception as exc:
+                conn.info.pop(NOTES, None)
                 _settle(future, None, exc)
             else:
+                self._committed(conn)
                 _settle(future, result, None)
+
+    def _committed(self, conn: AsyncConnection) -> None:
+        """Pass on the wake-ups the committed transaction noted (never before its commit: a
+        woken reader must see the rows)."""
+        notes: list[Note] | None = conn.info.pop(NOTES, None)
+        if notes and self.on_commit is not None:
+            self.on_commit(notes)
 
 
 async def _dropped(conn: AsyncConnection | None) -> None:
