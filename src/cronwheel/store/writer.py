@@ -112,7 +112,7 @@ class WriteQueue:
                         outcomes.append((future, None, exc))
         except Exception:
             log.warning("writer.group_rolled_back", exc_info=True, extra={"size": len(group)})
-            conn.info.pop(NOTES, None)  # the replay notes them again
+            _drop_notes(conn)  # the replay notes them again
             return False
         self._committed(conn)
         for future, result, error in outcomes:
@@ -125,7 +125,7 @@ class WriteQueue:
                 async with conn.begin():
                     result = await op(conn)
             except Exception as exc:
-                conn.info.pop(NOTES, None)
+                _drop_notes(conn)
                 _settle(future, None, exc)
             else:
                 self._committed(conn)
@@ -137,6 +137,13 @@ class WriteQueue:
         notes: list[Note] | None = conn.info.pop(NOTES, None)
         if notes and self.on_commit is not None:
             self.on_commit(notes)
+
+
+def _drop_notes(conn: AsyncConnection) -> None:
+    """Forget a rolled-back transaction's wake-ups. Not on a lost connection: reading `info`
+    there would make SQLAlchemy reconnect from synchronous code (and the notes went with it)."""
+    if not (conn.closed or conn.invalidated):
+        conn.info.pop(NOTES, None)
 
 
 async def _dropped(conn: AsyncConnection | None) -> None:
