@@ -11,11 +11,13 @@ import contextlib
 import heapq
 import itertools
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from cronwheel import metrics
 from cronwheel.contracts import Clock, Delivery, Fire, Store
+from cronwheel.domain import fairshare
 from cronwheel.domain.jobs import Job
 from cronwheel.domain.misfire import plan
 from cronwheel.domain.runs import Run
@@ -73,6 +75,7 @@ class Scheduler:
         self._owner = owner
         self._config = config
         self._heap: list[tuple[Micros, int, int, Job]] = []
+        self._held_ns: Counter[str] = Counter()  # jobs in `_heap` per namespace
         self._seq = itertools.count()
         self._claimed_until: Micros = -1
         self._next_claim: Micros = 0
@@ -102,6 +105,7 @@ class Scheduler:
     def drop(self) -> None:
         """Forget the claimed window: this node lost its claims (its lock connection ended)."""
         self._heap.clear()
+        self._held_ns.clear()
         self._delayed.clear()  # delayed fires are claims too
         self._slots.clear()
         self._claimed_until = -1
@@ -170,12 +174,50 @@ class Scheduler:
         room = self._config.claim_limit - len(self._heap)
         horizon = now + self._config.window_us
         self._next_claim = now + self._config.window_us // 2
-        if room <= 0 or not self._may_act():
+        if not self._may_act():
             return
         limit = min(room, self._config.claim_batch)
         epoch = self._epoch()
         lease_until = now + self._config.job_lease_us
-        share = self.gate.share if self.gate is not None else None
+        jobs = await self._claim_earliest(now, horizon, limit, lease_until) if limit > 0 else []
+        more = limit <= 0 or len(jobs) >= limit  # the window holds more than we took
+        others = await self._claim_others(now, horizon, lease_until, jobs) if more else []
+        if epoch != self._epoch():
+            return  # claimed under a lock since lost: handed back when it is held again
+        for job in [*jobs, *others]:
+            assert job.next_fire_at is not None
+            if (job.id, job.next_fire_at) in self._slots:  # held, delayed: its lease renewed
+                continue
+            self._push(job.next_fire_at, job)
+        if not more:
+            self._claimed_until = horizon
+        elif jobs:  # claim again straight after this pass
+            self._claimed_until = max(j.next_fire_at or now for j in jobs) - 1
+            self._next_claim = now
+
+    async def _claim_others(self, now: Micros, horizon: Micros, lease_until: Micros,
+                            taking: list[Job]) -> list[Job]:
+        """When the window is full and some namespaces hold more than their share of it, the
+        other namespaces' due jobs, looking past the crowding ones: a flood waits on its own
+        backlog. Up to one batch beyond the limit, so memory stays bounded."""
+        held = self._held_ns + Counter(fairshare.count_by(taking, lambda j: j.spec.namespace))
+        crowded = fairshare.crowding(held, self._config.claim_limit)
+        if not crowded:
+            return []
+        extra = (self._config.claim_limit + self._config.claim_batch - len(self._heap)
+                 - len(taking))
+        extra = min(extra, self._config.claim_batch)
+        if extra <= 0:
+            return []
+        return await self._store.acquire_due_jobs(self._owner, now, horizon, extra, lease_until,
+                                                  self._share(), others_than=crowded)
+
+    def _share(self) -> tuple[int, int] | None:
+        return self.gate.share if self.gate is not None else None
+
+    async def _claim_earliest(self, now: Micros, horizon: Micros, limit: int,
+                              lease_until: Micros) -> list[Job]:
+        share = self._share()
         jobs = await self._store.acquire_due_jobs(self._owner, now, horizon, limit, lease_until,
                                                   share)
         if share is not None and len(jobs) < limit:
@@ -185,20 +227,18 @@ class Scheduler:
             jobs += await self._store.acquire_due_jobs(
                 self._owner, now, now + self._config.window_us // 2, limit - len(jobs),
                 lease_until)
-        if epoch != self._epoch():
-            return  # claimed under a lock since lost: handed back when it is held again
-        for job in jobs:
-            assert job.next_fire_at is not None
-            if (job.id, job.next_fire_at) in self._slots:  # held, delayed: its lease renewed
-                continue
-            heapq.heappush(
-                self._heap, (job.next_fire_at, -job.spec.priority, next(self._seq), job)
-            )
-        if len(jobs) < limit:
-            self._claimed_until = horizon
-        else:  # the window holds more than we took: claim again straight after this pass
-            self._claimed_until = max(j.next_fire_at or now for j in jobs) - 1
-            self._next_claim = now
+        return jobs
+
+    def _push(self, at: Micros, job: Job) -> None:
+        """Hold a claimed job in the window until `at`, counted for its namespace."""
+        heapq.heappush(self._heap, (at, -job.spec.priority, next(self._seq), job))
+        self._held_ns[job.spec.namespace] += 1
+
+    def _popped(self, job: Job) -> None:
+        namespace = job.spec.namespace
+        self._held_ns[namespace] -= 1
+        if self._held_ns[namespace] <= 0:
+            del self._held_ns[namespace]
 
     def _pop_due(self, until: Micros) -> list[Job]:
         """Due jobs, each occurrence once: a fire retried after an error may meet the same job
@@ -206,6 +246,7 @@ class Scheduler:
         due: dict[tuple[str, Micros | None], Job] = {}
         while self._heap and self._heap[0][0] <= until:
             job = heapq.heappop(self._heap)[3]
+            self._popped(job)
             due.setdefault((job.id, job.next_fire_at), job)
         # a delayed fire is due at its slot itself: its run's time has passed, so the
         # delivery would not wait for a lead
@@ -216,15 +257,37 @@ class Scheduler:
 
     async def _throttle(self, due: list[Job], now: Micros) -> list[Job]:
         """The fires that may happen now; each other one waits in `_delayed` for the slot its
-        app's fires-per-second bucket gave it (taken once per occurrence)."""
+        app's fires-per-second bucket gave it (taken once per occurrence). O(batch): only the
+        jobs of limited apps are sorted (by priority, for their slots)."""
         if self.quotas is None:
             return due
         try:
             await self.quotas.fresh(now)
         except Exception:  # apps unreadable for now: fire on the last known limits
             log.exception("scheduler.quotas_failed")
-        ready = []
-        for job in sorted(due, key=lambda j: -j.spec.priority):
+        quotas = self.quotas
+        if not quotas.fire_limits and not self._slots:
+            return due
+        ready: list[Job] = []
+        limited: list[Job] = []
+        for job in due:
+            key = (job.id, job.next_fire_at)
+            if key in self._slots or quotas.fires_limited(job.spec.namespace):
+                limited.append(job)
+            else:
+                ready.append(job)
+        if limited:
+            self._take_slots(limited, now, ready)
+        if len(ready) < len(due):
+            metrics.FIRES_DELAYED.inc(len(due) - len(ready))
+        return ready
+
+    def _take_slots(self, limited: list[Job], now: Micros, ready: list[Job]) -> None:
+        """Give each fire of a limited app its slot, highest priority first: due ones join
+        `ready`, the others wait in `_delayed`."""
+        assert self.quotas is not None
+        limited.sort(key=lambda j: -j.spec.priority)
+        for job in limited:
             assert job.next_fire_at is not None
             key = (job.id, job.next_fire_at)
             held = self._slots.get(key)
@@ -237,9 +300,6 @@ class Scheduler:
                 ready.append(job)
             else:
                 heapq.heappush(self._delayed, (held[0], next(self._seq), job))
-        if len(ready) < len(due):
-            metrics.FIRES_DELAYED.inc(len(due) - len(ready))
-        return ready
 
     def _may_act(self) -> bool:
         return self.gate is None or self.gate.holding
@@ -261,8 +321,7 @@ class Scheduler:
         except Exception:
             log.exception("scheduler.fire_failed", extra={"count": len(fires)})
             for job in due:  # try again shortly; the lease check stops a double fire
-                heapq.heappush(self._heap, (now + self._config.error_backoff_us,
-                                            -job.spec.priority, next(self._seq), job))
+                self._push(now + self._config.error_backoff_us, job)
             return
         runs = recorded.started if epoch == self._epoch() else []  # lost meanwhile: not ours
         self._dispatcher.cancel(recorded.replaced)
@@ -284,22 +343,23 @@ class Scheduler:
             self._next_claim = now  # a next occurrence falls inside the window: claim it now
 
     def _plan_fires(self, due: list[Job], now: Micros) -> list[Fire]:
-        """What each due job's fire does, by priority; as many deliver now as there is room."""
-        room = self._dispatcher.room()
-        fires = []
-        for job in sorted(due, key=lambda j: -j.spec.priority):
+        """What each due job's fire does. Each namespace delivers now as many as its share of
+        the dispatcher's room allows, by priority within it; the rest wait in the database."""
+        planned = []
+        for job in due:
             assert job.next_fire_at is not None
             spec = job.spec
             # a fire its app's rate delayed is planned as of when it was due: the delay is
             # the limit's, not a misfire (a skip policy must not drop it)
             held = self._slots.pop((job.id, job.next_fire_at), None)
             as_of = now if held is None else min(now, held[1])
-            decision = plan(spec.schedule, job.next_fire_at, as_of, spec.misfire,
-                            spec.misfire_grace_us)
-            deliver_now = decision.fire and room > 0
-            room -= deliver_now
-            fires.append(Fire(job, decision, new_id(), deliver_now))
-        return fires
+            planned.append((job, plan(spec.schedule, job.next_fire_at, as_of, spec.misfire,
+                                      spec.misfire_grace_us)))
+        now_ones, _later = fairshare.by_priority_within(
+            [job for job, decision in planned if decision.fire],
+            lambda j: j.spec.namespace, lambda j: j.spec.priority, self._dispatcher.room_for)
+        delivering = {job.id for job in now_ones}
+        return [Fire(job, decision, new_id(), job.id in delivering) for job, decision in planned]
 
     async def _tell_waiting(self, waiting: Sequence[Run]) -> None:
         if not waiting or self.on_waiting is None:
@@ -332,6 +392,7 @@ class Scheduler:
     async def release(self) -> None:
         """Hand back the claimed window so another node (or the next start) fires it at once."""
         self._heap.clear()
+        self._held_ns.clear()
         self._delayed.clear()
         self._slots.clear()
         await self._store.release(self._owner)
