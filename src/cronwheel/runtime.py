@@ -74,6 +74,7 @@ class Node:
             DispatchConfig(
                 concurrency=settings.delivery_concurrency,
                 per_target=settings.delivery_per_target,
+                per_namespace=settings.delivery_per_namespace,
                 capacity=settings.delivery_capacity,
                 lease_us=lease,
             ),

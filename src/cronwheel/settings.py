@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     claim_batch: int = Field(500, ge=10, le=10_000)
     delivery_concurrency: int = Field(512, ge=1, le=10_000)
     delivery_per_target: int = Field(128, ge=1, le=10_000)
+    delivery_per_namespace: int = Field(256, ge=1, le=10_000)
     delivery_capacity: int = Field(20_000, ge=10, le=1_000_000)
     # How long a claim or a delivery is held; a dead node's work moves after this.
     lease_seconds: float = Field(8.0, ge=1, le=3_600)

@@ -130,7 +130,7 @@ class Dispatcher:
         if lane is None:
             lane = self._per_namespace[namespace] = asyncio.Semaphore(self._config.per_namespace)
         try:
-            async with lane, self._per_target[delivery.target.slot], self._global:
+            async with self._per_target[delivery.target.slot], lane, self._global:
                 # Fired a moment early (the fire lead): go out on the instant, never before it.
                 await self._clock.sleep_until(delivery.scheduled_at)
                 if not self._may_deliver(epoch):
