@@ -130,6 +130,20 @@ async def test_a_flood_at_top_priority_with_a_hung_receiver_does_not_hold_up_ano
     assert keys(quick) == ["q"]
 
 
+async def test_when_the_engine_is_behind_a_quiet_job_is_fired_in_the_first_batch(
+    rig: Rig, hung: HungReceiver, quick: HttpReceiver,
+) -> None:
+    # The flood's backlog is all earlier than the quiet job: earliest first, the quiet job
+    # would wait for every batch of it (for ever, with a flood that keeps coming due).
+    for k in range(FLOOD):
+        await rig.submit("flood", f"f{k}", hung.url, DUE + k * US_PER_MS, priority=1_000_000)
+    await rig.submit("quiet", "q", quick.url, DUE + US_PER_S)
+    rig.clock.set(DUE + 2 * US_PER_S)  # the node was busy: everything is late
+    await rig.steps(1)  # one claim, one fire batch
+    await quick.wait_for(1)
+    assert keys(quick) == ["q"]
+
+
 async def test_a_flood_past_its_share_waits_in_the_database_and_a_later_job_goes_out_at_once(
     rig: Rig, hung: HungReceiver, quick: HttpReceiver,
 ) -> None:

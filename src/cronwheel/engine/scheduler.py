@@ -197,11 +197,17 @@ class Scheduler:
 
     async def _claim_others(self, now: Micros, horizon: Micros, lease_until: Micros,
                             taking: list[Job]) -> list[Job]:
-        """When the window is full and some namespaces hold more than their share of it, the
-        other namespaces' due jobs, looking past the crowding ones: a flood waits on its own
-        backlog. Up to one batch beyond the limit, so memory stays bounded."""
-        held = self._held_ns + Counter(fairshare.count_by(taking, lambda j: j.spec.namespace))
-        crowded = fairshare.crowding(held, self._config.claim_limit)
+        """The other namespaces' due jobs, looking past those crowding the claims: a flood
+        waits on its own backlog. Asked when a full batch came back all late already (the
+        engine is behind: earliest first would never reach the others while a flood's
+        occurrences keep coming due), or when the window is full. Up to one batch beyond the
+        limit, so memory stays bounded."""
+        if taking:
+            behind = max(j.next_fire_at or now for j in taking) <= now
+            held = fairshare.count_by(taking, lambda j: j.spec.namespace) if behind else {}
+            crowded = fairshare.crowding(held, len(taking))
+        else:
+            crowded = fairshare.crowding(self._held_ns, self._config.claim_limit)
         if not crowded:
             return []
         extra = (self._config.claim_limit + self._config.claim_batch - len(self._heap)
