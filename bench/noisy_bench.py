@@ -116,7 +116,7 @@ async def one_run(cfg: NoisyConfig, session: aiohttp.ClientSession) -> dict[str,
         url = f"{slow.base_url}/callback"
         loaded = await fb.load_batches(session, base, cfg.noisy_jobs, 1_000, 2,
                                        lambda i: noisy_job(i, url, cfg.interval_ms))
-        if loaded.errors:
+        if loaded.errors and cfg.noisy_jobs:
             raise RuntimeError(f"noisy jobs refused: {loaded.first_error}")
         await asyncio.sleep(cfg.warmup)
         noisy_before = await count(session, slow)
@@ -134,6 +134,7 @@ async def one_run(cfg: NoisyConfig, session: aiohttp.ClientSession) -> dict[str,
             "noisy_jobs": cfg.noisy_jobs, "interval_ms": cfg.interval_ms,
             "quiet_jobs": submitted, "quiet_received": got,
             "noisy_callbacks_per_s": fb.rounded(noisy_during / phase, 0),
+            "noisy_callbacks": noisy_during,
             "server_cpu_us_per_noisy_callback": fb.per_job(cpu, noisy_during),
             "other_cpu_pct_before": fb.rounded(other, 1),
             **summary, **cpu,
@@ -190,7 +191,8 @@ async def run_all(cfg: NoisyConfig) -> int:
 def main(
     name: Annotated[str, typer.Option(help="results go to bench/results/NAME.json")] = "",
     repeat: Annotated[int, typer.Option(min=1, max=20)] = 1,
-    noisy_jobs: Annotated[int, typer.Option(min=1)] = 10_000,
+    noisy_jobs: Annotated[int, typer.Option(
+        min=0, help="0: the quiet namespace alone, its usual lateness")] = 10_000,
     interval_ms: Annotated[int, typer.Option(min=1)] = 10,
     delay_ms: Annotated[float, typer.Option(min=0, help="the noisy receiver's answer time")
                         ] = 50.0,

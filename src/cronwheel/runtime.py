@@ -89,6 +89,7 @@ class Node:
                 window_us=settings.window_ms * US_PER_MS,
                 claim_limit=settings.claim_limit,
                 claim_batch=settings.claim_batch,
+                fire_batch=settings.fire_batch,
                 job_lease_us=lease,
                 fire_lead_us=round(settings.fire_lead_ms * US_PER_MS),
             ),

@@ -67,12 +67,18 @@ def dispatch() -> DispatchConfig:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path, dispatch: DispatchConfig) -> AsyncIterator[Rig]:
+def config() -> EngineConfig:
+    return CONFIG
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, dispatch: DispatchConfig, config: EngineConfig
+              ) -> AsyncIterator[Rig]:
     clock = ManualClock(START)
     store = SqlStore(f"sqlite:///{tmp_path / 'fair.sqlite'}")
     await store.start()
     dispatcher = Dispatcher(store, Transports(), clock, "fair:1", "fair", dispatch)
-    scheduler = Scheduler(store, dispatcher, clock, "fair:1", CONFIG)
+    scheduler = Scheduler(store, dispatcher, clock, "fair:1", config)
     dispatcher.start()
     try:
         yield Rig(clock, store, scheduler, dispatcher, Service(store, clock, scheduler))
@@ -140,6 +146,22 @@ async def test_when_the_engine_is_behind_a_quiet_job_is_fired_in_the_first_batch
     await rig.submit("quiet", "q", quick.url, DUE + US_PER_S)
     rig.clock.set(DUE + 2 * US_PER_S)  # the node was busy: everything is late
     await rig.steps(1)  # one claim, one fire batch
+    await quick.wait_for(1)
+    assert keys(quick) == ["q"]
+
+
+@pytest.mark.parametrize("config", [EngineConfig(window_us=20 * US_PER_S, claim_limit=100,
+                                                claim_batch=100, fire_batch=10)])
+async def test_a_fire_batch_is_shared_between_the_namespaces_with_jobs_due(
+    rig: Rig, hung: HungReceiver, quick: HttpReceiver,
+) -> None:
+    for k in range(FLOOD):
+        await rig.submit("flood", f"f{k}", hung.url, DUE, priority=1_000_000)
+    await rig.submit("quiet", "q", quick.url, DUE)
+    await rig.steps(1)  # every job claimed into the window
+    assert rig.scheduler.holding == FLOOD + 1
+    rig.clock.set(DUE)
+    await rig.steps(1)  # one fire batch of 10: half of it the flood's, the quiet job in it
     await quick.wait_for(1)
     assert keys(quick) == ["q"]
 

@@ -11,7 +11,6 @@ import contextlib
 import heapq
 import itertools
 import logging
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -35,6 +34,9 @@ class EngineConfig:
     window_us: Micros = 2 * US_PER_S  # how far ahead jobs are claimed
     claim_limit: int = 5_000  # most jobs held in the window
     claim_batch: int = 500  # most jobs per claim query: a big burst would stall the loop
+    # most jobs per fire transaction, shared between the namespaces with jobs due: a flood's
+    # backlog fires over several passes and never holds another namespace's fire behind it
+    fire_batch: int = 2_000
     job_lease_us: Micros = 30 * US_PER_S
     run_poll_us: Micros = 500 * US_PER_MS  # how often pending runs (retries, rescues) are read
     # Commit a fire this early, so a busy writer does not make it late; the delivery still
@@ -74,8 +76,10 @@ class Scheduler:
         self._clock = clock
         self._owner = owner
         self._config = config
-        self._heap: list[tuple[Micros, int, int, Job]] = []
-        self._held_ns: Counter[str] = Counter()  # jobs in `_heap` per namespace
+        # the claimed window, one heap per namespace (a window each): a fire pass takes a
+        # fair share of its batch from each, so one namespace's backlog never fills it
+        self._heaps: dict[str, list[tuple[Micros, int, int, Job]]] = {}
+        self._holding = 0
         self._seq = itertools.count()
         self._claimed_until: Micros = -1
         self._next_claim: Micros = 0
@@ -104,8 +108,7 @@ class Scheduler:
 
     def drop(self) -> None:
         """Forget the claimed window: this node lost its claims (its lock connection ended)."""
-        self._heap.clear()
-        self._held_ns.clear()
+        self._forget_window()
         self._delayed.clear()  # delayed fires are claims too
         self._slots.clear()
         self._claimed_until = -1
@@ -126,7 +129,7 @@ class Scheduler:
     @property
     def holding(self) -> int:
         """Jobs claimed into the look-ahead window, waiting for their instant."""
-        return len(self._heap)
+        return self._holding
 
     @property
     def task(self) -> asyncio.Task[None] | None:
@@ -163,15 +166,16 @@ class Scheduler:
         if now >= self._next_run_poll:
             await self._claim_runs(now)
         wake = min(self._next_claim, self._next_run_poll)
-        if self._heap:
-            wake = min(wake, self._heap[0][0] - self._config.fire_lead_us)
+        if self._heaps:
+            first = min(heap[0][0] for heap in self._heaps.values())
+            wake = min(wake, first - self._config.fire_lead_us)
         if self._delayed:
             wake = min(wake, self._delayed[0][0])
-        metrics.LOOKAHEAD.set(len(self._heap))
+        metrics.LOOKAHEAD.set(self._holding)
         return wake
 
     async def _claim(self, now: Micros) -> None:
-        room = self._config.claim_limit - len(self._heap)
+        room = self._config.claim_limit - self._holding
         horizon = now + self._config.window_us
         self._next_claim = now + self._config.window_us // 2
         if not self._may_act():
@@ -207,10 +211,11 @@ class Scheduler:
             held = fairshare.count_by(taking, lambda j: j.spec.namespace) if behind else {}
             crowded = fairshare.crowding(held, len(taking))
         else:
-            crowded = fairshare.crowding(self._held_ns, self._config.claim_limit)
+            held = {ns: len(heap) for ns, heap in self._heaps.items()}
+            crowded = fairshare.crowding(held, self._config.claim_limit)
         if not crowded:
             return []
-        extra = (self._config.claim_limit + self._config.claim_batch - len(self._heap)
+        extra = (self._config.claim_limit + self._config.claim_batch - self._holding
                  - len(taking))
         extra = min(extra, self._config.claim_batch)
         if extra <= 0:
@@ -237,23 +242,32 @@ class Scheduler:
 
     def _push(self, at: Micros, job: Job) -> None:
         """Hold a claimed job in the window until `at`, counted for its namespace."""
-        heapq.heappush(self._heap, (at, -job.spec.priority, next(self._seq), job))
-        self._held_ns[job.spec.namespace] += 1
+        heap = self._heaps.get(job.spec.namespace)
+        if heap is None:
+            heap = self._heaps[job.spec.namespace] = []
+        heapq.heappush(heap, (at, -job.spec.priority, next(self._seq), job))
+        self._holding += 1
 
-    def _popped(self, job: Job) -> None:
-        namespace = job.spec.namespace
-        self._held_ns[namespace] -= 1
-        if self._held_ns[namespace] <= 0:
-            del self._held_ns[namespace]
+    def _forget_window(self) -> None:
+        self._heaps.clear()
+        self._holding = 0
 
     def _pop_due(self, until: Micros) -> list[Job]:
         """Due jobs, each occurrence once: a fire retried after an error may meet the same job
         claimed again once its lease lapsed."""
         due: dict[tuple[str, Micros | None], Job] = {}
-        while self._heap and self._heap[0][0] <= until:
-            job = heapq.heappop(self._heap)[3]
-            self._popped(job)
-            due.setdefault((job.id, job.next_fire_at), job)
+        ready = [ns for ns, heap in self._heaps.items() if heap[0][0] <= until]
+        each = max(1, self._config.fire_batch // max(1, len(ready)))
+        for namespace in ready:  # the rest of a namespace's due jobs: the next pass, at once
+            heap = self._heaps[namespace]
+            for _ in range(min(each, len(heap))):
+                if heap[0][0] > until:
+                    break
+                job = heapq.heappop(heap)[3]
+                self._holding -= 1
+                due.setdefault((job.id, job.next_fire_at), job)
+            if not heap:
+                del self._heaps[namespace]
         # a delayed fire is due at its slot itself: its run's time has passed, so the
         # delivery would not wait for a lead
         while self._delayed and self._delayed[0][0] <= until - self._config.fire_lead_us:
@@ -397,8 +411,7 @@ class Scheduler:
 
     async def release(self) -> None:
         """Hand back the claimed window so another node (or the next start) fires it at once."""
-        self._heap.clear()
-        self._held_ns.clear()
+        self._forget_window()
         self._delayed.clear()
         self._slots.clear()
         await self._store.release(self._owner)
