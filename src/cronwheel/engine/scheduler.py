@@ -80,6 +80,7 @@ class Scheduler:
         # fair share of its batch from each, so one namespace's backlog never fills it
         self._heaps: dict[str, list[tuple[Micros, int, int, Job]]] = {}
         self._holding = 0
+        self._others_after: Micros = 0  # after a look past found nothing, the next one waits
         self._seq = itertools.count()
         self._claimed_until: Micros = -1
         self._next_claim: Micros = 0
@@ -205,7 +206,10 @@ class Scheduler:
         waits on its own backlog. Asked when a full batch came back all late already (the
         engine is behind: earliest first would never reach the others while a flood's
         occurrences keep coming due), or when the window is full. Up to one batch beyond the
-        limit, so memory stays bounded."""
+        limit, so memory stays bounded. After a look that found nothing (one namespace behind
+        on its own) the next waits an eighth of the window: it reads past that backlog."""
+        if now < self._others_after:
+            return []
         if taking:
             behind = max(j.next_fire_at or now for j in taking) <= now
             held = fairshare.count_by(taking, lambda j: j.spec.namespace) if behind else {}
@@ -220,8 +224,11 @@ class Scheduler:
         extra = min(extra, self._config.claim_batch)
         if extra <= 0:
             return []
-        return await self._store.acquire_due_jobs(self._owner, now, horizon, extra, lease_until,
-                                                  self._share(), others_than=crowded)
+        found = await self._store.acquire_due_jobs(self._owner, now, horizon, extra, lease_until,
+                                                   self._share(), others_than=crowded)
+        if not found:
+            self._others_after = now + self._config.window_us // 8
+        return found
 
     def _share(self) -> tuple[int, int] | None:
         return self.gate.share if self.gate is not None else None
