@@ -34,8 +34,9 @@ class EngineConfig:
     window_us: Micros = 2 * US_PER_S  # how far ahead jobs are claimed
     claim_limit: int = 5_000  # most jobs held in the window
     claim_batch: int = 500  # most jobs per claim query: a big burst would stall the loop
-    # most jobs per fire transaction, shared between the namespaces with jobs due: a flood's
-    # backlog fires over several passes and never holds another namespace's fire behind it
+    # most jobs per fire transaction when several namespaces have jobs due, shared between
+    # them: a flood's backlog never holds another namespace's due fire behind it for long
+    # (one namespace alone fires all it has due at once)
     fire_batch: int = 2_000
     job_lease_us: Micros = 30 * US_PER_S
     run_poll_us: Micros = 500 * US_PER_MS  # how often pending runs (retries, rescues) are read
@@ -264,7 +265,9 @@ class Scheduler:
         claimed again once its lease lapsed."""
         due: dict[tuple[str, Micros | None], Job] = {}
         ready = [ns for ns, heap in self._heaps.items() if heap[0][0] <= until]
-        each = max(1, self._config.fire_batch // max(1, len(ready)))
+        # alone, a namespace fires all it has due (a big batch is how a busy engine catches
+        # up); beside others, each takes its share of the batch
+        each = self._holding if len(ready) < 2 else max(1, self._config.fire_batch // len(ready))
         for namespace in ready:  # the rest of a namespace's due jobs: the next pass, at once
             heap = self._heaps[namespace]
             for _ in range(min(each, len(heap))):
