@@ -52,7 +52,7 @@ Clock
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -292,13 +292,15 @@ class Store(Protocol):
 
     async def acquire_due_jobs(
         self, owner: str, now: Micros, horizon: Micros, limit: int, lease_until: Micros,
-        share: tuple[int, int] | None = None,
+        share: tuple[int, int] | None = None, others_than: Collection[str] = (),
     ) -> list[Job]:
         """Lease to `owner` up to `limit` jobs due by `horizon` whose lease is free or lapsed
-        at `now`, earliest first; no two owners hold one job at once.
+        at `now`, earliest first (by priority among jobs due at the same instant); no two
+        owners hold one job at once.
 
         `share` (i, n): only the jobs whose id hashes to i modulo n, node i's share of n live
-        nodes (PostgreSQL; a store with one node ignores it)."""
+        nodes (PostgreSQL; a store with one node ignores it). `others_than`: none of the jobs
+        of these namespaces (the engine looks past a namespace that crowds its window)."""
         ...
 
     async def record_fires(

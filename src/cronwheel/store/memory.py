@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from dataclasses import replace as replace_fields
 from typing import Any
@@ -275,13 +275,14 @@ class MemoryStore:
 
     async def acquire_due_jobs(
         self, owner: str, now: Micros, horizon: Micros, limit: int, lease_until: Micros,
-        share: tuple[int, int] | None = None,
+        share: tuple[int, int] | None = None, others_than: Collection[str] = (),
     ) -> list[Job]:
         del share  # one process: every job is its share
 
         def free(job_id: str) -> bool:
-            until = self._jobs[job_id].lease_until
-            return until is None or until < now
+            row = self._jobs[job_id]
+            until = row.lease_until
+            return (until is None or until < now) and row.job.spec.namespace not in others_than
 
         claimed: list[Job] = []
         for job_id in self._due_jobs.take(limit, horizon, free):

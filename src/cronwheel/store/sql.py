@@ -8,7 +8,7 @@ attributes typed by their contracts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -138,9 +138,10 @@ class SqlStore:
 
     async def acquire_due_jobs(
         self, owner: str, now: Micros, horizon: Micros, limit: int, lease_until: Micros,
-        share: tuple[int, int] | None = None,
+        share: tuple[int, int] | None = None, others_than: Collection[str] = (),
     ) -> list[Job]:
-        return await self._jobs.acquire_due_jobs(owner, now, horizon, limit, lease_until, share)
+        return await self._jobs.acquire_due_jobs(owner, now, horizon, limit, lease_until, share,
+                                                 others_than)
 
     async def delete_job(
         self, namespace: str, key: str, now: Micros, delete_runs: bool = False
