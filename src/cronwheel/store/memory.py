@@ -35,6 +35,7 @@ from cronwheel.contracts import (
     RerunOutcome,
     RunFilter,
 )
+from cronwheel.domain.access import claim_matches
 from cronwheel.domain.errors import IllegalTransition, NotFound
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
 from cronwheel.domain.kubernetes import KUBE_OWNER
@@ -233,6 +234,14 @@ class MemoryStore:
             if _matches(job, where):
                 found.append(job)
         return found
+
+    async def kind_page(
+        self, namespace: str, kind: str, offset: int, limit: int
+    ) -> tuple[list[Job], int]:
+        names = self._listed(JobFilter(namespace=namespace), None)
+        chosen = [job for job in (self._jobs[self._names[name]].job for name in names)
+                  if isinstance(job.spec.payload, dict) and job.spec.payload.get("kind") == kind]
+        return chosen[offset:offset + limit], len(chosen)
 
     async def listing_bound(
         self, where: JobFilter, after: JobPosition | None, scan: int
@@ -676,6 +685,8 @@ class MemoryStore:
 
 def _run_matches(run: Run, where: RunFilter) -> bool:
     return ((where.namespace is None or run.namespace == where.namespace)
+            and (where.claims is None
+                 or any(claim_matches(c, run.namespace) for c in where.claims))
             and (where.state is None or run.state is where.state)
             and (where.fired_from is None or run.fired_at >= where.fired_from)
             and (where.fired_to is None or run.fired_at < where.fired_to)

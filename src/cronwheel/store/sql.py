@@ -116,6 +116,11 @@ class SqlStore:
     ) -> list[Job]:
         return await self._jobs.list_jobs(where, after, limit)
 
+    async def kind_page(
+        self, namespace: str, kind: str, offset: int, limit: int
+    ) -> tuple[list[Job], int]:
+        return await self._jobs.kind_page(namespace, kind, offset, limit)
+
     async def listing_bound(
         self, where: JobFilter, after: JobPosition | None, scan: int
     ) -> JobPosition | None:

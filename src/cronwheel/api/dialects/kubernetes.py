@@ -22,7 +22,7 @@ from cronwheel.api.dialects.admission import KUBERNETES_NAMESPACE, NotAdmitted, 
 from cronwheel.api.dialects.common import caller_of, retry_after, service_of
 from cronwheel.api.errors import register_envelope
 from cronwheel.api.responses import Json
-from cronwheel.contracts import KUBE_CREATING, JobFilter, KubeRunStore
+from cronwheel.contracts import KUBE_CREATING, KubeRunStore
 from cronwheel.domain.admission import KUBERNETES
 from cronwheel.domain.errors import Conflict, DomainError, IllegalTransition, InvalidField
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobSpec, JobState
@@ -94,7 +94,7 @@ FIELDS = {"target.cluster": "route", "target.namespace": "namespace", "target.im
           "target.ttl_after_finished": "metadata.ttl_seconds_after_finished",
           "target.restart_policy": "metadata.restart_policy",
           "target.callback_url": "metadata.callback_url"}
-MAX_LISTED = 10_000
+MAX_PAGE_NUM = 1_000_000_000  # an offset of at most 10^12 rows, within any integer type
 
 
 class DialectError(Exception):
@@ -389,16 +389,19 @@ def _page_args(request: Request, data: Any) -> tuple[int, int]:
         page_size = int(source.get("page_size") or 10)
     except (TypeError, ValueError):
         raise DialectError(INVALID, "page_num, page_size: whole numbers") from None
+    if page_num > MAX_PAGE_NUM:
+        raise DialectError(INVALID, f"page_num: at most {MAX_PAGE_NUM}")
     return max(1, page_num), min(max(1, page_size), 1_000)
 
 
 async def _list(request: Request, service: Service, kind: str, data: Any) -> dict[str, Any]:
+    """Page `page_num` of the client's namespace's jobs of this kind, in job_name order: the
+    store counts and pages them on its index (see Store.kind_page), reading only that page's
+    rows, whatever else the table holds."""
     page_num, page_size = _page_args(request, data)
-    found = await service.list_jobs(JobFilter(namespace=_ns(request)), None, MAX_LISTED)
-    mine = [j for j in found if (j.spec.payload or {}).get("kind") == kind]
     start = (page_num - 1) * page_size
-    chosen = mine[start:start + page_size]
-    return {"total": str(len(mine)), "page_num": page_num, "page_size": page_size,
+    chosen, total = await service.store.kind_page(_ns(request), kind, start, page_size)
+    return {"total": str(total), "page_num": page_num, "page_size": page_size,
             "data": [await _shown(service, j, start + i + 1) for i, j in enumerate(chosen)]}
 
 
