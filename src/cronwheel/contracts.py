@@ -365,6 +365,11 @@ class Store(Protocol):
         """Up to `limit` of the job's runs, newest first, before `before_id` (a page)."""
         ...
 
+    async def recent_runs(self, job_ids: Sequence[str], limit: int) -> dict[str, list[Run]]:
+        """Each job's newest `limit` runs, newest first, for a page of jobs at once: one read
+        for the page instead of one per job."""
+        ...
+
     async def db_now(self) -> Micros:
         """The database's clock: the cluster's one clock for fire decisions."""
         ...

@@ -521,6 +521,9 @@ class MemoryStore:
         end = len(ids) if before_id is None else bisect.bisect_left(ids, before_id)
         return [self._runs[run_id].run for run_id in reversed(ids[max(0, end - limit):end])]
 
+    async def recent_runs(self, job_ids: Sequence[str], limit: int) -> dict[str, list[Run]]:
+        return {job_id: await self.list_runs(job_id, None, limit) for job_id in job_ids}
+
     async def remove_run(self, run_id: str, now: Micros) -> Run:
         row = self._runs.get(run_id)
         if row is None:

@@ -174,6 +174,9 @@ class SqlStore:
     async def list_runs(self, job_id: str, before_id: str | None, limit: int) -> list[Run]:
         return await self._runs.list_runs(job_id, before_id, limit)
 
+    async def recent_runs(self, job_ids: Sequence[str], limit: int) -> dict[str, list[Run]]:
+        return await self._runs.recent_runs(job_ids, limit)
+
     async def get_run(self, run_id: str) -> tuple[Run, list[Attempt]] | None:
         return await self._runs.get_run(run_id)
 

@@ -27,7 +27,7 @@ from cronwheel.domain.admission import KUBERNETES
 from cronwheel.domain.errors import Conflict, DomainError, IllegalTransition, InvalidField
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobSpec, JobState
 from cronwheel.domain.limits import LimitExceeded, RateLimited
-from cronwheel.domain.runs import RunState
+from cronwheel.domain.runs import Run, RunState
 from cronwheel.domain.schedules import OneShot, Schedule, schedule_from_dict
 from cronwheel.domain.targets import target_from_dict
 from cronwheel.domain.time import US_PER_S
@@ -344,8 +344,14 @@ class Counts:
     information: str
 
 
-async def _counts(service: Service, job: Job) -> Counts:
-    runs = await service.store.list_runs(job.id, None, 1_000)
+RUNS_COUNTED = 1_000  # a job's newest runs its counts read
+
+
+async def _counts(service: Service, job: Job, runs: list[Run] | None = None) -> Counts:
+    """The job's status and counts from its newest RUNS_COUNTED runs (read here unless a
+    list read them for its whole page)."""
+    if runs is None:
+        runs = await service.store.list_runs(job.id, None, RUNS_COUNTED)
     ran = [r for r in runs if r.started_at is not None]
     successes = sum(1 for r in ran if r.state is RunState.SUCCEEDED)
     latest = ran[0] if ran else None
@@ -360,9 +366,10 @@ async def _counts(service: Service, job: Job) -> Counts:
     return Counts(status, len(ran), successes, information)
 
 
-async def _shown(service: Service, job: Job, number: int) -> dict[str, Any]:
+async def _shown(service: Service, job: Job, number: int,
+                 runs: list[Run] | None = None) -> dict[str, Any]:
     sent = dict(job.spec.payload or {})
-    counts = await _counts(service, job)
+    counts = await _counts(service, job, runs)
     shown = {
         "id": number, "job_id": job.id, "job_name": job.spec.key,
         "job_exec_time": int(sent.get("job_exec_time") or 0),
@@ -397,12 +404,14 @@ def _page_args(request: Request, data: Any) -> tuple[int, int]:
 async def _list(request: Request, service: Service, kind: str, data: Any) -> dict[str, Any]:
     """Page `page_num` of the client's namespace's jobs of this kind, in job_name order: the
     store counts and pages them on its index (see Store.kind_page), reading only that page's
-    rows, whatever else the table holds."""
+    rows and their runs (one read for the page), whatever else the table holds."""
     page_num, page_size = _page_args(request, data)
     start = (page_num - 1) * page_size
     chosen, total = await service.store.kind_page(_ns(request), kind, start, page_size)
+    runs = await service.store.recent_runs([j.id for j in chosen], RUNS_COUNTED)
     return {"total": str(total), "page_num": page_num, "page_size": page_size,
-            "data": [await _shown(service, j, start + i + 1) for i, j in enumerate(chosen)]}
+            "data": [await _shown(service, j, start + i + 1, runs[j.id])
+                     for i, j in enumerate(chosen)]}
 
 
 async def _logs(request: Request, service: Service, job_id: str) -> list[dict[str, Any]]:
