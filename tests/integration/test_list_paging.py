@@ -19,6 +19,7 @@ import pytest
 from cronwheel.clock import SystemClock
 from cronwheel.delivery.kubernetes.clusters import Clusters
 from cronwheel.delivery.kubernetes.fake import FakeCluster
+from cronwheel.store import overview
 from cronwheel.ui import jobs as ui_jobs
 from cronwheel.ui import runs as ui_runs
 from cronwheel.ui.app import create_app as create_console_app
@@ -100,9 +101,11 @@ async def test_the_consoles_jobs_list_walks_the_apps_jobs_once(
     assert hidden == 404
 
 
+@pytest.mark.parametrize("span_namespaces", [32, 2])  # a prefix claim: namespaces, or a range
 async def test_the_consoles_runs_list_walks_the_apps_runs_once(
-    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch, span_namespaces: int
 ) -> None:
+    monkeypatch.setattr(overview, "SPAN_NAMESPACES", span_namespaces)
     monkeypatch.setattr(ui_runs, "PAGE", 4)
     monkeypatch.setattr(ui_runs, "SCAN", 3)
     await add_jobs(server, 1)
