@@ -155,6 +155,15 @@ class SqlJobs:
                     break
         return found
 
+    async def kind_page(
+        self, namespace: str, kind: str, offset: int, limit: int
+    ) -> tuple[list[Job], int]:
+        page, count = self._listing.of_kind(namespace, kind, offset, limit)
+        async with self._db.read() as conn:
+            rows = (await conn.execute(page)).mappings().all()
+            total = int((await conn.execute(count)).scalar_one())
+        return [job_from_row(row) for row in rows], total
+
     async def listing_bound(
         self, where: JobFilter, after: JobPosition | None, scan: int
     ) -> JobPosition | None:

@@ -35,6 +35,7 @@ from cronwheel.contracts import (
     RerunOutcome,
     RunFilter,
 )
+from cronwheel.domain.access import claim_matches
 from cronwheel.domain.errors import IllegalTransition, NotFound
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
 from cronwheel.domain.kubernetes import KUBE_OWNER
@@ -233,6 +234,14 @@ class MemoryStore:
             if _matches(job, where):
                 found.append(job)
         return found
+
+    async def kind_page(
+        self, namespace: str, kind: str, offset: int, limit: int
+    ) -> tuple[list[Job], int]:
+        names = self._listed(JobFilter(namespace=namespace), None)
+        chosen = [job for job in (self._jobs[self._names[name]].job for name in names)
+                  if isinstance(job.spec.payload, dict) and job.spec.payload.get("kind") == kind]
+        return chosen[offset:offset + limit], len(chosen)
 
     async def listing_bound(
         self, where: JobFilter, after: JobPosition | None, scan: int
@@ -513,6 +522,9 @@ class MemoryStore:
         end = len(ids) if before_id is None else bisect.bisect_left(ids, before_id)
         return [self._runs[run_id].run for run_id in reversed(ids[max(0, end - limit):end])]
 
+    async def recent_runs(self, job_ids: Sequence[str], limit: int) -> dict[str, list[Run]]:
+        return {job_id: await self.list_runs(job_id, None, limit) for job_id in job_ids}
+
     async def remove_run(self, run_id: str, now: Micros) -> Run:
         row = self._runs.get(run_id)
         if row is None:
@@ -677,6 +689,8 @@ class MemoryStore:
 
 def _run_matches(run: Run, where: RunFilter) -> bool:
     return ((where.namespace is None or run.namespace == where.namespace)
+            and (where.claims is None
+                 or any(claim_matches(c, run.namespace) for c in where.claims))
             and (where.state is None or run.state is where.state)
             and (where.fired_from is None or run.fired_at >= where.fired_from)
             and (where.fired_to is None or run.fired_at < where.fired_to)

@@ -126,6 +126,11 @@ class SqlStore:
     ) -> list[Job]:
         return await self._jobs.list_jobs(where, after, limit)
 
+    async def kind_page(
+        self, namespace: str, kind: str, offset: int, limit: int
+    ) -> tuple[list[Job], int]:
+        return await self._jobs.kind_page(namespace, kind, offset, limit)
+
     async def listing_bound(
         self, where: JobFilter, after: JobPosition | None, scan: int
     ) -> JobPosition | None:
@@ -179,6 +184,9 @@ class SqlStore:
 
     async def list_runs(self, job_id: str, before_id: str | None, limit: int) -> list[Run]:
         return await self._runs.list_runs(job_id, before_id, limit)
+
+    async def recent_runs(self, job_ids: Sequence[str], limit: int) -> dict[str, list[Run]]:
+        return await self._runs.recent_runs(job_ids, limit)
 
     async def get_run(self, run_id: str) -> tuple[Run, list[Attempt]] | None:
         return await self._runs.get_run(run_id)
