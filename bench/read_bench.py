@@ -16,6 +16,7 @@ Results: a table on stdout and bench/results/<name>.json. See bench/README.md.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import shutil
 import sqlite3
@@ -68,6 +69,9 @@ PER_BIG = 99_900
 APP_NAMESPACE = "team-a"
 APP_JOBS = 1_000
 RUNS = 100_000
+K8S_NAMESPACE = "k8s-job"  # the Kubernetes dialect's jobs (half once, half cron), added later
+K8S_JOBS = 10_000
+APP_RUNS = 1_000  # runs of one team-a job, for the console's runs list
 BATCH = 5_000
 US = 1_000_000
 TARGET = HttpTarget("http://127.0.0.1:9/callback")
@@ -98,17 +102,18 @@ async def fill(path: Path) -> dict[str, Any]:
     await store.close()
     jobs_s = time.monotonic() - started
     assert first is not None
-    _fill_runs(path, first, now)
+    _insert_runs(path, (first.id, first.spec.namespace, first.spec.key), now, RUNS)
     return {"jobs": len(names), "fill_jobs_s": rounded(jobs_s, 1),
             "runs_job": [first.spec.namespace, first.spec.key]}
 
 
-def _fill_runs(path: Path, job: rules.Job, now: int) -> None:
+def _insert_runs(path: Path, job: tuple[str, str, str], now: int, count: int) -> None:
+    job_id, namespace, key = job
     rows = []
-    for i in range(RUNS):
-        at = now - (RUNS - i) * US
-        run = Run(id=new_id(), job_id=job.id, namespace=job.spec.namespace,
-                  job_key=job.spec.key, kind=RunKind.MANUAL, state=RunState.SUCCEEDED,
+    for i in range(count):
+        at = now - (count - i) * US
+        run = Run(id=new_id(), job_id=job_id, namespace=namespace,
+                  job_key=key, kind=RunKind.MANUAL, state=RunState.SUCCEEDED,
                   scheduled_at=at, fired_at=at, attempts=1, due_at=None, started_at=at,
                   finished_at=at + 1000, node="bench")
         rows.append(run_values(run))
@@ -119,11 +124,34 @@ def _fill_runs(path: Path, job: rules.Job, now: int) -> None:
             [tuple(r[c] for c in columns) for r in rows])
 
 
+async def fill_extras(path: Path) -> dict[str, Any]:
+    """What the console's lists and the Kubernetes dialect's read, added to a base file made
+    before them: K8S_JOBS jobs of the dialect (half once, half cron, as its payload says) and
+    APP_RUNS runs of one team-a job."""
+    store = SqlStore(f"sqlite:///{path}", node="bench-fill")
+    await store.start()
+    now = int(time.time() * US)
+    kinds = ("once_job", "cron_job")
+    for offset in range(0, K8S_JOBS, BATCH):
+        batch = []
+        for i in range(offset, min(offset + BATCH, K8S_JOBS)):
+            job = _job(K8S_NAMESPACE, f"k8s-{i:06d}", now)
+            spec = dataclasses.replace(job.spec, payload={"kind": kinds[i % 2]})
+            batch.append(dataclasses.replace(job, spec=spec))
+        await store.add_jobs(batch, all_or_nothing=False)
+    await store.close()
+    with sqlite3.connect(path) as conn:
+        job_id, key = conn.execute("SELECT id, key FROM jobs WHERE namespace = ? ORDER BY key "
+                                   "LIMIT 1", (APP_NAMESPACE,)).fetchone()
+    _insert_runs(path, (job_id, APP_NAMESPACE, key), now, APP_RUNS)
+    return {"k8s_jobs": K8S_JOBS, "app_runs": APP_RUNS}
+
+
 # -- measuring -------------------------------------------------------------------------------
 
 
 async def _get(session: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> Any:
-    async with session.get(url, headers=headers) as response:
+    async with session.get(url, headers=headers, allow_redirects=False) as response:
         body = await response.read()
         if response.status != 200:
             raise RuntimeError(f"GET {url}: {response.status} {body[:300]!r}")
@@ -139,6 +167,30 @@ async def _viewer(session: aiohttp.ClientSession, base: str) -> dict[str, str]:
                             headers=AUTH) as response:
         assert response.status == 201, await response.text()
         return {"Authorization": f"Bearer {(await response.json())['token']}"}
+
+
+async def _console_cases(
+    session: aiohttp.ClientSession, base: str
+) -> dict[str, tuple[str, dict[str, str]]]:
+    """The console's jobs and runs lists (HTML pages of 50) for a viewer of an app claiming
+    `team-*` (a prefix: no single namespace to ask the store for), logged in by cookie."""
+    app = {"name": "teams", "namespaces": ["team-*"]}
+    async with session.post(f"{base}/v1/apps", json=app, headers=AUTH) as response:
+        assert response.status in (201, 409), await response.text()
+    async with session.post(f"{base}/v1/apps/teams/tokens", json={"role": "viewer"},
+                            headers=AUTH) as response:
+        token = (await response.json())["token"]
+    async with session.post(f"{base}/ui/login", data={"token": token},
+                            allow_redirects=False) as response:
+        assert response.status == 303, await response.text()
+        cookie = "; ".join(f"{c.key}={c.value}" for c in response.cookies.values())
+    viewer = {"Cookie": cookie}
+    return {
+        "console jobs, viewer of team-*, first page": ("/ui/jobs", viewer),
+        "console jobs, viewer of team-*, state=paused": ("/ui/jobs?state=paused", viewer),
+        "console runs, viewer of team-*, first page": ("/ui/runs", viewer),
+        "console runs, viewer, namespace=team-b (none)": ("/ui/runs?namespace=team-b", viewer),
+    }
 
 
 def deep_cursors(path: Path, runs_job: Sequence[str]) -> dict[str, str]:
@@ -197,7 +249,10 @@ async def measure_reads(session: aiohttp.ClientSession, server: Child, runs_job:
         "runs, first page": (f"{runs_path}&limit=100", AUTH),
         "runs, deep page": (f"{runs_path}&limit=100&cursor={deep['runs']}", AUTH),
         "/metrics": ("/metrics", AUTH),
-    }
+        "k8s once_job lists, page 1 of 100": ("/api/once_job/lists?page_size=100", {}),
+        "k8s once_job lists, page 50 of 100": (
+            "/api/once_job/lists?page_size=100&page_num=50", {}),
+    } | await _console_cases(session, base)
     out = {}
     for name, (path, headers) in cases.items():
         out[name] = await _time(session, server, base + path, headers, calls)
@@ -290,6 +345,10 @@ async def run(base_file: Path, calls: int, load: int, load_seconds: float, rate:
         console.print(f"filling {base_file} ...")
         meta_path.write_text(json.dumps(await fill(base_file)))
     meta = json.loads(meta_path.read_text())
+    if "k8s_jobs" not in meta:
+        console.print(f"adding the Kubernetes jobs and team-a runs to {base_file} ...")
+        meta |= await fill_extras(base_file)
+        meta_path.write_text(json.dumps(meta))
     workdir = Path(tempfile.mkdtemp(prefix="cw-bench-reads-"))
     shutil.copyfile(base_file, workdir / "bench.db")
     port = free_port()

@@ -20,6 +20,7 @@ httptools parser, the default: about a third of aiohttp's CPU per request, see
 bench/README.md) and ``aiohttp`` (aiohttp.web). Both use uvloop when it is installed.
 
     python bench/receiver.py --port 8600 [--impl raw|aiohttp] [--out records.json]
+        [--delay-ms 50]  (aiohttp only: a slow receiver, for the noisy-namespace bench)
 """
 
 from __future__ import annotations
@@ -260,7 +261,8 @@ async def serve_raw(recorder: Recorder, host: str, port: int, stop: asyncio.Even
 # -- aiohttp implementation ----------------------------------------------------------------
 
 
-async def serve_aiohttp(recorder: Recorder, host: str, port: int, stop: asyncio.Event) -> None:
+async def serve_aiohttp(recorder: Recorder, host: str, port: int, stop: asyncio.Event,
+                        delay: float = 0.0) -> None:
     from aiohttp import web
 
     async def handle(request: web.Request) -> web.Response:
@@ -275,6 +277,8 @@ async def serve_aiohttp(recorder: Recorder, host: str, port: int, stop: asyncio.
             h.get("Cronwheel-Job-Key", "").encode(), h.get("Cronwheel-Attempt", "0").encode(),
             h.get("Cronwheel-Scheduled-At", "").encode(),
         )
+        if delay:  # a slow receiver: answers `delay` seconds after the callback arrived
+            await asyncio.sleep(delay)
         return web.Response(text="ok")
 
     app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -295,8 +299,12 @@ async def main_async(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    serve = serve_raw if args.impl == "raw" else serve_aiohttp
-    await serve(recorder, args.host, args.port, stop)
+    if args.impl == "raw":
+        if args.delay_ms:
+            raise SystemExit("--delay-ms needs --impl aiohttp")
+        await serve_raw(recorder, args.host, args.port, stop)
+    else:
+        await serve_aiohttp(recorder, args.host, args.port, stop, args.delay_ms / 1000)
     if args.out:
         written = recorder.dump(args.out)
         print(f"receiver wrote {written} records to {args.out}", flush=True)
@@ -309,6 +317,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--impl", choices=("raw", "aiohttp"), default="raw")
     parser.add_argument("--out", default="", help="write all records here on SIGTERM/SIGINT")
     parser.add_argument("--no-uvloop", action="store_true", help="use the default event loop")
+    parser.add_argument("--delay-ms", type=float, default=0.0,
+                        help="answer each callback this long after it arrived (aiohttp only)")
     return parser.parse_args(argv)
 
 

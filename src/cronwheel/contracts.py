@@ -52,7 +52,7 @@ Clock
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -222,13 +222,16 @@ class JobFilter:
 @dataclass(frozen=True, slots=True)
 class RunFilter:
     """Runs across jobs, for an operator's lists: fired within [fired_from, fired_to), ended
-    at `finished_from` or later (an index: cheap to ask of a large table)."""
+    at `finished_from` or later (an index: cheap to ask of a large table). `claims` narrows
+    to the namespaces a caller may read (exact names or `prefix*`; None: all), read as
+    ranges of the runs' (namespace, id) index."""
 
     namespace: str | None = None
     state: RunState | None = None
     fired_from: Micros | None = None
     fired_to: Micros | None = None
     finished_from: Micros | None = None
+    claims: tuple[str, ...] | None = None
 
 
 class Store(Protocol):
@@ -263,6 +266,16 @@ class Store(Protocol):
         (see domain/paging.py), never the rows before it."""
         ...
 
+    async def kind_page(
+        self, namespace: str, kind: str, offset: int, limit: int
+    ) -> tuple[list[Job], int]:
+        """Up to `limit` jobs of one namespace whose payload's `kind` is `kind` (a dialect's
+        own sorts of job: the Kubernetes dialect's once and cron jobs), in key order from the
+        `offset`th, and how many there are: numbered pages for a dialect whose clients ask
+        for page N. One count and one page on the (namespace, key) index: the cost grows with
+        the namespace's jobs and the offset, never with other namespaces'."""
+        ...
+
     async def listing_bound(
         self, where: JobFilter, after: JobPosition | None, scan: int
     ) -> JobPosition | None:
@@ -292,13 +305,15 @@ class Store(Protocol):
 
     async def acquire_due_jobs(
         self, owner: str, now: Micros, horizon: Micros, limit: int, lease_until: Micros,
-        share: tuple[int, int] | None = None,
+        share: tuple[int, int] | None = None, others_than: Collection[str] = (),
     ) -> list[Job]:
         """Lease to `owner` up to `limit` jobs due by `horizon` whose lease is free or lapsed
-        at `now`, earliest first; no two owners hold one job at once.
+        at `now`, earliest first (by priority among jobs due at the same instant); no two
+        owners hold one job at once.
 
         `share` (i, n): only the jobs whose id hashes to i modulo n, node i's share of n live
-        nodes (PostgreSQL; a store with one node ignores it)."""
+        nodes (PostgreSQL; a store with one node ignores it). `others_than`: none of the jobs
+        of these namespaces (the engine looks past a namespace that crowds its window)."""
         ...
 
     async def record_fires(
@@ -350,6 +365,11 @@ class Store(Protocol):
 
     async def list_runs(self, job_id: str, before_id: str | None, limit: int) -> list[Run]:
         """Up to `limit` of the job's runs, newest first, before `before_id` (a page)."""
+        ...
+
+    async def recent_runs(self, job_ids: Sequence[str], limit: int) -> dict[str, list[Run]]:
+        """Each job's newest `limit` runs, newest first, for a page of jobs at once: one read
+        for the page instead of one per job."""
         ...
 
     async def db_now(self) -> Micros:
@@ -433,7 +453,8 @@ class Store(Protocol):
         ...
 
     async def find_runs(self, where: RunFilter, before_id: str | None, limit: int) -> list[Run]:
-        """Up to `limit` matching runs of any job, newest first, before `before_id` (a page)."""
+        """Up to `limit` matching runs of any job, newest first, before `before_id` (a page).
+        With a namespace or claims, a page reads the runs index of those namespaces only."""
         ...
 
     async def upcoming_jobs(self, limit: int) -> list[Job]:

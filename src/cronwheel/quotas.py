@@ -60,6 +60,7 @@ class Quotas:
         self._counts: _Counts | None = None
         self._submits: dict[str, Bucket] = {}
         self._fires: dict[str, Bucket] = {}
+        self._fire_limits = True  # some app may have a fires-per-second limit (as last read)
 
     # -- apps ------------------------------------------------------------------------------
 
@@ -76,6 +77,8 @@ class Quotas:
             self._directory = _Directory(now, apps, await self._apps.claims())
             self._owners = {}
             self._quotas = {}
+            self._fire_limits = self.defaults.fires_per_second is not None or any(
+                app.limits.fires_per_second is not None for app in apps.values())
 
     def app_of(self, namespace: str) -> str:
         """The app owning the namespace (as last read); unclaimed ones are the system app's."""
@@ -128,6 +131,16 @@ class Quotas:
         return bucket
 
     # -- fires per second ----------------------------------------------------------------------
+
+    @property
+    def fire_limits(self) -> bool:
+        """Whether any app may have a fires-per-second limit (as last read): when none has,
+        the engine fires a batch without asking per job."""
+        return self._fire_limits
+
+    def fires_limited(self, namespace: str) -> bool:
+        """Whether the app owning `namespace` has a fires-per-second limit."""
+        return self.quota(self.app_of(namespace)).fires_per_second is not None
 
     def fire_at(self, namespace: str, now: Micros) -> Micros:
         """When a fire of a job in `namespace` due `now` may happen: `now`, or later when its

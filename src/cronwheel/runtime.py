@@ -86,6 +86,7 @@ class Node:
             DispatchConfig(
                 concurrency=settings.delivery_concurrency,
                 per_target=settings.delivery_per_target,
+                per_namespace=settings.delivery_per_namespace,
                 capacity=settings.delivery_capacity,
                 lease_us=lease,
             ),
@@ -100,6 +101,7 @@ class Node:
                 window_us=settings.window_ms * US_PER_MS,
                 claim_limit=settings.claim_limit,
                 claim_batch=settings.claim_batch,
+                fire_batch=settings.fire_batch,
                 job_lease_us=lease,
                 fire_lead_us=round(settings.fire_lead_ms * US_PER_MS),
             ),

@@ -67,8 +67,10 @@ class Settings(BaseSettings):
     claim_limit: int = Field(5_000, ge=10, le=100_000)
     fire_lead_ms: float = Field(100.0, ge=0, le=1_000)
     claim_batch: int = Field(500, ge=10, le=10_000)
+    fire_batch: int = Field(2_000, ge=10, le=100_000)
     delivery_concurrency: int = Field(512, ge=1, le=10_000)
     delivery_per_target: int = Field(128, ge=1, le=10_000)
+    delivery_per_namespace: int = Field(256, ge=1, le=10_000)
     delivery_capacity: int = Field(20_000, ge=10, le=1_000_000)
     # How long a claim or a delivery is held; a dead node's work moves after this.
     lease_seconds: float = Field(8.0, ge=1, le=3_600)

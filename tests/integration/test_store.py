@@ -348,6 +348,17 @@ async def test_claims_go_earliest_first_then_highest_priority(store: Store) -> N
     assert rest.spec.key == "low"
 
 
+async def test_a_claim_can_look_past_namespaces_crowding_the_window(store: Store) -> None:
+    flood = [JobSpec("flood", f"f{i}", OneShot(T0 - 10 + i), TARGET, priority=9)
+             for i in range(5)]
+    quiet = [JobSpec("quiet", "q", OneShot(T0), TARGET), JobSpec("other", "o", OneShot(T0), TARGET)]
+    await store.add_jobs([rules.new_job(new_id(), s, T0 - US_PER_S) for s in flood + quiet], True)
+    others = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE, others_than={"flood"})
+    assert sorted(j.spec.key for j in others) == ["o", "q"]
+    rest = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    assert sorted(j.spec.key for j in rest) == [f"f{i}" for i in range(5)]
+
+
 async def test_listing_filters_by_state_and_takes_a_prefix_literally(store: Store) -> None:
     await store.add_jobs([make_job("a_b"), make_job("axb"), make_job("a%c")], True)
     await store.change_job("ns", "axb", lambda j: rules.cancel(j, T0))
@@ -369,6 +380,34 @@ async def test_runs_are_listed_newest_first_in_pages(store: Store) -> None:
     page2 = await store.list_runs(added.job.id, page1[-1].id, 2)
     page3 = await store.list_runs(added.job.id, page2[-1].id, 2)
     assert [r.id for r in page1 + page2 + page3] == newest_first
+
+
+async def test_a_pages_runs_are_read_at_once_newest_first_per_job(store: Store) -> None:
+    added = await store.add_jobs([make_job(k, at=T0 + LEASE) for k in ("a", "b", "c")], True)
+    made = {o.job.id: [(await store.add_manual_run(o.job, new_id(), T0 + i, None, False)).id
+                       for i in range(n)] for o, n in zip(added, (4, 1, 0), strict=True)}
+    recent = await store.recent_runs(list(made), 3)
+    assert {job_id: [r.id for r in runs] for job_id, runs in recent.items()} == {
+        job_id: sorted(ids, reverse=True)[:3] for job_id, ids in made.items()}
+    assert await store.recent_runs([], 3) == {}
+
+
+async def test_kind_pages_number_one_namespaces_jobs_of_a_payload_kind(store: Store) -> None:
+    jobs = [make_job(f"k{i}", payload={"kind": "once_job" if i % 3 else "cron_job"})
+            for i in range(10)]
+    jobs.append(rules.new_job(new_id(), JobSpec("other", "k1", OneShot(T0), TARGET,
+                                                payload={"kind": "once_job"}), T0))
+    jobs.append(make_job("plain", payload=[1, 2]))
+    await store.add_jobs(jobs, True)
+    walked: list[str] = []
+    for offset in range(0, 9, 3):
+        page, total = await store.kind_page("ns", "once_job", offset, 3)
+        assert total == 6
+        walked += [j.spec.key for j in page]
+    assert walked == ["k1", "k2", "k4", "k5", "k7", "k8"]
+    assert await store.kind_page("ns", "cron_job", 1, 9) == (
+        [j for j in await store.list_jobs(JobFilter(namespace="ns"), None, 20)
+         if j.spec.key in ("k3", "k6", "k9")], 4)
 
 
 async def test_cancelling_a_job_with_its_runs_stops_the_pending_ones(store: Store) -> None:

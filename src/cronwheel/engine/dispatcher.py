@@ -1,4 +1,9 @@
-"""Delivers runs after their fire is committed, with bounded concurrency per target.
+"""Delivers runs after their fire is committed, with bounded concurrency per target and
+per namespace.
+
+Namespaces share the deliveries held in memory and the attempts under way fairly
+(domain/fairshare.py): a slow receiver in one namespace fills only that namespace's share, so
+the others' deliveries go out on time.
 
 Results are recorded in batches. Leases of runs held in memory are renewed while they wait
 or run, so a slow receiver does not make this node's own runs look abandoned.
@@ -10,13 +15,14 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from cronwheel import metrics
 from cronwheel.contracts import AttemptRecord, Clock, Delivery, DeliveryResult, Store
 from cronwheel.delivery import Transports
+from cronwheel.domain import fairshare
 from cronwheel.domain.jobs import RetryPolicy
 from cronwheel.domain.retry import after_attempt
 from cronwheel.domain.runs import Attempt, RunState
@@ -31,6 +37,7 @@ log = logging.getLogger("cronwheel.dispatcher")
 class DispatchConfig:
     concurrency: int = 512  # attempts under way at once, all targets together
     per_target: int = 128  # attempts under way at once to one receiver
+    per_namespace: int = 256  # attempts under way at once for one namespace
     capacity: int = 20_000  # deliveries held in memory; beyond it runs wait in the database
     lease_us: Micros = 30 * US_PER_S
 
@@ -62,6 +69,8 @@ class Dispatcher:
             lambda: asyncio.Semaphore(config.per_target)
         )
         self._held: dict[str, asyncio.Task[None]] = {}
+        self._held_by_ns: Counter[str] = Counter()
+        self._per_namespace: dict[str, asyncio.Semaphore] = {}
         self._records: list[AttemptRecord] = []
         self._records_ready = asyncio.Event()
         self._flushing = 0
@@ -81,7 +90,15 @@ class Dispatcher:
         return [*self._background, *self._held.values()]
 
     def room(self) -> int:
-        return max(0, self._config.capacity - len(self._held))
+        """How many runs to take from the database: what is left of the capacity less a
+        quarter of it, kept for fires of the namespaces under their share."""
+        return max(0, self._config.capacity * 3 // 4 - len(self._held))
+
+    def room_for(self, namespace: str) -> int:
+        """How many more deliveries `namespace` may hold now: its fair share of the capacity
+        less what it holds (the rest of its fires wait in the database)."""
+        return fairshare.room_for(namespace, self._held_by_ns, len(self._held),
+                                  self._config.capacity)
 
     @property
     def lease_us(self) -> Micros:
@@ -91,6 +108,7 @@ class Dispatcher:
         epoch = 0 if self.gate is None else self.gate.epoch
         task = asyncio.create_task(self._deliver(delivery, retry, epoch))
         self._held[delivery.run_id] = task
+        self._held_by_ns[delivery.namespace] += 1
         self._idle.clear()
         metrics.INFLIGHT.set(len(self._held))
 
@@ -107,8 +125,12 @@ class Dispatcher:
         return self.gate is None or (self.gate.holding and self.gate.epoch == epoch)
 
     async def _deliver(self, delivery: Delivery, retry: RetryPolicy, epoch: int = 0) -> None:
+        namespace = delivery.namespace
+        lane = self._per_namespace.get(namespace)
+        if lane is None:
+            lane = self._per_namespace[namespace] = asyncio.Semaphore(self._config.per_namespace)
         try:
-            async with self._per_target[delivery.target.slot], self._global:
+            async with self._per_target[delivery.target.slot], lane, self._global:
                 # Fired a moment early (the fire lead): go out on the instant, never before it.
                 await self._clock.sleep_until(delivery.scheduled_at)
                 if not self._may_deliver(epoch):
@@ -126,6 +148,10 @@ class Dispatcher:
                 self._record(delivery, retry, result, started, finished)
         finally:
             del self._held[delivery.run_id]
+            self._held_by_ns[namespace] -= 1
+            if not self._held_by_ns[namespace]:  # none holds or waits for its lane
+                del self._held_by_ns[namespace]
+                del self._per_namespace[namespace]
             metrics.INFLIGHT.set(len(self._held))
             if not self._held:
                 self._idle.set()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from cronwheel import metrics
 from cronwheel.contracts import Clock, Delivery, Fire, Store
+from cronwheel.domain import fairshare
 from cronwheel.domain.jobs import Job
 from cronwheel.domain.misfire import plan
 from cronwheel.domain.runs import Run
@@ -33,6 +34,10 @@ class EngineConfig:
     window_us: Micros = 2 * US_PER_S  # how far ahead jobs are claimed
     claim_limit: int = 5_000  # most jobs held in the window
     claim_batch: int = 500  # most jobs per claim query: a big burst would stall the loop
+    # most jobs per fire transaction when several namespaces have jobs due, shared between
+    # them: a flood's backlog never holds another namespace's due fire behind it for long
+    # (one namespace alone fires all it has due at once)
+    fire_batch: int = 2_000
     job_lease_us: Micros = 30 * US_PER_S
     run_poll_us: Micros = 500 * US_PER_MS  # how often pending runs (retries, rescues) are read
     # Commit a fire this early, so a busy writer does not make it late; the delivery still
@@ -72,7 +77,11 @@ class Scheduler:
         self._clock = clock
         self._owner = owner
         self._config = config
-        self._heap: list[tuple[Micros, int, int, Job]] = []
+        # the claimed window, one heap per namespace (a window each): a fire pass takes a
+        # fair share of its batch from each, so one namespace's backlog never fills it
+        self._heaps: dict[str, list[tuple[Micros, int, int, Job]]] = {}
+        self._holding = 0
+        self._others_after: Micros = 0  # after a look past found nothing, the next one waits
         self._seq = itertools.count()
         self._claimed_until: Micros = -1
         self._next_claim: Micros = 0
@@ -101,7 +110,7 @@ class Scheduler:
 
     def drop(self) -> None:
         """Forget the claimed window: this node lost its claims (its lock connection ended)."""
-        self._heap.clear()
+        self._forget_window()
         self._delayed.clear()  # delayed fires are claims too
         self._slots.clear()
         self._claimed_until = -1
@@ -122,7 +131,7 @@ class Scheduler:
     @property
     def holding(self) -> int:
         """Jobs claimed into the look-ahead window, waiting for their instant."""
-        return len(self._heap)
+        return self._holding
 
     @property
     def task(self) -> asyncio.Task[None] | None:
@@ -159,23 +168,75 @@ class Scheduler:
         if now >= self._next_run_poll:
             await self._claim_runs(now)
         wake = min(self._next_claim, self._next_run_poll)
-        if self._heap:
-            wake = min(wake, self._heap[0][0] - self._config.fire_lead_us)
+        if self._heaps:
+            first = min(heap[0][0] for heap in self._heaps.values())
+            wake = min(wake, first - self._config.fire_lead_us)
         if self._delayed:
             wake = min(wake, self._delayed[0][0])
-        metrics.LOOKAHEAD.set(len(self._heap))
+        metrics.LOOKAHEAD.set(self._holding)
         return wake
 
     async def _claim(self, now: Micros) -> None:
-        room = self._config.claim_limit - len(self._heap)
+        room = self._config.claim_limit - self._holding
         horizon = now + self._config.window_us
         self._next_claim = now + self._config.window_us // 2
-        if room <= 0 or not self._may_act():
+        if not self._may_act():
             return
         limit = min(room, self._config.claim_batch)
         epoch = self._epoch()
         lease_until = now + self._config.job_lease_us
-        share = self.gate.share if self.gate is not None else None
+        jobs = await self._claim_earliest(now, horizon, limit, lease_until) if limit > 0 else []
+        more = limit <= 0 or len(jobs) >= limit  # the window holds more than we took
+        others = await self._claim_others(now, horizon, lease_until, jobs) if more else []
+        if epoch != self._epoch():
+            return  # claimed under a lock since lost: handed back when it is held again
+        for job in [*jobs, *others]:
+            assert job.next_fire_at is not None
+            if (job.id, job.next_fire_at) in self._slots:  # held, delayed: its lease renewed
+                continue
+            self._push(job.next_fire_at, job)
+        if not more:
+            self._claimed_until = horizon
+        elif jobs:  # claim again straight after this pass
+            self._claimed_until = max(j.next_fire_at or now for j in jobs) - 1
+            self._next_claim = now
+
+    async def _claim_others(self, now: Micros, horizon: Micros, lease_until: Micros,
+                            taking: list[Job]) -> list[Job]:
+        """The other namespaces' due jobs, looking past those crowding the claims: a flood
+        waits on its own backlog. Asked when a full batch came back all late already (the
+        engine is behind: earliest first would never reach the others while a flood's
+        occurrences keep coming due), or when the window is full. Up to one batch beyond the
+        limit, so memory stays bounded. After a look that found nothing (one namespace behind
+        on its own) the next waits an eighth of the window: it reads past that backlog."""
+        if now < self._others_after:
+            return []
+        if taking:
+            behind = max(j.next_fire_at or now for j in taking) <= now
+            held = fairshare.count_by(taking, lambda j: j.spec.namespace) if behind else {}
+            crowded = fairshare.crowding(held, len(taking))
+        else:
+            held = {ns: len(heap) for ns, heap in self._heaps.items()}
+            crowded = fairshare.crowding(held, self._config.claim_limit)
+        if not crowded:
+            return []
+        extra = (self._config.claim_limit + self._config.claim_batch - self._holding
+                 - len(taking))
+        extra = min(extra, self._config.claim_batch)
+        if extra <= 0:
+            return []
+        found = await self._store.acquire_due_jobs(self._owner, now, horizon, extra, lease_until,
+                                                   self._share(), others_than=crowded)
+        if not found:
+            self._others_after = now + self._config.window_us // 8
+        return found
+
+    def _share(self) -> tuple[int, int] | None:
+        return self.gate.share if self.gate is not None else None
+
+    async def _claim_earliest(self, now: Micros, horizon: Micros, limit: int,
+                              lease_until: Micros) -> list[Job]:
+        share = self._share()
         jobs = await self._store.acquire_due_jobs(self._owner, now, horizon, limit, lease_until,
                                                   share)
         if share is not None and len(jobs) < limit:
@@ -185,28 +246,38 @@ class Scheduler:
             jobs += await self._store.acquire_due_jobs(
                 self._owner, now, now + self._config.window_us // 2, limit - len(jobs),
                 lease_until)
-        if epoch != self._epoch():
-            return  # claimed under a lock since lost: handed back when it is held again
-        for job in jobs:
-            assert job.next_fire_at is not None
-            if (job.id, job.next_fire_at) in self._slots:  # held, delayed: its lease renewed
-                continue
-            heapq.heappush(
-                self._heap, (job.next_fire_at, -job.spec.priority, next(self._seq), job)
-            )
-        if len(jobs) < limit:
-            self._claimed_until = horizon
-        else:  # the window holds more than we took: claim again straight after this pass
-            self._claimed_until = max(j.next_fire_at or now for j in jobs) - 1
-            self._next_claim = now
+        return jobs
+
+    def _push(self, at: Micros, job: Job) -> None:
+        """Hold a claimed job in the window until `at`, counted for its namespace."""
+        heap = self._heaps.get(job.spec.namespace)
+        if heap is None:
+            heap = self._heaps[job.spec.namespace] = []
+        heapq.heappush(heap, (at, -job.spec.priority, next(self._seq), job))
+        self._holding += 1
+
+    def _forget_window(self) -> None:
+        self._heaps.clear()
+        self._holding = 0
 
     def _pop_due(self, until: Micros) -> list[Job]:
         """Due jobs, each occurrence once: a fire retried after an error may meet the same job
         claimed again once its lease lapsed."""
         due: dict[tuple[str, Micros | None], Job] = {}
-        while self._heap and self._heap[0][0] <= until:
-            job = heapq.heappop(self._heap)[3]
-            due.setdefault((job.id, job.next_fire_at), job)
+        ready = [ns for ns, heap in self._heaps.items() if heap[0][0] <= until]
+        # alone, a namespace fires all it has due (a big batch is how a busy engine catches
+        # up); beside others, each takes its share of the batch
+        each = self._holding if len(ready) < 2 else max(1, self._config.fire_batch // len(ready))
+        for namespace in ready:  # the rest of a namespace's due jobs: the next pass, at once
+            heap = self._heaps[namespace]
+            for _ in range(min(each, len(heap))):
+                if heap[0][0] > until:
+                    break
+                job = heapq.heappop(heap)[3]
+                self._holding -= 1
+                due.setdefault((job.id, job.next_fire_at), job)
+            if not heap:
+                del self._heaps[namespace]
         # a delayed fire is due at its slot itself: its run's time has passed, so the
         # delivery would not wait for a lead
         while self._delayed and self._delayed[0][0] <= until - self._config.fire_lead_us:
@@ -216,15 +287,37 @@ class Scheduler:
 
     async def _throttle(self, due: list[Job], now: Micros) -> list[Job]:
         """The fires that may happen now; each other one waits in `_delayed` for the slot its
-        app's fires-per-second bucket gave it (taken once per occurrence)."""
+        app's fires-per-second bucket gave it (taken once per occurrence). O(batch): only the
+        jobs of limited apps are sorted (by priority, for their slots)."""
         if self.quotas is None:
             return due
         try:
             await self.quotas.fresh(now)
         except Exception:  # apps unreadable for now: fire on the last known limits
             log.exception("scheduler.quotas_failed")
-        ready = []
-        for job in sorted(due, key=lambda j: -j.spec.priority):
+        quotas = self.quotas
+        if not quotas.fire_limits and not self._slots:
+            return due
+        ready: list[Job] = []
+        limited: list[Job] = []
+        for job in due:
+            key = (job.id, job.next_fire_at)
+            if key in self._slots or quotas.fires_limited(job.spec.namespace):
+                limited.append(job)
+            else:
+                ready.append(job)
+        if limited:
+            self._take_slots(limited, now, ready)
+        if len(ready) < len(due):
+            metrics.FIRES_DELAYED.inc(len(due) - len(ready))
+        return ready
+
+    def _take_slots(self, limited: list[Job], now: Micros, ready: list[Job]) -> None:
+        """Give each fire of a limited app its slot, highest priority first: due ones join
+        `ready`, the others wait in `_delayed`."""
+        assert self.quotas is not None
+        limited.sort(key=lambda j: -j.spec.priority)
+        for job in limited:
             assert job.next_fire_at is not None
             key = (job.id, job.next_fire_at)
             held = self._slots.get(key)
@@ -237,9 +330,6 @@ class Scheduler:
                 ready.append(job)
             else:
                 heapq.heappush(self._delayed, (held[0], next(self._seq), job))
-        if len(ready) < len(due):
-            metrics.FIRES_DELAYED.inc(len(due) - len(ready))
-        return ready
 
     def _may_act(self) -> bool:
         return self.gate is None or self.gate.holding
@@ -261,8 +351,7 @@ class Scheduler:
         except Exception:
             log.exception("scheduler.fire_failed", extra={"count": len(fires)})
             for job in due:  # try again shortly; the lease check stops a double fire
-                heapq.heappush(self._heap, (now + self._config.error_backoff_us,
-                                            -job.spec.priority, next(self._seq), job))
+                self._push(now + self._config.error_backoff_us, job)
             return
         runs = recorded.started if epoch == self._epoch() else []  # lost meanwhile: not ours
         self._dispatcher.cancel(recorded.replaced)
@@ -284,22 +373,23 @@ class Scheduler:
             self._next_claim = now  # a next occurrence falls inside the window: claim it now
 
     def _plan_fires(self, due: list[Job], now: Micros) -> list[Fire]:
-        """What each due job's fire does, by priority; as many deliver now as there is room."""
-        room = self._dispatcher.room()
-        fires = []
-        for job in sorted(due, key=lambda j: -j.spec.priority):
+        """What each due job's fire does. Each namespace delivers now as many as its share of
+        the dispatcher's room allows, by priority within it; the rest wait in the database."""
+        planned = []
+        for job in due:
             assert job.next_fire_at is not None
             spec = job.spec
             # a fire its app's rate delayed is planned as of when it was due: the delay is
             # the limit's, not a misfire (a skip policy must not drop it)
             held = self._slots.pop((job.id, job.next_fire_at), None)
             as_of = now if held is None else min(now, held[1])
-            decision = plan(spec.schedule, job.next_fire_at, as_of, spec.misfire,
-                            spec.misfire_grace_us)
-            deliver_now = decision.fire and room > 0
-            room -= deliver_now
-            fires.append(Fire(job, decision, new_id(), deliver_now))
-        return fires
+            planned.append((job, plan(spec.schedule, job.next_fire_at, as_of, spec.misfire,
+                                      spec.misfire_grace_us)))
+        now_ones, _later = fairshare.by_priority_within(
+            [job for job, decision in planned if decision.fire],
+            lambda j: j.spec.namespace, lambda j: j.spec.priority, self._dispatcher.room_for)
+        delivering = {job.id for job in now_ones}
+        return [Fire(job, decision, new_id(), job.id in delivering) for job, decision in planned]
 
     async def _tell_waiting(self, waiting: Sequence[Run]) -> None:
         if not waiting or self.on_waiting is None:
@@ -331,7 +421,7 @@ class Scheduler:
 
     async def release(self) -> None:
         """Hand back the claimed window so another node (or the next start) fires it at once."""
-        self._heap.clear()
+        self._forget_window()
         self._delayed.clear()
         self._slots.clear()
         await self._store.release(self._owner)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from sqlalchemy import Select, delete, func, insert, or_, select, tuple_, update
@@ -155,6 +155,15 @@ class SqlJobs:
                     break
         return found
 
+    async def kind_page(
+        self, namespace: str, kind: str, offset: int, limit: int
+    ) -> tuple[list[Job], int]:
+        page, count = self._listing.of_kind(namespace, kind, offset, limit)
+        async with self._db.read() as conn:
+            rows = (await conn.execute(page)).mappings().all()
+            total = int((await conn.execute(count)).scalar_one())
+        return [job_from_row(row) for row in rows], total
+
     async def listing_bound(
         self, where: JobFilter, after: JobPosition | None, scan: int
     ) -> JobPosition | None:
@@ -197,7 +206,7 @@ class SqlJobs:
 
     async def acquire_due_jobs(
         self, owner: str, now: Micros, horizon: Micros, limit: int, lease_until: Micros,
-        share: tuple[int, int] | None = None,
+        share: tuple[int, int] | None = None, others_than: Collection[str] = (),
     ) -> list[Job]:
         async def op(conn: AsyncConnection) -> list[Job]:
             picked = (
@@ -213,6 +222,8 @@ class SqlJobs:
                 index, nodes = share
                 hashed = func.hashtext(jobs.c.id).op("&")(0x7FFFFFFF)
                 picked = picked.where(hashed.op("%")(nodes) == index)
+            if others_than:
+                picked = picked.where(jobs.c.namespace.not_in(sorted(others_than)))
             due = self._db.skip_locked(picked)
             stmt = (
                 update(jobs)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, cast, func, select, tuple_
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
 from cronwheel.contracts import JobFilter
@@ -41,6 +42,22 @@ class JobListing:
             if end is not None:
                 query = query.where(key < end)
         return query
+
+    def of_kind(
+        self, namespace: str, kind: str, offset: int, limit: int
+    ) -> tuple[Select[Any], Select[Any]]:
+        """A numbered page of one namespace's jobs of a payload kind, and their count."""
+        named = self._payload_kind() == kind
+        page = (select(jobs).where(jobs.c.namespace == namespace, named)
+                .order_by(self._ordered(jobs.c.key)).offset(offset).limit(limit))
+        count = select(func.count()).select_from(jobs).where(jobs.c.namespace == namespace, named)
+        return page, count
+
+    def _payload_kind(self) -> ColumnElement[Any]:
+        if self._sqlite:
+            return func.json_extract(jobs.c.payload, "$.kind")
+        kind: ColumnElement[Any] = cast(jobs.c.payload, JSONB)["kind"].astext
+        return kind
 
     def count(self, span: Span, after: JobPosition | None, most: int) -> Select[Any]:
         """How many jobs (up to `most`) follow `after` in the span: an index-only read."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from dataclasses import replace as replace_fields
 from typing import Any
@@ -35,6 +35,7 @@ from cronwheel.contracts import (
     RerunOutcome,
     RunFilter,
 )
+from cronwheel.domain.access import claim_matches
 from cronwheel.domain.errors import IllegalTransition, NotFound
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobState
 from cronwheel.domain.kubernetes import KUBE_OWNER
@@ -234,6 +235,14 @@ class MemoryStore:
                 found.append(job)
         return found
 
+    async def kind_page(
+        self, namespace: str, kind: str, offset: int, limit: int
+    ) -> tuple[list[Job], int]:
+        names = self._listed(JobFilter(namespace=namespace), None)
+        chosen = [job for job in (self._jobs[self._names[name]].job for name in names)
+                  if isinstance(job.spec.payload, dict) and job.spec.payload.get("kind") == kind]
+        return chosen[offset:offset + limit], len(chosen)
+
     async def listing_bound(
         self, where: JobFilter, after: JobPosition | None, scan: int
     ) -> JobPosition | None:
@@ -275,13 +284,14 @@ class MemoryStore:
 
     async def acquire_due_jobs(
         self, owner: str, now: Micros, horizon: Micros, limit: int, lease_until: Micros,
-        share: tuple[int, int] | None = None,
+        share: tuple[int, int] | None = None, others_than: Collection[str] = (),
     ) -> list[Job]:
         del share  # one process: every job is its share
 
         def free(job_id: str) -> bool:
-            until = self._jobs[job_id].lease_until
-            return until is None or until < now
+            row = self._jobs[job_id]
+            until = row.lease_until
+            return (until is None or until < now) and row.job.spec.namespace not in others_than
 
         claimed: list[Job] = []
         for job_id in self._due_jobs.take(limit, horizon, free):
@@ -512,6 +522,9 @@ class MemoryStore:
         end = len(ids) if before_id is None else bisect.bisect_left(ids, before_id)
         return [self._runs[run_id].run for run_id in reversed(ids[max(0, end - limit):end])]
 
+    async def recent_runs(self, job_ids: Sequence[str], limit: int) -> dict[str, list[Run]]:
+        return {job_id: await self.list_runs(job_id, None, limit) for job_id in job_ids}
+
     async def remove_run(self, run_id: str, now: Micros) -> Run:
         row = self._runs.get(run_id)
         if row is None:
@@ -676,6 +689,8 @@ class MemoryStore:
 
 def _run_matches(run: Run, where: RunFilter) -> bool:
     return ((where.namespace is None or run.namespace == where.namespace)
+            and (where.claims is None
+                 or any(claim_matches(c, run.namespace) for c in where.claims))
             and (where.state is None or run.state is where.state)
             and (where.fired_from is None or run.fired_at >= where.fired_from)
             and (where.fired_to is None or run.fired_at < where.fired_to)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cronwheel.contracts import AttemptRecord, Fire, FiresRecorded, Rerun, RerunOutcome
@@ -37,6 +37,8 @@ from cronwheel.store.rows import (
 )
 from cronwheel.store.tables import attempts, jobs, runs, tasks
 from cronwheel.store.workers import LIVE
+
+RECENT_BRANCHES = 200  # jobs per statement: SQLite allows 500 terms of a compound select
 
 
 class SqlRuns:
@@ -250,6 +252,21 @@ class SqlRuns:
         async with self._db.read() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [run_from_row(row) for row in rows]
+
+    async def recent_runs(self, job_ids: Sequence[str], limit: int) -> dict[str, list[Run]]:
+        """Each job's newest `limit` runs in one statement: a branch per job on ix_runs_job."""
+        found: dict[str, list[Run]] = {job_id: [] for job_id in job_ids}
+        branches = [select(select(runs).where(runs.c.job_id == job_id)
+                           .order_by(runs.c.id.desc()).limit(limit).subquery())
+                    for job_id in found]
+        async with self._db.read() as conn:
+            for start in range(0, len(branches), RECENT_BRANCHES):
+                query = union_all(*branches[start:start + RECENT_BRANCHES])
+                for row in (await conn.execute(query)).mappings().all():
+                    found[row["job_id"]].append(run_from_row(row))
+        for listed in found.values():
+            listed.sort(key=lambda run: run.id, reverse=True)
+        return found
 
     async def get_run(self, run_id: str) -> tuple[Run, list[Attempt]] | None:
         async with self._db.read() as conn:

@@ -8,7 +8,7 @@ attributes typed by their contracts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -126,6 +126,11 @@ class SqlStore:
     ) -> list[Job]:
         return await self._jobs.list_jobs(where, after, limit)
 
+    async def kind_page(
+        self, namespace: str, kind: str, offset: int, limit: int
+    ) -> tuple[list[Job], int]:
+        return await self._jobs.kind_page(namespace, kind, offset, limit)
+
     async def listing_bound(
         self, where: JobFilter, after: JobPosition | None, scan: int
     ) -> JobPosition | None:
@@ -138,9 +143,10 @@ class SqlStore:
 
     async def acquire_due_jobs(
         self, owner: str, now: Micros, horizon: Micros, limit: int, lease_until: Micros,
-        share: tuple[int, int] | None = None,
+        share: tuple[int, int] | None = None, others_than: Collection[str] = (),
     ) -> list[Job]:
-        return await self._jobs.acquire_due_jobs(owner, now, horizon, limit, lease_until, share)
+        return await self._jobs.acquire_due_jobs(owner, now, horizon, limit, lease_until, share,
+                                                 others_than)
 
     async def delete_job(
         self, namespace: str, key: str, now: Micros, delete_runs: bool = False
@@ -178,6 +184,9 @@ class SqlStore:
 
     async def list_runs(self, job_id: str, before_id: str | None, limit: int) -> list[Run]:
         return await self._runs.list_runs(job_id, before_id, limit)
+
+    async def recent_runs(self, job_ids: Sequence[str], limit: int) -> dict[str, list[Run]]:
+        return await self._runs.recent_runs(job_ids, limit)
 
     async def get_run(self, run_id: str) -> tuple[Run, list[Attempt]] | None:
         return await self._runs.get_run(run_id)

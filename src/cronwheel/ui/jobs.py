@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -75,21 +75,23 @@ async def _page_of_jobs(
     service: Service, wanted: _Wanted, where: JobFilter, after: JobPosition | None
 ) -> tuple[list[Job], str | None]:
     """Up to PAGE jobs the caller may see and the filters keep, reading at most MAX_SCAN
-    rows; the cursor goes on from the last row read."""
+    rows; the cursor goes on from the last row read. The store reads only the namespaces the
+    caller's app claims (`where.claims`), in (namespace, key) order on the jobs' index; a
+    filter the index cannot answer (state, a key prefix in any namespace) reads a window of
+    SCAN jobs at a time, ended by `listing_bound`, never more."""
     found: list[Job] = []
-    read = 0
-    while read < MAX_SCAN:
-        batch = await service.list_jobs(where, after, SCAN)
-        read += len(batch)
+    for _round in range(MAX_SCAN // SCAN):
+        until = await service.store.listing_bound(where, after, SCAN) if where.sparse else None
+        batch = await service.list_jobs(replace(where, until=until), after, SCAN)
         for index, job in enumerate(batch):
             if wanted(job):
                 found.append(job)
                 if len(found) == PAGE:
-                    more = index < len(batch) - 1 or len(batch) == SCAN
+                    more = index < len(batch) - 1 or len(batch) == SCAN or until is not None
                     return found, encode_cursor(_position(job)) if more else None
-        if len(batch) < SCAN:
+        if until is None and len(batch) < SCAN:
             return found, None
-        after = _position(batch[-1])
+        after = until if until is not None else _position(batch[-1])
     return found, encode_cursor(after) if after is not None else None
 
 
@@ -110,9 +112,9 @@ async def list_jobs(request: Request) -> Response:
     q = {name: request.query_params.get(name, "").strip()[:255] for name in FILTERS}
     if q["namespace"]:
         caller.require_read(q["namespace"], f"no namespace {q['namespace']!r}")
-    where = JobFilter(namespace=q["namespace"] or caller.only_namespace,
-                      state=_state(q["state"]),
-                      key_prefix=q["key"] or None)
+    where = JobFilter(namespace=q["namespace"] or None, state=_state(q["state"]),
+                      key_prefix=q["key"] or None,
+                      claims=None if caller.admin else caller.principal.namespaces)
     cursor = request.query_params.get("cursor") or None
     after = decode_cursor(cursor) if cursor else None
     settings = settings_of(request)

@@ -228,15 +228,6 @@ class Caller:
             raise Forbidden(f"a {self.principal.role} token may not manage apps",
                             "authorization")
 
-    @property
-    def only_namespace(self) -> str | None:
-        """The one namespace a caller may read, when its app claims exactly one by name: the
-        store is asked for it alone instead of every page being filtered here."""
-        claims = self.principal.namespaces
-        if self.admin or len(claims) != 1 or claims[0].endswith("*"):
-            return None
-        return claims[0]
-
 
 class Hidden(NotFound):
     """Something the caller may not see: the same answer as something that does not exist."""

@@ -22,12 +22,12 @@ from cronwheel.api.dialects.admission import KUBERNETES_NAMESPACE, NotAdmitted, 
 from cronwheel.api.dialects.common import caller_of, retry_after, service_of
 from cronwheel.api.errors import register_envelope
 from cronwheel.api.responses import Json
-from cronwheel.contracts import KUBE_CREATING, JobFilter, KubeRunStore
+from cronwheel.contracts import KUBE_CREATING, KubeRunStore
 from cronwheel.domain.admission import KUBERNETES
 from cronwheel.domain.errors import Conflict, DomainError, IllegalTransition, InvalidField
 from cronwheel.domain.jobs import ConcurrencyPolicy, Job, JobSpec, JobState
 from cronwheel.domain.limits import LimitExceeded, RateLimited
-from cronwheel.domain.runs import RunState
+from cronwheel.domain.runs import Run, RunState
 from cronwheel.domain.schedules import OneShot, Schedule, schedule_from_dict
 from cronwheel.domain.targets import target_from_dict
 from cronwheel.domain.time import US_PER_S
@@ -94,7 +94,7 @@ FIELDS = {"target.cluster": "route", "target.namespace": "namespace", "target.im
           "target.ttl_after_finished": "metadata.ttl_seconds_after_finished",
           "target.restart_policy": "metadata.restart_policy",
           "target.callback_url": "metadata.callback_url"}
-MAX_LISTED = 10_000
+MAX_PAGE_NUM = 1_000_000_000  # an offset of at most 10^12 rows, within any integer type
 
 
 class DialectError(Exception):
@@ -344,8 +344,14 @@ class Counts:
     information: str
 
 
-async def _counts(service: Service, job: Job) -> Counts:
-    runs = await service.store.list_runs(job.id, None, 1_000)
+RUNS_COUNTED = 1_000  # a job's newest runs its counts read
+
+
+async def _counts(service: Service, job: Job, runs: list[Run] | None = None) -> Counts:
+    """The job's status and counts from its newest RUNS_COUNTED runs (read here unless a
+    list read them for its whole page)."""
+    if runs is None:
+        runs = await service.store.list_runs(job.id, None, RUNS_COUNTED)
     ran = [r for r in runs if r.started_at is not None]
     successes = sum(1 for r in ran if r.state is RunState.SUCCEEDED)
     latest = ran[0] if ran else None
@@ -360,9 +366,10 @@ async def _counts(service: Service, job: Job) -> Counts:
     return Counts(status, len(ran), successes, information)
 
 
-async def _shown(service: Service, job: Job, number: int) -> dict[str, Any]:
+async def _shown(service: Service, job: Job, number: int,
+                 runs: list[Run] | None = None) -> dict[str, Any]:
     sent = dict(job.spec.payload or {})
-    counts = await _counts(service, job)
+    counts = await _counts(service, job, runs)
     shown = {
         "id": number, "job_id": job.id, "job_name": job.spec.key,
         "job_exec_time": int(sent.get("job_exec_time") or 0),
@@ -389,17 +396,22 @@ def _page_args(request: Request, data: Any) -> tuple[int, int]:
         page_size = int(source.get("page_size") or 10)
     except (TypeError, ValueError):
         raise DialectError(INVALID, "page_num, page_size: whole numbers") from None
+    if page_num > MAX_PAGE_NUM:
+        raise DialectError(INVALID, f"page_num: at most {MAX_PAGE_NUM}")
     return max(1, page_num), min(max(1, page_size), 1_000)
 
 
 async def _list(request: Request, service: Service, kind: str, data: Any) -> dict[str, Any]:
+    """Page `page_num` of the client's namespace's jobs of this kind, in job_name order: the
+    store counts and pages them on its index (see Store.kind_page), reading only that page's
+    rows and their runs (one read for the page), whatever else the table holds."""
     page_num, page_size = _page_args(request, data)
-    found = await service.list_jobs(JobFilter(namespace=_ns(request)), None, MAX_LISTED)
-    mine = [j for j in found if (j.spec.payload or {}).get("kind") == kind]
     start = (page_num - 1) * page_size
-    chosen = mine[start:start + page_size]
-    return {"total": str(len(mine)), "page_num": page_num, "page_size": page_size,
-            "data": [await _shown(service, j, start + i + 1) for i, j in enumerate(chosen)]}
+    chosen, total = await service.store.kind_page(_ns(request), kind, start, page_size)
+    runs = await service.store.recent_runs([j.id for j in chosen], RUNS_COUNTED)
+    return {"total": str(total), "page_num": page_num, "page_size": page_size,
+            "data": [await _shown(service, j, start + i + 1, runs[j.id])
+                     for i, j in enumerate(chosen)]}
 
 
 async def _logs(request: Request, service: Service, job_id: str) -> list[dict[str, Any]]:
