@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 from collections.abc import Awaitable, Callable
@@ -12,6 +13,7 @@ import pytest
 from cronwheel.apps_service import FACTS_TTL_US, AppService, system_claims
 from cronwheel.clock import ManualClock
 from cronwheel.domain.access import (
+    App,
     AppLimits,
     Grants,
     Role,
@@ -50,7 +52,13 @@ class CountingStore(MemoryAppStore):
     def __init__(self) -> None:
         super().__init__()
         self.reads = 0
+        self.app_reads = 0
         self.during_read: Callable[[], Awaitable[None]] | None = None
+
+    async def list_apps(self) -> list[App]:
+        self.app_reads += 1
+        await asyncio.sleep(0)  # let the other callers find the cache stale meanwhile
+        return await super().list_apps()
 
     async def get_token(self, token_id: str) -> TokenRecord | None:
         self.reads += 1
@@ -75,6 +83,21 @@ async def test_a_single_node_reads_a_live_token_once(clock: ManualClock) -> None
     assert await apps.authenticate(issued.token) is None
     assert await apps.authenticate(issued.token) is None
     assert store.reads == 3  # a revoked token is never kept: read on every call
+
+
+async def test_callers_that_find_the_apps_stale_together_read_them_once(
+    clock: ManualClock,
+) -> None:
+    store = CountingStore()
+    apps = AppService(store, clock, single_node=True)
+    await apps.create_app("billing")
+    issued = await apps.create_token("billing", Role.OPERATOR)
+    await apps.authenticate(issued.token)
+    clock.advance(FACTS_TTL_US)
+    before = store.app_reads
+    found = await asyncio.gather(*(apps.authenticate(issued.token) for _ in range(20)))
+    assert all(p is not None and p.app == "billing" for p in found)
+    assert store.app_reads == before + 1
 
 
 async def test_a_token_read_while_it_is_revoked_is_not_kept(clock: ManualClock) -> None:
