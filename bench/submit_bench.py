@@ -96,13 +96,11 @@ async def measure(base_file: Path, single: int, clients: int, batch_jobs: int,
             result |= await _single(session, base, single, clients, "single", at)
             cpu = meter.read()
             result["single_cpu_us_per_job"] = per_job(cpu, result["single_jobs"])
-            result["single_other_cpu_pct"] = cpu.get("other_cpu_pct")
             meter = CpuMeter(server.pid, server.pid)
             result |= await _batch(session, base, batch_jobs, batch_size, batch_clients,
                                    "batch", at)
             cpu = meter.read()
             result["batch_cpu_us_per_job"] = per_job(cpu, result["batch_jobs"])
-            result["batch_other_cpu_pct"] = cpu.get("other_cpu_pct")
             result["rss_end_mb"] = proc_status(server.pid, "VmRSS") / MB
             return result
         finally:
