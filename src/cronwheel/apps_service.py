@@ -1,14 +1,18 @@
 """Apps, namespaces and tokens as use cases: create, list, revoke, authenticate, first start.
 
-A token is shown once, when it is made; only its SHA-256 is kept. `authenticate` reads the
-token from the store on every call (never cached), so a revocation or an expiry takes effect
-on the next request on every node. Apps and claims, which change rarely, are cached for
-`FACTS_TTL_US`: a change made on this node is seen at once (the cache is dropped), one made
-on another PostgreSQL node within that second.
+A token is shown once, when it is made; only its SHA-256 is kept. With several nodes
+(PostgreSQL), `authenticate` reads the token from the store on every call, so a revocation
+takes effect on the next request on every node. The one node of a SQLite file keeps the live
+tokens it has read (`single_node`): every revocation or removal passes through this object,
+which drops them, so it too refuses a revoked token on the next request, without a query per
+request. Expiry is checked on every call either way. Apps and claims, which change rarely,
+are cached for `FACTS_TTL_US`: a change made on this node is seen at once (the cache is
+dropped), one made on another PostgreSQL node within that second.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Sequence
@@ -67,6 +71,7 @@ from cronwheel.secretbox import SecretBox, SecretKeyError
 log = logging.getLogger("cronwheel.apps")
 MAX_NOTE = 1_000
 FACTS_TTL_US = 1_000_000
+MAX_CACHED_TOKENS = 10_000  # live tokens kept by a single node; beyond, the cache starts over
 SENTINEL_KEY = "sentinel"  # the kind of an app's Sentinel appKey among its sealed secrets
 _REFUSALS = {
     TokenVerdict.MALFORMED: "appToken must be 10 digits of unix seconds and 32 lowercase hex "
@@ -126,26 +131,40 @@ class FirstStart:
 
 class AppService:
     def __init__(self, store: AppStore, clock: Clock,
-                 admission: AdmissionStore | None = None, box: SecretBox | None = None) -> None:
+                 admission: AdmissionStore | None = None, box: SecretBox | None = None,
+                 single_node: bool = False) -> None:
         self.store = store
         self.clock = clock
         self.admission = admission
         self.box = box  # the server key; the node sets it at first start
         self._facts: _Facts | None = None
+        # live tokens by id, on a single node only (see the module's doc); `_generation`
+        # counts drops, so a read that raced a revocation is not kept
+        self._tokens: dict[str, TokenRecord] | None = {} if single_node else None
+        self._generation = 0
+        self._reading = asyncio.Lock()
         # told when an app or claim changed on this node (the per-app limits re-read them)
         self.on_change: Callable[[], None] | None = None
 
     async def _current_facts(self, now: Micros) -> _Facts:
         facts = self._facts
-        if facts is None or not 0 <= now - facts.read_at < FACTS_TTL_US:
+        if facts is not None and 0 <= now - facts.read_at < FACTS_TTL_US:
+            return facts
+        async with self._reading:  # one read for every request that found the cache stale
+            facts = self._facts
+            if facts is not None and 0 <= now - facts.read_at < FACTS_TTL_US:
+                return facts
+            generation = self._generation
             apps = {app.name: app for app in await self.store.list_apps()}
             rules = [] if self.admission is None else await self.admission.rules()
             facts = _Facts(now, apps, await self.store.claims(), rules_by_dialect(rules))
-            self._facts = facts
-        return facts
+            if generation == self._generation:  # else a change landed while reading
+                self._facts = facts
+            return facts
 
     def _changed(self) -> None:
         self._facts = None
+        self._forget_tokens()
         if self.on_change is not None:
             self.on_change()
 
@@ -230,7 +249,32 @@ class AppService:
 
     async def revoke_token(self, app: str, token: str) -> TokenRecord:
         """Revoke by id (`abcd1234`) or prefix (`cw_abcd1234`)."""
-        return await self.store.revoke_token(app, token.removeprefix("cw_"), self.clock.now())
+        try:
+            return await self.store.revoke_token(app, token.removeprefix("cw_"),
+                                                 self.clock.now())
+        finally:
+            self._forget_tokens()
+
+    def _forget_tokens(self) -> None:
+        self._generation += 1
+        if self._tokens:
+            self._tokens.clear()
+
+    async def _token(self, token_id: str) -> TokenRecord | None:
+        """The stored token, from this node's cache when it keeps one (live ones only)."""
+        cache = self._tokens
+        if cache is None:
+            return await self.store.get_token(token_id)
+        record = cache.get(token_id)
+        if record is not None:
+            return record
+        generation = self._generation
+        record = await self.store.get_token(token_id)
+        if record is not None and record.revoked_at is None and generation == self._generation:
+            if len(cache) >= MAX_CACHED_TOKENS:
+                cache.clear()
+            cache[token_id] = record
+        return record
 
     async def authenticate(self, raw: str, address: str | None = None) -> Principal | None:
         """The principal a presented token stands for; None if it is malformed, unknown,
@@ -238,7 +282,7 @@ class AppService:
         parts = parse_token(raw)
         if parts is None:
             return None
-        record = await self.store.get_token(parts.id)
+        record = await self._token(parts.id)
         if record is None or not token_matches(raw, record.hash):
             return None
         now = self.clock.now()

@@ -10,6 +10,7 @@ node: N nodes behind a balancer let an app through up to N times its rate (docs/
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -61,6 +62,8 @@ class Quotas:
         self._submits: dict[str, Bucket] = {}
         self._fires: dict[str, Bucket] = {}
         self._fire_limits = True  # some app may have a fires-per-second limit (as last read)
+        self._reading = asyncio.Lock()  # one read for every caller that found them stale
+        self._generation = 0  # invalidations: a read that raced one is not kept
 
     # -- apps ------------------------------------------------------------------------------
 
@@ -68,17 +71,27 @@ class Quotas:
         """An app or claim changed on this node: read them again on next use."""
         self._directory = None
         self._quotas = {}
+        self._generation += 1
+
+    def _stale(self, now: Micros) -> bool:
+        found = self._directory
+        return found is None or not 0 <= now - found.read_at < DIRECTORY_TTL_US
 
     async def fresh(self, now: Micros) -> None:
         """Re-read apps and claims when older than a second (or invalidated)."""
-        found = self._directory
-        if found is None or not 0 <= now - found.read_at < DIRECTORY_TTL_US:
-            apps = {app.name: app for app in await self._apps.list_apps()}
-            self._directory = _Directory(now, apps, await self._apps.claims())
-            self._owners = {}
-            self._quotas = {}
-            self._fire_limits = self.defaults.fires_per_second is not None or any(
-                app.limits.fires_per_second is not None for app in apps.values())
+        if not self._stale(now):
+            return
+        async with self._reading:
+            while self._stale(now):  # again if an invalidation landed while reading
+                generation = self._generation
+                apps = {app.name: app for app in await self._apps.list_apps()}
+                directory = _Directory(now, apps, await self._apps.claims())
+                if generation == self._generation:
+                    self._directory = directory
+                    self._owners = {}
+                    self._quotas = {}
+                    self._fire_limits = self.defaults.fires_per_second is not None or any(
+                        app.limits.fires_per_second is not None for app in apps.values())
 
     def app_of(self, namespace: str) -> str:
         """The app owning the namespace (as last read); unclaimed ones are the system app's."""

@@ -120,7 +120,8 @@ class Node:
         self.workers = WorkerService(self.store, self.clock,
                                      self.scheduler if run_engine else None, self.hub, timings)
         self.alerter = Alerter(self.store.alerts, self.clock, policy)
-        self.apps = AppService(self.store.apps, self.clock, self.store.admission)
+        self.apps = AppService(self.store.apps, self.clock, self.store.admission,
+                               single_node=self.store.single_node)
         self.apps.on_change = self.quotas.invalidate
         self.engine_process = (EngineProcess(settings)
                                if settings.engine_process and not run_engine else None)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -11,9 +13,11 @@ import pytest
 from cronwheel.apps_service import FACTS_TTL_US, AppService, system_claims
 from cronwheel.clock import ManualClock
 from cronwheel.domain.access import (
+    App,
     AppLimits,
     Grants,
     Role,
+    TokenRecord,
     can_read,
     can_work,
     can_write,
@@ -36,9 +40,78 @@ def clock() -> ManualClock:
     return ManualClock(T0)
 
 
-@pytest.fixture
-def apps(clock: ManualClock) -> AppService:
-    return AppService(MemoryAppStore(), clock)
+@pytest.fixture(params=[False, True], ids=["nodes", "single-node"])
+def apps(clock: ManualClock, request: pytest.FixtureRequest) -> AppService:
+    """Both modes: reading each token every call, and a single node's cache of live ones."""
+    return AppService(MemoryAppStore(), clock, single_node=request.param)
+
+
+class CountingStore(MemoryAppStore):
+    """Counts token reads, and can hold one open while another call runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+        self.app_reads = 0
+        self.during_read: Callable[[], Awaitable[None]] | None = None
+
+    async def list_apps(self) -> list[App]:
+        self.app_reads += 1
+        await asyncio.sleep(0)  # let the other callers find the cache stale meanwhile
+        return await super().list_apps()
+
+    async def get_token(self, token_id: str) -> TokenRecord | None:
+        self.reads += 1
+        record = await super().get_token(token_id)
+        if self.during_read is not None:
+            during, self.during_read = self.during_read, None
+            await during()
+        return record
+
+
+async def test_a_single_node_reads_a_live_token_once(clock: ManualClock) -> None:
+    store = CountingStore()
+    apps = AppService(store, clock, single_node=True)
+    await apps.create_app("billing")
+    issued = await apps.create_token("billing", Role.OPERATOR)
+    for _ in range(3):
+        assert await apps.authenticate(issued.token) is not None
+    assert store.reads == 1
+    forged = issued.token[:-4] + ("AAAA" if not issued.token.endswith("AAAA") else "BBBB")
+    assert await apps.authenticate(forged) is None  # the cached hash is still checked
+    await apps.revoke_token("billing", issued.record.id)
+    assert await apps.authenticate(issued.token) is None
+    assert await apps.authenticate(issued.token) is None
+    assert store.reads == 3  # a revoked token is never kept: read on every call
+
+
+async def test_callers_that_find_the_apps_stale_together_read_them_once(
+    clock: ManualClock,
+) -> None:
+    store = CountingStore()
+    apps = AppService(store, clock, single_node=True)
+    await apps.create_app("billing")
+    issued = await apps.create_token("billing", Role.OPERATOR)
+    await apps.authenticate(issued.token)
+    clock.advance(FACTS_TTL_US)
+    before = store.app_reads
+    found = await asyncio.gather(*(apps.authenticate(issued.token) for _ in range(20)))
+    assert all(p is not None and p.app == "billing" for p in found)
+    assert store.app_reads == before + 1
+
+
+async def test_a_token_read_while_it_is_revoked_is_not_kept(clock: ManualClock) -> None:
+    store = CountingStore()
+    apps = AppService(store, clock, single_node=True)
+    await apps.create_app("billing")
+    issued = await apps.create_token("billing", Role.OPERATOR)
+
+    async def revoke() -> None:
+        await apps.revoke_token("billing", issued.record.id)
+
+    store.during_read = revoke  # the read sees the token live; the revocation lands after
+    assert await apps.authenticate(issued.token) is not None  # the request already under way
+    assert await apps.authenticate(issued.token) is None  # every later one is refused
 
 
 async def test_a_new_token_authenticates_as_its_app_and_role(apps: AppService) -> None:

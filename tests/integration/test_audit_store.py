@@ -3,6 +3,7 @@ change and its audit entry commit together or not at all."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -173,3 +174,34 @@ async def test_a_conflicting_create_is_recorded_as_its_judge_says(sql: SqlStore)
     [found] = await sql.audit.find(AuditFilter(), None, 10)
     assert found.outcome == "conflict"
 
+
+
+async def test_entries_of_a_group_commit_with_their_changes_and_only_theirs(
+    sql: SqlStore,
+) -> None:
+    """Concurrent changes share write groups and their entries go in at the group's end; one
+    change failing after it wrote rolls its group back, and the replay keeps every other
+    change with its own entry, and neither the failed change's row nor its entry."""
+    bad = make_job("bad")
+
+    async def change(name: str) -> None:
+        token = CURRENT_CHANGE.set(pending(f"create_{name}"))
+        try:
+            if name == "bad":
+                async def half_written(conn: AsyncConnection) -> None:
+                    await conn.execute(insert(jobs).values(**job_values(bad)))
+                    raise RuntimeError("the disk is full")
+
+                with pytest.raises(RuntimeError, match="disk is full"):
+                    await sql._db.write(half_written)
+            else:
+                await sql.add_jobs([make_job(name)], all_or_nothing=False)
+        finally:
+            CURRENT_CHANGE.reset(token)
+
+    names = [f"j{i}" for i in range(10)]
+    await asyncio.gather(*(change(n) for n in [*names[:5], "bad", *names[5:]]))
+    assert sorted(await _actions(sql)) == sorted(f"create_{n}" for n in names)
+    assert await sql.get_job_by_id(bad.id) is None
+    for name in names:
+        assert await sql.get_job("ns", name) is not None

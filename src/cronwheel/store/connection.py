@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, event, insert, text
+from sqlalchemy import Select, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import UpdateBase
@@ -20,7 +20,7 @@ from cronwheel.domain.audit import OK
 from cronwheel.domain.time import Micros
 from cronwheel.store.rows import audit_values
 from cronwheel.store.tables import audit
-from cronwheel.store.writer import NOTES, Note, WriteOp, WriteQueue
+from cronwheel.store.writer import NOTES, Note, WriteOp, WriteQueue, insert_at_commit
 
 T = TypeVar("T")
 Q = TypeVar("Q", bound=Select[Any])
@@ -176,12 +176,13 @@ class Database:
 
 def _audited(op: WriteOp[T], change: PendingChange) -> WriteOp[T]:
     """`op`, then the change's audit entry, in the transaction `op` runs in (again on a
-    replay: a rolled-back group took the first entry with it)."""
+    replay: a rolled-back group took the first entry with it). The entries of a group are
+    inserted together at its end, before its commit."""
 
     async def with_entry(conn: AsyncConnection) -> T:
         result = await op(conn)
         outcome = change.judge(result) if change.judge is not None else OK
-        await conn.execute(insert(audit), [audit_values(change.describe(outcome))])
+        insert_at_commit(conn, audit, audit_values(change.describe(outcome)))
         return result
 
     return with_entry

@@ -3,9 +3,11 @@
 The contract for an operation: it may raise an expected error (not found, illegal state)
 only before it writes anything, so the rest of its group can still commit. Any other failure
 rolls the group back and replays each operation in a transaction of its own, so one bad
-operation fails alone. Engine operations (claims, fires, results) take an urgent lane, so a
-fire never waits behind a queue of submits. SQLite has one writer connection: this queue's
-consumer.
+operation fails alone. Rows an operation only adds (audit entries) can wait for the end of
+the transaction (`insert_at_commit`): a group's go in one statement, still before its commit,
+so they commit with their changes or not at all. Engine operations (claims, fires, results)
+take an urgent lane, so a fire never waits behind a queue of submits. SQLite has one writer
+connection: this queue's consumer.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cronwheel.domain.errors import DomainError
@@ -24,10 +27,31 @@ from cronwheel.domain.errors import DomainError
 T = TypeVar("T")
 NOTES = "cronwheel_notes"  # conn.info key: wake-ups a transaction holds until it commits
 Note = tuple[str, str]  # (channel, value), as PostgreSQL's NOTIFY carries them
+AT_COMMIT = "cronwheel_at_commit"  # conn.info key: {table: [row, ...]} to insert at commit
 WriteOp = Callable[[AsyncConnection], Awaitable[T]]
 Pending = tuple[WriteOp[Any], asyncio.Future[Any]]
 
 log = logging.getLogger("cronwheel.writer")
+
+
+def insert_at_commit(conn: AsyncConnection, table: Table, row: dict[str, Any]) -> None:
+    """Insert `row` into `table` just before this transaction commits (with the rows other
+    operations of its group add there, in one statement)."""
+    conn.info.setdefault(AT_COMMIT, {}).setdefault(table, []).append(row)
+
+
+async def _insert_waiting(conn: AsyncConnection) -> None:
+    for table, rows in conn.info.pop(AT_COMMIT, {}).items():
+        await conn.execute(insert(table), rows)
+
+
+def _forget(conn: AsyncConnection) -> None:
+    """A transaction rolled back: what it held for its commit goes with it (the replay notes
+    it again). Not on a lost connection: reading `info` there would make SQLAlchemy reconnect
+    from synchronous code (and what it held went with the connection)."""
+    if not (conn.closed or conn.invalidated):
+        conn.info.pop(NOTES, None)
+        conn.info.pop(AT_COMMIT, None)
 
 
 class WriteQueue:
@@ -54,8 +78,13 @@ class WriteQueue:
     async def run(self, op: WriteOp[T], urgent: bool = False) -> T:
         if self._task is None:  # not started: run inline (migrations, tools)
             async with self._engine.connect() as conn:
-                async with conn.begin():
-                    result = await op(conn)
+                try:
+                    async with conn.begin():
+                        result = await op(conn)
+                        await _insert_waiting(conn)
+                except BaseException:
+                    _forget(conn)
+                    raise
                 self._committed(conn)
                 return result
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -110,9 +139,10 @@ class WriteQueue:
                         outcomes.append((future, await op(conn), None))
                     except DomainError as exc:  # raised before the op wrote anything
                         outcomes.append((future, None, exc))
+                await _insert_waiting(conn)
         except Exception:
             log.warning("writer.group_rolled_back", exc_info=True, extra={"size": len(group)})
-            _drop_notes(conn)  # the replay notes them again
+            _forget(conn)
             return False
         self._committed(conn)
         for future, result, error in outcomes:
@@ -124,8 +154,9 @@ class WriteQueue:
             try:
                 async with conn.begin():
                     result = await op(conn)
+                    await _insert_waiting(conn)
             except Exception as exc:
-                _drop_notes(conn)
+                _forget(conn)
                 _settle(future, None, exc)
             else:
                 self._committed(conn)
@@ -137,13 +168,6 @@ class WriteQueue:
         notes: list[Note] | None = conn.info.pop(NOTES, None)
         if notes and self.on_commit is not None:
             self.on_commit(notes)
-
-
-def _drop_notes(conn: AsyncConnection) -> None:
-    """Forget a rolled-back transaction's wake-ups. Not on a lost connection: reading `info`
-    there would make SQLAlchemy reconnect from synchronous code (and the notes went with it)."""
-    if not (conn.closed or conn.invalidated):
-        conn.info.pop(NOTES, None)
 
 
 async def _dropped(conn: AsyncConnection | None) -> None:
