@@ -389,6 +389,7 @@ async def test_a_worker_killed_mid_run_has_its_run_retried_on_another(tmp_path: 
                               route="failover", group="crash",
                               retry={"max_attempts": 2, "initial_backoff": 0.1})
         await until(lambda: _has_task(server, run_id), "the first attempt to start")
+        await until(lambda: _written(marker), "the first attempt's shell to note its pid")
         procs["fo-a"].kill()  # SIGKILL: no goodbye, no report
         killed = time.monotonic()
         run = await finished(server, run_id, timeout=30)
@@ -402,6 +403,15 @@ async def test_a_worker_killed_mid_run_has_its_run_retried_on_another(tmp_path: 
     assert took < LEASE_S + 5
     assert orphan_gone  # the dead worker's guard killed the first attempt's processes
     assert "done on fo-b" in log
+
+
+async def _written(path: Path) -> bool:
+    """A task counts as running before its shell has run a line: killed then, the first
+    attempt would leave no marker, and the second would then sleep as the first was to."""
+    def written() -> bool:
+        return path.exists() and bool(path.read_text().strip())
+
+    return await asyncio.to_thread(written)
 
 
 async def _has_task(server: RunningServer, run_id: str) -> bool:
