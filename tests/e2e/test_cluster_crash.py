@@ -271,15 +271,20 @@ async def cluster_view(node: ServeProcess) -> dict[str, Any]:
 # -- 1. a node killed, another restarted, mid-window ---------------------------------------------
 
 
-async def busiest(url: str, candidates: Sequence[ServeProcess]) -> ServeProcess:
-    """The candidate holding the most claimed jobs and running runs right now."""
+async def held_by_owner(url: str) -> dict[str, int]:
+    """Claimed jobs and running runs per lease owner, now."""
     rows = await fetch(url, """
         SELECT lease_owner, count(*) AS n FROM (
             SELECT lease_owner FROM jobs WHERE lease_owner IS NOT NULL
             UNION ALL
             SELECT lease_owner FROM runs WHERE lease_owner IS NOT NULL AND state = 'running'
         ) AS held GROUP BY lease_owner""")
-    held = {row["lease_owner"]: row["n"] for row in rows}
+    return {row["lease_owner"]: row["n"] for row in rows}
+
+
+async def busiest(url: str, candidates: Sequence[ServeProcess]) -> ServeProcess:
+    """The candidate holding the most claimed jobs and running runs right now."""
+    held = await held_by_owner(url)
     return max(candidates, key=lambda node: held.get(node.owner, 0))
 
 

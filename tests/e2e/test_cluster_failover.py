@@ -23,6 +23,7 @@ from tests.e2e.test_cluster_crash import (
     cluster,
     delivered_keys,
     fetch,
+    held_by_owner,
     once,
     settled,
     sleep_until,
@@ -37,17 +38,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.timing]
 
 LEASE_S = 8.0  # the default: a failover that waited for it would show
 FAILOVER_ENV = {"CRONWHEEL_LEASE_SECONDS": str(LEASE_S)}
-
-
-async def held_by_owner(url: str) -> dict[str, int]:
-    """Claimed jobs and running runs per lease owner, now."""
-    rows = await fetch(url, """
-        SELECT lease_owner, count(*) AS n FROM (
-            SELECT lease_owner FROM jobs WHERE lease_owner IS NOT NULL
-            UNION ALL
-            SELECT lease_owner FROM runs WHERE lease_owner IS NOT NULL AND state = 'running'
-        ) AS held GROUP BY lease_owner""")
-    return {row["lease_owner"]: row["n"] for row in rows}
 
 
 def quantile(values: list[float], q: float) -> float:
