@@ -105,8 +105,7 @@ class Dispatcher:
         return self._config.lease_us
 
     def submit(self, delivery: Delivery, retry: RetryPolicy) -> None:
-        epoch = 0 if self.gate is None else self.gate.epoch
-        task = asyncio.create_task(self._deliver(delivery, retry, epoch))
+        task = asyncio.create_task(self._deliver(delivery, retry, self._epoch()))
         self._held[delivery.run_id] = task
         self._held_by_ns[delivery.namespace] += 1
         self._idle.clear()
@@ -118,6 +117,9 @@ class Dispatcher:
             task = self._held.get(run_id)
             if task is not None:
                 task.cancel()
+
+    def _epoch(self) -> int:
+        return 0 if self.gate is None else self.gate.epoch
 
     def _may_deliver(self, epoch: int) -> bool:
         """Still the holder of the claim it was given: another node takes the runs of a node
@@ -233,7 +235,7 @@ class Dispatcher:
         while True:
             await self._clock.sleep_until(self._clock.now() + interval)
             held = list(self._held)
-            if not held or not self._may_deliver(0 if self.gate is None else self.gate.epoch):
+            if not held or not self._may_deliver(self._epoch()):
                 continue
             try:
                 await self._store.renew_runs(

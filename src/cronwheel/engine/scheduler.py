@@ -250,9 +250,7 @@ class Scheduler:
 
     def _push(self, at: Micros, job: Job) -> None:
         """Hold a claimed job in the window until `at`, counted for its namespace."""
-        heap = self._heaps.get(job.spec.namespace)
-        if heap is None:
-            heap = self._heaps[job.spec.namespace] = []
+        heap = self._heaps.setdefault(job.spec.namespace, [])
         heapq.heappush(heap, (at, -job.spec.priority, next(self._seq), job))
         self._holding += 1
 
