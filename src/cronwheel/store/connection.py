@@ -121,17 +121,19 @@ class Database:
     async def execute_many(
         self, conn: AsyncConnection, stmt: UpdateBase, rows: Sequence[Mapping[str, Any]],
         shared: Mapping[str, Any] | None = None,
-    ) -> None:
+    ) -> int:
         """`stmt` once per row of values (plus `shared`, the same for all), the rows handed
         to the driver as tuples. SQLAlchemy's own executemany spends ~9 µs of Python per row
         (bench/README.md, session 10): the largest database cost per callback. For long-lived
-        statements (compiled once) whose values need no conversion: checked at compile."""
+        statements (compiled once) whose values need no conversion: checked at compile.
+        Returns the rows changed, as the driver counts them (-1: it does not)."""
         if not rows:
-            return
+            return 0
         many = self._compiled(conn, stmt, (*rows[0], *(shared or {})))
         base = many.fixed if shared is None else {**many.fixed, **shared}
         values = many.values
-        await conn.exec_driver_sql(many.sql, [values({**base, **row}) for row in rows])
+        result = await conn.exec_driver_sql(many.sql, [values({**base, **row}) for row in rows])
+        return int(result.rowcount)
 
     def _compiled(self, conn: AsyncConnection, stmt: UpdateBase, keys: tuple[str, ...]) -> _Many:
         key = (id(stmt), keys)
