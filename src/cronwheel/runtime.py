@@ -104,6 +104,7 @@ class Node:
                 fire_batch=settings.fire_batch,
                 job_lease_us=lease,
                 fire_lead_us=round(settings.fire_lead_ms * US_PER_MS),
+                fire_gather_us=round(settings.fire_gather_ms * US_PER_MS),
             ),
         )
         sweep = round(settings.dependency_sweep_seconds * US_PER_S)
