@@ -42,6 +42,9 @@ class DispatchConfig:
     per_namespace: int = 256  # attempts under way at once for one namespace
     capacity: int = 20_000  # deliveries held in memory; beyond it runs wait in the database
     lease_us: Micros = 30 * US_PER_S
+    # While other deliveries are under way, results wait this long (real seconds) for more
+    # to join their transaction: one write per result cost a commit and its thread hops.
+    record_linger_s: float = 0.005
 
 
 class Dispatcher:
@@ -214,6 +217,8 @@ class Dispatcher:
     async def _flush_loop(self) -> None:
         while True:
             await self._records_ready.wait()
+            if self._held and self._config.record_linger_s > 0:  # more results on the way
+                await asyncio.sleep(self._config.record_linger_s)
             await self.flush()
 
     @property
