@@ -136,6 +136,8 @@ class Node:
         elif link is not None and isinstance(self.store, SqlStore):
             # SQLite's wake-ups cross the link; the API process holds the file lock
             self.store.split_server(link.send_notes, holds_lock=not run_engine)
+            if self.engine_process is not None:
+                self.engine_process.keep_priority = self.store.writer_threads
             self.channel = link
         if link is not None:
             link.listen(job_due, run_due, self.hub.notify)

@@ -23,6 +23,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cronwheel.domain.errors import DomainError
+from cronwheel.store.write_turns import WriteTurns
 
 T = TypeVar("T")
 NOTES = "cronwheel_notes"  # conn.info key: wake-ups a transaction holds until it commits
@@ -55,8 +56,10 @@ def _forget(conn: AsyncConnection) -> None:
 
 
 class WriteQueue:
-    def __init__(self, engine: AsyncEngine, max_group: int = 256) -> None:
+    def __init__(self, engine: AsyncEngine, max_group: int = 256,
+                 turns: WriteTurns | None = None) -> None:
         self._engine = engine
+        self.turns = turns  # a split server's two writers take turns at the file (write_turns)
         # told the wake-ups of each committed transaction (SQLite's engine process link)
         self.on_commit: Callable[[list[Note]], None] | None = None
         self._max_group = max_group
@@ -74,6 +77,8 @@ class WriteQueue:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self.turns is not None:
+            self.turns.close()
 
     async def run(self, op: WriteOp[T], urgent: bool = False) -> T:
         if self._task is None:  # not started: run inline (migrations, tools)
@@ -115,8 +120,7 @@ class WriteQueue:
                 try:
                     if conn is None:
                         conn = await self._engine.connect()
-                    if not await self._commit_group(conn, group):
-                        await self._replay_alone(conn, group)
+                    await self._write_group(conn, group)
                     if conn.closed or conn.invalidated:  # lost: its ops failed one by one
                         await _dropped(conn)
                         conn = None
@@ -128,6 +132,17 @@ class WriteQueue:
                     await asyncio.sleep(0.1)
         finally:
             await _dropped(conn)
+
+    async def _write_group(self, conn: AsyncConnection, group: list[Pending]) -> None:
+        turns = self.turns
+        if turns is not None:
+            await turns.take()
+        try:
+            if not await self._commit_group(conn, group):
+                await self._replay_alone(conn, group)
+        finally:
+            if turns is not None:
+                turns.give_back()
 
     async def _commit_group(self, conn: AsyncConnection, group: list[Pending]) -> bool:
         """One transaction for the group; False when it had to be rolled back."""
