@@ -166,6 +166,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def children(pid: int) -> list[int]:
+    """`pid`'s live child processes, whichever of its threads started them."""
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            kids += [int(p) for p in (task / "children").read_text().split()]
+    return kids
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """A server's CPU so far: `cronwheel serve` and its engine process (the default layout
+    since session 11), which would be missed by `cpu_seconds` of the API process alone."""
+    return cpu_seconds(pid) + sum(cpu_seconds(kid) for kid in children(pid))
+
+
+def server_rss(pid: int) -> int:
+    """A server's resident memory in bytes: its process and its engine process."""
+    return proc_status(pid, "VmRSS") + sum(proc_status(kid, "VmRSS") for kid in children(pid))
+
+
 def machine_busy() -> float:
     """CPU seconds all processes on the machine have used (from /proc/stat)."""
     try:
@@ -404,7 +424,7 @@ class CpuMeter:
     start_machine: float = 0.0
 
     def __post_init__(self) -> None:
-        self.start_server = cpu_seconds(self.server)
+        self.start_server = server_cpu_seconds(self.server)
         self.start_receiver = cpu_seconds(self.receiver)
         self.start_self = time.process_time()
         self.start_machine = machine_busy()
@@ -415,7 +435,7 @@ class CpuMeter:
         wall = time.monotonic() - self.start_wall
         if wall <= 0:
             return {}
-        server = 100 * (cpu_seconds(self.server) - self.start_server) / wall
+        server = 100 * (server_cpu_seconds(self.server) - self.start_server) / wall
         receiver = 100 * (cpu_seconds(self.receiver) - self.start_receiver) / wall
         driver = 100 * (time.process_time() - self.start_self) / wall
         machine = 100 * (machine_busy() - self.start_machine) / wall
@@ -661,7 +681,7 @@ class Bench:
                 **batch.summary(batch_wall, "batch"),
                 **{f"batch_{k}": v for k, v in batch_cpu.items()},
                 "batch_server_cpu_us_per_job": per_job(batch_cpu, batch.jobs),
-                "rss_mb": rounded(proc_status(server.pid, "VmRSS") / MB, 1),
+                "rss_mb": rounded(server_rss(server.pid) / MB, 1),
                 **({"profiles": [single_profile, batch_profile]} if single_profile else {}),
             }
 
@@ -729,7 +749,7 @@ class Bench:
                 "submit_errors": submitted.errors,
                 "submit_req_p99_ms": rounded(1000 * quantile(sorted(submitted.latencies), 0.99)),
                 **cpu,
-                "rss_mb": rounded(proc_status(server.pid, "VmRSS") / MB, 1),
+                "rss_mb": rounded(server_rss(server.pid) / MB, 1),
                 **({"profile": path} if path else {}),
             }
             return out
@@ -774,7 +794,7 @@ class Bench:
                 **bucket_quantiles(buckets, await server_lateness_buckets(self.session, server)),
                 **cpu,
                 "server_cpu_us_per_callback": per_job(cpu, int(stats.get("count", 0))),
-                "rss_mb": rounded(proc_status(server.pid, "VmRSS") / MB, 1),
+                "rss_mb": rounded(server_rss(server.pid) / MB, 1),
                 **({"profile": path} if path else {}),
             }
 
@@ -782,17 +802,17 @@ class Bench:
         cfg = self.cfg
         async with running_server(cfg, self.session, "memory") as server:
             await asyncio.sleep(1.0)
-            cold = proc_status(server.pid, "VmRSS")
+            cold = server_rss(server.pid)
             warm_jobs = min(cfg.batch_size, cfg.pending)
             base_us = time.time_ns() // 1000 + int(FAR_FUTURE_S * 1e6)
             warm = await load_batches(self.session, server.base_url, warm_jobs, cfg.batch_size,
                                       1, far_job("warm", self.url, base_us))
             await asyncio.sleep(1.0)
-            baseline = proc_status(server.pid, "VmRSS")
+            baseline = server_rss(server.pid)
             out = await self._load_pending(server, cfg.pending - warm.jobs)
             pending = warm.jobs + int(out.pop("load_jobs"))
             await asyncio.sleep(3.0)  # a claim pass or two over the full backlog
-            rss = proc_status(server.pid, "VmRSS")
+            rss = server_rss(server.pid)
             database = sum(p.stat().st_size for p in server.log.parent.glob("bench.db*"))
             return {
                 "pending": pending,

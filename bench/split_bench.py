@@ -19,7 +19,6 @@ them with the load (`uptime`) printed beside them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import statistics
@@ -35,6 +34,7 @@ from fire_bench import (
     RESULTS_DIR,
     Requests,
     callback_summary,
+    children,
     cpu_seconds,
     job,
     post_jobs,
@@ -53,13 +53,8 @@ READ_PATHS = ("/v1/jobs?limit=100", "/metrics")
 
 
 def children_cpu(pid: int) -> float:
-    """CPU seconds of `pid`'s live children (the engine process), whichever thread started
-    them."""
-    kids: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            kids += [int(p) for p in (task / "children").read_text().split()]
-    return sum(cpu_seconds(kid) for kid in kids)
+    """CPU seconds of `pid`'s live children (the engine process)."""
+    return sum(cpu_seconds(kid) for kid in children(pid))
 
 
 async def submit_for(session: aiohttp.ClientSession, base: str, url: str, seconds: float,

@@ -7,6 +7,7 @@ import gc
 import os
 import signal
 import socket
+import sys
 from pathlib import Path
 
 from prometheus_client import generate_latest
@@ -38,6 +39,8 @@ from cronwheel.store import SqlStore, make_store
 from cronwheel.store.pg import PgChannel
 from cronwheel.worker_service import WorkerHub, WorkerService
 
+WRITER_SWITCH_INTERVAL_S = 0.0005  # a split SQLite server's API process (Node.__init__)
+
 
 class Node:
     def __init__(
@@ -50,11 +53,13 @@ class Node:
         store: NodeStore | None = None,
         owner: str | None = None,
         link: LinkChannel | None = None,
+        engine_child: bool = False,
     ) -> None:
         """`clock`, `transports` and `store` are for tests (cronwheel.testing); a server
-        builds its own from the settings. With `settings.engine_process` an API-only node
-        (`run_engine=False`) starts its engine as a child process; that engine's node is
-        built with the `owner` and the `link` its parent gave it (`engine_main`)."""
+        builds its own from the settings. With `engine_child` (`serve`, as
+        `settings.engine_process` says) an API-only node (`run_engine=False`) starts its
+        engine as a child process; that engine's node is built with the `owner` and the
+        `link` its parent gave it (`engine_main`). Other API-only nodes run no engine."""
         self.settings = settings
         self.db_clock = DatabaseClock(SystemClock(settings.clock_offset_ms * US_PER_MS))
         self.clock: Clock = clock or self.db_clock
@@ -124,7 +129,7 @@ class Node:
                                single_node=self.store.single_node)
         self.apps.on_change = self.quotas.invalidate
         self.engine_process = (EngineProcess(settings)
-                               if settings.engine_process and not run_engine else None)
+                               if engine_child and not run_engine else None)
         if self.engine_process is not None:
             link = self.engine_process.channel
         # an API-only node's scheduler never runs: wake-ups for it would only pile up
@@ -138,6 +143,10 @@ class Node:
             self.store.split_server(link.send_notes, holds_lock=not run_engine)
             if self.engine_process is not None:
                 self.engine_process.keep_priority = self.store.writer_threads
+                # the writer thread takes the GIL back after each SQLite call while holding
+                # the file's write lock: with the default 5 ms per wait, a transaction of the
+                # crowded API process held the engine up for 100-170 ms (bench/README.md)
+                sys.setswitchinterval(WRITER_SWITCH_INTERVAL_S)
             self.channel = link
         if link is not None:
             link.listen(job_due, run_due, self.hub.notify)

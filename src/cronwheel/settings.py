@@ -58,8 +58,8 @@ class Settings(BaseSettings):
 
     # engine
     # `serve` runs the engine (firing, delivery) in a child process of its own, so API load
-    # never takes its CPU (docs/design.md, "Processes")
-    engine_process: bool = False
+    # never takes its CPU (docs/design.md, "Processes"); False keeps one process
+    engine_process: bool = True
     # ... and the API process then lowers its own priority this many nice steps, so under CPU
     # contention the engine's process is served first (Linux; 0 keeps them equal)
     api_nice: int = Field(5, ge=0, le=19)

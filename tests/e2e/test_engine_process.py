@@ -69,8 +69,13 @@ async def test_the_api_answers_while_a_killed_engine_process_is_restarted(
             assert node.proc is not None
             [engine] = children(node.proc.pid)
             if kind == "sqlite":  # the writer holds the lock the engine waits for
-                niceness = thread_niceness(node.proc.pid)
-                assert niceness[node.proc.pid][1] == 5, niceness  # the main thread's
+                pid = node.proc.pid
+
+                async def reniced() -> bool:  # once the engine is ready: just after healthz
+                    return thread_niceness(pid)[pid][1] == 5  # the main thread's
+
+                await until(reniced, "the API process reniced", timeout=10)
+                niceness = thread_niceness(pid)
                 assert [nice for name, nice in niceness.values() if name == "cw-writer"] == [0]
             async with httpx.AsyncClient(base_url=node.base_url, timeout=10,
                                          headers=ADMIN_HEADERS) as client:

@@ -63,7 +63,7 @@ def serve(
     engine_process: Annotated[bool | None, typer.Option(
         "--engine-process/--no-engine-process",
         help="fire and deliver in a child process of their own, so API load never slows "
-             "firing [CRONWHEEL_ENGINE_PROCESS; default: off]")] = None,
+             "firing [CRONWHEEL_ENGINE_PROCESS; default: on]")] = None,
 ) -> None:
     """Run a node: the API on HOST:PORT and the scheduler over DATABASE_URL."""
     import uvicorn
@@ -77,7 +77,8 @@ def serve(
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise typer.BadParameter("TLS needs both --tls-cert and --tls-key")
     logs.configure(settings.log_level, settings.log_format, settings.access_log)
-    node = Node(settings, run_engine=not settings.engine_process)
+    node = Node(settings, run_engine=not settings.engine_process,
+                engine_child=settings.engine_process)
     uvicorn.run(
         create_app(settings, node),
         host=settings.host,
