@@ -39,8 +39,6 @@ from cronwheel.store import SqlStore, make_store
 from cronwheel.store.pg import PgChannel
 from cronwheel.worker_service import WorkerHub, WorkerService
 
-WRITER_SWITCH_INTERVAL_S = 0.0005  # a split SQLite server's API process (Node.__init__)
-
 
 class Node:
     def __init__(
@@ -143,10 +141,6 @@ class Node:
             self.store.split_server(link.send_notes, holds_lock=not run_engine)
             if self.engine_process is not None:
                 self.engine_process.keep_priority = self.store.writer_threads
-                # the writer thread takes the GIL back after each SQLite call while holding
-                # the file's write lock: with the default 5 ms per wait, a transaction of the
-                # crowded API process held the engine up for 100-170 ms (bench/README.md)
-                sys.setswitchinterval(WRITER_SWITCH_INTERVAL_S)
             self.channel = link
         if link is not None:
             link.listen(job_due, run_due, self.hub.notify)
@@ -304,10 +298,20 @@ def server_box(settings: Settings, admin_token_path: Path) -> secretbox.SecretBo
     return secretbox.SecretBox(key, old)
 
 
+def use_switch_interval(settings: Settings) -> None:
+    """A server's processes hand the interpreter lock between threads every
+    `switch_interval_ms` rather than Python's 5 ms: a thread that finished a SQLite call
+    (aiosqlite's, the API process's writer holding the file's write lock) waits that long for
+    the lock while the event loop's thread runs Python. Measured in bench/README.md, session
+    11 (an API writer's transactions held for 100-170 ms at 5 ms)."""
+    sys.setswitchinterval(settings.switch_interval_ms / 1000)
+
+
 async def engine_main(settings: Settings, link_fd: int, owner: str, parent: int) -> None:
     """The engine process of a server (`cronwheel engine`, started by `serve`): a node that
     fires and delivers and serves no API, until SIGTERM; gone at once with its parent."""
     die_with_parent(parent)
+    use_switch_interval(settings)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the parent's to act on
     channel = LinkChannel(leader=True)
     channel.metrics_page = generate_latest

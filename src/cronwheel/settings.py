@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     # ... and the API process then lowers its own priority this many nice steps, so under CPU
     # contention the engine's process is served first (Linux; 0 keeps them equal)
     api_nice: int = Field(5, ge=0, le=19)
+    # how often a server's threads take turns at the interpreter lock (Python's default: 5)
+    switch_interval_ms: float = Field(0.5, ge=0.05, le=100.0)
     window_ms: int = Field(2_000, ge=50, le=60_000)
     claim_limit: int = Field(5_000, ge=10, le=100_000)
     fire_lead_ms: float = Field(100.0, ge=0, le=1_000)

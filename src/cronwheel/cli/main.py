@@ -69,7 +69,7 @@ def serve(
     import uvicorn
 
     from cronwheel import logs
-    from cronwheel.runtime import Node
+    from cronwheel.runtime import Node, use_switch_interval
     from cronwheel.ui.app import create_app  # the API with the console at /ui
 
     settings = load_settings(host=host, port=port, database_url=database_url,
@@ -77,6 +77,7 @@ def serve(
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise typer.BadParameter("TLS needs both --tls-cert and --tls-key")
     logs.configure(settings.log_level, settings.log_format, settings.access_log)
+    use_switch_interval(settings)
     node = Node(settings, run_engine=not settings.engine_process,
                 engine_child=settings.engine_process)
     uvicorn.run(
