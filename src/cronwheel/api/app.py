@@ -32,7 +32,7 @@ from cronwheel.api.lanes import ReadLanes
 from cronwheel.api.responses import Json
 from cronwheel.domain.worker_target import SpecParsers
 from cronwheel.jobtypes.registry import load_job_types
-from cronwheel.metrics import merge_pages
+from cronwheel.metrics import MergedPages
 from cronwheel.runtime import Node
 from cronwheel.settings import Settings
 
@@ -109,13 +109,14 @@ def create_app(settings: Settings | None = None, node: Node | None = None,
             return Json(body, 503)
         return Json(body)
 
+    merged = MergedPages()
+
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     async def metrics_endpoint() -> Response:
-        page = generate_latest()
-        if node.engine_process is not None:  # the firing is counted in the engine process
-            engine_page = await node.engine_process.channel.ask_metrics()
-            if engine_page is not None:
-                page = merge_pages(page.decode(), engine_page)
-        return Response(page, media_type=CONTENT_TYPE_LATEST)
+        if node.engine_process is None:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        # the firing is counted in the engine process
+        engine_page = await node.engine_process.channel.ask_metrics()
+        return Response(merged.page(engine_page), media_type=CONTENT_TYPE_LATEST)
 
     return app
