@@ -52,7 +52,7 @@ US = 1_000_000
 URL = "http://127.0.0.1:9/callback"  # never called: the jobs are due in a year
 
 
-async def _single(session: aiohttp.ClientSession, base: str, count: int, clients: int,
+async def single_submits(session: aiohttp.ClientSession, base: str, count: int, clients: int,
                   prefix: str, at: int) -> dict[str, Any]:
     out = Requests()
     started = time.monotonic()
@@ -61,7 +61,7 @@ async def _single(session: aiohttp.ClientSession, base: str, count: int, clients
     return out.summary(time.monotonic() - started, "single")
 
 
-async def _batch(session: aiohttp.ClientSession, base: str, total: int, size: int,
+async def batch_submits(session: aiohttp.ClientSession, base: str, total: int, size: int,
                  clients: int, prefix: str, at: int) -> dict[str, Any]:
     out = Requests()
     started = time.monotonic()
@@ -91,13 +91,13 @@ async def measure(base_file: Path, single: int, clients: int, batch_jobs: int,
             await wait_ready(server, session, "/healthz", timeout=600)
             base = server.base_url
             result: dict[str, Any] = {"rss_start_mb": proc_status(server.pid, "VmRSS") / MB}
-            await _single(session, base, 200, 16, "warm", at)
+            await single_submits(session, base, 200, 16, "warm", at)
             meter = CpuMeter(server.pid, server.pid)
-            result |= await _single(session, base, single, clients, "single", at)
+            result |= await single_submits(session, base, single, clients, "single", at)
             cpu = meter.read()
             result["single_cpu_us_per_job"] = per_job(cpu, result["single_jobs"])
             meter = CpuMeter(server.pid, server.pid)
-            result |= await _batch(session, base, batch_jobs, batch_size, batch_clients,
+            result |= await batch_submits(session, base, batch_jobs, batch_size, batch_clients,
                                    "batch", at)
             cpu = meter.read()
             result["batch_cpu_us_per_job"] = per_job(cpu, result["batch_jobs"])
