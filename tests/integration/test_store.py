@@ -72,6 +72,21 @@ async def test_all_or_nothing_batch_writes_nothing_on_one_conflict(store: Store)
     assert await store.get_job("ns", "fresh-2") is None
 
 
+async def test_a_partial_batch_creates_the_new_keys_and_returns_the_existing_jobs(
+    store: Store,
+) -> None:
+    """Some keys taken, some new, in one call: each outcome says which (SQLite reads back
+    the ids it wrote only when some row was skipped)."""
+    [taken] = await store.add_jobs([make_job("taken", payload=1)], all_or_nothing=True)
+    batch = [make_job("new-1"), make_job("taken", payload=1), make_job("new-2")]
+    outcomes = await store.add_jobs(batch, all_or_nothing=False)
+    assert [o.created for o in outcomes] == [True, False, True]
+    assert outcomes[1].job.id == taken.job.id and not outcomes[1].conflict
+    assert [o.job.id for o in outcomes[::2]] == [batch[0].id, batch[2].id]
+    for key in ("new-1", "new-2"):
+        assert await store.get_job("ns", key) is not None
+
+
 async def test_claim_leases_each_due_job_to_one_owner(store: Store) -> None:
     await store.add_jobs([make_job(f"j{i}", at=T0 + i) for i in range(10)], True)
     first = await store.acquire_due_jobs("a", T0, T0 + 5, 100, T0 + LEASE)

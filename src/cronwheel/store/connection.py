@@ -124,17 +124,21 @@ class Database:
     async def execute_many(
         self, conn: AsyncConnection, stmt: UpdateBase, rows: Sequence[Mapping[str, Any]],
         shared: Mapping[str, Any] | None = None,
-    ) -> None:
+    ) -> int | None:
         """`stmt` once per row of values (plus `shared`, the same for all), the rows handed
         to the driver as tuples. SQLAlchemy's own executemany spends ~9 µs of Python per row
         (bench/README.md, session 10): the largest database cost per callback. For long-lived
-        statements (compiled once) whose values need no conversion: checked at compile."""
+        statements (compiled once) whose values need no conversion: checked at compile.
+        Returns the rows changed, or None where the driver does not count them."""
         if not rows:
-            return
+            return 0
         many = self._compiled(conn, stmt, (*rows[0], *(shared or {})))
         base = many.fixed if shared is None else {**many.fixed, **shared}
         values = many.values
-        await conn.exec_driver_sql(many.sql, [values({**base, **row}) for row in rows])
+        tuples = [values({**base, **row}) for row in rows] if base else list(map(values, rows))
+        result = await conn.exec_driver_sql(many.sql, tuples)
+        count = result.rowcount
+        return count if count >= 0 and self.is_sqlite else None
 
     def _compiled(self, conn: AsyncConnection, stmt: UpdateBase, keys: tuple[str, ...]) -> _Many:
         key = (id(stmt), keys)
