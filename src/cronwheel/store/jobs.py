@@ -80,8 +80,8 @@ class SqlJobs:
         ids = [job.id for job in new]
         if written == len(ids):
             return set(ids)
-        for chunk in chunks(ids):
-            found = await conn.execute(select(jobs.c.id).where(jobs.c.id.in_(chunk)))
+        for some in chunks(ids):
+            found = await conn.execute(select(jobs.c.id).where(jobs.c.id.in_(some)))
             created.update(found.scalars())
         return created
 
