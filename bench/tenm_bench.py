@@ -149,7 +149,7 @@ async def measure(base_file: Path, cfg: Config, single: int, clients: int, batch
     workdir = Path(tempfile.mkdtemp(prefix="cw-bench-tenm-"))
     copied = time.monotonic()
     for path in base_file.parent.glob(base_file.name + "*"):
-        if not path.name.endswith(".lock") and not path.name.endswith(".json"):
+        if not path.name.endswith((".lock", ".json", "-shm")):
             shutil.copyfile(path, workdir / path.name.replace(base_file.name, "bench.db"))
     out: dict[str, Any] = {"copy_s": rounded(time.monotonic() - copied, 1)}
     port = free_port()
