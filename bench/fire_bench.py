@@ -501,14 +501,15 @@ JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 async def post_jobs(session: aiohttp.ClientSession, base: str, jobs: list[dict[str, Any]],
-                    outcome: Requests, single: bool = False, timeout: float = 300.0) -> None:
+                    outcome: Requests, single: bool = False, timeout: float = 300.0,
+                    headers: dict[str, str] = JSON_HEADERS) -> None:
     """One request: jobs[0] alone to /v1/jobs when `single`, else all to /v1/jobs/batch."""
     url = f"{base}/v1/jobs" if single else f"{base}/v1/jobs/batch"
     body = orjson.dumps(jobs[0] if single else {"jobs": jobs})
     started = time.perf_counter()
     for attempt in range(3):  # a re-submit is harmless: equal jobs come back as existing
         try:
-            async with session.post(url, data=body, headers=JSON_HEADERS,
+            async with session.post(url, data=body, headers=headers,
                                     timeout=aiohttp.ClientTimeout(total=timeout)) as response:
                 await response.read()
                 if response.status in (200, 201):

@@ -126,8 +126,19 @@ async def create_jobs(request: Request, body: BatchIn, caller: Writer) -> Any:
         return _batch_error("conflict", "some jobs exist with a different definition",
                             conflicts, 409)
     created = sum(o.created for o in outcomes)
-    return Json({"jobs": [job_json(o.job) for o in outcomes], "created": created,
-                 "existing": len(outcomes) - created}, 201)
+    counts = {"created": created, "existing": len(outcomes) - created}
+    if _minimal(request):
+        return Json({"ids": [o.job.id for o in outcomes], **counts}, 201,
+                    headers={"Preference-Applied": "return=minimal"})
+    return Json({"jobs": [job_json(o.job) for o in outcomes], **counts}, 201)
+
+
+def _minimal(request: Request) -> bool:
+    """`Prefer: return=minimal` (RFC 7240): the caller wants the ids, not every job echoed
+    (a fifth of a batch's server CPU). Not in the OpenAPI document: the default stays the
+    documented answer."""
+    return any(part.strip().lower() == "return=minimal"
+               for value in request.headers.getlist("prefer") for part in value.split(","))
 
 
 def _conflicted(outcomes: list[AddOutcome]) -> str:
