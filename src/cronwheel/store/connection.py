@@ -22,7 +22,7 @@ from cronwheel.store.inline_sqlite import inline_connect
 from cronwheel.store.rows import audit_values
 from cronwheel.store.tables import audit
 from cronwheel.store.write_turns import WriteTurns
-from cronwheel.store.writer import NOTES, Note, WriteOp, WriteQueue, insert_at_commit
+from cronwheel.store.writer import NOTES, Note, Prelude, WriteOp, WriteQueue, insert_at_commit
 from cronwheel.store.writer_thread import ThreadedWriteQueue
 
 T = TypeVar("T")
@@ -102,14 +102,15 @@ class Database:
 
     # -- how the modules use it ------------------------------------------------------------
 
-    async def write(self, op: WriteOp[T], urgent: bool = False) -> T:
+    async def write(self, op: WriteOp[T], urgent: bool = False,
+                    prelude: Prelude | None = None) -> T:
         """Run `op` in a write transaction (grouped with others on SQLite). A write made for
         a caller's change (`contracts.PendingChange`) writes its audit entry in the same
-        transaction: both commit, or neither."""
+        transaction: both commit, or neither. `prelude`: see writer.Prelude."""
         change = change_to_record()
         if change is None:  # the engine's writes (no request in their context): nothing more
-            return await self.writes.run(op, urgent=urgent)
-        result = await self.writes.run(_audited(op, change), urgent=urgent)
+            return await self.writes.run(op, urgent=urgent, prelude=prelude)
+        result = await self.writes.run(_audited(op, change), urgent=urgent, prelude=prelude)
         change.recorded = True
         return result
 

@@ -28,7 +28,7 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cronwheel.store.write_turns import WriteTurns
-from cronwheel.store.writer import Note, WriteOp, WriteQueue
+from cronwheel.store.writer import Note, Prelude, WriteOp, WriteQueue
 
 T = TypeVar("T")
 START_TIMEOUT_S = 10.0
@@ -95,11 +95,12 @@ class ThreadedWriteQueue:
         self._thread.start()
         started.result(START_TIMEOUT_S)
 
-    async def run(self, op: WriteOp[T], urgent: bool = False) -> T:
+    async def run(self, op: WriteOp[T], urgent: bool = False,
+                  prelude: Prelude | None = None) -> T:
         loop, queue = self._loop, self._queue
         if loop is None or queue is None:
             raise RuntimeError("the writer thread is not running")
-        done = asyncio.run_coroutine_threadsafe(queue.run(op, urgent), loop)
+        done = asyncio.run_coroutine_threadsafe(queue.run(op, urgent, prelude), loop)
         return await asyncio.wrap_future(done)
 
     async def close(self) -> None:
