@@ -50,6 +50,7 @@ from cronwheel.domain.audit import OK
 from cronwheel.domain.errors import DomainError, InvalidField, ItemErrors
 from cronwheel.domain.jobs import DEFAULT_NAMESPACE, Job, JobState
 from cronwheel.domain.paging import MAX_CURSOR, JobPosition, decode_cursor, encode_cursor
+from cronwheel.domain.targets import Target
 from cronwheel.domain.worker_target import SpecParsers
 from cronwheel.service import Service, Submission
 
@@ -152,6 +153,7 @@ def _batch_items(
     items: list[Submission] = []
     problems: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
+    targets: dict[bytes, Target] = {}
     for index, job in enumerate(body.jobs):
         name = (job.namespace, job.key)
         if name in seen:
@@ -160,7 +162,7 @@ def _batch_items(
             continue
         seen.add(name)
         try:
-            items.append(submission(job, now, job_types))
+            items.append(submission(job, now, job_types, targets))
         except DomainError as exc:
             problems.append(_item_problem(index, exc))
     return items, problems
