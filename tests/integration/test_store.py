@@ -101,16 +101,19 @@ async def test_concurrent_submits_each_get_their_own_outcome(store: Store) -> No
         ([make_job("race", payload=2)], True),
         ([make_job("b1"), make_job("old", payload=2), make_job("b2")], True),
         ([make_job("c1"), make_job("old", payload=1)], False),
+        # the key of a batch that conflicts (so writes nothing): this one creates it
+        ([make_job("b2")], True),
     ]
     results = await asyncio.gather(*(store.add_jobs(new, flag) for new, flag in calls))
-    a1, race1, race2, race3, clash, partial = results
+    a1, race1, race2, race3, clash, partial, after_clash = results
+    assert after_clash[0].created and not after_clash[0].conflict
     assert a1[0].created
     assert [r[0].created for r in (race1, race2, race3)] == [True, False, False]
     assert not race2[0].conflict and race2[0].job.id == race1[0].job.id
     assert race3[0].conflict and race3[0].job.spec.payload == 1
     assert [o.conflict for o in clash] == [False, True, False]
     assert [o.created for o in partial] == [True, False]
-    for key, there in (("a1", True), ("b1", False), ("b2", False), ("c1", True)):
+    for key, there in (("a1", True), ("b1", False), ("b2", True), ("c1", True)):
         assert (await store.get_job("ns", key) is not None) is there, key
 
 
