@@ -38,10 +38,10 @@ from fire_bench import (  # a sibling script
     free_port,
     per_job,
     post_jobs,
-    proc_status,
     remove_dir,
     run_pool,
     server_argv,
+    server_rss,
     settings_env,
     spawn,
     wait_ready,
@@ -94,7 +94,7 @@ async def measure(base_file: Path, single: int, clients: int, batch_jobs: int,
         try:
             await wait_ready(server, session, "/healthz", timeout=600)
             base = server.base_url
-            result: dict[str, Any] = {"rss_start_mb": proc_status(server.pid, "VmRSS") / MB}
+            result: dict[str, Any] = {"rss_start_mb": server_rss(server.pid) / MB}
             await single_submits(session, base, 200, 16, "warm", at)
             meter = CpuMeter(server.pid, server.pid)
             result |= await single_submits(session, base, single, clients, "single", at)
@@ -105,7 +105,7 @@ async def measure(base_file: Path, single: int, clients: int, batch_jobs: int,
                                           "batch", at, minimal)
             cpu = meter.read()
             result["batch_cpu_us_per_job"] = per_job(cpu, result["batch_jobs"])
-            result["rss_end_mb"] = proc_status(server.pid, "VmRSS") / MB
+            result["rss_end_mb"] = server_rss(server.pid) / MB
             return result
         finally:
             server.stop()

@@ -43,6 +43,7 @@ from fire_bench import (  # a sibling script
     Bench,
     Config,
     CpuMeter,
+    children,
     console,
     free_port,
     per_job,
@@ -51,6 +52,7 @@ from fire_bench import (  # a sibling script
     rounded,
     running_receiver,
     server_argv,
+    server_rss,
     settings_env,
     spawn,
     wait_ready,
@@ -152,7 +154,13 @@ def _flush(path: Path) -> None:
 
 
 def _rss(pid: int) -> float:
-    return rounded(proc_status(pid, "VmRSS") / MB, 1)
+    """The server's resident MB: `cronwheel serve` and its engine process."""
+    return rounded(server_rss(pid) / MB, 1)
+
+
+def _peak(pid: int) -> float:
+    """The sum of the server's processes' peak resident MB."""
+    return rounded(sum(proc_status(p, "VmHWM") for p in (pid, *children(pid))) / MB, 1)
 
 
 async def measure(base_file: Path, cfg: Config, single: int, clients: int, batch_jobs: int,
@@ -194,7 +202,7 @@ async def measure(base_file: Path, cfg: Config, single: int, clients: int, batch
                                        batch_clients, "batch", at)
             out["batch_cpu_us_per_job"] = per_job(meter.read(), out["batch_jobs"])
             out |= {"rss_end_mb": _rss(server.pid),
-                    "rss_peak_mb": rounded(proc_status(server.pid, "VmHWM") / MB, 1)}
+                    "rss_peak_mb": _peak(server.pid)}
             return out
         finally:
             server.stop()
