@@ -501,14 +501,15 @@ JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 async def post_jobs(session: aiohttp.ClientSession, base: str, jobs: list[dict[str, Any]],
-                    outcome: Requests, single: bool = False, timeout: float = 300.0) -> None:
+                    outcome: Requests, single: bool = False, timeout: float = 300.0,
+                    headers: dict[str, str] = JSON_HEADERS) -> None:
     """One request: jobs[0] alone to /v1/jobs when `single`, else all to /v1/jobs/batch."""
     url = f"{base}/v1/jobs" if single else f"{base}/v1/jobs/batch"
     body = orjson.dumps(jobs[0] if single else {"jobs": jobs})
     started = time.perf_counter()
     for attempt in range(3):  # a re-submit is harmless: equal jobs come back as existing
         try:
-            async with session.post(url, data=body, headers=JSON_HEADERS,
+            async with session.post(url, data=body, headers=headers,
                                     timeout=aiohttp.ClientTimeout(total=timeout)) as response:
                 await response.read()
                 if response.status in (200, 201):
@@ -714,45 +715,50 @@ class Bench:
             out = await self._load_pending(server, cfg.pending)
             out["pending"] = out.pop("load_jobs")
             await self.warm_deliveries(server)
-            buckets = await server_lateness_buckets(self.session, server)
-            per_tick = max(1, round(cfg.rate * cfg.tick))
-            ticks = max(1, round(cfg.duration / cfg.tick))
-            spacing_us = round(cfg.tick * 1e6 / per_tick)
-            submitted = Requests()
-            meter = CpuMeter(server.pid, self.receiver.pid)
-            profile = self.profiler(server, "lateness")
-            t0 = time.time() + 0.2
-            tasks: list[asyncio.Task[None]] = []
-            for k in range(ticks):
-                send_at = t0 + k * cfg.tick
-                await asyncio.sleep(max(0.0, send_at - time.time()))
-                first_us = round((send_at + cfg.lead) * 1e6)
-                jobs = [job(f"fire-{k}-{j}", first_us + j * spacing_us, self.url)
-                        for j in range(per_tick)]
-                tasks.append(asyncio.create_task(
-                    post_jobs(self.session, server.base_url, jobs, submitted)))
-            await asyncio.gather(*tasks)
-            expected = submitted.jobs
-            last_due = t0 + (ticks - 1) * cfg.tick + cfg.lead + cfg.tick
-            await wait_callbacks(self.session, self.receiver, expected,
-                                 last_due + cfg.drain_timeout, server)
-            cpu = meter.read()
-            stats = await receiver_call(self.session, self.receiver, "GET", "stats")
-            path = profile.stop()
-            await self.dump_records("lateness")
-            out |= {
-                "fires_per_s": cfg.rate,
-                "fire_seconds": cfg.duration,
-                "lead_s": cfg.lead,
-                **callback_summary(stats, expected, "lateness"),
-                **bucket_quantiles(buckets, await server_lateness_buckets(self.session, server)),
-                "submit_errors": submitted.errors,
-                "submit_req_p99_ms": rounded(1000 * quantile(sorted(submitted.latencies), 0.99)),
-                **cpu,
-                "rss_mb": rounded(server_rss(server.pid) / MB, 1),
-                **({"profile": path} if path else {}),
-            }
-            return out
+            return out | await self.fire_at_rate(server)
+
+    async def fire_at_rate(self, server: Child) -> dict[str, Any]:
+        """Submit `rate` jobs a second for `duration` seconds, each due `lead` after its
+        submit, and measure how late their callbacks arrive (and the server's CPU)."""
+        cfg = self.cfg
+        buckets = await server_lateness_buckets(self.session, server)
+        per_tick = max(1, round(cfg.rate * cfg.tick))
+        ticks = max(1, round(cfg.duration / cfg.tick))
+        spacing_us = round(cfg.tick * 1e6 / per_tick)
+        submitted = Requests()
+        meter = CpuMeter(server.pid, self.receiver.pid)
+        profile = self.profiler(server, "lateness")
+        t0 = time.time() + 0.2
+        tasks: list[asyncio.Task[None]] = []
+        for k in range(ticks):
+            send_at = t0 + k * cfg.tick
+            await asyncio.sleep(max(0.0, send_at - time.time()))
+            first_us = round((send_at + cfg.lead) * 1e6)
+            jobs = [job(f"fire-{k}-{j}", first_us + j * spacing_us, self.url)
+                    for j in range(per_tick)]
+            tasks.append(asyncio.create_task(
+                post_jobs(self.session, server.base_url, jobs, submitted)))
+        await asyncio.gather(*tasks)
+        expected = submitted.jobs
+        last_due = t0 + (ticks - 1) * cfg.tick + cfg.lead + cfg.tick
+        await wait_callbacks(self.session, self.receiver, expected,
+                             last_due + cfg.drain_timeout, server)
+        cpu = meter.read()
+        stats = await receiver_call(self.session, self.receiver, "GET", "stats")
+        path = profile.stop()
+        await self.dump_records("lateness")
+        return {
+            "fires_per_s": cfg.rate,
+            "fire_seconds": cfg.duration,
+            "lead_s": cfg.lead,
+            **callback_summary(stats, expected, "lateness"),
+            **bucket_quantiles(buckets, await server_lateness_buckets(self.session, server)),
+            "submit_errors": submitted.errors,
+            "submit_req_p99_ms": rounded(1000 * quantile(sorted(submitted.latencies), 0.99)),
+            **cpu,
+            "rss_mb": rounded(server_rss(server.pid) / MB, 1),
+            **({"profile": path} if path else {}),
+        }
 
     async def throughput(self) -> dict[str, Any]:
         cfg = self.cfg

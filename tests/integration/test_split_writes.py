@@ -12,6 +12,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,38 @@ async def test_writes_on_their_thread_commit_while_the_callers_loop_is_blocked(
     finally:
         await db.close()
     assert not any(t.name == "cronwheel-writer" for t in threading.enumerate())
+
+
+async def test_many_writes_handed_over_together_each_get_their_own_answer(
+    tmp_path: Path
+) -> None:
+    """Hand-overs to the writer's thread and back go in batches: a hundred concurrent writes,
+    every tenth refused, each caller gets its own result or its own error."""
+    db = Database(async_url(f"sqlite:///{tmp_path / 'cw.db'}"))
+    db.relay(lambda _notes: None, writer_thread=True)
+    await db.start()
+    try:
+        def op(i: int) -> Callable[[AsyncConnection], Awaitable[int]]:
+            async def write(conn: AsyncConnection) -> int:
+                if i % 10 == 0:
+                    raise NotFound(f"no job {i}", "key")
+                await conn.execute(text(
+                    "INSERT INTO nodes (owner, name, address, version, started_at, heartbeat_at)"
+                    " VALUES (:o, 'n', 'a', 'v', 0, 0)"), {"o": f"n{i}"})
+                return i
+            return write
+
+        answers = await asyncio.gather(*(db.write(op(i)) for i in range(100)),
+                                       return_exceptions=True)
+        for i, answer in enumerate(answers):
+            if i % 10 == 0:
+                assert isinstance(answer, NotFound) and str(i) in answer.message
+            else:
+                assert answer == i
+        with sqlite3.connect(tmp_path / "cw.db") as conn:
+            assert conn.execute("SELECT count(*) FROM nodes").fetchone()[0] == 90
+    finally:
+        await db.close()
 
 
 def _blocking_wait_for_a_node(path: Path, seconds: float) -> bool:

@@ -22,7 +22,7 @@ from cronwheel.store.inline_sqlite import inline_connect
 from cronwheel.store.rows import audit_values
 from cronwheel.store.tables import audit
 from cronwheel.store.write_turns import WriteTurns
-from cronwheel.store.writer import NOTES, Note, WriteOp, WriteQueue, insert_at_commit
+from cronwheel.store.writer import NOTES, Note, Prelude, WriteOp, WriteQueue, insert_at_commit
 from cronwheel.store.writer_thread import ThreadedWriteQueue
 
 T = TypeVar("T")
@@ -102,14 +102,15 @@ class Database:
 
     # -- how the modules use it ------------------------------------------------------------
 
-    async def write(self, op: WriteOp[T], urgent: bool = False) -> T:
+    async def write(self, op: WriteOp[T], urgent: bool = False,
+                    prelude: Prelude | None = None) -> T:
         """Run `op` in a write transaction (grouped with others on SQLite). A write made for
         a caller's change (`contracts.PendingChange`) writes its audit entry in the same
-        transaction: both commit, or neither."""
+        transaction: both commit, or neither. `prelude`: see writer.Prelude."""
         change = change_to_record()
         if change is None:  # the engine's writes (no request in their context): nothing more
-            return await self.writes.run(op, urgent=urgent)
-        result = await self.writes.run(_audited(op, change), urgent=urgent)
+            return await self.writes.run(op, urgent=urgent, prelude=prelude)
+        result = await self.writes.run(_audited(op, change), urgent=urgent, prelude=prelude)
         change.recorded = True
         return result
 
@@ -124,17 +125,21 @@ class Database:
     async def execute_many(
         self, conn: AsyncConnection, stmt: UpdateBase, rows: Sequence[Mapping[str, Any]],
         shared: Mapping[str, Any] | None = None,
-    ) -> None:
+    ) -> int | None:
         """`stmt` once per row of values (plus `shared`, the same for all), the rows handed
         to the driver as tuples. SQLAlchemy's own executemany spends ~9 µs of Python per row
         (bench/README.md, session 10): the largest database cost per callback. For long-lived
-        statements (compiled once) whose values need no conversion: checked at compile."""
+        statements (compiled once) whose values need no conversion: checked at compile.
+        Returns the rows changed, or None where the driver does not count them."""
         if not rows:
-            return
+            return 0
         many = self._compiled(conn, stmt, (*rows[0], *(shared or {})))
         base = many.fixed if shared is None else {**many.fixed, **shared}
         values = many.values
-        await conn.exec_driver_sql(many.sql, [values({**base, **row}) for row in rows])
+        tuples = [values({**base, **row}) for row in rows] if base else list(map(values, rows))
+        result = await conn.exec_driver_sql(many.sql, tuples)
+        count = result.rowcount
+        return count if count >= 0 and self.is_sqlite else None
 
     def _compiled(self, conn: AsyncConnection, stmt: UpdateBase, keys: tuple[str, ...]) -> _Many:
         key = (id(stmt), keys)

@@ -5,9 +5,12 @@ only before it writes anything, so the rest of its group can still commit. Any o
 rolls the group back and replays each operation in a transaction of its own, so one bad
 operation fails alone. Rows an operation only adds (audit entries) can wait for the end of
 the transaction (`insert_at_commit`): a group's go in one statement, still before its commit,
-so they commit with their changes or not at all. Engine operations (claims, fires, results)
-take an urgent lane, so a fire never waits behind a queue of submits. SQLite has one writer
-connection: this queue's consumer.
+so they commit with their changes or not at all. An operation may bring a `Prelude`, work it
+needs done first (the rows it inserts): consecutive operations of a group whose preludes are
+of one class have theirs done in one go, just before the first of them runs (one INSERT for
+the jobs of many single submits). Engine operations (claims, fires, results) take an urgent
+lane, so a fire never waits behind a queue of submits. SQLite has one writer connection: this
+queue's consumer.
 """
 
 from __future__ import annotations
@@ -30,7 +33,21 @@ NOTES = "cronwheel_notes"  # conn.info key: wake-ups a transaction holds until i
 Note = tuple[str, str]  # (channel, value), as PostgreSQL's NOTIFY carries them
 AT_COMMIT = "cronwheel_at_commit"  # conn.info key: {table: [row, ...]} to insert at commit
 WriteOp = Callable[[AsyncConnection], Awaitable[T]]
-Pending = tuple[WriteOp[Any], asyncio.Future[Any]]
+
+
+class Prelude:
+    """Work an operation needs done before it runs, in its transaction. `run_all` does that of
+    several preludes of its class at once, setting `done` on each; the operation does its own
+    if it finds it not done (run alone, or replayed after its group rolled back)."""
+
+    done = False
+
+    @classmethod
+    async def run_all(cls, conn: AsyncConnection, preludes: list[Any]) -> None:
+        raise NotImplementedError
+
+
+Pending = tuple[WriteOp[Any], asyncio.Future[Any], Prelude | None]
 
 log = logging.getLogger("cronwheel.writer")
 
@@ -80,7 +97,8 @@ class WriteQueue:
         if self.turns is not None:
             self.turns.close()
 
-    async def run(self, op: WriteOp[T], urgent: bool = False) -> T:
+    async def run(self, op: WriteOp[T], urgent: bool = False,
+                  prelude: Prelude | None = None) -> T:
         if self._task is None:  # not started: run inline (migrations, tools)
             async with self._engine.connect() as conn:
                 try:
@@ -93,7 +111,7 @@ class WriteQueue:
                 self._committed(conn)
                 return result
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        (self._urgent if urgent else self._normal).append((op, future))
+        (self._urgent if urgent else self._normal).append((op, future, prelude))
         self._ready.set()
         return await future
 
@@ -149,7 +167,9 @@ class WriteQueue:
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
             async with conn.begin():
-                for op, future in group:
+                for index, (op, future, prelude) in enumerate(group):
+                    if prelude is not None and not prelude.done:
+                        await _run_preludes(conn, group, index, prelude)
                     try:
                         outcomes.append((future, await op(conn), None))
                     except DomainError as exc:  # raised before the op wrote anything
@@ -158,6 +178,9 @@ class WriteQueue:
         except Exception:
             log.warning("writer.group_rolled_back", exc_info=True, extra={"size": len(group)})
             _forget(conn)
+            for _op, _future, prelude in group:  # what they did was rolled back
+                if prelude is not None:
+                    prelude.done = False
             return False
         self._committed(conn)
         for future, result, error in outcomes:
@@ -165,13 +188,15 @@ class WriteQueue:
         return True
 
     async def _replay_alone(self, conn: AsyncConnection, group: list[Pending]) -> None:
-        for op, future in group:
+        for op, future, prelude in group:
             try:
                 async with conn.begin():
-                    result = await op(conn)
+                    result = await op(conn)  # does its prelude's work itself
                     await _insert_waiting(conn)
             except Exception as exc:
                 _forget(conn)
+                if prelude is not None:
+                    prelude.done = False
                 _settle(future, None, exc)
             else:
                 self._committed(conn)
@@ -183,6 +208,19 @@ class WriteQueue:
         notes: list[Note] | None = conn.info.pop(NOTES, None)
         if notes and self.on_commit is not None:
             self.on_commit(notes)
+
+
+async def _run_preludes(conn: AsyncConnection, group: list[Pending], start: int,
+                        first: Prelude) -> None:
+    """`first` and the preludes of its class on the operations right after it, at once: only
+    consecutive ones, so no other operation of the group sees their work done early."""
+    kind = type(first)
+    together = [first]
+    for _op, _future, prelude in group[start + 1:]:
+        if prelude is None or type(prelude) is not kind or prelude.done:
+            break
+        together.append(prelude)
+    await kind.run_all(conn, together)
 
 
 async def _dropped(conn: AsyncConnection | None) -> None:
@@ -202,5 +240,5 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
 
 
 def _fail_all(group: list[Pending], exc: Exception) -> None:
-    for _op, future in group:
+    for _op, future, _prelude in group:
         _settle(future, None, exc)

@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cronwheel.store.write_turns import WriteTurns
-from cronwheel.store.writer import Note, WriteOp, WriteQueue
+from cronwheel.store.writer import Note, Prelude, WriteOp, WriteQueue
 
 T = TypeVar("T")
 START_TIMEOUT_S = 10.0
@@ -39,6 +40,13 @@ def _name_for_the_os(tid: int) -> None:
     """Linux: name the thread, so an operator (and a test) can tell it from the others."""
     with contextlib.suppress(OSError):
         Path(f"/proc/self/task/{tid}/comm").write_text(OS_NAME)
+
+
+_Handed = tuple[WriteOp[Any], bool, Prelude | None, asyncio.Future[Any]]
+
+
+async def _stopped() -> None:
+    raise RuntimeError("the writer thread stopped")
 
 
 class ThreadedWriteQueue:
@@ -57,9 +65,17 @@ class ThreadedWriteQueue:
         self._thread: threading.Thread | None = None
         self._stopped: asyncio.Event | None = None  # set on the writer's loop to end it
         self.native_id: int | None = None  # the thread's, for the OS (its priority)
+        # Hand-overs each way go in batches: one wake-up of the other loop (a self-pipe write
+        # and a thread switch) for all the operations, or results, queued since the last one.
+        self._caller: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+        self._inbox: list[_Handed] = []
+        self._outbox: list[tuple[asyncio.Future[Any], asyncio.Task[Any]]] = []
+        self._inbox_woken = False
+        self._outbox_woken = False
 
     def start(self) -> None:
-        caller = asyncio.get_running_loop()
+        caller = self._caller = asyncio.get_running_loop()
         started: Future[None] = Future()
 
         def relay(notes: list[Note]) -> None:  # on the writer's thread, after each commit
@@ -95,12 +111,52 @@ class ThreadedWriteQueue:
         self._thread.start()
         started.result(START_TIMEOUT_S)
 
-    async def run(self, op: WriteOp[T], urgent: bool = False) -> T:
+    async def run(self, op: WriteOp[T], urgent: bool = False,
+                  prelude: Prelude | None = None) -> T:
         loop, queue = self._loop, self._queue
         if loop is None or queue is None:
             raise RuntimeError("the writer thread is not running")
-        done = asyncio.run_coroutine_threadsafe(queue.run(op, urgent), loop)
-        return await asyncio.wrap_future(done)
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        with self._lock:
+            self._inbox.append((op, urgent, prelude, future))
+            wake, self._inbox_woken = not self._inbox_woken, True
+        if wake:
+            loop.call_soon_threadsafe(self._take_inbox)
+        return await future
+
+    def _take_inbox(self) -> None:
+        """On the writer's loop: queue every operation handed over since the last call."""
+        with self._lock:
+            handed, self._inbox = self._inbox, []
+            self._inbox_woken = False
+        queue = self._queue
+        for op, urgent, prelude, future in handed:
+            work = queue.run(op, urgent, prelude) if queue is not None else _stopped()
+            task = asyncio.ensure_future(work)
+            task.add_done_callback(functools.partial(self._finish, future))
+
+    def _finish(self, future: asyncio.Future[Any], task: asyncio.Task[Any]) -> None:
+        """On the writer's loop: an operation is done; its caller hears in the next batch."""
+        with self._lock:
+            self._outbox.append((future, task))
+            wake, self._outbox_woken = not self._outbox_woken, True
+        if wake and self._caller is not None:
+            self._caller.call_soon_threadsafe(self._take_outbox)
+
+    def _take_outbox(self) -> None:
+        """On the caller's loop: settle every result handed back since the last call."""
+        with self._lock:
+            results, self._outbox = self._outbox, []
+            self._outbox_woken = False
+        for future, task in results:
+            if future.done():  # the caller gave up waiting
+                continue
+            if task.cancelled():
+                future.cancel()
+            elif (exc := task.exception()) is not None:
+                future.set_exception(exc)
+            else:
+                future.set_result(task.result())
 
     async def close(self) -> None:
         loop, stopped, thread = self._loop, self._stopped, self._thread
