@@ -41,5 +41,5 @@ def new_id() -> str:
     value |= (counter >> 62) << 64  # rand_a: 12 bits
     value |= 0b10 << 62  # RFC 4122 variant
     value |= counter & ((1 << 62) - 1)  # rand_b: 62 bits
-    digits = f"{value:032x}"  # str(uuid.UUID(int=value)), without the object (one per fire)
-    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+    text = f"{value:032x}"  # str(uuid.UUID(int=value)), without building the UUID object
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
