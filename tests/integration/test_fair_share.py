@@ -193,3 +193,44 @@ async def test_priority_orders_the_deliveries_within_a_namespace(
     rig.clock.set(DUE + 100 * US_PER_MS)  # each delivery goes out on its instant
     await quick.wait_for(1)
     assert keys(quick) == ["p5"]
+
+
+async def fired(rig: Rig, namespace: str, keys: range) -> int:
+    """How many runs the jobs `<namespace>/f<k>` have in the database."""
+    prefix = namespace[0]
+    return sum([len(await rig.service.runs(namespace, f"{prefix}{k}", None, 10)) for k in keys])
+
+
+# A pass beside another namespace takes 5 fires (its time budget is all but nothing).
+SLICED = EngineConfig(window_us=20 * US_PER_S, claim_limit=100, claim_batch=100,
+                      run_poll_us=10 * US_PER_S, fire_pass_us=1, fire_pass_floor=5)
+
+
+@pytest.mark.parametrize("config", [SLICED])
+async def test_beside_another_namespace_a_flood_fires_in_short_passes(
+    rig: Rig, hung: HungReceiver, quick: HttpReceiver,
+) -> None:
+    # The flood's fires are all due; the quiet job comes due a moment later. A pass of all
+    # 60 of the flood's would be one transaction the quiet fire must wait for.
+    for k in range(FLOOD):
+        await rig.submit("flood", f"f{k}", hung.url, DUE, priority=1_000_000)
+    await rig.submit("quiet", "q", quick.url, DUE + US_PER_S)
+    rig.clock.set(DUE)
+    await rig.steps(1)  # the claim, and one pass of the flood alone due
+    assert await fired(rig, "flood", range(FLOOD)) == 5
+    rig.clock.set(DUE + US_PER_S)
+    await rig.steps(1)  # the quiet fire's pass: all of it, and the flood's next slice
+    await quick.wait_for(1)
+    assert keys(quick) == ["q"]
+    assert await fired(rig, "flood", range(FLOOD)) == 9  # 5, then 4 beside the quiet fire
+
+
+@pytest.mark.parametrize("config", [SLICED])
+async def test_alone_in_the_window_a_namespace_fires_all_it_has_due_in_one_pass(
+    rig: Rig, hung: HungReceiver,
+) -> None:
+    for k in range(FLOOD):
+        await rig.submit("flood", f"f{k}", hung.url, DUE, priority=1_000_000)
+    rig.clock.set(DUE)
+    await rig.steps(1)
+    assert await fired(rig, "flood", range(FLOOD)) == FLOOD

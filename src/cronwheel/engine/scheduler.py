@@ -11,6 +11,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from cronwheel.contracts import Clock, Delivery, Fire, Store
 from cronwheel.domain import fairshare
 from cronwheel.domain.jobs import Job
 from cronwheel.domain.misfire import plan
+from cronwheel.domain.pace import Pace
 from cronwheel.domain.runs import Run
 from cronwheel.domain.time import US_PER_MS, US_PER_S, Micros
 from cronwheel.engine.dispatcher import Dispatcher
@@ -36,8 +38,13 @@ class EngineConfig:
     claim_batch: int = 500  # most jobs per claim query: a big burst would stall the loop
     # most jobs per fire transaction when several namespaces have jobs due, shared between
     # them: a flood's backlog never holds another namespace's due fire behind it for long
-    # (one namespace alone fires all it has due at once)
+    # (one namespace alone in the window fires all it has due at once)
     fire_batch: int = 2_000
+    # ... and how long such a pass should take (its size learned from the last passes' cost),
+    # with the fewest fires it takes: a fire coming due waits for the pass under way, then
+    # for its own; within the fire lead, both end before its instant
+    fire_pass_us: Micros = 30 * US_PER_MS
+    fire_pass_floor: int = 50
     job_lease_us: Micros = 30 * US_PER_S
     run_poll_us: Micros = 500 * US_PER_MS  # how often pending runs (retries, rescues) are read
     # Commit a fire this early, so a busy writer does not make it late; the delivery still
@@ -81,6 +88,7 @@ class Scheduler:
         # fair share of its batch from each, so one namespace's backlog never fills it
         self._heaps: dict[str, list[tuple[Micros, int, int, Job]]] = {}
         self._holding = 0
+        self._pace = Pace(config.fire_pass_us, config.fire_pass_floor)
         self._others_after: Micros = 0  # after a look past found nothing, the next one waits
         self._seq = itertools.count()
         self._claimed_until: Micros = -1
@@ -262,13 +270,11 @@ class Scheduler:
         """Due jobs, each occurrence once: a fire retried after an error may meet the same job
         claimed again once its lease lapsed."""
         due: dict[tuple[str, Micros | None], Job] = {}
-        ready = [ns for ns, heap in self._heaps.items() if heap[0][0] <= until]
-        # alone, a namespace fires all it has due (a big batch is how a busy engine catches
-        # up); beside others, each takes its share of the batch
-        each = self._holding if len(ready) < 2 else max(1, self._config.fire_batch // len(ready))
-        for namespace in ready:  # the rest of a namespace's due jobs: the next pass, at once
+        ready = {ns: len(heap) for ns, heap in self._heaps.items() if heap[0][0] <= until}
+        for namespace, count in self._allot(ready).items():
+            # the rest of a namespace's due jobs: the next pass, at once
             heap = self._heaps[namespace]
-            for _ in range(min(each, len(heap))):
+            for _ in range(count):
                 if heap[0][0] > until:
                     break
                 job = heapq.heappop(heap)[3]
@@ -282,6 +288,16 @@ class Scheduler:
             job = heapq.heappop(self._delayed)[2]
             due.setdefault((job.id, job.next_fire_at), job)
         return list(due.values())
+
+    def _allot(self, ready: dict[str, int]) -> dict[str, int]:
+        """How many of each ready namespace's held jobs this pass may take (at most, if due).
+        Alone in the window, a namespace takes all (a big pass is how a busy engine catches
+        up). Beside others, the pass is bounded in time and in `fire_batch`, shared smallest
+        first: another namespace's fire coming due never waits behind thousands of a flood's."""
+        if len(self._heaps) < 2:
+            return ready
+        budget = min(self._config.fire_batch, self._pace.size())
+        return fairshare.split(budget, ready)
 
     async def _throttle(self, due: list[Job], now: Micros) -> list[Job]:
         """The fires that may happen now; each other one waits in `_delayed` for the slot its
@@ -344,8 +360,10 @@ class Scheduler:
             return
         fires = self._plan_fires(due, now)
         lease_until = now + self._dispatcher.lease_us
+        started = time.perf_counter()
         try:
             recorded = await self._store.record_fires(self._owner, now, fires, lease_until)
+            self._pace.observe(len(fires), (time.perf_counter() - started) * US_PER_S)
         except Exception:
             log.exception("scheduler.fire_failed", extra={"count": len(fires)})
             for job in due:  # try again shortly; the lease check stops a double fire
