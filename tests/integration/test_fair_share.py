@@ -234,3 +234,20 @@ async def test_alone_in_the_window_a_namespace_fires_all_it_has_due_in_one_pass(
     rig.clock.set(DUE)
     await rig.steps(1)
     assert await fired(rig, "flood", range(FLOOD)) == FLOOD
+
+
+async def test_a_flood_of_waiting_runs_does_not_take_the_room_another_namespaces_run_needs(
+    rig: Rig, hung: HungReceiver, quick: HttpReceiver,
+) -> None:
+    # The flood's fires past its share of the deliveries wait in the database as runs, all
+    # due before the quiet namespace's run: earliest first, they would fill the room.
+    for k in range(FLOOD):
+        await rig.submit("flood", f"f{k}", hung.url, DUE, priority=1_000_000)
+    await rig.submit("quiet", "q", quick.url, DUE + 3_600 * US_PER_S)
+    rig.clock.set(DUE)
+    await rig.steps(8)  # every flood job fired; its runs past its share wait
+    rig.clock.set(DUE + US_PER_S)
+    await rig.service.trigger("quiet", "q")  # a run due now, after all of the flood's
+    await rig.steps(1)
+    await quick.wait_for(1)
+    assert keys(quick) == ["q"]

@@ -100,6 +100,13 @@ class Dispatcher:
         return fairshare.room_for(namespace, self._held_by_ns, len(self._held),
                                   self._config.capacity)
 
+    def crowding(self) -> frozenset[str]:
+        """The namespaces holding their share of the capacity or more: their further runs
+        wait while the others' are taken."""
+        held = self._held_by_ns
+        fair = fairshare.share(self._config.capacity, len(held))
+        return frozenset(ns for ns, count in held.items() if count >= fair)
+
     @property
     def lease_us(self) -> Micros:
         return self._config.lease_us

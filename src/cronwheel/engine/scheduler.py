@@ -89,7 +89,9 @@ class Scheduler:
         self._heaps: dict[str, list[tuple[Micros, int, int, Job]]] = {}
         self._holding = 0
         self._pace = Pace(config.fire_pass_us, config.fire_pass_floor)
+        self._run_pace = Pace(config.fire_pass_us, config.fire_pass_floor)
         self._others_after: Micros = 0  # after a look past found nothing, the next one waits
+        self._others_runs_after: Micros = 0  # the same, for runs
         self._seq = itertools.count()
         self._claimed_until: Micros = -1
         self._next_claim: Micros = 0
@@ -125,6 +127,12 @@ class Scheduler:
         self._next_claim = 0
 
     def run_due(self, due_at: Micros) -> None:
+        """A run comes due at `due_at` (a retry, a manual run): polled for then, looking past
+        the namespaces crowding the deliveries even if the last look found nothing."""
+        self._others_runs_after = min(self._others_runs_after, due_at)
+        self._poll_runs_at(due_at)
+
+    def _poll_runs_at(self, due_at: Micros) -> None:
         # Kept until a poll at or after it: a poll between now and then must not forget it.
         heapq.heappush(self._run_dues, due_at)
         if due_at < self._next_run_poll:
@@ -383,7 +391,7 @@ class Scheduler:
         if len(runs) < sum(1 for f in fires if f.deliver_now):
             log.info("scheduler.fires_dropped", extra={"count": len(fires) - len(runs)})
         if any(f.plan.fire and not f.deliver_now for f in fires):
-            self.run_due(now)
+            self._poll_runs_at(now)
         if any(f.plan.next_fire_at is not None and f.plan.next_fire_at <= self._claimed_until
                for f in fires):
             self._next_claim = now  # a next occurrence falls inside the window: claim it now
@@ -421,19 +429,41 @@ class Scheduler:
         self._next_run_poll = now + self._config.run_poll_us
         if self._run_dues:
             self._next_run_poll = min(self._next_run_poll, self._run_dues[0])
-        room = self._dispatcher.room()
-        if room <= 0 or not self._may_act():
+        limit = min(self._dispatcher.room(), 1_000)
+        if len(self._heaps) > 1:  # other namespaces' fires wait for this claim's commit
+            limit = min(limit, self._run_pace.size())
+        if limit <= 0 or not self._may_act():
             return
         epoch = self._epoch()
-        claimed = await self._store.acquire_due_runs(
-            self._owner, now, min(room, 1_000), now + self._dispatcher.lease_us
-        )
+        lease_until = now + self._dispatcher.lease_us
+        started = time.perf_counter()
+        crowded = self._dispatcher.crowding()
+        if crowded:
+            claimed = await self._claim_others_runs(now, limit, lease_until, crowded)
+        else:
+            claimed = await self._store.acquire_due_runs(self._owner, now, limit, lease_until)
+        self._run_pace.observe(len(claimed), (time.perf_counter() - started) * US_PER_S)
         if epoch != self._epoch():
             return
         for run, job in claimed:
             self._dispatcher.submit(delivery_for(run, job), job.spec.retry)
-        if len(claimed) >= min(room, 1_000):
+        if len(claimed) >= limit:
             self._next_run_poll = now  # more are waiting
+
+    async def _claim_others_runs(self, now: Micros, limit: int, lease_until: Micros,
+                                 crowded: frozenset[str]) -> list[tuple[Run, Job]]:
+        """The runs of the namespaces not crowding the deliveries: earliest first, a flood's
+        backlog of runs (its fires past its share) would come before every other namespace's
+        retries and fill the room they need. A crowding namespace's runs wait until its
+        deliveries fall below its share. After a look that found none, the next waits a run
+        poll (or a run announced due): it reads past that backlog."""
+        if now < self._others_runs_after:
+            return []
+        found = await self._store.acquire_due_runs(self._owner, now, limit, lease_until,
+                                                   others_than=crowded)
+        if not found:
+            self._others_runs_after = now + self._config.run_poll_us
+        return found
 
     async def release(self) -> None:
         """Hand back the claimed window so another node (or the next start) fires it at once."""
