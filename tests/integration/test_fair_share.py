@@ -251,3 +251,28 @@ async def test_a_flood_of_waiting_runs_does_not_take_the_room_another_namespaces
     await rig.steps(1)
     await quick.wait_for(1)
     assert keys(quick) == ["q"]
+
+
+@pytest.fixture
+async def slow() -> AsyncIterator[HttpReceiver]:
+    receiver = await HttpReceiver(delay=0.2).start()
+    yield receiver
+    await receiver.stop()
+
+
+@pytest.mark.parametrize("dispatch", [DispatchConfig(concurrency=8, per_target=2,
+                                                     per_namespace=8, capacity=40)])
+async def test_a_receiver_shared_with_a_flood_serves_another_namespace_at_the_next_free_slot(
+    rig: Rig, slow: HttpReceiver,
+) -> None:
+    for k in range(20):  # 2 under way at a time, 0.2 s each: 2 s for all of them
+        await rig.submit("flood", f"f{k}", slow.url, DUE, priority=1_000_000)
+    await rig.submit("quiet", "q", slow.url, DUE + US_PER_S)
+    rig.clock.set(DUE)
+    await rig.steps(1)  # the flood's 20 deliveries: 2 under way, 18 waiting for the receiver
+    rig.clock.set(DUE + US_PER_S)
+    await rig.steps(1)
+    # first come, first served, the quiet delivery would be the 21st: it takes the first
+    # slot the flood frees
+    await slow.wait_for(4)
+    assert "q" in keys(slow)[2:4]

@@ -2,8 +2,8 @@
 per namespace.
 
 Namespaces share the deliveries held in memory and the attempts under way fairly
-(domain/fairshare.py): a slow receiver in one namespace fills only that namespace's share, so
-the others' deliveries go out on time.
+(domain/fairshare.py), and a receiver's slots (engine/slots.py): a slow receiver in one
+namespace fills only that namespace's share, so the others' deliveries go out on time.
 
 Results are recorded in batches. Leases of runs held in memory are renewed while they wait
 or run, so a slow receiver does not make this node's own runs look abandoned.
@@ -28,6 +28,7 @@ from cronwheel.domain.retry import after_attempt
 from cronwheel.domain.runs import Attempt, RunState
 from cronwheel.domain.time import US_PER_S, Micros, to_iso
 from cronwheel.engine.failover import Failover
+from cronwheel.engine.slots import FairSlots
 from cronwheel.logs import target_label
 
 log = logging.getLogger("cronwheel.dispatcher")
@@ -65,8 +66,9 @@ class Dispatcher:
         self._on_retry = on_retry
         self.on_recorded = on_recorded
         self._global = asyncio.Semaphore(config.concurrency)
-        self._per_target: dict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(config.per_target)
+        # each receiver's slots, shared between the namespaces delivering to it
+        self._per_target: dict[str, FairSlots] = defaultdict(
+            lambda: FairSlots(config.per_target)
         )
         self._held: dict[str, asyncio.Task[None]] = {}
         self._held_by_ns: Counter[str] = Counter()
@@ -138,8 +140,9 @@ class Dispatcher:
         lane = self._per_namespace.get(namespace)
         if lane is None:
             lane = self._per_namespace[namespace] = asyncio.Semaphore(self._config.per_namespace)
+        slot = self._per_target[delivery.target.slot].hold(namespace)
         try:
-            async with self._per_target[delivery.target.slot], lane, self._global:
+            async with slot, lane, self._global:
                 # Fired a moment early (the fire lead): go out on the instant, never before it.
                 await self._clock.sleep_until(delivery.scheduled_at)
                 if not self._may_deliver(epoch):
