@@ -25,11 +25,13 @@ from cronwheel.clock import ManualClock
 from cronwheel.delivery import Transports
 from cronwheel.domain.time import US_PER_MS, US_PER_S, parse_instant, to_iso
 from cronwheel.engine.dispatcher import DispatchConfig, Dispatcher
+from cronwheel.engine.failover import Failover
 from cronwheel.engine.scheduler import EngineConfig, Scheduler
 from cronwheel.jobtypes.registry import builtin_job_types
 from cronwheel.service import Service
 from cronwheel.store import SqlStore
 from tests.receivers import HttpReceiver, Received
+from tests.stores import postgres_database
 
 START = parse_instant("2026-06-01T00:00:00Z")
 DUE = START + 5 * US_PER_S
@@ -47,6 +49,7 @@ class Rig:
     scheduler: Scheduler
     dispatcher: Dispatcher
     service: Service
+    url: str = ""
 
     async def submit(self, namespace: str, key: str, url: str, at: int,
                      priority: int = 0) -> None:
@@ -85,6 +88,30 @@ async def rig(tmp_path: Path, dispatch: DispatchConfig, config: EngineConfig
     finally:
         await dispatcher.close(grace=0.1)  # the hung callbacks are cut off here
         await store.close()
+
+
+@pytest.fixture
+async def cluster_rig(config: EngineConfig) -> AsyncIterator[Rig]:
+    """A node of two on PostgreSQL: it claims only its share of the jobs but for those the
+    other node (alive, but not claiming) leaves unclaimed near their time."""
+    async with postgres_database() as url:
+        clock = ManualClock(START)
+        store = SqlStore(url)
+        await store.start()
+        dispatcher = Dispatcher(store, Transports(), clock, "b:1", "b", DISPATCH)
+        scheduler = Scheduler(store, dispatcher, clock, "b:1", config)
+        liveness = store.liveness("b:1")
+        assert liveness is not None
+        gate = Failover(liveness, lambda: store.release("b:1"), clock, "b:1", 30 * US_PER_S)
+        gate.holding = True  # as its survey of two live nodes, "a:1" and "b:1", leaves it
+        gate.share = (1, 2)
+        scheduler.gate = gate
+        dispatcher.start()
+        try:
+            yield Rig(clock, store, scheduler, dispatcher, Service(store, clock, scheduler), url)
+        finally:
+            await dispatcher.close(grace=0.1)
+            await store.close()
 
 
 @dataclass
@@ -276,3 +303,37 @@ async def test_a_receiver_shared_with_a_flood_serves_another_namespace_at_the_ne
     # slot the flood frees
     await slow.wait_for(4)
     assert "q" in keys(slow)[2:4]
+
+
+async def in_share_of_a(rig: Rig, url: str) -> str:
+    """Submit quiet jobs until one falls in the other node's share (0 of 2); its key."""
+    import asyncpg
+
+    conn = await asyncpg.connect(rig.url)
+    try:
+        for k in range(64):
+            key = f"q{k}"
+            await rig.submit("quiet", key, url, DUE)
+            job = await rig.service.get("quiet", key)
+            if await conn.fetchval("SELECT (hashtext($1) & 2147483647) % 2", job.id) == 0:
+                return key
+            await rig.service.delete("quiet", key, delete_runs=True)
+    finally:
+        await conn.close()
+    raise AssertionError("no job id hashed to share 0 in 64 tries")
+
+
+async def test_a_node_taking_a_gone_nodes_jobs_looks_past_a_flood_there_too(
+    cluster_rig: Rig, hung: HungReceiver, quick: HttpReceiver,
+) -> None:
+    rig = cluster_rig
+    for k in range(FLOOD):  # about half in each node's share
+        await rig.submit("flood", f"f{k}", hung.url, DUE, priority=1_000_000)
+    key = await in_share_of_a(rig, quick.url)
+    rig.clock.set(DUE + US_PER_S)  # behind: everything is late, the other node never claimed
+    # One claim: a batch of the flood's from this node's share, all late, so a look past the
+    # flood; the quiet job is not in this node's share, so only a look into the other's
+    # (past the flood's occurrences there too, all before it by priority) finds it.
+    await rig.steps(1)
+    await quick.wait_for(1)
+    assert keys(quick) == [key]
