@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -337,3 +337,38 @@ async def test_a_node_taking_a_gone_nodes_jobs_looks_past_a_flood_there_too(
     await rig.steps(1)
     await quick.wait_for(1)
     assert keys(quick) == [key]
+
+
+@dataclass
+class RenewalsSeen:
+    sizes: list[int] = field(default_factory=list)
+
+
+@pytest.mark.parametrize("dispatch", [DispatchConfig(concurrency=8, per_target=8,
+                                                     per_namespace=4, capacity=40,
+                                                     renew_slice=8)])
+async def test_a_floods_held_runs_are_renewed_a_slice_per_write(
+    rig: Rig, hung: HungReceiver, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One write renewing thousands of a flood's held runs would hold up every fire queued
+    # behind it in the writer; slices let the others' fires in between.
+    seen = RenewalsSeen()
+    renew_runs = rig.store.renew_runs
+
+    async def counted(owner: str, run_ids: Sequence[str], lease_until: int) -> None:
+        seen.sizes.append(len(run_ids))
+        await renew_runs(owner, run_ids, lease_until)
+
+    monkeypatch.setattr(rig.store, "renew_runs", counted)
+    for k in range(FLOOD):
+        await rig.submit("flood", f"f{k}", hung.url, DUE, priority=1_000_000)
+    rig.clock.set(DUE)
+    await rig.steps(8)  # 20 of the flood's deliveries held (its share of 40), hung
+    rig.clock.set(DUE + 4 * US_PER_S)  # before the renewal loop's own turn (a third of 30 s)
+    await rig.dispatcher.renew()
+    assert seen.sizes == [8, 8, 4]
+    runs = [run for k in range(FLOOD)
+            for run in await rig.service.runs("flood", f"f{k}", None, 10)]
+    running = [run for run in runs if run.due_at is not None and run.started_at is not None]
+    assert len(running) == 20
+    assert all(run.due_at == DUE + 4 * US_PER_S + DISPATCH.lease_us for run in running)
