@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from cronwheel.api.convert import submission
 from cronwheel.api.schemas import JobIn
 from cronwheel.clock import ManualClock
 from cronwheel.delivery import Transports
+from cronwheel.domain.jobs import Job
 from cronwheel.domain.time import US_PER_MS, US_PER_S, parse_instant, to_iso
 from cronwheel.engine.dispatcher import DispatchConfig, Dispatcher
 from cronwheel.engine.failover import Failover
@@ -372,3 +373,30 @@ async def test_a_floods_held_runs_are_renewed_a_slice_per_write(
     running = [run for run in runs if run.due_at is not None and run.started_at is not None]
     assert len(running) == 20
     assert all(run.due_at == DUE + 4 * US_PER_S + DISPATCH.lease_us for run in running)
+
+
+@pytest.mark.parametrize("config", [EngineConfig(
+    window_us=20 * US_PER_S, claim_limit=40, claim_batch=40, run_poll_us=10 * US_PER_S,
+    fire_pass_us=1, fire_pass_floor=5)])
+async def test_beside_another_namespace_the_window_is_topped_up_a_quarter_batch_at_a_time(
+    rig: Rig, hung: HungReceiver, quick: HttpReceiver, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Short passes free a few places each; claiming them one pass at a time would read past
+    # the whole window (the flood's leased jobs) for every few fires.
+    limits: list[int] = []
+    acquire = rig.store.acquire_due_jobs
+
+    async def counted(owner: str, now: int, horizon: int, limit: int, lease_until: int,
+                      share: tuple[int, int] | None = None,
+                      others_than: Collection[str] = ()) -> list[Job]:
+        if not others_than:
+            limits.append(limit)
+        return await acquire(owner, now, horizon, limit, lease_until, share, others_than)
+
+    monkeypatch.setattr(rig.store, "acquire_due_jobs", counted)
+    for k in range(100):
+        await rig.submit("flood", f"f{k}", hung.url, DUE, priority=1_000_000)
+    await rig.submit("quiet", "q", quick.url, DUE + 10 * US_PER_S)
+    rig.clock.set(DUE)
+    await rig.steps(6)  # 5 fires a pass; the window claimed again once 10 places are free
+    assert limits == [40, 14, 10]  # never the 4 or 5 places a single pass frees
