@@ -291,7 +291,7 @@ def postgres_pids() -> list[int]:
 
 
 def cpu_of(pids: list[int]) -> dict[int, float]:
-    return {pid: cpu for pid in pids if math.isfinite(cpu := fb.cpu_seconds(pid))}
+    return {pid: cpu for pid in pids if math.isfinite(cpu := fb.server_cpu_seconds(pid))}
 
 
 @dataclass
@@ -318,7 +318,7 @@ class Meter:
             return {}
         out: dict[str, float] = {}
         for label, pid in self.processes.items():
-            used = fb.cpu_seconds(pid) - self.start.get(pid, math.nan)
+            used = fb.server_cpu_seconds(pid) - self.start.get(pid, math.nan)
             out[f"cpu_{label}_pct"] = fb.rounded(100 * used / wall, 1)
         # backends that started during the phase count in full; ones that exited are lost
         postgres = sum(cpu - self.start_pg.get(pid, 0.0)

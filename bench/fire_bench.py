@@ -166,6 +166,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def children(pid: int) -> list[int]:
+    """`pid`'s live child processes, whichever of its threads started them."""
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            kids += [int(p) for p in (task / "children").read_text().split()]
+    return kids
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """A server's CPU so far: `cronwheel serve` and its engine process (the default layout
+    since session 11), which would be missed by `cpu_seconds` of the API process alone."""
+    return cpu_seconds(pid) + sum(cpu_seconds(kid) for kid in children(pid))
+
+
+def server_rss(pid: int) -> int:
+    """A server's resident memory in bytes: its process and its engine process."""
+    return proc_status(pid, "VmRSS") + sum(proc_status(kid, "VmRSS") for kid in children(pid))
+
+
 def machine_busy() -> float:
     """CPU seconds all processes on the machine have used (from /proc/stat)."""
     try:
@@ -404,7 +424,7 @@ class CpuMeter:
     start_machine: float = 0.0
 
     def __post_init__(self) -> None:
-        self.start_server = cpu_seconds(self.server)
+        self.start_server = server_cpu_seconds(self.server)
         self.start_receiver = cpu_seconds(self.receiver)
         self.start_self = time.process_time()
         self.start_machine = machine_busy()
@@ -415,7 +435,7 @@ class CpuMeter:
         wall = time.monotonic() - self.start_wall
         if wall <= 0:
             return {}
-        server = 100 * (cpu_seconds(self.server) - self.start_server) / wall
+        server = 100 * (server_cpu_seconds(self.server) - self.start_server) / wall
         receiver = 100 * (cpu_seconds(self.receiver) - self.start_receiver) / wall
         driver = 100 * (time.process_time() - self.start_self) / wall
         machine = 100 * (machine_busy() - self.start_machine) / wall
@@ -481,14 +501,15 @@ JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 async def post_jobs(session: aiohttp.ClientSession, base: str, jobs: list[dict[str, Any]],
-                    outcome: Requests, single: bool = False, timeout: float = 300.0) -> None:
+                    outcome: Requests, single: bool = False, timeout: float = 300.0,
+                    headers: dict[str, str] = JSON_HEADERS) -> None:
     """One request: jobs[0] alone to /v1/jobs when `single`, else all to /v1/jobs/batch."""
     url = f"{base}/v1/jobs" if single else f"{base}/v1/jobs/batch"
     body = orjson.dumps(jobs[0] if single else {"jobs": jobs})
     started = time.perf_counter()
     for attempt in range(3):  # a re-submit is harmless: equal jobs come back as existing
         try:
-            async with session.post(url, data=body, headers=JSON_HEADERS,
+            async with session.post(url, data=body, headers=headers,
                                     timeout=aiohttp.ClientTimeout(total=timeout)) as response:
                 await response.read()
                 if response.status in (200, 201):
@@ -661,7 +682,7 @@ class Bench:
                 **batch.summary(batch_wall, "batch"),
                 **{f"batch_{k}": v for k, v in batch_cpu.items()},
                 "batch_server_cpu_us_per_job": per_job(batch_cpu, batch.jobs),
-                "rss_mb": rounded(proc_status(server.pid, "VmRSS") / MB, 1),
+                "rss_mb": rounded(server_rss(server.pid) / MB, 1),
                 **({"profiles": [single_profile, batch_profile]} if single_profile else {}),
             }
 
@@ -694,45 +715,50 @@ class Bench:
             out = await self._load_pending(server, cfg.pending)
             out["pending"] = out.pop("load_jobs")
             await self.warm_deliveries(server)
-            buckets = await server_lateness_buckets(self.session, server)
-            per_tick = max(1, round(cfg.rate * cfg.tick))
-            ticks = max(1, round(cfg.duration / cfg.tick))
-            spacing_us = round(cfg.tick * 1e6 / per_tick)
-            submitted = Requests()
-            meter = CpuMeter(server.pid, self.receiver.pid)
-            profile = self.profiler(server, "lateness")
-            t0 = time.time() + 0.2
-            tasks: list[asyncio.Task[None]] = []
-            for k in range(ticks):
-                send_at = t0 + k * cfg.tick
-                await asyncio.sleep(max(0.0, send_at - time.time()))
-                first_us = round((send_at + cfg.lead) * 1e6)
-                jobs = [job(f"fire-{k}-{j}", first_us + j * spacing_us, self.url)
-                        for j in range(per_tick)]
-                tasks.append(asyncio.create_task(
-                    post_jobs(self.session, server.base_url, jobs, submitted)))
-            await asyncio.gather(*tasks)
-            expected = submitted.jobs
-            last_due = t0 + (ticks - 1) * cfg.tick + cfg.lead + cfg.tick
-            await wait_callbacks(self.session, self.receiver, expected,
-                                 last_due + cfg.drain_timeout, server)
-            cpu = meter.read()
-            stats = await receiver_call(self.session, self.receiver, "GET", "stats")
-            path = profile.stop()
-            await self.dump_records("lateness")
-            out |= {
-                "fires_per_s": cfg.rate,
-                "fire_seconds": cfg.duration,
-                "lead_s": cfg.lead,
-                **callback_summary(stats, expected, "lateness"),
-                **bucket_quantiles(buckets, await server_lateness_buckets(self.session, server)),
-                "submit_errors": submitted.errors,
-                "submit_req_p99_ms": rounded(1000 * quantile(sorted(submitted.latencies), 0.99)),
-                **cpu,
-                "rss_mb": rounded(proc_status(server.pid, "VmRSS") / MB, 1),
-                **({"profile": path} if path else {}),
-            }
-            return out
+            return out | await self.fire_at_rate(server)
+
+    async def fire_at_rate(self, server: Child) -> dict[str, Any]:
+        """Submit `rate` jobs a second for `duration` seconds, each due `lead` after its
+        submit, and measure how late their callbacks arrive (and the server's CPU)."""
+        cfg = self.cfg
+        buckets = await server_lateness_buckets(self.session, server)
+        per_tick = max(1, round(cfg.rate * cfg.tick))
+        ticks = max(1, round(cfg.duration / cfg.tick))
+        spacing_us = round(cfg.tick * 1e6 / per_tick)
+        submitted = Requests()
+        meter = CpuMeter(server.pid, self.receiver.pid)
+        profile = self.profiler(server, "lateness")
+        t0 = time.time() + 0.2
+        tasks: list[asyncio.Task[None]] = []
+        for k in range(ticks):
+            send_at = t0 + k * cfg.tick
+            await asyncio.sleep(max(0.0, send_at - time.time()))
+            first_us = round((send_at + cfg.lead) * 1e6)
+            jobs = [job(f"fire-{k}-{j}", first_us + j * spacing_us, self.url)
+                    for j in range(per_tick)]
+            tasks.append(asyncio.create_task(
+                post_jobs(self.session, server.base_url, jobs, submitted)))
+        await asyncio.gather(*tasks)
+        expected = submitted.jobs
+        last_due = t0 + (ticks - 1) * cfg.tick + cfg.lead + cfg.tick
+        await wait_callbacks(self.session, self.receiver, expected,
+                             last_due + cfg.drain_timeout, server)
+        cpu = meter.read()
+        stats = await receiver_call(self.session, self.receiver, "GET", "stats")
+        path = profile.stop()
+        await self.dump_records("lateness")
+        return {
+            "fires_per_s": cfg.rate,
+            "fire_seconds": cfg.duration,
+            "lead_s": cfg.lead,
+            **callback_summary(stats, expected, "lateness"),
+            **bucket_quantiles(buckets, await server_lateness_buckets(self.session, server)),
+            "submit_errors": submitted.errors,
+            "submit_req_p99_ms": rounded(1000 * quantile(sorted(submitted.latencies), 0.99)),
+            **cpu,
+            "rss_mb": rounded(server_rss(server.pid) / MB, 1),
+            **({"profile": path} if path else {}),
+        }
 
     async def throughput(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -774,7 +800,7 @@ class Bench:
                 **bucket_quantiles(buckets, await server_lateness_buckets(self.session, server)),
                 **cpu,
                 "server_cpu_us_per_callback": per_job(cpu, int(stats.get("count", 0))),
-                "rss_mb": rounded(proc_status(server.pid, "VmRSS") / MB, 1),
+                "rss_mb": rounded(server_rss(server.pid) / MB, 1),
                 **({"profile": path} if path else {}),
             }
 
@@ -782,17 +808,17 @@ class Bench:
         cfg = self.cfg
         async with running_server(cfg, self.session, "memory") as server:
             await asyncio.sleep(1.0)
-            cold = proc_status(server.pid, "VmRSS")
+            cold = server_rss(server.pid)
             warm_jobs = min(cfg.batch_size, cfg.pending)
             base_us = time.time_ns() // 1000 + int(FAR_FUTURE_S * 1e6)
             warm = await load_batches(self.session, server.base_url, warm_jobs, cfg.batch_size,
                                       1, far_job("warm", self.url, base_us))
             await asyncio.sleep(1.0)
-            baseline = proc_status(server.pid, "VmRSS")
+            baseline = server_rss(server.pid)
             out = await self._load_pending(server, cfg.pending - warm.jobs)
             pending = warm.jobs + int(out.pop("load_jobs"))
             await asyncio.sleep(3.0)  # a claim pass or two over the full backlog
-            rss = proc_status(server.pid, "VmRSS")
+            rss = server_rss(server.pid)
             database = sum(p.stat().st_size for p in server.log.parent.glob("bench.db*"))
             return {
                 "pending": pending,

@@ -42,7 +42,6 @@ from fire_bench import (
     Child,
     bucket_quantiles,
     console,
-    cpu_seconds,
     free_port,
     iso,
     machine_busy,
@@ -50,6 +49,7 @@ from fire_bench import (
     remove_dir,
     rounded,
     server_argv,
+    server_cpu_seconds,
     settings_env,
     spawn,
     wait_ready,
@@ -218,12 +218,12 @@ async def _time(session: aiohttp.ClientSession, server: Child, url: str,
     if time.perf_counter() - started > 1.0:
         calls = min(calls, 3)
     times = []
-    cpu0 = cpu_seconds(server.pid)
+    cpu0 = server_cpu_seconds(server.pid)
     for _ in range(calls):
         started = time.perf_counter()
         await _get(session, url, headers)
         times.append((time.perf_counter() - started) * 1000)
-    cpu = (cpu_seconds(server.pid) - cpu0) / calls * 1000
+    cpu = (server_cpu_seconds(server.pid) - cpu0) / calls * 1000
     times.sort()
     return {"calls": calls, "p50_ms": rounded(statistics.median(times), 2),
             "p99_ms": rounded(quantile(times, 0.99), 2), "server_cpu_ms": rounded(cpu, 2)}
@@ -289,7 +289,7 @@ async def measure_load(session: aiohttp.ClientSession, server: Child, clients: i
             assert response.status == 201, await response.text()
     buckets = await _lateness_buckets(session, base)
     tasks = [asyncio.create_task(reader()) for _ in range(clients)]
-    busy0, wall0, cpu0 = machine_busy(), time.monotonic(), cpu_seconds(server.pid)
+    busy0, wall0, cpu0 = machine_busy(), time.monotonic(), server_cpu_seconds(server.pid)
     await asyncio.sleep(max(0.0, due[-1] - time.time()) + 2)
     stop.set()
     await asyncio.gather(*tasks)
@@ -305,7 +305,7 @@ async def measure_load(session: aiohttp.ClientSession, server: Child, clients: i
             "run_recorded_p50_ms": rounded(quantile(late, 0.5), 1),
             "run_recorded_p99_ms": rounded(quantile(late, 0.99), 1),
             "fired": len(late),
-            "server_cpu_pct": rounded(100 * (cpu_seconds(server.pid) - cpu0) / wall, 1),
+            "server_cpu_pct": rounded(100 * (server_cpu_seconds(server.pid) - cpu0) / wall, 1),
             "machine_cpu_pct": rounded(100 * (machine_busy() - busy0) / wall, 1)}
 
 

@@ -19,7 +19,6 @@ them with the load (`uptime`) printed beside them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import statistics
@@ -35,6 +34,7 @@ from fire_bench import (
     RESULTS_DIR,
     Requests,
     callback_summary,
+    children,
     cpu_seconds,
     job,
     post_jobs,
@@ -53,13 +53,8 @@ READ_PATHS = ("/v1/jobs?limit=100", "/metrics")
 
 
 def children_cpu(pid: int) -> float:
-    """CPU seconds of `pid`'s live children (the engine process), whichever thread started
-    them."""
-    kids: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            kids += [int(p) for p in (task / "children").read_text().split()]
-    return sum(cpu_seconds(kid) for kid in kids)
+    """CPU seconds of `pid`'s live children (the engine process)."""
+    return sum(cpu_seconds(kid) for kid in children(pid))
 
 
 async def submit_for(session: aiohttp.ClientSession, base: str, url: str, seconds: float,
@@ -115,7 +110,7 @@ async def one_run(session: aiohttp.ClientSession, split: bool, args: dict[str, A
     async with running_receiver("raw", session) as receiver:
         workdir = Path(tempfile.mkdtemp(prefix="cw-bench-split-"))
         port = bench_port()
-        env = settings_env({"engine_process": "1" if split else "0"})
+        env = settings_env({**args["settings"], "engine_process": "1" if split else "0"})
         server = spawn("server", server_argv(port, workdir / "bench.db"), env,
                        workdir / "server.log", port)
         url = f"{receiver.base_url}/cb"
@@ -151,7 +146,7 @@ async def one_run(session: aiohttp.ClientSession, split: bool, args: dict[str, A
     return {"split": split, **callback_summary(stats, jobs, "lateness"), **read,
             "submits_quiet_per_s": round(quiet, 1), "submits_loaded_per_s": round(loaded, 1),
             "api_cpu_s": round(api_cpu, 2), "engine_cpu_s": round(engine_cpu, 2),
-            "loadavg": os.getloadavg()[0]}
+            "settings": args["settings"], "loadavg": os.getloadavg()[0]}
 
 
 def main(
@@ -164,9 +159,14 @@ def main(
     loaded_submitters: Annotated[int | None, typer.Option(
         help="submit clients during the firing (default: --submitters)")] = None,
     lead_s: Annotated[float, typer.Option(help="seconds from submit to the first due")] = 6.0,
+    layouts: Annotated[str, typer.Option(help="both, split or one")] = "both",
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="a server setting for every run, NAME=VALUE (read_concurrency=1)")] = None,
 ) -> None:
+    chosen = {"both": (False, True), "split": (True,), "one": (False,)}[layouts]
+    settings = dict(item.split("=", 1) for item in set_ or [])
     args = {"jobs": jobs, "fire_s": fire_s, "readers": readers, "submitters": submitters,
-            "submit_s": submit_s, "lead_s": lead_s,
+            "submit_s": submit_s, "lead_s": lead_s, "settings": settings,
             "loaded_submitters": submitters if loaded_submitters is None else loaded_submitters}
 
     async def run() -> list[dict[str, Any]]:
@@ -174,7 +174,7 @@ def main(
         async with aiohttp.ClientSession(headers=AUTH, connector=connector) as session:
             results = []
             for _ in range(repeat):
-                for split in (False, True):
+                for split in chosen:
                     result = await one_run(session, split, args)
                     print(json.dumps(result), flush=True)
                     results.append(result)
@@ -187,7 +187,7 @@ def main(
     keys = ("lateness_p50_ms", "lateness_p99_ms", "lateness_max_ms", "reads_per_s",
             "submits_quiet_per_s", "submits_loaded_per_s", "api_cpu_s", "engine_cpu_s",
             "loadavg", "missing", "duplicate_runs")
-    for split in (False, True):
+    for split in chosen:
         runs = [r for r in results if r["split"] == split]
         medians = {k: statistics.median(float(r.get(k, 0)) for r in runs) for k in keys}
         print("engine process" if split else "one process   ", json.dumps(medians))

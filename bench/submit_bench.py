@@ -29,6 +29,7 @@ import typer
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fire_bench import (  # a sibling script
     AUTH,
+    JSON_HEADERS,
     MB,
     RESULTS_DIR,
     CpuMeter,
@@ -37,10 +38,10 @@ from fire_bench import (  # a sibling script
     free_port,
     per_job,
     post_jobs,
-    proc_status,
     remove_dir,
     run_pool,
     server_argv,
+    server_rss,
     settings_env,
     spawn,
     wait_ready,
@@ -52,7 +53,7 @@ US = 1_000_000
 URL = "http://127.0.0.1:9/callback"  # never called: the jobs are due in a year
 
 
-async def _single(session: aiohttp.ClientSession, base: str, count: int, clients: int,
+async def single_submits(session: aiohttp.ClientSession, base: str, count: int, clients: int,
                   prefix: str, at: int) -> dict[str, Any]:
     out = Requests()
     started = time.monotonic()
@@ -61,22 +62,25 @@ async def _single(session: aiohttp.ClientSession, base: str, count: int, clients
     return out.summary(time.monotonic() - started, "single")
 
 
-async def _batch(session: aiohttp.ClientSession, base: str, total: int, size: int,
-                 clients: int, prefix: str, at: int) -> dict[str, Any]:
+async def batch_submits(session: aiohttp.ClientSession, base: str, total: int, size: int,
+                        clients: int, prefix: str, at: int,
+                        minimal: bool = False) -> dict[str, Any]:
+    """With `minimal`, each request asks for the ids only (`Prefer: return=minimal`)."""
     out = Requests()
+    headers = JSON_HEADERS | ({"Prefer": "return=minimal"} if minimal else {})
     started = time.monotonic()
 
     async def one(index: int) -> None:
         jobs = [job_body(f"{prefix}-{i}", at + i, URL)
                 for i in range(index * size, min(total, (index + 1) * size))]
-        await post_jobs(session, base, jobs, out)
+        await post_jobs(session, base, jobs, out, headers=headers)
 
     await run_pool(-(-total // size), clients, one)
     return out.summary(time.monotonic() - started, "batch")
 
 
 async def measure(base_file: Path, single: int, clients: int, batch_jobs: int,
-                  batch_size: int, batch_clients: int) -> dict[str, Any]:
+                  batch_size: int, batch_clients: int, minimal: bool = False) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="cw-bench-submits-"))
     shutil.copyfile(base_file, workdir / "bench.db")
     port = free_port()
@@ -90,18 +94,18 @@ async def measure(base_file: Path, single: int, clients: int, batch_jobs: int,
         try:
             await wait_ready(server, session, "/healthz", timeout=600)
             base = server.base_url
-            result: dict[str, Any] = {"rss_start_mb": proc_status(server.pid, "VmRSS") / MB}
-            await _single(session, base, 200, 16, "warm", at)
+            result: dict[str, Any] = {"rss_start_mb": server_rss(server.pid) / MB}
+            await single_submits(session, base, 200, 16, "warm", at)
             meter = CpuMeter(server.pid, server.pid)
-            result |= await _single(session, base, single, clients, "single", at)
+            result |= await single_submits(session, base, single, clients, "single", at)
             cpu = meter.read()
             result["single_cpu_us_per_job"] = per_job(cpu, result["single_jobs"])
             meter = CpuMeter(server.pid, server.pid)
-            result |= await _batch(session, base, batch_jobs, batch_size, batch_clients,
-                                   "batch", at)
+            result |= await batch_submits(session, base, batch_jobs, batch_size, batch_clients,
+                                          "batch", at, minimal)
             cpu = meter.read()
             result["batch_cpu_us_per_job"] = per_job(cpu, result["batch_jobs"])
-            result["rss_end_mb"] = proc_status(server.pid, "VmRSS") / MB
+            result["rss_end_mb"] = server_rss(server.pid) / MB
             return result
         finally:
             server.stop()
@@ -122,6 +126,8 @@ def main(
     batch_clients: Annotated[int, typer.Option(help="concurrent batch clients")] = 4,
     repeat: Annotated[int, typer.Option(help="runs; medians reported")] = 1,
     name: Annotated[str, typer.Option(help="result file name")] = "submits",
+    minimal: Annotated[bool, typer.Option(help="batches ask for ids only (Prefer: "
+                                               "return=minimal)")] = False,
 ) -> None:
     meta = base.with_suffix(".json")
     if not meta.exists():
@@ -129,7 +135,8 @@ def main(
         meta.write_text(json.dumps(asyncio.run(fill(base))))
     runs = []
     for i in range(repeat):
-        run = asyncio.run(measure(base, single, clients, batch_jobs, batch_size, batch_clients))
+        run = asyncio.run(measure(base, single, clients, batch_jobs, batch_size, batch_clients,
+                                  minimal))
         console.print(f"run {i}: {json.dumps({k: run.get(k) for k in KEYS})}")
         runs.append(run)
     medians = {k: statistics.median(float(r[k]) for r in runs) for k in KEYS}

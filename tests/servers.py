@@ -41,7 +41,9 @@ async def running_server(
     settings.setdefault("delayjob_grpc_port", 0)  # port 1990 is for a real server
     clusters = settings.pop("clusters", None)  # Kubernetes clusters a test stands in for
     config = Settings(database_url=url, port=port, **settings)
-    node = Node(config, run_engine=run_engine, clusters=clusters)
+    # an engine process only where the test asks for one (serve's default layout)
+    node = Node(config, run_engine=run_engine, clusters=clusters,
+                engine_child=bool(settings.get("engine_process")))
     app = create_app(node=node) if make_app is None else make_app(node)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

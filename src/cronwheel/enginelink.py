@@ -213,6 +213,9 @@ class EngineProcess:
         # the server was started with, and Linux kills it when this thread's process dies.
         self._spawner = ThreadPoolExecutor(1, thread_name_prefix="cronwheel-spawner")
         self._reniced = False
+        # threads the renice leaves alone: the API process's SQLite writer (it holds the
+        # write lock the engine waits for)
+        self.keep_priority: Callable[[], set[int]] = set
         self._link: Link | None = None
         self._started = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
@@ -253,16 +256,17 @@ class EngineProcess:
 
     async def _lower_own_priority(self) -> None:
         """Make this process (the API) yield the CPU to the engine under contention: every
-        thread but the spawner's goes `api_nice` steps down (Linux keeps a priority per
-        thread; threads started later inherit their starter's)."""
+        thread but the spawner's and `keep_priority`'s goes `api_nice` steps down (Linux
+        keeps a priority per thread; threads started later inherit their starter's)."""
         step = self._settings.api_nice
         if step <= 0 or not sys.platform.startswith("linux"):
             return
         spawner = await asyncio.get_running_loop().run_in_executor(self._spawner,
                                                                     threading.get_native_id)
+        kept = {spawner, *self.keep_priority()}
         for entry in os.listdir("/proc/self/task"):
             tid = int(entry)
-            if tid == spawner:
+            if tid in kept:
                 continue
             with contextlib.suppress(OSError):
                 os.setpriority(os.PRIO_PROCESS, tid,

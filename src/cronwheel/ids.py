@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
 
 _COUNTER_BITS = 74  # rand_a (12) and rand_b (62): random, or the last one plus one
 _COUNTER_MAX = (1 << _COUNTER_BITS) - 1
@@ -42,4 +41,5 @@ def new_id() -> str:
     value |= (counter >> 62) << 64  # rand_a: 12 bits
     value |= 0b10 << 62  # RFC 4122 variant
     value |= counter & ((1 << 62) - 1)  # rand_b: 62 bits
-    return str(uuid.UUID(int=value))
+    text = f"{value:032x}"  # str(uuid.UUID(int=value)), without building the UUID object
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

@@ -77,6 +77,23 @@ def merge_pages(api: str, engine: str) -> bytes:
     return generate_latest(registry)
 
 
+class MergedPages:
+    """The API process's /metrics in a split server: its own page merged with the engine's.
+    The engine's page is reused for up to a second (`LinkChannel.ask_metrics`), and so is the
+    merge made with it: parsing both pages cost more than any other read when fifty clients
+    polled /metrics (bench/README.md, session 11). A page is at most about a second old."""
+
+    def __init__(self) -> None:
+        self._made: tuple[str, bytes] | None = None  # (the engine page, the merged page)
+
+    def page(self, engine: str | None) -> bytes:
+        if engine is None:  # the engine did not answer: this process's samples alone
+            return generate_latest()
+        if self._made is None or self._made[0] is not engine:
+            self._made = (engine, merge_pages(generate_latest().decode(), engine))
+        return self._made[1]
+
+
 def _filled(head: Metric, samples: dict[tuple[str, tuple[tuple[str, str], ...]], float]
             ) -> Metric:
     for (name, labels), value in samples.items():

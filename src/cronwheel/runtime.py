@@ -7,6 +7,7 @@ import gc
 import os
 import signal
 import socket
+import sys
 from pathlib import Path
 
 from prometheus_client import generate_latest
@@ -50,11 +51,13 @@ class Node:
         store: NodeStore | None = None,
         owner: str | None = None,
         link: LinkChannel | None = None,
+        engine_child: bool = False,
     ) -> None:
         """`clock`, `transports` and `store` are for tests (cronwheel.testing); a server
-        builds its own from the settings. With `settings.engine_process` an API-only node
-        (`run_engine=False`) starts its engine as a child process; that engine's node is
-        built with the `owner` and the `link` its parent gave it (`engine_main`)."""
+        builds its own from the settings. With `engine_child` (`serve`, as
+        `settings.engine_process` says) an API-only node (`run_engine=False`) starts its
+        engine as a child process; that engine's node is built with the `owner` and the
+        `link` its parent gave it (`engine_main`). Other API-only nodes run no engine."""
         self.settings = settings
         self.db_clock = DatabaseClock(SystemClock(settings.clock_offset_ms * US_PER_MS))
         self.clock: Clock = clock or self.db_clock
@@ -125,7 +128,7 @@ class Node:
                                single_node=self.store.single_node)
         self.apps.on_change = self.quotas.invalidate
         self.engine_process = (EngineProcess(settings)
-                               if settings.engine_process and not run_engine else None)
+                               if engine_child and not run_engine else None)
         if self.engine_process is not None:
             link = self.engine_process.channel
         # an API-only node's scheduler never runs: wake-ups for it would only pile up
@@ -137,6 +140,8 @@ class Node:
         elif link is not None and isinstance(self.store, SqlStore):
             # SQLite's wake-ups cross the link; the API process holds the file lock
             self.store.split_server(link.send_notes, holds_lock=not run_engine)
+            if self.engine_process is not None:
+                self.engine_process.keep_priority = self.store.writer_threads
             self.channel = link
         if link is not None:
             link.listen(job_due, run_due, self.hub.notify)
@@ -294,10 +299,20 @@ def server_box(settings: Settings, admin_token_path: Path) -> secretbox.SecretBo
     return secretbox.SecretBox(key, old)
 
 
+def use_switch_interval(settings: Settings) -> None:
+    """A server's processes hand the interpreter lock between threads every
+    `switch_interval_ms` rather than Python's 5 ms: a thread that finished a SQLite call
+    (aiosqlite's, the API process's writer holding the file's write lock) waits that long for
+    the lock while the event loop's thread runs Python. Measured in bench/README.md, session
+    11 (an API writer's transactions held for 100-170 ms at 5 ms)."""
+    sys.setswitchinterval(settings.switch_interval_ms / 1000)
+
+
 async def engine_main(settings: Settings, link_fd: int, owner: str, parent: int) -> None:
     """The engine process of a server (`cronwheel engine`, started by `serve`): a node that
     fires and delivers and serves no API, until SIGTERM; gone at once with its parent."""
     die_with_parent(parent)
+    use_switch_interval(settings)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the parent's to act on
     channel = LinkChannel(leader=True)
     channel.metrics_page = generate_latest

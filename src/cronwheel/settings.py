@@ -58,11 +58,13 @@ class Settings(BaseSettings):
 
     # engine
     # `serve` runs the engine (firing, delivery) in a child process of its own, so API load
-    # never takes its CPU (docs/design.md, "Processes")
-    engine_process: bool = False
+    # never takes its CPU (docs/design.md, "Processes"); False keeps one process
+    engine_process: bool = True
     # ... and the API process then lowers its own priority this many nice steps, so under CPU
     # contention the engine's process is served first (Linux; 0 keeps them equal)
     api_nice: int = Field(5, ge=0, le=19)
+    # how often a server's threads take turns at the interpreter lock (Python's default: 5)
+    switch_interval_ms: float = Field(0.5, ge=0.05, le=100.0)
     window_ms: int = Field(2_000, ge=50, le=60_000)
     claim_limit: int = Field(5_000, ge=10, le=100_000)
     fire_lead_ms: float = Field(100.0, ge=0, le=1_000)
@@ -109,6 +111,9 @@ class Settings(BaseSettings):
     # request hardening: the largest request body read, and the Host names answered (DNS
     # rebinding); None means loopback names and the bound host, "*" means any
     max_body_bytes: int = Field(16 * 1_048_576, ge=1_024)  # a 10,000-job batch: 6-9 MiB
+    # GET/HEAD requests worked on at once; the rest wait their turn, so reads cannot crowd
+    # out writes on the API's loop (api/lanes.py)
+    read_concurrency: int = Field(4, ge=1, le=10_000)
     allowed_hosts: TextList | None = None
 
     @field_validator("target_allow", "target_deny", "target_schemes", "allowed_hosts",

@@ -37,6 +37,17 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def thread_niceness(pid: int) -> dict[int, tuple[str, int]]:
+    """`pid`'s threads: thread id to (name, nice value), from /proc."""
+    found: dict[int, tuple[str, int]] = {}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            stat = (task / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()  # after the name: field 3 on
+            found[int(task.name)] = ((task / "comm").read_text().strip(), int(fields[16]))
+    return found
+
+
 @contextlib.asynccontextmanager
 async def database(kind: str, tmp_path: Path) -> AsyncIterator[str]:
     if kind == "sqlite":
@@ -57,6 +68,15 @@ async def test_the_api_answers_while_a_killed_engine_process_is_restarted(
             await node.start()
             assert node.proc is not None
             [engine] = children(node.proc.pid)
+            if kind == "sqlite":  # the writer holds the lock the engine waits for
+                pid = node.proc.pid
+
+                async def reniced() -> bool:  # once the engine is ready: just after healthz
+                    return thread_niceness(pid)[pid][1] == 5  # the main thread's
+
+                await until(reniced, "the API process reniced", timeout=10)
+                niceness = thread_niceness(pid)
+                assert [nice for name, nice in niceness.values() if name == "cw-writer"] == [0]
             async with httpx.AsyncClient(base_url=node.base_url, timeout=10,
                                          headers=ADMIN_HEADERS) as client:
                 answer = await client.post("/v1/jobs", json=once("first", time.time() + 1,

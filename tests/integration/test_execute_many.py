@@ -50,6 +50,20 @@ async def test_rows_shared_and_fixed_values_all_arrive(db: Database) -> None:
     assert [tuple(r) for r in rows] == [("r1", "n2", None), ("r2", "n1", "was")]
 
 
+async def test_sqlite_counts_the_rows_written(db: Database) -> None:
+    """An INSERT that skips conflicting rows says how many went in (SQLite; PostgreSQL's
+    driver does not count an executemany, and says so with None)."""
+    skip = db.insert(attempts).on_conflict_do_nothing()
+
+    async def op(conn: AsyncConnection) -> list[int | None]:
+        first = await db.execute_many(conn, skip, [attempt("r1", 1), attempt("r2", 1)])
+        again = await db.execute_many(conn, skip, [attempt("r1", 1), attempt("r3", 1)])
+        return [first, again]
+
+    counts = await db.write(op)
+    assert counts == ([2, 1] if db.is_sqlite else [None, None])
+
+
 async def test_a_statement_needing_python_defaults_is_refused(db: Database) -> None:
     """jobs.priority has a Python-side default: SQLAlchemy would fill it in, the driver not."""
     async def op(conn: AsyncConnection) -> None:

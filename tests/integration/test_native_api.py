@@ -119,6 +119,33 @@ async def test_batch_is_all_or_nothing(server: RunningServer) -> None:
     assert ok.status_code == 201 and (ok.json()["created"], ok.json()["existing"]) == (1, 1)
 
 
+async def test_a_batch_names_every_job_with_a_bad_target_even_when_repeated(
+    server: RunningServer,
+) -> None:
+    """Jobs of a batch share parsed targets: a bad one is still refused at each index."""
+    bad = {"kind": "http", "url": "nope"}
+    jobs = [body("t0"), body("t1", target=bad), body("t2"), body("t3", target=bad)]
+    resp = await server.client.post("/v1/jobs/batch", json={"jobs": jobs})
+    assert resp.status_code == 422
+    assert [i["field"] for i in resp.json()["error"]["items"]] == [
+        "jobs[1].target.url", "jobs[3].target.url"]
+    ok = await server.client.post("/v1/jobs/batch", json={"jobs": [body("t0"), body("t2")]})
+    assert ok.status_code == 201
+    assert [j["target"]["url"] for j in ok.json()["jobs"]] == [URL, URL]
+
+
+async def test_a_batch_answers_only_the_ids_when_asked(server: RunningServer) -> None:
+    """`Prefer: return=minimal`: the ids in order and the counts; without it, every job."""
+    full = await server.client.post("/v1/jobs/batch", json={"jobs": [body("m1")]})
+    assert full.status_code == 201 and "Preference-Applied" not in full.headers
+    lean = await server.client.post("/v1/jobs/batch", json={"jobs": [body("m1"), body("m2")]},
+                                    headers={"Prefer": "respond-async, return=minimal"})
+    assert lean.status_code == 201 and lean.headers["Preference-Applied"] == "return=minimal"
+    m2 = (await server.client.get("/v1/jobs/m2")).json()
+    assert lean.json() == {"ids": [full.json()["jobs"][0]["id"], m2["id"]],
+                           "created": 1, "existing": 1}
+
+
 async def test_listing_pages_with_a_cursor_and_filters(server: RunningServer) -> None:
     jobs = [body(f"p{i:02}") for i in range(25)]
     await server.client.post("/v1/jobs/batch", json={"jobs": jobs})

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from cronwheel.contracts import (
     AttemptRecord,
@@ -70,6 +71,71 @@ async def test_all_or_nothing_batch_writes_nothing_on_one_conflict(store: Store)
     assert [o.conflict for o in outcomes] == [False, True, False]
     assert await store.get_job("ns", "fresh-1") is None
     assert await store.get_job("ns", "fresh-2") is None
+
+
+async def test_a_partial_batch_creates_the_new_keys_and_returns_the_existing_jobs(
+    store: Store,
+) -> None:
+    """Some keys taken, some new, in one call: each outcome says which (SQLite reads back
+    the ids it wrote only when some row was skipped)."""
+    [taken] = await store.add_jobs([make_job("taken", payload=1)], all_or_nothing=True)
+    batch = [make_job("new-1"), make_job("taken", payload=1), make_job("new-2")]
+    outcomes = await store.add_jobs(batch, all_or_nothing=False)
+    assert [o.created for o in outcomes] == [True, False, True]
+    assert outcomes[1].job.id == taken.job.id and not outcomes[1].conflict
+    assert [o.job.id for o in outcomes[::2]] == [batch[0].id, batch[2].id]
+    for key in ("new-1", "new-2"):
+        assert await store.get_job("ns", key) is not None
+
+
+async def test_concurrent_submits_each_get_their_own_outcome(store: Store) -> None:
+    """Submits queued together (which SQL stores insert in one statement): a new key is
+    created, a key two of them race for is created once and the other sees it as existing
+    (equal) or conflicting (different), and an all-or-nothing call with a conflict writes
+    nothing of its own."""
+    await store.add_jobs([make_job("old", payload=1)], all_or_nothing=True)
+    calls = [
+        ([make_job("a1")], True),
+        ([make_job("race", payload=1)], True),
+        ([make_job("race", payload=1)], True),
+        ([make_job("race", payload=2)], True),
+        ([make_job("b1"), make_job("old", payload=2), make_job("b2")], True),
+        ([make_job("c1"), make_job("old", payload=1)], False),
+        # the key of a batch that conflicts (so writes nothing): this one creates it
+        ([make_job("b2")], True),
+    ]
+    results = await asyncio.gather(*(store.add_jobs(new, flag) for new, flag in calls))
+    a1, race1, race2, race3, clash, partial, after_clash = results
+    assert after_clash[0].created and not after_clash[0].conflict
+    assert a1[0].created
+    assert [r[0].created for r in (race1, race2, race3)] == [True, False, False]
+    assert not race2[0].conflict and race2[0].job.id == race1[0].job.id
+    assert race3[0].conflict and race3[0].job.spec.payload == 1
+    assert [o.conflict for o in clash] == [False, True, False]
+    assert [o.created for o in partial] == [True, False]
+    for key, there in (("a1", True), ("b1", False), ("b2", True), ("c1", True)):
+        assert (await store.get_job("ns", key) is not None) is there, key
+
+
+async def test_concurrent_single_submits_share_one_insert(tmp_path: Path) -> None:
+    """SQLite: twenty single submits queued together go in as one INSERT of their rows."""
+    async with open_store("sqlite", tmp_path) as opened:
+        assert isinstance(opened, SqlStore)
+        statements: list[str] = []
+
+        def seen(_conn: object, _cursor: object, sql: str, *_args: object) -> None:
+            if sql.startswith("INSERT INTO jobs"):
+                statements.append(sql)
+
+        engine = opened._db.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            outcomes = await asyncio.gather(
+                *(opened.add_jobs([make_job(f"s{i}")], True) for i in range(20)))
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        assert all(o.created for [o] in outcomes)
+        assert len(statements) == 1
 
 
 async def test_claim_leases_each_due_job_to_one_owner(store: Store) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cronwheel.enginelink import settings_env
-from cronwheel.metrics import merge_pages
+from cronwheel.metrics import MergedPages, merge_pages
+from cronwheel.runtime import use_switch_interval
 from cronwheel.settings import Settings
 
 
@@ -45,3 +48,26 @@ def test_one_metrics_page_adds_both_processes_and_keeps_the_engines_own_apart() 
     assert merged["cronwheel_fire_lateness_seconds_count"] == 2
     assert merged["process_cpu_seconds_total"] == 1.5
     assert merged["cronwheel_engine_process_cpu_seconds_total"] == 4.0
+
+
+def test_the_merged_page_is_made_again_only_for_a_new_engine_page() -> None:
+    pages = MergedPages()
+    engine = _page(7, [], 4.0)
+    first = pages.page(engine)
+    assert b"cronwheel_engine_process_cpu_seconds_total 4.0" in first
+    assert pages.page(engine) is first  # the engine's page reused: so is the merge
+    newer = pages.page(_page(9, [], 5.0))
+    assert newer is not first and b"cronwheel_engine_process_cpu_seconds_total 5.0" in newer
+    alone = pages.page(None)  # no answer from the engine: this process's page
+    assert b"cronwheel_engine_" not in alone
+
+
+def test_a_server_process_takes_its_switch_interval_from_the_settings() -> None:
+    before = sys.getswitchinterval()
+    try:
+        use_switch_interval(Settings(switch_interval_ms=2.0))
+        assert sys.getswitchinterval() == pytest.approx(0.002)
+        with pytest.raises(ValueError, match="switch_interval_ms"):  # 0 would spin threads
+            Settings(switch_interval_ms=0)
+    finally:
+        sys.setswitchinterval(before)

@@ -28,10 +28,11 @@ from cronwheel.api.auditing import AuditMiddleware, AuditTrail
 from cronwheel.api.dialects import delayjob, dispatchserver, kubernetes, qschedule, sentinel
 from cronwheel.api.dialects.delayjob_grpc import DelayJobGrpcServer
 from cronwheel.api.hardening import Hardening, HostRule
+from cronwheel.api.lanes import ReadLanes
 from cronwheel.api.responses import Json
 from cronwheel.domain.worker_target import SpecParsers
 from cronwheel.jobtypes.registry import load_job_types
-from cronwheel.metrics import merge_pages
+from cronwheel.metrics import MergedPages
 from cronwheel.runtime import Node
 from cronwheel.settings import Settings
 
@@ -78,8 +79,10 @@ def create_app(settings: Settings | None = None, node: Node | None = None,
     auth.install(app, node.apps, config.metrics_public)
     hosts = HostRule.from_settings(config.allowed_hosts, config.host, config.advertised_address)
     app.add_middleware(Hardening, max_body=config.max_body_bytes, hosts=hosts)
-    # Outermost: its entry records refusals by any layer inside, Hardening's and auth's too.
+    # Its entry records refusals by any layer inside, Hardening's and auth's too.
     app.add_middleware(AuditMiddleware, trail=trail, routes=lambda: app.router.routes)
+    # Outermost: a read waiting for its turn costs nothing yet (api/lanes.py).
+    app.add_middleware(ReadLanes, slots=config.read_concurrency)
     statuses.document(app, config.metrics_public)
     docs.install(app)
     app.include_router(workers.router)  # first: its /v1/jobs/{key}/workers beats /jobs/{key}
@@ -106,13 +109,14 @@ def create_app(settings: Settings | None = None, node: Node | None = None,
             return Json(body, 503)
         return Json(body)
 
+    merged = MergedPages()
+
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     async def metrics_endpoint() -> Response:
-        page = generate_latest()
-        if node.engine_process is not None:  # the firing is counted in the engine process
-            engine_page = await node.engine_process.channel.ask_metrics()
-            if engine_page is not None:
-                page = merge_pages(page.decode(), engine_page)
-        return Response(page, media_type=CONTENT_TYPE_LATEST)
+        if node.engine_process is None:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        # the firing is counted in the engine process
+        engine_page = await node.engine_process.channel.ask_metrics()
+        return Response(merged.page(engine_page), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -63,13 +63,13 @@ def serve(
     engine_process: Annotated[bool | None, typer.Option(
         "--engine-process/--no-engine-process",
         help="fire and deliver in a child process of their own, so API load never slows "
-             "firing [CRONWHEEL_ENGINE_PROCESS; default: off]")] = None,
+             "firing [CRONWHEEL_ENGINE_PROCESS; default: on]")] = None,
 ) -> None:
     """Run a node: the API on HOST:PORT and the scheduler over DATABASE_URL."""
     import uvicorn
 
     from cronwheel import logs
-    from cronwheel.runtime import Node
+    from cronwheel.runtime import Node, use_switch_interval
     from cronwheel.ui.app import create_app  # the API with the console at /ui
 
     settings = load_settings(host=host, port=port, database_url=database_url,
@@ -77,7 +77,9 @@ def serve(
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise typer.BadParameter("TLS needs both --tls-cert and --tls-key")
     logs.configure(settings.log_level, settings.log_format, settings.access_log)
-    node = Node(settings, run_engine=not settings.engine_process)
+    use_switch_interval(settings)
+    node = Node(settings, run_engine=not settings.engine_process,
+                engine_child=settings.engine_process)
     uvicorn.run(
         create_app(settings, node),
         host=settings.host,

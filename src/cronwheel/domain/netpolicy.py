@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -120,6 +120,10 @@ def literal_address(host: str) -> IPAddress | None:
     return _loose_ipv4(text) if ":" not in text else None
 
 
+_UNKNOWN = "?"  # not a reason host_refusal gives: a host not judged yet
+_KEPT_HOSTS = 1024
+
+
 def _longest(address: IPAddress, networks: tuple[IPNetwork, ...]) -> int:
     """The prefix length of the most specific network holding the address, -1 if none."""
     lengths = [n.prefixlen for n in networks if n.version == address.version and address in n]
@@ -134,6 +138,9 @@ class NetPolicy:
     deny: tuple[IPNetwork, ...] = ()
     schemes: frozenset[str] = DEFAULT_SCHEMES
     follow_redirects: bool = False
+    # host_refusal's answers: a batch names the same few hosts a thousand times (bounded)
+    _hosts: dict[str, str | None] = field(default_factory=dict, init=False, repr=False,
+                                          compare=False, hash=False)
 
     @classmethod
     def from_settings(
@@ -171,8 +178,15 @@ class NetPolicy:
 
     def host_refusal(self, host: str) -> str | None:
         """For submit time: a literal host's refusal; a DNS name is judged when connecting."""
+        known = self._hosts.get(host, _UNKNOWN)
+        if known is not _UNKNOWN:
+            return known
         address = literal_address(host)
-        return None if address is None else self.refusal(address)
+        reason = None if address is None else self.refusal(address)
+        if len(self._hosts) >= _KEPT_HOSTS:
+            self._hosts.clear()
+        self._hosts[host] = reason
+        return reason
 
 
 def always_refusal(host: str) -> str | None:

@@ -5,6 +5,7 @@ Integers keep the hot path free of datetime objects and compare exactly in SQL.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -33,7 +34,17 @@ def to_datetime(value: Micros) -> datetime:
 
 
 def to_iso(value: Micros) -> str:
-    return to_datetime(value).isoformat().replace("+00:00", "Z")
+    """`2026-11-21T18:00:00Z`, with `.ffffff` when the instant has microseconds. The
+    second's text is kept: a response of a thousand jobs names a handful of seconds, and
+    building each through datetime was a tenth of a batch submit's CPU."""
+    seconds, micros = divmod(value, US_PER_S)
+    head = _iso_second(seconds)
+    return f"{head}.{micros:06d}Z" if micros else f"{head}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_second(seconds: int) -> str:
+    return (_EPOCH + timedelta(seconds=seconds)).isoformat()[:19]  # without the offset
 
 
 def to_iso_or_none(value: Micros | None) -> str | None:

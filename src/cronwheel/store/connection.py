@@ -18,9 +18,12 @@ from sqlalchemy.sql.dml import UpdateBase
 from cronwheel.contracts import PendingChange, change_to_record
 from cronwheel.domain.audit import OK
 from cronwheel.domain.time import Micros
+from cronwheel.store.inline_sqlite import inline_connect
 from cronwheel.store.rows import audit_values
 from cronwheel.store.tables import audit
-from cronwheel.store.writer import NOTES, Note, WriteOp, WriteQueue, insert_at_commit
+from cronwheel.store.write_turns import WriteTurns
+from cronwheel.store.writer import NOTES, Note, Prelude, WriteOp, WriteQueue, insert_at_commit
+from cronwheel.store.writer_thread import ThreadedWriteQueue
 
 T = TypeVar("T")
 Q = TypeVar("Q", bound=Select[Any])
@@ -60,7 +63,7 @@ class Database:
         else:
             self.engine = create_async_engine(url, pool_size=8, max_overflow=8)
             self.read_engine = self.engine
-        self.writes = WriteQueue(self.engine)
+        self.writes: WriteQueue | ThreadedWriteQueue = WriteQueue(self.engine)
         self._many: dict[tuple[int, tuple[str, ...]], _Many] = {}
 
     async def start(self, migrate: bool = True) -> None:
@@ -99,14 +102,15 @@ class Database:
 
     # -- how the modules use it ------------------------------------------------------------
 
-    async def write(self, op: WriteOp[T], urgent: bool = False) -> T:
+    async def write(self, op: WriteOp[T], urgent: bool = False,
+                    prelude: Prelude | None = None) -> T:
         """Run `op` in a write transaction (grouped with others on SQLite). A write made for
         a caller's change (`contracts.PendingChange`) writes its audit entry in the same
-        transaction: both commit, or neither."""
+        transaction: both commit, or neither. `prelude`: see writer.Prelude."""
         change = change_to_record()
         if change is None:  # the engine's writes (no request in their context): nothing more
-            return await self.writes.run(op, urgent=urgent)
-        result = await self.writes.run(_audited(op, change), urgent=urgent)
+            return await self.writes.run(op, urgent=urgent, prelude=prelude)
+        result = await self.writes.run(_audited(op, change), urgent=urgent, prelude=prelude)
         change.recorded = True
         return result
 
@@ -121,17 +125,21 @@ class Database:
     async def execute_many(
         self, conn: AsyncConnection, stmt: UpdateBase, rows: Sequence[Mapping[str, Any]],
         shared: Mapping[str, Any] | None = None,
-    ) -> None:
+    ) -> int | None:
         """`stmt` once per row of values (plus `shared`, the same for all), the rows handed
         to the driver as tuples. SQLAlchemy's own executemany spends ~9 µs of Python per row
         (bench/README.md, session 10): the largest database cost per callback. For long-lived
-        statements (compiled once) whose values need no conversion: checked at compile."""
+        statements (compiled once) whose values need no conversion: checked at compile.
+        Returns the rows changed, or None where the driver does not count them."""
         if not rows:
-            return
+            return 0
         many = self._compiled(conn, stmt, (*rows[0], *(shared or {})))
         base = many.fixed if shared is None else {**many.fixed, **shared}
         values = many.values
-        await conn.exec_driver_sql(many.sql, [values({**base, **row}) for row in rows])
+        tuples = [values({**base, **row}) for row in rows] if base else list(map(values, rows))
+        result = await conn.exec_driver_sql(many.sql, tuples)
+        count = result.rowcount
+        return count if count >= 0 and self.is_sqlite else None
 
     def _compiled(self, conn: AsyncConnection, stmt: UpdateBase, keys: tuple[str, ...]) -> _Many:
         key = (id(stmt), keys)
@@ -153,11 +161,35 @@ class Database:
         """Rows to change after reading them: lock them on PostgreSQL."""
         return query if self.is_sqlite else query.with_for_update()
 
-    def relay(self, send: Callable[[list[Note]], None]) -> None:
+    def relay(self, send: Callable[[list[Note]], None], writer_thread: bool = False) -> None:
         """SQLite, a server split in two processes: `send` gets each commit's wake-ups, as
-        PostgreSQL would deliver its NOTIFYs (docs/design.md, "The engine process")."""
+        PostgreSQL would deliver its NOTIFYs (docs/design.md, "The engine process"). With
+        `writer_thread` (the API process) the writes run on a thread of their own, so a loop
+        crowded by reads never stretches a transaction that holds the engine's write lock
+        (store/writer_thread.py)."""
         self._relay = True
+        database = self.engine.url.database
+        if not database or database == ":memory:":  # no file, no second process
+            self.writes.on_commit = send
+            return
+        if writer_thread:
+            url = self.engine.url
+
+            def writer_engine() -> AsyncEngine:
+                engine = create_async_engine(url, async_creator=inline_connect(database),
+                                             pool_size=1, max_overflow=0)
+                _sqlite_pragmas(engine, immediate=True)
+                return engine
+
+            self.writes = ThreadedWriteQueue(writer_engine, turns=WriteTurns(database, False))
+        else:
+            self.writes = WriteQueue(self.engine, turns=WriteTurns(database, first=True))
         self.writes.on_commit = send
+
+    @property
+    def writer_thread(self) -> int | None:
+        """The OS id of the thread the writes run on, if they have one of their own."""
+        return self.writes.native_id if isinstance(self.writes, ThreadedWriteQueue) else None
 
     async def notify(
         self, conn: AsyncConnection, channel: str, about: Micros | str | None

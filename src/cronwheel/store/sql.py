@@ -90,11 +90,19 @@ class SqlStore:
     def split_server(self, send: Callable[[list[Note]], None], holds_lock: bool) -> None:
         """A server in two processes on SQLite: the API process holds the one-server file
         lock (`holds_lock`), the engine process it started opens the file under it, and each
-        passes its commits' wake-ups to the other through `send`. Nothing on PostgreSQL,
-        whose NOTIFY reaches both."""
+        passes its commits' wake-ups to the other through `send`; the API process writes
+        from a thread of its own (store/writer_thread.py). Nothing on PostgreSQL, whose
+        NOTIFY reaches both and whose row locks no saturated loop holds for long."""
         if self.is_sqlite:
             self._db.lock_file = holds_lock
-            self._db.relay(send)
+            self._db.relay(send, writer_thread=holds_lock)
+
+    def writer_threads(self) -> set[int]:
+        """OS ids of the threads that hold the file's write lock while they run: a split
+        server's API process leaves them at the server's priority when it lowers its own, so
+        the engine never waits for a write that waits for the CPU."""
+        thread = self._db.writer_thread
+        return set() if thread is None else {thread}
 
     async def close(self) -> None:
         await self._db.close()

@@ -5,9 +5,12 @@ only before it writes anything, so the rest of its group can still commit. Any o
 rolls the group back and replays each operation in a transaction of its own, so one bad
 operation fails alone. Rows an operation only adds (audit entries) can wait for the end of
 the transaction (`insert_at_commit`): a group's go in one statement, still before its commit,
-so they commit with their changes or not at all. Engine operations (claims, fires, results)
-take an urgent lane, so a fire never waits behind a queue of submits. SQLite has one writer
-connection: this queue's consumer.
+so they commit with their changes or not at all. An operation may bring a `Prelude`, work it
+needs done first (the rows it inserts): consecutive operations of a group whose preludes are
+of one class have theirs done in one go, just before the first of them runs (one INSERT for
+the jobs of many single submits). Engine operations (claims, fires, results) take an urgent
+lane, so a fire never waits behind a queue of submits. SQLite has one writer connection: this
+queue's consumer.
 """
 
 from __future__ import annotations
@@ -23,13 +26,28 @@ from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cronwheel.domain.errors import DomainError
+from cronwheel.store.write_turns import WriteTurns
 
 T = TypeVar("T")
 NOTES = "cronwheel_notes"  # conn.info key: wake-ups a transaction holds until it commits
 Note = tuple[str, str]  # (channel, value), as PostgreSQL's NOTIFY carries them
 AT_COMMIT = "cronwheel_at_commit"  # conn.info key: {table: [row, ...]} to insert at commit
 WriteOp = Callable[[AsyncConnection], Awaitable[T]]
-Pending = tuple[WriteOp[Any], asyncio.Future[Any]]
+
+
+class Prelude:
+    """Work an operation needs done before it runs, in its transaction. `run_all` does that of
+    several preludes of its class at once, setting `done` on each; the operation does its own
+    if it finds it not done (run alone, or replayed after its group rolled back)."""
+
+    done = False
+
+    @classmethod
+    async def run_all(cls, conn: AsyncConnection, preludes: list[Any]) -> None:
+        raise NotImplementedError
+
+
+Pending = tuple[WriteOp[Any], asyncio.Future[Any], Prelude | None]
 
 log = logging.getLogger("cronwheel.writer")
 
@@ -55,8 +73,10 @@ def _forget(conn: AsyncConnection) -> None:
 
 
 class WriteQueue:
-    def __init__(self, engine: AsyncEngine, max_group: int = 256) -> None:
+    def __init__(self, engine: AsyncEngine, max_group: int = 256,
+                 turns: WriteTurns | None = None) -> None:
         self._engine = engine
+        self.turns = turns  # a split server's two writers take turns at the file (write_turns)
         # told the wake-ups of each committed transaction (SQLite's engine process link)
         self.on_commit: Callable[[list[Note]], None] | None = None
         self._max_group = max_group
@@ -74,8 +94,11 @@ class WriteQueue:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self.turns is not None:
+            self.turns.close()
 
-    async def run(self, op: WriteOp[T], urgent: bool = False) -> T:
+    async def run(self, op: WriteOp[T], urgent: bool = False,
+                  prelude: Prelude | None = None) -> T:
         if self._task is None:  # not started: run inline (migrations, tools)
             async with self._engine.connect() as conn:
                 try:
@@ -88,7 +111,7 @@ class WriteQueue:
                 self._committed(conn)
                 return result
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        (self._urgent if urgent else self._normal).append((op, future))
+        (self._urgent if urgent else self._normal).append((op, future, prelude))
         self._ready.set()
         return await future
 
@@ -115,8 +138,7 @@ class WriteQueue:
                 try:
                     if conn is None:
                         conn = await self._engine.connect()
-                    if not await self._commit_group(conn, group):
-                        await self._replay_alone(conn, group)
+                    await self._write_group(conn, group)
                     if conn.closed or conn.invalidated:  # lost: its ops failed one by one
                         await _dropped(conn)
                         conn = None
@@ -129,12 +151,25 @@ class WriteQueue:
         finally:
             await _dropped(conn)
 
+    async def _write_group(self, conn: AsyncConnection, group: list[Pending]) -> None:
+        turns = self.turns
+        if turns is not None:
+            await turns.take()
+        try:
+            if not await self._commit_group(conn, group):
+                await self._replay_alone(conn, group)
+        finally:
+            if turns is not None:
+                turns.give_back()
+
     async def _commit_group(self, conn: AsyncConnection, group: list[Pending]) -> bool:
         """One transaction for the group; False when it had to be rolled back."""
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
             async with conn.begin():
-                for op, future in group:
+                for index, (op, future, prelude) in enumerate(group):
+                    if prelude is not None and not prelude.done:
+                        await _run_preludes(conn, group, index, prelude)
                     try:
                         outcomes.append((future, await op(conn), None))
                     except DomainError as exc:  # raised before the op wrote anything
@@ -143,6 +178,9 @@ class WriteQueue:
         except Exception:
             log.warning("writer.group_rolled_back", exc_info=True, extra={"size": len(group)})
             _forget(conn)
+            for _op, _future, prelude in group:  # what they did was rolled back
+                if prelude is not None:
+                    prelude.done = False
             return False
         self._committed(conn)
         for future, result, error in outcomes:
@@ -150,13 +188,15 @@ class WriteQueue:
         return True
 
     async def _replay_alone(self, conn: AsyncConnection, group: list[Pending]) -> None:
-        for op, future in group:
+        for op, future, prelude in group:
             try:
                 async with conn.begin():
-                    result = await op(conn)
+                    result = await op(conn)  # does its prelude's work itself
                     await _insert_waiting(conn)
             except Exception as exc:
                 _forget(conn)
+                if prelude is not None:
+                    prelude.done = False
                 _settle(future, None, exc)
             else:
                 self._committed(conn)
@@ -168,6 +208,19 @@ class WriteQueue:
         notes: list[Note] | None = conn.info.pop(NOTES, None)
         if notes and self.on_commit is not None:
             self.on_commit(notes)
+
+
+async def _run_preludes(conn: AsyncConnection, group: list[Pending], start: int,
+                        first: Prelude) -> None:
+    """`first` and the preludes of its class on the operations right after it, at once: only
+    consecutive ones, so no other operation of the group sees their work done early."""
+    kind = type(first)
+    together = [first]
+    for _op, _future, prelude in group[start + 1:]:
+        if prelude is None or type(prelude) is not kind or prelude.done:
+            break
+        together.append(prelude)
+    await kind.run_all(conn, together)
 
 
 async def _dropped(conn: AsyncConnection | None) -> None:
@@ -187,5 +240,5 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
 
 
 def _fail_all(group: list[Pending], exc: Exception) -> None:
-    for _op, future in group:
+    for _op, future, _prelude in group:
         _settle(future, None, exc)
