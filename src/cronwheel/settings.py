@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     fire_lead_ms: float = Field(100.0, ge=0, le=1_000)
     claim_batch: int = Field(500, ge=10, le=10_000)
     fire_batch: int = Field(2_000, ge=10, le=100_000)
+    # how long a fire pass should take while several namespaces hold jobs in the window
+    fire_pass_ms: float = Field(30.0, ge=0.001, le=10_000)
     delivery_concurrency: int = Field(512, ge=1, le=10_000)
     delivery_per_target: int = Field(128, ge=1, le=10_000)
     delivery_per_namespace: int = Field(256, ge=1, le=10_000)
