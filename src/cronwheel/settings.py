@@ -113,7 +113,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(16 * 1_048_576, ge=1_024)  # a 10,000-job batch: 6-9 MiB
     # GET/HEAD requests worked on at once; the rest wait their turn, so reads cannot crowd
     # out writes on the API's loop (api/lanes.py)
-    read_concurrency: int = Field(4, ge=1, le=10_000)
+    read_concurrency: int = Field(2, ge=1, le=10_000)
     allowed_hosts: TextList | None = None
 
     @field_validator("target_allow", "target_deny", "target_schemes", "allowed_hosts",
