@@ -137,7 +137,7 @@ class ClusterConfig:
 
 
 @contextlib.asynccontextmanager
-async def fresh_database(cfg: ClusterConfig, backend: Backend,
+async def fresh_database(pg: Postgres, backend: Backend,
                          workdir: Path) -> AsyncIterator[str]:
     """A new SQLite file in `workdir`, or a new PostgreSQL database dropped afterwards."""
     if backend is Backend.SQLITE:
@@ -145,7 +145,6 @@ async def fresh_database(cfg: ClusterConfig, backend: Backend,
         return
     import asyncpg
 
-    pg = cfg.postgres
     name = f"cw_bench_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(user=pg.user, host=pg.host, port=pg.port,
                                   database=pg.admin_db, timeout=10)
@@ -261,7 +260,7 @@ async def running_cluster(cfg: ClusterConfig, layout: Layout, session: aiohttp.C
     nodes: list[fb.Child] = []
     names = [f"bench-{layout.name}-n{i + 1}" for i in range(layout.nodes)]
     try:
-        async with fresh_database(cfg, layout.backend, workdir) as url:
+        async with fresh_database(cfg.postgres, layout.backend, workdir) as url:
             try:
                 if layout.backend is Backend.POSTGRES:
                     await migrate(url, workdir)

@@ -1,17 +1,19 @@
 """cronwheel benchmark: a noisy namespace beside a quiet one (issue 14 point 3).
 
-One node on SQLite, two receivers. The noisy namespace holds `--noisy-jobs` jobs repeating
-every `--interval-ms`, far more than the node can fire, delivering to a slow receiver
-(`--delay-ms` per callback, aiohttp). After `--warmup` seconds of that flood, the quiet
-namespace submits `--quiet-rate` one-shot jobs a second for `--duration` seconds, each due
-`--lead` seconds later, at priority `--quiet-priority`, to a fast receiver (raw). Reported: the
-quiet jobs' lateness at their receiver (p50/p99/max, missing after `--drain-timeout`), the
-noisy namespace's callbacks per second over the quiet phase, and the server's CPU.
+One node on SQLite (or on a fresh PostgreSQL database, `--database postgres`), two receivers.
+The noisy namespace holds `--noisy-jobs` jobs repeating every `--interval-ms`, far more than
+the node can fire, delivering to a slow receiver (`--delay-ms` per callback, aiohttp). After
+`--warmup` seconds of that flood, the quiet namespace submits `--quiet-rate` one-shot jobs a
+second for `--duration` seconds, each due `--lead` seconds later, at priority
+`--quiet-priority`, to a fast receiver (raw). Reported: the quiet jobs' lateness at their
+receiver (p50/p99/max, missing after `--drain-timeout`), the noisy namespace's callbacks per
+second over the quiet phase, and the server's CPU (and PostgreSQL's).
 
     PYTHONPATH=$PWD/src .venv/bin/python bench/noisy_bench.py --repeat 3 --name after
     PYTHONPATH=/path/to/main/src .venv/bin/python bench/noisy_bench.py --repeat 3 --name before
 
-Results: a table on stdout and bench/results/<name>.json. See bench/README.md, "Session 10".
+Results: a table on stdout and bench/results/<name>.json. See bench/README.md, "Session 10"
+and "Session 11".
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ import typer
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # fire_bench lives next to this file
+import cluster_bench as cb
 import fire_bench as fb
+import split_bench as sb
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ class NoisyConfig:
     drain_timeout: float
     quiet_wait: float
     server_env: dict[str, str]
+    backend: cb.Backend
+    postgres: cb.Postgres
     keep: bool = False
 
 
@@ -79,13 +85,18 @@ async def receiver(session: aiohttp.ClientSession, impl: str,
 async def server(cfg: NoisyConfig, session: aiohttp.ClientSession) -> AsyncIterator[fb.Child]:
     workdir = Path(tempfile.mkdtemp(prefix="cw-noisy-"))
     port = fb.free_port()
-    child = fb.spawn("server", fb.server_argv(port, workdir / "bench.db"),
-                     fb.settings_env(cfg.server_env), workdir / "server.log", port)
     try:
-        await fb.wait_ready(child, session, "/healthz")
-        yield child
+        async with cb.fresh_database(cfg.postgres, cfg.backend, workdir) as url:
+            if cfg.backend is cb.Backend.POSTGRES:
+                await cb.migrate(url, workdir)
+            child = fb.spawn("server", fb.serve_argv(port, url),
+                             fb.settings_env(cfg.server_env), workdir / "server.log", port)
+            try:
+                await fb.wait_ready(child, session, "/healthz")
+                yield child
+            finally:
+                child.stop()
     finally:
-        child.stop()
         if cfg.keep:
             fb.console.print(f"[dim]kept {workdir}[/dim]")
         else:
@@ -121,10 +132,25 @@ async def one_run(cfg: NoisyConfig, session: aiohttp.ClientSession) -> dict[str,
         await asyncio.sleep(cfg.warmup)
         noisy_before = await count(session, slow)
         meter = fb.CpuMeter(node.pid, quick.pid)
+        engine0 = sb.children_cpu(node.pid)  # the engine process, when `serve` starts one
+        postgres = cb.cpu_of(cb.postgres_pids()) if cfg.backend is cb.Backend.POSTGRES else {}
         submitted = await submit_quiet(cfg, session, base, f"{quick.base_url}/callback")
         phase = time.monotonic() - meter.start_wall
         noisy_during = await count(session, slow) - noisy_before
         cpu = meter.read()
+        engine = sb.children_cpu(node.pid) - engine0
+        cpu["engine_cpu_pct"] = fb.rounded(100 * engine / phase, 1)
+        cpu["other_cpu_pct"] = fb.rounded(max(0.0, cpu["other_cpu_pct"]
+                                              - cpu["engine_cpu_pct"]), 1)
+        cpu["server_cpu_s"] = fb.rounded(cpu["server_cpu_s"] + engine, 3)  # both processes
+        if postgres:  # counted in `other_cpu_pct` by the meter: taken out of it
+            used = sum(now - postgres.get(pid, 0.0)
+                       for pid, now in cb.cpu_of(cb.postgres_pids()).items())
+            cpu["postgres_cpu_pct"] = fb.rounded(100 * used / phase, 1)
+            cpu["postgres_cpu_us_per_noisy_callback"] = (
+                fb.rounded(1e6 * used / noisy_during, 1) if noisy_during else math.nan)
+            cpu["other_cpu_pct"] = fb.rounded(max(0.0, cpu["other_cpu_pct"]
+                                                  - cpu["postgres_cpu_pct"]), 1)
         last_due = time.time() + cfg.lead
         got = await fb.wait_callbacks(session, quick, submitted, last_due + cfg.drain_timeout,
                                       node, settle=0.5)
@@ -163,7 +189,7 @@ async def submit_quiet(cfg: NoisyConfig, session: aiohttp.ClientSession, base: s
 
 KEYS = ("quiet_lateness_p50_ms", "quiet_lateness_p99_ms", "quiet_lateness_max_ms", "missing",
         "duplicate_runs", "noisy_callbacks_per_s", "server_cpu_us_per_noisy_callback",
-        "server_cpu_pct", "other_cpu_pct")
+        "server_cpu_pct", "engine_cpu_pct", "postgres_cpu_pct", "other_cpu_pct")
 
 
 async def run_all(cfg: NoisyConfig) -> int:
@@ -207,6 +233,13 @@ def main(
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="server setting NAME=VALUE, as CRONWHEEL_NAME (repeatable)")] = None,
     keep: Annotated[bool, typer.Option(help="keep the server's temp dir (db, log)")] = False,
+    database: Annotated[cb.Backend, typer.Option(
+        help="sqlite: a file; postgres: a fresh database on --pg-host, dropped after")
+                        ] = cb.Backend.SQLITE,
+    pg_host: Annotated[str, typer.Option()] = "127.0.0.1",
+    pg_port: Annotated[int, typer.Option()] = 5432,
+    pg_user: Annotated[str, typer.Option()] = "postgres",
+    pg_admin_db: Annotated[str, typer.Option(help="where CREATE DATABASE is run")] = "test",
 ) -> None:
     """Flood one namespace and measure another's lateness."""
     cfg = NoisyConfig(
@@ -214,7 +247,8 @@ def main(
         noisy_jobs=noisy_jobs, interval_ms=interval_ms, delay_ms=delay_ms, warmup=warmup,
         quiet_rate=quiet_rate, duration=duration, lead=lead, quiet_priority=quiet_priority,
         drain_timeout=drain_timeout, quiet_wait=quiet_wait,
-        server_env=fb.parse_settings(set_ or []), keep=keep)
+        server_env=fb.parse_settings(set_ or []), backend=database,
+        postgres=cb.Postgres(pg_host, pg_port, pg_user, pg_admin_db), keep=keep)
     raise typer.Exit(fb.run_loop(run_all(cfg)))
 
 

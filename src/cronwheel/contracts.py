@@ -344,10 +344,13 @@ class Store(Protocol):
         ...
 
     async def acquire_due_runs(
-        self, owner: str, now: Micros, limit: int, lease_until: Micros
+        self, owner: str, now: Micros, limit: int, lease_until: Micros,
+        others_than: Collection[str] = (),
     ) -> list[tuple[Run, Job]]:
         """Lease to `owner` up to `limit` runs due by `now` (pending ones, and running ones
-        whose lease lapsed, recorded as abandoned), as the next attempt, with their jobs."""
+        whose lease lapsed, recorded as abandoned), as the next attempt, with their jobs,
+        earliest due first. `others_than`: none of the runs of these namespaces (the engine
+        looks past a namespace that crowds its deliveries)."""
         ...
 
     async def record_attempts(self, owner: str, records: Sequence[AttemptRecord]) -> None:

@@ -105,6 +105,7 @@ class Node:
                 claim_limit=settings.claim_limit,
                 claim_batch=settings.claim_batch,
                 fire_batch=settings.fire_batch,
+                fire_pass_us=round(settings.fire_pass_ms * US_PER_MS),
                 job_lease_us=lease,
                 fire_lead_us=round(settings.fire_lead_ms * US_PER_MS),
                 fire_gather_us=round(settings.fire_gather_ms * US_PER_MS),

@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     fire_gather_ms: float = Field(20.0, ge=0, le=1_000)
     claim_batch: int = Field(500, ge=10, le=10_000)
     fire_batch: int = Field(2_000, ge=10, le=100_000)
+    # how long a fire pass should take while several namespaces hold jobs in the window
+    fire_pass_ms: float = Field(30.0, ge=0.001, le=10_000)
     delivery_concurrency: int = Field(512, ge=1, le=10_000)
     delivery_per_target: int = Field(128, ge=1, le=10_000)
     delivery_per_namespace: int = Field(256, ge=1, le=10_000)
@@ -112,7 +114,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(16 * 1_048_576, ge=1_024)  # a 10,000-job batch: 6-9 MiB
     # GET/HEAD requests worked on at once; the rest wait their turn, so reads cannot crowd
     # out writes on the API's loop (api/lanes.py)
-    read_concurrency: int = Field(4, ge=1, le=10_000)
+    read_concurrency: int = Field(2, ge=1, le=10_000)
     allowed_hosts: TextList | None = None
 
     @field_validator("target_allow", "target_deny", "target_schemes", "allowed_hosts",

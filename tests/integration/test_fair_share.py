@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,16 @@ from cronwheel.api.convert import submission
 from cronwheel.api.schemas import JobIn
 from cronwheel.clock import ManualClock
 from cronwheel.delivery import Transports
+from cronwheel.domain.jobs import Job
 from cronwheel.domain.time import US_PER_MS, US_PER_S, parse_instant, to_iso
 from cronwheel.engine.dispatcher import DispatchConfig, Dispatcher
+from cronwheel.engine.failover import Failover
 from cronwheel.engine.scheduler import EngineConfig, Scheduler
 from cronwheel.jobtypes.registry import builtin_job_types
 from cronwheel.service import Service
 from cronwheel.store import SqlStore
 from tests.receivers import HttpReceiver, Received
+from tests.stores import postgres_database
 
 START = parse_instant("2026-06-01T00:00:00Z")
 DUE = START + 5 * US_PER_S
@@ -47,6 +50,7 @@ class Rig:
     scheduler: Scheduler
     dispatcher: Dispatcher
     service: Service
+    url: str = ""
 
     async def submit(self, namespace: str, key: str, url: str, at: int,
                      priority: int = 0) -> None:
@@ -85,6 +89,30 @@ async def rig(tmp_path: Path, dispatch: DispatchConfig, config: EngineConfig
     finally:
         await dispatcher.close(grace=0.1)  # the hung callbacks are cut off here
         await store.close()
+
+
+@pytest.fixture
+async def cluster_rig(config: EngineConfig) -> AsyncIterator[Rig]:
+    """A node of two on PostgreSQL: it claims only its share of the jobs but for those the
+    other node (alive, but not claiming) leaves unclaimed near their time."""
+    async with postgres_database() as url:
+        clock = ManualClock(START)
+        store = SqlStore(url)
+        await store.start()
+        dispatcher = Dispatcher(store, Transports(), clock, "b:1", "b", DISPATCH)
+        scheduler = Scheduler(store, dispatcher, clock, "b:1", config)
+        liveness = store.liveness("b:1")
+        assert liveness is not None
+        gate = Failover(liveness, lambda: store.release("b:1"), clock, "b:1", 30 * US_PER_S)
+        gate.holding = True  # as its survey of two live nodes, "a:1" and "b:1", leaves it
+        gate.share = (1, 2)
+        scheduler.gate = gate
+        dispatcher.start()
+        try:
+            yield Rig(clock, store, scheduler, dispatcher, Service(store, clock, scheduler), url)
+        finally:
+            await dispatcher.close(grace=0.1)
+            await store.close()
 
 
 @dataclass
@@ -193,3 +221,182 @@ async def test_priority_orders_the_deliveries_within_a_namespace(
     rig.clock.set(DUE + 100 * US_PER_MS)  # each delivery goes out on its instant
     await quick.wait_for(1)
     assert keys(quick) == ["p5"]
+
+
+async def fired(rig: Rig, namespace: str, keys: range) -> int:
+    """How many runs the jobs `<namespace>/f<k>` have in the database."""
+    prefix = namespace[0]
+    return sum([len(await rig.service.runs(namespace, f"{prefix}{k}", None, 10)) for k in keys])
+
+
+# A pass beside another namespace takes 5 fires (its time budget is all but nothing).
+SLICED = EngineConfig(window_us=20 * US_PER_S, claim_limit=100, claim_batch=100,
+                      run_poll_us=10 * US_PER_S, fire_pass_us=1, fire_pass_floor=5)
+
+
+@pytest.mark.parametrize("config", [SLICED])
+async def test_beside_another_namespace_a_flood_fires_in_short_passes(
+    rig: Rig, hung: HungReceiver, quick: HttpReceiver,
+) -> None:
+    # The flood's fires are all due; the quiet job comes due a moment later. A pass of all
+    # 60 of the flood's would be one transaction the quiet fire must wait for.
+    for k in range(FLOOD):
+        await rig.submit("flood", f"f{k}", hung.url, DUE, priority=1_000_000)
+    await rig.submit("quiet", "q", quick.url, DUE + US_PER_S)
+    rig.clock.set(DUE)
+    await rig.steps(1)  # the claim, and one pass of the flood alone due
+    assert await fired(rig, "flood", range(FLOOD)) == 5
+    rig.clock.set(DUE + US_PER_S)
+    await rig.steps(1)  # the quiet fire's pass: all of it, and the flood's next slice
+    await quick.wait_for(1)
+    assert keys(quick) == ["q"]
+    assert await fired(rig, "flood", range(FLOOD)) == 9  # 5, then 4 beside the quiet fire
+
+
+@pytest.mark.parametrize("config", [SLICED])
+async def test_alone_in_the_window_a_namespace_fires_all_it_has_due_in_one_pass(
+    rig: Rig, hung: HungReceiver,
+) -> None:
+    for k in range(FLOOD):
+        await rig.submit("flood", f"f{k}", hung.url, DUE, priority=1_000_000)
+    rig.clock.set(DUE)
+    await rig.steps(1)
+    assert await fired(rig, "flood", range(FLOOD)) == FLOOD
+
+
+async def test_a_flood_of_waiting_runs_does_not_take_the_room_another_namespaces_run_needs(
+    rig: Rig, hung: HungReceiver, quick: HttpReceiver,
+) -> None:
+    # The flood's fires past its share of the deliveries wait in the database as runs, all
+    # due before the quiet namespace's run: earliest first, they would fill the room.
+    for k in range(FLOOD):
+        await rig.submit("flood", f"f{k}", hung.url, DUE, priority=1_000_000)
+    await rig.submit("quiet", "q", quick.url, DUE + 3_600 * US_PER_S)
+    rig.clock.set(DUE)
+    await rig.steps(8)  # every flood job fired; its runs past its share wait
+    rig.clock.set(DUE + US_PER_S)
+    await rig.service.trigger("quiet", "q")  # a run due now, after all of the flood's
+    await rig.steps(1)
+    await quick.wait_for(1)
+    assert keys(quick) == ["q"]
+
+
+@pytest.fixture
+async def slow() -> AsyncIterator[HttpReceiver]:
+    receiver = await HttpReceiver(delay=0.2).start()
+    yield receiver
+    await receiver.stop()
+
+
+@pytest.mark.parametrize("dispatch", [DispatchConfig(concurrency=8, per_target=2,
+                                                     per_namespace=8, capacity=40)])
+async def test_a_receiver_shared_with_a_flood_serves_another_namespace_at_the_next_free_slot(
+    rig: Rig, slow: HttpReceiver,
+) -> None:
+    for k in range(20):  # 2 under way at a time, 0.2 s each: 2 s for all of them
+        await rig.submit("flood", f"f{k}", slow.url, DUE, priority=1_000_000)
+    await rig.submit("quiet", "q", slow.url, DUE + US_PER_S)
+    rig.clock.set(DUE)
+    await rig.steps(1)  # the flood's 20 deliveries: 2 under way, 18 waiting for the receiver
+    rig.clock.set(DUE + US_PER_S)
+    await rig.steps(1)
+    # first come, first served, the quiet delivery would be the 21st: it takes the first
+    # slot the flood frees
+    await slow.wait_for(4)
+    assert "q" in keys(slow)[2:4]
+
+
+async def in_share_of_a(rig: Rig, url: str) -> str:
+    """Submit quiet jobs until one falls in the other node's share (0 of 2); its key."""
+    import asyncpg
+
+    conn = await asyncpg.connect(rig.url)
+    try:
+        for k in range(64):
+            key = f"q{k}"
+            await rig.submit("quiet", key, url, DUE)
+            job = await rig.service.get("quiet", key)
+            if await conn.fetchval("SELECT (hashtext($1) & 2147483647) % 2", job.id) == 0:
+                return key
+            await rig.service.delete("quiet", key, delete_runs=True)
+    finally:
+        await conn.close()
+    raise AssertionError("no job id hashed to share 0 in 64 tries")
+
+
+async def test_a_node_taking_a_gone_nodes_jobs_looks_past_a_flood_there_too(
+    cluster_rig: Rig, hung: HungReceiver, quick: HttpReceiver,
+) -> None:
+    rig = cluster_rig
+    for k in range(FLOOD):  # about half in each node's share
+        await rig.submit("flood", f"f{k}", hung.url, DUE, priority=1_000_000)
+    key = await in_share_of_a(rig, quick.url)
+    rig.clock.set(DUE + US_PER_S)  # behind: everything is late, the other node never claimed
+    # One claim: a batch of the flood's from this node's share, all late, so a look past the
+    # flood; the quiet job is not in this node's share, so only a look into the other's
+    # (past the flood's occurrences there too, all before it by priority) finds it.
+    await rig.steps(1)
+    await quick.wait_for(1)
+    assert keys(quick) == [key]
+
+
+@dataclass
+class RenewalsSeen:
+    sizes: list[int] = field(default_factory=list)
+
+
+@pytest.mark.parametrize("dispatch", [DispatchConfig(concurrency=8, per_target=8,
+                                                     per_namespace=4, capacity=40,
+                                                     renew_slice=8)])
+async def test_a_floods_held_runs_are_renewed_a_slice_per_write(
+    rig: Rig, hung: HungReceiver, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One write renewing thousands of a flood's held runs would hold up every fire queued
+    # behind it in the writer; slices let the others' fires in between.
+    seen = RenewalsSeen()
+    renew_runs = rig.store.renew_runs
+
+    async def counted(owner: str, run_ids: Sequence[str], lease_until: int) -> None:
+        seen.sizes.append(len(run_ids))
+        await renew_runs(owner, run_ids, lease_until)
+
+    monkeypatch.setattr(rig.store, "renew_runs", counted)
+    for k in range(FLOOD):
+        await rig.submit("flood", f"f{k}", hung.url, DUE, priority=1_000_000)
+    rig.clock.set(DUE)
+    await rig.steps(8)  # 20 of the flood's deliveries held (its share of 40), hung
+    rig.clock.set(DUE + 4 * US_PER_S)  # before the renewal loop's own turn (a third of 30 s)
+    await rig.dispatcher.renew()
+    assert seen.sizes == [8, 8, 4]
+    runs = [run for k in range(FLOOD)
+            for run in await rig.service.runs("flood", f"f{k}", None, 10)]
+    running = [run for run in runs if run.due_at is not None and run.started_at is not None]
+    assert len(running) == 20
+    assert all(run.due_at == DUE + 4 * US_PER_S + DISPATCH.lease_us for run in running)
+
+
+@pytest.mark.parametrize("config", [EngineConfig(
+    window_us=20 * US_PER_S, claim_limit=40, claim_batch=40, run_poll_us=10 * US_PER_S,
+    fire_pass_us=1, fire_pass_floor=5)])
+async def test_beside_another_namespace_the_window_is_topped_up_a_quarter_batch_at_a_time(
+    rig: Rig, hung: HungReceiver, quick: HttpReceiver, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Short passes free a few places each; claiming them one pass at a time would read past
+    # the whole window (the flood's leased jobs) for every few fires.
+    limits: list[int] = []
+    acquire = rig.store.acquire_due_jobs
+
+    async def counted(owner: str, now: int, horizon: int, limit: int, lease_until: int,
+                      share: tuple[int, int] | None = None,
+                      others_than: Collection[str] = ()) -> list[Job]:
+        if not others_than:
+            limits.append(limit)
+        return await acquire(owner, now, horizon, limit, lease_until, share, others_than)
+
+    monkeypatch.setattr(rig.store, "acquire_due_jobs", counted)
+    for k in range(100):
+        await rig.submit("flood", f"f{k}", hung.url, DUE, priority=1_000_000)
+    await rig.submit("quiet", "q", quick.url, DUE + 10 * US_PER_S)
+    rig.clock.set(DUE)
+    await rig.steps(6)  # 5 fires a pass; the window claimed again once 10 places are free
+    assert limits == [40, 14, 10]  # never the 4 or 5 places a single pass frees

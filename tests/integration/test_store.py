@@ -425,6 +425,22 @@ async def test_a_claim_can_look_past_namespaces_crowding_the_window(store: Store
     assert sorted(j.spec.key for j in rest) == [f"f{i}" for i in range(5)]
 
 
+async def test_a_run_claim_can_look_past_namespaces_crowding_the_deliveries(
+    store: Store,
+) -> None:
+    flood = [JobSpec("flood", f"f{i}", OneShot(T0 - 10 + i), TARGET, priority=9)
+             for i in range(5)]
+    quiet = [JobSpec("quiet", "q", OneShot(T0), TARGET)]
+    await store.add_jobs([rules.new_job(new_id(), s, T0 - US_PER_S) for s in flood + quiet], True)
+    jobs = await store.acquire_due_jobs("a", T0, T0, 10, T0 + LEASE)
+    await store.record_fires("a", T0, [fire_of(j, T0, deliver_now=False) for j in jobs],
+                             T0 + LEASE)
+    others = await store.acquire_due_runs("a", T0, 10, T0 + LEASE, others_than={"flood"})
+    assert [job.spec.key for _run, job in others] == ["q"]
+    rest = await store.acquire_due_runs("a", T0, 10, T0 + LEASE)
+    assert sorted(job.spec.key for _run, job in rest) == [f"f{i}" for i in range(5)]
+
+
 async def test_listing_filters_by_state_and_takes_a_prefix_literally(store: Store) -> None:
     await store.add_jobs([make_job("a_b"), make_job("axb"), make_job("a%c")], True)
     await store.change_job("ns", "axb", lambda j: rules.cancel(j, T0))

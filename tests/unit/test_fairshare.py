@@ -3,7 +3,14 @@ deliveries it holds and the attempts under way."""
 
 from __future__ import annotations
 
-from cronwheel.domain.fairshare import by_priority_within, count_by, crowding, room_for, share
+from cronwheel.domain.fairshare import (
+    by_priority_within,
+    count_by,
+    crowding,
+    room_for,
+    share,
+    split,
+)
 
 
 def test_each_holder_gets_a_share_and_one_is_kept_for_a_newcomer() -> None:
@@ -52,3 +59,10 @@ def test_a_namespace_within_its_room_keeps_its_order_unsorted() -> None:
 
 def test_counts_per_namespace() -> None:
     assert count_by(["a", "b", "a"], lambda s: s) == {"a": 2, "b": 1}
+
+
+def test_a_split_gives_the_small_wants_all_and_the_rest_to_the_large() -> None:
+    assert split(100, {"flood": 5_000, "quiet": 3}) == {"quiet": 3, "flood": 97}
+    assert split(100, {"a": 5_000, "b": 5_000}) == {"a": 50, "b": 50}
+    assert split(10, {"a": 4, "b": 40, "c": 40}) == {"a": 3, "b": 3, "c": 4}
+    assert split(1, {"a": 9, "b": 9}) == {"a": 1, "b": 1}  # never nothing

@@ -65,6 +65,19 @@ def by_priority_within(
     return taken, left
 
 
+def split(budget: int, wants: Mapping[str, int]) -> dict[str, int]:
+    """Share `budget` between namespaces wanting `wants`: the smallest wants first, each
+    getting all it wants up to an even share of what is left (water-filling), so a namespace
+    with a few items is never cut for one with thousands. Each gets at least 1."""
+    given: dict[str, int] = {}
+    left = budget
+    ranked = sorted(wants.items(), key=lambda item: item[1])
+    for index, (namespace, want) in enumerate(ranked):
+        given[namespace] = max(1, min(want, left // (len(ranked) - index)))
+        left -= given[namespace]
+    return given
+
+
 def count_by(items: Iterable[T], namespace_of: Callable[[T], str]) -> dict[str, int]:
     """How many of `items` each namespace has."""
     counts: dict[str, int] = {}

@@ -11,6 +11,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from cronwheel.contracts import Clock, Delivery, Fire, Store
 from cronwheel.domain import fairshare
 from cronwheel.domain.jobs import Job
 from cronwheel.domain.misfire import plan
+from cronwheel.domain.pace import Pace
 from cronwheel.domain.runs import Run
 from cronwheel.domain.time import US_PER_MS, US_PER_S, Micros
 from cronwheel.engine.dispatcher import Dispatcher
@@ -36,8 +38,13 @@ class EngineConfig:
     claim_batch: int = 500  # most jobs per claim query: a big burst would stall the loop
     # most jobs per fire transaction when several namespaces have jobs due, shared between
     # them: a flood's backlog never holds another namespace's due fire behind it for long
-    # (one namespace alone fires all it has due at once)
+    # (one namespace alone in the window fires all it has due at once)
     fire_batch: int = 2_000
+    # ... and how long such a pass should take (its size learned from the last passes' cost),
+    # with the fewest fires it takes: a fire coming due waits for the pass under way, then
+    # for its own; within the fire lead, both end before its instant
+    fire_pass_us: Micros = 30 * US_PER_MS
+    fire_pass_floor: int = 50
     job_lease_us: Micros = 30 * US_PER_S
     run_poll_us: Micros = 500 * US_PER_MS  # how often pending runs (retries, rescues) are read
     # Commit a fire this early, so a busy writer does not make it late; the delivery still
@@ -85,7 +92,10 @@ class Scheduler:
         # fair share of its batch from each, so one namespace's backlog never fills it
         self._heaps: dict[str, list[tuple[Micros, int, int, Job]]] = {}
         self._holding = 0
+        self._pace = Pace(config.fire_pass_us, config.fire_pass_floor)
+        self._run_pace = Pace(config.fire_pass_us, config.fire_pass_floor)
         self._others_after: Micros = 0  # after a look past found nothing, the next one waits
+        self._others_runs_after: Micros = 0  # the same, for runs
         self._seq = itertools.count()
         self._claimed_until: Micros = -1
         self._next_claim: Micros = 0
@@ -121,6 +131,12 @@ class Scheduler:
         self._next_claim = 0
 
     def run_due(self, due_at: Micros) -> None:
+        """A run comes due at `due_at` (a retry, a manual run): polled for then, looking past
+        the namespaces crowding the deliveries even if the last look found nothing."""
+        self._others_runs_after = min(self._others_runs_after, due_at)
+        self._poll_runs_at(due_at)
+
+    def _poll_runs_at(self, due_at: Micros) -> None:
         # Kept until a poll at or after it: a poll between now and then must not forget it.
         heapq.heappush(self._run_dues, due_at)
         if due_at < self._next_run_poll:
@@ -187,6 +203,12 @@ class Scheduler:
         if not self._may_act():
             return
         limit = min(room, self._config.claim_batch)
+        topping = len(self._heaps) > 1 and 0 < limit < self._config.claim_batch // 4
+        if topping:
+            # short passes beside other namespaces free a little room each: a claim per pass
+            # would read past the whole window each time; wait for a quarter batch of room
+            limit = 0
+            self._next_claim = now
         epoch = self._epoch()
         lease_until = now + self._config.job_lease_us
         jobs = await self._claim_earliest(now, horizon, limit, lease_until) if limit > 0 else []
@@ -229,8 +251,16 @@ class Scheduler:
         extra = min(extra, self._config.claim_batch)
         if extra <= 0:
             return []
+        share = self._share()
         found = await self._store.acquire_due_jobs(self._owner, now, horizon, extra, lease_until,
-                                                   self._share(), others_than=crowded)
+                                                   share, others_than=crowded)
+        if share is not None and len(found) < extra:
+            # the other nodes' shares left unclaimed this close to their time, as in
+            # `_claim_earliest`, but past the crowding namespaces too: a flood's occurrences
+            # missed by a gone node would otherwise come first there as well
+            found += await self._store.acquire_due_jobs(
+                self._owner, now, now + self._config.window_us // 2, extra - len(found),
+                lease_until, others_than=crowded)
         if not found:
             self._others_after = now + self._config.window_us // 8
         return found
@@ -266,13 +296,11 @@ class Scheduler:
         """Due jobs, each occurrence once: a fire retried after an error may meet the same job
         claimed again once its lease lapsed."""
         due: dict[tuple[str, Micros | None], Job] = {}
-        ready = [ns for ns, heap in self._heaps.items() if heap[0][0] <= until]
-        # alone, a namespace fires all it has due (a big batch is how a busy engine catches
-        # up); beside others, each takes its share of the batch
-        each = self._holding if len(ready) < 2 else max(1, self._config.fire_batch // len(ready))
-        for namespace in ready:  # the rest of a namespace's due jobs: the next pass, at once
+        ready = {ns: len(heap) for ns, heap in self._heaps.items() if heap[0][0] <= until}
+        for namespace, count in self._allot(ready).items():
+            # the rest of a namespace's due jobs: the next pass, at once
             heap = self._heaps[namespace]
-            for _ in range(min(each, len(heap))):
+            for _ in range(count):
                 if heap[0][0] > until:
                     break
                 job = heapq.heappop(heap)[3]
@@ -286,6 +314,16 @@ class Scheduler:
             job = heapq.heappop(self._delayed)[2]
             due.setdefault((job.id, job.next_fire_at), job)
         return list(due.values())
+
+    def _allot(self, ready: dict[str, int]) -> dict[str, int]:
+        """How many of each ready namespace's held jobs this pass may take (at most, if due).
+        Alone in the window, a namespace takes all (a big pass is how a busy engine catches
+        up). Beside others, the pass is bounded in time and in `fire_batch`, shared smallest
+        first: another namespace's fire coming due never waits behind thousands of a flood's."""
+        if len(self._heaps) < 2:
+            return ready
+        budget = min(self._config.fire_batch, self._pace.size())
+        return fairshare.split(budget, ready)
 
     async def _throttle(self, due: list[Job], now: Micros) -> list[Job]:
         """The fires that may happen now; each other one waits in `_delayed` for the slot its
@@ -348,8 +386,10 @@ class Scheduler:
             return
         fires = self._plan_fires(due, now)
         lease_until = now + self._dispatcher.lease_us
+        started = time.perf_counter()
         try:
             recorded = await self._store.record_fires(self._owner, now, fires, lease_until)
+            self._pace.observe(len(fires), (time.perf_counter() - started) * US_PER_S)
         except Exception:
             log.exception("scheduler.fire_failed", extra={"count": len(fires)})
             for job in due:  # try again shortly; the lease check stops a double fire
@@ -369,7 +409,7 @@ class Scheduler:
         if len(runs) < sum(1 for f in fires if f.deliver_now):
             log.info("scheduler.fires_dropped", extra={"count": len(fires) - len(runs)})
         if any(f.plan.fire and not f.deliver_now for f in fires):
-            self.run_due(now)
+            self._poll_runs_at(now)
         if any(f.plan.next_fire_at is not None and f.plan.next_fire_at <= self._claimed_until
                for f in fires):
             self._next_claim = now  # a next occurrence falls inside the window: claim it now
@@ -407,19 +447,41 @@ class Scheduler:
         self._next_run_poll = now + self._config.run_poll_us
         if self._run_dues:
             self._next_run_poll = min(self._next_run_poll, self._run_dues[0])
-        room = self._dispatcher.room()
-        if room <= 0 or not self._may_act():
+        limit = min(self._dispatcher.room(), 1_000)
+        if len(self._heaps) > 1:  # other namespaces' fires wait for this claim's commit
+            limit = min(limit, self._run_pace.size())
+        if limit <= 0 or not self._may_act():
             return
         epoch = self._epoch()
-        claimed = await self._store.acquire_due_runs(
-            self._owner, now, min(room, 1_000), now + self._dispatcher.lease_us
-        )
+        lease_until = now + self._dispatcher.lease_us
+        started = time.perf_counter()
+        crowded = self._dispatcher.crowding()
+        if crowded:
+            claimed = await self._claim_others_runs(now, limit, lease_until, crowded)
+        else:
+            claimed = await self._store.acquire_due_runs(self._owner, now, limit, lease_until)
+        self._run_pace.observe(len(claimed), (time.perf_counter() - started) * US_PER_S)
         if epoch != self._epoch():
             return
         for run, job in claimed:
             self._dispatcher.submit(delivery_for(run, job), job.spec.retry)
-        if len(claimed) >= min(room, 1_000):
+        if len(claimed) >= limit:
             self._next_run_poll = now  # more are waiting
+
+    async def _claim_others_runs(self, now: Micros, limit: int, lease_until: Micros,
+                                 crowded: frozenset[str]) -> list[tuple[Run, Job]]:
+        """The runs of the namespaces not crowding the deliveries: earliest first, a flood's
+        backlog of runs (its fires past its share) would come before every other namespace's
+        retries and fill the room they need. A crowding namespace's runs wait until its
+        deliveries fall below its share. After a look that found none, the next waits a run
+        poll (or a run announced due): it reads past that backlog."""
+        if now < self._others_runs_after:
+            return []
+        found = await self._store.acquire_due_runs(self._owner, now, limit, lease_until,
+                                                   others_than=crowded)
+        if not found:
+            self._others_runs_after = now + self._config.run_poll_us
+        return found
 
     async def release(self) -> None:
         """Hand back the claimed window so another node (or the next start) fires it at once."""

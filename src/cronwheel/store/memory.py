@@ -417,10 +417,14 @@ class MemoryStore:
         self._attempts.pop(run_id, None)
 
     async def acquire_due_runs(
-        self, owner: str, now: Micros, limit: int, lease_until: Micros
+        self, owner: str, now: Micros, limit: int, lease_until: Micros,
+        others_than: Collection[str] = (),
     ) -> list[tuple[Run, Job]]:
+        def wanted(run_id: str) -> bool:
+            return self._runs[run_id].run.namespace not in others_than
+
         claimed: list[tuple[Run, Job]] = []
-        for run_id in self._due_runs.take(limit, now, lambda _id: True):
+        for run_id in self._due_runs.take(limit, now, wanted):
             row = self._runs[run_id]
             run = row.run
             if run.state is RunState.RUNNING:

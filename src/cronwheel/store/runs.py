@@ -3,7 +3,7 @@ manual runs, claims of due runs with the rescue of lapsed ones, results, and rea
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, false, func, insert, select, union_all, update
@@ -182,16 +182,20 @@ class SqlRuns:
         return await self._db.write(op, urgent=True)
 
     async def acquire_due_runs(
-        self, owner: str, now: Micros, limit: int, lease_until: Micros
+        self, owner: str, now: Micros, limit: int, lease_until: Micros,
+        others_than: Collection[str] = (),
     ) -> list[tuple[Run, Job]]:
         async def op(conn: AsyncConnection) -> list[tuple[Run, Job]]:
-            query = self._db.skip_locked(
+            picked_query = (
                 select(runs.c.id, runs.c.state, runs.c.attempts, runs.c.started_at,
                        runs.c.node)
                 .where(runs.c.due_at <= now)
                 .order_by(runs.c.due_at)
                 .limit(limit)
             )
+            if others_than:
+                picked_query = picked_query.where(runs.c.namespace.not_in(sorted(others_than)))
+            query = self._db.skip_locked(picked_query)
             picked = (await conn.execute(query)).mappings().all()
             if not picked:
                 return []

@@ -174,9 +174,10 @@ class SqlStore:
         return await self._runs.add_manual_run(job, run_id, now, payload, has_override)
 
     async def acquire_due_runs(
-        self, owner: str, now: Micros, limit: int, lease_until: Micros
+        self, owner: str, now: Micros, limit: int, lease_until: Micros,
+        others_than: Collection[str] = (),
     ) -> list[tuple[Run, Job]]:
-        return await self._runs.acquire_due_runs(owner, now, limit, lease_until)
+        return await self._runs.acquire_due_runs(owner, now, limit, lease_until, others_than)
 
     async def rerun_occurrences(self, reruns: Sequence[Rerun], now: Micros) -> RerunOutcome:
         return await self._runs.rerun_occurrences(reruns, now)
