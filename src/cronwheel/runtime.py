@@ -108,6 +108,7 @@ class Node:
                 fire_pass_us=round(settings.fire_pass_ms * US_PER_MS),
                 job_lease_us=lease,
                 fire_lead_us=round(settings.fire_lead_ms * US_PER_MS),
+                fire_gather_us=round(settings.fire_gather_ms * US_PER_MS),
             ),
         )
         sweep = round(settings.dependency_sweep_seconds * US_PER_S)

@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     window_ms: int = Field(2_000, ge=50, le=60_000)
     claim_limit: int = Field(5_000, ge=10, le=100_000)
     fire_lead_ms: float = Field(100.0, ge=0, le=1_000)
+    fire_gather_ms: float = Field(20.0, ge=0, le=1_000)
     claim_batch: int = Field(500, ge=10, le=10_000)
     fire_batch: int = Field(2_000, ge=10, le=100_000)
     # how long a fire pass should take while several namespaces hold jobs in the window

@@ -100,6 +100,25 @@ async def test_a_one_shot_goes_out_on_its_instant_and_not_before(database: Backe
         assert [(a.started_at, a.outcome.value) for a in attempts] == [(START + 90 * S, "success")]
 
 
+async def test_fires_due_close_together_commit_together_and_go_out_on_their_instants(
+    database: Backend,
+) -> None:
+    # Ten one-shots 5 ms apart: a fire pass takes what falls due within its lead (100 ms) and
+    # the gather (20 ms) after it, so they fire in passes a gather apart, not one per instant.
+    clock = ManualClock(START)
+    due = [START + 10 * S + i * 5 * US_PER_MS for i in range(10)]
+    async with engine_on(database, clock) as engine:
+        for i, at in enumerate(due):
+            await engine.submit(job(f"s{i}", {"kind": "once", "at": to_iso(at)}))
+        await engine.advance(11 * S)
+        assert sorted(engine.transport.instants()) == due
+        fired = [run.fired_at for i in range(10) for run, _ in await runs_of(engine, f"s{i}")]
+    lead, gather = 100 * US_PER_MS, 20 * US_PER_MS
+    assert fired[0] == due[0] - lead
+    assert all(at - lead - gather <= f <= at - lead for f, at in zip(fired, due, strict=True))
+    assert len(set(fired)) == 2  # 0-20 ms after the first, then 25-45 ms
+
+
 async def test_retries_go_out_at_their_backoff_instants(database: Backend) -> None:
     clock = ManualClock(START)
     transport = RecordingTransport(clock)

@@ -98,6 +98,46 @@ async def test_callbacks_to_one_receiver_share_a_kept_alive_connection(wire: Wir
     assert head.endswith('\r\n\r\n{"n":1}')
 
 
+@pytest.mark.parametrize(
+    ("method", "headers", "expected"),
+    [
+        ("POST", (), ["User-Agent: cronwheel/", "Accept: */*", "Idempotency-Key: run-1",
+                      "Cronwheel-Attempt: 1", "Cronwheel-Run-Id: run-1", "Cronwheel-Job-Key: k",
+                      "Cronwheel-Namespace: default",
+                      "Cronwheel-Scheduled-At: 1970-01-01T00:00:00.000001Z",
+                      "Content-Type: application/json", "Content-Length: 7"]),
+        ("GET", (("X-Team", "a"), ("user-agent", "theirs")),
+         ["Accept: */*", "X-Team: a", "user-agent: theirs", "Idempotency-Key: run-1"]),
+        # a target header with one of our names: ours replace its value, in its place
+        ("POST", (("idempotency-key", "x"), ("Idempotency-Key", "theirs"), ("X-B", "b")),
+         ["idempotency-key: x", "Idempotency-Key: run-1", "X-B: b", "Cronwheel-Attempt: 1"]),
+        ("POST", (("Content-Type", "text/plain"),),
+         ["Content-Type: application/json", "Idempotency-Key: run-1"]),
+    ],
+)
+async def test_the_request_head_carries_the_target_headers_then_ours(
+    wire: Wire, method: str, headers: tuple[tuple[str, str], ...], expected: list[str]
+) -> None:
+    target = HttpTarget(f"http://127.0.0.1:{wire.port}/cb", method=method, headers=headers)
+    transport = HttpTransport()
+    try:
+        base = delivery(target.url)
+        sent = Delivery(**{**{f: getattr(base, f) for f in base.__slots__},
+                           "target": target, "scheduled_at": 1})
+        assert (await transport.deliver(sent)).outcome is AttemptOutcome.SUCCESS
+    finally:
+        await transport.aclose()
+    head, _, body = wire.requests[0].decode().partition("\r\n\r\n")
+    lines = head.split("\r\n")
+    assert lines[:2] == [f"{method} /cb HTTP/1.1", f"Host: 127.0.0.1:{wire.port}"]
+    found = [next(i for i, line in enumerate(lines) if line.startswith(want))
+             for want in expected]
+    assert found == sorted(found)  # each expected line is there, in this order
+    assert sum(line.lower().startswith("user-agent:") for line in lines) == 1
+    assert sum(line.startswith("Content-Type:") for line in lines) == (method == "POST")
+    assert body == ('{"n":1}' if method == "POST" else "")
+
+
 async def test_a_receiver_that_closes_each_connection_gets_a_new_one_each_time(
     wire: Wire,
 ) -> None:

@@ -102,6 +102,11 @@ class TestToIso:
     def test_formats_in_utc_with_z(self, value: int, expected: str) -> None:
         assert to_iso(value) == expected
 
+    @given(st.integers(min_value=-62_135_596_800 * US_PER_S, max_value=MAX_INSTANT))  # from year 1
+    def test_formats_as_datetime_isoformat_does(self, value: int) -> None:
+        expected = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=value))
+        assert to_iso(value) == expected.isoformat().replace("+00:00", "Z")
+
     @given(st.integers(min_value=0, max_value=MAX_INSTANT))
     def test_is_datetimes_own_iso_format(self, value: int) -> None:
         """The kept seconds' text changes nothing: the same text datetime writes."""

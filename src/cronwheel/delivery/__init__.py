@@ -16,16 +16,19 @@ RESPONSE_LIMIT = 2_000  # characters of a receiver's answer kept with the attemp
 USER_AGENT = f"cronwheel/{__version__}"  # so a receiver's log says who called
 
 
+METADATA_NAMES = ("Idempotency-Key", "Cronwheel-Attempt", "Cronwheel-Run-Id",
+                  "Cronwheel-Job-Key", "Cronwheel-Namespace", "Cronwheel-Scheduled-At")
+
+
+def metadata_values(delivery: Delivery) -> tuple[str, str, str, str, str, str]:
+    """The values of `METADATA_NAMES`, in their order."""
+    return (delivery.idempotency_key, str(delivery.attempt), delivery.run_id, delivery.key,
+            delivery.namespace, to_iso(delivery.scheduled_at))
+
+
 def metadata_headers(delivery: Delivery) -> dict[str, str]:
     """The same names on every transport that carries headers."""
-    return {
-        "Idempotency-Key": delivery.idempotency_key,
-        "Cronwheel-Attempt": str(delivery.attempt),
-        "Cronwheel-Run-Id": delivery.run_id,
-        "Cronwheel-Job-Key": delivery.key,
-        "Cronwheel-Namespace": delivery.namespace,
-        "Cronwheel-Scheduled-At": to_iso(delivery.scheduled_at),
-    }
+    return dict(zip(METADATA_NAMES, metadata_values(delivery), strict=True))
 
 
 class Transports:

@@ -4,13 +4,20 @@ client of http1.py, the rest (https, followed redirects) through one pooled aioh
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 
 import aiohttp
 import httptools
 import orjson
 
 from cronwheel.contracts import Delivery, DeliveryResult
-from cronwheel.delivery import RESPONSE_LIMIT, USER_AGENT, metadata_headers
+from cronwheel.delivery import (
+    METADATA_NAMES,
+    RESPONSE_LIMIT,
+    USER_AGENT,
+    metadata_headers,
+    metadata_values,
+)
 from cronwheel.delivery.answers import refused_code
 from cronwheel.delivery.guard import Lookup, guarded_connector, refusal_of, refused, system_lookup
 from cronwheel.delivery.http1 import Endpoint, Http1Client
@@ -77,11 +84,8 @@ class HttpTransport:
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
         target = delivery.target
         assert isinstance(target, HttpTarget)
-        headers = dict(target.headers)
-        headers.update(metadata_headers(delivery))
         body = None
         if target.method != "GET":
-            headers["Content-Type"] = "application/json"
             payload = delivery.payload
             if target.success == SUCCESS_CODE_OK:  # the delay-job contract: the time it was due
                 payload = body_due(payload, delivery.scheduled_at, self._delayjob_unit)
@@ -89,8 +93,12 @@ class HttpTransport:
         endpoint = None if self._policy.follow_redirects else _endpoint(target.url)
         try:
             if endpoint is not None:
-                return await self._send_lean(target, endpoint, headers, body)
-            return await self._send_aiohttp(target, headers, body)
+                request = _lean_request(target, endpoint, delivery, body)
+                if request is None:  # a target header has one of our names
+                    request = _request_bytes(target.method, endpoint,
+                                             _headers(target, delivery, body), body)
+                return await self._send_lean(target, endpoint, request)
+            return await self._send_aiohttp(target, _headers(target, delivery, body), body)
         except TimeoutError:
             return DeliveryResult(
                 AttemptOutcome.TIMEOUT, True, error=f"no answer within {target.timeout:g}s"
@@ -102,13 +110,11 @@ class HttpTransport:
             return DeliveryResult(AttemptOutcome.ERROR, True, error=f"{type(exc).__name__}: {exc}")
 
     async def _send_lean(
-        self, target: HttpTarget, endpoint: Endpoint, headers: dict[str, str],
-        body: bytes | None,
+        self, target: HttpTarget, endpoint: Endpoint, request: bytes
     ) -> DeliveryResult:
         """Plain http, redirects not followed: the keep-alive client of http1.py."""
         if self._lean is None:
             self._lean = Http1Client(self._policy, self._lookup)
-        request = _request_bytes(target.method, endpoint, headers, body)
         answer = await self._lean.request(endpoint, request, _keep(target), target.timeout)
         return answered(target, answer.status, answer.body, answer.location)
 
@@ -152,17 +158,66 @@ def _endpoint(url: str) -> Endpoint | None:
     return Endpoint.of(url)
 
 
+def _headers(target: HttpTarget, delivery: Delivery, body: bytes | None) -> dict[str, str]:
+    """The target's headers, then ours (ours win a name both have), then the body's type."""
+    headers = dict(target.headers)
+    headers.update(metadata_headers(delivery))
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    return headers
+
+
+def _opening(method: str, endpoint: Endpoint, names: Iterable[str]) -> list[str]:
+    """The request line, Host, User-Agent (unless the headers `names` have one: a target's
+    own wins, as with aiohttp's session default) and Accept."""
+    lines = [f"{method} {endpoint.target} HTTP/1.1", f"Host: {endpoint.host_header}"]
+    if not any(name.lower() == "user-agent" for name in names):
+        lines.append(f"User-Agent: {USER_AGENT}")
+    lines.append("Accept: */*")
+    return lines
+
+
 def _request_bytes(
     method: str, endpoint: Endpoint, headers: dict[str, str], body: bytes | None
 ) -> bytes:
-    """The request head (and body): the target's headers, then ours; a target's own
-    User-Agent wins, as with aiohttp's session default."""
-    lines = [f"{method} {endpoint.target} HTTP/1.1", f"Host: {endpoint.host_header}"]
-    if not any(name.lower() == "user-agent" for name in headers):
-        lines.append(f"User-Agent: {USER_AGENT}")
-    lines.append("Accept: */*")
+    """The request head (and body) with `headers` (see `_headers`)."""
+    lines = _opening(method, endpoint, headers)
     lines.extend(f"{name}: {value}" for name, value in headers.items())
     if body is not None:
         lines.append(f"Content-Length: {len(body)}")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode()
     return head if body is None else head + body
+
+
+# Our headers as head lines, filled per delivery by one format call; and the names which, in
+# a target's headers, send a request through `_request_bytes` (where ours replace theirs).
+_METADATA_LINES = "".join(f"{name}: {{}}\r\n" for name in METADATA_NAMES)
+_OURS = frozenset(name.lower() for name in (*METADATA_NAMES, "Content-Type", "Content-Length"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _head_start(
+    method: str, endpoint: Endpoint, headers: tuple[tuple[str, str], ...]
+) -> str | None:
+    """What every request to a target starts with, up to its own headers; None if one of
+    those has a name of ours."""
+    if any(name.lower() in _OURS for name, _value in headers):
+        return None
+    lines = _opening(method, endpoint, (name for name, _value in headers))
+    lines.extend(f"{name}: {value}" for name, value in headers)
+    return "\r\n".join(lines) + "\r\n"
+
+
+def _lean_request(
+    target: HttpTarget, endpoint: Endpoint, delivery: Delivery, body: bytes | None
+) -> bytes | None:
+    """The bytes `_request_bytes` makes for this delivery, from the target's cached start
+    (None when that has a name of ours). A callback's head cost ~10 µs the general way."""
+    start = _head_start(target.method, endpoint, target.headers)
+    if start is None:
+        return None
+    ours = _METADATA_LINES.format(*metadata_values(delivery))
+    if body is None:
+        return f"{start}{ours}\r\n".encode()
+    tail = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    return f"{start}{ours}{tail}".encode() + body

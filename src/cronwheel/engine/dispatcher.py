@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import weakref
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from cronwheel.domain.retry import after_attempt
 from cronwheel.domain.runs import Attempt, RunState
 from cronwheel.domain.time import US_PER_S, Micros, to_iso
 from cronwheel.engine.failover import Failover
-from cronwheel.engine.slots import FairSlots
+from cronwheel.engine.slots import FairSlots, Slots
 from cronwheel.logs import target_label
 
 log = logging.getLogger("cronwheel.dispatcher")
@@ -42,6 +43,9 @@ class DispatchConfig:
     capacity: int = 20_000  # deliveries held in memory; beyond it runs wait in the database
     renew_slice: int = 500  # runs per lease renewal write
     lease_us: Micros = 30 * US_PER_S
+    # While other deliveries are under way, results wait this long (real seconds) for more
+    # to join their transaction: one write per result cost a commit and its thread hops.
+    record_linger_s: float = 0.005
 
 
 class Dispatcher:
@@ -66,14 +70,14 @@ class Dispatcher:
         self._config = config
         self._on_retry = on_retry
         self.on_recorded = on_recorded
-        self._global = asyncio.Semaphore(config.concurrency)
+        self._global = Slots(config.concurrency)
         # each receiver's slots, shared between the namespaces delivering to it
         self._per_target: dict[str, FairSlots] = defaultdict(
             lambda: FairSlots(config.per_target)
         )
         self._held: dict[str, asyncio.Task[None]] = {}
         self._held_by_ns: Counter[str] = Counter()
-        self._per_namespace: dict[str, asyncio.Semaphore] = {}
+        self._per_namespace: dict[str, Slots] = {}
         self._records: list[AttemptRecord] = []
         self._records_ready = asyncio.Event()
         self._flushing = 0
@@ -83,6 +87,9 @@ class Dispatcher:
         self.gate: Failover | None = None  # a PostgreSQL node delivers only while it holds its lock
 
     def start(self) -> None:
+        # read when scraped: setting it on every submit and end cost two locks a callback
+        me = weakref.ref(self)
+        metrics.INFLIGHT.set_function(lambda: len(d._held) if (d := me()) is not None else 0)
         self._background = [
             asyncio.create_task(self._flush_loop(), name="cronwheel-results"),
             asyncio.create_task(self._renew_loop(), name="cronwheel-renew"),
@@ -119,7 +126,6 @@ class Dispatcher:
         self._held[delivery.run_id] = task
         self._held_by_ns[delivery.namespace] += 1
         self._idle.clear()
-        metrics.INFLIGHT.set(len(self._held))
 
     def cancel(self, run_ids: list[str]) -> None:
         """Stop deliveries of runs cancelled elsewhere (a `replace` concurrency policy)."""
@@ -136,25 +142,40 @@ class Dispatcher:
         whose lock was lost, so from then on a delivery here could double theirs."""
         return self.gate is None or (self.gate.holding and self.gate.epoch == epoch)
 
-    async def _deliver(self, delivery: Delivery, retry: RetryPolicy, epoch: int = 0) -> None:
-        namespace = delivery.namespace
+    def _lane(self, namespace: str) -> Slots:
         lane = self._per_namespace.get(namespace)
         if lane is None:
-            lane = self._per_namespace[namespace] = asyncio.Semaphore(self._config.per_namespace)
-        slot = self._per_target[delivery.target.slot].hold(namespace)
+            lane = self._per_namespace[namespace] = Slots(self._config.per_namespace)
+        return lane
+
+    async def _deliver(self, delivery: Delivery, retry: RetryPolicy, epoch: int = 0) -> None:
+        namespace = delivery.namespace
+        lane = self._lane(namespace)
+        receiver = self._per_target[delivery.target.slot]
+        taken: list[Slots] = []
         try:
-            async with slot, lane, self._global:
+            if not receiver.try_take(namespace):
+                await receiver.take(namespace)
+            try:
+                # always in this order (receiver, namespace, all), as nested locks are
+                for slots in (lane, self._global):
+                    if not slots.try_take():
+                        await slots.take()
+                    taken.append(slots)
                 # Fired a moment early (the fire lead): go out on the instant, never before it.
-                await self._clock.sleep_until(delivery.scheduled_at)
+                if delivery.scheduled_at > self._clock.now():
+                    await self._clock.sleep_until(delivery.scheduled_at)
                 if not self._may_deliver(epoch):
                     log.info("delivery.dropped", extra={"run_id": delivery.run_id,
                                                         "reason": "node lock lost"})
                     return
-                started = self._clock.now()
-                if delivery.attempt == 1:
-                    metrics.FIRE_LATENESS.observe(max(0, started - delivery.scheduled_at) / 1e6)
+                started = self._started(delivery)
                 result = await self._transports.deliver(delivery)
                 finished = self._clock.now()
+            finally:
+                for slots in reversed(taken):
+                    slots.release()
+                receiver.release(namespace)
             if result.handed_off:
                 metrics.deliveries(delivery.target.kind, "handed_off").inc()
             else:
@@ -165,9 +186,15 @@ class Dispatcher:
             if not self._held_by_ns[namespace]:  # none holds or waits for its lane
                 del self._held_by_ns[namespace]
                 del self._per_namespace[namespace]
-            metrics.INFLIGHT.set(len(self._held))
             if not self._held:
                 self._idle.set()
+
+    def _started(self, delivery: Delivery) -> Micros:
+        """Now, a first attempt's start: its lateness goes to the fire-lateness histogram."""
+        started = self._clock.now()
+        if delivery.attempt == 1:
+            metrics.FIRE_LATENESS.observe(max(0, started - delivery.scheduled_at) / 1e6)
+        return started
 
     def _record(
         self,
@@ -210,6 +237,8 @@ class Dispatcher:
     async def _flush_loop(self) -> None:
         while True:
             await self._records_ready.wait()
+            if self._held and self._config.record_linger_s > 0:  # more results on the way
+                await asyncio.sleep(self._config.record_linger_s)
             await self.flush()
 
     @property

@@ -51,6 +51,10 @@ class EngineConfig:
     # waits for the instant. A pause inside the lead finds the job already fired (409).
     # Measured (bench/README.md): p99 lateness ~3x lower with 100 ms than with 20 ms.
     fire_lead_us: Micros = 100 * US_PER_MS
+    # A fire pass also takes what falls due this long after its lead, so a steady stream of
+    # fires commits in one transaction per gather, not one per due instant (each costs a
+    # commit and a dozen hops to SQLite's thread: at 1,000 fires/s, most of a core).
+    fire_gather_us: Micros = 20 * US_PER_MS
     error_backoff_us: Micros = 200 * US_PER_MS
 
 
@@ -178,7 +182,7 @@ class Scheduler:
         now = self._clock.now()
         if now >= self._next_claim:
             await self._claim(now)
-        due = self._pop_due(now + self._config.fire_lead_us)
+        due = self._pop_due(now + self._config.fire_lead_us + self._config.fire_gather_us)
         if due:
             await self._fire(due, self._clock.now())
         if now >= self._next_run_poll:

@@ -1,8 +1,12 @@
-"""A receiver's delivery slots, shared between namespaces.
+"""The dispatcher's delivery slots: a receiver's, shared fairly between namespaces
+(`FairSlots`), and a plain counting semaphore for the rest (`Slots`).
+
+Both take a free slot by a plain call (`try_take`): `asyncio.Semaphore` makes each take a
+coroutine (and `async with` another), three per delivery, thousands a second.
 
 A semaphore serves its waiters first come, first served: a flood to a slow receiver queues
 thousands of deliveries there, and another namespace's delivery to the same receiver waits
-behind all of them. Here a freed slot goes to the waiting namespace that holds the fewest
+behind all of them. In `FairSlots` a freed slot goes to the waiting namespace that holds the fewest
 (first come within a namespace), so the other namespace waits for one slot to free, not for
 the flood's queue; a namespace alone still uses every slot.
 """
@@ -29,6 +33,20 @@ class FairSlots:
             yield
         finally:
             self._release(namespace)
+
+    def try_take(self, namespace: str) -> bool:
+        """Take a slot for `namespace` if one is free and nobody waits for one."""
+        if self._free > 0 and not self._waiting:
+            self._take(namespace)
+            return True
+        return False
+
+    async def take(self, namespace: str) -> None:
+        """A slot for `namespace`, waiting for one if need be; give it back by `release`."""
+        await self._acquire(namespace)
+
+    def release(self, namespace: str) -> None:
+        self._release(namespace)
 
     async def _acquire(self, namespace: str) -> None:
         if self._free > 0 and not self._waiting:
@@ -73,3 +91,42 @@ class FairSlots:
             queue.remove(granted)
         if not queue:
             del self._waiting[namespace]
+
+
+class Slots:
+    """A counting semaphore, first come first served, whose free slot is a plain call."""
+
+    __slots__ = ("_free", "_waiters")
+
+    def __init__(self, count: int) -> None:
+        self._free = count
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def try_take(self) -> bool:
+        """Take a slot if one is free and nobody waits for one."""
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return True
+        return False
+
+    async def take(self) -> None:
+        """Take a slot, waiting in line for one if need be."""
+        if self.try_take():
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter  # a release hands its slot over by setting this
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # handed a slot as it was cancelled
+                self.release()
+            raise
+
+    def release(self) -> None:
+        """Give a slot back: to the first waiter still waiting, else to the free count."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1

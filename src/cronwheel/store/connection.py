@@ -6,14 +6,17 @@ from __future__ import annotations
 import fcntl
 import operator
 import os
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, event, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.util import await_
 
 from cronwheel.contracts import PendingChange, change_to_record
 from cronwheel.domain.audit import OK
@@ -40,9 +43,16 @@ def _sqlite_pragmas(engine: AsyncEngine, immediate: bool) -> None:
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # One call on aiosqlite's thread: through SQLAlchemy's cursor it was three (cursor,
+        # execute, close), each a wake-up of that thread and of the loop, on every transaction.
+        try:
+            await_(conn.connection.driver_connection.execute_fetchall(begin))
+        except sqlite3.Error as exc:  # as SQLAlchemy's own statements would raise it
+            raise DBAPIError.instance(begin, None, exc, sqlite3.Error) from exc
 
 
 class Database:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from enum import Enum
+from typing import Any, TypeVar
 
 import orjson
 
@@ -27,6 +28,22 @@ from cronwheel.domain.windows import parse_window
 from cronwheel.domain.worker_target import AS_STORED
 
 NO_PAYLOAD = b"null"
+
+E = TypeVar("E", bound=Enum)
+
+
+def _by_value(kind: type[E]) -> Callable[[str], E]:
+    """`kind(value)` for a stored value, as one dict lookup: an Enum call costs ~0.8 µs, and
+    a claim reads three per job (KeyError for a value the enum lacks, as ValueError there)."""
+    return {member.value: member for member in kind}.__getitem__
+
+
+_MISFIRE = _by_value(MisfirePolicy)
+_CONCURRENCY = _by_value(ConcurrencyPolicy)
+_JOB_STATE = _by_value(JobState)
+_RUN_KIND = _by_value(RunKind)
+_RUN_STATE = _by_value(RunState)
+_OUTCOME = _by_value(AttemptOutcome)
 
 
 def dumps(value: Any) -> str:
@@ -95,9 +112,9 @@ def job_from_row(row: Mapping[Any, Any]) -> Job:
         payload=orjson.loads(row["payload"]) if row["payload"] is not None else None,
         priority=row["priority"],
         retry=_retry(row["retry"]),
-        misfire=MisfirePolicy(row["misfire"]),
+        misfire=_MISFIRE(row["misfire"]),
         misfire_grace_us=row["misfire_grace_us"],
-        concurrency=ConcurrencyPolicy(row["concurrency"]),
+        concurrency=_CONCURRENCY(row["concurrency"]),
         alert=None if row["alert"] is None else AlertPolicy(*orjson.loads(row["alert"])),
         depends_on=_dependencies(row["depends_on"]),
         expiry_us=row["expiry_us"] or DEFAULT_EXPIRY_US,
@@ -105,7 +122,7 @@ def job_from_row(row: Mapping[Any, Any]) -> Job:
     return Job(
         id=row["id"],
         spec=spec,
-        state=JobState(row["state"]),
+        state=_JOB_STATE(row["state"]),
         next_fire_at=row["next_fire_at"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
@@ -137,8 +154,8 @@ def run_from_row(row: Mapping[Any, Any]) -> Run:
         job_id=row["job_id"],
         namespace=row["namespace"],
         job_key=row["job_key"],
-        kind=RunKind(row["kind"]),
-        state=RunState(row["state"]),
+        kind=_RUN_KIND(row["kind"]),
+        state=_RUN_STATE(row["state"]),
         scheduled_at=row["scheduled_at"],
         fired_at=row["fired_at"],
         attempts=row["attempts"],
@@ -158,7 +175,7 @@ def attempt_from_row(row: Mapping[Any, Any]) -> Attempt:
         number=row["number"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
-        outcome=AttemptOutcome(row["outcome"]),
+        outcome=_OUTCOME(row["outcome"]),
         node=row["node"],
         status_code=row["status_code"],
         response=row["response"],

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, union_all, update
+from sqlalchemy import bindparam, false, func, insert, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cronwheel.contracts import AttemptRecord, Fire, FiresRecorded, Rerun, RerunOutcome
@@ -47,6 +47,10 @@ class SqlRuns:
         self.node = node  # recorded on the runs this node starts
         # built once, like the module's other statements run per fire or attempt
         self._add_attempts = db.insert(attempts).on_conflict_do_nothing()
+        # a fired run never overrides its job's payload: no value to convert per row
+        self._add_fired = (db.insert(runs).values(has_override=false(), payload=None)
+                           .on_conflict_do_nothing())
+        self._add_returning = db.insert(runs).on_conflict_do_nothing().returning(runs.c.id)
 
     async def record_fires(
         self, owner: str, now: Micros, fires: Sequence[Fire], lease_until: Micros
@@ -57,14 +61,7 @@ class SqlRuns:
             busy, replaced = await self._apply_concurrency(conn, live, now)
             new_runs = [self._new_run(f, owner, now, lease_until, f.job.id in busy)
                         for f in live]
-            inserted: set[str] = set()
-            if new_runs:
-                # The unique index drops a run for an occurrence that already has one: only
-                # what was really inserted may be delivered.
-                stmt = self._db.insert(runs).on_conflict_do_nothing().returning(runs.c.id)
-                for chunk in chunks(new_runs):
-                    result = await conn.execute(stmt, [values for _run, values in chunk])
-                    inserted.update(result.scalars())
+            inserted = await self._insert_fired(conn, [values for _run, values in new_runs])
             advance = [_advance_values(f, now) for f in live]
             await self._db.execute_many(conn, _ADVANCE_JOBS, advance, {"b_now": now})
             started = [run for run, _v in new_runs
@@ -74,6 +71,30 @@ class SqlRuns:
             return FiresRecorded(started, replaced, waiting)
 
         return await self._db.write(op, urgent=True)
+
+    async def _insert_fired(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[str]:
+        """The ids of the runs really inserted: the unique index drops a run for an occurrence
+        that already has one, and only what was inserted may be delivered. SQLite counts the
+        rows its executemany inserted: all of them (the usual case), or else the new ids
+        found afterwards (each run id is new, so one found is one inserted here).
+        PostgreSQL's driver does not count them: RETURNING says."""
+        if not rows:
+            return set()
+        if self._db.is_sqlite:
+            for row in rows:
+                del row["payload"], row["has_override"]  # the statement's own values
+            ids = [row["id"] for row in rows]
+            if await self._db.execute_many(conn, self._add_fired, rows) == len(rows):
+                return set(ids)
+            found: set[str] = set()
+            for chunk in chunks(ids):
+                found.update((await conn.execute(
+                    select(runs.c.id).where(runs.c.id.in_(chunk)))).scalars())
+            return found
+        inserted: set[str] = set()
+        for chunk in chunks(rows):
+            inserted.update((await conn.execute(self._add_returning, list(chunk))).scalars())
+        return inserted
 
     async def _apply_concurrency(
         self, conn: AsyncConnection, fires: Sequence[Fire], now: Micros
