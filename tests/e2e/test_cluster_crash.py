@@ -455,8 +455,8 @@ async def restart_proof_database() -> AsyncIterator[str]:
         await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def wait_side_channels(url: str, nodes: int, deadline: float) -> dict[str, int]:
-    """Every node LISTENs again, and one holds the singleton advisory lock."""
+async def wait_side_channels(url: str, listeners: int, deadline: float) -> dict[str, int]:
+    """Every node's processes LISTEN again, and one holds the singleton advisory lock."""
     while True:
         [row] = await fetch(url, """
             SELECT (SELECT count(*) FROM pg_stat_activity
@@ -467,7 +467,7 @@ async def wait_side_channels(url: str, nodes: int, deadline: float) -> dict[str,
                    (SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
                     WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
                       AND d.datname = current_database()) AS leaders""")
-        if row["channels"] == nodes and row["leaders"] == 1:
+        if row["channels"] == listeners and row["leaders"] == 1:
             return dict(row)
         if time.time() > deadline:
             raise AssertionError(f"side channels not back: {dict(row)}")
@@ -501,7 +501,9 @@ async def test_nodes_carry_on_when_postgresql_restarts(tmp_path: Path, down_s: f
             await settled(url, count, deadline)
             settled_at = time.time()
             assert all(node.running for node in nodes), "a node died with the database"
-            channels = await wait_side_channels(url, len(nodes), time.time() + 5.0)
+            # every process listens: a node's API process and its engine process (the layout
+            # `serve` starts by default)
+            channels = await wait_side_channels(url, 2 * len(nodes), time.time() + 5.0)
             for node in nodes:
                 view = {n["owner"]: n for n in (await cluster_view(node))["nodes"]}
                 assert all(view[n.owner]["alive"] for n in nodes)
