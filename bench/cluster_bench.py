@@ -535,22 +535,10 @@ class ClusterBench:
         cfg = self.cfg
         await self.warm(cluster)
         buckets = await cluster_buckets(self.session, cluster)
-        per_tick = max(1, round(cfg.rate * cfg.tick))
-        ticks = max(1, round(cfg.duration / cfg.tick))
-        spacing_us = round(cfg.tick * 1e6 / per_tick)
-        submitted = fb.Requests()
         meter = self.meter(cluster)
-        t0 = time.time() + 0.2
-        tasks: list[asyncio.Task[None]] = []
-        for k in range(ticks):
-            send_at = t0 + k * cfg.tick
-            await asyncio.sleep(max(0.0, send_at - time.time()))
-            first_us = round((send_at + cfg.lead) * 1e6)
-            jobs = [fb.job(f"lat-{k}-{j}", first_us + j * spacing_us, self.url)
-                    for j in range(per_tick)]
-            tasks.append(asyncio.create_task(
-                fb.post_jobs(self.session, cluster.base(k), jobs, submitted)))
-        await asyncio.gather(*tasks)
+        submitted, t0, ticks = await fb.submit_at_rate(
+            self.session, cluster.base, self.url, "lat",
+            (cfg.rate, cfg.tick, cfg.duration, cfg.lead))
         last_due = t0 + ticks * cfg.tick + cfg.lead
         cpu = await self.drained(cluster, submitted.jobs, last_due + cfg.drain_timeout, meter)
         stats = await fb.receiver_call(self.session, self.receiver, "GET", "stats")

@@ -325,6 +325,31 @@ AUTH = {"Authorization": f"Bearer {BENCH_TOKEN}"}
 TOKEN_SETTINGS = ("CRONWHEEL_ADMIN_TOKEN", "CRONWHEEL_TOKEN")  # never written to results
 
 
+async def submit_at_rate(
+    session: aiohttp.ClientSession, base: Callable[[int], str], url: str, prefix: str,
+    pace: tuple[float, float, float, float],
+) -> tuple[Requests, float, int]:
+    """Submits `rate` jobs a second for `duration` seconds, a batch every `tick`, each job due
+    `lead` after its batch is sent (`pace` = rate, tick, duration, lead), tick k's batch to
+    `base(k)`. Returns the submits, the first tick's time and the number of ticks."""
+    rate, tick, duration, lead = pace
+    per_tick = max(1, round(rate * tick))
+    ticks = max(1, round(duration / tick))
+    spacing_us = round(tick * 1e6 / per_tick)
+    submitted = Requests()
+    t0 = time.time() + 0.2
+    tasks: list[asyncio.Task[None]] = []
+    for k in range(ticks):
+        send_at = t0 + k * tick
+        await asyncio.sleep(max(0.0, send_at - time.time()))
+        first_us = round((send_at + lead) * 1e6)
+        jobs = [job(f"{prefix}-{k}-{j}", first_us + j * spacing_us, url)
+                for j in range(per_tick)]
+        tasks.append(asyncio.create_task(post_jobs(session, base(k), jobs, submitted)))
+    await asyncio.gather(*tasks)
+    return submitted, t0, ticks
+
+
 def settings_env(settings: dict[str, str]) -> dict[str, str]:
     """This environment plus `settings` (NAME -> value) as CRONWHEEL_NAME, for a server (and
     its workers: CRONWHEEL_TOKEN)."""
@@ -722,23 +747,11 @@ class Bench:
         submit, and measure how late their callbacks arrive (and the server's CPU)."""
         cfg = self.cfg
         buckets = await server_lateness_buckets(self.session, server)
-        per_tick = max(1, round(cfg.rate * cfg.tick))
-        ticks = max(1, round(cfg.duration / cfg.tick))
-        spacing_us = round(cfg.tick * 1e6 / per_tick)
-        submitted = Requests()
         meter = CpuMeter(server.pid, self.receiver.pid)
         profile = self.profiler(server, "lateness")
-        t0 = time.time() + 0.2
-        tasks: list[asyncio.Task[None]] = []
-        for k in range(ticks):
-            send_at = t0 + k * cfg.tick
-            await asyncio.sleep(max(0.0, send_at - time.time()))
-            first_us = round((send_at + cfg.lead) * 1e6)
-            jobs = [job(f"fire-{k}-{j}", first_us + j * spacing_us, self.url)
-                    for j in range(per_tick)]
-            tasks.append(asyncio.create_task(
-                post_jobs(self.session, server.base_url, jobs, submitted)))
-        await asyncio.gather(*tasks)
+        submitted, t0, ticks = await submit_at_rate(
+            self.session, lambda _k: server.base_url, self.url, "fire",
+            (cfg.rate, cfg.tick, cfg.duration, cfg.lead))
         expected = submitted.jobs
         last_due = t0 + (ticks - 1) * cfg.tick + cfg.lead + cfg.tick
         await wait_callbacks(self.session, self.receiver, expected,
