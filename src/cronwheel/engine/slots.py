@@ -28,11 +28,11 @@ class FairSlots:
     @contextlib.asynccontextmanager
     async def hold(self, namespace: str) -> AsyncIterator[None]:
         """One slot for one delivery of `namespace`, for the duration of the block."""
-        await self._acquire(namespace)
+        await self.take(namespace)
         try:
             yield
         finally:
-            self._release(namespace)
+            self.release(namespace)
 
     def try_take(self, namespace: str) -> bool:
         """Take a slot for `namespace` if one is free and nobody waits for one."""
@@ -43,14 +43,7 @@ class FairSlots:
 
     async def take(self, namespace: str) -> None:
         """A slot for `namespace`, waiting for one if need be; give it back by `release`."""
-        await self._acquire(namespace)
-
-    def release(self, namespace: str) -> None:
-        self._release(namespace)
-
-    async def _acquire(self, namespace: str) -> None:
-        if self._free > 0 and not self._waiting:
-            self._take(namespace)
+        if self.try_take(namespace):
             return
         granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(namespace, deque()).append(granted)
@@ -58,16 +51,13 @@ class FairSlots:
             await granted
         except asyncio.CancelledError:
             if granted.done() and not granted.cancelled():  # given a slot as it was cancelled
-                self._release(namespace)
+                self.release(namespace)
             else:
                 self._forget(namespace, granted)
             raise
 
-    def _take(self, namespace: str) -> None:
-        self._free -= 1
-        self._held[namespace] += 1
-
-    def _release(self, namespace: str) -> None:
+    def release(self, namespace: str) -> None:
+        """Give a slot back: to the waiting namespace that holds the fewest, if any."""
         self._free += 1
         self._held[namespace] -= 1
         if not self._held[namespace]:
@@ -82,6 +72,10 @@ class FairSlots:
                 continue
             self._take(nxt)
             granted.set_result(None)
+
+    def _take(self, namespace: str) -> None:
+        self._free -= 1
+        self._held[namespace] += 1
 
     def _forget(self, namespace: str, granted: asyncio.Future[None]) -> None:
         queue = self._waiting.get(namespace)

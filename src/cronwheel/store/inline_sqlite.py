@@ -16,13 +16,15 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable, Generator
+from queue import SimpleQueue
 from typing import Any
 
 import aiosqlite
 
 
-class _RunNow:
-    """In place of aiosqlite's queue to its thread: each call runs when it is queued."""
+class _RunNow(SimpleQueue[tuple[asyncio.Future[Any] | None, Callable[[], Any]]]):
+    """aiosqlite's queue to its thread, but each call runs when it is queued (nothing is
+    ever left in it for a thread to take)."""
 
     def put_nowait(self, item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
         future, function = item
@@ -42,7 +44,7 @@ class InlineConnection(aiosqlite.Connection):
 
     def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
         super().__init__(connector, iter_chunk_size=64)
-        self._tx = _RunNow()  # type: ignore[assignment]
+        self._tx = _RunNow()
 
     def __await__(self) -> Generator[Any, None, aiosqlite.Connection]:
         return self._connect().__await__()  # no thread to start

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -35,7 +36,7 @@ AT_COMMIT = "cronwheel_at_commit"  # conn.info key: {table: [row, ...]} to inser
 WriteOp = Callable[[AsyncConnection], Awaitable[T]]
 
 
-class Prelude:
+class Prelude(ABC):
     """Work an operation needs done before it runs, in its transaction. `run_all` does that of
     several preludes of its class at once, setting `done` on each; the operation does its own
     if it finds it not done (run alone, or replayed after its group rolled back)."""
@@ -43,8 +44,9 @@ class Prelude:
     done = False
 
     @classmethod
+    @abstractmethod
     async def run_all(cls, conn: AsyncConnection, preludes: list[Any]) -> None:
-        raise NotImplementedError
+        """Do the work of `preludes` (all of this class) in one go, on `conn`."""
 
 
 Pending = tuple[WriteOp[Any], asyncio.Future[Any], Prelude | None]
