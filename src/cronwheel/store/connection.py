@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, event, text
+from sqlalchemy import Insert, Select, event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -21,6 +21,7 @@ from sqlalchemy.util import await_
 from cronwheel.contracts import PendingChange, change_to_record
 from cronwheel.domain.audit import OK
 from cronwheel.domain.time import Micros
+from cronwheel.store.batches import chunks
 from cronwheel.store.inline_sqlite import inline_connect
 from cronwheel.store.rows import audit_values
 from cronwheel.store.tables import audit
@@ -150,6 +151,30 @@ class Database:
         result = await conn.exec_driver_sql(many.sql, tuples)
         count = result.rowcount
         return count if count >= 0 and self.is_sqlite else None
+
+    async def insert_new(self, conn: AsyncConnection, stmt: Insert,
+                         rows: Sequence[Mapping[str, Any]]) -> set[str]:
+        """Insert `rows` (each with a fresh `id`) with `stmt`, an INSERT ... ON CONFLICT DO
+        NOTHING built once, and return the ids really inserted: a unique index may drop some.
+        SQLite: through `execute_many`, whose count of inserted rows says, as usual, that all
+        went in; only when some did not are the inserted ids read back (a fresh id found is
+        one inserted here). PostgreSQL's driver does not count an executemany's rows:
+        RETURNING says."""
+        id_column = stmt.table.c.id
+        if not self.is_sqlite:
+            inserted: set[str] = set()
+            for chunk in chunks(rows):
+                result = await conn.execute(stmt.returning(id_column), list(chunk))
+                inserted.update(result.scalars())
+            return inserted
+        ids = [row["id"] for row in rows]
+        if await self.execute_many(conn, stmt, rows) == len(ids):
+            return set(ids)
+        found: set[str] = set()
+        for chunk in chunks(ids):
+            found.update((await conn.execute(
+                select(id_column).where(id_column.in_(chunk)))).scalars())
+        return found
 
     def _compiled(self, conn: AsyncConnection, stmt: UpdateBase, keys: tuple[str, ...]) -> _Many:
         key = (id(stmt), keys)

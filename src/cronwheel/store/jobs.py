@@ -88,25 +88,8 @@ class SqlJobs:
         return await self._db.write(op, prelude=rows)
 
     async def _insert(self, conn: AsyncConnection, new: Sequence[Job]) -> set[str]:
-        """The ids of the jobs of `new` written; the others' keys exist. SQLite: the rows go
-        to the driver as tuples (SQLAlchemy's executemany costs ~8 µs of Python a row), and
-        when every row went in, as usual, nothing is read back; else the ids written are read.
-        PostgreSQL: INSERT ... RETURNING, as its driver does not count an executemany's rows."""
-        created: set[str] = set()
-        if not self._db.is_sqlite:
-            stmt = self._add.returning(jobs.c.id)
-            for chunk in chunks(new):
-                result = await conn.execute(stmt, [job_values(job) for job in chunk])
-                created.update(result.scalars())
-            return created
-        written = await self._db.execute_many(conn, self._add, [job_values(job) for job in new])
-        ids = [job.id for job in new]
-        if written == len(ids):
-            return set(ids)
-        for some in chunks(ids):
-            found = await conn.execute(select(jobs.c.id).where(jobs.c.id.in_(some)))
-            created.update(found.scalars())
-        return created
+        """The ids of the jobs of `new` written; the others' keys exist."""
+        return await self._db.insert_new(conn, self._add, [job_values(job) for job in new])
 
     async def _outcomes(
         self, conn: AsyncConnection, new: Sequence[Job], created: set[str], lock: bool = False

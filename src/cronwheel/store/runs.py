@@ -50,7 +50,6 @@ class SqlRuns:
         # a fired run never overrides its job's payload: no value to convert per row
         self._add_fired = (db.insert(runs).values(has_override=false(), payload=None)
                            .on_conflict_do_nothing())
-        self._add_returning = db.insert(runs).on_conflict_do_nothing().returning(runs.c.id)
 
     async def record_fires(
         self, owner: str, now: Micros, fires: Sequence[Fire], lease_until: Micros
@@ -74,27 +73,10 @@ class SqlRuns:
 
     async def _insert_fired(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[str]:
         """The ids of the runs really inserted: the unique index drops a run for an occurrence
-        that already has one, and only what was inserted may be delivered. SQLite counts the
-        rows its executemany inserted: all of them (the usual case), or else the new ids
-        found afterwards (each run id is new, so one found is one inserted here).
-        PostgreSQL's driver does not count them: RETURNING says."""
-        if not rows:
-            return set()
-        if self._db.is_sqlite:
-            for row in rows:
-                del row["payload"], row["has_override"]  # the statement's own values
-            ids = [row["id"] for row in rows]
-            if await self._db.execute_many(conn, self._add_fired, rows) == len(rows):
-                return set(ids)
-            found: set[str] = set()
-            for chunk in chunks(ids):
-                found.update((await conn.execute(
-                    select(runs.c.id).where(runs.c.id.in_(chunk)))).scalars())
-            return found
-        inserted: set[str] = set()
-        for chunk in chunks(rows):
-            inserted.update((await conn.execute(self._add_returning, list(chunk))).scalars())
-        return inserted
+        that already has one, and only what was inserted may be delivered."""
+        for row in rows:
+            del row["payload"], row["has_override"]  # the statement's own values
+        return await self._db.insert_new(conn, self._add_fired, rows)
 
     async def _apply_concurrency(
         self, conn: AsyncConnection, fires: Sequence[Fire], now: Micros
